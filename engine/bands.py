@@ -1,0 +1,74 @@
+"""A level's bands are tried top to bottom: find the ones that can never be chosen,
+the ones that overlap, and the values that fall in no band."""
+
+from __future__ import annotations
+
+from engine import ast
+from engine.diagnostics import Severity
+from engine.intervals import INF, Interval, covers, uncovered
+from engine.model import Level
+from engine.typecheck import ReportFn, show_value
+
+T = ast.TypeName
+
+
+def domain_of(type_: T) -> Interval:
+    """Counts and percentages are never negative; other numbers may be."""
+    if type_ in (T.COUNT, T.PERCENT):
+        return Interval(0, INF, True, False)
+    return Interval(-INF, INF, False, False)
+
+
+def band_interval(op: str, low: float | None, high: float | None) -> Interval | None:
+    if op and low is None:
+        return None
+    return Interval.for_op(op, low or 0.0, high)
+
+
+def check_bands(level: Level, source_type: T, report: ReportFn) -> None:
+    domain = domain_of(source_type)
+    earlier: list[tuple[str, Interval]] = []
+    for index, band in enumerate(level.bands):
+        interval = band_interval(band.op, band.low, band.high)
+        if interval is None:
+            continue
+        if band.op == "" and index != len(level.bands) - 1:
+            report(
+                "otherwise-not-last",
+                f"band '{band.name}' is `otherwise`, so the bands after it can never be chosen",
+                band.span,
+                "make `otherwise` the last band",
+            )
+        if band.op == "between" and interval.empty:
+            report("empty-range", f"band '{band.name}' is an empty range", band.span)
+        elif covers([i for _, i in earlier], interval.intersect(domain)):
+            report(
+                "unreachable-band",
+                f"band '{band.name}' can never be chosen: the bands above it cover all its values",
+                band.span,
+                "bands are tried top to bottom: put the narrower band first",
+            )
+        else:
+            for other_name, other in earlier:
+                both = other.intersect(interval)
+                if band.op == "between" and not both.empty and other.hi != INF:
+                    report(
+                        "overlapping-bands",
+                        f"bands '{other_name}' and '{band.name}' overlap "
+                        f"from {show_value(both.lo, source_type)} to "
+                        f"{show_value(both.hi, source_type)}",
+                        band.span,
+                        "make the ranges meet without sharing values",
+                    )
+                    break
+        earlier.append((band.name, interval))
+    gap = uncovered(domain, [i for _, i in earlier])
+    if gap is not None:
+        report(
+            "level-gap",
+            f"level '{level.name}' has no band for some values of '{level.source}' "
+            f"(for example {show_value(gap.witness(), source_type)})",
+            level.span,
+            "add a last band `NAME otherwise`",
+            Severity.WARNING,
+        )

@@ -1,0 +1,434 @@
+"""RuleFile → CheckedRuleset: every name resolved, every type fitting, or RuleError.
+
+Like cel-go's checker, it collects every problem of a file and raises once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import PurePath
+from typing import Literal as Lit
+
+from engine import ast
+from engine.bands import check_bands
+from engine.diagnostics import Diagnostic, RuleError, Severity, did_you_mean
+from engine.model import (
+    NUMERIC,
+    Band,
+    CheckedRuleset,
+    Example,
+    Input,
+    Let,
+    Level,
+    Rule,
+    Value,
+)
+from engine.source import Source, Span
+from engine.typecheck import ExprTyper, describe_type
+
+T = ast.TypeName
+
+
+def check(
+    source: Source,
+    rule_file: ast.RuleFile,
+    *,
+    name: str | None = None,
+    maybe_declared: frozenset[str] | None = None,
+) -> CheckedRuleset:
+    """Check a parsed file. `maybe_declared`: when some statements failed to parse,
+    the words in them; such a name is not reported as unknown."""
+    checker = _Checker(source, name, maybe_declared or frozenset())
+    checked = checker.run(rule_file)
+    errors = [d for d in checker.diagnostics if d.severity is Severity.ERROR]
+    if errors or maybe_declared is not None:
+        raise RuleError(source, checker.diagnostics)
+    return checked
+
+
+class _Checker:
+    def __init__(self, source: Source, name: str | None, maybe_declared: frozenset[str]):
+        self.source = source
+        self.name = name
+        self.maybe_declared = maybe_declared
+        self.diagnostics: list[Diagnostic] = []
+        self.typer = ExprTyper(self.report, maybe_declared)
+
+    def report(
+        self,
+        code: str,
+        message: str,
+        span: Span,
+        hint: str | None = None,
+        severity: Severity = Severity.ERROR,
+    ) -> None:
+        self.diagnostics.append(Diagnostic(code, message, span, hint, severity))
+
+    # ------------------------------------------------------------- file level
+
+    def run(self, rule_file: ast.RuleFile) -> CheckedRuleset:
+        header = self._header(rule_file.statements)
+        inputs = self._inputs(rule_file.statements)
+        derived = self._derived(rule_file.statements, inputs)
+        tiers, labels = self._rules(rule_file.statements)
+        examples = self._examples(rule_file.statements, inputs, tiers, labels)
+        name = str(header["ruleset"] or self.name or PurePath(self.source.path).stem)
+        policy: Lit["first", "unique"] = "unique" if header["policy"] == "unique" else "first"
+        return CheckedRuleset(
+            source=self.source,
+            name=name,
+            version=str(header["version"] or ""),
+            title=str(header["title"] or ""),
+            policy=policy,
+            inputs=inputs,
+            derived=derived,
+            tiers=tiers,
+            labels=labels,
+            examples=examples,
+            types=self.typer.types,
+            warnings=tuple(d for d in self.diagnostics if d.severity is Severity.WARNING),
+        )
+
+    def _header(self, statements: Iterable[ast.Statement]) -> dict[str, str | None]:
+        found: dict[str, tuple[str, Span] | None] = dict.fromkeys(
+            ("ruleset", "version", "title", "policy")
+        )
+        for stmt in statements:
+            match stmt:
+                case ast.RulesetDecl(name=name):
+                    entry = ("ruleset", name.name)
+                case ast.VersionDecl(version=text):
+                    entry = ("version", text.value)
+                case ast.TitleDecl(title=text):
+                    entry = ("title", text.value)
+                case ast.PolicyDecl(policy=policy):
+                    entry = ("policy", policy)
+                case _:
+                    continue
+            key, value = entry
+            earlier = found[key]
+            if earlier is not None:
+                self.report(
+                    "duplicate-header",
+                    f"'{key}' is declared twice (first on line {earlier[1].line})",
+                    stmt.span,
+                )
+                continue
+            found[key] = (value, stmt.span)
+        return {k: (v[0] if v else None) for k, v in found.items()}
+
+    def _declare(self, seen: dict[str, Span], name: ast.Name, what: str) -> bool:
+        if name.name in seen:
+            self.report(
+                "duplicate-name",
+                f"'{name.name}' is already declared on line {seen[name.name].line}",
+                name.span,
+                f"give this {what} another name",
+            )
+            return False
+        seen[name.name] = name.span
+        return True
+
+    def _inputs(self, statements: Iterable[ast.Statement]) -> dict[str, Input]:
+        inputs: dict[str, Input] = {}
+        seen: dict[str, Span] = {}
+        for stmt in statements:
+            if not isinstance(stmt, ast.InputDecl) or not self._declare(seen, stmt.name, "input"):
+                continue
+            default = None
+            if stmt.default is not None:
+                default = self.literal_value(stmt.default, stmt.type, stmt.name.name)
+            elif stmt.optional and stmt.type is T.TEXT_SET:
+                default = frozenset()
+            elif stmt.optional:
+                self.report(
+                    "missing-default",
+                    f"optional input '{stmt.name.name}' needs a default",
+                    stmt.span,
+                    f"write `optional default …` with {describe_type(stmt.type)}",
+                )
+            inputs[stmt.name.name] = Input(
+                stmt.name.name, stmt.type, stmt.optional, default, stmt.name.span
+            )
+        return inputs
+
+    # ------------------------------------------------------ lets and levels
+
+    def _derived(
+        self, statements: Iterable[ast.Statement], inputs: dict[str, Input]
+    ) -> tuple[Let | Level, ...]:
+        decls: dict[str, ast.LetDecl | ast.LevelDecl] = {}
+        seen = {name: i.span for name, i in inputs.items()}
+        for stmt in statements:
+            if isinstance(stmt, ast.LetDecl | ast.LevelDecl):
+                what = "let" if isinstance(stmt, ast.LetDecl) else "level"
+                if self._declare(seen, stmt.name, what):
+                    decls[stmt.name.name] = stmt
+        self.typer.bind(inputs, decls)
+        order = self._dependency_order(decls)
+        derived: list[Let | Level] = []
+        for name in order:
+            decl = decls[name]
+            if isinstance(decl, ast.LetDecl):
+                derived.append(self._let(decl))
+            else:
+                level = self._level(decl)
+                if level is not None:
+                    derived.append(level)
+        return tuple(derived)
+
+    def _dependency_order(self, decls: dict[str, ast.LetDecl | ast.LevelDecl]) -> list[str]:
+        """Lets and levels, each after what it reads; a cycle is reported once."""
+        order: list[str] = []
+        state: dict[str, int] = {}  # 1: visiting, 2: done
+
+        def visit(name: str, path: list[str]) -> None:
+            if state.get(name) == 2:
+                return
+            if state.get(name) == 1:
+                cycle = [*path[path.index(name) :], name]
+                decl = decls[name]
+                self.report(
+                    "cyclic-let",
+                    "these definitions depend on each other: " + " → ".join(cycle),
+                    decl.name.span,
+                    "a `let` or `level` may only use inputs and earlier-defined values",
+                )
+                return
+            state[name] = 1
+            for dep in sorted(_reads(decls[name])):
+                if dep in decls:
+                    visit(dep, [*path, name])
+            state[name] = 2
+            order.append(name)
+
+        for name in decls:
+            visit(name, [])
+        return order
+
+    def _let(self, decl: ast.LetDecl) -> Let:
+        found = self.typer.type_of(decl.expr)
+        declared = decl.type
+        type_ = declared or found or T.NUMBER
+        if declared and found and declared != found:
+            fits = declared in NUMERIC and found in NUMERIC
+            if not fits:
+                self.report(
+                    "type-mismatch",
+                    f"'{decl.name.name}' is declared {describe_type(declared)} "
+                    f"but its value is {describe_type(found)}",
+                    decl.expr.span,
+                )
+        self.typer.set_let_type(decl.name.name, type_)
+        return Let(decl.name.name, type_, decl.expr, decl.name.span)
+
+    def _level(self, decl: ast.LevelDecl) -> Level | None:
+        source_type = self.typer.name_type(decl.source, allow_level=False)
+        if source_type is None:
+            return None
+        if source_type not in NUMERIC:
+            self.report(
+                "level-source-type",
+                f"a level needs a number to grade; '{decl.source.name}' is "
+                f"{describe_type(source_type)}",
+                decl.source.span,
+            )
+            return None
+        bands: list[Band] = []
+        seen: dict[str, Span] = {}
+        for band in decl.bands:
+            if not self._declare(seen, band.name, "band"):
+                continue
+            low = self._band_bound(band.bound.low, source_type, decl.source.name)
+            high = self._band_bound(band.bound.high, source_type, decl.source.name)
+            text = self.source.text_of(band.bound.span)
+            bands.append(Band(band.name.name, band.bound.op, low, high, text, band.span))
+        level = Level(decl.name.name, decl.source.name, tuple(bands), decl.name.span)
+        check_bands(level, source_type, self.report)
+        return level
+
+    def _band_bound(self, expr: ast.Expr | None, source_type: T, source: str) -> float | None:
+        if expr is None:
+            return None
+        if not isinstance(expr, ast.Number):
+            self.report(
+                "band-not-number",
+                "a band's bound must be a number written in the file",
+                expr.span,
+            )
+            return None
+        self.typer.check_literal_unit(expr, source_type, source)
+        return expr.value
+
+    # ------------------------------------------------------------------ rules
+
+    def _rules(self, statements: Iterable[ast.Statement]) -> tuple[tuple[Rule, ...], ...]:
+        tiers: list[Rule] = []
+        labels: list[Rule] = []
+        seen_tiers: dict[str, Span] = {}
+        seen_labels: dict[str, Span] = {}
+        otherwise: Rule | None = None
+        path = self.source.path
+        for stmt in statements:
+            match stmt:
+                case ast.TierRule(name=name, when=when):
+                    if otherwise is not None:
+                        self.report(
+                            "unreachable-rule",
+                            f"tier '{name.name}' can never match: it comes after "
+                            f"`otherwise` on line {otherwise.line}",
+                            stmt.span,
+                            "`otherwise` must be the last tier rule",
+                        )
+                    if self._declare(seen_tiers, name, "tier"):
+                        self.typer.condition(when)
+                        tiers.append(Rule("tier", name.name, when, stmt.span, path))
+                case ast.LabelRule(name=name, when=when):
+                    if name.name == "none":
+                        self.report(
+                            "reserved-name",
+                            "'none' means no label in examples; give this label another name",
+                            name.span,
+                        )
+                    elif self._declare(seen_labels, name, "label"):
+                        self.typer.condition(when)
+                        labels.append(Rule("label", name.name, when, stmt.span, path))
+                case ast.OtherwiseRule(name=name):
+                    if otherwise is not None:
+                        self.report(
+                            "duplicate-otherwise",
+                            f"a second `otherwise` (the first is on line {otherwise.line})",
+                            stmt.span,
+                        )
+                        continue
+                    if name.name != "none":
+                        self._declare(seen_tiers, name, "tier")
+                    otherwise = Rule("otherwise", name.name, None, stmt.span, path)
+        if otherwise is not None:
+            tiers.append(otherwise)
+        return tuple(tiers), tuple(labels)
+
+    # --------------------------------------------------------------- examples
+
+    def _examples(
+        self,
+        statements: Iterable[ast.Statement],
+        inputs: dict[str, Input],
+        tiers: tuple[Rule, ...],
+        labels: tuple[Rule, ...],
+    ) -> tuple[Example, ...]:
+        tier_names = {r.name for r in tiers} | {"none"}
+        label_names = {r.name for r in labels}
+        examples = []
+        for stmt in statements:
+            if not isinstance(stmt, ast.Example):
+                continue
+            given: dict[str, Value] = {}
+            seen: set[str] = set()
+            for item in stmt.given:
+                key = item.name.name
+                if key in seen:
+                    self.report("duplicate-name", f"'{key}' is given twice", item.name.span)
+                elif key not in inputs:
+                    self._unknown_input(item.name, inputs)
+                else:
+                    value = self.literal_value(item.value, inputs[key].type, key)
+                    if value is not None:
+                        given[key] = value
+                seen.add(key)
+            missing = [n for n, i in inputs.items() if not i.optional and n not in seen]
+            if missing:
+                self.report(
+                    "example-missing-input",
+                    f'example "{stmt.description.value}" gives no value for required '
+                    + ", ".join(f"'{m}'" for m in missing),
+                    stmt.description.span,
+                    "give every required input, or declare it `optional default …`",
+                )
+            self._known(stmt.expect, tier_names, "tier")
+            for label in stmt.labels or ():
+                self._known(label, label_names, "label")
+            examples.append(
+                Example(
+                    stmt.description.value,
+                    given,
+                    None if stmt.expect.name == "none" else stmt.expect.name,
+                    None if stmt.labels is None else tuple(n.name for n in stmt.labels),
+                    stmt.span,
+                )
+            )
+        return tuple(examples)
+
+    def _unknown_input(self, name: ast.Name, inputs: dict[str, Input]) -> None:
+        if name.name in self.maybe_declared:
+            return
+        hint = did_you_mean(name.name, inputs)
+        if name.name in self.typer.derived_names():
+            hint = f"'{name.name}' is computed by the rules; give the inputs it is made from"
+        self.report("unknown-input", f"unknown input '{name.name}'", name.span, hint)
+
+    def _known(self, name: ast.Name, names: set[str], what: str) -> None:
+        if name.name not in names and name.name not in self.maybe_declared:
+            hint = did_you_mean(name.name, names) or f"the {what}s are " + ", ".join(sorted(names))
+            self.report(f"unknown-{what}", f"unknown {what} '{name.name}'", name.span, hint)
+
+    def literal_value(self, literal: ast.Literal, type_: T, name: str) -> Value | None:
+        """A literal as the value of an input of `type_`, or None after a diagnostic."""
+        ok: Value | None = None
+        match literal, type_:
+            case ast.Number(value=v), T.COUNT if isinstance(v, int) and v >= 0:
+                ok = v
+            case ast.Number(value=v) as number, T.PERCENT if number.is_percent or v == 0:
+                ok = float(v)
+            case ast.Number(value=v) as number, T.NUMBER if not number.is_percent:
+                ok = v
+            case ast.Text(value=v), T.TEXT:
+                ok = v
+            case ast.Flag(value=v), T.FLAG:
+                ok = v
+            case ast.TextSet() as items, T.TEXT_SET:
+                ok = items.values
+        if ok is None:
+            hint = None
+            if isinstance(literal, ast.Number) and type_ is T.PERCENT:
+                hint = f"did you mean {_as_percent(literal.value)}?"
+            elif isinstance(literal, ast.Text) and type_ is T.TEXT_SET:
+                hint = f'write a set: {{"{literal.value}"}}'
+            self.report(
+                "type-mismatch",
+                f"'{name}' is {describe_type(type_)}; "
+                f"{self.source.text_of(literal.span) or 'this'} is not",
+                literal.span,
+                hint,
+            )
+        return ok
+
+
+def _as_percent(value: float) -> str:
+    return f"{value:g}%" if value > 1 else f"{value * 100:g}%"
+
+
+def _reads(decl: ast.LetDecl | ast.LevelDecl) -> set[str]:
+    if isinstance(decl, ast.LevelDecl):
+        return {decl.source.name}
+    return names_in(decl.expr)
+
+
+def names_in(expr: ast.Expr) -> set[str]:
+    """Every value name an expression reads (inputs, lets, levels)."""
+    found: set[str] = set()
+    stack: list[object] = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Name):
+            found.add(node.name)
+            continue
+        if isinstance(node, ast.LevelIs):
+            found.add(node.value.name)
+            continue
+        for slot in getattr(node, "__slots__", ()):
+            if slot == "span":
+                continue
+            child = getattr(node, slot)
+            stack.extend(child if isinstance(child, tuple) else (child,))
+    return found

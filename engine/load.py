@@ -1,0 +1,77 @@
+"""From bytes or text to a CheckedRuleset: the front half of the pipeline.
+
+Whatever a file holds (empty, binary, not UTF-8, huge, deeply nested), the
+result is a CheckedRuleset or a RuleError, never another exception.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.check import check
+from engine.diagnostics import Diagnostic, RuleError
+from engine.model import CheckedRuleset
+from engine.parse import PartialParse, parse
+from engine.source import Source
+
+MAX_SOURCE_BYTES = 16 * 1024 * 1024
+
+
+def decode(data: bytes, path: str) -> Source:
+    """Rule files are UTF-8; anything else is one clear diagnostic."""
+    if len(data) > MAX_SOURCE_BYTES:
+        source = Source("", path)
+        raise RuleError(
+            source,
+            [
+                Diagnostic(
+                    "file-too-large",
+                    f"this file is {len(data):,} bytes; rule files may be at most "
+                    f"{MAX_SOURCE_BYTES:,}",
+                    source.span(0, 0),
+                )
+            ],
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        good = data[: error.start].decode("utf-8")
+        source = Source(good + "\ufffd", path)
+        raise RuleError(
+            source,
+            [
+                Diagnostic(
+                    "not-utf8",
+                    f"this file is not UTF-8 text "
+                    f"(byte {error.start} is 0x{data[error.start]:02x})",
+                    source.span(len(good), len(good) + 1),
+                    "save the file as UTF-8",
+                )
+            ],
+        ) from None
+    return Source(text.removeprefix("\ufeff"), path)
+
+
+def read_source(path: str | Path) -> Source:
+    return decode(Path(path).read_bytes(), str(path))
+
+
+def check_source(source: Source, *, name: str | None = None) -> CheckedRuleset:
+    """Parse and check; every syntax and semantic error of the file in one RuleError."""
+    syntax: list[Diagnostic] = []
+    maybe_declared = None
+    try:
+        rule_file = parse(source)
+    except PartialParse as error:
+        syntax = error.diagnostics
+        rule_file = error.partial
+        maybe_declared = error.words
+    try:
+        return check(source, rule_file, name=name, maybe_declared=maybe_declared)
+    except RuleError as error:
+        raise RuleError(source, syntax + error.diagnostics) from None
+    except RecursionError:
+        raise RuleError(
+            source,
+            [Diagnostic("too-deep", "this file is nested too deeply", source.span(0, 0))],
+        ) from None

@@ -1,0 +1,113 @@
+"""What the checker hands on: a rule file whose names resolve and whose types fit.
+
+Later stages (analysis, compiler, reference interpreter) read only this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal as Lit
+
+from engine import ast
+from engine.diagnostics import Diagnostic
+from engine.source import Source, Span
+
+Value = int | float | str | bool | frozenset[str]
+Facts = dict[str, Value]
+NUMERIC = frozenset([ast.TypeName.COUNT, ast.TypeName.NUMBER, ast.TypeName.PERCENT])
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    name: str
+    type: ast.TypeName
+    optional: bool
+    default: Value | None
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Let:
+    name: str
+    type: ast.TypeName
+    expr: ast.Expr
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    name: str
+    op: str  # >= <= > < == != between, "" for otherwise
+    low: float | None
+    high: float | None
+    text: str  # as written, for reasons: "at least 3.5%"
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    name: str
+    source: str  # an input or a let
+    bands: tuple[Band, ...]
+    span: Span
+
+    def band_names(self) -> tuple[str, ...]:
+        return tuple(b.name for b in self.bands)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    kind: Lit["tier", "label", "otherwise"]
+    name: str  # "none" for `otherwise none`
+    when: ast.Expr | None  # None for otherwise
+    span: Span
+    file: str
+
+    @property
+    def line(self) -> int:
+        return self.span.line
+
+    @property
+    def tier(self) -> str | None:
+        """The tier this rule gives; `otherwise none` gives none."""
+        return None if self.kind == "otherwise" and self.name == "none" else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    description: str
+    given: dict[str, Value]
+    expect: str | None
+    labels: tuple[str, ...] | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class CheckedRuleset:
+    source: Source
+    name: str
+    version: str
+    title: str
+    policy: Lit["first", "unique"]
+    inputs: dict[str, Input]
+    derived: tuple[Let | Level, ...]  # in dependency order
+    tiers: tuple[Rule, ...]  # tier rules, then the otherwise rule if any
+    labels: tuple[Rule, ...]
+    examples: tuple[Example, ...]
+    types: dict[int, ast.TypeName] = field(repr=False)  # id(expr) -> its type
+    warnings: tuple[Diagnostic, ...] = ()
+
+    @property
+    def digest(self) -> str:
+        return self.source.digest
+
+    @property
+    def levels(self) -> dict[str, Level]:
+        return {d.name: d for d in self.derived if isinstance(d, Level)}
+
+    @property
+    def lets(self) -> dict[str, Let]:
+        return {d.name: d for d in self.derived if isinstance(d, Let)}
+
+    def tier_names(self) -> tuple[str, ...]:
+        return tuple(r.name for r in self.tiers if r.tier is not None)

@@ -1,0 +1,51 @@
+"""The `tierline` command. Exit codes: 0 ok, 1 rule or input errors, 2 usage errors."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from server import commands
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tierline",
+        description="Classify social-media accounts into influencer tiers with readable rules.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    check = sub.add_parser("check", help="parse, type-check and analyse rule files")
+    check.add_argument("paths", nargs="+", metavar="PATH", help="rule files or folders")
+    _output_options(check)
+
+    fmt = sub.add_parser("fmt", help="rewrite rule files in the canonical layout")
+    fmt.add_argument("paths", nargs="+", metavar="PATH", help="rule files or folders, or -")
+    fmt.add_argument("--check", action="store_true", help="change nothing; exit 1 and show a diff")
+    _output_options(fmt)
+
+    for name, handler in (("check", commands.check), ("fmt", commands.fmt)):
+        COMMANDS[name] = handler
+    return parser
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("text", "json"), default="text", dest="output")
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""`tierline check` and `tierline fmt`: exit codes, output shapes, file handling."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from server.cli import main
+from tests.conftest import RULES
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "server.cli", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        check=False,
+    )
+
+
+def test_shipped_rules_check_clean(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(RULES)]) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "checked 6 files: 0 error(s), 0 warning(s)" in err
+
+
+def test_errors_exit_1_with_every_diagnostic(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.tiers"
+    bad.write_text("input followers: count\ntier a when folowers > 1\ntier b when x >\n")
+    result = run("check", str(bad))
+    assert result.returncode == 1
+    assert f"ERROR: {bad}:2:13: unknown name 'folowers'" in result.stdout
+    assert f"ERROR: {bad}:3:16: expected" in result.stdout
+    assert "\033[" not in result.stdout  # no colour when piped
+    assert "Traceback" not in result.stderr
+
+
+def test_json_output_for_machines(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.tiers"
+    bad.write_text("input followers: count\ntier a when folowers > 1\n")
+    result = run("check", "--format", "json", str(bad))
+    assert result.returncode == 1
+    [item] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert item == {
+        "file": str(bad),
+        "line": 2,
+        "column": 13,
+        "end": 8,
+        "severity": "error",
+        "code": "unknown-name",
+        "message": "unknown name 'folowers'",
+        "hint": "did you mean 'followers'?",
+    }
+
+
+def test_colour_on_request(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.tiers"
+    bad.write_text("tier a when x > 1\n")
+    assert "\033[31m" in run("check", "--color", "always", str(bad)).stdout
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert run("check", str(tmp_path / "missing.tiers")).returncode == 2
+    assert run("check").returncode == 2
+    assert run("frobnicate").returncode == 2
+
+
+def test_fmt_check_shows_a_diff_and_fmt_rewrites(tmp_path: Path) -> None:
+    path = tmp_path / "r.tiers"
+    path.write_text("input   followers :count\ntier a when followers>1\n")
+    checked = run("fmt", "--check", str(path))
+    assert checked.returncode == 1
+    assert "+tier a when followers > 1" in checked.stdout
+    assert run("fmt", str(path)).returncode == 0
+    assert path.read_text() == "input followers: count\ntier a when followers > 1\n"
+    assert run("fmt", "--check", str(path)).returncode == 0
+
+
+def test_fmt_reads_stdin_for_editors() -> None:
+    result = run("fmt", "-", stdin="tier a when x>1\n")
+    assert result.returncode == 0 and result.stdout == "tier a when x > 1\n"
+
+
+def test_fmt_refuses_a_file_with_syntax_errors(tmp_path: Path) -> None:
+    path = tmp_path / "r.tiers"
+    path.write_text("tier a when x >\n")
+    result = run("fmt", str(path))
+    assert result.returncode == 1 and "ERROR:" in result.stdout
+    assert path.read_text() == "tier a when x >\n"
+
+
+def test_folders_are_searched_for_tiers_files(tmp_path: Path) -> None:
+    shutil.copytree(RULES, tmp_path / "nested" / "rules")
+    (tmp_path / "notes.txt").write_text("not a rule file")
+    result = run("check", str(tmp_path))
+    assert result.returncode == 0 and "checked 6 files" in result.stderr

@@ -1,0 +1,112 @@
+"""Whatever bytes a rule file holds, `check` answers with diagnostics, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.diagnostics import RuleError
+from engine.load import check_source, decode
+from tests.conftest import RULES
+
+SEEDS = [p.read_bytes() for p in sorted(RULES.glob("*.tiers"))]
+
+
+def check_bytes(data: bytes) -> None:
+    try:
+        check_source(decode(data, "fuzz.tiers"))
+    except RuleError as error:
+        text = str(error)
+        assert "Traceback" not in text
+        assert all(d.span.line >= 1 and d.span.col >= 1 for d in error.diagnostics)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400))
+def test_random_bytes(data: bytes) -> None:
+    check_bytes(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet='tierwhn olfsabvgkM%0123456789_(){}",.#\n\t=<>!+-*/:', max_size=300))
+def test_random_text_from_the_language_alphabet(text: str) -> None:
+    check_bytes(text.encode())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(SEEDS), st.randoms(use_true_random=False), st.integers(1, 6))
+def test_mutated_shipped_rules(seed: bytes, rnd: random.Random, edits: int) -> None:
+    data = bytearray(seed)
+    for _ in range(edits):
+        at = rnd.randrange(len(data))
+        match rnd.randrange(4):
+            case 0:
+                del data[at : at + rnd.randrange(1, 20)]
+            case 1:
+                data[at:at] = rnd.choice(SEEDS)[: rnd.randrange(1, 40)]
+            case 2:
+                data[at] = rnd.randrange(256)
+            case _:
+                data[at:at] = rnd.choice([b"(", b")", b" and ", b"\n", b"%", b"not ", b"{", b'"'])
+    check_bytes(bytes(data))
+
+
+def rule_error(data: bytes) -> RuleError:
+    try:
+        check_source(decode(data, "x.tiers"))
+    except RuleError as error:
+        return error
+    raise AssertionError("expected a RuleError")
+
+
+def test_empty_file_is_a_ruleset_with_no_tiers() -> None:
+    checked = check_source(decode(b"", "empty.tiers"))
+    assert checked.name == "empty" and checked.tiers == ()
+
+
+def test_binary_and_non_utf8() -> None:
+    error = rule_error(b"ruleset x\n\xff\xfe\x00binary")
+    assert error.diagnostics[0].code == "not-utf8"
+    assert error.diagnostics[0].span.line == 2
+    assert "byte 10 is 0xff" in str(error)
+    assert rule_error(os.urandom(64) + b"\xff").diagnostics
+
+
+def test_nul_bytes_are_reported_not_crashed() -> None:
+    error = rule_error(b"ruleset x\ntier a when b\x00 > 1\n")
+    assert error.diagnostics[0].code == "unexpected-character"
+
+
+def test_ten_thousand_nested_parentheses() -> None:
+    text = "input a: count\ntier x when " + "(" * 10_000 + "a > 1" + ")" * 10_000 + "\n"
+    error = rule_error(text.encode())
+    assert [d.code for d in error.diagnostics] == ["too-deep"]
+    assert error.diagnostics[0].span.line == 2
+
+
+def test_a_hundred_thousand_character_line() -> None:
+    text = "input a: count\ntier x when " + " and ".join(["a > 1"] * 14_000) + " and @\n"
+    assert len(text) > 100_000
+    error = rule_error(text.encode())
+    [diag] = error.diagnostics
+    assert diag.span.col > 90_000
+    rendered = str(error).splitlines()
+    assert max(len(line) for line in rendered) < 300  # the snippet is cut around the caret
+
+
+def test_ten_megabytes_finishes_promptly() -> None:
+    line = b"# a comment line that pads the file to ten megabytes........\n"
+    data = line * (10_000_000 // len(line)) + b"tier x when y\n"
+    started = time.perf_counter()
+    error = rule_error(data)
+    assert time.perf_counter() - started < 30
+    assert error.diagnostics[0].code == "unknown-name"
+
+
+def test_many_broken_statements_are_all_reported() -> None:
+    text = "input a: count\n" + "tier x when a >\n" * 500
+    assert len(rule_error(text.encode()).diagnostics) == 500
