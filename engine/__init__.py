@@ -1,0 +1,27 @@
+"""tierline's engine: the rule language and its evaluation. No gRPC, no servers.
+
+from engine import load_ruleset
+rs = load_ruleset("rules/synthesis.tiers")
+d = rs.classify({"followers": 45_000, "engagement_rate": 0.042,
+                 "topics": ["fashion"], "platform": "instagram"})
+d.tier, d.labels, d.rule, d.explain(), d.to_dict()
+"""
+
+from engine.decision import Decision, Reason
+from engine.diagnostics import Diagnostic, RuleError
+from engine.ruleset import ExampleResult, Ruleset, load_ruleset
+from engine.values import ClassifyError, FieldProblem, InputError, RuleConflict
+
+__all__ = [
+    "ClassifyError",
+    "Decision",
+    "Diagnostic",
+    "ExampleResult",
+    "FieldProblem",
+    "InputError",
+    "Reason",
+    "RuleConflict",
+    "RuleError",
+    "Ruleset",
+    "load_ruleset",
+]

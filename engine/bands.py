@@ -13,8 +13,8 @@ T = ast.TypeName
 
 
 def domain_of(type_: T) -> Interval:
-    """Counts and percentages are never negative; other numbers may be."""
-    if type_ in (T.COUNT, T.PERCENT):
+    """Counts are never negative; percentages and other numbers may be (growth: -5%)."""
+    if type_ is T.COUNT:
         return Interval(0, INF, True, False)
     return Interval(-INF, INF, False, False)
 

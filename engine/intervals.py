@@ -58,7 +58,9 @@ class Interval:
         return Interval(lo, hi, lo_closed, hi_closed)
 
     def witness(self) -> float:
-        """Some value inside a non-empty interval, preferring round ones."""
+        """Some value inside a non-empty interval, preferring zero and round ones."""
+        if self.contains(0.0):
+            return 0.0
         if self.lo_closed and math.isfinite(self.lo):
             return self.lo
         if self.hi_closed and math.isfinite(self.hi):

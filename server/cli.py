@@ -27,8 +27,29 @@ def _parser() -> argparse.ArgumentParser:
     fmt.add_argument("--check", action="store_true", help="change nothing; exit 1 and show a diff")
     _output_options(fmt)
 
-    for name, handler in (("check", commands.check), ("fmt", commands.fmt)):
-        COMMANDS[name] = handler
+    test = sub.add_parser("test", help="run the example blocks of rule files")
+    test.add_argument("paths", nargs="+", metavar="PATH", help="rule files or folders")
+    test.add_argument("-v", "--verbose", action="store_true", help="list passing examples too")
+    _output_options(test)
+
+    evaluate = sub.add_parser("eval", help="classify JSON accounts with a rule file")
+    evaluate.add_argument("rules", metavar="RULES", help="a rule file")
+    evaluate.add_argument(
+        "--input",
+        default="-",
+        metavar="FILE",
+        help="one JSON object, an array or JSON lines (- for stdin)",
+    )
+    evaluate.add_argument("--explain", action="store_true", help="print explanations, not JSON")
+    _output_options(evaluate)
+
+    handlers = {
+        "check": commands.check,
+        "fmt": commands.fmt,
+        "test": commands.test,
+        "eval": commands.eval_,
+    }
+    COMMANDS.update(handlers)
     return parser
 
 

@@ -9,8 +9,9 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+from engine import ClassifyError, Ruleset, load_ruleset
 from engine.diagnostics import Diagnostic, RuleError, render_all, to_json
 from engine.format import format_source
 from engine.load import check_source, decode, read_source
@@ -144,3 +145,99 @@ def _fmt_stream(args: argparse.Namespace) -> int:
         return 0 if formatted == source.text else 1
     sys.stdout.write(formatted)
     return 0
+
+
+def _load(path: Path, args: argparse.Namespace) -> Ruleset | None:
+    try:
+        return load_ruleset(path)
+    except RuleError as error:
+        _report(args, error.source, error.diagnostics)
+    except OSError as error:
+        print(f"tierline: cannot read {path}: {error.strerror}", file=sys.stderr)
+    return None
+
+
+def test(args: argparse.Namespace) -> int:
+    try:
+        files = list(rule_files(args.paths))
+    except UsageError as error:
+        return _usage(error)
+    color = use_color(args, sys.stdout)
+    ok_mark = f"{BOLD}ok{RESET}" if color else "ok"
+    fail_mark = f"{BOLD}{RED}FAIL{RESET}" if color else "FAIL"
+    passed = failed = broken = 0
+    for path in files:
+        ruleset = _load(path, args)
+        if ruleset is None:
+            broken += 1
+            continue
+        for result in ruleset.run_examples():
+            line = result.example.span.line
+            where = f"{path}:{line}"
+            if result.passed:
+                passed += 1
+                if args.verbose:
+                    print(f"{ok_mark}   {where} {result.example.description}")
+                continue
+            failed += 1
+            print(f"{fail_mark} {where} {result.example.description}")
+            print(f"  expected {result.expected()}")
+            print(f"  got      {result.got()}")
+            if result.decision is not None:
+                print("  " + result.decision.explain().replace("\n", "\n  "))
+    summary = f"{passed} passed, {failed} failed"
+    if broken:
+        summary += f", {broken} file(s) with errors"
+    print(summary)
+    return 1 if failed or broken else 0
+
+
+def _accounts(stream: TextIO) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed JSON or the error) for one object, an array, or JSON lines."""
+    text = stream.read()
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        whole = None
+    else:
+        if isinstance(whole, list):
+            yield from ((n, item) for n, item in enumerate(whole, 1))
+        else:
+            yield 1, whole
+        return
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield n, json.loads(line)
+        except json.JSONDecodeError as error:
+            yield n, ValueError(f"invalid JSON: {error.msg} (column {error.colno})")
+
+
+def eval_(args: argparse.Namespace) -> int:
+    path = Path(args.rules)
+    if not path.is_file():
+        return _usage(UsageError(f"no such rule file: {args.rules}"))
+    ruleset = _load(path, args)
+    if ruleset is None:
+        return 1
+    try:
+        stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")  # noqa: SIM115
+    except OSError as error:
+        return _usage(UsageError(f"cannot read {args.input}: {error.strerror}"))
+    bad = 0
+    with stream:
+        for number, account in _accounts(stream):
+            try:
+                if isinstance(account, Exception):
+                    raise account
+                decision = ruleset.classify(account)
+            except (ClassifyError, ValueError) as error:
+                bad += 1
+                print(f"tierline: {args.input}:{number}: {error}", file=sys.stderr)
+                continue
+            if args.explain:
+                print(decision.explain() + "\n")
+            else:
+                print(json.dumps(decision.to_dict(), ensure_ascii=False))
+    return 1 if bad else 0

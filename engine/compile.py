@@ -1,0 +1,315 @@
+"""CheckedRuleset → Program: Python source generated once per ruleset, compiled
+with `compile()`, run for every account. Nothing walks the AST per account.
+
+Rule files are untrusted text, so nothing from one becomes code: generated
+source holds only names made here (`i0`, `l1`, `v2`, `k3`) and operators;
+every name, text and number from the rule file reaches the code through the
+constants table `K`. Two functions are generated from the same walk: `run`,
+the fast path, and `trace`, which also records each leaf's result and every
+division by zero, for reasons and explanations on demand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine import ast
+from engine.leaves import Leaf, rule_leaves
+from engine.model import CheckedRuleset, Let, Level, Rule, Value
+from engine.values import RuleConflict, validate
+
+T = ast.TypeName
+_FAST_TYPE_CHECK = {
+    T.COUNT: "type({v}) is not int or {v} < 0",
+    T.NUMBER: "(type({v}) is not float and type({v}) is not int) or {v} - {v} != 0",
+    T.PERCENT: "(type({v}) is not float and type({v}) is not int) or {v} - {v} != 0",
+    T.TEXT: "type({v}) is not str",
+    T.FLAG: "type({v}) is not bool",
+    T.TEXT_SET: (
+        "(type({v}) is not list and type({v}) is not frozenset"
+        " and type({v}) is not tuple and type({v}) is not set)"
+    ),
+}
+
+Trace = tuple[Rule | None, tuple[str, ...], list[tuple[int, bool]], dict[str, Value], list[int]]
+
+
+@dataclass(frozen=True)
+class Division:
+    """A `/` in the rules: its text, for the note when it divides by zero."""
+
+    text: str
+    divisor: str
+
+
+@dataclass(frozen=True)
+class Program:
+    checked: CheckedRuleset
+    run: Callable[[Mapping[str, Any]], Any]  # account -> Decision (via make_decision)
+    trace: Callable[[dict[str, Value]], Trace]  # validated facts -> full trace
+    leaves: tuple[Leaf, ...]
+    divisions: tuple[Division, ...]
+    source_code: str  # the generated Python, for the curious and for tests
+
+
+def compile_program(
+    checked: CheckedRuleset, make_decision: Callable[..., Any], owner: object
+) -> Program:
+    """`make_decision(owner, rule, labels, account)` builds what `run` returns."""
+    gen = _Generator(checked)
+    code = gen.module()
+    namespace: dict[str, Any] = {}
+    exec(compile(code, f"<tierline {checked.name}>", "exec"), namespace)
+    constants = [*gen.constants]
+    constants[gen.k_decision] = make_decision
+    constants[gen.k_owner] = owner
+    constants[gen.k_validate] = lambda account: validate(checked.inputs, account)
+    run, trace = namespace["_factory"](constants)
+    return Program(checked, run, trace, gen.leaves, tuple(gen.divisions), code)
+
+
+class _Generator:
+    def __init__(self, checked: CheckedRuleset):
+        self.checked = checked
+        self.constants: list[Any] = []
+        self._const_ids: dict[tuple[type, Any], int] = {}
+        self.leaves = rule_leaves(checked)
+        self._leaf_ids = {id(leaf.expr): leaf.id for leaf in self.leaves}
+        self.divisions: list[Division] = []
+        self.vars: dict[str, str] = {}
+        for n, name in enumerate(checked.inputs):
+            self.vars[name] = f"i{n}"
+        for n, item in enumerate(checked.derived):
+            self.vars[item.name] = f"{'l' if isinstance(item, Let) else 'v'}{n}"
+        self.k_decision = self.const(object())
+        self.k_owner = self.const(object())
+        self.k_validate = self.const(object())
+        self.k_conflict = self.const(self._conflict)
+        self.k_rerun = self.const(_rerun)
+        self._temp = 0
+
+    def const(self, value: Any) -> int:
+        """Index of a constant; hashable values are shared."""
+        try:
+            key = (type(value), value)
+            if key in self._const_ids:
+                return self._const_ids[key]
+        except TypeError:
+            key = None
+        self.constants.append(value)
+        if key is not None:
+            self._const_ids[key] = len(self.constants) - 1
+        return len(self.constants) - 1
+
+    def k(self, value: Any) -> str:
+        return f"k{self.const(value)}"
+
+    def _conflict(self, first: Rule, second: Rule) -> None:
+        raise RuleConflict(self.checked.name, (first.name, first.line), (second.name, second.line))
+
+    # ------------------------------------------------------------- functions
+
+    def module(self) -> str:
+        run = self._function("run", traced=False)
+        trace = self._function("trace", traced=True)
+        unpack = ", ".join(f"k{n}" for n in range(len(self.constants)))
+        return "\n".join(
+            [
+                "def _factory(K):",
+                f"    {unpack}, = K",
+                *("    " + line for line in run),
+                *("    " + line for line in trace),
+                "    return run, trace",
+            ]
+        )
+
+    def _function(self, name: str, *, traced: bool) -> list[str]:
+        self.traced = traced
+        if traced:
+            head = [
+                "def trace(raw):",
+                "    steps = []; notes = []",
+                "    def _t(i, r):",
+                "        steps.append((i, r)); return r",
+                "    def _div(a, b, i):",
+                "        if b == 0:",
+                "            notes.append(i); return 0.0",
+                "        return a / b",
+            ]
+        else:
+            head = ["def run(raw):"]
+        body = [*self._read_inputs(traced), *self._derive(), *self._tiers(), *self._labels()]
+        if traced:
+            env = ", ".join(f"{self.k(name)}: {self._env_value(name)}" for name in self.vars)
+            body.append(f"return r, L, steps, {{{env}}}, notes")
+        else:
+            body.append(f"return k{self.k_decision}(k{self.k_owner}, r, L, raw)")
+        return head + ["    " + line for line in body]
+
+    def _env_value(self, name: str) -> str:
+        var = self.vars[name]
+        level = self.checked.levels.get(name)
+        if level is None:
+            return var
+        names = self.k((*level.band_names(), None))
+        return f"{names}[{var}]"
+
+    def _read_inputs(self, traced: bool) -> list[str]:
+        inputs = self.checked.inputs
+        lines: list[str] = []
+        required = [n for n, i in inputs.items() if not i.optional]
+        if required:
+            lines.append("try:")
+            lines += [f"    {self.vars[n]} = raw[{self.k(n)}]" for n in required]
+            sets = [n for n in required if inputs[n].type is T.TEXT_SET]
+            lines += [f"    ''.join({self.vars[n]})" for n in sets]  # TypeError unless all str
+            lines.append("except (KeyError, TypeError, AttributeError):")
+            lines.append(f"    return {self._slow(traced)}")
+        for name, decl in inputs.items():
+            if decl.optional:
+                var = self.vars[name]
+                lines.append(f"{var} = raw.get({self.k(name)})")
+                lines.append(f"if {var} is None: {var} = {self.k(decl.default)}")
+                if decl.type is T.TEXT_SET:
+                    lines.append(
+                        f"if type({var}) is list and any(type(x) is not str for x in {var}):"
+                    )
+                    lines.append(f"    return {self._slow(traced)}")
+        checks = [_FAST_TYPE_CHECK[i.type].format(v=self.vars[n]) for n, i in inputs.items()]
+        if checks:
+            lines.append("if (" + "\n        or ".join(f"({c})" for c in checks) + "):")
+            lines.append(f"    return {self._slow(traced)}")
+        return lines
+
+    def _slow(self, traced: bool) -> str:
+        """Anything but exact types: validate (coerce or raise InputError), then rerun."""
+        validated = f"k{self.k_validate}(raw)"
+        return f"trace({validated})" if traced else f"k{self.k_rerun}(run, {validated}, raw)"
+
+    def _derive(self) -> list[str]:
+        lines: list[str] = []
+        for item in self.checked.derived:
+            var = self.vars[item.name]
+            if isinstance(item, Let):
+                lines.append(f"{var} = {self.expr(item.expr)}")
+            else:
+                lines += self._level(item, var)
+        return lines
+
+    def _level(self, level: Level, var: str) -> list[str]:
+        src = self.vars[level.source]
+        lines: list[str] = []
+        for index, band in enumerate(level.bands):
+            if band.op == "":
+                lines.append(f"else: {var} = {index}" if lines else f"{var} = {index}")
+                break
+            if band.op == "between":
+                test = f"{self.k(band.low)} <= {src} <= {self.k(band.high)}"
+            else:
+                test = f"{src} {band.op} {self.k(band.low)}"
+            lines.append(f"{'elif' if lines else 'if'} {test}: {var} = {index}")
+        else:
+            lines.append(f"else: {var} = -1" if lines else f"{var} = -1")
+        return lines
+
+    def _labels(self) -> list[str]:
+        lines = ["L = ()"]
+        for rule in self.checked.labels:
+            assert rule.when is not None
+            lines.append(f"if {self.expr(rule.when)}: L = L + ({self.k(rule.name)},)")
+        return lines
+
+    def _tiers(self) -> list[str]:
+        rules = [r for r in self.checked.tiers if r.when is not None]
+        fallback = next((r for r in self.checked.tiers if r.when is None), None)
+        lines: list[str] = []
+        if self.checked.policy == "first":
+            for n, rule in enumerate(rules):
+                assert rule.when is not None
+                lines.append(
+                    f"{'if' if n == 0 else 'elif'} {self.expr(rule.when)}: r = {self.k(rule)}"
+                )
+            lines.append(f"else: r = {self.k(fallback)}" if rules else f"r = {self.k(fallback)}")
+            return lines
+        lines.append("r = None")
+        for rule in rules:
+            assert rule.when is not None
+            lines.append(f"if {self.expr(rule.when)}:")
+            lines.append(f"    if r is not None: k{self.k_conflict}(r, {self.k(rule)})")
+            lines.append(f"    r = {self.k(rule)}")
+        lines.append(f"if r is None: r = {self.k(fallback)}")
+        return lines
+
+    # ----------------------------------------------------------- expressions
+
+    def expr(self, node: ast.Expr) -> str:
+        code = self._expr(node)
+        leaf = self._leaf_ids.get(id(node))
+        if self.traced and leaf is not None:
+            return f"_t({leaf}, {code})"
+        return code
+
+    def _expr(self, node: ast.Expr) -> str:
+        match node:
+            case ast.Name(name=name):
+                return self.vars[name]
+            case ast.Number(value=value):
+                return self.k(value)
+            case ast.Text(value=value):
+                return self.k(value)
+            case ast.Flag(value=value):
+                return "True" if value else "False"
+            case ast.TextSet():
+                return self.k(node.values)
+            case ast.Arith(op="/", left=left, right=right):
+                return self._divide(node, left, right)
+            case ast.Arith(op=op, left=left, right=right):
+                return f"({self.expr(left)} {op} {self.expr(right)})"
+            case ast.Neg(operand=operand):
+                return f"(-{self.expr(operand)})"
+            case ast.Compare(value=value, op=op, bound=bound):
+                return f"({self.expr(value)} {op} {self.expr(bound)})"
+            case ast.Between(value=value, low=low, high=high):
+                return f"({self.expr(low)} <= {self.expr(value)} <= {self.expr(high)})"
+            case ast.InSet(value=value, items=items, negated=negated):
+                return (
+                    f"({self.expr(value)} {'not in' if negated else 'in'} {self.k(items.values)})"
+                )
+            case ast.Has(value=value, mode="any", items=items):
+                return f"(not {self.k(items.values)}.isdisjoint({self.expr(value)}))"
+            case ast.Has(value=value, mode="all", items=items):
+                return f"{self.k(items.values)}.issubset({self.expr(value)})"
+            case ast.Has(value=value, items=items):
+                return f"({self.k(items.items[0].value)} in {self.expr(value)})"
+            case ast.TextIs(value=value, text=text):
+                return f"({self.expr(value)} == {self.k(text.value)})"
+            case ast.LevelIs(value=value, band=band, negated=negated):
+                index = self.checked.levels[value.name].band_names().index(band.name)
+                return f"({self.vars[value.name]} {'!=' if negated else '=='} {index})"
+            case ast.AllOf(parts=parts):
+                return "(" + " and ".join(self.expr(p) for p in parts) + ")"
+            case ast.AnyOf(parts=parts):
+                return "(" + " or ".join(self.expr(p) for p in parts) + ")"
+            case ast.Not(part=part):
+                return f"(not {self.expr(part)})"
+        raise AssertionError(f"cannot compile {node!r}")  # pragma: no cover
+
+    def _divide(self, node: ast.Arith, left: ast.Expr, right: ast.Expr) -> str:
+        """Division by zero gives 0; the trace notes it."""
+        if self.traced:
+            text = " ".join(self.checked.source.text_of(node.span).split())
+            divisor = " ".join(self.checked.source.text_of(right.span).split())
+            self.divisions.append(Division(text, divisor))
+            return f"_div({self.expr(left)}, {self.expr(right)}, {len(self.divisions) - 1})"
+        self._temp += 1
+        t = f"t{self._temp}"
+        return f"({self.expr(left)} / {t} if ({t} := {self.expr(right)}) != 0 else 0.0)"
+
+
+def _rerun(run: Callable[[Any], Any], facts: dict[str, Value], account: Any) -> Any:
+    """The slow path's second pass: decide on validated facts, keep the caller's account."""
+    decision = run(facts)
+    decision.account = account
+    return decision

@@ -1,0 +1,159 @@
+"""A classification and its reasons.
+
+The fast path builds a Decision from the matched rule, the labels and the
+account; reasons, notes and the explanation are computed on first use by the
+traced evaluator (cel-go's OptTrackState: free when nobody asks).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from engine.leaves import gap
+from engine.model import Rule, Value
+from engine.values import json_value, validate
+
+if TYPE_CHECKING:
+    from engine.ruleset import Ruleset
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One evaluated condition: the rule's words, the values it read, its result."""
+
+    rule: str
+    kind: str  # "tier" or "label"
+    text: str
+    observed: dict[str, Any]
+    result: bool
+    gap: str | None = None  # for a failed numeric test: "55,000 short"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"rule": self.rule, "kind": self.kind, "text": self.text}
+        out.update(observed=self.observed, result=self.result)
+        if self.gap:
+            out["gap"] = self.gap
+        return out
+
+
+def new_decision_id(time_ns: int) -> str:
+    """A UUIDv7: sortable by time (ms, then sub-ms in rand_a), unique by 62 random bits."""
+    ms, sub = divmod(time_ns, 1_000_000)
+    rand_a = sub * 4096 // 1_000_000
+    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class Decision:
+    """The tier of one account, with everything needed to say why."""
+
+    __slots__ = ("_id", "_trace", "account", "labels", "rule", "ruleset", "tier", "time_ns")
+
+    def __init__(self, ruleset: Ruleset, rule: Rule | None, labels: tuple[str, ...], account: Any):
+        self.ruleset = ruleset
+        self.rule = rule
+        self.tier = rule.tier if rule is not None else None
+        self.labels = labels
+        self.account: Mapping[str, Any] = account  # kept by reference: do not mutate it
+        self.time_ns = time.time_ns()
+        self._trace: tuple[tuple[Reason, ...], tuple[str, ...], dict[str, Value]] | None = None
+        self._id: str | None = None
+
+    def __repr__(self) -> str:
+        rule = f"{self.rule.name}@{self.rule.line}" if self.rule else None
+        return (
+            f"<Decision {self.ruleset.name} tier={self.tier!r} labels={self.labels!r} rule={rule}>"
+        )
+
+    @property
+    def decision_id(self) -> str:
+        if self._id is None:
+            self._id = new_decision_id(self.time_ns)
+        return self._id
+
+    @property
+    def ts(self) -> str:
+        moment = datetime.fromtimestamp(self.time_ns / 1e9, tz=UTC)
+        return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+    def _traced(self) -> tuple[tuple[Reason, ...], tuple[str, ...], dict[str, Value]]:
+        if self._trace is None:
+            program = self.ruleset.program
+            checked = program.checked
+            facts = validate(checked.inputs, self.account)
+            _rule, _labels, steps, env, notes = program.trace(facts)
+            reasons = []
+            for leaf_id, result in steps:
+                leaf = program.leaves[leaf_id]
+                observed = {
+                    n: json_value(env[n]) if env[n] is not None else None for n in leaf.names
+                }
+                miss = None if result else gap(leaf.expr, env, checked)
+                reasons.append(
+                    Reason(leaf.rule.name, leaf.rule.kind, leaf.text, observed, result, miss)
+                )
+            division_notes = tuple(
+                f"division by zero in `{program.divisions[i].text}` "
+                f"({program.divisions[i].divisor} is 0): taken as 0"
+                for i in dict.fromkeys(notes)
+            )
+            self._trace = (tuple(reasons), division_notes, facts)
+        return self._trace
+
+    @property
+    def reasons(self) -> tuple[Reason, ...]:
+        return self._traced()[0]
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self._traced()[1]
+
+    @property
+    def input(self) -> dict[str, Any]:
+        """The account as the rules saw it: validated, defaults filled."""
+        return {k: json_value(v) for k, v in self._traced()[2].items()}
+
+    @property
+    def ignored_fields(self) -> tuple[str, ...]:
+        declared = self.ruleset.program.checked.inputs
+        return tuple(sorted(k for k in self.account if k not in declared))
+
+    def rule_dict(self) -> dict[str, Any] | None:
+        if self.rule is None:
+            return None
+        return {
+            "name": self.rule.name,
+            "kind": self.rule.kind,
+            "file": self.rule.file,
+            "line": self.rule.line,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of the decision log."""
+        rs = self.ruleset
+        return {
+            "decision_id": self.decision_id,
+            "ts": self.ts,
+            "ruleset": rs.name,
+            "version": rs.version,
+            "digest": rs.digest,
+            "tier": self.tier,
+            "labels": list(self.labels),
+            "rule": self.rule_dict(),
+            "reasons": [r.to_dict() for r in self.reasons],
+            "notes": list(self.notes),
+            "input": self.input,
+            "ignored_fields": list(self.ignored_fields),
+        }
+
+    def explain(self) -> str:
+        from engine.explain import explain
+
+        return explain(self)

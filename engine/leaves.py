@@ -1,0 +1,116 @@
+"""The leaf conditions of a ruleset: the unit a reason reports on.
+
+A leaf is a condition that is not `and`, `or` or `not`. Both evaluators
+(compiled and reference) report, for each leaf they evaluate, its source text,
+the values it read and its result; this module holds what they share about
+leaves, so they describe the same things the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from engine import ast
+from engine.model import CheckedRuleset, Rule, Value
+from engine.typecheck import show_value
+
+COMBINATORS = (ast.AllOf, ast.AnyOf, ast.Not)
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    id: int
+    rule: Rule
+    expr: ast.Expr
+    text: str  # the rule's own words for it
+    names: tuple[str, ...]  # what it reads: inputs, lets, levels (a level adds its source)
+
+
+def leaves_of(expr: ast.Expr) -> Iterator[ast.Expr]:
+    """Leaves in evaluation order."""
+    if isinstance(expr, ast.AllOf | ast.AnyOf):
+        for part in expr.parts:
+            yield from leaves_of(part)
+    elif isinstance(expr, ast.Not):
+        yield from leaves_of(expr.part)
+    else:
+        yield expr
+
+
+def ordered_names(expr: ast.Expr, checked: CheckedRuleset) -> tuple[str, ...]:
+    """The names an expression reads, first use first; a level brings its source."""
+    found: list[str] = []
+    levels = checked.levels
+
+    def visit(node: object) -> None:
+        if isinstance(node, ast.Name | ast.LevelIs):
+            name = node.name if isinstance(node, ast.Name) else node.value.name
+            for item in (name, levels[name].source) if name in levels else (name,):
+                if item not in found:
+                    found.append(item)
+            return
+        for slot in getattr(node, "__slots__", ()):
+            child = getattr(node, slot)
+            if slot != "span":
+                for c in child if isinstance(child, tuple) else (child,):
+                    visit(c)
+
+    visit(expr)
+    return tuple(found)
+
+
+def rule_leaves(checked: CheckedRuleset) -> tuple[Leaf, ...]:
+    """Every leaf of every tier and label rule, numbered in file order."""
+    out: list[Leaf] = []
+    for rule in (*checked.tiers, *checked.labels):
+        if rule.when is None:
+            continue
+        for expr in leaves_of(rule.when):
+            text = " ".join(checked.source.text_of(expr.span).split())
+            out.append(Leaf(len(out), rule, expr, text, ordered_names(expr, checked)))
+    return tuple(out)
+
+
+def gap(expr: ast.Expr, env: dict[str, Value], checked: CheckedRuleset) -> str | None:
+    """For a numeric condition that failed: by how much ("55,000 short")."""
+    match expr:
+        case ast.Compare(value=ast.Name(name=name), op=op, bound=ast.Number(value=bound)):
+            return _distance(env.get(name), op, bound, None, _type_of(name, checked))
+        case ast.Between(
+            value=ast.Name(name=name), low=ast.Number(value=lo), high=ast.Number(value=hi)
+        ):
+            return _distance(env.get(name), "between", lo, hi, _type_of(name, checked))
+        case ast.LevelIs(value=ast.Name(name=name), band=band, negated=False):
+            level = checked.levels[name]
+            wanted = next(b for b in level.bands if b.name == band.name)
+            if wanted.op in ("", "!=") or wanted.low is None:
+                return None
+            source = level.source
+            return _distance(
+                env.get(source), wanted.op, wanted.low, wanted.high, _type_of(source, checked)
+            )
+    return None
+
+
+def _type_of(name: str, checked: CheckedRuleset) -> ast.TypeName | None:
+    if name in checked.inputs:
+        return checked.inputs[name].type
+    let = checked.lets.get(name)
+    return let.type if let else None
+
+
+def _distance(
+    value: Value | None, op: str, low: float, high: float | None, type_: ast.TypeName | None
+) -> str | None:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    if op in (">=", ">") or (op == "between" and value < low):
+        return f"{show_value(low - value, type_)} short" if value <= low else None
+    if op in ("<=", "<") or (op == "between" and high is not None and value > high):
+        limit = low if op != "between" else high
+        assert limit is not None
+        return f"{show_value(value - limit, type_)} over" if value >= limit else None
+    if op == "==":
+        return f"off by {show_value(abs(value - low), type_)}"
+    return None

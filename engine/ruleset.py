@@ -1,0 +1,136 @@
+"""A loaded ruleset: checked, compiled, ready to classify."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.compile import Program, compile_program
+from engine.decision import Decision
+from engine.load import check_source, read_source
+from engine.model import CheckedRuleset, Example
+from engine.source import Source
+from engine.values import ClassifyError
+
+
+class Ruleset:
+    """Classify accounts with one rule file. `classify` is the generated function itself."""
+
+    classify: Callable[[Mapping[str, Any]], Decision]
+
+    def __init__(self, checked: CheckedRuleset):
+        self.checked = checked
+        self.program: Program = compile_program(checked, Decision, self)
+        self.classify = self.program.run
+
+    def __repr__(self) -> str:
+        return f"<Ruleset {self.name} {self.version!r} {self.digest[:12]}>"
+
+    @property
+    def name(self) -> str:
+        return self.checked.name
+
+    @property
+    def version(self) -> str:
+        return self.checked.version
+
+    @property
+    def title(self) -> str:
+        return self.checked.title
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the source text: the identity of exactly these rules."""
+        return self.checked.digest
+
+    @property
+    def path(self) -> str:
+        return self.checked.source.path
+
+    @property
+    def source(self) -> str:
+        return self.checked.source.text
+
+    @property
+    def policy(self) -> str:
+        return self.checked.policy
+
+    @property
+    def inputs(self) -> dict[str, str]:
+        """Declared inputs and their types: {"followers": "count", ...}."""
+        return {name: decl.type.value for name, decl in self.checked.inputs.items()}
+
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        return self.checked.tier_names()
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(r.name for r in self.checked.labels)
+
+    def classify_many(
+        self, accounts: Iterable[Mapping[str, Any]]
+    ) -> list[Decision | ClassifyError]:
+        """Every account classified; a bad one yields its error in its place."""
+        run = self.classify
+        out: list[Decision | ClassifyError] = []
+        for account in accounts:
+            try:
+                out.append(run(account))
+            except ClassifyError as error:
+                out.append(error)
+        return out
+
+    def run_examples(self) -> list[ExampleResult]:
+        return [run_example(self, example) for example in self.checked.examples]
+
+
+@dataclass(frozen=True)
+class ExampleResult:
+    example: Example
+    decision: Decision | None
+    error: ClassifyError | None
+
+    @property
+    def passed(self) -> bool:
+        if self.decision is None:
+            return False
+        want = self.example
+        if self.decision.tier != want.expect:
+            return False
+        return want.labels is None or tuple(sorted(want.labels)) == tuple(
+            sorted(self.decision.labels)
+        )
+
+    def got(self) -> str:
+        if self.decision is None:
+            return f"error: {self.error}"
+        labels = ", ".join(self.decision.labels) or "none"
+        return f"{self.decision.tier or 'none'} labels {labels}"
+
+    def expected(self) -> str:
+        labels = (
+            ""
+            if self.example.labels is None
+            else " labels " + (", ".join(self.example.labels) or "none")
+        )
+        return f"{self.example.expect or 'none'}{labels}"
+
+
+def run_example(ruleset: Ruleset, example: Example) -> ExampleResult:
+    try:
+        return ExampleResult(example, ruleset.classify(example.given), None)
+    except ClassifyError as error:
+        return ExampleResult(example, None, error)
+
+
+def load_ruleset(
+    path: str | Path | None = None, *, text: str | None = None, name: str | None = None
+) -> Ruleset:
+    """A ruleset from a file, or from source text (`name` names it if the text does not)."""
+    if (path is None) == (text is None):
+        raise TypeError("load_ruleset takes a path or text=, not both")
+    source = read_source(path) if path is not None else Source(text or "", name or "<text>")
+    return Ruleset(check_source(source, name=name))

@@ -1,0 +1,123 @@
+"""Account values checked against a ruleset's `input` declarations.
+
+The compiled evaluator checks exact types inline and falls back to
+`validate` for anything else, which coerces what is safe (an integral float
+for a count, a list for a set) and otherwise raises one InputError naming
+every bad field.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine.ast import TypeName
+from engine.model import Input, Value
+
+T = TypeName
+EXPECTED = {
+    T.COUNT: "a count (a whole number, 0 or more)",
+    T.NUMBER: "a number",
+    T.PERCENT: "a percentage as a fraction (0.042 is 4.2%)",
+    T.TEXT: "a text",
+    T.FLAG: "true or false",
+    T.TEXT_SET: "a list of texts",
+}
+
+
+class ClassifyError(Exception):
+    """An account could not be classified."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    field: str
+    expected: str
+    given: str  # "missing" or a short rendering of the value and its type
+
+    def __str__(self) -> str:
+        if self.given == "missing":
+            return f"{self.field}: missing, expected {self.expected}"
+        return f"{self.field}: expected {self.expected}, got {self.given}"
+
+
+class InputError(ClassifyError):
+    """Bad account values; `problems` names each bad field."""
+
+    def __init__(self, problems: list[FieldProblem]):
+        self.problems = problems
+        super().__init__("invalid account: " + "; ".join(str(p) for p in problems))
+
+
+class RuleConflict(ClassifyError):
+    """Under `policy unique`, two tiers matched the same account."""
+
+    def __init__(self, ruleset: str, first: tuple[str, int], second: tuple[str, int]):
+        self.rules = (first, second)
+        super().__init__(
+            f"ruleset {ruleset} has policy unique, but tiers '{first[0]}' (line {first[1]}) "
+            f"and '{second[0]}' (line {second[1]}) both match this account"
+        )
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def coerce(type_: TypeName, value: object) -> Value | None:
+    """The value as `type_` wants it, or None if it does not fit."""
+    kind = type(value)
+    if type_ is T.TEXT:
+        return value if isinstance(value, str) else None
+    if type_ is T.FLAG:
+        return value if isinstance(value, bool) else None
+    if type_ is T.TEXT_SET:
+        if isinstance(value, list | tuple | set | frozenset) and all(
+            isinstance(v, str) for v in value
+        ):
+            return frozenset(value)
+        return None
+    if kind is bool or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    if type_ is T.COUNT:
+        if value < 0 or (isinstance(value, float) and not value.is_integer()):
+            return None
+        return int(value)
+    return value
+
+
+def validate(inputs: Mapping[str, Input], account: Mapping[str, Any]) -> dict[str, Value]:
+    """Every declared input, checked and coerced, defaults filled; or InputError."""
+    if not isinstance(account, Mapping):
+        raise InputError([FieldProblem("account", "an object of named values", _shown(account))])
+    facts: dict[str, Value] = {}
+    problems: list[FieldProblem] = []
+    for name, decl in inputs.items():
+        value = account.get(name)
+        if value is None:
+            if decl.optional:
+                assert decl.default is not None
+                facts[name] = decl.default
+            else:
+                problems.append(FieldProblem(name, EXPECTED[decl.type], "missing"))
+            continue
+        fitted = coerce(decl.type, value)
+        if fitted is None:
+            problems.append(FieldProblem(name, EXPECTED[decl.type], _shown(value)))
+        else:
+            facts[name] = fitted
+    if problems:
+        raise InputError(problems)
+    return facts
+
+
+def json_value(value: Value) -> Any:
+    """A value as JSON: sets become sorted lists."""
+    if isinstance(value, frozenset | set | list | tuple):
+        return sorted(value)
+    return value
