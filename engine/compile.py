@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import ast
-from engine.leaves import Leaf, rule_leaves
+from engine.leaves import Leaf, rule_leaves, value_formatters
 from engine.model import CheckedRuleset, Let, Level, Rule, Value
 from engine.values import RuleConflict, validate
 
@@ -48,10 +48,11 @@ class Division:
 class Program:
     checked: CheckedRuleset
     run: Callable[[Mapping[str, Any]], Any]  # account -> Decision (via make_decision)
-    trace: Callable[[dict[str, Value]], Trace]  # validated facts -> full trace
+    trace: Callable[[Mapping[str, Any]], Trace]  # account -> full trace
     leaves: tuple[Leaf, ...]
     divisions: tuple[Division, ...]
     source_code: str  # the generated Python, for the curious and for tests
+    formatters: dict[str, Callable[[Any], str]]  # name -> how explanations show its value
 
 
 def compile_program(
@@ -67,7 +68,8 @@ def compile_program(
     constants[gen.k_owner] = owner
     constants[gen.k_validate] = lambda account: validate(checked.inputs, account)
     run, trace = namespace["_factory"](constants)
-    return Program(checked, run, trace, gen.leaves, tuple(gen.divisions), code)
+    formatters = value_formatters(checked)
+    return Program(checked, run, trace, gen.leaves, tuple(gen.divisions), code, formatters)
 
 
 class _Generator:

@@ -10,28 +10,47 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.leaves import gap
 from engine.model import Rule, Value
-from engine.values import json_value, validate
+from engine.values import json_value
 
 if TYPE_CHECKING:
     from engine.ruleset import Ruleset
 
+Steps = tuple[list[tuple[int, bool]], dict[str, Value], list[int]]
 
-@dataclass(frozen=True, slots=True)
+
 class Reason:
     """One evaluated condition: the rule's words, the values it read, its result."""
 
-    rule: str
-    kind: str  # "tier" or "label"
-    text: str
-    observed: dict[str, Any]
-    result: bool
-    gap: str | None = None  # for a failed numeric test: "55,000 short"
+    __slots__ = ("gap", "kind", "observed", "result", "rule", "text")
+
+    def __init__(
+        self,
+        rule: str,
+        kind: str,
+        text: str,
+        observed: dict[str, Any],
+        result: bool,
+        gap: str | None = None,
+    ):
+        self.rule = rule
+        self.kind = kind  # "tier" or "label"
+        self.text = text
+        self.observed = observed
+        self.result = result
+        self.gap = gap  # for a failed numeric test: "55,000 short"
+
+    def __repr__(self) -> str:
+        return f"Reason({self.rule!r}, {self.text!r}, {self.result}, {self.observed!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Reason) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rule": self.rule, "kind": self.kind, "text": self.text}
@@ -39,6 +58,10 @@ class Reason:
         if self.gap:
             out["gap"] = self.gap
         return out
+
+
+def _observed(value: Any, is_set: bool) -> Any:
+    return sorted(set(value)) if is_set else value
 
 
 def new_decision_id(time_ns: int) -> str:
@@ -54,7 +77,17 @@ def new_decision_id(time_ns: int) -> str:
 class Decision:
     """The tier of one account, with everything needed to say why."""
 
-    __slots__ = ("_id", "_trace", "account", "labels", "rule", "ruleset", "tier", "time_ns")
+    __slots__ = (
+        "_id",
+        "_reasons",
+        "_steps",
+        "account",
+        "labels",
+        "rule",
+        "ruleset",
+        "tier",
+        "time_ns",
+    )
 
     def __init__(self, ruleset: Ruleset, rule: Rule | None, labels: tuple[str, ...], account: Any):
         self.ruleset = ruleset
@@ -63,14 +96,14 @@ class Decision:
         self.labels = labels
         self.account: Mapping[str, Any] = account  # kept by reference: do not mutate it
         self.time_ns = time.time_ns()
-        self._trace: tuple[tuple[Reason, ...], tuple[str, ...], dict[str, Value]] | None = None
+        self._steps: Steps | None = None
+        self._reasons: tuple[Reason, ...] | None = None
         self._id: str | None = None
 
     def __repr__(self) -> str:
         rule = f"{self.rule.name}@{self.rule.line}" if self.rule else None
-        return (
-            f"<Decision {self.ruleset.name} tier={self.tier!r} labels={self.labels!r} rule={rule}>"
-        )
+        name = self.ruleset.name
+        return f"<Decision {name} tier={self.tier!r} labels={self.labels!r} rule={rule}>"
 
     @property
     def decision_id(self) -> str:
@@ -78,47 +111,52 @@ class Decision:
             self._id = new_decision_id(self.time_ns)
         return self._id
 
+    @decision_id.setter
+    def decision_id(self, value: str) -> None:
+        self._id = value
+
     @property
     def ts(self) -> str:
         moment = datetime.fromtimestamp(self.time_ns / 1e9, tz=UTC)
         return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
-    def _traced(self) -> tuple[tuple[Reason, ...], tuple[str, ...], dict[str, Value]]:
-        if self._trace is None:
-            program = self.ruleset.program
-            checked = program.checked
-            facts = validate(checked.inputs, self.account)
-            _rule, _labels, steps, env, notes = program.trace(facts)
-            reasons = []
-            for leaf_id, result in steps:
-                leaf = program.leaves[leaf_id]
-                observed = {
-                    n: json_value(env[n]) if env[n] is not None else None for n in leaf.names
-                }
-                miss = None if result else gap(leaf.expr, env, checked)
-                reasons.append(
-                    Reason(leaf.rule.name, leaf.rule.kind, leaf.text, observed, result, miss)
-                )
-            division_notes = tuple(
-                f"division by zero in `{program.divisions[i].text}` "
-                f"({program.divisions[i].divisor} is 0): taken as 0"
-                for i in dict.fromkeys(notes)
-            )
-            self._trace = (tuple(reasons), division_notes, facts)
-        return self._trace
+    def steps(self) -> Steps:
+        """The traced run: (leaf id, result) in evaluation order, every value, divisions by 0."""
+        if self._steps is None:
+            _rule, _labels, steps, env, notes = self.ruleset.program.trace(self.account)
+            self._steps = (steps, env, notes)
+        return self._steps
 
     @property
     def reasons(self) -> tuple[Reason, ...]:
-        return self._traced()[0]
+        if self._reasons is None:
+            steps, env, _notes = self.steps()
+            leaves = self.ruleset.program.leaves
+            out = []
+            for leaf_id, result in steps:
+                leaf = leaves[leaf_id]
+                observed = {n: _observed(env[n], n in leaf.sets) for n in leaf.names}
+                miss = None if result else gap(leaf.gap, env)
+                out.append(
+                    Reason(leaf.rule.name, leaf.rule.kind, leaf.text, observed, result, miss)
+                )
+            self._reasons = tuple(out)
+        return self._reasons
 
     @property
     def notes(self) -> tuple[str, ...]:
-        return self._traced()[1]
+        divisions = self.ruleset.program.divisions
+        said = (
+            f"division by zero in `{divisions[i].text}` ({divisions[i].divisor} is 0): taken as 0"
+            for i in self.steps()[2]
+        )
+        return tuple(dict.fromkeys(said))
 
     @property
     def input(self) -> dict[str, Any]:
         """The account as the rules saw it: validated, defaults filled."""
-        return {k: json_value(v) for k, v in self._traced()[2].items()}
+        env = self.steps()[1]
+        return {name: json_value(env[name]) for name in self.ruleset.program.checked.inputs}
 
     @property
     def ignored_fields(self) -> tuple[str, ...]:
@@ -126,14 +164,10 @@ class Decision:
         return tuple(sorted(k for k in self.account if k not in declared))
 
     def rule_dict(self) -> dict[str, Any] | None:
-        if self.rule is None:
+        rule = self.rule
+        if rule is None:
             return None
-        return {
-            "name": self.rule.name,
-            "kind": self.rule.kind,
-            "file": self.rule.file,
-            "line": self.rule.line,
-        }
+        return {"name": rule.name, "kind": rule.kind, "file": rule.file, "line": rule.line}
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of the decision log."""

@@ -1,96 +1,79 @@
-"""Decisions in words: why this tier, and why not the tiers before it."""
+"""Decisions in words: why this tier, and why not the tiers before it.
+
+Works from the traced steps directly, so an explanation costs a traced run
+and a few lines of text, not a full list of Reason objects.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from engine.ast import TypeName
-from engine.decision import Reason
-from engine.typecheck import show_value
+from engine.leaves import Leaf, gap
 
 if TYPE_CHECKING:
     from engine.decision import Decision
-    from engine.model import CheckedRuleset
-
-T = TypeName
-
-
-def show(name: str, value: Any, checked: CheckedRuleset) -> str:
-    """A value as the rule author would write it."""
-    if value is None:
-        return "no band" if name in checked.levels else "nothing"
-    if name in checked.levels:
-        return str(value)
-    type_ = checked.inputs[name].type if name in checked.inputs else checked.lets[name].type
-    match type_:
-        case T.TEXT:
-            return f'"{value}"'
-        case T.TEXT_SET:
-            return "{" + ", ".join(f'"{v}"' for v in value) + "}"
-        case T.FLAG:
-            return "true" if value else "false"
-        case _:
-            return show_value(value, type_)
-
-
-def observed(reason: Reason, checked: CheckedRuleset) -> str:
-    return ", ".join(f"{n} {show(n, v, checked)}" for n, v in reason.observed.items())
 
 
 def explain(decision: Decision) -> str:
     rs = decision.ruleset
-    checked = rs.program.checked
-    reasons = decision.reasons
+    program = rs.program
+    leaves = program.leaves
+    fmt = program.formatters
+    steps, env, _ = decision.steps()
+
+    def seen(leaf: Leaf) -> str:
+        names = leaf.names
+        if len(names) == 1:
+            name = names[0]
+            return f"{name} {fmt[name](env[name])}"
+        return ", ".join(f"{n} {fmt[n](env[n])}" for n in names)
+
     rule = decision.rule
     tier = decision.tier or "none"
     version = f", version {rs.version}" if rs.version else ""
-    lines = []
-    if rule is not None and rule.kind == "tier":
+    matched = rule.name if rule is not None and rule.kind == "tier" else None
+    if matched is not None:
+        assert rule is not None
         where = f"{rule.file}:{rule.line}"
-        lines.append(f"tier {tier}: rule '{rule.name}' at {where} (ruleset {rs.name}{version})")
+        lines = [f"tier {tier}: rule '{rule.name}' at {where} (ruleset {rs.name}{version})"]
         lines.append(f"why {tier}:")
-        for r in reasons:
-            if r.kind == "tier" and r.rule == rule.name:
-                mark = "✓" if r.result else "✗"
-                lines.append(f"  {mark} {r.text} ({observed(r, checked)})")
     elif rule is not None:
-        lines.append(
+        lines = [
             f"tier {tier}: no tier rule matched, so `otherwise {rule.name}` at "
             f"{rule.file}:{rule.line} applies (ruleset {rs.name}{version})"
-        )
-    else:
-        lines.append(f"tier none: no tier rule matched (ruleset {rs.name}{version})")
-    others = _first_failures(reasons, rule.name if rule is not None else None)
-    if others:
-        before = "tiers tried first" if checked.policy == "first" else "other tiers"
-        lines.append(f"{before}:" if rule is not None and rule.kind == "tier" else "tiers tried:")
-        lines_of = {r.name: r.line for r in checked.tiers}
-        for failed in others:
-            needs = f"  ✗ {failed.rule} (line {lines_of[failed.rule]}) needs {failed.text}"
-            has = f"; has {observed(failed, checked)}" if failed.observed else ""
-            by = f": {failed.gap}" if failed.gap else ""
-            lines.append(needs + has + by)
-    lines.append("labels: " + (", ".join(decision.labels) if decision.labels else "none"))
-    for label in decision.labels:
-        parts = [
-            f"{r.text} ({observed(r, checked)})"
-            for r in reasons
-            if r.kind == "label" and r.rule == label and r.result
         ]
-        lines.append(f"  ✓ {label}: " + "; ".join(parts))
-    if decision.notes:
-        lines.append("notes:")
-        lines.extend(f"  {note}" for note in decision.notes)
-    return "\n".join(lines)
-
-
-def _first_failures(reasons: tuple[Reason, ...], matched: str | None) -> list[Reason]:
-    """For each tier rule that did not match, its first condition that failed."""
-    seen: set[str] = set()
-    out = []
-    for r in reasons:
-        if r.kind != "tier" or r.rule == matched or r.result or r.rule in seen:
+    else:
+        lines = [f"tier none: no tier rule matched (ruleset {rs.name}{version})"]
+    failed: list[str] = []
+    reported: set[str] = set()
+    for leaf_id, result in steps:
+        leaf = leaves[leaf_id]
+        name = leaf.rule.name
+        if leaf.rule.kind != "tier":
             continue
-        seen.add(r.rule)
-        out.append(r)
-    return out
+        if name == matched:
+            lines.append((leaf.held if result else leaf.missed) + seen(leaf) + ")")
+        elif not result and name not in reported:
+            reported.add(name)
+            has = "; has " + seen(leaf) if leaf.names else ""
+            miss = gap(leaf.gap, env) if leaf.gap else None
+            failed.append(leaf.needs + has + (": " + miss if miss else ""))
+    if failed:
+        if matched is None:
+            lines.append("tiers tried:")
+        else:
+            lines.append("tiers tried first:" if rs.policy == "first" else "other tiers:")
+        lines.extend(failed)
+    lines.append("labels: " + (", ".join(decision.labels) if decision.labels else "none"))
+    if decision.labels:
+        why: dict[str, list[str]] = {label: [] for label in decision.labels}
+        for leaf_id, result in steps:
+            leaf = leaves[leaf_id]
+            if result and leaf.rule.kind == "label" and leaf.rule.name in why:
+                why[leaf.rule.name].append(f"{leaf.text} ({seen(leaf)})")
+        lines.extend(f"  ✓ {label}: " + "; ".join(parts) for label, parts in why.items())
+    notes = decision.notes if steps and program.divisions else ()
+    if notes:
+        lines.append("notes:")
+        lines.extend(f"  {note}" for note in notes)
+    return "\n".join(lines)

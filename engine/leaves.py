@@ -8,14 +8,18 @@ leaves, so they describe the same things the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from engine import ast
 from engine.model import CheckedRuleset, Rule, Value
 from engine.typecheck import show_value
 
 COMBINATORS = (ast.AllOf, ast.AnyOf, ast.Not)
+
+
+GapSpec = tuple[str, str, float, float | None, ast.TypeName | None]  # name, op, low, high, type
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +29,11 @@ class Leaf:
     expr: ast.Expr
     text: str  # the rule's own words for it
     names: tuple[str, ...]  # what it reads: inputs, lets, levels (a level adds its source)
+    sets: frozenset[str]  # which of those are sets (shown as sorted lists)
+    gap: GapSpec | None  # how to say by how much it failed, for numeric tests
+    needs: str  # explanation line heads, made once: "  ✗ macro (line 21) needs …"
+    held: str
+    missed: str
 
 
 def leaves_of(expr: ast.Expr) -> Iterator[ast.Expr]:
@@ -63,34 +72,60 @@ def ordered_names(expr: ast.Expr, checked: CheckedRuleset) -> tuple[str, ...]:
 def rule_leaves(checked: CheckedRuleset) -> tuple[Leaf, ...]:
     """Every leaf of every tier and label rule, numbered in file order."""
     out: list[Leaf] = []
+    set_names = {n for n, i in checked.inputs.items() if i.type is ast.TypeName.TEXT_SET}
     for rule in (*checked.tiers, *checked.labels):
         if rule.when is None:
             continue
         for expr in leaves_of(rule.when):
             text = " ".join(checked.source.text_of(expr.span).split())
-            out.append(Leaf(len(out), rule, expr, text, ordered_names(expr, checked)))
+            names = ordered_names(expr, checked)
+            out.append(
+                Leaf(
+                    len(out),
+                    rule,
+                    expr,
+                    text,
+                    names,
+                    frozenset(set_names & set(names)),
+                    gap_spec(expr, checked),
+                    needs=f"  ✗ {rule.name} (line {rule.line}) needs {text}",
+                    held=f"  ✓ {text} (",
+                    missed=f"  ✗ {text} (",
+                )
+            )
     return tuple(out)
 
 
-def gap(expr: ast.Expr, env: dict[str, Value], checked: CheckedRuleset) -> str | None:
-    """For a numeric condition that failed: by how much ("55,000 short")."""
+def gap_spec(expr: ast.Expr, checked: CheckedRuleset) -> GapSpec | None:
+    """What a failed numeric test is measured against: a name, its bound and units."""
     match expr:
         case ast.Compare(value=ast.Name(name=name), op=op, bound=ast.Number(value=bound)):
-            return _distance(env.get(name), op, bound, None, _type_of(name, checked))
+            return (name, op, bound, None, _type_of(name, checked))
         case ast.Between(
             value=ast.Name(name=name), low=ast.Number(value=lo), high=ast.Number(value=hi)
         ):
-            return _distance(env.get(name), "between", lo, hi, _type_of(name, checked))
+            return (name, "between", lo, hi, _type_of(name, checked))
         case ast.LevelIs(value=ast.Name(name=name), band=band, negated=False):
             level = checked.levels[name]
             wanted = next(b for b in level.bands if b.name == band.name)
             if wanted.op in ("", "!=") or wanted.low is None:
                 return None
             source = level.source
-            return _distance(
-                env.get(source), wanted.op, wanted.low, wanted.high, _type_of(source, checked)
-            )
+            return (source, wanted.op, wanted.low, wanted.high, _type_of(source, checked))
     return None
+
+
+def gap(spec: GapSpec | None, env: dict[str, Value]) -> str | None:
+    """For a numeric condition that failed: by how much ("55,000 short")."""
+    if spec is None:
+        return None
+    name, op, low, high, type_ = spec
+    value = env.get(name)
+    if type(value) is int and type_ is ast.TypeName.COUNT and op in (">=", ">", "between"):
+        count: int = value  # the common case, made cheap for explanations
+        if count < low:
+            return f"{int(low) - count:,} short"
+    return _distance(value, op, low, high, type_)
 
 
 def _type_of(name: str, checked: CheckedRuleset) -> ast.TypeName | None:
@@ -114,3 +149,30 @@ def _distance(
     if op == "==":
         return f"off by {show_value(abs(value - low), type_)}"
     return None
+
+
+def value_formatters(checked: CheckedRuleset) -> dict[str, Callable[[Any], str]]:
+    """For each name, how to show its value the way a rule author writes it."""
+    out: dict[str, Callable[[Any], str]] = {}
+    types = {n: i.type for n, i in checked.inputs.items()}
+    types.update({n: let.type for n, let in checked.lets.items()})
+    for name, type_ in types.items():
+        out[name] = _formatter(type_)
+    for name in checked.levels:
+        out[name] = lambda v: "no band" if v is None else str(v)
+    return out
+
+
+def _formatter(type_: ast.TypeName) -> Callable[[Any], str]:
+    T = ast.TypeName
+    if type_ is T.TEXT:
+        return lambda v: f'"{v}"'
+    if type_ is T.TEXT_SET:
+        return lambda v: "{" + ", ".join(f'"{x}"' for x in sorted(v)) + "}"
+    if type_ is T.FLAG:
+        return lambda v: "true" if v else "false"
+    if type_ is T.PERCENT:
+        return lambda v: f"{v * 100:.6g}%"
+    if type_ is T.COUNT:
+        return lambda v: f"{v:,}" if type(v) is int else show_value(v, type_)
+    return lambda v: show_value(v, type_)

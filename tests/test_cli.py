@@ -101,3 +101,58 @@ def test_folders_are_searched_for_tiers_files(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("not a rule file")
     result = run("check", str(tmp_path))
     assert result.returncode == 0 and "checked 6 files" in result.stderr
+
+
+ACCOUNT = (
+    '{"followers": 45000, "engagement_rate": 0.042, "topics": ["fashion"], "platform": "instagram"}'
+)
+
+
+def test_test_runs_every_example() -> None:
+    result = run("test", str(RULES))
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.strip().endswith("39 passed, 0 failed")
+
+
+def test_a_failing_example_shows_expected_got_and_why(tmp_path: Path) -> None:
+    path = tmp_path / "r.tiers"
+    path.write_text(
+        "input followers: count\ntier big when followers above 10k\notherwise small\n"
+        'example "exactly 10k"\n  given followers 10k\n  expect big\n'
+    )
+    result = run("test", str(path))
+    assert result.returncode == 1
+    assert f"FAIL {path}:4 exactly 10k" in result.stdout
+    assert "expected big" in result.stdout and "got      small labels none" in result.stdout
+    assert "✗ big (line 2) needs followers above 10k; has followers 10,000" in result.stdout
+    assert "0 passed, 1 failed" in result.stdout
+
+
+def test_eval_one_object() -> None:
+    result = run("eval", str(RULES / "synthesis.tiers"), "--input", "-", stdin=ACCOUNT)
+    assert result.returncode == 0
+    decision = json.loads(result.stdout)
+    assert decision["tier"] == "micro" and decision["labels"] == ["fashion_expert"]
+
+
+def test_eval_explain() -> None:
+    result = run("eval", str(RULES / "synthesis.tiers"), "--explain", stdin=ACCOUNT)
+    assert result.returncode == 0
+    assert result.stdout.startswith("tier micro: rule 'micro'")
+    assert "why micro:" in result.stdout
+
+
+def test_eval_json_lines_reports_bad_lines_and_classifies_the_rest(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.jsonl"
+    path.write_text(f'{ACCOUNT}\n{{"followers": -1}}\nnot json\n\n{ACCOUNT}\n')
+    result = run("eval", str(RULES / "synthesis.tiers"), "--input", str(path))
+    assert result.returncode == 1
+    assert [json.loads(line)["tier"] for line in result.stdout.splitlines()] == ["micro", "micro"]
+    assert f"{path}:2: invalid account: followers" in result.stderr
+    assert f"{path}:3: invalid JSON" in result.stderr
+
+
+def test_eval_usage_errors(tmp_path: Path) -> None:
+    assert run("eval", str(tmp_path / "none.tiers")).returncode == 2
+    rules = str(RULES / "synthesis.tiers")
+    assert run("eval", rules, "--input", str(tmp_path / "none.jsonl")).returncode == 2

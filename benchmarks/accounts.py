@@ -1,0 +1,44 @@
+"""Benchmark accounts: real follower counts and categories from the Kim et al.
+(WWW'20) Instagram influencer data set when ../shared/data is present, with
+engagement rates drawn from a fixed seed; a synthetic fallback otherwise."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "influencers"
+KIM = DATA / "kim2020_instagram_influencers" / "influencers.txt"
+PLATFORMS = ["instagram", "tiktok", "youtube"]
+
+
+def accounts(n: int = 10_000, seed: int = 7) -> list[dict[str, Any]]:
+    rnd = random.Random(seed)
+    rows: list[tuple[int, str]] = []
+    if KIM.exists():
+        for line in KIM.read_text(encoding="utf-8").splitlines()[2:]:
+            parts = line.split("\t")
+            if len(parts) >= 3 and parts[2].isdigit():
+                rows.append((int(parts[2]), parts[1]))
+    if not rows:
+        rows = [
+            (int(10 ** rnd.uniform(2, 8)), rnd.choice(["beauty", "fashion", "tech"]))
+            for _ in range(n)
+        ]
+    out = []
+    for i in range(n):
+        followers, category = rows[i % len(rows)]
+        out.append(
+            {
+                "followers": followers,
+                "engagement_rate": round(rnd.uniform(0.0, 0.08), 4),
+                "topics": [category],
+                "platform": rnd.choice(PLATFORMS),
+            }
+        )
+    return out
+
+
+def source() -> str:
+    return f"Kim et al. 2020 ({KIM.name})" if KIM.exists() else "synthetic (shared data absent)"

@@ -1,0 +1,124 @@
+"""The compiled evaluator agrees with the reference interpreter: tier, labels, reasons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine import ClassifyError, load_ruleset
+from engine.interpret import Outcome, interpret
+from engine.ruleset import Ruleset
+from tests.conftest import RULES
+from tests.typed_rules import accounts, rulesets
+
+SHIPPED = {p.stem: load_ruleset(p) for p in sorted(RULES.glob("*.tiers"))}
+
+
+def compiled_outcome(ruleset: Ruleset, account: dict[str, Any]) -> Outcome | str:
+    try:
+        d = ruleset.classify(account)
+    except ClassifyError as error:
+        return f"{type(error).__name__}: {error}"
+    return Outcome(
+        d.tier,
+        d.rule.name if d.rule else None,
+        d.labels,
+        tuple((r.rule, r.text, r.result, tuple(r.observed.items())) for r in d.reasons),
+        d.notes,
+    )
+
+
+def reference_outcome(ruleset: Ruleset, account: dict[str, Any]) -> Outcome | str:
+    try:
+        return interpret(ruleset.checked, account)
+    except ClassifyError as error:
+        return f"{type(error).__name__}: {error}"
+
+
+def shipped_accounts() -> st.SearchStrategy[dict[str, Any]]:
+    boundary = [
+        0,
+        499,
+        500,
+        999,
+        1000,
+        5000,
+        5001,
+        9999,
+        10_000,
+        49_999,
+        50_000,
+        99_999,
+        100_000,
+        200_000,
+        200_001,
+        499_999,
+        500_000,
+        999_999,
+        1_000_000,
+        1_000_001,
+    ]
+    return st.fixed_dictionaries(
+        {
+            "followers": st.one_of(st.sampled_from(boundary), st.integers(0, 10**9)),
+            "engagement_rate": st.one_of(
+                st.sampled_from([0.0, 0.0099, 0.01, 0.0349, 0.035, 0.2]), st.floats(0, 1)
+            ),
+            "topics": st.lists(st.sampled_from(["fashion", "tech", "gaming", "food", "crypto"])),
+            "platform": st.sampled_from(["instagram", "tiktok", "youtube"]),
+        },
+        optional={"fake_follower_ratio": st.floats(0, 1)},
+    )
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+@settings(max_examples=150, deadline=None)
+@given(account=shipped_accounts())
+def test_shipped_rulesets_agree(name: str, account: dict[str, Any]) -> None:
+    ruleset = SHIPPED[name]
+    assert compiled_outcome(ruleset, account) == reference_outcome(ruleset, account)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=rulesets(), data=st.data())
+def test_generated_rulesets_agree(text: str, data: st.DataObject) -> None:
+    ruleset = load_ruleset(text=text, name="generated")
+    for _ in range(5):
+        account = data.draw(accounts())
+        assert compiled_outcome(ruleset, account) == reference_outcome(ruleset, account)
+
+
+@settings(max_examples=100, deadline=None)
+@given(account=shipped_accounts())
+def test_exactly_one_tier_when_the_set_ends_in_otherwise(account: dict[str, Any]) -> None:
+    ruleset = load_ruleset(
+        text=(RULES / "fda.tiers").read_text().replace("otherwise none", "otherwise unknown")
+    )
+    matched = [
+        r for r in ruleset.checked.tiers if r.when is not None and _holds(ruleset, r.name, account)
+    ]
+    decision = ruleset.classify(account)
+    assert len(matched) <= 1
+    assert decision.tier == (matched[0].name if matched else "unknown")
+
+
+def _holds(ruleset: Ruleset, rule: str, account: dict[str, Any]) -> bool:
+    steps = [r for r in interpret(ruleset.checked, account).reasons if r[0] == rule]
+    return bool(steps) and all(step[2] for step in steps)
+
+
+def test_boundaries_of_the_card() -> None:
+    synthesis = SHIPPED["synthesis"]
+    base = {"engagement_rate": 0.035, "topics": [], "platform": "instagram"}
+    assert synthesis.classify({**base, "followers": 10_000}).tier == "micro"
+    assert synthesis.classify({**base, "followers": 1_000_000}).tier == "mega"
+    assert SHIPPED["fda"].classify({"followers": 1_000_000}).tier == "macro"
+    assert SHIPPED["boerman"].classify({"followers": 10_000}).tier == "meso"
+
+
+def test_shipped_rules_live_where_expected() -> None:
+    assert Path(SHIPPED["fda"].path).name == "fda.tiers"
