@@ -1,22 +1,24 @@
-"""`make bench`: every benchmark, one after the other, printed as a table."""
+"""`make bench`: every benchmark, one after the other, printed as a table.
+
+Run from the repository root: `.venv/bin/python -m benchmarks.run [NAME…]`.
+"""
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+from importlib import import_module
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks import check_speed
+ALL = ["check_speed", "evaluate_speed"]
 
 
-def main() -> None:
-    for module in (check_speed,):
-        print(f"## {module.__name__}")
-        for name, value in module.main():
-            print(f"{name:70} {value}")
-        print()
+def main(names: list[str]) -> None:
+    for name in names or ALL:
+        module = import_module(f"benchmarks.{name}")
+        print(f"## {name}")
+        for label, value in module.main():
+            print(f"{label:70} {value}")
+        print(flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -132,14 +132,17 @@ class _Generator:
         if traced:
             head = [
                 "def trace(raw):",
-                "    steps = []; notes = []",
+                "    steps = []; notes = []; append = steps.append",
                 "    def _t(i, r):",
-                "        steps.append((i, r)); return r",
-                "    def _div(a, b, i):",
-                "        if b == 0:",
-                "            notes.append(i); return 0.0",
-                "        return a / b",
+                "        append((i, r)); return r",
             ]
+            if self._has_division():
+                head += [
+                    "    def _div(a, b, i):",
+                    "        if b == 0:",
+                    "            notes.append(i); return 0.0",
+                    "        return a / b",
+                ]
         else:
             head = ["def run(raw):"]
         body = [*self._read_inputs(traced), *self._derive(), *self._tiers(), *self._labels()]
@@ -149,6 +152,18 @@ class _Generator:
         else:
             body.append(f"return k{self.k_decision}(k{self.k_owner}, r, L, raw)")
         return head + ["    " + line for line in body]
+
+    def _has_division(self) -> bool:
+        exprs: list[object] = [d.expr for d in self.checked.derived if isinstance(d, Let)]
+        exprs += [r.when for r in (*self.checked.tiers, *self.checked.labels) if r.when]
+        while exprs:
+            node = exprs.pop()
+            if isinstance(node, ast.Arith) and node.op == "/":
+                return True
+            for slot in getattr(node, "__slots__", ()):
+                child = getattr(node, slot)
+                exprs.extend(child if isinstance(child, tuple) else (child,))
+        return False
 
     def _env_value(self, name: str) -> str:
         var = self.vars[name]

@@ -21,12 +21,16 @@ def explain(decision: Decision) -> str:
     fmt = program.formatters
     steps, env, _ = decision.steps()
 
+    shown: dict[str, str] = {}  # each value is formatted once, however often it is quoted
+
     def seen(leaf: Leaf) -> str:
-        names = leaf.names
-        if len(names) == 1:
-            name = names[0]
-            return f"{name} {fmt[name](env[name])}"
-        return ", ".join(f"{n} {fmt[n](env[n])}" for n in names)
+        parts = []
+        for name in leaf.names:
+            text = shown.get(name)
+            if text is None:
+                text = shown[name] = f"{name} {fmt[name](env[name])}"
+            parts.append(text)
+        return parts[0] if len(parts) == 1 else ", ".join(parts)
 
     rule = decision.rule
     tier = decision.tier or "none"
