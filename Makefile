@@ -40,5 +40,24 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.run
 
+GEN := server/gen
+PROTOS := $(wildcard proto/tierline/v1/*.proto)
+
+# Generated code lives in server/gen; imports are rewritten to be package-relative.
+proto: $(STAMP)
+	rm -rf $(GEN)/tierline
+	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=$(GEN) --grpc_python_out=$(GEN) \
+		--plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy --mypy_out=$(GEN) \
+		--plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc --mypy_grpc_out=$(GEN) $(PROTOS)
+	find $(GEN)/tierline -type d -exec touch {}/__init__.py \;
+	sed -i 's/^from tierline\.v1 import/from server.gen.tierline.v1 import/' $(GEN)/tierline/v1/*.py $(GEN)/tierline/v1/*.pyi
+
+# CI: the committed generated code must match the .proto sources.
+proto-check: $(STAMP)
+	rm -rf /tmp/tierline-proto-check && mkdir -p /tmp/tierline-proto-check
+	$(MAKE) -s proto GEN=/tmp/tierline-proto-check >/dev/null
+	diff -r $(GEN)/tierline /tmp/tierline-proto-check/tierline
+	rm -rf /tmp/tierline-proto-check
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

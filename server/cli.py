@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from server import commands
 
@@ -43,11 +44,29 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--explain", action="store_true", help="print explanations, not JSON")
     _output_options(evaluate)
 
+    serve = sub.add_parser("serve", help="serve the rulesets over gRPC")
+    serve.add_argument("--rules", type=Path, help="folder of *.tiers files (default rules/)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 50051; 0 picks a free one)")
+    serve.add_argument("--default-ruleset", help="ruleset for requests that name none")
+    serve.add_argument("--decision-log", help="file, - for stdout (default), off for none")
+    serve.add_argument("--archive", type=Path, help="where rule sources are kept by digest")
+    serve.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    serve.add_argument(
+        "--no-watch",
+        dest="watch",
+        action="store_false",
+        default=None,
+        help="do not reload rule files when they change",
+    )
+    serve.add_argument("--log-when-full", choices=("block", "drop"))
+
     handlers = {
         "check": commands.check,
         "fmt": commands.fmt,
         "test": commands.test,
         "eval": commands.eval_,
+        "serve": commands.serve,
     }
     COMMANDS.update(handlers)
     return parser

@@ -241,3 +241,42 @@ def eval_(args: argparse.Namespace) -> int:
             else:
                 print(json.dumps(decision.to_dict(), ensure_ascii=False))
     return 1 if bad else 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from server.app import serve as run_server
+    from server.logs import configure_logging
+    from server.settings import Settings
+
+    flags = {
+        key: value
+        for key in (
+            "rules",
+            "host",
+            "port",
+            "default_ruleset",
+            "decision_log",
+            "archive",
+            "metrics_port",
+            "watch",
+            "log_when_full",
+        )
+        if (value := getattr(args, key)) is not None
+    }
+    try:
+        settings = Settings(**flags)
+    except ValidationError as error:
+        for problem in error.errors():
+            field = ".".join(str(p) for p in problem["loc"])
+            print(f"tierline serve: {field}: {problem['msg']}", file=sys.stderr)
+        return 2
+    if not settings.rules.is_dir():
+        return _usage(UsageError(f"no such rules folder: {settings.rules}"))
+    configure_logging()
+    try:
+        return run_server(settings)
+    except OSError as error:
+        print(f"tierline serve: {error}", file=sys.stderr)
+        return 1

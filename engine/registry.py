@@ -1,0 +1,201 @@
+"""The loaded rulesets, by name and digest, swapped whole.
+
+Readers take the current mapping without a lock (one reference read), so a
+call that started on one version finishes on it. Writers (start-up, reload)
+serialise on a lock and replace the mapping. A version is only activated if
+it parses, checks, compiles and passes its own examples; otherwise the
+previous version keeps serving and the rejection is kept for all to see.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import PurePath
+
+from engine.diagnostics import Diagnostic, RuleError
+from engine.load import check_source
+from engine.ruleset import Ruleset
+from engine.source import Source
+
+
+class LoadState(StrEnum):
+    SERVING = "serving"
+    REJECTED = "rejected, serving previous"
+    FAILED = "failed"
+
+
+class UnknownRuleset(LookupError):
+    def __init__(self, name: str, known: list[str]):
+        self.name = name
+        self.known = known
+        listed = ", ".join(known) if known else "none are loaded"
+        super().__init__(f"unknown ruleset '{name}' (known: {listed})")
+
+
+class DigestNotLoaded(LookupError):
+    def __init__(self, name: str, wanted: str, serving: str):
+        self.wanted, self.serving = wanted, serving
+        super().__init__(
+            f"ruleset '{name}' is serving digest {serving[:12]}…, not the pinned {wanted[:12]}…"
+        )
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    at: float
+    digest: str
+    message: str  # rendered diagnostics or failing examples
+    diagnostics: tuple[Diagnostic, ...] = ()
+    source: Source | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What is known about one ruleset name."""
+
+    name: str
+    path: str
+    serving: Ruleset | None = None
+    loaded_at: float | None = None
+    previous_digest: str | None = None
+    last_error: LoadFailure | None = None
+
+    @property
+    def state(self) -> LoadState:
+        if self.serving is None:
+            return LoadState.FAILED
+        if self.last_error is not None and self.last_error.at > (self.loaded_at or 0):
+            return LoadState.REJECTED
+        return LoadState.SERVING
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    path: str
+    name: str
+    accepted: bool
+    entry: Entry
+    failure: LoadFailure | None = None
+    unchanged: bool = False
+
+
+@dataclass
+class Registry:
+    default: str | None = None
+    on_activate: Callable[[Ruleset], None] | None = None  # e.g. archive the source by digest
+    _entries: dict[str, Entry] = field(default_factory=dict)  # replaced whole, never mutated
+    _names_by_path: dict[str, str] = field(default_factory=dict)
+    _sources: dict[str, str] = field(default_factory=dict)  # every version served, by digest
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, name: str = "", digest: str = "") -> Ruleset:
+        entries = self._entries
+        key = name or self.default or ""
+        entry = entries.get(key)
+        if entry is None or entry.serving is None:
+            raise UnknownRuleset(key, sorted(n for n, e in entries.items() if e.serving))
+        if digest and digest != entry.serving.digest:
+            raise DigestNotLoaded(key, digest, entry.serving.digest)
+        return entry.serving
+
+    def entries(self) -> list[Entry]:
+        return sorted(self._entries.values(), key=lambda e: e.name)
+
+    def entry(self, name: str) -> Entry | None:
+        return self._entries.get(name)
+
+    def archived(self, digest: str) -> str | None:
+        """The source of any version this registry ever served."""
+        return self._sources.get(digest)
+
+    # ----------------------------------------------------------------- writes
+
+    def load(self, source: Source) -> LoadResult:
+        """Parse, check, compile and run the examples; activate only if all pass."""
+        path = source.path
+        candidate, failure = _build(source)
+        name = candidate.name if candidate else self._names_by_path.get(path, PurePath(path).stem)
+        with self._lock:
+            entries = dict(self._entries)
+            if candidate is not None:
+                clash = next(
+                    (e for n, e in entries.items() if n == name and e.path != path and e.serving),
+                    None,
+                )
+                if clash is not None:
+                    failure = LoadFailure(
+                        time.time(),
+                        source.digest,
+                        f"{path}: ruleset '{name}' is already loaded from {clash.path}; "
+                        "rename one of them (the one already serving keeps serving)",
+                        source=source,
+                    )
+                    entries[name] = replace(clash, last_error=failure)
+                    self._entries = entries
+                    return LoadResult(path, name, False, entries[name], failure)
+            old_name = self._names_by_path.get(path)
+            current = entries.get(name) or (entries.get(old_name) if old_name else None)
+            if current is not None and current.path != path:
+                current = None
+            if candidate is not None:
+                if current and current.serving and current.serving.digest == candidate.digest:
+                    return LoadResult(path, name, True, current, unchanged=True)
+                previous = current.serving.digest if current and current.serving else None
+                entry = Entry(name, path, candidate, time.time(), previous, None)
+                if old_name and old_name != name:
+                    entries.pop(old_name, None)  # the file renamed its ruleset
+                entries[name] = entry
+                self._names_by_path = {**self._names_by_path, path: name}
+                self._sources[candidate.digest] = candidate.source
+                self._entries = entries
+                if self.on_activate is not None:
+                    self.on_activate(candidate)
+                return LoadResult(path, name, True, entry)
+            assert failure is not None
+            entry = (
+                replace(current, last_error=failure)
+                if current
+                else Entry(name, path, last_error=failure)
+            )
+            entries[entry.name] = entry
+            self._names_by_path = {**self._names_by_path, path: entry.name}
+            self._entries = entries
+            return LoadResult(path, entry.name, False, entry, failure)
+
+    def remove(self, path: str) -> str | None:
+        """Stop serving the ruleset loaded from `path`; returns its name."""
+        with self._lock:
+            name = self._names_by_path.get(path)
+            if name is None:
+                return None
+            entries = dict(self._entries)
+            if entries.get(name) and entries[name].path == path:
+                del entries[name]
+            self._names_by_path = {p: n for p, n in self._names_by_path.items() if p != path}
+            self._entries = entries
+            return name
+
+
+def _build(source: Source) -> tuple[Ruleset | None, LoadFailure | None]:
+    try:
+        ruleset = Ruleset(check_source(source))
+    except RuleError as error:
+        return None, LoadFailure(
+            time.time(), source.digest, str(error), tuple(error.diagnostics), source
+        )
+    failing = [r for r in ruleset.run_examples() if not r.passed]
+    if failing:
+        lines = [f"{source.path}: {len(failing)} example(s) failed:"]
+        for result in failing:
+            lines.append(
+                f'  {source.path}:{result.example.span.line} "{result.example.description}": '
+                f"expected {result.expected()}, got {result.got()}"
+            )
+        return None, LoadFailure(time.time(), source.digest, "\n".join(lines), source=source)
+    return ruleset, None

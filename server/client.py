@@ -1,0 +1,112 @@
+"""A small typed client: plain dicts in, decisions as dicts out.
+
+from server.client import Client
+with Client("127.0.0.1:50051") as client:
+    d = client.classify({"followers": 45_000, "engagement_rate": 0.042,
+                         "topics": ["fashion"], "platform": "instagram"})
+    d["tier"], d["decision_id"]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import grpc
+from google.protobuf.json_format import MessageToDict
+
+from server.convert import to_value
+from server.pb import pb, pb_grpc
+
+VIEWS = {"basic": pb.DECISION_VIEW_BASIC, "full": pb.DECISION_VIEW_FULL}
+
+
+def account_message(values: Mapping[str, Any], account_id: str = "") -> pb.Account:
+    """A plain dict as an Account; an "id" key becomes the account id."""
+    attributes = {
+        k: to_value(v if not isinstance(v, list | tuple) else frozenset(v))
+        for k, v in values.items()
+        if k != "id"
+    }
+    return pb.Account(id=str(values.get("id", account_id)), attributes=attributes)
+
+
+def decision_dict(message: pb.Decision) -> dict[str, Any]:
+    out = MessageToDict(message, preserving_proto_field_name=True)
+    out["tier"] = message.tier if message.has_tier else None
+    out.setdefault("labels", [])
+    return out
+
+
+def result_dict(response: pb.ClassifyResponse) -> dict[str, Any]:
+    if response.WhichOneof("result") == "error":
+        return {"account_id": response.account_id, "error": MessageToDict(response.error)}
+    return decision_dict(response.decision)
+
+
+class Client:
+    def __init__(self, target: str = "127.0.0.1:50051", *, timeout: float = 10.0):
+        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+        self.channel = grpc.insecure_channel(target, options=options)
+        self.stub = pb_grpc.ClassifierStub(self.channel)
+        self.timeout = timeout
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def classify(
+        self,
+        account: Mapping[str, Any],
+        *,
+        ruleset: str = "",
+        digest: str = "",
+        view: str = "basic",
+        request_id: str = "",
+    ) -> dict[str, Any]:
+        response = self.stub.Classify(
+            pb.ClassifyRequest(
+                ruleset=ruleset,
+                digest=digest,
+                account=account_message(account),
+                view=VIEWS[view],
+                request_id=request_id,
+            ),
+            timeout=self.timeout,
+        )
+        return decision_dict(response.decision)
+
+    def classify_batch(
+        self, accounts: Iterable[Mapping[str, Any]], *, ruleset: str = "", view: str = "basic"
+    ) -> list[dict[str, Any]]:
+        request = pb.ClassifyBatchRequest(
+            ruleset=ruleset, accounts=[account_message(a) for a in accounts], view=VIEWS[view]
+        )
+        return [
+            result_dict(r) for r in self.stub.ClassifyBatch(request, timeout=self.timeout).results
+        ]
+
+    def classify_stream(
+        self, accounts: Iterable[Mapping[str, Any]], *, ruleset: str = "", view: str = "basic"
+    ) -> Iterator[dict[str, Any]]:
+        requests = (
+            pb.ClassifyRequest(ruleset=ruleset, account=account_message(a), view=VIEWS[view])
+            for a in accounts
+        )
+        for response in self.stub.ClassifyStream(requests):
+            yield result_dict(response)
+
+    def rulesets(self) -> list[dict[str, Any]]:
+        response = self.stub.ListRulesets(pb.ListRulesetsRequest(), timeout=self.timeout)
+        return [MessageToDict(r, preserving_proto_field_name=True) for r in response.rulesets]
+
+    def validate(self, source: str, file_name: str = "candidate.tiers") -> dict[str, Any]:
+        response = self.stub.ValidateRules(
+            pb.ValidateRulesRequest(source=source, file_name=file_name), timeout=self.timeout
+        )
+        return MessageToDict(response, preserving_proto_field_name=True)

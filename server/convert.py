@@ -1,0 +1,153 @@
+"""proto <-> engine values. Nothing else: no decisions are made here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from engine import Decision, InputError, Ruleset
+from engine.diagnostics import Diagnostic
+from engine.model import Rule
+from engine.registry import Entry, LoadState
+from server.pb import pb
+
+_STATE = {
+    LoadState.SERVING: pb.LOAD_STATE_SERVING,
+    LoadState.REJECTED: pb.LOAD_STATE_REJECTED_SERVING_PREVIOUS,
+    LoadState.FAILED: pb.LOAD_STATE_FAILED,
+}
+
+
+def account_values(account: pb.Account) -> dict[str, Any]:
+    """An Account's attributes as plain Python values (a list for string_list)."""
+    out: dict[str, Any] = {}
+    for name, value in account.attributes.items():
+        kind = value.WhichOneof("kind")
+        if kind == "string_list":
+            out[name] = list(value.string_list.values)
+        elif kind is not None:
+            out[name] = getattr(value, kind)
+        else:
+            out[name] = None
+    return out
+
+
+def to_value(value: Any) -> pb.Value:
+    if value is None:
+        return pb.Value()
+    if isinstance(value, bool):
+        return pb.Value(bool_value=value)
+    if isinstance(value, int):
+        return pb.Value(int_value=value)
+    if isinstance(value, float):
+        return pb.Value(double_value=value)
+    if isinstance(value, str):
+        return pb.Value(string_value=value)
+    return pb.Value(string_list=pb.StringList(values=sorted(value)))
+
+
+def timestamp(seconds: float | None = None, *, ns: int | None = None) -> Timestamp | None:
+    if ns is not None:
+        return Timestamp(seconds=ns // 1_000_000_000, nanos=ns % 1_000_000_000)
+    if seconds is None:
+        return None
+    whole = int(seconds)
+    return Timestamp(seconds=whole, nanos=int((seconds - whole) * 1e9))
+
+
+class DecisionEncoder:
+    """Builds Decision messages; a rule's MatchedRule message is made once."""
+
+    def __init__(self) -> None:
+        self._rules: dict[int, tuple[Rule, pb.MatchedRule]] = {}
+
+    def matched(self, rule: Rule) -> pb.MatchedRule:
+        cached = self._rules.get(id(rule))
+        if cached is None or cached[0] is not rule:
+            message = pb.MatchedRule(name=rule.name, kind=rule.kind, file=rule.file, line=rule.line)
+            cached = self._rules[id(rule)] = (rule, message)
+        return cached[1]
+
+    def encode(self, d: Decision, account_id: str, full: bool) -> pb.Decision:
+        rs = d.ruleset
+        ns = d.time_ns
+        message = pb.Decision(
+            decision_id=d.decision_id,
+            account_id=account_id,
+            ruleset=rs.name,
+            version=rs.version,
+            digest=rs.digest,
+            tier=d.tier or "",
+            has_tier=d.tier is not None,
+            labels=d.labels,
+            rule=self.matched(d.rule) if d.rule is not None else None,
+            decided_at=Timestamp(seconds=ns // 1_000_000_000, nanos=ns % 1_000_000_000),
+        )
+        if full:
+            message.reasons.extend(
+                pb.Reason(
+                    rule=r.rule,
+                    kind=r.kind,
+                    text=r.text,
+                    observed={k: to_value(v) for k, v in r.observed.items()},
+                    result=r.result,
+                    gap=r.gap or "",
+                )
+                for r in d.reasons
+            )
+            message.notes.extend(d.notes)
+            message.explanation = d.explain()
+            message.ignored_fields.extend(d.ignored_fields)
+        return message
+
+
+def field_violations(error: InputError) -> list[pb.FieldViolation]:
+    return [pb.FieldViolation(field=p.field, description=str(p)) for p in error.problems]
+
+
+def diagnostic(d: Diagnostic, file: str) -> pb.Diagnostic:
+    return pb.Diagnostic(
+        severity=d.severity.value,
+        code=d.code,
+        message=d.message,
+        file=file,
+        line=d.span.line,
+        column=d.span.col,
+        length=max(1, d.span.end - d.span.start),
+        hint=d.hint or "",
+    )
+
+
+def ruleset_info(rs: Ruleset) -> pb.RulesetInfo:
+    return pb.RulesetInfo(
+        name=rs.name,
+        version=rs.version,
+        title=rs.title,
+        digest=rs.digest,
+        path=rs.path,
+        policy=rs.policy,
+        inputs=rs.inputs,
+        tiers=rs.tiers,
+        labels=rs.labels,
+    )
+
+
+def entry_info(entry: Entry) -> pb.RulesetInfo:
+    info = ruleset_info(entry.serving) if entry.serving else pb.RulesetInfo(name=entry.name)
+    info.path = entry.path
+    info.state = _STATE[entry.state]
+    if entry.loaded_at is not None:
+        info.loaded_at.FromNanoseconds(int(entry.loaded_at * 1e9))
+    info.previous_digest = entry.previous_digest or ""
+    failure = entry.last_error
+    if failure is not None:
+        info.last_error.CopyFrom(
+            pb.LoadError(
+                at=timestamp(failure.at),
+                digest=failure.digest,
+                message=failure.message,
+                diagnostics=[diagnostic(d, entry.path) for d in failure.diagnostics],
+            )
+        )
+    return info

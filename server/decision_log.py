@@ -1,0 +1,133 @@
+"""The decision log's server half: hand every decision to a writer process.
+
+Classification never waits on serialisation or disk: each call hands its
+decisions (ids, times, the account values as received) to a bounded
+multiprocessing queue, and a separate process (`server/log_writer.py`)
+recomputes the reasons with the exact ruleset version, masks what the
+settings say, and writes one JSON line per decision with structlog. Decisions
+are deterministic, so the writer's reasons are the ones the server had.
+When the queue is full the policy is `block` (default: lose nothing) or
+`drop` (count it in `tierline_decision_log_dropped_total` and warn).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import threading
+import time
+from typing import Any
+
+import structlog
+
+from engine import Decision, Ruleset
+from server.log_writer import WriterConfig, writer_main
+from server.logs import get_logger
+from server.metrics import Metrics
+from server.settings import Settings
+
+log = get_logger("tierline.decision_log")
+CLOSE_TIMEOUT = 120.0
+
+
+class DecisionLog:
+    """Accepts decisions from serving threads; `close()` flushes everything."""
+
+    def __init__(self, settings: Settings, metrics: Metrics):
+        self.metrics = metrics
+        self.policy = settings.log_when_full
+        self.dropped = 0
+        self._warned_at = 0.0
+        self._lock = threading.Lock()
+        self._registered: set[str] = set()
+        context = multiprocessing.get_context("spawn")  # never fork a process that runs gRPC
+        self._queue: Any = context.Queue(maxsize=settings.log_queue)
+        config = WriterConfig(
+            target=settings.decision_log,
+            mask_fields=tuple(settings.mask_fields),
+            hash_fields=tuple(settings.hash_fields),
+            hash_key=settings.hash_key,
+        )
+        self._process = context.Process(
+            target=writer_main,
+            args=(self._queue, config),
+            name="tierline-decision-log",
+            daemon=True,
+        )
+        self._process.start()
+        self._closed = False
+
+    def register(self, ruleset: Ruleset) -> None:
+        """The writer needs each ruleset version's source before its decisions."""
+        with self._lock:
+            if ruleset.digest in self._registered:
+                return
+            self._registered.add(ruleset.digest)
+        self._queue.put(("ruleset", ruleset.digest, ruleset.source, ruleset.path, ruleset.name))
+
+    def record(
+        self, rpc: str, request_id: str, latency_us: int, decisions: list[tuple[Decision, str]]
+    ) -> None:
+        if not decisions or self._closed:
+            return
+        peer = structlog.contextvars.get_contextvars().get("peer", "")
+        items = [(d.decision_id, d.time_ns, aid, d.account) for d, aid in decisions]
+        message = (
+            "decisions",
+            decisions[0][0].ruleset.digest,
+            rpc,
+            request_id,
+            peer,
+            latency_us,
+            items,
+        )
+        if self.policy == "block":
+            self._queue.put(message)
+            return
+        try:
+            self._queue.put(message, block=False)
+        except queue.Full:
+            self._drop(len(items))
+
+    def _drop(self, count: int) -> None:
+        with self._lock:
+            self.dropped += count
+        self.metrics.log_dropped.inc(count)
+        now = time.monotonic()
+        if now - self._warned_at > 5:
+            self._warned_at = now
+            log.warning("decision_log_dropped", dropped=count, dropped_total=self.dropped)
+
+    def close(self) -> None:
+        """Flush every queued decision to disk and stop the writer."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._queue.close()
+        self._queue.join_thread()
+        self._process.join(CLOSE_TIMEOUT)
+        if self._process.is_alive():
+            log.error("decision_log_writer_stuck", timeout_s=CLOSE_TIMEOUT)
+            self._process.terminate()
+
+
+class NoDecisionLog:
+    """`--decision-log off`: nothing is recorded (benchmarks, tests)."""
+
+    dropped = 0
+
+    def register(self, ruleset: Ruleset) -> None:
+        pass
+
+    def record(self, rpc: str, request_id: str, latency_us: int, decisions: list[Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def open_decision_log(settings: Settings, metrics: Metrics) -> DecisionLog | NoDecisionLog:
+    if settings.decision_log == "off":
+        return NoDecisionLog()
+    return DecisionLog(settings, metrics)

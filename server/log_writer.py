@@ -1,0 +1,140 @@
+"""The decision log's writer process: recompute reasons, mask, write JSON lines.
+
+Runs in its own process so that serialising reasons never competes with
+classification for the GIL. Every ruleset version arrives as source text
+before its decisions, so each decision is replayed with the exact rules that
+made it; the log line is what `tierline audit` reads back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import IO, Any, BinaryIO, cast
+
+import orjson
+import structlog
+
+from engine import Ruleset
+from engine.decision import Decision
+from engine.load import check_source
+from engine.source import Source
+
+FLUSH_EVERY_S = 0.2
+
+
+@dataclass(frozen=True)
+class WriterConfig:
+    target: str  # a path, or "-" for stdout
+    mask_fields: tuple[str, ...] = ()
+    hash_fields: tuple[str, ...] = ()
+    hash_key: str = ""
+
+
+class Masker:
+    """Personal data need not sit in logs: fields logged as '***' or a keyed hash."""
+
+    def __init__(self, config: WriterConfig):
+        self.redact = frozenset(config.mask_fields)
+        self.hashed = frozenset(config.hash_fields)
+        self.key = config.hash_key.encode()
+        self.active = bool(self.redact or self.hashed)
+
+    def value(self, name: str, value: Any) -> Any:
+        if name in self.redact:
+            return "***"
+        if name in self.hashed:
+            digest = hmac.new(
+                self.key, orjson.dumps(value, option=orjson.OPT_SORT_KEYS), hashlib.sha256
+            )
+            return "hmac-sha256:" + digest.hexdigest()[:32]
+        return value
+
+    def event(self, event: dict[str, Any]) -> dict[str, Any]:
+        if not self.active:
+            return event
+        masked = {}
+        for name in event["input"]:
+            if name in self.redact:
+                masked[name] = "redacted"
+            elif name in self.hashed:
+                masked[name] = "hmac-sha256"
+        event["input"] = {k: self.value(k, v) for k, v in event["input"].items()}
+        for reason in event["reasons"]:
+            reason["observed"] = {k: self.value(k, v) for k, v in reason["observed"].items()}
+        event["masked"] = masked
+        return event
+
+
+def _stream(target: str) -> IO[bytes]:
+    if target == "-":
+        return sys.stdout.buffer
+    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    return open(target, "ab", buffering=1024 * 1024)
+
+
+def configure(stream: IO[bytes]) -> Any:
+    """structlog for decision events: JSON lines (orjson), the event's own fields."""
+    return structlog.wrap_logger(
+        structlog.BytesLogger(cast(BinaryIO, stream)),
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.JSONRenderer(serializer=orjson.dumps),
+        ],
+        cache_logger_on_first_use=True,
+    ).bind(logger="tierline.decisions")
+
+
+def decision_event(
+    decision: Decision, account_id: str, rpc: str, request_id: str, peer: str, latency_us: int
+) -> dict[str, Any]:
+    event = decision.to_dict()
+    del event["ts"]
+    event.update(
+        ts=decision.ts,
+        account_id=account_id,
+        latency_us=latency_us,
+        rpc=rpc,
+        request_id=request_id or None,
+        peer=peer or None,
+    )
+    return event
+
+
+def writer_main(inbox: Any, config: WriterConfig) -> None:
+    stream = _stream(config.target)
+    logger = configure(stream)
+    masker = Masker(config)
+    rulesets: dict[str, Ruleset] = {}
+    last_flush = time.monotonic()
+    while True:
+        message = inbox.get()
+        if message is None:
+            break
+        if message[0] == "ruleset":
+            _kind, digest, source, path, name = message
+            rulesets[digest] = Ruleset(check_source(Source(source, path), name=name))
+            continue
+        _kind, digest, rpc, request_id, peer, latency_us, items = message
+        ruleset = rulesets[digest]
+        for decision_id, time_ns, account_id, account in items:
+            decision = ruleset.classify(account)
+            decision.time_ns = time_ns
+            decision.decision_id = decision_id
+            event = masker.event(
+                decision_event(decision, account_id, rpc, request_id, peer, latency_us)
+            )
+            event.pop("decision_id")
+            logger.info("decision", decision_id=decision_id, **event)
+        now = time.monotonic()
+        if now - last_flush > FLUSH_EVERY_S or inbox.empty():
+            stream.flush()
+            last_flush = now
+    stream.flush()
+    if config.target != "-":
+        os.fsync(stream.fileno())
+        stream.close()

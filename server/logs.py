@@ -1,0 +1,40 @@
+"""structlog for the server's own events (ruleset_loaded, ruleset_rejected, ...):
+JSON lines in production, a readable console renderer on a terminal.
+
+Decision events are written by the decision-log writer process
+(`server/log_writer.py`), which configures its own lean chain."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import orjson
+import structlog
+
+
+def configure_logging(*, json: bool | None = None) -> None:
+    """Once per process. Events go to stderr, so stdout stays for the decision log."""
+    use_json = not sys.stderr.isatty() if json is None else json
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer(serializer=lambda o, **_: orjson.dumps(o).decode())
+        if use_json
+        else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
+    """A logger whose events carry `logger=name`."""
+    return structlog.get_logger().bind(logger=name)  # type: ignore[no-any-return]

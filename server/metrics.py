@@ -1,0 +1,74 @@
+"""Prometheus metrics, one registry per server (tests run several in one process)."""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from engine import Decision
+from engine.registry import Entry
+
+BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.calls = Counter("tierline_rpc_calls", "gRPC calls", ["method", "code"], registry=r)
+        self.latency = Histogram(
+            "tierline_rpc_latency_seconds",
+            "gRPC call latency",
+            ["method"],
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self.decisions = Counter(
+            "tierline_decisions", "decisions made", ["ruleset", "tier"], registry=r
+        )
+        self.rule_hits = Counter(
+            "tierline_rule_hits",
+            "decisions by the rule that decided",
+            ["ruleset", "rule"],
+            registry=r,
+        )
+        self.input_errors = Counter(
+            "tierline_account_errors", "accounts refused", ["ruleset", "code"], registry=r
+        )
+        self.loaded = Gauge(
+            "tierline_ruleset_loaded",
+            "1 for each serving ruleset version",
+            ["ruleset", "version", "digest"],
+            registry=r,
+        )
+        self.rejected = Counter(
+            "tierline_ruleset_rejected", "rule-file versions refused", ["ruleset"], registry=r
+        )
+        self.log_dropped = Counter(
+            "tierline_decision_log_dropped", "decision-log events dropped (queue full)", registry=r
+        )
+        self.log_pending = Gauge(
+            "tierline_decision_log_pending", "decision-log messages waiting", registry=r
+        )
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> int:
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        return int(server.server_port)
+
+    def count_decisions(self, ruleset: str, decisions: Iterable[Decision]) -> None:
+        """One increment per distinct tier and rule, however large the batch."""
+        tally = Tally((d.tier or "none", d.rule.name if d.rule else "none") for d in decisions)
+        tiers: Tally[str] = Tally()
+        for (tier, rule), n in tally.items():
+            tiers[tier] += n
+            self.rule_hits.labels(ruleset, rule).inc(n)
+        for tier, n in tiers.items():
+            self.decisions.labels(ruleset, tier).inc(n)
+
+    def set_rulesets(self, entries: Iterable[Entry]) -> None:
+        self.loaded.clear()
+        for e in entries:
+            if e.serving is not None:
+                self.loaded.labels(e.name, e.serving.version, e.serving.digest).set(1)

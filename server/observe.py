@@ -1,0 +1,106 @@
+"""Per-call observation: metrics by method and status code, and the structlog
+context (rpc, peer, request id) bound for everything logged during the call."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+import structlog
+
+from server.logs import get_logger
+from server.metrics import Metrics
+
+log = get_logger("tierline.server")
+
+
+class ObservingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
+    def __init__(self, metrics: Metrics):
+        self.metrics = metrics
+
+    def intercept_service(
+        self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails
+    ) -> Any:
+        handler = continuation(details)
+        if handler is None:
+            return None
+        method = details.method.rsplit("/", 1)[-1]
+        request_id = next(
+            (v for k, v in details.invocation_metadata or () if k == "x-request-id"), ""
+        )
+        metrics = self.metrics
+
+        def finish(
+            context: grpc.ServicerContext, started: float, failed: BaseException | None
+        ) -> None:
+            code = context.code() if hasattr(context, "code") else None
+            if code is None:
+                code = grpc.StatusCode.INTERNAL if failed is not None else grpc.StatusCode.OK
+            name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+            metrics.calls.labels(method, name).inc()
+            metrics.latency.labels(method).observe(time.perf_counter() - started)
+
+        def bind(context: grpc.ServicerContext) -> None:
+            structlog.contextvars.clear_contextvars()
+            structlog.contextvars.bind_contextvars(
+                rpc=method, peer=context.peer(), request_id=request_id
+            )
+
+        def unary(behavior: Callable[..., Any]) -> Callable[..., Any]:
+            def wrapped(request: Any, context: grpc.ServicerContext) -> Any:
+                bind(context)
+                started = time.perf_counter()
+                try:
+                    response = behavior(request, context)
+                except Exception as error:
+                    finish(context, started, error)
+                    _internal(error, context)
+                    raise
+                finish(context, started, None)
+                return response
+
+            return wrapped
+
+        def streaming(behavior: Callable[..., Any]) -> Callable[..., Any]:
+            def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                bind(context)
+                started = time.perf_counter()
+                try:
+                    yield from behavior(request, context)
+                except Exception as error:
+                    finish(context, started, error)
+                    _internal(error, context)
+                    raise
+                finish(context, started, None)
+
+            return wrapped
+
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                unary(handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_stream:
+            return grpc.stream_stream_rpc_method_handler(
+                streaming(handler.stream_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                streaming(handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+
+def _internal(error: Exception, context: grpc.ServicerContext) -> None:
+    """An exception that is not an abort: never let it reach the caller as UNKNOWN."""
+    if context.code() not in (None, grpc.StatusCode.OK):  # type: ignore[attr-defined]
+        return  # context.abort() already set the status
+    log.error("internal_error", error=repr(error), exc_info=error)
+    context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(error).__name__}")

@@ -1,0 +1,256 @@
+"""The Classifier servicer: proto in, engine call, proto out. Logic lives in engine/."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import NoReturn, Protocol
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from engine import ClassifyError, Decision, InputError, RuleConflict, RuleError, Ruleset
+from engine.load import check_source
+from engine.registry import DigestNotLoaded, Registry, UnknownRuleset
+from engine.source import Source
+from server import convert
+from server.metrics import Metrics
+from server.pb import pb, pb_grpc
+
+FULL = pb.DECISION_VIEW_FULL
+DEADLINE_CHECK_EVERY = 256
+
+
+class DecisionSink(Protocol):
+    def record(
+        self, rpc: str, request_id: str, latency_us: int, decisions: list[tuple[Decision, str]]
+    ) -> None: ...
+
+
+class Classifier(pb_grpc.ClassifierServicer):
+    def __init__(self, registry: Registry, metrics: Metrics, sink: DecisionSink, max_batch: int):
+        self.registry = registry
+        self.metrics = metrics
+        self.sink = sink
+        self.max_batch = max_batch
+        self.encoder = convert.DecisionEncoder()
+
+    # ---------------------------------------------------------------- classify
+
+    def Classify(
+        self, request: pb.ClassifyRequest, context: grpc.ServicerContext
+    ) -> pb.ClassifyResponse:
+        started = time.perf_counter_ns()
+        ruleset = self._ruleset(request.ruleset, request.digest, context)
+        account_id = request.account.id
+        try:
+            decision = ruleset.classify(convert.account_values(request.account))
+        except ClassifyError as error:
+            self.metrics.input_errors.labels(ruleset.name, _code_name(error)).inc()
+            _abort_for(error, context)
+        self.metrics.count_decisions(ruleset.name, (decision,))
+        response = pb.ClassifyResponse(
+            account_id=account_id,
+            decision=self.encoder.encode(decision, account_id, request.view == FULL),
+        )
+        latency = (time.perf_counter_ns() - started) // 1000
+        self.sink.record(
+            "Classify", _request_id(request.request_id, context), latency, [(decision, account_id)]
+        )
+        return response
+
+    def ClassifyBatch(
+        self, request: pb.ClassifyBatchRequest, context: grpc.ServicerContext
+    ) -> pb.ClassifyBatchResponse:
+        started = time.perf_counter_ns()
+        count = len(request.accounts)
+        if count > self.max_batch:
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"accounts: {count:,} accounts in one batch; the limit is {self.max_batch:,}",
+            )
+        ruleset = self._ruleset(request.ruleset, request.digest, context)
+        full = request.view == FULL
+        encode = self.encoder.encode
+        classify = ruleset.classify
+        values = convert.account_values
+        results = []
+        decided: list[tuple[Decision, str]] = []
+        for index, account in enumerate(request.accounts):
+            if index % DEADLINE_CHECK_EVERY == 0:
+                _check_deadline(context)
+            try:
+                decision = classify(values(account))
+            except ClassifyError as error:
+                self.metrics.input_errors.labels(ruleset.name, _code_name(error)).inc()
+                results.append(pb.ClassifyResponse(account_id=account.id, error=_error(error)))
+                continue
+            decided.append((decision, account.id))
+            results.append(
+                pb.ClassifyResponse(
+                    account_id=account.id, decision=encode(decision, account.id, full)
+                )
+            )
+        self.metrics.count_decisions(ruleset.name, (d for d, _ in decided))
+        latency = (time.perf_counter_ns() - started) // 1000
+        self.sink.record(
+            "ClassifyBatch", _request_id(request.request_id, context), latency, decided
+        )
+        return pb.ClassifyBatchResponse(results=results)
+
+    def ClassifyStream(
+        self, request_iterator: Iterator[pb.ClassifyRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.ClassifyResponse]:
+        request_id = _request_id("", context)
+        for request in request_iterator:
+            started = time.perf_counter_ns()
+            account_id = request.account.id
+            try:
+                ruleset = self.registry.get(request.ruleset, request.digest)
+                decision = ruleset.classify(convert.account_values(request.account))
+            except (ClassifyError, LookupError) as error:
+                yield pb.ClassifyResponse(account_id=account_id, error=_error(error))
+                continue
+            self.metrics.count_decisions(ruleset.name, (decision,))
+            yield pb.ClassifyResponse(
+                account_id=account_id,
+                decision=self.encoder.encode(decision, account_id, request.view == FULL),
+            )
+            latency = (time.perf_counter_ns() - started) // 1000
+            self.sink.record(
+                "ClassifyStream",
+                request.request_id or request_id,
+                latency,
+                [(decision, account_id)],
+            )
+
+    # ---------------------------------------------------------------- rulesets
+
+    def ListRulesets(
+        self, request: pb.ListRulesetsRequest, context: grpc.ServicerContext
+    ) -> pb.ListRulesetsResponse:
+        return pb.ListRulesetsResponse(
+            rulesets=[convert.entry_info(e) for e in self.registry.entries()],
+            default_ruleset=self.registry.default or "",
+        )
+
+    def GetRuleset(
+        self, request: pb.GetRulesetRequest, context: grpc.ServicerContext
+    ) -> pb.GetRulesetResponse:
+        entry = self.registry.entry(request.name)
+        if entry is None:
+            known = ", ".join(e.name for e in self.registry.entries()) or "none are loaded"
+            context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"name: unknown ruleset '{request.name}' (known: {known})",
+            )
+        info = convert.entry_info(entry)
+        if request.digest and (entry.serving is None or entry.serving.digest != request.digest):
+            archived = self.registry.archived(request.digest)
+            if archived is None:
+                context.abort(
+                    grpc.StatusCode.NOT_FOUND,
+                    f"digest: no archived source of '{request.name}' has digest {request.digest}",
+                )
+            return pb.GetRulesetResponse(info=info, source=archived)
+        return pb.GetRulesetResponse(
+            info=info, source=entry.serving.source if entry.serving else ""
+        )
+
+    def ValidateRules(
+        self, request: pb.ValidateRulesRequest, context: grpc.ServicerContext
+    ) -> pb.ValidateRulesResponse:
+        file_name = request.file_name or "candidate.tiers"
+        source = Source(request.source, file_name)
+        try:
+            ruleset = Ruleset(check_source(source))
+        except RuleError as error:
+            return pb.ValidateRulesResponse(
+                ok=False,
+                diagnostics=[convert.diagnostic(d, file_name) for d in error.diagnostics],
+                rendered=str(error),
+            )
+        examples = [
+            pb.ExampleResult(
+                description=r.example.description,
+                line=r.example.span.line,
+                passed=r.passed,
+                expected=r.expected(),
+                got=r.got(),
+            )
+            for r in ruleset.run_examples()
+        ]
+        warnings = list(ruleset.checked.warnings)
+        return pb.ValidateRulesResponse(
+            ok=all(e.passed for e in examples),
+            diagnostics=[convert.diagnostic(d, file_name) for d in warnings],
+            rendered=str(RuleError(source, warnings)) if warnings else "",
+            examples=examples,
+            info=convert.ruleset_info(ruleset),
+        )
+
+    # ----------------------------------------------------------------- helpers
+
+    def _ruleset(self, name: str, digest: str, context: grpc.ServicerContext) -> Ruleset:
+        try:
+            return self.registry.get(name, digest)
+        except UnknownRuleset as error:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"ruleset: {error}")
+        except DigestNotLoaded as error:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"digest: {error}")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _request_id(given: str, context: grpc.ServicerContext) -> str:
+    if given:
+        return given
+    for key, value in context.invocation_metadata():
+        if key == "x-request-id":
+            return str(value)
+    return ""
+
+
+def _check_deadline(context: grpc.ServicerContext) -> None:
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the call's deadline passed mid-batch")
+
+
+def _code_name(error: Exception) -> str:
+    return "INVALID_ARGUMENT" if isinstance(error, InputError) else "FAILED_PRECONDITION"
+
+
+def _error(error: Exception) -> pb.Error:
+    if isinstance(error, InputError):
+        return pb.Error(
+            code=code_pb2.INVALID_ARGUMENT,
+            message=str(error),
+            field_violations=convert.field_violations(error),
+        )
+    if isinstance(error, UnknownRuleset):
+        return pb.Error(code=code_pb2.NOT_FOUND, message=f"ruleset: {error}")
+    if isinstance(error, DigestNotLoaded):
+        return pb.Error(code=code_pb2.FAILED_PRECONDITION, message=f"digest: {error}")
+    return pb.Error(code=code_pb2.FAILED_PRECONDITION, message=str(error))
+
+
+def _abort_for(error: ClassifyError, context: grpc.ServicerContext) -> NoReturn:
+    if isinstance(error, InputError):
+        detail = any_pb2.Any()
+        detail.Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=p.field, description=str(p))
+                    for p in error.problems
+                ]
+            )
+        )
+        status = status_pb2.Status(
+            code=code_pb2.INVALID_ARGUMENT, message=str(error), details=[detail]
+        )
+        context.abort_with_status(rpc_status.to_status(status))
+    assert isinstance(error, RuleConflict)
+    context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+    raise AssertionError("unreachable")  # pragma: no cover

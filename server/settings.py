@@ -1,0 +1,41 @@
+"""Server settings: command-line flags over TIERLINE_* environment variables over defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TIERLINE_", extra="ignore")
+
+    rules: Path = Field(Path("rules"), description="folder of *.tiers files to serve")
+    host: str = "127.0.0.1"
+    port: int = Field(50051, ge=0, le=65535, description="0 picks a free port")
+    default_ruleset: str = "synthesis"
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    decision_log: str = Field("-", description="file path, '-' for stdout, 'off' for none")
+    archive: Path | None = Field(
+        None, description="rule sources by digest (default: beside the log)"
+    )
+    max_batch: int = Field(10_000, ge=1, description="accounts per ClassifyBatch call")
+    max_message_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    workers: int = Field(16, ge=1, description="threads serving calls")
+    grace_seconds: float = Field(10.0, ge=0, description="time for in-flight calls at shutdown")
+    watch: bool = Field(True, description="reload rule files when they change")
+    debounce_ms: int = Field(300, ge=0, description="quiet time before a changed file is loaded")
+    mask_fields: list[str] = Field(default_factory=list, description="logged as '***'")
+    hash_fields: list[str] = Field(default_factory=list, description="logged as a keyed hash")
+    hash_key: str = Field("", description="secret for hash_fields (HMAC-SHA256)")
+    log_queue: int = Field(256, ge=1, description="decision-log messages waiting to be written")
+    log_when_full: Literal["block", "drop"] = "block"
+
+    def archive_dir(self) -> Path:
+        if self.archive is not None:
+            return self.archive
+        if self.decision_log in ("-", "off"):
+            return Path("archive")
+        return Path(self.decision_log).resolve().parent / "archive"

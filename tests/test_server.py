@@ -1,0 +1,334 @@
+"""End to end: the real server on a free loopback port, called with a real gRPC client."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.rpc import code_pb2, error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_status import rpc_status
+
+from server.app import Running, create_server
+from server.client import Client, account_message
+from server.pb import pb, pb_grpc
+from server.settings import Settings
+from tests.conftest import RULES
+
+ACCOUNT = {
+    "followers": 45_000,
+    "engagement_rate": 0.042,
+    "topics": ["fashion"],
+    "platform": "instagram",
+}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    root = tmp_path_factory.mktemp("served")
+    rules = root / "rules"
+    shutil.copytree(RULES, rules)
+    (rules / "broken.tiers").write_text("ruleset broken\ninput x: count\ntier a when y > 1\n")
+    settings = Settings(
+        rules=rules,
+        port=0,
+        decision_log=str(root / "decisions.log"),
+        metrics_port=0,
+        max_batch=100,
+        watch=False,
+        mask_fields=["platform"],
+    )
+    running = create_server(settings)
+    yield running
+    running.stop(grace=1)
+
+
+@pytest.fixture(scope="module")
+def stub(served: Running) -> Iterator[pb_grpc.ClassifierStub]:
+    with grpc.insecure_channel(f"127.0.0.1:{served.port}") as channel:
+        yield pb_grpc.ClassifierStub(channel)
+
+
+def request(values: dict[str, Any], **fields: Any) -> pb.ClassifyRequest:
+    return pb.ClassifyRequest(account=account_message(values, "acct-1"), **fields)
+
+
+def test_classify_basic_view(stub: pb_grpc.ClassifierStub) -> None:
+    response = stub.Classify(request(ACCOUNT, view=pb.DECISION_VIEW_BASIC), timeout=5)
+    d = response.decision
+    assert (d.tier, d.has_tier, list(d.labels)) == ("micro", True, ["fashion_expert"])
+    assert (d.rule.name, d.rule.line, d.rule.file.endswith("synthesis.tiers")) == (
+        "micro",
+        22,
+        True,
+    )
+    assert d.ruleset == "synthesis" and len(d.digest) == 64 and len(d.decision_id) == 36
+    assert d.account_id == "acct-1" and d.decided_at.seconds > 0
+    assert not d.reasons and not d.explanation
+
+
+def test_classify_full_view_has_reasons_and_explanation(stub: pb_grpc.ClassifierStub) -> None:
+    d = stub.Classify(request(ACCOUNT, view=pb.DECISION_VIEW_FULL), timeout=5).decision
+    first = d.reasons[0]
+    assert (first.rule, first.text, first.result, first.gap) == (
+        "mega",
+        "followers at least 1M",
+        False,
+        "955,000 short",
+    )
+    assert first.observed["followers"].int_value == 45_000
+    assert "why micro:" in d.explanation
+
+
+def test_no_tier_is_explicit(stub: pb_grpc.ClassifierStub) -> None:
+    d = stub.Classify(request({**ACCOUNT, "followers": 12}), timeout=5).decision
+    assert d.tier == "" and not d.has_tier and d.rule.name == "none"
+
+
+def test_unknown_ruleset_is_not_found_and_lists_the_known(stub: pb_grpc.ClassifierStub) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Classify(request(ACCOUNT, ruleset="nope"), timeout=5)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "unknown ruleset 'nope'" in caught.value.details()
+    assert "synthesis" in caught.value.details() and "broken" not in caught.value.details()
+
+
+def test_bad_account_names_each_field_with_bad_request_detail(stub: pb_grpc.ClassifierStub) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Classify(request({**ACCOUNT, "followers": -3, "topics": 7}), timeout=5)
+    error = caught.value
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "followers" in error.details() and "topics" in error.details()
+    status = rpc_status.from_call(error)
+    assert status is not None and status.code == code_pb2.INVALID_ARGUMENT
+    bad = error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(bad)
+    assert [v.field for v in bad.field_violations] == ["followers", "topics"]
+
+
+def test_pinned_digest(stub: pb_grpc.ClassifierStub, served: Running) -> None:
+    digest = served.registry.get("fda").digest
+    ok = stub.Classify(request({"followers": 1_000_000}, ruleset="fda", digest=digest), timeout=5)
+    assert ok.decision.tier == "macro"
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Classify(request({"followers": 5}, ruleset="fda", digest="0" * 64), timeout=5)
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_batch_keeps_bad_accounts_in_place(stub: pb_grpc.ClassifierStub) -> None:
+    accounts = [
+        account_message(ACCOUNT, "a"),
+        account_message({"followers": "many"}, "b"),
+        account_message({**ACCOUNT, "followers": 2_000_000}, "c"),
+    ]
+    results = stub.ClassifyBatch(pb.ClassifyBatchRequest(accounts=accounts), timeout=5).results
+    assert [r.WhichOneof("result") for r in results] == ["decision", "error", "decision"]
+    assert [r.account_id for r in results] == ["a", "b", "c"]
+    assert results[1].error.code == code_pb2.INVALID_ARGUMENT
+    assert results[1].error.field_violations[0].field == "followers"
+    assert results[2].decision.tier == "mega"
+
+
+def test_batch_over_the_limit(stub: pb_grpc.ClassifierStub) -> None:
+    accounts = [account_message(ACCOUNT)] * 101
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.ClassifyBatch(pb.ClassifyBatchRequest(accounts=accounts), timeout=5)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "limit is 100" in caught.value.details()
+
+
+def test_stream_survives_bad_messages(stub: pb_grpc.ClassifierStub) -> None:
+    requests = [
+        request(ACCOUNT),
+        request({"followers": -1}),
+        request(ACCOUNT, ruleset="nope"),
+        request({"followers": 10_000}, ruleset="fda"),
+    ]
+    responses = list(stub.ClassifyStream(iter(requests), timeout=5))
+    assert [r.WhichOneof("result") for r in responses] == ["decision", "error", "error", "decision"]
+    assert responses[1].error.code == code_pb2.INVALID_ARGUMENT
+    assert responses[2].error.code == code_pb2.NOT_FOUND
+    assert responses[3].decision.tier == "micro"
+
+
+def test_list_and_get_rulesets(stub: pb_grpc.ClassifierStub, served: Running) -> None:
+    listed = stub.ListRulesets(pb.ListRulesetsRequest(), timeout=5)
+    by_name = {r.name: r for r in listed.rulesets}
+    assert listed.default_ruleset == "synthesis"
+    assert by_name["synthesis"].state == pb.LOAD_STATE_SERVING
+    assert by_name["synthesis"].inputs["followers"] == "count"
+    broken = by_name["broken"]
+    assert broken.state == pb.LOAD_STATE_FAILED
+    assert "unknown name 'y'" in broken.last_error.message
+    assert broken.last_error.diagnostics[0].line == 3
+    got = stub.GetRuleset(pb.GetRulesetRequest(name="fda"), timeout=5)
+    assert got.source == (served.settings.rules / "fda.tiers").read_text()
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.GetRuleset(pb.GetRulesetRequest(name="nope"), timeout=5)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_validate_rules(stub: pb_grpc.ClassifierStub) -> None:
+    good = stub.ValidateRules(
+        pb.ValidateRulesRequest(source=(RULES / "fda.tiers").read_text()), timeout=5
+    )
+    assert good.ok and len(good.examples) == 10 and good.info.name == "fda"
+    bad = stub.ValidateRules(
+        pb.ValidateRulesRequest(
+            source="input followers: count\ntier a when folowers > 1\n", file_name="x.tiers"
+        ),
+        timeout=5,
+    )
+    assert not bad.ok
+    assert (bad.diagnostics[0].code, bad.diagnostics[0].line, bad.diagnostics[0].column) == (
+        "unknown-name",
+        2,
+        13,
+    )
+    assert bad.diagnostics[0].hint == "did you mean 'followers'?"
+    assert "x.tiers:2:13" in bad.rendered
+    failing = stub.ValidateRules(
+        pb.ValidateRulesRequest(
+            source='input n: count\ntier a when n > 1\nexample "e"\n  given n 0\n  expect a\n'
+        ),
+        timeout=5,
+    )
+    assert (
+        not failing.ok
+        and not failing.examples[0].passed
+        and failing.examples[0].got.startswith("none")
+    )
+
+
+def test_health_and_reflection(served: Running) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{served.port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "tierline.v1.Classifier"):
+            answer = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING
+        reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
+        [listed] = reflect.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        )
+        names = {s.name for s in listed.list_services_response.service}
+        assert {"tierline.v1.Classifier", "grpc.health.v1.Health"} <= names
+        [found] = reflect.ServerReflectionInfo(
+            iter(
+                [
+                    reflection_pb2.ServerReflectionRequest(
+                        file_containing_symbol="tierline.v1.Classifier"
+                    )
+                ]
+            )
+        )
+        assert found.file_descriptor_response.file_descriptor_proto
+
+
+def test_metrics_endpoint(stub: pb_grpc.ClassifierStub, served: Running) -> None:
+    stub.Classify(request(ACCOUNT), timeout=5)
+    text = (
+        urllib.request.urlopen(f"http://127.0.0.1:{served.metrics_port}/metrics", timeout=5)
+        .read()
+        .decode()
+    )
+    assert 'tierline_decisions_total{ruleset="synthesis",tier="micro"}' in text
+    assert 'tierline_rule_hits_total{rule="micro",ruleset="synthesis"}' in text
+    assert 'tierline_rpc_calls_total{code="OK",method="Classify"}' in text
+    assert 'tierline_rpc_calls_total{code="NOT_FOUND",method="Classify"}' in text
+    assert "tierline_ruleset_loaded{" in text
+
+
+def test_the_typed_client(served: Running) -> None:
+    with Client(f"127.0.0.1:{served.port}") as client:
+        decision = client.classify({**ACCOUNT, "id": "acct-9"}, view="full")
+        assert decision["tier"] == "micro" and decision["account_id"] == "acct-9"
+        assert [
+            r["tier"] for r in client.classify_stream([ACCOUNT, {**ACCOUNT, "followers": 5}])
+        ] == ["micro", None]
+        assert (
+            client.classify_batch([{"followers": 1}])[0]["error"]["code"]
+            == code_pb2.INVALID_ARGUMENT
+        )
+        assert {r["name"] for r in client.rulesets()} >= {"synthesis", "fda"}
+
+
+def test_shutdown_lets_in_flight_calls_finish(tmp_path: Path) -> None:
+    settings = Settings(
+        rules=RULES, port=0, decision_log=str(tmp_path / "d.log"), watch=False, grace_seconds=10
+    )
+    running = create_server(settings)
+    results: list[Any] = []
+    in_flight = threading.Event()
+    lookup = running.registry.get
+
+    def get(name: str = "", digest: str = "") -> Any:
+        in_flight.set()  # the server has the call
+        return lookup(name, digest)
+
+    running.registry.get = get  # type: ignore[method-assign]
+
+    def slow_caller() -> None:
+        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}", options=options) as channel:
+            accounts = [account_message({**ACCOUNT, "followers": i}, str(i)) for i in range(10_000)]
+            try:
+                response = pb_grpc.ClassifierStub(channel).ClassifyBatch(
+                    pb.ClassifyBatchRequest(accounts=accounts, view=pb.DECISION_VIEW_FULL),
+                    timeout=60,
+                )
+                results.append(len(response.results))
+            except grpc.RpcError as error:
+                results.append(error)
+
+    thread = threading.Thread(target=slow_caller)
+    thread.start()
+    assert in_flight.wait(30)
+    running.stop()
+    thread.join()
+    assert results == [10_000]
+    logged = (tmp_path / "d.log").read_text().splitlines()
+    assert len(logged) == 10_000  # flushed before stop() returned
+
+
+def test_decision_log_lines_with_masking(stub: pb_grpc.ClassifierStub, served: Running) -> None:
+    decision_id = stub.Classify(
+        request(ACCOUNT, request_id="req-42"), timeout=5
+    ).decision.decision_id
+    path = Path(served.settings.decision_log)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line]
+        found = [e for e in lines if e["decision_id"] == decision_id]
+        if found:
+            break
+        time.sleep(0.1)
+    [event] = found
+    assert (
+        event["event"] == "decision"
+        and event["level"] == "info"
+        and event["logger"] == "tierline.decisions"
+    )
+    assert (
+        event["tier"] == "micro" and event["request_id"] == "req-42" and event["rpc"] == "Classify"
+    )
+    assert event["input"]["platform"] == "***" and event["masked"] == {"platform": "redacted"}
+    assert event["input"]["followers"] == 45_000
+    assert event["rule"] == {
+        "name": "micro",
+        "kind": "tier",
+        "file": str(served.settings.rules / "synthesis.tiers"),
+        "line": 22,
+    }
+    assert event["ts"].endswith("Z") and event["latency_us"] >= 0
+    assert any(
+        r["text"] == "followers at least 1M" and r["result"] is False for r in event["reasons"]
+    )
