@@ -197,7 +197,6 @@ def serve(settings: Settings) -> int:
         metrics_port=running.metrics_port,
         decision_log=settings.decision_log,
     )
-    print(f"tierline listening on {where}", flush=True)
     done = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -208,7 +207,9 @@ def serve(settings: Settings) -> int:
     signal.signal(signal.SIGINT, on_signal)
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda *_: _reload_all(running))
-    done.wait()
+    print(f"tierline listening on {where}", flush=True)
+    while not done.wait(0.5):
+        pass
     running.stop()
     return 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import orjson
 import structlog
@@ -35,6 +36,12 @@ def configure_logging(*, json: bool | None = None) -> None:
     )
 
 
-def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
-    """A logger whose events carry `logger=name`."""
-    return structlog.get_logger().bind(logger=name)  # type: ignore[no-any-return]
+class get_logger:
+    """A logger whose events carry `logger=name`, bound at each call so that it
+    follows `configure_logging()` even when created at import time."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __getattr__(self, method: str) -> Any:
+        return getattr(structlog.get_logger().bind(logger=self.name), method)

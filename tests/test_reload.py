@@ -1,0 +1,224 @@
+"""Hot reload while serving: good edits go live within a second, bad ones never do."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from server.app import Running, create_server
+from server.client import account_message
+from server.pb import pb, pb_grpc
+from server.settings import Settings
+from server.watch import RuleWatcher
+from tests.conftest import RULES
+
+ACCOUNT = {
+    "followers": 45_000,
+    "engagement_rate": 0.042,
+    "topics": ["fashion"],
+    "platform": "instagram",
+}
+GOOD = (RULES / "synthesis.tiers").read_text()
+# micro starts at 40k instead of 10k; the examples are updated to match
+GOOD_V2 = (
+    GOOD.replace('version "2026-11-25"', 'version "v2"')
+    .replace(
+        "tier micro when followers between 10000 and 100000",
+        "tier micro when followers between 40000 and 100000",
+    )
+    .replace(
+        'example "micro starts at exactly 10,000 followers with exactly 3.5% engagement"\n'
+        '  given followers 10_000, engagement_rate 3.5%, topics {}, platform "tiktok"\n'
+        "  expect micro labels none",
+        'example "micro starts at 40,000 in v2"\n'
+        '  given followers 40_000, engagement_rate 3.5%, topics {}, platform "tiktok"\n'
+        "  expect micro labels none",
+    )
+    .replace("given followers 20k, engagement_rate 4%", "given followers 50k, engagement_rate 4%")
+)
+BROKEN = GOOD.replace("tier micro when followers", "tier micro when folowers")
+FAILS_EXAMPLE = GOOD.replace(
+    "tier nano  when followers between 1k and 10k", "tier nano  when followers between 2k and 10k"
+)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Running]:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    settings = Settings(rules=rules, port=0, decision_log="off", debounce_ms=150, watch=True)
+    running = create_server(settings)
+    running.watcher = RuleWatcher(running).start()
+    time.sleep(0.3)  # the watcher is up
+    yield running
+    running.stop(grace=1)
+
+
+def stub_for(running: Running) -> tuple[grpc.Channel, pb_grpc.ClassifierStub]:
+    channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
+    return channel, pb_grpc.ClassifierStub(channel)
+
+
+def serving_digest(running: Running, name: str = "synthesis") -> str:
+    return running.registry.get(name).digest
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if condition():
+            return time.monotonic() - started
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def entry_state(running: Running, name: str = "synthesis") -> Any:
+    entry = running.registry.entry(name)
+    assert entry is not None
+    return entry
+
+
+def test_a_good_edit_goes_live_within_a_second(served: Running) -> None:
+    path = served.settings.rules / "synthesis.tiers"
+    old = serving_digest(served)
+    path.write_text(GOOD_V2)
+    took = wait_for(lambda: serving_digest(served) != old)
+    assert took < 1.0
+    channel, stub = stub_for(served)
+    with channel:
+        d = stub.Classify(
+            pb.ClassifyRequest(account=account_message({**ACCOUNT, "followers": 20_000})), timeout=5
+        )
+    assert d.decision.tier == "" and d.decision.version == "v2"
+    entry = entry_state(served)
+    assert entry.previous_digest == old and entry.state.value == "serving"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [BROKEN, FAILS_EXAMPLE, "\x00\xff garbage"],
+    ids=["broken", "failing-example", "garbage"],
+)
+def test_a_bad_edit_is_rejected_and_the_old_version_keeps_serving(
+    served: Running, content: str
+) -> None:
+    path = served.settings.rules / "synthesis.tiers"
+    old = serving_digest(served)
+    path.write_text(content)
+    wait_for(lambda: entry_state(served).last_error is not None)
+    assert serving_digest(served) == old
+    channel, stub = stub_for(served)
+    with channel:
+        listed = {
+            r.name: r for r in stub.ListRulesets(pb.ListRulesetsRequest(), timeout=5).rulesets
+        }
+        health = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=5
+        )
+        d = stub.Classify(pb.ClassifyRequest(account=account_message(ACCOUNT)), timeout=5)
+    info = listed["synthesis"]
+    assert info.state == pb.LOAD_STATE_REJECTED_SERVING_PREVIOUS and info.digest == old
+    assert info.last_error.message and info.last_error.at.seconds > 0
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+    assert d.decision.tier == "micro" and d.decision.digest == old
+    path.write_text(GOOD_V2)  # and a later good edit still goes live
+    wait_for(lambda: serving_digest(served) != old)
+    assert entry_state(served).state.value == "serving"
+
+
+def test_editor_saves_in_steps_are_not_errors(served: Running) -> None:
+    path = served.settings.rules / "synthesis.tiers"
+    old = serving_digest(served)
+    with open(path, "w") as handle:  # truncate, then write in pieces
+        for start in range(0, len(GOOD_V2), 300):
+            handle.write(GOOD_V2[start : start + 300])
+            handle.flush()
+            time.sleep(0.02)
+    wait_for(lambda: serving_digest(served) != old)
+    tmp = path.with_suffix(".tiers.tmp~")  # write a temporary file, then rename it over
+    tmp.write_text(GOOD)
+    os.replace(tmp, path)
+    wait_for(lambda: serving_digest(served) == old)
+    assert entry_state(served).last_error is None
+
+
+def test_a_new_file_is_loaded_and_a_deleted_one_stops_after_the_debounce(served: Running) -> None:
+    new = served.settings.rules / "extra.tiers"
+    new.write_text("ruleset extra\ninput n: count\ntier big when n above 10\notherwise small\n")
+    wait_for(lambda: served.registry.entry("extra") is not None)
+    new.unlink()
+    assert served.registry.entry("extra") is not None  # not yet: the deletion must last
+    wait_for(lambda: served.registry.entry("extra") is None)
+    channel, stub = stub_for(served)
+    with channel, pytest.raises(grpc.RpcError) as caught:
+        stub.Classify(
+            pb.ClassifyRequest(ruleset="extra", account=account_message({"n": 1})), timeout=5
+        )
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_two_files_with_one_ruleset_name(served: Running) -> None:
+    old = serving_digest(served)
+    (served.settings.rules / "copy.tiers").write_text(GOOD_V2)
+    wait_for(lambda: entry_state(served).last_error is not None)
+    assert "already loaded from" in entry_state(served).last_error.message
+    assert serving_digest(served) == old
+
+
+def test_rewrites_under_load_never_fail_a_call(served: Running) -> None:
+    path = served.settings.rules / "synthesis.tiers"
+    digests = {serving_digest(served)}
+    from engine import load_ruleset
+
+    digests.add(load_ruleset(text=GOOD_V2, name="synthesis").digest)
+    stop = threading.Event()
+    failures: list[Any] = []
+    seen: set[str] = set()
+    calls = [0]
+
+    def caller() -> None:
+        channel, stub = stub_for(served)
+        accounts = [
+            account_message({**ACCOUNT, "followers": f}) for f in (5_000, 20_000, 45_000, 200_000)
+        ]
+        with channel:
+            while not stop.is_set():
+                try:
+                    results = stub.ClassifyBatch(
+                        pb.ClassifyBatchRequest(accounts=accounts), timeout=5
+                    ).results
+                except grpc.RpcError as error:
+                    failures.append(error)
+                    continue
+                batch_digests = {r.decision.digest for r in results}
+                if len(batch_digests) != 1:
+                    failures.append(f"mixed digests in one call: {batch_digests}")
+                seen.update(batch_digests)
+                calls[0] += 1
+
+    threads = [threading.Thread(target=caller) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for i in range(50):
+        path.write_text(GOOD_V2 if i % 4 == 0 else GOOD if i % 4 == 2 else BROKEN)
+        time.sleep(0.2)
+    path.write_text(GOOD_V2)
+    written = time.monotonic()
+    new = load_ruleset(text=GOOD_V2, name="synthesis").digest
+    wait_for(lambda: serving_digest(served) == new)
+    live_after = time.monotonic() - written
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert seen <= digests and calls[0] > 50
+    assert live_after < 1.0

@@ -1,0 +1,190 @@
+"""`tierline serve` as a process: SIGTERM under load loses no decision, and exits 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+
+from server.client import account_message
+from server.pb import pb, pb_grpc
+from tests.conftest import ROOT, RULES
+
+ACCOUNT = {
+    "followers": 45_000,
+    "engagement_rate": 0.042,
+    "topics": ["fashion"],
+    "platform": "instagram",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], int, Path]:
+    port = free_port()
+    log_path = tmp_path / "decisions.log"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--rules",
+            str(RULES),
+            "--port",
+            str(port),
+            "--decision-log",
+            str(log_path),
+            "--no-watch",
+            *extra,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    wait_listening(process, port)
+    return process, port, log_path
+
+
+def wait_listening(process: subprocess.Popen[str], port: int) -> None:
+    """Read stdout up to the "tierline listening on ..." line (it is printed once ready)."""
+    assert process.stdout is not None
+    for _ in range(50):
+        line = process.stdout.readline()
+        if f"listening on 127.0.0.1:{port}" in line:
+            return
+        if not line:
+            break
+    process.kill()
+    raise AssertionError(
+        "the server did not start: " + (process.stderr.read() if process.stderr else "")
+    )
+
+
+def test_sigterm_in_the_middle_of_a_load_loses_no_decision(tmp_path: Path) -> None:
+    process, port, log_path = start_server(tmp_path)
+    try:
+        run_load_then_sigterm(process, port, log_path)
+    finally:
+        process.kill()
+
+
+def run_load_then_sigterm(process: subprocess.Popen[str], port: int, log_path: Path) -> None:
+    received: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def load(kind: str) -> None:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.ClassifierStub(channel)
+            batch = [
+                account_message({**ACCOUNT, "followers": f}, str(f))
+                for f in range(0, 200_000, 1000)
+            ]
+            while not stop.is_set():
+                try:
+                    if kind == "batch":
+                        results = stub.ClassifyBatch(
+                            pb.ClassifyBatchRequest(accounts=batch), timeout=10
+                        ).results
+                        ids = [
+                            r.decision.decision_id
+                            for r in results
+                            if r.WhichOneof("result") == "decision"
+                        ]
+                    elif kind == "stream":
+                        requests = iter([pb.ClassifyRequest(account=a) for a in batch[:50]])
+                        ids = [
+                            r.decision.decision_id
+                            for r in stub.ClassifyStream(requests, timeout=10)
+                        ]
+                    else:
+                        ids = [
+                            stub.Classify(
+                                pb.ClassifyRequest(account=batch[3]), timeout=10
+                            ).decision.decision_id
+                        ]
+                except grpc.RpcError:
+                    return  # the server has stopped accepting
+                with lock:
+                    received.extend(ids)
+
+    threads = [
+        threading.Thread(target=load, args=(k,)) for k in ("batch", "stream", "unary", "unary")
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(2.0)
+    process.send_signal(signal.SIGTERM)
+    code = process.wait(timeout=60)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert code == 0, process.stderr.read() if process.stderr else ""
+    logged = {json.loads(line)["decision_id"] for line in log_path.read_text().splitlines()}
+    assert len(received) > 100
+    missing = set(received) - logged
+    assert not missing, (
+        f"{len(missing)} of {len(received)} decisions the clients received are not in the log"
+    )
+
+
+def test_a_broken_file_at_start_up_is_reported_and_the_rest_serve(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "fda.tiers").write_text((RULES / "fda.tiers").read_text())
+    (rules / "broken.tiers").write_text("ruleset broken\ntier a when\n")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--rules",
+            str(rules),
+            "--port",
+            str(port),
+            "--decision-log",
+            "off",
+            "--default-ruleset",
+            "fda",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_listening(process, port)
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.ClassifierStub(channel)
+            d = stub.Classify(
+                pb.ClassifyRequest(account=account_message({"followers": 10_000})), timeout=5
+            )
+            assert d.decision.tier == "micro"
+            listed = {
+                r.name: r for r in stub.ListRulesets(pb.ListRulesetsRequest(), timeout=5).rulesets
+            }
+            assert listed["broken"].state == pb.LOAD_STATE_FAILED
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=30)
+    assert code == 0
+    assert process.stderr is not None
+    errors = process.stderr.read()
+    assert "ruleset_rejected" in errors and "broken.tiers:2:" in errors
