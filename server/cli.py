@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         help="one JSON object, an array or JSON lines (- for stdin)",
     )
     evaluate.add_argument("--explain", action="store_true", help="print explanations, not JSON")
+    evaluate.add_argument("--log", metavar="FILE", help="also append decision-log lines to FILE")
     _output_options(evaluate)
 
     serve = sub.add_parser("serve", help="serve the rulesets over gRPC")
@@ -61,12 +62,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-when-full", choices=("block", "drop"))
 
+    audit = sub.add_parser("audit", help="why was this account classified this way")
+    audit.add_argument("--log", required=True, help="a decision log (JSON lines)")
+    which = audit.add_mutually_exclusive_group(required=True)
+    which.add_argument("--decision", metavar="ID", help="a decision id, as returned to the caller")
+    which.add_argument("--account", metavar="ID", help="an account id: its latest decision")
+    audit.add_argument(
+        "--at", metavar="TIME", help="with --account: the decision in force then (ISO 8601, UTC)"
+    )
+    audit.add_argument(
+        "--archive", help="rule sources by digest (default: archive/ beside the log)"
+    )
+    audit.add_argument("--rules", default="rules", help="today's rules folder (default rules/)")
+    _output_options(audit)
+
     handlers = {
         "check": commands.check,
         "fmt": commands.fmt,
         "test": commands.test,
         "eval": commands.eval_,
         "serve": commands.serve,
+        "audit": commands.audit,
     }
     COMMANDS.update(handlers)
     return parser

@@ -226,6 +226,7 @@ def eval_(args: argparse.Namespace) -> int:
     except OSError as error:
         return _usage(UsageError(f"cannot read {args.input}: {error.strerror}"))
     bad = 0
+    log_writer, log_stream = _eval_log(args.log, ruleset) if args.log else (None, None)
     with stream:
         for number, account in _accounts(stream):
             try:
@@ -236,11 +237,28 @@ def eval_(args: argparse.Namespace) -> int:
                 bad += 1
                 print(f"tierline: {args.input}:{number}: {error}", file=sys.stderr)
                 continue
+            if log_writer is not None:
+                log_writer.write(decision, str(account.get("id", "")), "eval")
             if args.explain:
                 print(decision.explain() + "\n")
             else:
                 print(json.dumps(decision.to_dict(), ensure_ascii=False))
+    if log_stream is not None:
+        log_stream.close()
     return 1 if bad else 0
+
+
+def _eval_log(target: str, ruleset: Ruleset) -> tuple[Any, Any]:
+    """`eval --log FILE`: the service's decision-log lines, and the source archived beside."""
+    from server.log_writer import DecisionWriter, Masker, WriterConfig, open_log
+
+    archive = Path(target).resolve().parent / "archive"
+    archive.mkdir(parents=True, exist_ok=True)
+    kept = archive / f"{ruleset.digest}.tiers"
+    if not kept.exists():
+        kept.write_text(ruleset.source, encoding="utf-8")
+    stream = open_log(target)
+    return DecisionWriter(stream, Masker(WriterConfig(target))), stream
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -280,3 +298,71 @@ def serve(args: argparse.Namespace) -> int:
     except OSError as error:
         print(f"tierline serve: {error}", file=sys.stderr)
         return 1
+
+
+def _utc_iso(text: str) -> str:
+    """--at as the log writes times; a bare date means the end of that day (UTC)."""
+    from datetime import UTC, datetime, time
+
+    if len(text) == 10:
+        moment = datetime.combine(datetime.fromisoformat(text).date(), time.max, UTC)
+    else:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def audit(args: argparse.Namespace) -> int:
+    from server.audit import AuditError, report
+    from server.audit import audit as run_audit
+
+    if bool(args.decision) == bool(args.account):
+        return _usage(UsageError("give --decision ID or --account ID"))
+    log_path = Path(args.log)
+    if not log_path.is_file():
+        return _usage(UsageError(f"no such log file: {args.log}"))
+    archive = Path(args.archive) if args.archive else log_path.resolve().parent / "archive"
+    try:
+        at = _utc_iso(args.at) if args.at else ""
+    except ValueError:
+        return _usage(UsageError(f"--at: not an ISO 8601 time: {args.at}"))
+    try:
+        event, archived, today, today_digest = run_audit(
+            log_path,
+            archive,
+            Path(args.rules),
+            decision_id=args.decision or "",
+            account_id=args.account or "",
+            at=at,
+        )
+    except AuditError as error:
+        print(f"tierline audit: {error}", file=sys.stderr)
+        return 1
+    if args.output == "json":
+        print(
+            json.dumps(
+                {
+                    "decision": event,
+                    "replay": {
+                        "ran": archived.ran,
+                        "same": archived.same,
+                        "differences": archived.differences,
+                        "why_not": archived.why_not or None,
+                    },
+                    "today": None
+                    if today is None
+                    else {
+                        "digest": today_digest,
+                        "ran": today.ran,
+                        "tier": today.decision.tier if today.decision else None,
+                        "labels": list(today.decision.labels) if today.decision else None,
+                        "same_as_logged": today.same,
+                        "why_not": today.why_not or None,
+                    },
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        print(report(event, archived, today, today_digest))
+    return 0 if not archived.ran or archived.same else 1

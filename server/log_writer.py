@@ -70,7 +70,7 @@ class Masker:
         return event
 
 
-def _stream(target: str) -> IO[bytes]:
+def open_log(target: str) -> IO[bytes]:
     if target == "-":
         return sys.stdout.buffer
     os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
@@ -105,10 +105,32 @@ def decision_event(
     return event
 
 
+class DecisionWriter:
+    """One structlog JSON line per decision: what the service and `tierline eval --log` write."""
+
+    def __init__(self, stream: IO[bytes], masker: Masker):
+        self.logger = configure(stream)
+        self.masker = masker
+
+    def write(
+        self,
+        decision: Decision,
+        account_id: str,
+        rpc: str,
+        request_id: str = "",
+        peer: str = "",
+        latency_us: int = 0,
+    ) -> None:
+        event = self.masker.event(
+            decision_event(decision, account_id, rpc, request_id, peer, latency_us)
+        )
+        decision_id = event.pop("decision_id")
+        self.logger.info("decision", decision_id=decision_id, **event)
+
+
 def writer_main(inbox: Any, config: WriterConfig) -> None:
-    stream = _stream(config.target)
-    logger = configure(stream)
-    masker = Masker(config)
+    stream = open_log(config.target)
+    writer = DecisionWriter(stream, Masker(config))
     rulesets: dict[str, Ruleset] = {}
     last_flush = time.monotonic()
     while True:
@@ -125,11 +147,7 @@ def writer_main(inbox: Any, config: WriterConfig) -> None:
             decision = ruleset.classify(account)
             decision.time_ns = time_ns
             decision.decision_id = decision_id
-            event = masker.event(
-                decision_event(decision, account_id, rpc, request_id, peer, latency_us)
-            )
-            event.pop("decision_id")
-            logger.info("decision", decision_id=decision_id, **event)
+            writer.write(decision, account_id, rpc, request_id, peer, latency_us)
         now = time.monotonic()
         if now - last_flush > FLUSH_EVERY_S or inbox.empty():
             stream.flush()

@@ -306,7 +306,8 @@ def test_decision_log_lines_with_masking(stub: pb_grpc.ClassifierStub, served: R
     path = Path(served.settings.decision_log)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        lines = [json.loads(line) for line in path.read_text().splitlines() if line]
+        text = path.read_text() if path.exists() else ""  # the writer process may still be starting
+        lines = [json.loads(line) for line in text.splitlines() if line]
         found = [e for e in lines if e["decision_id"] == decision_id]
         if found:
             break

@@ -1,0 +1,193 @@
+"""`tierline audit`: why did account X get tier T on day D?
+
+Finds the decision in the log (streamed line by line: constant memory),
+explains it, replays its logged input against the archived source of the
+exact ruleset version it was made with, and against today's rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from engine import ClassifyError, Decision, RuleError, Ruleset
+from engine.load import check_source, read_source
+from engine.source import Source
+
+
+class AuditError(Exception):
+    """The question cannot be answered from this log (exit 1)."""
+
+
+@dataclass
+class Replay:
+    ran: bool
+    same: bool = False
+    decision: Decision | None = None
+    differences: list[str] = field(default_factory=list)
+    why_not: str = ""
+
+
+def find(
+    log: IO[bytes], *, decision_id: str = "", account_id: str = "", at: str = ""
+) -> dict[str, Any]:
+    """The decision with this id, or this account's latest decision at or before `at`."""
+    needle = orjson.dumps(decision_id or account_id)  # any JSON writer spells the value so
+    best: dict[str, Any] | None = None
+    for event in _events(log, needle):
+        if decision_id and event.get("decision_id") == decision_id:
+            return event
+        ts = event.get("ts", "")
+        in_force = not at or ts <= at
+        if account_id and event.get("account_id") == account_id and in_force:
+            best = event if best is None or ts >= best.get("ts", "") else best
+    if best is None:
+        what = (
+            f"decision {decision_id}"
+            if decision_id
+            else f"account {account_id!r}" + (f" at or before {at}" if at else "")
+        )
+        raise AuditError(f"no {what} in the log")
+    return best
+
+
+def _events(log: IO[bytes], needle: bytes) -> Iterator[dict[str, Any]]:
+    for line in log:
+        if needle not in line:
+            continue  # cheap filter before parsing: a million lines stay within seconds
+        try:
+            event = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(event, dict) and event.get("event") == "decision":
+            yield event
+
+
+def archived_ruleset(event: dict[str, Any], archive: Path) -> Ruleset:
+    digest = event["digest"]
+    path = archive / f"{digest}.tiers"
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise AuditError(
+            f"the source of digest {digest[:12]}… is not in the archive {archive}: {error.strerror}"
+        ) from None
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise AuditError(f"{path} does not match its digest: the archive was changed")
+    rule_file = (event.get("rule") or {}).get("file") or f"{event['ruleset']}.tiers"
+    return Ruleset(check_source(Source(data.decode("utf-8"), rule_file), name=event["ruleset"]))
+
+
+def replay(event: dict[str, Any], ruleset: Ruleset) -> Replay:
+    masked = sorted((event.get("masked") or {}).keys())
+    if masked:
+        return Replay(
+            False,
+            why_not="the log masks " + ", ".join(masked) + ", so the input cannot be replayed",
+        )
+    try:
+        decision = ruleset.classify(event["input"])
+    except ClassifyError as error:
+        return Replay(False, why_not=f"the logged input is refused: {error}")
+    got = decision.to_dict()
+    differences = []
+    if got["tier"] != event["tier"]:
+        differences.append(
+            f"tier: logged {event['tier'] or 'none'}, replayed {got['tier'] or 'none'}"
+        )
+    if got["labels"] != event["labels"]:
+        differences.append(f"labels: logged {event['labels']}, replayed {got['labels']}")
+    logged = [(r["rule"], r["text"], r["result"], r["observed"]) for r in event.get("reasons", [])]
+    replayed = [(r["rule"], r["text"], r["result"], r["observed"]) for r in got["reasons"]]
+    if logged != replayed:
+        differences.append("reasons differ")
+    return Replay(True, not differences, decision, differences)
+
+
+def todays_ruleset(name: str, rules: Path) -> Ruleset | None:
+    for path in sorted(rules.glob("*.tiers")):
+        try:
+            ruleset = Ruleset(check_source(read_source(path)))
+        except (RuleError, OSError):
+            continue
+        if ruleset.name == name:
+            return ruleset
+    return None
+
+
+def report(
+    event: dict[str, Any], archived: Replay, today: Replay | None, today_digest: str | None
+) -> str:
+    lines = [
+        f"decision {event['decision_id']} at {event.get('ts')}",
+        f"account {event.get('account_id') or '(no id)'}: tier {event['tier'] or 'none'}"
+        + (f", labels {', '.join(event['labels'])}" if event.get("labels") else ""),
+        f"ruleset {event['ruleset']} version {event.get('version') or '-'} "
+        f"digest {event['digest']}",
+    ]
+    meta = [f"{k} {event[k]}" for k in ("rpc", "request_id", "peer") if event.get(k)]
+    if meta:
+        lines.append("call: " + ", ".join(meta))
+    lines.append("")
+    if archived.ran and archived.decision is not None:
+        lines.append(archived.decision.explain())
+        lines.append("")
+        if archived.same:
+            lines.append("replay with the archived rules: same tier, labels and reasons ✓")
+        else:
+            lines.append("!!! REPLAY DIFFERS FROM THE LOG !!!")
+            lines.extend(f"  {d}" for d in archived.differences)
+    else:
+        lines.extend(_logged_reasons(event))
+        lines.append(f"replay not possible: {archived.why_not}")
+    lines.append("")
+    if today is None:
+        lines.append(f"today: no ruleset named {event['ruleset']} is in the rules folder")
+    elif not today.ran:
+        lines.append(f"today: {today.why_not}")
+    elif today_digest == event["digest"]:
+        lines.append("today: the same rules (same digest) are in force")
+    elif today.decision is not None and today.decision.tier == event["tier"] and today.same:
+        changed = f"today (digest {(today_digest or '?')[:12]}…): the rules changed"
+        lines.append(f"{changed}, but this account gets the same result")
+    elif today.decision is not None:
+        lines.append(
+            f"today (digest {today_digest[:12] if today_digest else '?'}…): tier would be "
+            f"{today.decision.tier or 'none'} instead of {event['tier'] or 'none'}"
+        )
+        lines.extend("  " + line for line in today.decision.explain().splitlines())
+    return "\n".join(lines)
+
+
+def _logged_reasons(event: dict[str, Any]) -> list[str]:
+    out = ["conditions as logged:"]
+    for r in event.get("reasons", []):
+        mark = "✓" if r["result"] else "✗"
+        seen = ", ".join(f"{k} {v}" for k, v in r["observed"].items())
+        out.append(
+            f"  {mark} {r['rule']}: {r['text']} ({seen})"
+            + (f": {r['gap']}" if r.get("gap") else "")
+        )
+    return out
+
+
+def audit(
+    log_path: Path,
+    archive: Path,
+    rules: Path,
+    *,
+    decision_id: str = "",
+    account_id: str = "",
+    at: str = "",
+) -> tuple[dict[str, Any], Replay, Replay | None, str | None]:
+    with open(log_path, "rb") as log:
+        event = find(log, decision_id=decision_id, account_id=account_id, at=at)
+    archived = replay(event, archived_ruleset(event, archive))
+    current = todays_ruleset(event["ruleset"], rules)
+    today = replay(event, current) if current is not None else None
+    return event, archived, today, current.digest if current else None
