@@ -31,15 +31,13 @@ class Source:
     text: str
     path: str = "<text>"
     _line_starts: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    digest: str = field(init=False, repr=False, compare=False)  # sha256 of the UTF-8 text
 
     def __post_init__(self) -> None:
         starts = [0]
         starts.extend(i + 1 for i, ch in enumerate(self.text) if ch == "\n")
         object.__setattr__(self, "_line_starts", tuple(starts))
-
-    @property
-    def digest(self) -> str:
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+        object.__setattr__(self, "digest", hashlib.sha256(self.text.encode("utf-8")).hexdigest())
 
     def span(self, start: int, end: int) -> Span:
         """A span for offsets, with line and column computed from the text."""

@@ -57,7 +57,7 @@ def timestamp(seconds: float | None = None, *, ns: int | None = None) -> Timesta
 
 
 class DecisionEncoder:
-    """Builds Decision messages; a rule's MatchedRule message is made once."""
+    """Fills Decision messages in place (no intermediate copies: this is the hot path)."""
 
     def __init__(self) -> None:
         self._rules: dict[int, tuple[Rule, pb.MatchedRule]] = {}
@@ -69,22 +69,24 @@ class DecisionEncoder:
             cached = self._rules[id(rule)] = (rule, message)
         return cached[1]
 
-    def encode(self, d: Decision, account_id: str, full: bool) -> pb.Decision:
+    def fill(self, message: pb.Decision, d: Decision, account_id: str, full: bool) -> None:
         rs = d.ruleset
-        ns = d.time_ns
-        message = pb.Decision(
-            decision_id=d.decision_id,
-            account_id=account_id,
-            ruleset=rs.name,
-            version=rs.version,
-            digest=rs.digest,
-            tier=d.tier or "",
-            has_tier=d.tier is not None,
-            labels=d.labels,
-            rule=self.matched(d.rule) if d.rule is not None else None,
-            decided_at=Timestamp(seconds=ns // 1_000_000_000, nanos=ns % 1_000_000_000),
-        )
+        message.decision_id = d.decision_id
+        message.account_id = account_id
+        message.ruleset = rs.name
+        message.version = rs.version
+        message.digest = rs.digest
+        if d.tier is not None:
+            message.tier = d.tier
+            message.has_tier = True
+        if d.labels:
+            message.labels.extend(d.labels)
+        if d.rule is not None:
+            message.rule.MergeFrom(self.matched(d.rule))
         if full:
+            ns = d.time_ns
+            message.decided_at.seconds = ns // 1_000_000_000
+            message.decided_at.nanos = ns % 1_000_000_000
             message.reasons.extend(
                 pb.Reason(
                     rule=r.rule,
@@ -99,7 +101,11 @@ class DecisionEncoder:
             message.notes.extend(d.notes)
             message.explanation = d.explain()
             message.ignored_fields.extend(d.ignored_fields)
-        return message
+
+    def response(self, d: Decision, account_id: str, full: bool) -> pb.ClassifyResponse:
+        response = pb.ClassifyResponse(account_id=account_id)
+        self.fill(response.decision, d, account_id, full)
+        return response
 
 
 def field_violations(error: InputError) -> list[pb.FieldViolation]:

@@ -28,6 +28,7 @@ from server.settings import Settings
 
 log = get_logger("tierline.decision_log")
 CLOSE_TIMEOUT = 120.0
+CHUNK = 1000  # decisions per queue message
 
 
 class DecisionLog:
@@ -71,23 +72,18 @@ class DecisionLog:
         if not decisions or self._closed:
             return
         peer = structlog.contextvars.get_contextvars().get("peer", "")
+        digest = decisions[0][0].ruleset.digest
         items = [(d.decision_id, d.time_ns, aid, d.account) for d, aid in decisions]
-        message = (
-            "decisions",
-            decisions[0][0].ruleset.digest,
-            rpc,
-            request_id,
-            peer,
-            latency_us,
-            items,
-        )
-        if self.policy == "block":
-            self._queue.put(message)
-            return
-        try:
-            self._queue.put(message, block=False)
-        except queue.Full:
-            self._drop(len(items))
+        for start in range(0, len(items), CHUNK):  # the queue holds at most log_queue x CHUNK
+            chunk = items[start : start + CHUNK]
+            message = ("decisions", digest, rpc, request_id, peer, latency_us, chunk)
+            if self.policy == "block":
+                self._queue.put(message)
+                continue
+            try:
+                self._queue.put(message, block=False)
+            except queue.Full:
+                self._drop(len(chunk))
 
     def _drop(self, count: int) -> None:
         with self._lock:

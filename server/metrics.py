@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -49,6 +50,7 @@ class Metrics:
         self.log_dropped = Counter(
             "tierline_decision_log_dropped", "decision-log events dropped (queue full)", registry=r
         )
+        self._children: dict[tuple[Any, ...], Any] = {}  # labels() is slow on the hot path
         self.log_pending = Gauge(
             "tierline_decision_log_pending", "decision-log messages waiting", registry=r
         )
@@ -63,9 +65,22 @@ class Metrics:
         tiers: Tally[str] = Tally()
         for (tier, rule), n in tally.items():
             tiers[tier] += n
-            self.rule_hits.labels(ruleset, rule).inc(n)
+            self._child(self.rule_hits, ruleset, rule).inc(n)
         for tier, n in tiers.items():
-            self.decisions.labels(ruleset, tier).inc(n)
+            self._child(self.decisions, ruleset, tier).inc(n)
+
+    def count_decision(self, ruleset: str, decision: Decision) -> None:
+        """The one-decision case (unary calls, stream messages), without tallies."""
+        rule = decision.rule.name if decision.rule else "none"
+        self._child(self.rule_hits, ruleset, rule).inc()
+        self._child(self.decisions, ruleset, decision.tier or "none").inc()
+
+    def _child(self, counter: Counter, *labels: str) -> Any:
+        key = (id(counter), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = counter.labels(*labels)
+        return child
 
     def set_rulesets(self, entries: Iterable[Entry]) -> None:
         self.loaded.clear()

@@ -50,11 +50,8 @@ class Classifier(pb_grpc.ClassifierServicer):
         except ClassifyError as error:
             self.metrics.input_errors.labels(ruleset.name, _code_name(error)).inc()
             _abort_for(error, context)
-        self.metrics.count_decisions(ruleset.name, (decision,))
-        response = pb.ClassifyResponse(
-            account_id=account_id,
-            decision=self.encoder.encode(decision, account_id, request.view == FULL),
-        )
+        self.metrics.count_decision(ruleset.name, decision)
+        response = self.encoder.response(decision, account_id, request.view == FULL)
         latency = (time.perf_counter_ns() - started) // 1000
         self.sink.record(
             "Classify", _request_id(request.request_id, context), latency, [(decision, account_id)]
@@ -73,32 +70,32 @@ class Classifier(pb_grpc.ClassifierServicer):
             )
         ruleset = self._ruleset(request.ruleset, request.digest, context)
         full = request.view == FULL
-        encode = self.encoder.encode
+        fill = self.encoder.fill
         classify = ruleset.classify
         values = convert.account_values
-        results = []
+        response = pb.ClassifyBatchResponse()
+        add = response.results.add
         decided: list[tuple[Decision, str]] = []
         for index, account in enumerate(request.accounts):
             if index % DEADLINE_CHECK_EVERY == 0:
                 _check_deadline(context)
+            account_id = account.id
+            result = add()
+            result.account_id = account_id
             try:
                 decision = classify(values(account))
             except ClassifyError as error:
                 self.metrics.input_errors.labels(ruleset.name, _code_name(error)).inc()
-                results.append(pb.ClassifyResponse(account_id=account.id, error=_error(error)))
+                result.error.CopyFrom(_error(error))
                 continue
-            decided.append((decision, account.id))
-            results.append(
-                pb.ClassifyResponse(
-                    account_id=account.id, decision=encode(decision, account.id, full)
-                )
-            )
+            decided.append((decision, account_id))
+            fill(result.decision, decision, account_id, full)
         self.metrics.count_decisions(ruleset.name, (d for d, _ in decided))
         latency = (time.perf_counter_ns() - started) // 1000
         self.sink.record(
             "ClassifyBatch", _request_id(request.request_id, context), latency, decided
         )
-        return pb.ClassifyBatchResponse(results=results)
+        return response
 
     def ClassifyStream(
         self, request_iterator: Iterator[pb.ClassifyRequest], context: grpc.ServicerContext
@@ -113,11 +110,8 @@ class Classifier(pb_grpc.ClassifierServicer):
             except (ClassifyError, LookupError) as error:
                 yield pb.ClassifyResponse(account_id=account_id, error=_error(error))
                 continue
-            self.metrics.count_decisions(ruleset.name, (decision,))
-            yield pb.ClassifyResponse(
-                account_id=account_id,
-                decision=self.encoder.encode(decision, account_id, request.view == FULL),
-            )
+            self.metrics.count_decision(ruleset.name, decision)
+            yield self.encoder.response(decision, account_id, request.view == FULL)
             latency = (time.perf_counter_ns() - started) // 1000
             self.sink.record(
                 "ClassifyStream",

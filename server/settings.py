@@ -30,7 +30,9 @@ class Settings(BaseSettings):
     mask_fields: list[str] = Field(default_factory=list, description="logged as '***'")
     hash_fields: list[str] = Field(default_factory=list, description="logged as a keyed hash")
     hash_key: str = Field("", description="secret for hash_fields (HMAC-SHA256)")
-    log_queue: int = Field(256, ge=1, description="decision-log messages waiting to be written")
+    log_queue: int = Field(
+        64, ge=1, description="decision-log messages (of up to 1,000 decisions) waiting"
+    )
     log_when_full: Literal["block", "drop"] = "block"
 
     def archive_dir(self) -> Path:

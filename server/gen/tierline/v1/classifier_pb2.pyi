@@ -383,7 +383,7 @@ class Decision(_message.Message):
 
     @_builtins.property
     def decided_at(self) -> _timestamp_pb2.Timestamp:
-        """When the decision was made."""
+        """FULL view: when the decision was made (the decision id also encodes the time)."""
 
     @_builtins.property
     def reasons(self) -> _containers.RepeatedCompositeFieldContainer[Global___Reason]:

@@ -1,0 +1,350 @@
+"""gRPC throughput (issues 4 and 5), measured in one run on loopback.
+
+Servers run in their own processes; the load comes from this process.
+- baseline: a bare grpcio server with the same proto whose servicer converts
+  the account and calls a hand-written if/elif classifier (no validation, no
+  decision ids, no log, no metrics): the cost of gRPC itself in Python;
+- tierline with the decision log off, and with it on (to a file).
+With the log on, "sustained" counts the time until the log holds every
+decision, so a writer that falls behind cannot flatter the figure.
+Run: `make bench`, or `.venv/bin/python -m benchmarks.run grpc_speed`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from benchmarks.accounts import accounts
+from server.client import account_message
+from server.pb import pb, pb_grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+SECONDS = float(os.environ.get("TIERLINE_BENCH_SECONDS", "4"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# ------------------------------------------------------------------ baseline
+
+
+def _classify_by_hand(values: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
+    followers = values["followers"]
+    high = values["engagement_rate"] >= 0.035
+    if followers >= 1_000_000:
+        tier = "mega"
+    elif 100_000 <= followers <= 1_000_000:
+        tier = "macro"
+    elif 10_000 <= followers <= 100_000 and high:
+        tier = "micro"
+    elif 1_000 <= followers <= 10_000:
+        tier = "nano"
+    else:
+        tier = ""
+    labels: tuple[str, ...] = ()
+    topics = values["topics"]
+    if high and "fashion" in topics:
+        labels += ("fashion_expert",)
+    if high and ("tech" in topics or "gaming" in topics):
+        labels += ("tech_expert",)
+    return tier, tier or "none", labels
+
+
+class _Baseline(pb_grpc.ClassifierServicer):
+    def _decide(self, account: pb.Account) -> pb.ClassifyResponse:
+        values = {}
+        for name, value in account.attributes.items():
+            kind = value.WhichOneof("kind")
+            values[name] = (
+                list(value.string_list.values) if kind == "string_list" else getattr(value, kind)
+            )
+        tier, rule, labels = _classify_by_hand(values)
+        return pb.ClassifyResponse(
+            account_id=account.id,
+            decision=pb.Decision(
+                account_id=account.id,
+                ruleset="synthesis",
+                tier=tier,
+                has_tier=bool(tier),
+                labels=labels,
+                rule=pb.MatchedRule(name=rule, kind="tier"),
+            ),
+        )
+
+    def Classify(self, request: pb.ClassifyRequest, context: Any) -> pb.ClassifyResponse:
+        return self._decide(request.account)
+
+    def ClassifyBatch(
+        self, request: pb.ClassifyBatchRequest, context: Any
+    ) -> pb.ClassifyBatchResponse:
+        return pb.ClassifyBatchResponse(results=[self._decide(a) for a in request.accounts])
+
+    def ClassifyStream(
+        self, requests: Iterator[pb.ClassifyRequest], context: Any
+    ) -> Iterator[pb.ClassifyResponse]:
+        for request in requests:
+            yield self._decide(request.account)
+
+
+def _run_baseline(port: int, ready: Any) -> None:
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=16),
+        options=[("grpc.max_receive_message_length", 64 << 20)],
+    )
+    pb_grpc.add_ClassifierServicer_to_server(_Baseline(), server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    ready.set()
+    server.wait_for_termination()
+
+
+class Server:
+    def __init__(self, kind: str, log: Path | None = None):
+        self.port = free_port()
+        self.kind = kind
+        self.log = log
+        if kind == "baseline":
+            context = multiprocessing.get_context("spawn")
+            ready = context.Event()
+            self.process: Any = context.Process(
+                target=_run_baseline, args=(self.port, ready), daemon=True
+            )
+            self.process.start()
+            ready.wait(30)
+        else:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "server.cli",
+                    "serve",
+                    "--rules",
+                    str(ROOT / "rules"),
+                    "--port",
+                    str(self.port),
+                    "--no-watch",
+                    "--decision-log",
+                    str(log) if log else "off",
+                ],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            assert self.process.stdout is not None
+            while "listening" not in self.process.stdout.readline():
+                pass
+
+    def stop(self) -> float:
+        """Stop; returns seconds until the process had exited (log flushed)."""
+        started = time.perf_counter()
+        if self.kind == "baseline":
+            self.process.terminate()
+            self.process.join()
+        else:
+            self.process.terminate()
+            self.process.wait(120)
+        return time.perf_counter() - started
+
+
+# ---------------------------------------------------------------------- load
+
+
+def run_for(
+    threads: int, body: Callable[[pb_grpc.ClassifierStub], int], port: int
+) -> tuple[float, list[float]]:
+    """Accounts per second over SECONDS with `threads` callers; and call latencies."""
+    stop = threading.Event()
+    counts: list[int] = []
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        options = [("grpc.max_receive_message_length", 64 << 20)]
+        with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+            stub = pb_grpc.ClassifierStub(channel)
+            body(stub)  # warm up
+            done = 0
+            mine = []
+            while not stop.is_set():
+                started = time.perf_counter()
+                done += body(stub)
+                mine.append(time.perf_counter() - started)
+            with lock:
+                counts.append(done)
+                latencies.extend(mine)
+
+    workers = [threading.Thread(target=worker) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    time.sleep(0.5)
+    started = time.perf_counter()
+    time.sleep(SECONDS)
+    stop.set()
+    for w in workers:
+        w.join()
+    return sum(counts) / (time.perf_counter() - started), latencies
+
+
+def _lines(log: Path | None) -> int:
+    if log is None or not log.exists():
+        return 0
+    with open(log, "rb") as handle:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+
+
+def _wait_quiet(log: Path, quiet: float = 1.0) -> None:
+    """Until the log has stopped growing for `quiet` seconds (the writer is idle)."""
+    size, since = -1, time.perf_counter()
+    while time.perf_counter() - since < quiet:
+        now = log.stat().st_size if log.exists() else 0
+        if now != size:
+            size, since = now, time.perf_counter()
+        time.sleep(0.1)
+
+
+def main() -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    sample = accounts(1000)
+    messages = [account_message(a, str(i)) for i, a in enumerate(sample)]
+    basic = pb.ClassifyBatchRequest(accounts=messages, view=pb.DECISION_VIEW_BASIC)
+    full = pb.ClassifyBatchRequest(accounts=messages, view=pb.DECISION_VIEW_FULL)
+    singles = [pb.ClassifyRequest(account=m) for m in messages]
+
+    def batch(request: pb.ClassifyBatchRequest) -> Callable[[pb_grpc.ClassifierStub], int]:
+        return lambda stub: len(stub.ClassifyBatch(request, timeout=60).results)
+
+    def stream(stub: pb_grpc.ClassifierStub) -> int:
+        return sum(1 for _ in stub.ClassifyStream(iter(singles), timeout=60))
+
+    def unary(stub: pb_grpc.ClassifierStub) -> int:
+        stub.Classify(singles[7], timeout=10)
+        return 1
+
+    results: dict[tuple[str, str], float] = {}
+    p99: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in ("baseline", "tierline", "tierline+log"):
+            log = Path(tmp) / "decisions.log" if kind == "tierline+log" else None
+            server = Server("baseline" if kind == "baseline" else "tierline", log)
+            try:
+                for name, body, threads in (
+                    ("batch BASIC", batch(basic), 2),
+                    ("batch FULL", batch(full), 2),
+                    ("stream", stream, 2),
+                    ("unary x8", unary, 8),
+                ):
+                    if name == "batch FULL" and kind != "tierline":
+                        continue
+                    before = _lines(log)
+                    phase_started = time.perf_counter()
+                    rate, latencies = run_for(threads, body, server.port)
+                    if log is not None:  # sustained: until the writer has caught up
+                        _wait_quiet(log)
+                        rate = (_lines(log) - before) / (time.perf_counter() - phase_started)
+                    results[(kind, name)] = rate
+                    if name == "unary x8":
+                        latencies.sort()
+                        p99[kind] = latencies[int(len(latencies) * 0.99)] * 1000
+            finally:
+                drain = server.stop()
+            if log is not None:
+                lines = _lines(log)
+                rows.append(
+                    (
+                        "log on: decisions logged; seconds to drain the writer at stop",
+                        f"{lines:,}; {drain:.1f} s",
+                    )
+                )
+    for name in ("batch BASIC", "stream", "unary x8"):
+        base, ours, logged = (results[(k, name)] for k in ("baseline", "tierline", "tierline+log"))
+        unit = "calls/s" if name == "unary x8" else "accounts/s"
+        rows.append((f"{name}: baseline {unit}", f"{base:,.0f}"))
+        rows.append((f"{name}: tierline (log off) {unit}", f"{ours:,.0f}"))
+        how = "sustained, until logged" if name != "unary x8" else "calls"
+        rows.append((f"{name}: tierline (log on, to a file; {how}) {unit}", f"{logged:,.0f}"))
+        rows.append((f"{name}: tierline / baseline (target >= 0.60)", f"{ours / base:.2f}"))
+        if name != "unary x8":
+            rows.append((f"{name}: log on / log off (target >= 0.75)", f"{logged / ours:.2f}"))
+    rows.append(
+        ("batch FULL: tierline (log off) accounts/s", f"{results[('tierline', 'batch FULL')]:,.0f}")
+    )
+    rows.append(
+        (
+            "unary x8: p99 latency ms, baseline / tierline / tierline+log",
+            f"{p99['baseline']:.2f} / {p99['tierline']:.2f} / {p99['tierline+log']:.2f}",
+        )
+    )
+    rows.extend(profile(basic))
+    return rows
+
+
+def profile(request: pb.ClassifyBatchRequest) -> list[tuple[str, str]]:
+    """Where a BASIC batch's time goes inside the server, per account, without the network."""
+    from engine import load_ruleset
+    from server.convert import DecisionEncoder, account_values
+
+    rs = load_ruleset(ROOT / "rules" / "synthesis.tiers")
+    encoder = DecisionEncoder()
+    wire = request.SerializeToString()
+    n = len(request.accounts)
+
+    def timed(fn: Callable[[], Any], repeat: int = 20) -> float:
+        best = float("inf")
+        for _ in range(repeat):
+            started = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - started)
+        return best / n * 1e6
+
+    parsed = pb.ClassifyBatchRequest.FromString(wire)
+    values = [account_values(a) for a in parsed.accounts]
+    decisions = [rs.classify(v) for v in values]
+    responses = pb.ClassifyBatchResponse(
+        results=[
+            encoder.response(d, a.id, False)
+            for a, d in zip(parsed.accounts, decisions, strict=True)
+        ]
+    )
+    parts = [
+        ("parse request", timed(lambda: pb.ClassifyBatchRequest.FromString(wire))),
+        ("convert accounts to dicts", timed(lambda: [account_values(a) for a in parsed.accounts])),
+        ("validate + evaluate (classify)", timed(lambda: [rs.classify(v) for v in values])),
+        (
+            "decision id (UUIDv7)",
+            timed(lambda: [d.__class__.decision_id.fget(d) for d in decisions]),
+        ),  # type: ignore[attr-defined]
+        (
+            "build response messages",
+            timed(
+                lambda: [
+                    encoder.response(d, a.id, False)
+                    for a, d in zip(parsed.accounts, decisions, strict=True)
+                ]
+            ),
+        ),
+        ("serialise response", timed(responses.SerializeToString)),
+    ]
+    total = sum(t for _, t in parts)
+    return [(f"profile, µs per account: {name}", f"{t:.2f} ({t / total:.0%})") for name, t in parts]
+
+
+if __name__ == "__main__":
+    for label, value in main():
+        print(f"{label:70} {value}")
