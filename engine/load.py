@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.analyze import analyze
 from engine.check import check
 from engine.diagnostics import Diagnostic, RuleError
 from engine.model import CheckedRuleset
@@ -56,8 +57,12 @@ def read_source(path: str | Path) -> Source:
     return decode(Path(path).read_bytes(), str(path))
 
 
-def check_source(source: Source, *, name: str | None = None) -> CheckedRuleset:
-    """Parse and check; every syntax and semantic error of the file in one RuleError."""
+def check_source(
+    source: Source, *, name: str | None = None, analyse: bool = True
+) -> CheckedRuleset:
+    """Parse, check and analyse; every error of the file in one RuleError.
+    (`analyse=False` skips overlap and reachability analysis: tests use it to
+    compare evaluators on rulesets the analysis would refuse.)"""
     syntax: list[Diagnostic] = []
     maybe_declared = None
     try:
@@ -67,7 +72,11 @@ def check_source(source: Source, *, name: str | None = None) -> CheckedRuleset:
         rule_file = error.partial
         maybe_declared = error.words
     try:
-        return check(source, rule_file, name=name, maybe_declared=maybe_declared)
+        checked = check(source, rule_file, name=name, maybe_declared=maybe_declared)
+        found = analyze(checked) if analyse else []
+        if found:
+            raise RuleError(source, [*found, *checked.warnings])
+        return checked
     except RuleError as error:
         raise RuleError(source, syntax + error.diagnostics) from None
     except RecursionError:

@@ -9,9 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import ClassifyError, load_ruleset
+from engine import ClassifyError, RuleConflict, RuleError, load_ruleset
+from engine.analyze import analyze, boxable
 from engine.interpret import Outcome, interpret
+from engine.load import check_source
 from engine.ruleset import Ruleset
+from engine.source import Source
 from tests.conftest import RULES
 from tests.typed_rules import accounts, rulesets
 
@@ -86,7 +89,7 @@ def test_shipped_rulesets_agree(name: str, account: dict[str, Any]) -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=rulesets(), data=st.data())
 def test_generated_rulesets_agree(text: str, data: st.DataObject) -> None:
-    ruleset = load_ruleset(text=text, name="generated")
+    ruleset = Ruleset(check_source(Source(text, "generated.tiers"), analyse=False))
     for _ in range(5):
         account = data.draw(accounts())
         assert compiled_outcome(ruleset, account) == reference_outcome(ruleset, account)
@@ -122,3 +125,34 @@ def test_boundaries_of_the_card() -> None:
 
 def test_shipped_rules_live_where_expected() -> None:
     assert Path(SHIPPED["fda"].path).name == "fda.tiers"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=rulesets(), data=st.data())
+def test_the_overlap_analysis_misses_no_overlap_it_can_read(text: str, data: st.DataObject) -> None:
+    """When the analysis finds no overlap, a run-time conflict can only involve a
+    rule it could not read (sets, arithmetic, lets): never two it analysed."""
+    checked = check_source(Source(text, "generated.tiers"), analyse=False)
+    found = [d for d in analyze(checked) if d.code == "overlapping-tiers"]
+    if found:
+        assert checked.policy == "unique"
+        with pytest.raises(RuleError, match="policy unique forbids"):
+            load_ruleset(text=text, name="generated")
+        return
+    ruleset = Ruleset(checked)
+    for _ in range(10):
+        try:
+            ruleset.classify(data.draw(accounts()))
+        except RuleConflict as conflict:
+            rules = {r.name: r for r in checked.tiers}
+            assert not all(boxable(rules[name], checked) for name, _line in conflict.rules)
+
+
+def test_an_overlap_is_refused_with_a_witness() -> None:
+    text = (RULES / "fda.tiers").read_text().replace("followers below 50k", "followers at most 50k")
+    with pytest.raises(RuleError) as caught:
+        load_ruleset(text=text, name="fda")
+    [diag] = caught.value.errors
+    assert diag.code == "overlapping-tiers"
+    assert "tiers 'micro' (line 14) and 'mid' both match" in diag.message
+    assert "for example followers 50,000" in diag.message

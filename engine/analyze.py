@@ -1,0 +1,308 @@
+"""Rule analysis with witnesses: tiers that overlap under `policy unique`, and
+tiers that can never match under `policy first` because a rule above already
+takes every account they would.
+
+Conditions are read as boxes: a conjunction of tests that each bound one
+input (numbers by intervals, texts by sets, flags by a value); `or` gives
+several boxes. A rule with anything else (sets, arithmetic, lets) is not
+analysed statically; `policy unique` still refuses an overlap at run time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from engine import ast
+from engine.bands import band_interval, domain_of
+from engine.diagnostics import Diagnostic
+from engine.intervals import Interval
+from engine.model import CheckedRuleset, Level, Rule
+from engine.typecheck import show_value
+
+T = ast.TypeName
+MAX_BOXES = 64
+
+
+@dataclass(frozen=True)
+class TextSet:
+    """Allowed texts: `values`, or everything except `values` when `exclude`."""
+
+    values: frozenset[str]
+    exclude: bool
+
+    def meet(self, other: TextSet) -> TextSet:
+        if self.exclude and other.exclude:
+            return TextSet(self.values | other.values, True)
+        if self.exclude:
+            return TextSet(other.values - self.values, False)
+        if other.exclude:
+            return TextSet(self.values - other.values, False)
+        return TextSet(self.values & other.values, False)
+
+    @property
+    def empty(self) -> bool:
+        return not self.exclude and not self.values
+
+    def within(self, other: TextSet) -> bool:
+        if other.exclude:
+            return (not self.exclude and not (self.values & other.values)) or (
+                self.exclude and other.values <= self.values
+            )
+        return not self.exclude and self.values <= other.values
+
+
+Constraint = tuple[Interval, ...] | TextSet | bool  # a union of intervals, a text set, a flag
+Box = dict[str, Constraint]
+
+
+def analyze(checked: CheckedRuleset) -> list[Diagnostic]:
+    boxes = {rule.name: _boxes(rule, checked) for rule in checked.tiers if rule.when is not None}
+    rules = [r for r in checked.tiers if r.when is not None]
+    found: list[Diagnostic] = []
+    for later_index, later in enumerate(rules):
+        mine = boxes[later.name]
+        if mine is None:
+            continue
+        if not mine:
+            found.append(
+                Diagnostic(
+                    "unreachable-rule",
+                    f"tier '{later.name}' can never match: no account satisfies its condition",
+                    later.span,
+                    "check the bounds: a count between two numbers needs a whole number in between",
+                )
+            )
+            continue
+        for earlier in rules[:later_index]:
+            theirs = boxes[earlier.name]
+            if theirs is None:
+                continue
+            if checked.policy == "unique":
+                witness = _overlap(theirs, mine, checked)
+                if witness is not None:
+                    found.append(_overlap_error(earlier, later, witness))
+            elif all(any(_contains(t, m, checked) for t in theirs) for m in mine):
+                found.append(
+                    Diagnostic(
+                        "unreachable-rule",
+                        f"tier '{later.name}' can never match: tier '{earlier.name}' "
+                        f"(line {earlier.line}) above it takes every account it would",
+                        later.span,
+                        "tiers are tried top to bottom: move it up, or narrow the one above",
+                    )
+                )
+                break
+    return found
+
+
+def _overlap_error(earlier: Rule, later: Rule, witness: dict[str, str]) -> Diagnostic:
+    example = ", ".join(f"{k} {v}" for k, v in witness.items()) or "any account"
+    return Diagnostic(
+        "overlapping-tiers",
+        f"tiers '{earlier.name}' (line {earlier.line}) and '{later.name}' both match "
+        f"some accounts, which policy unique forbids: for example {example}",
+        later.span,
+        "make the ranges meet without sharing a value (at least … / below …)",
+    )
+
+
+# -------------------------------------------------------------------- boxes
+
+
+def boxable(rule: Rule, checked: CheckedRuleset) -> bool:
+    """Whether the analysis can read this rule's condition."""
+    return rule.when is not None and _boxes(rule, checked) is not None
+
+
+def _boxes(rule: Rule, checked: CheckedRuleset) -> list[Box] | None:
+    assert rule.when is not None
+    try:
+        boxes = list(_expr_boxes(rule.when, checked))
+    except _NotBoxable:
+        return None
+    return boxes if len(boxes) <= MAX_BOXES else None
+
+
+class _NotBoxable(Exception):
+    pass
+
+
+def _expr_boxes(expr: ast.Expr, checked: CheckedRuleset) -> Iterator[Box]:
+    match expr:
+        case ast.AnyOf(parts=parts):
+            for part in parts:
+                yield from _expr_boxes(part, checked)
+        case ast.AllOf(parts=parts):
+            combined: list[Box] = [{}]
+            for part in parts:
+                combined = [
+                    _meet(a, b, checked) for a in combined for b in _expr_boxes(part, checked)
+                ]
+                combined = [box for box in combined if not _empty(box, checked)]
+                if len(combined) > MAX_BOXES:
+                    raise _NotBoxable
+            yield from combined
+        case _:
+            name, constraint = _leaf(expr, checked)
+            yield {name: constraint}
+
+
+def _leaf(expr: ast.Expr, checked: CheckedRuleset) -> tuple[str, Constraint]:
+    inputs = checked.inputs
+    match expr:
+        case ast.Compare(value=ast.Name(name=name), op=op, bound=ast.Number(value=v)) if (
+            name in inputs
+        ):
+            interval = Interval.for_op(op, v)
+            if interval is None:  # != : two intervals
+                return name, (Interval.for_op("<", v), Interval.for_op(">", v))  # type: ignore[return-value]
+            return name, (interval,)
+        case ast.Between(
+            value=ast.Name(name=name), low=ast.Number(value=lo), high=ast.Number(value=hi)
+        ) if name in inputs:
+            return name, (Interval(lo, hi),)
+        case ast.LevelIs(value=ast.Name(name=name), band=band, negated=negated):
+            level = checked.levels[name]
+            if level.source not in inputs:
+                raise _NotBoxable
+            return level.source, _band_region(level, band.name, negated)
+        case ast.Not(part=ast.LevelIs(value=ast.Name(name=name), band=band, negated=negated)):
+            level = checked.levels[name]
+            if level.source not in inputs:
+                raise _NotBoxable
+            return level.source, _band_region(level, band.name, not negated)
+        case ast.InSet(value=ast.Name(name=name), items=items, negated=negated) if name in inputs:
+            return name, TextSet(items.values, negated)
+        case ast.TextIs(value=ast.Name(name=name), text=text) if name in inputs:
+            return name, TextSet(frozenset([text.value]), False)
+        case ast.Compare(value=ast.Name(name=name), op=op, bound=ast.Text(value=text)) if (
+            name in inputs
+        ):
+            return name, TextSet(frozenset([text]), op == "!=")
+        case ast.Name(name=name) if name in inputs and inputs[name].type is T.FLAG:
+            return name, True
+        case ast.Not(part=ast.Name(name=name)) if name in inputs and inputs[name].type is T.FLAG:
+            return name, False
+    raise _NotBoxable
+
+
+def _band_region(level: Level, band: str, negated: bool) -> tuple[Interval, ...]:
+    """The values of the source that land in `band` (first band wins), or outside it."""
+    taken: list[Interval] = []
+    region: list[Interval] = []
+    for b in level.bands:
+        interval = band_interval(b.op, b.low, b.high)
+        if interval is None:
+            raise _NotBoxable
+        if b.name == band:
+            region = _minus(interval, taken)
+            break
+        taken.append(interval)
+    if not negated:
+        return tuple(region)
+    return tuple(_minus(Interval(-math.inf, math.inf, False, False), region))
+
+
+def _minus(base: Interval, cuts: list[Interval]) -> list[Interval]:
+    pieces = [base]
+    for cut in cuts:
+        nxt = []
+        for p in pieces:
+            left = p.intersect(Interval(-math.inf, cut.lo, False, not cut.lo_closed))
+            right = p.intersect(Interval(cut.hi, math.inf, not cut.hi_closed, False))
+            nxt += [x for x in (left, right) if not x.empty]
+        pieces = nxt
+    return pieces
+
+
+def _meet(a: Box, b: Box, checked: CheckedRuleset) -> Box:
+    out = dict(a)
+    for name, c in b.items():
+        out[name] = _meet_one(out[name], c) if name in out else c
+    return out
+
+
+def _meet_one(a: Constraint, b: Constraint) -> Constraint:
+    if isinstance(a, TextSet) and isinstance(b, TextSet):
+        return a.meet(b)
+    if isinstance(a, bool) and isinstance(b, bool):
+        return a if a == b else _IMPOSSIBLE
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return tuple(x.intersect(y) for x in a for y in b if not x.intersect(y).empty)
+    raise _NotBoxable
+
+
+_IMPOSSIBLE: Constraint = ()
+
+
+def _empty(box: Box, checked: CheckedRuleset) -> bool:
+    return any(_witness(name, c, checked) is None for name, c in box.items())
+
+
+def _witness(name: str, c: Constraint, checked: CheckedRuleset) -> str | None:
+    type_ = checked.inputs[name].type
+    if isinstance(c, bool):
+        return "true" if c else "false"
+    if isinstance(c, TextSet):
+        if c.empty:
+            return None
+        return f'"{min(c.values)}"' if not c.exclude else "any other text"
+    for interval in c:
+        part = interval.intersect(domain_of(type_))
+        if type_ is T.COUNT:  # counts are whole: (10, 11) holds none
+            if part.empty:
+                continue
+            lo = 0 if math.isinf(part.lo) else math.floor(part.lo) + (0 if part.lo_closed else 1)
+            lo = max(
+                lo, math.ceil(part.lo) if part.lo_closed and not math.isinf(part.lo) else lo, 0
+            )
+            if math.isinf(part.hi):
+                return show_value(lo, type_)
+            hi = math.ceil(part.hi) - 1 if not part.hi_closed else math.floor(part.hi)
+            if lo <= hi:
+                return show_value(lo, type_)
+        elif not part.empty:
+            return show_value(part.witness(), type_)
+    return None
+
+
+def _overlap(theirs: list[Box], mine: list[Box], checked: CheckedRuleset) -> dict[str, str] | None:
+    for a in theirs:
+        for b in mine:
+            try:
+                both = _meet(a, b, checked)
+            except _NotBoxable:
+                continue
+            witness = {n: _witness(n, c, checked) for n, c in both.items()}
+            if all(v is not None for v in witness.values()):
+                return {k: v for k, v in witness.items() if v is not None}
+    return None
+
+
+def _contains(outer: Box, inner: Box, checked: CheckedRuleset) -> bool:
+    """Every account in `inner` is in `outer` (so a rule above with `outer` takes it)."""
+    for name, c in outer.items():
+        if name not in inner:
+            return False  # inner leaves it free, outer does not
+        mine = inner[name]
+        if isinstance(c, TextSet) and isinstance(mine, TextSet):
+            if not mine.within(c):
+                return False
+        elif isinstance(c, bool) and isinstance(mine, bool):
+            if c != mine:
+                return False
+        elif isinstance(c, tuple) and isinstance(mine, tuple):
+            domain = domain_of(checked.inputs[name].type)
+            if not all(_covered(m.intersect(domain), c) for m in mine):
+                return False
+        else:
+            return False
+    return True
+
+
+def _covered(part: Interval, by: tuple[Interval, ...]) -> bool:
+    from engine.intervals import covers
+
+    return covers(list(by), part)
