@@ -184,10 +184,12 @@ def test_load_errors_are_rule_errors(tmp_path: Path) -> None:
 
 
 def test_unique_conflict_is_its_own_error() -> None:
-    rs = load_ruleset(text="policy unique\ninput n: count\ntier a when n > 1\ntier b when n > 2\n")
+    rs = load_ruleset(
+        text="policy unique\ninput n: count\nlet m = n + 1\ntier a when n > 1\ntier b when m > 3\n"
+    )
     with pytest.raises(RuleConflict) as caught:
         rs.classify({"n": 5})
-    assert caught.value.rules == (("a", 3), ("b", 4))
+    assert caught.value.rules == (("a", 4), ("b", 5))
 
 
 def test_decision_keeps_the_callers_account(synthesis: Ruleset) -> None:
