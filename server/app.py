@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -197,24 +198,28 @@ def serve(settings: Settings) -> int:
         metrics_port=running.metrics_port,
         decision_log=settings.decision_log,
     )
-    done = threading.Event()
+    received: list[int] = []  # handlers only append: no locks, so a second signal cannot deadlock
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("server_stopping", signal=signal.Signals(signum).name)
-        done.set()
+        received.append(signum)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda *_: _reload_all(running))
+    signal.signal(signal.SIGHUP, on_signal)
     print(f"tierline listening on {where}", flush=True)
-    while not done.wait(0.5):
-        pass
-    running.stop()
-    return 0
+    while True:
+        time.sleep(0.1)
+        while received:
+            signum = received.pop(0)
+            if signum == signal.SIGHUP:
+                log.info("reload_requested", signal="SIGHUP")
+                _reload_all(running)
+                continue
+            log.info("server_stopping", signal=signal.Signals(signum).name)
+            running.stop()
+            return 0
 
 
 def _reload_all(running: Running) -> None:
-    log.info("reload_requested", signal="SIGHUP")
     load_folder(running.registry, running.settings.rules, running.metrics)
     running.metrics.set_rulesets(running.registry.entries())

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import queue
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -189,12 +191,23 @@ class DecisionWriter:
 
 
 def writer_main(inbox: Any, config: WriterConfig) -> None:
+    # Ctrl-C reaches the whole process group: the writer must outlive the server's
+    # graceful stop to write what is queued, so it stops on the server's word only.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    parent = os.getppid()
     stream = open_log(config.target)
     writer = DecisionWriter(stream, Masker(config))
     rulesets: dict[str, Ruleset] = {}
     last_flush = time.monotonic()
     while True:
-        message = inbox.get()
+        try:
+            message = inbox.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:  # the server died without saying so
+                break
+            stream.flush()
+            continue
         if message is None:
             break
         if message[0] == "ruleset":

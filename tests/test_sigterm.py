@@ -188,3 +188,46 @@ def test_a_broken_file_at_start_up_is_reported_and_the_rest_serve(tmp_path: Path
     assert process.stderr is not None
     errors = process.stderr.read()
     assert "ruleset_rejected" in errors and "broken.tiers:2:" in errors
+
+
+def test_ctrl_c_to_the_process_group_twice_still_flushes_the_log(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C signals every process of the group, the log writer too;
+    an impatient second press must not deadlock the server or lose a line."""
+    port = free_port()
+    log_path = tmp_path / "decisions.log"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--rules",
+            str(RULES),
+            "--port",
+            str(port),
+            "--decision-log",
+            str(log_path),
+            "--no-watch",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_listening(process, port)
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.ClassifierStub(channel)
+            batch = [account_message({**ACCOUNT, "followers": f}, str(f)) for f in range(2000)]
+            results = stub.ClassifyBatch(
+                pb.ClassifyBatchRequest(accounts=batch), timeout=30
+            ).results
+        os.killpg(process.pid, signal.SIGINT)
+        os.killpg(process.pid, signal.SIGINT)
+        code = process.wait(timeout=60)
+    finally:
+        process.kill()
+    assert code == 0
+    logged = {json.loads(line)["decision_id"] for line in log_path.read_text().splitlines()}
+    assert {r.decision.decision_id for r in results} <= logged
