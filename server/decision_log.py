@@ -12,10 +12,13 @@ When the queue is full the policy is `block` (default: lose nothing) or
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import queue
+import signal
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import structlog
@@ -55,8 +58,10 @@ class DecisionLog:
             name="tierline-decision-log",
             daemon=True,
         )
-        self._process.start()
+        with _signals_ignored():  # inherited through exec: Ctrl-C cannot kill the writer mid-start
+            self._process.start()
         self._closed = False
+        self._checked_at = time.monotonic()
 
     def register(self, ruleset: Ruleset) -> None:
         """The writer needs each ruleset version's source before its decisions."""
@@ -71,6 +76,11 @@ class DecisionLog:
     ) -> None:
         if not decisions or self._closed:
             return
+        if time.monotonic() - self._checked_at > 1.0:
+            self._checked_at = time.monotonic()
+            if not self._process.is_alive():
+                self._drop(len(decisions), "decision_log_writer_died")
+                return
         peer = structlog.contextvars.get_contextvars().get("peer", "")
         digest = decisions[0][0].ruleset.digest
         items = [(d.decision_id, d.time_ns, aid, d.account) for d, aid in decisions]
@@ -85,20 +95,24 @@ class DecisionLog:
             except queue.Full:
                 self._drop(len(chunk))
 
-    def _drop(self, count: int) -> None:
+    def _drop(self, count: int, event: str = "decision_log_dropped") -> None:
         with self._lock:
             self.dropped += count
         self.metrics.log_dropped.inc(count)
         now = time.monotonic()
         if now - self._warned_at > 5:
             self._warned_at = now
-            log.warning("decision_log_dropped", dropped=count, dropped_total=self.dropped)
+            log.warning(event, dropped=count, dropped_total=self.dropped)
 
     def close(self) -> None:
         """Flush every queued decision to disk and stop the writer."""
         if self._closed:
             return
         self._closed = True
+        if not self._process.is_alive():
+            log.error("decision_log_writer_died", exitcode=self._process.exitcode)
+            self._queue.cancel_join_thread()  # nobody reads the pipe: do not wait on it
+            return
         self._queue.put(None)
         self._queue.close()
         self._queue.join_thread()
@@ -121,6 +135,20 @@ class NoDecisionLog:
 
     def close(self) -> None:
         pass
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """SIGINT and SIGTERM ignored while a child starts (only the main thread can do this)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
 
 
 def open_decision_log(settings: Settings, metrics: Metrics) -> DecisionLog | NoDecisionLog:
