@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +21,7 @@ from server.client import account_message
 from server.pb import pb, pb_grpc
 from server.settings import Settings
 from server.watch import RuleWatcher
-from tests.conftest import RULES
+from tests.conftest import ROOT, RULES
 
 ACCOUNT = {
     "followers": 45_000,
@@ -174,23 +176,49 @@ def test_two_files_with_one_ruleset_name(served: Running) -> None:
     assert serving_digest(served) == old
 
 
-def test_rewrites_under_load_never_fail_a_call(served: Running) -> None:
-    path = served.settings.rules / "synthesis.tiers"
-    digests = {serving_digest(served)}
+def test_rewrites_under_load_never_fail_a_call(tmp_path: Path) -> None:
+    """4 callers against `tierline serve` (its own process, as in production) while
+    the file is rewritten 50 times, alternating good and broken versions."""
     from engine import load_ruleset
+    from tests.test_sigterm import free_port, wait_listening
 
-    digests.add(load_ruleset(text=GOOD_V2, name="synthesis").digest)
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    path = rules / "synthesis.tiers"
+    old = load_ruleset(path).digest
+    new = load_ruleset(text=GOOD_V2, name="synthesis").digest
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--rules",
+            str(rules),
+            "--port",
+            str(port),
+            "--decision-log",
+            "off",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "TIERLINE_DEBOUNCE_MS": "150"},
+    )
     stop = threading.Event()
     failures: list[Any] = []
     seen: set[str] = set()
     calls = [0]
 
     def caller() -> None:
-        channel, stub = stub_for(served)
-        accounts = [
-            account_message({**ACCOUNT, "followers": f}) for f in (5_000, 20_000, 45_000, 200_000)
-        ]
-        with channel:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.ClassifierStub(channel)
+            accounts = [
+                account_message({**ACCOUNT, "followers": f})
+                for f in (5_000, 20_000, 45_000, 200_000)
+            ]
             while not stop.is_set():
                 try:
                     results = stub.ClassifyBatch(
@@ -205,20 +233,33 @@ def test_rewrites_under_load_never_fail_a_call(served: Running) -> None:
                 seen.update(batch_digests)
                 calls[0] += 1
 
-    threads = [threading.Thread(target=caller) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for i in range(50):
-        path.write_text(GOOD_V2 if i % 4 == 0 else GOOD if i % 4 == 2 else BROKEN)
-        time.sleep(0.2)
-    path.write_text(GOOD_V2)
-    written = time.monotonic()
-    new = load_ruleset(text=GOOD_V2, name="synthesis").digest
-    wait_for(lambda: serving_digest(served) == new)
-    live_after = time.monotonic() - written
-    stop.set()
-    for thread in threads:
-        thread.join()
+    def serving() -> str:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            listed = pb_grpc.ClassifierStub(channel).ListRulesets(
+                pb.ListRulesetsRequest(), timeout=5
+            )
+        return next(r.digest for r in listed.rulesets if r.name == "synthesis")
+
+    try:
+        wait_listening(process, port)
+        time.sleep(0.5)  # the watcher is up
+        threads = [threading.Thread(target=caller) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for i in range(50):
+            path.write_text(GOOD_V2 if i % 4 == 0 else GOOD if i % 4 == 2 else BROKEN)
+            time.sleep(0.2)
+        path.write_text(GOOD_V2)
+        written = time.monotonic()
+        wait_for(lambda: serving() == new, timeout=10)
+        live_after = time.monotonic() - written
+        stop.set()
+        for thread in threads:
+            thread.join()
+    finally:
+        stop.set()
+        process.terminate()
+        process.wait(30)
     assert failures == []
-    assert seen <= digests and calls[0] > 50
+    assert seen <= {old, new} and calls[0] > 50
     assert live_after < 1.0
