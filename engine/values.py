@@ -119,5 +119,5 @@ def validate(inputs: Mapping[str, Input], account: Mapping[str, Any]) -> dict[st
 def json_value(value: Value) -> Any:
     """A value as JSON: sets become sorted lists."""
     if isinstance(value, frozenset | set | list | tuple):
-        return sorted(value)
+        return sorted(set(value))
     return value

@@ -15,6 +15,7 @@ import queue
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, cast
 
@@ -22,8 +23,9 @@ import orjson
 import structlog
 
 from engine import Ruleset
+from engine.ast import TypeName
 from engine.decision import Decision
-from engine.leaves import gap
+from engine.leaves import Leaf, gap
 from engine.load import check_source
 from engine.source import Source
 
@@ -85,55 +87,84 @@ def configure(stream: IO[bytes]) -> Any:
     ).bind(logger="tierline.decisions")
 
 
+_TRUE = b'},"result":true}'
+_FALSE = b'},"result":false}'
+_GAP = b'},"result":false,"gap":'
+
+Render = Callable[[bool, dict[str, Any]], bytes]
+
+
 class EventEncoder:
-    """Decision events for the log, built for speed: each condition's fixed part
-    (rule, kind, text) is serialised once per ruleset version and reused, so a
-    line costs a traced run and the observed values. Masking applies to every
-    value, in the input and in the reasons alike."""
+    """Decision events for the log, built for speed. Each condition gets a small
+    renderer made once per ruleset version, holding its fixed part (rule, kind,
+    text, value names) already serialised, so a line costs a traced run and the
+    observed values. Masking applies to every value, in the input and reasons."""
 
     def __init__(self, masker: Masker):
         self.masker = masker
-        self._heads: dict[tuple[int, int], bytes] = {}
-        self._names: dict[str, bytes] = {}
+        self._renderers: dict[tuple[int, int], Render] = {}
+        self._inputs: dict[int, tuple[tuple[str, bool], ...]] = {}
 
     def reasons(self, decision: Decision) -> bytes:
         program = decision.ruleset.program
         steps, env, _ = decision.steps()
-        value = self.masker.value if self.masker.active else None
+        renderers = self._renderers
+        key = id(program)
         parts = []
         for leaf_id, result in steps:
-            leaf = program.leaves[leaf_id]
-            head = self._heads.get((id(program), leaf_id))
-            if head is None:
-                fixed = {"rule": leaf.rule.name, "kind": leaf.rule.kind, "text": leaf.text}
-                head = self._heads[(id(program), leaf_id)] = (
-                    orjson.dumps(fixed)[:-1] + b',"observed":{'
-                )
+            render = renderers.get((key, leaf_id))
+            if render is None:
+                render = renderers[(key, leaf_id)] = self._renderer(program.leaves[leaf_id])
+            parts.append(render(result, env))
+        return b"[" + b",".join(parts) + b"]"
+
+    def _renderer(self, leaf: Leaf) -> Render:
+        fixed = {"rule": leaf.rule.name, "kind": leaf.rule.kind, "text": leaf.text}
+        head = orjson.dumps(fixed)[:-1] + b',"observed":{'
+        spec = leaf.gap
+        dumps = orjson.dumps
+
+        def tail(result: bool, env: dict[str, Any]) -> bytes:
+            if result:
+                return _TRUE
+            miss = gap(spec, env) if spec is not None else None
+            return _GAP + dumps(miss) + b"}" if miss else _FALSE
+
+        if len(leaf.names) == 1 and not leaf.sets and not self.masker.active:
+            name = leaf.names[0]
+            start = head + dumps(name) + b":"
+
+            def render_one(result: bool, env: dict[str, Any]) -> bytes:
+                return start + dumps(env[name]) + tail(result, env)
+
+            return render_one
+        names = [(n, dumps(n) + b":", n in leaf.sets) for n in leaf.names]
+        value = self.masker.value if self.masker.active else None
+
+        def render(result: bool, env: dict[str, Any]) -> bytes:
             observed = []
-            for name in leaf.names:
+            for name, key, is_set in names:
                 seen: Any = env[name]
-                if name in leaf.sets:
+                if is_set:
                     seen = sorted(set(seen))
                 if value is not None:
                     seen = value(name, seen)
-                observed.append(self._name(name) + orjson.dumps(seen))
-            if result:
-                tail = b'},"result":true}'
-            else:
-                miss = gap(leaf.gap, env)
-                tail = (
-                    b'},"result":false,"gap":' + orjson.dumps(miss) + b"}"
-                    if miss
-                    else b'},"result":false}'
-                )
-            parts.append(head + b",".join(observed) + tail)
-        return b"[" + b",".join(parts) + b"]"
+                observed.append(key + dumps(seen))
+            return head + b",".join(observed) + tail(result, env)
 
-    def _name(self, name: str) -> bytes:
-        cached = self._names.get(name)
-        if cached is None:
-            cached = self._names[name] = orjson.dumps(name) + b":"
-        return cached
+        return render
+
+    def facts(self, decision: Decision) -> dict[str, Any]:
+        """The input as the rules saw it (sets as sorted lists), from the traced run."""
+        program = decision.ruleset.program
+        shape = self._inputs.get(id(program))
+        if shape is None:
+            inputs = program.checked.inputs
+            shape = self._inputs[id(program)] = tuple(
+                (n, i.type is TypeName.TEXT_SET) for n, i in inputs.items()
+            )
+        env = decision.steps()[1]
+        return {n: sorted(set(env[n])) if is_set else env[n] for n, is_set in shape}  # type: ignore[arg-type]
 
     def event(
         self,
@@ -145,7 +176,7 @@ class EventEncoder:
         latency_us: int,
     ) -> dict[str, Any]:
         rs = decision.ruleset
-        facts = decision.input
+        facts = self.facts(decision)
         event: dict[str, Any] = {
             "ts": decision.ts,
             "ruleset": rs.name,
