@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,15 +28,10 @@ import grpc
 from benchmarks.accounts import accounts
 from server.client import account_message
 from server.pb import pb, pb_grpc
+from server.testing import free_port, start_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 SECONDS = float(os.environ.get("TIERLINE_BENCH_SECONDS", "4"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # ------------------------------------------------------------------ baseline
@@ -128,28 +121,10 @@ class Server:
             self.process.start()
             ready.wait(30)
         else:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "server.cli",
-                    "serve",
-                    "--rules",
-                    str(ROOT / "rules"),
-                    "--port",
-                    str(self.port),
-                    "--no-watch",
-                    "--decision-log",
-                    str(log) if log else "off",
-                ],
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
+            log_flag = str(log) if log else "off"
+            self.process, self.port = start_serve(
+                ROOT / "rules", "--no-watch", "--decision-log", log_flag, stderr=subprocess.DEVNULL
             )
-            assert self.process.stdout is not None
-            while "listening" not in self.process.stdout.readline():
-                pass
 
     def stop(self) -> float:
         """Stop; returns seconds until the process had exited (log flushed)."""

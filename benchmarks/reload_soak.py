@@ -10,7 +10,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -18,10 +17,10 @@ from pathlib import Path
 
 import grpc
 
-from benchmarks.grpc_speed import free_port
 from engine import load_ruleset
 from server.client import account_message
 from server.pb import pb, pb_grpc
+from server.testing import start_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 WRITES = int(os.environ.get("TIERLINE_SOAK_WRITES", "200"))
@@ -35,29 +34,13 @@ def main() -> list[tuple[str, str]]:
         rules = Path(tmp) / "rules"
         shutil.copytree(ROOT / "rules", rules)
         path = rules / "synthesis.tiers"
-        port = free_port()
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "server.cli",
-                "serve",
-                "--rules",
-                str(rules),
-                "--port",
-                str(port),
-                "--decision-log",
-                "off",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
+        process, port = start_serve(
+            rules,
+            "--decision-log",
+            "off",
+            env={"TIERLINE_DEBOUNCE_MS": "150"},
             stderr=subprocess.DEVNULL,
-            text=True,
-            env={**os.environ, "TIERLINE_DEBOUNCE_MS": "150"},
         )
-        assert process.stdout is not None
-        while "listening" not in process.stdout.readline():
-            pass
         time.sleep(0.5)
         stop = threading.Event()
         failed = mixed = calls = 0

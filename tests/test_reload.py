@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,8 +19,9 @@ from server.app import Running, create_server
 from server.client import account_message
 from server.pb import pb, pb_grpc
 from server.settings import Settings
+from server.testing import start_serve
 from server.watch import RuleWatcher
-from tests.conftest import ROOT, RULES
+from tests.conftest import RULES
 
 ACCOUNT = {
     "followers": 45_000,
@@ -180,32 +180,18 @@ def test_rewrites_under_load_never_fail_a_call(tmp_path: Path) -> None:
     """4 callers against `tierline serve` (its own process, as in production) while
     the file is rewritten 50 times, alternating good and broken versions."""
     from engine import load_ruleset
-    from tests.test_sigterm import free_port, wait_listening
 
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
     path = rules / "synthesis.tiers"
     old = load_ruleset(path).digest
     new = load_ruleset(text=GOOD_V2, name="synthesis").digest
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "server.cli",
-            "serve",
-            "--rules",
-            str(rules),
-            "--port",
-            str(port),
-            "--decision-log",
-            "off",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
+    process, port = start_serve(
+        rules,
+        "--decision-log",
+        "off",
+        env={"TIERLINE_DEBOUNCE_MS": "150"},
         stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "TIERLINE_DEBOUNCE_MS": "150"},
     )
     stop = threading.Event()
     failures: list[Any] = []
@@ -241,7 +227,6 @@ def test_rewrites_under_load_never_fail_a_call(tmp_path: Path) -> None:
         return next(r.digest for r in listed.rulesets if r.name == "synthesis")
 
     try:
-        wait_listening(process, port)
         time.sleep(0.5)  # the watcher is up
         threads = [threading.Thread(target=caller) for _ in range(4)]
         for thread in threads:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,7 +14,8 @@ import grpc
 
 from server.client import account_message
 from server.pb import pb, pb_grpc
-from tests.conftest import ROOT, RULES
+from server.testing import start_serve
+from tests.conftest import RULES
 
 ACCOUNT = {
     "followers": 45_000,
@@ -26,57 +25,9 @@ ACCOUNT = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], int, Path]:
-    port = free_port()
-    log_path = tmp_path / "decisions.log"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "server.cli",
-            "serve",
-            "--rules",
-            str(RULES),
-            "--port",
-            str(port),
-            "--decision-log",
-            str(log_path),
-            "--no-watch",
-            *extra,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    wait_listening(process, port)
-    return process, port, log_path
-
-
-def wait_listening(process: subprocess.Popen[str], port: int) -> None:
-    """Read stdout up to the "tierline listening on ..." line (it is printed once ready)."""
-    assert process.stdout is not None
-    for _ in range(50):
-        line = process.stdout.readline()
-        if f"listening on 127.0.0.1:{port}" in line:
-            return
-        if not line:
-            break
-    process.kill()
-    raise AssertionError(
-        "the server did not start: " + (process.stderr.read() if process.stderr else "")
-    )
-
-
 def test_sigterm_in_the_middle_of_a_load_loses_no_decision(tmp_path: Path) -> None:
-    process, port, log_path = start_server(tmp_path)
+    log_path = tmp_path / "decisions.log"
+    process, port = start_serve(RULES, "--decision-log", str(log_path), "--no-watch")
     try:
         run_load_then_sigterm(process, port, log_path)
     finally:
@@ -148,29 +99,8 @@ def test_a_broken_file_at_start_up_is_reported_and_the_rest_serve(tmp_path: Path
     rules.mkdir()
     (rules / "fda.tiers").write_text((RULES / "fda.tiers").read_text())
     (rules / "broken.tiers").write_text("ruleset broken\ntier a when\n")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "server.cli",
-            "serve",
-            "--rules",
-            str(rules),
-            "--port",
-            str(port),
-            "--decision-log",
-            "off",
-            "--default-ruleset",
-            "fda",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process, port = start_serve(rules, "--decision-log", "off", "--default-ruleset", "fda")
     try:
-        wait_listening(process, port)
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = pb_grpc.ClassifierStub(channel)
             d = stub.Classify(
@@ -193,30 +123,11 @@ def test_a_broken_file_at_start_up_is_reported_and_the_rest_serve(tmp_path: Path
 def test_ctrl_c_to_the_process_group_twice_still_flushes_the_log(tmp_path: Path) -> None:
     """A terminal's Ctrl-C signals every process of the group, the log writer too;
     an impatient second press must not deadlock the server or lose a line."""
-    port = free_port()
     log_path = tmp_path / "decisions.log"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "server.cli",
-            "serve",
-            "--rules",
-            str(RULES),
-            "--port",
-            str(port),
-            "--decision-log",
-            str(log_path),
-            "--no-watch",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+    process, port = start_serve(
+        RULES, "--decision-log", str(log_path), "--no-watch", start_new_session=True
     )
     try:
-        wait_listening(process, port)
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = pb_grpc.ClassifierStub(channel)
             batch = [account_message({**ACCOUNT, "followers": f}, str(f)) for f in range(2000)]
