@@ -157,7 +157,11 @@ def _leaf(expr: ast.Expr, checked: CheckedRuleset) -> tuple[str, Constraint]:
         ):
             interval = Interval.for_op(op, v)
             if interval is None:  # != : two intervals
-                return name, (Interval.for_op("<", v), Interval.for_op(">", v))  # type: ignore[return-value]
+                below, above = (
+                    Interval(-math.inf, v, False, False),
+                    Interval(v, math.inf, False, False),
+                )
+                return name, (below, above)
             return name, (interval,)
         case ast.Between(
             value=ast.Name(name=name), low=ast.Number(value=lo), high=ast.Number(value=hi)
