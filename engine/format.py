@@ -34,6 +34,7 @@ class _Line:
     trailing: str = ""
     leading: tuple[str, ...] = ()
     continues: bool = False  # never preceded by a blank line
+    end_line: int = 0  # the statement's last source line, on its last output line
 
 
 def format_file(rule_file: ast.RuleFile, source: Source) -> str:
@@ -41,7 +42,9 @@ def format_file(rule_file: ast.RuleFile, source: Source) -> str:
     statements = rule_file.statements
     for index, stmt in enumerate(statements):
         group = _group(statements, index, source)
-        lines.extend(_statement_lines(stmt, group))
+        produced = _statement_lines(stmt, group)
+        produced[-1].end_line = source.span(stmt.span.end, stmt.span.end).line
+        lines.extend(produced)
     tail = _attach_comments(lines, rule_file.comments)
     return _render(lines, tail, source)
 
@@ -152,8 +155,14 @@ def _attach_comments(lines: list[_Line], comments: tuple[ast.Comment, ...]) -> l
     for item in lines:
         by_line[item.source_line] = item
     starts = [item.source_line for item in lines]
+    ends = [item for item in lines if item.end_line]
     for comment in comments:
-        target = by_line.get(comment.span.line) if not comment.own_line else None
+        line = comment.span.line
+        target = None
+        if not comment.own_line:  # on its statement's own line, or on one it continued to
+            target = by_line.get(line) or next(
+                (i for i in ends if i.source_line <= line <= i.end_line), None
+            )
         if target is not None and not target.trailing:
             target.trailing = comment.text
             continue

@@ -76,3 +76,14 @@ def test_parentheses_are_kept_only_where_needed() -> None:
     assert format_source(Source(src)) == (
         "tier x when a > 1 and (b > 2 or c > 3) or not d > (4 + 5) * 6\n"
     )
+
+
+def test_windows_line_endings_tabs_and_a_comment_on_a_continued_line() -> None:
+    text = (
+        "ruleset crlf\r\ninput followers: count\r\ntier big when followers\r\n"
+        "\tabove 10k # why 10k\r\notherwise small\r\n"
+    )
+    assert format_source(Source(text)) == (
+        "ruleset crlf\ninput followers: count\ntier big when followers above 10k  # why 10k\n"
+        "otherwise small\n"
+    )
