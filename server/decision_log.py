@@ -32,6 +32,8 @@ from server.settings import Settings
 log = get_logger("tierline.decision_log")
 CLOSE_TIMEOUT = 120.0
 CHUNK = 1000  # decisions per queue message
+GATHER_BELOW = 64  # calls with fewer decisions are gathered ...
+GATHER_SECONDS = 0.02  # ... and sent at least this often
 
 
 class DecisionLog:
@@ -62,6 +64,15 @@ class DecisionLog:
             self._process.start()
         self._closed = False
         self._checked_at = time.monotonic()
+        # Small calls (unary, stream messages) are gathered and sent together: one queue
+        # message per call would wake the queue's feeder thread thousands of times a second.
+        self._pending: list[tuple[Any, ...]] = []
+        self._pending_cap = CHUNK * 4
+        self._wake = threading.Condition()
+        self._flusher = threading.Thread(
+            target=self._flush_loop, name="tierline-log-flush", daemon=True
+        )
+        self._flusher.start()
 
     def register(self, ruleset: Ruleset) -> None:
         """The writer needs each ruleset version's source before its decisions."""
@@ -83,6 +94,24 @@ class DecisionLog:
                 return
         peer = structlog.contextvars.get_contextvars().get("peer", "")
         digest = decisions[0][0].ruleset.digest
+        if len(decisions) < GATHER_BELOW:
+            self._gather(
+                [
+                    (
+                        digest,
+                        rpc,
+                        request_id,
+                        peer,
+                        latency_us,
+                        d.decision_id,
+                        d.time_ns,
+                        aid,
+                        d.account,
+                    )
+                    for d, aid in decisions
+                ]
+            )
+            return
         items = [(d.decision_id, d.time_ns, aid, d.account) for d, aid in decisions]
         for start in range(0, len(items), CHUNK):  # the queue holds at most log_queue x CHUNK
             chunk = items[start : start + CHUNK]
@@ -94,6 +123,39 @@ class DecisionLog:
                 self._queue.put(message, block=False)
             except queue.Full:
                 self._drop(len(chunk))
+
+    def _gather(self, records: list[tuple[Any, ...]]) -> None:
+        with self._wake:
+            while len(self._pending) >= self._pending_cap:
+                if self.policy == "drop":
+                    break
+                self._wake.wait(0.1)
+            else:
+                self._pending.extend(records)
+                if len(self._pending) >= CHUNK:
+                    self._wake.notify_all()
+                return
+        self._drop(len(records))
+
+    def _flush_loop(self) -> None:
+        while True:
+            with self._wake:
+                if not self._pending and not self._closed:
+                    self._wake.wait(GATHER_SECONDS)
+                batch, self._pending = self._pending, []
+                self._wake.notify_all()  # room again for blocked callers
+                closing = self._closed
+            for start in range(0, len(batch), CHUNK):
+                message = ("records", batch[start : start + CHUNK])
+                if self.policy == "block":
+                    self._queue.put(message)
+                    continue
+                try:
+                    self._queue.put(message, block=False)
+                except queue.Full:
+                    self._drop(len(message[1]))
+            if closing:
+                return
 
     def _drop(self, count: int, event: str = "decision_log_dropped") -> None:
         with self._lock:
@@ -108,7 +170,10 @@ class DecisionLog:
         """Flush every queued decision to disk and stop the writer."""
         if self._closed:
             return
-        self._closed = True
+        with self._wake:
+            self._closed = True
+            self._wake.notify_all()
+        self._flusher.join()  # sends what was gathered
         if not self._process.is_alive():
             log.error("decision_log_writer_died", exitcode=self._process.exitcode)
             self._queue.cancel_join_thread()  # nobody reads the pipe: do not wait on it

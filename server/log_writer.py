@@ -245,13 +245,14 @@ def writer_main(inbox: Any, config: WriterConfig) -> None:
             _kind, digest, source, path, name = message
             rulesets[digest] = Ruleset(check_source(Source(source, path), name=name))
             continue
-        _kind, digest, rpc, request_id, peer, latency_us, items = message
-        ruleset = rulesets[digest]
-        for decision_id, time_ns, account_id, account in items:
-            decision = ruleset.classify(account)
-            decision.time_ns = time_ns
-            decision.decision_id = decision_id
-            writer.write(decision, account_id, rpc, request_id, peer, latency_us)
+        if message[0] == "records":  # gathered small calls, each with its own context
+            for digest, rpc, request_id, peer, latency_us, *item in message[1]:
+                _write(writer, rulesets[digest], item, rpc, request_id, peer, latency_us)
+        else:
+            _kind, digest, rpc, request_id, peer, latency_us, items = message
+            ruleset = rulesets[digest]
+            for item in items:
+                _write(writer, ruleset, item, rpc, request_id, peer, latency_us)
         now = time.monotonic()
         if now - last_flush > FLUSH_EVERY_S or inbox.empty():
             stream.flush()
@@ -260,3 +261,20 @@ def writer_main(inbox: Any, config: WriterConfig) -> None:
     if config.target != "-":
         os.fsync(stream.fileno())
         stream.close()
+
+
+def _write(
+    writer: DecisionWriter,
+    ruleset: Ruleset,
+    item: Any,
+    rpc: str,
+    request_id: str,
+    peer: str,
+    latency_us: int,
+) -> None:
+    """Replay one decision with the version that made it, keeping its id and time."""
+    decision_id, time_ns, account_id, account = item
+    decision = ruleset.classify(account)
+    decision.time_ns = time_ns
+    decision.decision_id = decision_id
+    writer.write(decision, account_id, rpc, request_id, peer, latency_us)
