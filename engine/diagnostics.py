@@ -7,7 +7,6 @@ so that an author sees all the errors of a file in one run.
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -95,10 +94,6 @@ def to_json(source: Source, diagnostics: Iterable[Diagnostic]) -> list[dict[str,
         }
         for d in diagnostics
     ]
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False)
 
 
 def _printable(line: str) -> str:

@@ -15,7 +15,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 from lark.tree import Meta
 
@@ -475,10 +475,3 @@ class _Builder(Transformer[Token, Any]):
     def text_set(self, meta: Meta, *items: Token) -> ast.TextSet:
         texts = tuple(ast.Text(unquote(t), self._tok(t)) for t in items)
         return ast.TextSet(texts, self._span(meta))
-
-
-def parse_text(text: str, path: str = "<text>") -> ast.RuleFile:
-    return parse(Source(text, path))
-
-
-__all__ = ["PartialParse", "Tree", "keywords", "parse", "parse_text", "split_statements"]
