@@ -13,7 +13,6 @@ from engine.diagnostics import Diagnostic
 from engine.source import Source, Span
 
 Value = int | float | str | bool | frozenset[str]
-Facts = dict[str, Value]
 NUMERIC = frozenset([ast.TypeName.COUNT, ast.TypeName.NUMBER, ast.TypeName.PERCENT])
 
 
