@@ -12,7 +12,7 @@ division by zero, for reasons and explanations on demand.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine import ast
@@ -53,6 +53,7 @@ class Program:
     divisions: tuple[Division, ...]
     source_code: str  # the generated Python, for the curious and for tests
     formatters: dict[str, Callable[[Any], str]]  # name -> how explanations show its value
+    text_cache: dict[Any, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 def compile_program(

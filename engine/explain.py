@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.leaves import Leaf, gap
+from engine.leaves import Leaf
 
 if TYPE_CHECKING:
     from engine.decision import Decision
@@ -33,34 +33,24 @@ def explain(decision: Decision) -> str:
         return parts[0] if len(parts) == 1 else ", ".join(parts)
 
     rule = decision.rule
-    tier = decision.tier or "none"
-    version = f", version {rs.version}" if rs.version else ""
     matched = rule.name if rule is not None and rule.kind == "tier" else None
-    if matched is not None:
-        assert rule is not None
-        where = f"{rule.file}:{rule.line}"
-        lines = [f"tier {tier}: rule '{rule.name}' at {where} (ruleset {rs.name}{version})"]
-        lines.append(f"why {tier}:")
-    elif rule is not None:
-        lines = [
-            f"tier {tier}: no tier rule matched, so `otherwise {rule.name}` at "
-            f"{rule.file}:{rule.line} applies (ruleset {rs.name}{version})"
-        ]
-    else:
-        lines = [f"tier none: no tier rule matched (ruleset {rs.name}{version})"]
+    header = program.text_cache.get(id(rule))  # by identity: hashing a rule hashes its AST
+    if header is None:
+        header = program.text_cache[id(rule)] = _header(decision)
+    lines = [header]
     failed: list[str] = []
     reported: set[str] = set()
     for leaf_id, result in steps:
         leaf = leaves[leaf_id]
-        name = leaf.rule.name
         if leaf.rule.kind != "tier":
-            continue
+            break  # tiers are traced first, then labels
+        name = leaf.rule.name
         if name == matched:
             lines.append((leaf.held if result else leaf.missed) + seen(leaf) + ")")
         elif not result and name not in reported:
             reported.add(name)
             has = "; has " + seen(leaf) if leaf.names else ""
-            miss = gap(leaf.gap, env) if leaf.gap else None
+            miss = leaf.shortfall(env) if leaf.gap else None
             failed.append(leaf.needs + has + (": " + miss if miss else ""))
     if failed:
         if matched is None:
@@ -81,3 +71,22 @@ def explain(decision: Decision) -> str:
         lines.append("notes:")
         lines.extend(f"  {note}" for note in notes)
     return "\n".join(lines)
+
+
+def _header(decision: Decision) -> str:
+    """The first line(s), the same for every decision by one rule: made once per rule."""
+    rs = decision.ruleset
+    rule = decision.rule
+    tier = decision.tier or "none"
+    version = f", version {rs.version}" if rs.version else ""
+    if rule is not None and rule.kind == "tier":
+        where = f"{rule.file}:{rule.line}"
+        return (
+            f"tier {tier}: rule '{rule.name}' at {where} (ruleset {rs.name}{version})\nwhy {tier}:"
+        )
+    if rule is not None:
+        return (
+            f"tier {tier}: no tier rule matched, so `otherwise {rule.name}` at "
+            f"{rule.file}:{rule.line} applies (ruleset {rs.name}{version})"
+        )
+    return f"tier none: no tier rule matched (ruleset {rs.name}{version})"

@@ -34,6 +34,7 @@ class Leaf:
     needs: str  # explanation line heads, made once: "  ✗ macro (line 21) needs …"
     held: str
     missed: str
+    shortfall: Callable[[dict[str, Value]], str | None]  # `gap` for this leaf, specialised
 
 
 def leaves_of(expr: ast.Expr) -> Iterator[ast.Expr]:
@@ -79,6 +80,7 @@ def rule_leaves(checked: CheckedRuleset) -> tuple[Leaf, ...]:
         for expr in leaves_of(rule.when):
             text = " ".join(checked.source.text_of(expr.span).split())
             names = ordered_names(expr, checked)
+            spec = gap_spec(expr, checked)
             out.append(
                 Leaf(
                     len(out),
@@ -87,10 +89,11 @@ def rule_leaves(checked: CheckedRuleset) -> tuple[Leaf, ...]:
                     text,
                     names,
                     frozenset(set_names & set(names)),
-                    gap_spec(expr, checked),
+                    spec,
                     needs=f"  ✗ {rule.name} (line {rule.line}) needs {text}",
                     held=f"  ✓ {text} (",
                     missed=f"  ✗ {text} (",
+                    shortfall=_shortfall(spec),
                 )
             )
     return tuple(out)
@@ -113,6 +116,24 @@ def gap_spec(expr: ast.Expr, checked: CheckedRuleset) -> GapSpec | None:
             source = level.source
             return (source, wanted.op, wanted.low, wanted.high, _type_of(source, checked))
     return None
+
+
+def _shortfall(spec: GapSpec | None) -> Callable[[dict[str, Value]], str | None]:
+    """`gap` with the spec bound; a count below a lower bound (the common case) inlined."""
+    if spec is None:
+        return lambda env: None
+    name, op, low, _high, type_ = spec
+    if type_ is ast.TypeName.COUNT and op in (">=", ">", "between") and float(low).is_integer():
+        bound = int(low)
+
+        def count_short(env: dict[str, Value]) -> str | None:
+            value = env.get(name)
+            if type(value) is int and value < bound:
+                return f"{bound - value:,} short"
+            return gap(spec, env)
+
+        return count_short
+    return lambda env: gap(spec, env)
 
 
 def gap(spec: GapSpec | None, env: dict[str, Value]) -> str | None:
