@@ -63,12 +63,14 @@ class Entry:
     loaded_at: float | None = None
     previous_digest: str | None = None
     last_error: LoadFailure | None = None
+    confirmed_at: float | None = None  # when the file was last read back as the serving version
 
     @property
     def state(self) -> LoadState:
         if self.serving is None:
             return LoadState.FAILED
-        if self.last_error is not None and self.last_error.at > (self.loaded_at or 0):
+        settled = max(self.loaded_at or 0, self.confirmed_at or 0)
+        if self.last_error is not None and self.last_error.at > settled:
             return LoadState.REJECTED
         return LoadState.SERVING
 
@@ -145,6 +147,9 @@ class Registry:
                 current = None
             if candidate is not None:
                 if current and current.serving and current.serving.digest == candidate.digest:
+                    # e.g. a broken save undone: the file again says what is serving
+                    entries[name] = current = replace(current, confirmed_at=time.time())
+                    self._entries = entries
                     return LoadResult(path, name, True, current, unchanged=True)
                 previous = current.serving.digest if current and current.serving else None
                 entry = Entry(name, path, candidate, time.time(), previous, None)

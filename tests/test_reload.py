@@ -137,6 +137,15 @@ def test_a_bad_edit_is_rejected_and_the_old_version_keeps_serving(
     assert entry_state(served).state.value == "serving"
 
 
+def test_undoing_a_broken_save_clears_the_rejected_state(served: Running) -> None:
+    path = served.settings.rules / "synthesis.tiers"
+    path.write_text(BROKEN)
+    wait_for(lambda: entry_state(served).state.value != "serving")
+    path.write_text(GOOD)  # the version that is serving
+    wait_for(lambda: entry_state(served).state.value == "serving")
+    assert entry_state(served).last_error is not None  # the attempt stays on record
+
+
 def test_editor_saves_in_steps_are_not_errors(served: Running) -> None:
     path = served.settings.rules / "synthesis.tiers"
     old = serving_digest(served)
