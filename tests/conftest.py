@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,3 +17,24 @@ SHARED_DATA = ROOT.parent / "shared" / "data" / "influencers"
 @pytest.fixture
 def rules_dir() -> Path:
     return RULES
+
+
+# The design's example account: a fashion blogger with a close community (micro).
+ACCOUNT: dict[str, Any] = {
+    "followers": 45_000,
+    "engagement_rate": 0.042,
+    "topics": ["fashion"],
+    "platform": "instagram",
+}
+
+
+def tierline(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the `tierline` command as a user would, from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "server.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,25 +11,7 @@ import pytest
 from server.app import create_server
 from server.client import Client
 from server.settings import Settings
-from tests.conftest import ROOT, RULES
-
-ACCOUNT = {
-    "followers": 45_000,
-    "engagement_rate": 0.042,
-    "topics": ["fashion"],
-    "platform": "instagram",
-}
-
-
-def tierline(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "server.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
+from tests.conftest import ACCOUNT, RULES, tierline
 
 
 @pytest.fixture

@@ -4,24 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from server.cli import main
-from tests.conftest import RULES
-
-
-def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "server.cli", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        check=False,
-    )
+from tests.conftest import RULES, tierline
 
 
 def test_shipped_rules_check_clean(capsys: pytest.CaptureFixture[str]) -> None:
@@ -34,7 +22,7 @@ def test_shipped_rules_check_clean(capsys: pytest.CaptureFixture[str]) -> None:
 def test_errors_exit_1_with_every_diagnostic(tmp_path: Path) -> None:
     bad = tmp_path / "bad.tiers"
     bad.write_text("input followers: count\ntier a when folowers > 1\ntier b when x >\n")
-    result = run("check", str(bad))
+    result = tierline("check", str(bad))
     assert result.returncode == 1
     assert f"ERROR: {bad}:2:13: unknown name 'folowers'" in result.stdout
     assert f"ERROR: {bad}:3:16: expected" in result.stdout
@@ -45,7 +33,7 @@ def test_errors_exit_1_with_every_diagnostic(tmp_path: Path) -> None:
 def test_json_output_for_machines(tmp_path: Path) -> None:
     bad = tmp_path / "bad.tiers"
     bad.write_text("input followers: count\ntier a when folowers > 1\n")
-    result = run("check", "--format", "json", str(bad))
+    result = tierline("check", "--format", "json", str(bad))
     assert result.returncode == 1
     [item] = [json.loads(line) for line in result.stdout.splitlines()]
     assert item == {
@@ -63,35 +51,35 @@ def test_json_output_for_machines(tmp_path: Path) -> None:
 def test_colour_on_request(tmp_path: Path) -> None:
     bad = tmp_path / "bad.tiers"
     bad.write_text("tier a when x > 1\n")
-    assert "\033[31m" in run("check", "--color", "always", str(bad)).stdout
+    assert "\033[31m" in tierline("check", "--color", "always", str(bad)).stdout
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
-    assert run("check", str(tmp_path / "missing.tiers")).returncode == 2
-    assert run("check").returncode == 2
-    assert run("frobnicate").returncode == 2
+    assert tierline("check", str(tmp_path / "missing.tiers")).returncode == 2
+    assert tierline("check").returncode == 2
+    assert tierline("frobnicate").returncode == 2
 
 
 def test_fmt_check_shows_a_diff_and_fmt_rewrites(tmp_path: Path) -> None:
     path = tmp_path / "r.tiers"
     path.write_text("input   followers :count\ntier a when followers>1\n")
-    checked = run("fmt", "--check", str(path))
+    checked = tierline("fmt", "--check", str(path))
     assert checked.returncode == 1
     assert "+tier a when followers > 1" in checked.stdout
-    assert run("fmt", str(path)).returncode == 0
+    assert tierline("fmt", str(path)).returncode == 0
     assert path.read_text() == "input followers: count\ntier a when followers > 1\n"
-    assert run("fmt", "--check", str(path)).returncode == 0
+    assert tierline("fmt", "--check", str(path)).returncode == 0
 
 
 def test_fmt_reads_stdin_for_editors() -> None:
-    result = run("fmt", "-", stdin="tier a when x>1\n")
+    result = tierline("fmt", "-", stdin="tier a when x>1\n")
     assert result.returncode == 0 and result.stdout == "tier a when x > 1\n"
 
 
 def test_fmt_refuses_a_file_with_syntax_errors(tmp_path: Path) -> None:
     path = tmp_path / "r.tiers"
     path.write_text("tier a when x >\n")
-    result = run("fmt", str(path))
+    result = tierline("fmt", str(path))
     assert result.returncode == 1 and "ERROR:" in result.stdout
     assert path.read_text() == "tier a when x >\n"
 
@@ -99,7 +87,7 @@ def test_fmt_refuses_a_file_with_syntax_errors(tmp_path: Path) -> None:
 def test_folders_are_searched_for_tiers_files(tmp_path: Path) -> None:
     shutil.copytree(RULES, tmp_path / "nested" / "rules")
     (tmp_path / "notes.txt").write_text("not a rule file")
-    result = run("check", str(tmp_path))
+    result = tierline("check", str(tmp_path))
     assert result.returncode == 0 and "checked 6 files" in result.stderr
 
 
@@ -109,7 +97,7 @@ ACCOUNT = (
 
 
 def test_test_runs_every_example() -> None:
-    result = run("test", str(RULES))
+    result = tierline("test", str(RULES))
     assert result.returncode == 0, result.stdout
     assert result.stdout.strip().endswith("39 passed, 0 failed")
 
@@ -120,7 +108,7 @@ def test_a_failing_example_shows_expected_got_and_why(tmp_path: Path) -> None:
         "input followers: count\ntier big when followers above 10k\notherwise small\n"
         'example "exactly 10k"\n  given followers 10k\n  expect big\n'
     )
-    result = run("test", str(path))
+    result = tierline("test", str(path))
     assert result.returncode == 1
     assert f"FAIL {path}:4 exactly 10k" in result.stdout
     assert "expected big" in result.stdout and "got      small labels none" in result.stdout
@@ -129,14 +117,14 @@ def test_a_failing_example_shows_expected_got_and_why(tmp_path: Path) -> None:
 
 
 def test_eval_one_object() -> None:
-    result = run("eval", str(RULES / "synthesis.tiers"), "--input", "-", stdin=ACCOUNT)
+    result = tierline("eval", str(RULES / "synthesis.tiers"), "--input", "-", stdin=ACCOUNT)
     assert result.returncode == 0
     decision = json.loads(result.stdout)
     assert decision["tier"] == "micro" and decision["labels"] == ["fashion_expert"]
 
 
 def test_eval_explain() -> None:
-    result = run("eval", str(RULES / "synthesis.tiers"), "--explain", stdin=ACCOUNT)
+    result = tierline("eval", str(RULES / "synthesis.tiers"), "--explain", stdin=ACCOUNT)
     assert result.returncode == 0
     assert result.stdout.startswith("tier micro: rule 'micro'")
     assert "why micro:" in result.stdout
@@ -145,7 +133,7 @@ def test_eval_explain() -> None:
 def test_eval_json_lines_reports_bad_lines_and_classifies_the_rest(tmp_path: Path) -> None:
     path = tmp_path / "accounts.jsonl"
     path.write_text(f'{ACCOUNT}\n{{"followers": -1}}\nnot json\n\n{ACCOUNT}\n')
-    result = run("eval", str(RULES / "synthesis.tiers"), "--input", str(path))
+    result = tierline("eval", str(RULES / "synthesis.tiers"), "--input", str(path))
     assert result.returncode == 1
     assert [json.loads(line)["tier"] for line in result.stdout.splitlines()] == ["micro", "micro"]
     assert f"{path}:2: invalid account: followers" in result.stderr
@@ -153,6 +141,6 @@ def test_eval_json_lines_reports_bad_lines_and_classifies_the_rest(tmp_path: Pat
 
 
 def test_eval_usage_errors(tmp_path: Path) -> None:
-    assert run("eval", str(tmp_path / "none.tiers")).returncode == 2
+    assert tierline("eval", str(tmp_path / "none.tiers")).returncode == 2
     rules = str(RULES / "synthesis.tiers")
-    assert run("eval", rules, "--input", str(tmp_path / "none.jsonl")).returncode == 2
+    assert tierline("eval", rules, "--input", str(tmp_path / "none.jsonl")).returncode == 2

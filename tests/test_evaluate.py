@@ -11,7 +11,7 @@ import yaml
 
 from engine import ClassifyError, Decision, InputError, RuleConflict, RuleError, load_ruleset
 from engine.ruleset import Ruleset
-from tests.conftest import ROOT, RULES
+from tests.conftest import ACCOUNT, ROOT, RULES
 
 CASES_DIR = Path(__file__).parent / "cases"
 
@@ -69,14 +69,6 @@ def test_case(doc: dict[str, Any], case: dict[str, Any]) -> None:
 @pytest.fixture(scope="module")
 def synthesis() -> Ruleset:
     return load_ruleset(RULES / "synthesis.tiers")
-
-
-ACCOUNT = {
-    "followers": 45_000,
-    "engagement_rate": 0.042,
-    "topics": ["fashion"],
-    "platform": "instagram",
-}
 
 
 def test_contract_example(synthesis: Ruleset) -> None:

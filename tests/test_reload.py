@@ -21,14 +21,8 @@ from server.pb import pb, pb_grpc
 from server.settings import Settings
 from server.testing import start_serve
 from server.watch import RuleWatcher
-from tests.conftest import RULES
+from tests.conftest import ACCOUNT, RULES
 
-ACCOUNT = {
-    "followers": 45_000,
-    "engagement_rate": 0.042,
-    "topics": ["fashion"],
-    "platform": "instagram",
-}
 GOOD = (RULES / "synthesis.tiers").read_text()
 # micro starts at 40k instead of 10k; the examples are updated to match
 GOOD_V2 = (

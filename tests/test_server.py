@@ -22,14 +22,7 @@ from server.app import Running, create_server
 from server.client import Client, account_message
 from server.pb import pb, pb_grpc
 from server.settings import Settings
-from tests.conftest import RULES
-
-ACCOUNT = {
-    "followers": 45_000,
-    "engagement_rate": 0.042,
-    "topics": ["fashion"],
-    "platform": "instagram",
-}
+from tests.conftest import ACCOUNT, RULES
 
 
 @pytest.fixture(scope="module")

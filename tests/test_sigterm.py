@@ -15,14 +15,7 @@ import grpc
 from server.client import account_message
 from server.pb import pb, pb_grpc
 from server.testing import start_serve
-from tests.conftest import RULES
-
-ACCOUNT = {
-    "followers": 45_000,
-    "engagement_rate": 0.042,
-    "topics": ["fashion"],
-    "platform": "instagram",
-}
+from tests.conftest import ACCOUNT, RULES
 
 
 def test_sigterm_in_the_middle_of_a_load_loses_no_decision(tmp_path: Path) -> None:
