@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from engine.leaves import gap
 from engine.model import Rule, Value
 from engine.values import json_value
 
@@ -141,7 +140,7 @@ class Decision:
             for leaf_id, result in steps:
                 leaf = leaves[leaf_id]
                 observed = {n: _observed(env[n], n in leaf.sets) for n in leaf.names}
-                miss = None if result else gap(leaf.gap, env)
+                miss = None if result else leaf.shortfall(env)
                 out.append(
                     Reason(leaf.rule.name, leaf.rule.kind, leaf.text, observed, result, miss)
                 )

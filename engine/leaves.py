@@ -141,12 +141,7 @@ def gap(spec: GapSpec | None, env: dict[str, Value]) -> str | None:
     if spec is None:
         return None
     name, op, low, high, type_ = spec
-    value = env.get(name)
-    if type(value) is int and type_ is ast.TypeName.COUNT and op in (">=", ">", "between"):
-        count: int = value  # the common case, made cheap for explanations
-        if count < low:
-            return f"{int(low) - count:,} short"
-    return _distance(value, op, low, high, type_)
+    return _distance(env.get(name), op, low, high, type_)
 
 
 def _type_of(name: str, checked: CheckedRuleset) -> ast.TypeName | None:

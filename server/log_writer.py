@@ -25,7 +25,7 @@ import structlog
 from engine import Ruleset
 from engine.ast import TypeName
 from engine.decision import Decision
-from engine.leaves import Leaf, gap
+from engine.leaves import Leaf
 from engine.load import check_source
 from engine.source import Source
 
@@ -121,13 +121,13 @@ class EventEncoder:
     def _renderer(self, leaf: Leaf) -> Render:
         fixed = {"rule": leaf.rule.name, "kind": leaf.rule.kind, "text": leaf.text}
         head = orjson.dumps(fixed)[:-1] + b',"observed":{'
-        spec = leaf.gap
+        shortfall = leaf.shortfall
         dumps = orjson.dumps
 
         def tail(result: bool, env: dict[str, Any]) -> bytes:
             if result:
                 return _TRUE
-            miss = gap(spec, env) if spec is not None else None
+            miss = shortfall(env)
             return _GAP + dumps(miss) + b"}" if miss else _FALSE
 
         if len(leaf.names) == 1 and not leaf.sets and not self.masker.active:
