@@ -47,13 +47,11 @@ def to_value(value: Any) -> pb.Value:
     return pb.Value(string_list=pb.StringList(values=sorted(value)))
 
 
-def timestamp(seconds: float | None = None, *, ns: int | None = None) -> Timestamp | None:
-    if ns is not None:
-        return Timestamp(seconds=ns // 1_000_000_000, nanos=ns % 1_000_000_000)
-    if seconds is None:
-        return None
-    whole = int(seconds)
-    return Timestamp(seconds=whole, nanos=int((seconds - whole) * 1e9))
+def timestamp(seconds: float) -> Timestamp:
+    """A registry time (time.time()) as a protobuf Timestamp."""
+    stamp = Timestamp()
+    stamp.FromNanoseconds(int(seconds * 1e9))
+    return stamp
 
 
 class DecisionEncoder:
@@ -144,7 +142,7 @@ def entry_info(entry: Entry) -> pb.RulesetInfo:
     info.path = entry.path
     info.state = _STATE[entry.state]
     if entry.loaded_at is not None:
-        info.loaded_at.FromNanoseconds(int(entry.loaded_at * 1e9))
+        info.loaded_at.CopyFrom(timestamp(entry.loaded_at))
     info.previous_digest = entry.previous_digest or ""
     failure = entry.last_error
     if failure is not None:
