@@ -6,14 +6,16 @@ source holds only names made here (`i0`, `l1`, `v2`, `k3`) and operators;
 every name, text and number from the rule file reaches the code through the
 constants table `K`. Two functions are generated from the same walk: `run`,
 the fast path, and `trace`, which also records each leaf's result and every
-division by zero, for reasons and explanations on demand.
+division by zero, for reasons and explanations on demand. A third mode,
+`log`, keeps each leaf's result in a local of its own for the decision log's
+generated encoder (`engine/log_line.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from engine import ast
 from engine.leaves import Leaf, rule_leaves, value_formatters
@@ -33,6 +35,7 @@ _FAST_TYPE_CHECK = {
     ),
 }
 
+Mode = Literal["run", "trace", "log"]
 Trace = tuple[Rule | None, tuple[str, ...], list[tuple[int, bool]], dict[str, Value], list[int]]
 
 
@@ -60,20 +63,15 @@ def compile_program(
     checked: CheckedRuleset, make_decision: Callable[..., Any], owner: object
 ) -> Program:
     """`make_decision(owner, rule, labels, account)` builds what `run` returns."""
-    gen = _Generator(checked)
-    code = gen.module()
-    namespace: dict[str, Any] = {}
-    exec(compile(code, f"<tierline {checked.name}>", "exec"), namespace)
-    constants = [*gen.constants]
-    constants[gen.k_decision] = make_decision
-    constants[gen.k_owner] = owner
-    constants[gen.k_validate] = lambda account: validate(checked.inputs, account)
-    run, trace = namespace["_factory"](constants)
+    gen = CodeGenerator(checked)
+    gen.constants[gen.k_decision] = make_decision
+    gen.constants[gen.k_owner] = owner
+    code, (run, trace) = gen.build(["run", "trace"])
     formatters = value_formatters(checked)
     return Program(checked, run, trace, gen.leaves, tuple(gen.divisions), code, formatters)
 
 
-class _Generator:
+class CodeGenerator:
     def __init__(self, checked: CheckedRuleset):
         self.checked = checked
         self.constants: list[Any] = []
@@ -81,6 +79,7 @@ class _Generator:
         self.leaves = rule_leaves(checked)
         self._leaf_ids = {id(leaf.expr): leaf.id for leaf in self.leaves}
         self.divisions: list[Division] = []
+        self._division_ids: dict[int, int] = {}
         self.vars: dict[str, str] = {}
         for n, name in enumerate(checked.inputs):
             self.vars[name] = f"i{n}"
@@ -88,10 +87,11 @@ class _Generator:
             self.vars[item.name] = f"{'l' if isinstance(item, Let) else 'v'}{n}"
         self.k_decision = self.const(object())
         self.k_owner = self.const(object())
-        self.k_validate = self.const(object())
+        self.k_validate = self.const(lambda account: validate(checked.inputs, account))
         self.k_conflict = self.const(self._conflict)
         self.k_rerun = self.const(_rerun)
         self._temp = 0
+        self.mode: Mode = "run"
 
     def const(self, value: Any) -> int:
         """Index of a constant; hashable values are shared."""
@@ -114,45 +114,63 @@ class _Generator:
 
     # ------------------------------------------------------------- functions
 
-    def module(self) -> str:
-        run = self._function("run", traced=False)
-        trace = self._function("trace", traced=True)
+    def build(self, modes: list[Mode]) -> tuple[str, tuple[Callable[..., Any], ...]]:
+        """The generated source of `modes` and its functions, bound to the constants."""
+        code = self.factory(modes)
+        namespace: dict[str, Any] = {}
+        exec(compile(code, f"<tierline {self.checked.name}>", "exec"), namespace)
+        functions = namespace["_factory"](self.constants)
+        return code, functions
+
+    def factory(self, modes: list[Mode]) -> str:
+        """`_factory(K)` returning the functions of `modes`, made after all constants."""
+        functions = [line for mode in modes for line in self._function(mode)]
         unpack = ", ".join(f"k{n}" for n in range(len(self.constants)))
         return "\n".join(
             [
                 "def _factory(K):",
                 f"    {unpack}, = K",
-                *("    " + line for line in run),
-                *("    " + line for line in trace),
-                "    return run, trace",
+                *("    " + line for line in functions),
+                f"    return ({', '.join(modes)},)",
             ]
         )
 
-    def _function(self, name: str, *, traced: bool) -> list[str]:
-        self.traced = traced
-        if traced:
-            head = [
-                "def trace(raw):",
-                "    steps = []; notes = []; append = steps.append",
+    def _function(self, mode: Mode) -> list[str]:
+        self.mode = mode
+        head = [f"def {mode}(raw):"]
+        if mode == "trace":
+            head += [
+                "    steps = []; append = steps.append",
                 "    def _t(i, r):",
                 "        append((i, r)); return r",
             ]
-            if self._has_division():
-                head += [
-                    "    def _div(a, b, i):",
-                    "        if b == 0:",
-                    "            notes.append(i); return 0.0",
-                    "        return a / b",
-                ]
-        else:
-            head = ["def run(raw):"]
-        body = [*self._read_inputs(traced), *self._derive(), *self._tiers(), *self._labels()]
-        if traced:
+        if mode == "log":
+            for start in range(0, len(self.leaves), 64):  # a leaf not evaluated stays None
+                some = self.leaves[start : start + 64]
+                head.append("    " + " = ".join(f"x{leaf.id}" for leaf in some) + " = None")
+        if mode != "run" and self._has_division():
+            head += [
+                "    notes = []",
+                "    def _div(a, b, i):",
+                "        if b == 0:",
+                "            notes.append(i); return 0.0",
+                "        return a / b",
+            ]
+        elif mode != "run":
+            head.append("    notes = []")
+        body = [*self._read_inputs(), *self._derive(), *self._tiers(), *self._labels()]
+        if mode == "trace":
             env = ", ".join(f"{self.k(name)}: {self._env_value(name)}" for name in self.vars)
             body.append(f"return r, L, steps, {{{env}}}, notes")
-        else:
+        elif mode == "run":
             body.append(f"return k{self.k_decision}(k{self.k_owner}, r, L, raw)")
+        else:
+            body += self.log_tail()
         return head + ["    " + line for line in body]
+
+    def log_tail(self) -> list[str]:
+        """What `log` does once the rules have run: made by the log-line generator."""
+        raise NotImplementedError
 
     def _has_division(self) -> bool:
         exprs: list[object] = [d.expr for d in self.checked.derived if isinstance(d, Let)]
@@ -174,7 +192,7 @@ class _Generator:
         names = self.k((*level.band_names(), None))
         return f"{names}[{var}]"
 
-    def _read_inputs(self, traced: bool) -> list[str]:
+    def _read_inputs(self) -> list[str]:
         inputs = self.checked.inputs
         lines: list[str] = []
         required = [n for n, i in inputs.items() if not i.optional]
@@ -184,7 +202,7 @@ class _Generator:
             sets = [n for n in required if inputs[n].type is T.TEXT_SET]
             lines += [f"    ''.join({self.vars[n]})" for n in sets]  # TypeError unless all str
             lines.append("except (KeyError, TypeError, AttributeError):")
-            lines.append(f"    return {self._slow(traced)}")
+            lines.append(f"    return {self._slow()}")
         for name, decl in inputs.items():
             if decl.optional:
                 var = self.vars[name]
@@ -194,17 +212,19 @@ class _Generator:
                     lines.append(
                         f"if type({var}) is list and any(type(x) is not str for x in {var}):"
                     )
-                    lines.append(f"    return {self._slow(traced)}")
+                    lines.append(f"    return {self._slow()}")
         checks = [_FAST_TYPE_CHECK[i.type].format(v=self.vars[n]) for n, i in inputs.items()]
         if checks:
             lines.append("if (" + "\n        or ".join(f"({c})" for c in checks) + "):")
-            lines.append(f"    return {self._slow(traced)}")
+            lines.append(f"    return {self._slow()}")
         return lines
 
-    def _slow(self, traced: bool) -> str:
+    def _slow(self) -> str:
         """Anything but exact types: validate (coerce or raise InputError), then rerun."""
         validated = f"k{self.k_validate}(raw)"
-        return f"trace({validated})" if traced else f"k{self.k_rerun}(run, {validated}, raw)"
+        if self.mode == "run":
+            return f"k{self.k_rerun}(run, {validated}, raw)"
+        return f"{self.mode}({validated})"
 
     def _derive(self) -> list[str]:
         lines: list[str] = []
@@ -265,9 +285,11 @@ class _Generator:
     def expr(self, node: ast.Expr) -> str:
         code = self._expr(node)
         leaf = self._leaf_ids.get(id(node))
-        if self.traced and leaf is not None:
+        if leaf is None or self.mode == "run":
+            return code
+        if self.mode == "trace":
             return f"_t({leaf}, {code})"
-        return code
+        return f"(x{leaf} := {code})"
 
     def _expr(self, node: ast.Expr) -> str:
         match node:
@@ -316,11 +338,14 @@ class _Generator:
 
     def _divide(self, node: ast.Arith, left: ast.Expr, right: ast.Expr) -> str:
         """Division by zero gives 0; the trace notes it."""
-        if self.traced:
-            text = " ".join(self.checked.source.text_of(node.span).split())
-            divisor = " ".join(self.checked.source.text_of(right.span).split())
-            self.divisions.append(Division(text, divisor))
-            return f"_div({self.expr(left)}, {self.expr(right)}, {len(self.divisions) - 1})"
+        if self.mode != "run":
+            index = self._division_ids.get(id(node))
+            if index is None:
+                text = " ".join(self.checked.source.text_of(node.span).split())
+                divisor = " ".join(self.checked.source.text_of(right.span).split())
+                self.divisions.append(Division(text, divisor))
+                index = self._division_ids[id(node)] = len(self.divisions) - 1
+            return f"_div({self.expr(left)}, {self.expr(right)}, {index})"
         self._temp += 1
         t = f"t{self._temp}"
         return f"({self.expr(left)} / {t} if ({t} := {self.expr(right)}) != 0 else 0.0)"

@@ -7,9 +7,10 @@ traced evaluator (cel-go's OptTrackState: free when nobody asks).
 
 from __future__ import annotations
 
+import functools
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from engine.model import Rule, Value
 from engine.values import json_value
 
 if TYPE_CHECKING:
+    from engine.compile import Division
     from engine.ruleset import Ruleset
 
 Steps = tuple[list[tuple[int, bool]], dict[str, Value], list[int]]
@@ -78,6 +80,26 @@ def new_decision_id(time_ns: int) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def iso_ts(time_ns: int) -> str:
+    """UTC, ISO 8601 to the microsecond ("2026-11-25T21:08:22.317566Z"), by integer arithmetic."""
+    seconds, ns = divmod(time_ns, 1_000_000_000)
+    return f"{_iso_second(seconds)}.{ns // 1000:06d}Z"
+
+
+@functools.lru_cache(maxsize=8)
+def _iso_second(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def division_notes(divisions: Sequence[Division], indexes: Iterable[int]) -> tuple[str, ...]:
+    """What a decision notes for each division by zero it met, once each."""
+    said = (
+        f"division by zero in `{divisions[i].text}` ({divisions[i].divisor} is 0): taken as 0"
+        for i in indexes
+    )
+    return tuple(dict.fromkeys(said))
+
+
 class Decision:
     """The tier of one account, with everything needed to say why."""
 
@@ -121,8 +143,7 @@ class Decision:
 
     @property
     def ts(self) -> str:
-        moment = datetime.fromtimestamp(self.time_ns / 1e9, tz=UTC)
-        return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+        return iso_ts(self.time_ns)
 
     def steps(self) -> Steps:
         """The traced run: (leaf id, result) in evaluation order, every value, divisions by 0."""
@@ -149,12 +170,7 @@ class Decision:
 
     @property
     def notes(self) -> tuple[str, ...]:
-        divisions = self.ruleset.program.divisions
-        said = (
-            f"division by zero in `{divisions[i].text}` ({divisions[i].divisor} is 0): taken as 0"
-            for i in self.steps()[2]
-        )
-        return tuple(dict.fromkeys(said))
+        return division_notes(self.ruleset.program.divisions, self.steps()[2])
 
     @property
     def input(self) -> dict[str, Any]:

@@ -34,7 +34,11 @@ class Leaf:
     needs: str  # explanation line heads, made once: "  ✗ macro (line 21) needs …"
     held: str
     missed: str
-    shortfall: Callable[[dict[str, Value]], str | None]  # `gap` for this leaf, specialised
+    short_of: Callable[[Value | None], str | None]  # `gap` of the gap name's value, specialised
+
+    def shortfall(self, env: dict[str, Value]) -> str | None:
+        """For a failed numeric test: by how much ("55,000 short")."""
+        return self.short_of(env.get(self.gap[0])) if self.gap else None
 
 
 def leaves_of(expr: ast.Expr) -> Iterator[ast.Expr]:
@@ -93,7 +97,7 @@ def rule_leaves(checked: CheckedRuleset) -> tuple[Leaf, ...]:
                     needs=f"  ✗ {rule.name} (line {rule.line}) needs {text}",
                     held=f"  ✓ {text} (",
                     missed=f"  ✗ {text} (",
-                    shortfall=_shortfall(spec),
+                    short_of=_short_of(spec),
                 )
             )
     return tuple(out)
@@ -118,30 +122,21 @@ def gap_spec(expr: ast.Expr, checked: CheckedRuleset) -> GapSpec | None:
     return None
 
 
-def _shortfall(spec: GapSpec | None) -> Callable[[dict[str, Value]], str | None]:
+def _short_of(spec: GapSpec | None) -> Callable[[Value | None], str | None]:
     """`gap` with the spec bound; a count below a lower bound (the common case) inlined."""
     if spec is None:
-        return lambda env: None
-    name, op, low, _high, type_ = spec
+        return lambda value: None
+    _name, op, low, high, type_ = spec
     if type_ is ast.TypeName.COUNT and op in (">=", ">", "between") and float(low).is_integer():
         bound = int(low)
 
-        def count_short(env: dict[str, Value]) -> str | None:
-            value = env.get(name)
+        def count_short(value: Value | None) -> str | None:
             if type(value) is int and value < bound:
                 return f"{bound - value:,} short"
-            return gap(spec, env)
+            return _distance(value, op, low, high, type_)
 
         return count_short
-    return lambda env: gap(spec, env)
-
-
-def gap(spec: GapSpec | None, env: dict[str, Value]) -> str | None:
-    """For a numeric condition that failed: by how much ("55,000 short")."""
-    if spec is None:
-        return None
-    name, op, low, high, type_ = spec
-    return _distance(env.get(name), op, low, high, type_)
+    return lambda value: _distance(value, op, low, high, type_)
 
 
 def _type_of(name: str, checked: CheckedRuleset) -> ast.TypeName | None:

@@ -4,30 +4,39 @@ Runs in its own process so that serialising reasons never competes with
 classification for the GIL. Every ruleset version arrives as source text
 before its decisions, so each decision is replayed with the exact rules that
 made it; the log line is what `tierline audit` reads back.
+
+Lines have the shape structlog's JSON renderer gives the server's own events
+(`event`, `level`, `logger`, `ts`), but do not pass through its per-event
+chain: that chain, and BytesLogger's flush after every line, cost more than
+the whole decision. Lines are built by per-ruleset generated code and written
+a thousand at a time; the writer's own events go through structlog to stderr.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import json
 import os
 import queue
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, Any
 
 import orjson
-import structlog
 
 from engine import Ruleset
-from engine.ast import TypeName
-from engine.decision import Decision
-from engine.leaves import Leaf
+from engine.decision import Decision, division_notes, iso_ts
 from engine.load import check_source
+from engine.log_line import compile_log_encoder
 from engine.source import Source
+from server.logs import configure_logging, get_logger
+
+log = get_logger("tierline.decision_log")
 
 FLUSH_EVERY_S = 0.2
 
@@ -49,6 +58,9 @@ class Masker:
         self.key = config.hash_key.encode()
         self.active = bool(self.redact or self.hashed)
 
+    def hides(self, name: str) -> bool:
+        return name in self.redact or name in self.hashed
+
     def value(self, name: str, value: Any) -> Any:
         if name in self.redact:
             return "***"
@@ -59,12 +71,12 @@ class Masker:
             return "hmac-sha256:" + digest.hexdigest()[:32]
         return value
 
-    def which(self, facts: dict[str, Any]) -> dict[str, str]:
+    def which(self, names: Iterable[str]) -> dict[str, str]:
         """The log says which fields it masked, and how."""
         return {
             name: "redacted" if name in self.redact else "hmac-sha256"
-            for name in facts
-            if name in self.redact or name in self.hashed
+            for name in names
+            if self.hides(name)
         }
 
 
@@ -75,138 +87,147 @@ def open_log(target: str) -> IO[bytes]:
     return open(target, "ab", buffering=1024 * 1024)
 
 
-def configure(stream: IO[bytes]) -> Any:
-    """structlog for decision events: JSON lines (orjson), the event's own fields."""
-    return structlog.wrap_logger(
-        structlog.BytesLogger(cast(BinaryIO, stream)),
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.JSONRenderer(serializer=orjson.dumps),
-        ],
-        cache_logger_on_first_use=True,
-    ).bind(logger="tierline.decisions")
+_EVENT = b',"event":"decision","level":"info","logger":"tierline.decisions"}\n'
 
 
-_TRUE = b'},"result":true}'
-_FALSE = b'},"result":false}'
-_GAP = b'},"result":false,"gap":'
+def _safe_dumps(value: Any) -> bytes:
+    """orjson stops at 64-bit integers; the rules do not, so neither may the log."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, default=str).encode()
 
-Render = Callable[[bool, dict[str, Any]], bytes]
+
+class LineEncoder:
+    """Decision-log lines of one ruleset version: one JSON object a line, in the shape
+    structlog's JSON renderer gives every other event (`event`, `level`, `logger`).
+
+    The reasons and input come from code generated for this version
+    (`engine/log_line.py`); everything fixed per version (name, digest, each rule,
+    which fields are masked) is serialised here once."""
+
+    def __init__(self, ruleset: Ruleset, masker: Masker, dumps: Callable[[Any], bytes]):
+        program = ruleset.program
+        checked = program.checked
+        names = [*checked.inputs, *checked.lets, *checked.levels]
+        masks = {n: functools.partial(masker.value, n) for n in names if masker.hides(n)}
+        self.parts = compile_log_encoder(checked, dumps, masks).parts
+        self.dumps = dumps
+        self.divisions = program.divisions
+        self.declared = frozenset(checked.inputs)
+        fixed = {"ruleset": ruleset.name, "version": ruleset.version, "digest": ruleset.digest}
+        self.fixed = b"," + orjson.dumps(fixed)[1:-1]
+        self.rules: dict[int, bytes] = {id(None): b',"tier":null,"rule":null'}
+        for rule in checked.tiers:
+            shown = {"name": rule.name, "kind": rule.kind, "file": rule.file, "line": rule.line}
+            self.rules[id(rule)] = b"," + orjson.dumps({"tier": rule.tier, "rule": shown})[1:-1]
+        self.labels: dict[tuple[str, ...], bytes] = {}
+        self.masked = b""
+        if masker.active:
+            self.masked = b',"masked":' + orjson.dumps(masker.which(checked.inputs))
+
+    def line(
+        self, decision_id: str, time_ns: int, account_id: str, account: Any, context: bytes
+    ) -> bytes:
+        dumps = self.dumps
+        rule, labels, reasons, shown, notes = self.parts(account)
+        labelled = self.labels.get(labels)
+        if labelled is None:
+            labelled = self.labels[labels] = b',"labels":' + dumps(labels)
+        said = dumps(division_notes(self.divisions, notes)) if notes else b"[]"
+        ignored = b"[]"
+        if not self.declared.issuperset(account):
+            ignored = dumps(sorted(k for k in account if k not in self.declared))
+        return b"".join(
+            (
+                b'{"decision_id":',
+                dumps(decision_id),
+                b',"ts":"',
+                iso_ts(time_ns).encode(),
+                b'"',
+                self.fixed,
+                b',"account_id":',
+                dumps(account_id),
+                self.rules[id(rule)],
+                labelled,
+                b',"reasons":',
+                reasons,
+                b',"notes":',
+                said,
+                b',"input":',
+                shown,
+                b',"ignored_fields":',
+                ignored,
+                self.masked,
+                context,
+            )
+        )
 
 
-class EventEncoder:
-    """Decision events for the log, built for speed. Each condition gets a small
-    renderer made once per ruleset version, holding its fixed part (rule, kind,
-    text, value names) already serialised, so a line costs a traced run and the
-    observed values. Masking applies to every value, in the input and reasons."""
+def call_context(rpc: str, request_id: str, peer: str, latency_us: int) -> bytes:
+    """The end of a line: what the call that made the decision says about itself."""
+    return b"".join(
+        (
+            b',"latency_us":',
+            b"%d" % latency_us,
+            b',"rpc":',
+            orjson.dumps(rpc),
+            b',"request_id":',
+            orjson.dumps(request_id or None),
+            b',"peer":',
+            orjson.dumps(peer or None),
+            _EVENT,
+        )
+    )
+
+
+Item = tuple[str, int, str, Any]  # decision id, time (ns), account id, the account as received
+
+
+class DecisionLines:
+    """Lines for every ruleset version the writer was given, by digest."""
 
     def __init__(self, masker: Masker):
         self.masker = masker
-        self._renderers: dict[tuple[int, int], Render] = {}
-        self._inputs: dict[int, tuple[tuple[str, bool], ...]] = {}
+        self._fast: dict[str, LineEncoder] = {}
+        self._safe: dict[str, LineEncoder] = {}
+        self._rulesets: dict[str, Ruleset] = {}
 
-    def reasons(self, decision: Decision) -> bytes:
-        program = decision.ruleset.program
-        steps, env, _ = decision.steps()
-        renderers = self._renderers
-        key = id(program)
-        parts = []
-        for leaf_id, result in steps:
-            render = renderers.get((key, leaf_id))
-            if render is None:
-                render = renderers[(key, leaf_id)] = self._renderer(program.leaves[leaf_id])
-            parts.append(render(result, env))
-        return b"[" + b",".join(parts) + b"]"
+    def add(self, ruleset: Ruleset) -> None:
+        if ruleset.digest not in self._fast:
+            self._rulesets[ruleset.digest] = ruleset
+            self._fast[ruleset.digest] = LineEncoder(ruleset, self.masker, orjson.dumps)
 
-    def _renderer(self, leaf: Leaf) -> Render:
-        fixed = {"rule": leaf.rule.name, "kind": leaf.rule.kind, "text": leaf.text}
-        head = orjson.dumps(fixed)[:-1] + b',"observed":{'
-        shortfall = leaf.shortfall
-        dumps = orjson.dumps
+    def encode(self, digest: str, items: list[Item], context: bytes) -> bytes:
+        encoder = self._fast[digest]
+        try:
+            return b"".join([encoder.line(*item, context) for item in items])
+        except Exception:  # one odd value must not cost the others their lines
+            return b"".join([self._careful(digest, item, context) for item in items])
 
-        def tail(result: bool, env: dict[str, Any]) -> bytes:
-            if result:
-                return _TRUE
-            miss = shortfall(env)
-            return _GAP + dumps(miss) + b"}" if miss else _FALSE
-
-        if len(leaf.names) == 1 and not leaf.sets and not self.masker.active:
-            name = leaf.names[0]
-            start = head + dumps(name) + b":"
-
-            def render_one(result: bool, env: dict[str, Any]) -> bytes:
-                return start + dumps(env[name]) + tail(result, env)
-
-            return render_one
-        names = [(n, dumps(n) + b":", n in leaf.sets) for n in leaf.names]
-        value = self.masker.value if self.masker.active else None
-
-        def render(result: bool, env: dict[str, Any]) -> bytes:
-            observed = []
-            for name, key, is_set in names:
-                seen: Any = env[name]
-                if is_set:
-                    seen = sorted(set(seen))
-                if value is not None:
-                    seen = value(name, seen)
-                observed.append(key + dumps(seen))
-            return head + b",".join(observed) + tail(result, env)
-
-        return render
-
-    def facts(self, decision: Decision) -> dict[str, Any]:
-        """The input as the rules saw it (sets as sorted lists), from the traced run."""
-        program = decision.ruleset.program
-        shape = self._inputs.get(id(program))
-        if shape is None:
-            inputs = program.checked.inputs
-            shape = self._inputs[id(program)] = tuple(
-                (n, i.type is TypeName.TEXT_SET) for n, i in inputs.items()
+    def _careful(self, digest: str, item: Item, context: bytes) -> bytes:
+        try:
+            return self._fast[digest].line(*item, context)
+        except Exception:
+            pass
+        safe = self._safe.get(digest)
+        if safe is None:
+            safe = self._safe[digest] = LineEncoder(
+                self._rulesets[digest], self.masker, _safe_dumps
             )
-        env = decision.steps()[1]
-        return {n: sorted(set(env[n])) if is_set else env[n] for n, is_set in shape}  # type: ignore[arg-type]
-
-    def event(
-        self,
-        decision: Decision,
-        account_id: str,
-        rpc: str,
-        request_id: str,
-        peer: str,
-        latency_us: int,
-    ) -> dict[str, Any]:
-        rs = decision.ruleset
-        facts = self.facts(decision)
-        event: dict[str, Any] = {
-            "ts": decision.ts,
-            "ruleset": rs.name,
-            "version": rs.version,
-            "digest": rs.digest,
-            "account_id": account_id,
-            "tier": decision.tier,
-            "labels": list(decision.labels),
-            "rule": decision.rule_dict(),
-            "reasons": orjson.Fragment(self.reasons(decision)),
-            "notes": list(decision.notes) if rs.program.divisions else [],
-            "input": facts,
-            "ignored_fields": list(decision.ignored_fields),
-            "latency_us": latency_us,
-            "rpc": rpc,
-            "request_id": request_id or None,
-            "peer": peer or None,
-        }
-        if self.masker.active:
-            event["input"] = {k: self.masker.value(k, v) for k, v in facts.items()}
-            event["masked"] = self.masker.which(facts)
-        return event
+        try:
+            return safe.line(*item, context)
+        except Exception as error:
+            log.error("decision_log_line_failed", decision_id=item[0], error=repr(error))
+            return b""
 
 
 class DecisionWriter:
-    """One structlog JSON line per decision: what the service and `tierline eval --log` write."""
+    """Decision-log lines to a stream: `tierline eval --log`, and tests."""
 
     def __init__(self, stream: IO[bytes], masker: Masker):
-        self.logger = configure(stream)
-        self.encoder = EventEncoder(masker)
+        self.stream = stream
+        self.lines = DecisionLines(masker)
 
     def write(
         self,
@@ -217,8 +238,11 @@ class DecisionWriter:
         peer: str = "",
         latency_us: int = 0,
     ) -> None:
-        event = self.encoder.event(decision, account_id, rpc, request_id, peer, latency_us)
-        self.logger.info("decision", decision_id=decision.decision_id, **event)
+        ruleset = decision.ruleset
+        self.lines.add(ruleset)
+        item = (decision.decision_id, decision.time_ns, account_id, decision.account)
+        context = call_context(rpc, request_id, peer, latency_us)
+        self.stream.write(self.lines.encode(ruleset.digest, [item], context))
 
 
 def writer_main(inbox: Any, config: WriterConfig) -> None:
@@ -226,10 +250,10 @@ def writer_main(inbox: Any, config: WriterConfig) -> None:
     # graceful stop to write what is queued, so it stops on the server's word only.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    configure_logging()
     parent = os.getppid()
     stream = open_log(config.target)
-    writer = DecisionWriter(stream, Masker(config))
-    rulesets: dict[str, Ruleset] = {}
+    lines = DecisionLines(Masker(config))
     last_flush = time.monotonic()
     while True:
         try:
@@ -243,16 +267,20 @@ def writer_main(inbox: Any, config: WriterConfig) -> None:
             break
         if message[0] == "ruleset":
             _kind, digest, source, path, name = message
-            rulesets[digest] = Ruleset(check_source(Source(source, path), name=name))
+            lines.add(Ruleset(check_source(Source(source, path), name=name)))
             continue
         if message[0] == "records":  # gathered small calls, each with its own context
-            for digest, rpc, request_id, peer, latency_us, *item in message[1]:
-                _write(writer, rulesets[digest], item, rpc, request_id, peer, latency_us)
+            stream.write(
+                b"".join(
+                    lines.encode(digest, [item], call_context(rpc, request_id, peer, latency))
+                    for digest, rpc, request_id, peer, latency, *item in message[1]
+                )
+            )
         else:
             _kind, digest, rpc, request_id, peer, latency_us, items = message
-            ruleset = rulesets[digest]
-            for item in items:
-                _write(writer, ruleset, item, rpc, request_id, peer, latency_us)
+            stream.write(
+                lines.encode(digest, items, call_context(rpc, request_id, peer, latency_us))
+            )
         now = time.monotonic()
         if now - last_flush > FLUSH_EVERY_S or inbox.empty():
             stream.flush()
@@ -261,20 +289,3 @@ def writer_main(inbox: Any, config: WriterConfig) -> None:
     if config.target != "-":
         os.fsync(stream.fileno())
         stream.close()
-
-
-def _write(
-    writer: DecisionWriter,
-    ruleset: Ruleset,
-    item: Any,
-    rpc: str,
-    request_id: str,
-    peer: str,
-    latency_us: int,
-) -> None:
-    """Replay one decision with the version that made it, keeping its id and time."""
-    decision_id, time_ns, account_id, account = item
-    decision = ruleset.classify(account)
-    decision.time_ns = time_ns
-    decision.decision_id = decision_id
-    writer.write(decision, account_id, rpc, request_id, peer, latency_us)

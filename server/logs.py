@@ -2,7 +2,7 @@
 JSON lines in production, a readable console renderer on a terminal.
 
 Decision events are written by the decision-log writer process
-(`server/log_writer.py`), which configures its own lean chain."""
+(`server/log_writer.py`), in the same shape, by code generated per ruleset."""
 
 from __future__ import annotations
 
