@@ -184,14 +184,16 @@ def _lines(log: Path | None) -> int:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
 
 
-def _wait_quiet(log: Path, quiet: float = 1.0) -> None:
-    """Until the log has stopped growing for `quiet` seconds (the writer is idle)."""
+def _wait_quiet(log: Path, quiet: float = 1.0) -> float:
+    """Wait until the log has stopped growing for `quiet` seconds (the writer is idle);
+    returns when it last grew, which is when it held every decision (to within 0.05 s)."""
     size, since = -1, time.perf_counter()
     while time.perf_counter() - since < quiet:
         now = log.stat().st_size if log.exists() else 0
         if now != size:
             size, since = now, time.perf_counter()
-        time.sleep(0.1)
+        time.sleep(0.05)
+    return since
 
 
 def main() -> list[tuple[str, str]]:
@@ -231,8 +233,8 @@ def main() -> list[tuple[str, str]]:
                     phase_started = time.perf_counter()
                     rate, latencies = run_for(threads, body, server.port)
                     if log is not None:  # sustained: until the writer has caught up
-                        _wait_quiet(log)
-                        rate = (_lines(log) - before) / (time.perf_counter() - phase_started)
+                        caught_up = _wait_quiet(log)
+                        rate = (_lines(log) - before) / (caught_up - phase_started)
                     results[(kind, name)] = rate
                     if name == "unary x8":
                         latencies.sort()
