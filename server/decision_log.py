@@ -1,11 +1,11 @@
 """The decision log's server half: hand every decision to a writer process.
 
-Classification never waits on serialisation or disk: each call hands its
-decisions (ids, times, the account values as received) to a bounded
-multiprocessing queue, and a separate process (`server/log_writer.py`)
+Classification never waits on disk: each call packs its decisions (ids,
+times, the account values as received) with orjson and hands them to a
+bounded multiprocessing queue; a separate process (`server/log_writer.py`)
 recomputes the reasons with the exact ruleset version, masks what the
-settings say, and writes one JSON line per decision with structlog. Decisions
-are deterministic, so the writer's reasons are the ones the server had.
+settings say, and writes one JSON line per decision. Decisions are
+deterministic, so the writer's reasons are the ones the server had.
 When the queue is full the policy is `block` (default: lose nothing) or
 `drop` (count it in `tierline_decision_log_dropped_total` and warn).
 """
@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 
 from engine import Decision, Ruleset
-from server.log_writer import WriterConfig, writer_main
+from server.log_writer import WriterConfig, packed, writer_main
 from server.logs import get_logger
 from server.metrics import Metrics
 from server.settings import Settings
@@ -66,7 +66,7 @@ class DecisionLog:
         self._checked_at = time.monotonic()
         # Small calls (unary, stream messages) are gathered and sent together: one queue
         # message per call would wake the queue's feeder thread thousands of times a second.
-        self._pending: list[tuple[Any, ...]] = []
+        self._pending: list[Any] = []  # packed records
         self._pending_cap = CHUNK * 4
         self._wake = threading.Condition()
         self._flusher = threading.Thread(
@@ -95,26 +95,17 @@ class DecisionLog:
         peer = structlog.contextvars.get_contextvars().get("peer", "")
         digest = decisions[0][0].ruleset.digest
         if len(decisions) < GATHER_BELOW:
+            context = (digest, rpc, request_id, peer, latency_us)
             self._gather(
                 [
-                    (
-                        digest,
-                        rpc,
-                        request_id,
-                        peer,
-                        latency_us,
-                        d.decision_id,
-                        d.time_ns,
-                        aid,
-                        d.account,
-                    )
+                    packed((*context, d.decision_id, d.time_ns, aid, d.account))
                     for d, aid in decisions
                 ]
             )
             return
-        items = [(d.decision_id, d.time_ns, aid, d.account) for d, aid in decisions]
-        for start in range(0, len(items), CHUNK):  # the queue holds at most log_queue x CHUNK
-            chunk = items[start : start + CHUNK]
+        for start in range(0, len(decisions), CHUNK):  # the queue holds at most log_queue x CHUNK
+            part = decisions[start : start + CHUNK]
+            chunk = packed([(d.decision_id, d.time_ns, aid, d.account) for d, aid in part])
             message = ("decisions", digest, rpc, request_id, peer, latency_us, chunk)
             if self.policy == "block":
                 self._queue.put(message)
@@ -122,9 +113,9 @@ class DecisionLog:
             try:
                 self._queue.put(message, block=False)
             except queue.Full:
-                self._drop(len(chunk))
+                self._drop(len(part))
 
-    def _gather(self, records: list[tuple[Any, ...]]) -> None:
+    def _gather(self, records: list[Any]) -> None:
         with self._wake:
             while len(self._pending) >= self._pending_cap:
                 if self.policy == "drop":

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
+import orjson
 import pytest
 
 from engine import load_ruleset
+from engine.log_line import compile_log_encoder
+from tests.test_log_writer import assert_same_as_to_dict
 
 HOSTILE_NAMES = [
     "__import__",
@@ -26,6 +31,10 @@ HOSTILE_NAMES = [
     "K",
     "_factory",
     "notes",
+    "log",
+    "P",
+    "s0",
+    "x0",
 ]
 HOSTILE_TEXTS = [
     '"); import os; os.system("echo pwned',
@@ -93,20 +102,28 @@ def test_hostile_names_are_data(hostile) -> None:  # type: ignore[no-untyped-def
     assert labelled.labels == ("_factory",) and labelled.tier == "None"
 
 
-def test_generated_code_holds_no_rule_text(hostile) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("which", ["evaluator", "log encoder"])
+def test_generated_code_holds_no_rule_text(hostile, which: str) -> None:  # type: ignore[no-untyped-def]
     code = hostile.program.source_code
+    if which == "log encoder":
+        code = compile_log_encoder(hostile.program.checked, orjson.dumps, {}).source_code
     for text in HOSTILE_TEXTS:
         assert text not in code
     for word in ["__import__", "import", "os.system", "exec_", "_factory when", "None when"]:
         assert word not in code
     # every identifier in the generated code is one the compiler made
-    import re
-
     made = re.compile(
-        r"(k|i|l|v|t)\d+|_t|_div|_factory|K|raw|run|trace|steps|notes|r|L|a|b|x|i"
+        r"(k|i|l|v|t|s|x)\d+|_t|_div|_factory|K|raw|run|trace|log|steps|notes|r|L|P|a|b|x|i"
         r"|type|int|float|str|bool|list|tuple|set|frozenset|isdisjoint|issubset"
         r"|join|get|append|any|not|and|or|is|in|if|elif|else|return|def|try|except"
         r"|KeyError|TypeError|AttributeError|None|True|False|for"
     )
     for name in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", re.sub(r"'[^']*'", "", code)):
         assert made.fullmatch(name), name
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXTS)
+def test_hostile_strings_are_logged_as_data(hostile, text: str) -> None:  # type: ignore[no-untyped-def]
+    for values in ({"platform": text, "exec": 2}, {"topics": [text]}, {"K": 10, "r": 0}):
+        event = assert_same_as_to_dict(hostile.classify(account(**values)))
+        assert event["input"]["platform"] == values.get("platform", "x")
