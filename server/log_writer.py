@@ -279,21 +279,18 @@ def writer_main(inbox: Any, config: WriterConfig) -> None:
             break
         if message[0] == "ruleset":
             _kind, digest, source, path, name = message
-            lines.add(Ruleset(check_source(Source(source, path), name=name)))
+            try:
+                lines.add(Ruleset(check_source(Source(source, path), name=name)))
+            except Exception as error:  # the server ran it: not expected, but never fatal
+                log.error("decision_log_ruleset_failed", digest=digest, error=repr(error))
             continue
-        if message[0] == "records":  # gathered small calls, each with its own context
-            stream.write(
-                b"".join(
-                    lines.encode(digest, [item], call_context(rpc, request_id, peer, latency))
-                    for digest, rpc, request_id, peer, latency, *item in map(unpacked, message[1])
-                )
-            )
-        else:
-            _kind, digest, rpc, request_id, peer, latency_us, items = message
-            items = unpacked(items)
-            stream.write(
-                lines.encode(digest, items, call_context(rpc, request_id, peer, latency_us))
-            )
+        try:
+            data = _encode(lines, message)
+        except Exception as error:
+            count = len(message[1]) if message[0] == "records" else len(unpacked(message[-1]))
+            log.error("decision_log_lines_failed", decisions=count, error=repr(error))
+            continue
+        stream.write(data)
         now = time.monotonic()
         if now - last_flush > FLUSH_EVERY_S or inbox.empty():
             stream.flush()
@@ -302,3 +299,13 @@ def writer_main(inbox: Any, config: WriterConfig) -> None:
     if config.target != "-":
         os.fsync(stream.fileno())
         stream.close()
+
+
+def _encode(lines: DecisionLines, message: tuple[Any, ...]) -> bytes:
+    if message[0] == "records":  # gathered small calls, each with its own context
+        return b"".join(
+            lines.encode(digest, [item], call_context(rpc, request_id, peer, latency))
+            for digest, rpc, request_id, peer, latency, *item in map(unpacked, message[1])
+        )
+    _kind, digest, rpc, request_id, peer, latency_us, items = message
+    return lines.encode(digest, unpacked(items), call_context(rpc, request_id, peer, latency_us))

@@ -48,3 +48,17 @@ def test_block_policy_writes_every_decision(tmp_path: Path) -> None:
     log.close()
     written = [orjson.loads(line)["decision_id"] for line in log_path.read_bytes().splitlines()]
     assert sorted(written) == sorted(made) and log.dropped == 0
+
+
+def test_a_message_the_writer_cannot_use_costs_only_itself(tmp_path: Path) -> None:
+    log_path = tmp_path / "decisions.log"
+    log = DecisionLog(Settings(decision_log=str(log_path)), Metrics())
+    ruleset = load_ruleset(RULES / "synthesis.tiers")
+    log._queue.put(("ruleset", "f00d", "tier broken when", "x.tiers", "x"))
+    log._queue.put(("decisions", "f00d", "ClassifyBatch", "", "", 0, b'[["id", 1, "a", {}]]'))
+    log.register(ruleset)
+    decision = ruleset.classify(ACCOUNT)
+    log.record("Classify", "", 0, [(decision, "after")])
+    log.close()
+    lines = log_path.read_bytes().splitlines()
+    assert [orjson.loads(line)["decision_id"] for line in lines] == [decision.decision_id]
