@@ -6,7 +6,10 @@ Servers run in their own processes; the load comes from this process.
   decision ids, no log, no metrics): the cost of gRPC itself in Python;
 - tierline with the decision log off, and with it on (to a file).
 With the log on, "sustained" counts the time until the log holds every
-decision, so a writer that falls behind cannot flatter the figure.
+decision, so a writer that falls behind cannot flatter the figure. The three
+servers run side by side and take turns, ROUNDS times per workload; each
+figure is the median of its rounds, so that the machine's drifts in load
+(large here: it is shared) hit all three alike.
 Run: `make bench`, or `.venv/bin/python -m benchmarks.run grpc_speed`.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import statistics
 import subprocess
 import tempfile
 import threading
@@ -32,6 +36,7 @@ from server.testing import free_port, start_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 SECONDS = float(os.environ.get("TIERLINE_BENCH_SECONDS", "4"))
+ROUNDS = int(os.environ.get("TIERLINE_BENCH_ROUNDS", "3"))
 
 
 # ------------------------------------------------------------------ baseline
@@ -177,11 +182,41 @@ def run_for(
     return sum(counts) / (time.perf_counter() - started), latencies
 
 
+def _each(rates: dict[tuple[str, str], list[float]], name: str, under: str) -> str:
+    """The ratio in each round: tierline over `under` (baseline), or log on over off."""
+    over = "tierline" if under == "baseline" else "tierline+log"
+    pairs = zip(rates[(over, name)], rates[(under, name)], strict=True)
+    return ", ".join(f"{a / b:.2f}" for a, b in pairs)
+
+
+def measure(
+    threads: int, body: Callable[[pb_grpc.ClassifierStub], int], port: int, log: Path | None
+) -> tuple[float, list[float]]:
+    """`run_for`; with a log, sustained: decisions logged until the writer caught up."""
+    before = _lines(log)
+    started = time.perf_counter()
+    rate, latencies = run_for(threads, body, port)
+    if log is not None:
+        caught_up = _wait_quiet(log)
+        rate = (_lines(log) - before) / (caught_up - started)
+    return rate, latencies
+
+
+_counted: dict[Path, tuple[int, int]] = {}  # log -> (bytes read, lines in them)
+
+
 def _lines(log: Path | None) -> int:
+    """Lines in the log so far, reading only what was added since the last count."""
     if log is None or not log.exists():
         return 0
+    offset, lines = _counted.get(log, (0, 0))
     with open(log, "rb") as handle:
-        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+        handle.seek(offset)
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            lines += chunk.count(b"\n")
+            offset += len(chunk)
+    _counted[log] = (offset, lines)
+    return lines
 
 
 def _wait_quiet(log: Path, quiet: float = 1.0) -> float:
@@ -214,41 +249,44 @@ def main() -> list[tuple[str, str]]:
         stub.Classify(singles[7], timeout=10)
         return 1
 
-    results: dict[tuple[str, str], float] = {}
-    p99: dict[str, float] = {}
+    rates: dict[tuple[str, str], list[float]] = {}
+    p99s: dict[str, list[float]] = {}
+    kinds = ("baseline", "tierline", "tierline+log")
     with tempfile.TemporaryDirectory() as tmp:
-        for kind in ("baseline", "tierline", "tierline+log"):
-            log = Path(tmp) / "decisions.log" if kind == "tierline+log" else None
-            server = Server("baseline" if kind == "baseline" else "tierline", log)
-            try:
+        log = Path(tmp) / "decisions.log"
+        servers = {
+            "baseline": Server("baseline"),
+            "tierline": Server("tierline"),
+            "tierline+log": Server("tierline", log),
+        }
+        try:
+            for _round in range(ROUNDS):  # servers in turn, so that drifts in load hit all
                 for name, body, threads in (
                     ("batch BASIC", batch(basic), 2),
                     ("batch FULL", batch(full), 2),
                     ("stream", stream, 2),
                     ("unary x8", unary, 8),
                 ):
-                    if name == "batch FULL" and kind != "tierline":
-                        continue
-                    before = _lines(log)
-                    phase_started = time.perf_counter()
-                    rate, latencies = run_for(threads, body, server.port)
-                    if log is not None:  # sustained: until the writer has caught up
-                        caught_up = _wait_quiet(log)
-                        rate = (_lines(log) - before) / (caught_up - phase_started)
-                    results[(kind, name)] = rate
-                    if name == "unary x8":
-                        latencies.sort()
-                        p99[kind] = latencies[int(len(latencies) * 0.99)] * 1000
-            finally:
-                drain = server.stop()
-            if log is not None:
-                lines = _lines(log)
-                rows.append(
-                    (
-                        "log on: decisions logged; seconds to drain the writer at stop",
-                        f"{lines:,}; {drain:.1f} s",
-                    )
-                )
+                    for kind in kinds:
+                        if name == "batch FULL" and kind != "tierline":
+                            continue
+                        logged = log if kind == "tierline+log" else None
+                        rate, latencies = measure(threads, body, servers[kind].port, logged)
+                        rates.setdefault((kind, name), []).append(rate)
+                        if name == "unary x8":
+                            latencies.sort()
+                            p99 = latencies[int(len(latencies) * 0.99)] * 1000
+                            p99s.setdefault(kind, []).append(p99)
+        finally:
+            drains = {kind: server.stop() for kind, server in servers.items()}
+        rows.append(
+            (
+                "log on: decisions logged; seconds to drain the writer at stop",
+                f"{_lines(log):,}; {drains['tierline+log']:.1f} s",
+            )
+        )
+    results = {key: statistics.median(values) for key, values in rates.items()}
+    p99 = {kind: statistics.median(values) for kind, values in p99s.items()}
     for name in ("batch BASIC", "stream", "unary x8"):
         base, ours, logged = (results[(k, name)] for k in ("baseline", "tierline", "tierline+log"))
         unit = "calls/s" if name == "unary x8" else "accounts/s"
@@ -257,8 +295,10 @@ def main() -> list[tuple[str, str]]:
         how = "sustained, until logged" if name != "unary x8" else "calls"
         rows.append((f"{name}: tierline (log on, to a file; {how}) {unit}", f"{logged:,.0f}"))
         rows.append((f"{name}: tierline / baseline (target >= 0.60)", f"{ours / base:.2f}"))
+        rows.append((f"{name}: tierline / baseline, each round", _each(rates, name, "baseline")))
         if name != "unary x8":
             rows.append((f"{name}: log on / log off (target >= 0.75)", f"{logged / ours:.2f}"))
+            rows.append((f"{name}: log on / log off, each round", _each(rates, name, "tierline")))
     rows.append(
         ("batch FULL: tierline (log off) accounts/s", f"{results[('tierline', 'batch FULL')]:,.0f}")
     )

@@ -53,7 +53,7 @@ def compile_log_encoder(
 
 def _fixed(value: Any) -> bytes:
     """JSON for what the rule file fixes (names, texts), made once per ruleset."""
-    return json.dumps(value, ensure_ascii=False).encode()
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class _LogGenerator(CodeGenerator):
