@@ -82,13 +82,18 @@ def new_decision_id(time_ns: int) -> str:
 
 def iso_ts(time_ns: int) -> str:
     """UTC, ISO 8601 to the microsecond ("2026-11-25T21:08:22.317566Z"), by integer arithmetic."""
+    return iso_ts_bytes(time_ns).decode()
+
+
+def iso_ts_bytes(time_ns: int) -> bytes:
+    """`iso_ts` as the decision log writes it (bytes, for a million lines a minute)."""
     seconds, ns = divmod(time_ns, 1_000_000_000)
-    return f"{_iso_second(seconds)}.{ns // 1000:06d}Z"
+    return b"%s.%06dZ" % (_iso_second(seconds), ns // 1000)
 
 
 @functools.lru_cache(maxsize=8)
-def _iso_second(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+def _iso_second(seconds: int) -> bytes:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S").encode()
 
 
 def division_notes(divisions: Sequence[Division], indexes: Iterable[int]) -> tuple[str, ...]:

@@ -30,7 +30,7 @@ from typing import IO, Any
 import orjson
 
 from engine import Ruleset
-from engine.decision import Decision, division_notes, iso_ts
+from engine.decision import Decision, division_notes, iso_ts_bytes
 from engine.load import check_source
 from engine.log_line import compile_log_encoder
 from engine.source import Source
@@ -143,7 +143,7 @@ class LineEncoder:
                 b'{"decision_id":',
                 dumps(decision_id),
                 b',"ts":"',
-                iso_ts(time_ns).encode(),
+                iso_ts_bytes(time_ns),
                 b'"',
                 self.fixed,
                 b',"account_id":',
