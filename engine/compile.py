@@ -7,8 +7,8 @@ every name, text and number from the rule file reaches the code through the
 constants table `K`. Two functions are generated from the same walk: `run`,
 the fast path, and `trace`, which also records each leaf's result and every
 division by zero, for reasons and explanations on demand. A third mode,
-`log`, keeps each leaf's result in a local of its own for the decision log's
-generated encoder (`engine/log_line.py`).
+`log`, keeps each leaf's result in a local of its own (`x3`) for the decision
+log's generated encoder (`engine/log_line.py`).
 """
 
 from __future__ import annotations
@@ -144,10 +144,6 @@ class CodeGenerator:
                 "    def _t(i, r):",
                 "        append((i, r)); return r",
             ]
-        if mode == "log":
-            for start in range(0, len(self.leaves), 64):  # a leaf not evaluated stays None
-                some = self.leaves[start : start + 64]
-                head.append("    " + " = ".join(f"x{leaf.id}" for leaf in some) + " = None")
         if mode != "run" and self._has_division():
             head += [
                 "    notes = []",

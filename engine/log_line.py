@@ -20,12 +20,14 @@ Masking is the caller's: `masks` maps a name to what is logged instead.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine import ast
 from engine.ast import TypeName
 from engine.compile import CodeGenerator
+from engine.leaves import Leaf
 from engine.model import CheckedRuleset, Rule
 
 Dumps = Callable[[Any], bytes]  # a value to JSON (orjson.dumps, or a slower safe one)
@@ -65,6 +67,9 @@ class _LogGenerator(CodeGenerator):
         self.masks = masks
         set_names = {n for n, i in checked.inputs.items() if i.type is TypeName.TEXT_SET}
         self.values = {name: self._value_code(name, name in set_names) for name in self.vars}
+        self._leaves_by_rule: dict[int, list[Leaf]] = {}
+        for leaf in self.leaves:
+            self._leaves_by_rule.setdefault(id(leaf.rule), []).append(leaf)
 
     def _value_code(self, name: str, is_set: bool) -> str:
         """Code giving the JSON of `name` as the rules saw it (masked if asked)."""
@@ -92,18 +97,19 @@ class _LogGenerator(CodeGenerator):
             lines.append(f"s{n} = {values[name]}")
             values[name] = f"s{n}"
         lines.append(f"P = [{self.k(_REASONS)}]")
-        for leaf in self.leaves:
-            fixed = {"rule": leaf.rule.name, "kind": leaf.rule.kind, "text": leaf.text}
-            head = (b"," if leaf.id else b"") + _fixed(fixed)[:-1] + b',"observed":{'
-            pieces = []
-            for n, name in enumerate(leaf.names):
-                key = (head if n == 0 else b",") + _fixed(name) + b":"
-                pieces += [self.k(key), values[name]]
-            if not leaf.names:  # a test of constants alone reads nothing
-                pieces.append(self.k(head))
-            x = f"x{leaf.id}"
-            pieces.append(f"{self.k(_TRUE)} if {x} else {self.k(_FALSE)}")
-            lines.append(f"if {x} is not None: P += ({', '.join(pieces)})")
+        # Under `policy first` the tiers after the matched one never ran: the pieces stop
+        # there, so a ruleset of a thousand tiers costs what its evaluated leaves cost.
+        first = self.checked.policy == "first"
+        tiers = [r for r in self.checked.tiers if r.when is not None] if first else []
+        if tiers:
+            lines.append("while True:")
+        for rule in tiers:
+            lines += ["    " + line for line in self._reasons_of(rule, values)]
+            lines.append(f"    if r is {self.k(rule)}: break")
+        if tiers:
+            lines.append("    break")
+        for rule in self.checked.labels if tiers else (*self.checked.tiers, *self.checked.labels):
+            lines += self._reasons_of(rule, values)
         shown = []
         for n, name in enumerate(self.checked.inputs):
             key = (b'],"input":{' if n == 0 else b",") + _fixed(name) + b":"
@@ -112,3 +118,47 @@ class _LogGenerator(CodeGenerator):
         lines.append(f"P += ({', '.join(shown)},)")
         lines.append("return r, L, P, notes")
         return lines
+
+    def _reasons_of(self, rule: Rule, values: dict[str, str]) -> list[str]:
+        """A rule's leaves that ran, each with what it read and what it gave. A leaf ran
+        if the ones before it in its rule let it (`and`, `or`): its guard asks them."""
+        lines: list[str] = []
+        if rule.when is None:
+            return lines
+        leaves = iter(self._leaves_by_rule[id(rule)])  # in evaluation order, as `_guards` walks
+        for guard in self._guards(rule.when, ()):
+            leaf = next(leaves)
+            fixed = {"rule": leaf.rule.name, "kind": leaf.rule.kind, "text": leaf.text}
+            head = (b"," if leaf.id else b"") + _fixed(fixed)[:-1] + b',"observed":{'
+            pieces = []
+            for n, name in enumerate(leaf.names):
+                key = (head if n == 0 else b",") + _fixed(name) + b":"
+                pieces += [self.k(key), values[name]]
+            if not leaf.names:  # a test of constants alone reads nothing
+                pieces.append(self.k(head))
+            pieces.append(f"{self.k(_TRUE)} if x{leaf.id} else {self.k(_FALSE)}")
+            add = f"P += ({', '.join(pieces)})"
+            lines.append(f"if {' and '.join(guard)}: {add}" if guard else add)
+        return lines
+
+    def _guards(self, expr: ast.Expr, guard: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+        """For each leaf of `expr`, when it ran: conditions on the leaves before it."""
+        if isinstance(expr, ast.AllOf | ast.AnyOf):
+            before: list[str] = []
+            for part in expr.parts:
+                yield from self._guards(part, guard + tuple(before))
+                result = self._result(part)
+                before.append(result if isinstance(expr, ast.AllOf) else f"not {result}")
+        elif isinstance(expr, ast.Not):
+            yield from self._guards(expr.part, guard)
+        else:
+            yield guard
+
+    def _result(self, expr: ast.Expr) -> str:
+        """What `expr` gave, read from its leaves' locals as Python short-circuits them."""
+        if isinstance(expr, ast.AllOf | ast.AnyOf):
+            joined = " and " if isinstance(expr, ast.AllOf) else " or "
+            return "(" + joined.join(self._result(p) for p in expr.parts) + ")"
+        if isinstance(expr, ast.Not):
+            return f"(not {self._result(expr.part)})"
+        return f"x{self._leaf_ids[id(expr)]}"

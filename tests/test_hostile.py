@@ -116,7 +116,7 @@ def test_generated_code_holds_no_rule_text(hostile, which: str) -> None:  # type
         r"(k|i|l|v|t|s|x)\d+|_t|_div|_factory|K|raw|run|trace|log|steps|notes|r|L|P|a|b|x|i"
         r"|type|int|float|str|bool|list|tuple|set|frozenset|isdisjoint|issubset"
         r"|join|get|append|any|not|and|or|is|in|if|elif|else|return|def|try|except"
-        r"|KeyError|TypeError|AttributeError|None|True|False|for"
+        r"|KeyError|TypeError|AttributeError|None|True|False|for|while|break"
     )
     for name in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", re.sub(r"'[^']*'", "", code)):
         assert made.fullmatch(name), name
