@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import orjson
@@ -20,7 +21,16 @@ def test_drop_policy_counts_every_decision_it_does_not_write(tmp_path: Path) -> 
     log = DecisionLog(settings, metrics)
     ruleset = load_ruleset(RULES / "synthesis.tiers")
     log.register(ruleset)
-    made = []
+    log.policy = "block"  # first a batch that waits, to know that the writer is up
+    warm = [(ruleset.classify(ACCOUNT), f"warm-{n}") for n in range(100)]
+    log.record("ClassifyBatch", "", 0, warm)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (
+        not log_path.exists() or log_path.read_bytes().count(b"\n") < len(warm)
+    ):
+        time.sleep(0.01)
+    log.policy = "drop"
+    made = [d.decision_id for d, _ in warm]
     for call in range(40):  # far faster than the writer: the one-message queue overflows
         decisions = [(ruleset.classify(ACCOUNT), f"a{call}-{n}") for n in range(1000)]
         made += [d.decision_id for d, _ in decisions]
