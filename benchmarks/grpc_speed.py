@@ -5,8 +5,9 @@ Servers run in their own processes; the load comes from this process.
   the account and calls a hand-written if/elif classifier (no validation, no
   decision ids, no log, no metrics): the cost of gRPC itself in Python;
 - tierline with the decision log off, and with it on (to a file).
-With the log on, "sustained" counts the time until the log holds every
-decision, so a writer that falls behind cannot flatter the figure. The three
+With the log on, "sustained" stretches the measured window until the log
+holds every decision, so a writer that falls behind cannot flatter the
+figure. The three
 servers run side by side and take turns, ROUNDS times per workload; each
 figure is the median of its rounds, so that the machine's drifts in load
 (large here: it is shared) hit all three alike.
@@ -24,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -146,13 +148,22 @@ class Server:
 # ---------------------------------------------------------------------- load
 
 
-def run_for(
-    threads: int, body: Callable[[pb_grpc.ClassifierStub], int], port: int
-) -> tuple[float, list[float]]:
-    """Accounts per second over SECONDS with `threads` callers; and call latencies."""
+@dataclass
+class Window:
+    """What the callers finished inside the measured window, and when it ended."""
+
+    done: float  # accounts
+    seconds: float
+    ended: float  # time.perf_counter() at its end
+    latencies: list[float]
+
+
+def run_for(threads: int, body: Callable[[pb_grpc.ClassifierStub], int], port: int) -> Window:
+    """`threads` callers without pause, measured over SECONDS after half a second of
+    warm-up. A call across an edge of the window counts for the share of its time
+    inside it: a stream of 1,000 accounts lasts a tenth of the window."""
     stop = threading.Event()
-    counts: list[int] = []
-    latencies: list[float] = []
+    calls: list[tuple[float, float, int]] = []  # began, finished, accounts
     lock = threading.Lock()
 
     def worker() -> None:
@@ -160,15 +171,13 @@ def run_for(
         with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
             stub = pb_grpc.ClassifierStub(channel)
             body(stub)  # warm up
-            done = 0
             mine = []
             while not stop.is_set():
-                started = time.perf_counter()
-                done += body(stub)
-                mine.append(time.perf_counter() - started)
+                began = time.perf_counter()
+                n = body(stub)
+                mine.append((began, time.perf_counter(), n))
             with lock:
-                counts.append(done)
-                latencies.extend(mine)
+                calls.extend(mine)
 
     workers = [threading.Thread(target=worker) for _ in range(threads)]
     for w in workers:
@@ -177,9 +186,17 @@ def run_for(
     started = time.perf_counter()
     time.sleep(SECONDS)
     stop.set()
+    ended = time.perf_counter()
     for w in workers:
         w.join()
-    return sum(counts) / (time.perf_counter() - started), latencies
+    done = 0.0
+    latencies = []
+    for began, finished, n in calls:
+        inside = min(finished, ended) - max(began, started)
+        if inside > 0:
+            done += n * inside / max(finished - began, 1e-9)
+            latencies.append(finished - began)
+    return Window(done, ended - started, ended, latencies)
 
 
 def _each(rates: dict[tuple[str, str], list[float]], name: str, under: str) -> str:
@@ -192,14 +209,13 @@ def _each(rates: dict[tuple[str, str], list[float]], name: str, under: str) -> s
 def measure(
     threads: int, body: Callable[[pb_grpc.ClassifierStub], int], port: int, log: Path | None
 ) -> tuple[float, list[float]]:
-    """`run_for`; with a log, sustained: decisions logged until the writer caught up."""
-    before = _lines(log)
-    started = time.perf_counter()
-    rate, latencies = run_for(threads, body, port)
+    """Accounts per second, and call latencies. With a log, sustained: the window is
+    stretched until the log held every decision (queued ones included)."""
+    window = run_for(threads, body, port)
+    seconds = window.seconds
     if log is not None:
-        caught_up = _wait_quiet(log)
-        rate = (_lines(log) - before) / (caught_up - started)
-    return rate, latencies
+        seconds += max(0.0, _wait_quiet(log) - window.ended)
+    return window.done / seconds, window.latencies
 
 
 _counted: dict[Path, tuple[int, int]] = {}  # log -> (bytes read, lines in them)
