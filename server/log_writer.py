@@ -65,9 +65,11 @@ class Masker:
         if name in self.redact:
             return "***"
         if name in self.hashed:
-            digest = hmac.new(
-                self.key, orjson.dumps(value, option=orjson.OPT_SORT_KEYS), hashlib.sha256
-            )
+            try:
+                canonical = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+            except TypeError:  # past 64 bits
+                canonical = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+            digest = hmac.new(self.key, canonical, hashlib.sha256)
             return "hmac-sha256:" + digest.hexdigest()[:32]
         return value
 

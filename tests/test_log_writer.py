@@ -126,6 +126,9 @@ def test_masking_covers_input_and_reasons() -> None:
     assert all(str(o.get("topics", "hmac-sha256:")).startswith("hmac-sha256:") for o in observed)
     assert "45000" not in json.dumps(event)
     assert not any("gap" in r for r in event["reasons"])  # "55,000 short" would tell
+    huge = SYNTHESIS.classify({**decision.account, "followers": 10**30})
+    hashed = Masker(WriterConfig("-", hash_fields=("followers",), hash_key="k"))
+    assert logged(huge, hashed)["input"]["followers"].startswith("hmac-sha256:")
     same_key = logged(decision, Masker(WriterConfig("-", hash_fields=("topics",), hash_key="k")))
     assert same_key["input"]["topics"] == event["input"]["topics"]  # keyed hashes can be joined
 
