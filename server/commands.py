@@ -251,6 +251,9 @@ def eval_(args: argparse.Namespace) -> int:
 def _eval_log(target: str, ruleset: Ruleset) -> tuple[Any, Any]:
     """`eval --log FILE`: the service's decision-log lines, and the source archived beside."""
     from server.log_writer import DecisionWriter, Masker, WriterConfig, open_log
+    from server.logs import configure_logging
+
+    configure_logging()  # a line that cannot be written is said on stderr, not in the output
 
     archive = Path(target).resolve().parent / "archive"
     archive.mkdir(parents=True, exist_ok=True)
