@@ -106,14 +106,17 @@ class DecisionLog:
         for start in range(0, len(decisions), CHUNK):  # the queue holds at most log_queue x CHUNK
             part = decisions[start : start + CHUNK]
             chunk = packed([(d.decision_id, d.time_ns, aid, d.account) for d, aid in part])
-            message = ("decisions", digest, rpc, request_id, peer, latency_us, chunk)
-            if self.policy == "block":
-                self._queue.put(message)
-                continue
-            try:
-                self._queue.put(message, block=False)
-            except queue.Full:
-                self._drop(len(part))
+            self._send(("decisions", digest, rpc, request_id, peer, latency_us, chunk), len(part))
+
+    def _send(self, message: tuple[Any, ...], decisions: int) -> None:
+        """Onto the queue: wait for room (`block`), or count the decisions as dropped."""
+        if self.policy == "block":
+            self._queue.put(message)
+            return
+        try:
+            self._queue.put(message, block=False)
+        except queue.Full:
+            self._drop(decisions)
 
     def _gather(self, records: list[Any]) -> None:
         with self._wake:
@@ -137,14 +140,8 @@ class DecisionLog:
                 self._wake.notify_all()  # room again for blocked callers
                 closing = self._closed
             for start in range(0, len(batch), CHUNK):
-                message = ("records", batch[start : start + CHUNK])
-                if self.policy == "block":
-                    self._queue.put(message)
-                    continue
-                try:
-                    self._queue.put(message, block=False)
-                except queue.Full:
-                    self._drop(len(message[1]))
+                records = batch[start : start + CHUNK]
+                self._send(("records", records), len(records))
             if closing:
                 return
 
