@@ -49,6 +49,17 @@ class WriterConfig:
     hash_key: str = ""
 
 
+def _safe_dumps(value: Any, *, sort_keys: bool = False) -> bytes:
+    """orjson stops at 64-bit integers; the rules do not, so neither may the log."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else None)
+    except TypeError:
+        text = json.dumps(
+            value, default=str, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys
+        )
+        return text.encode()
+
+
 class Masker:
     """Personal data need not sit in logs: fields logged as '***' or a keyed hash."""
 
@@ -65,11 +76,7 @@ class Masker:
         if name in self.redact:
             return "***"
         if name in self.hashed:
-            try:
-                canonical = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-            except TypeError:  # past 64 bits
-                canonical = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
-            digest = hmac.new(self.key, canonical, hashlib.sha256)
+            digest = hmac.new(self.key, _safe_dumps(value, sort_keys=True), hashlib.sha256)
             return "hmac-sha256:" + digest.hexdigest()[:32]
         return value
 
@@ -92,14 +99,6 @@ def open_log(target: str) -> IO[bytes]:
 _EVENT = b',"event":"decision","level":"info","logger":"tierline.decisions"}\n'
 
 
-def _safe_dumps(value: Any) -> bytes:
-    """orjson stops at 64-bit integers; the rules do not, so neither may the log."""
-    try:
-        return orjson.dumps(value)
-    except TypeError:
-        return json.dumps(value, ensure_ascii=False, default=str).encode()
-
-
 class LineEncoder:
     """Decision-log lines of one ruleset version: one JSON object a line, in the shape
     structlog's JSON renderer gives every other event (`event`, `level`, `logger`).
@@ -109,6 +108,7 @@ class LineEncoder:
     which fields are masked) is serialised here once."""
 
     def __init__(self, ruleset: Ruleset, masker: Masker, dumps: Callable[[Any], bytes]):
+        self.ruleset = ruleset
         program = ruleset.program
         checked = program.checked
         names = [*checked.inputs, *checked.lets, *checked.levels]
@@ -205,11 +205,9 @@ class DecisionLines:
         self.masker = masker
         self._fast: dict[str, LineEncoder] = {}
         self._safe: dict[str, LineEncoder] = {}
-        self._rulesets: dict[str, Ruleset] = {}
 
     def add(self, ruleset: Ruleset) -> None:
         if ruleset.digest not in self._fast:
-            self._rulesets[ruleset.digest] = ruleset
             self._fast[ruleset.digest] = LineEncoder(ruleset, self.masker, orjson.dumps)
 
     def encode(self, digest: str, items: list[Item], context: bytes) -> bytes:
@@ -226,9 +224,8 @@ class DecisionLines:
             pass
         safe = self._safe.get(digest)
         if safe is None:
-            safe = self._safe[digest] = LineEncoder(
-                self._rulesets[digest], self.masker, _safe_dumps
-            )
+            ruleset = self._fast[digest].ruleset
+            safe = self._safe[digest] = LineEncoder(ruleset, self.masker, _safe_dumps)
         try:
             return safe.line(*item, context)
         except Exception as error:
