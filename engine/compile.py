@@ -144,16 +144,15 @@ class CodeGenerator:
                 "    def _t(i, r):",
                 "        append((i, r)); return r",
             ]
+        if mode != "run":
+            head.append("    notes = []")
         if mode != "run" and self._has_division():
             head += [
-                "    notes = []",
                 "    def _div(a, b, i):",
                 "        if b == 0:",
                 "            notes.append(i); return 0.0",
                 "        return a / b",
             ]
-        elif mode != "run":
-            head.append("    notes = []")
         body = [*self._read_inputs(), *self._derive(), *self._tiers(), *self._labels()]
         if mode == "trace":
             env = ", ".join(f"{self.k(name)}: {self._env_value(name)}" for name in self.vars)

@@ -195,7 +195,7 @@ class Decision:
         return {"name": rule.name, "kind": rule.kind, "file": rule.file, "line": rule.line}
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON shape of the decision log."""
+        """The JSON shape of the decision log (whose reasons leave `gap` to explanations)."""
         rs = self.ruleset
         return {
             "decision_id": self.decision_id,
