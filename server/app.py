@@ -20,6 +20,7 @@ from engine.load import read_source
 from engine.registry import LoadResult, Registry
 from engine.ruleset import Ruleset
 from server.decision_log import DecisionLog, NoDecisionLog, open_decision_log
+from server.drain import Drain
 from server.logs import get_logger
 from server.metrics import Metrics
 from server.observe import ObservingInterceptor
@@ -42,6 +43,7 @@ class Running:
     metrics: Metrics
     health: health.HealthServicer
     decision_log: DecisionLog | NoDecisionLog
+    drain: Drain
     metrics_port: int | None = None
     watcher: object | None = None
     stopped: threading.Event = field(default_factory=threading.Event)
@@ -55,7 +57,13 @@ class Running:
         stop = getattr(self.watcher, "stop", None)
         if stop is not None:
             stop()
-        self.server.stop(self.settings.grace_seconds if grace is None else grace).wait()
+        grace = self.settings.grace_seconds if grace is None else grace
+        deadline = time.monotonic() + grace
+        # gRPC's own stop only once no classifier call is left (why: server/drain.py)
+        unfinished = self.drain.close(grace)
+        if unfinished:
+            log.warning("calls_cut_at_shutdown", calls=unfinished, grace_seconds=grace)
+        self.server.stop(max(0.0, deadline - time.monotonic())).wait()
         self.decision_log.close()
         log.info("server_stopped", dropped_decision_events=self.decision_log.dropped)
 
@@ -123,6 +131,7 @@ def report_load(result: LoadResult, metrics: Metrics | None) -> LoadResult:
 def create_server(settings: Settings) -> Running:
     """Load the rules, start gRPC (health, reflection), metrics and the decision log."""
     metrics = Metrics()
+    drain = Drain()
     decision_log = open_decision_log(settings, metrics)
     registry = Registry(default=settings.default_ruleset)
 
@@ -142,7 +151,7 @@ def create_server(settings: Settings) -> Running:
     ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="tierline-rpc"),
-        interceptors=[ObservingInterceptor(metrics)],
+        interceptors=[ObservingInterceptor(metrics, drain, SERVICE)],
         options=options,
         maximum_concurrent_rpcs=settings.workers * 64,
     )
@@ -176,10 +185,17 @@ def create_server(settings: Settings) -> Running:
         if settings.metrics_port is not None
         else None
     )
-    running = Running(
-        server, port, settings, registry, metrics, health_servicer, decision_log, metrics_port
+    return Running(
+        server,
+        port,
+        settings,
+        registry,
+        metrics,
+        health_servicer,
+        decision_log,
+        drain,
+        metrics_port,
     )
-    return running
 
 
 def serve(settings: Settings) -> int:

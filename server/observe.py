@@ -1,5 +1,6 @@
-"""Per-call observation: metrics by method and status code, and the structlog
-context (rpc, peer, request id) bound for everything logged during the call."""
+"""Per-call observation: metrics by method and status code, the structlog context
+(rpc, peer, request id) bound for everything logged during the call, and the drain
+that lets a stop wait for classifier calls in flight."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import grpc
 import structlog
 
+from server.drain import Drain
 from server.logs import get_logger
 from server.metrics import Metrics
 
@@ -17,8 +19,10 @@ log = get_logger("tierline.server")
 
 
 class ObservingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
-    def __init__(self, metrics: Metrics):
+    def __init__(self, metrics: Metrics, drain: Drain, drained_service: str):
         self.metrics = metrics
+        self.drain = drain
+        self.drained = f"/{drained_service}/"  # health and reflection answer until the end
 
     def intercept_service(
         self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails
@@ -31,6 +35,17 @@ class ObservingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             (v for k, v in details.invocation_metadata or () if k == "x-request-id"), ""
         )
         metrics = self.metrics
+        drain = self.drain if details.method.startswith(self.drained) else None
+
+        def admit(context: grpc.ServicerContext) -> None:
+            if drain is None:
+                return
+            if not drain.admit():
+                context.abort(
+                    grpc.StatusCode.UNAVAILABLE, "tierline is shutting down: retry the call"
+                )
+            if not context.add_callback(drain.done):  # the call has already terminated
+                drain.done()
 
         def finish(
             context: grpc.ServicerContext, started: float, failed: BaseException | None
@@ -53,6 +68,7 @@ class ObservingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 bind(context)
                 started = time.perf_counter()
                 try:
+                    admit(context)
                     response = behavior(request, context)
                 except Exception as error:
                     finish(context, started, error)
@@ -68,6 +84,7 @@ class ObservingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 bind(context)
                 started = time.perf_counter()
                 try:
+                    admit(context)
                     yield from behavior(request, context)
                 except Exception as error:
                     finish(context, started, error)

@@ -23,6 +23,7 @@ from server.client import Client, account_message
 from server.pb import pb, pb_grpc
 from server.settings import Settings
 from tests.conftest import ACCOUNT, RULES
+from tests.slow_link import SlowLink
 
 
 @pytest.fixture(scope="module")
@@ -254,35 +255,42 @@ def test_the_typed_client(served: Running) -> None:
         assert {r["name"] for r in client.rulesets()} >= {"synthesis", "fda"}
 
 
+def signal_in_flight(running: Running) -> threading.Event:
+    """An event set once the server has a classifier call in hand."""
+    in_flight = threading.Event()
+    lookup = running.registry.get
+
+    def get(name: str = "", digest: str = "") -> Any:
+        in_flight.set()
+        return lookup(name, digest)
+
+    running.registry.get = get  # type: ignore[method-assign]
+    return in_flight
+
+
+def classify_many(port: int, count: int, results: list[Any]) -> None:
+    """One FULL batch of `count` accounts; appends the number of results or the error."""
+    options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+    with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+        accounts = [account_message({**ACCOUNT, "followers": i}, str(i)) for i in range(count)]
+        try:
+            response = pb_grpc.ClassifierStub(channel).ClassifyBatch(
+                pb.ClassifyBatchRequest(accounts=accounts, view=pb.DECISION_VIEW_FULL),
+                timeout=60,
+            )
+            results.append(len(response.results))
+        except grpc.RpcError as error:
+            results.append(error)
+
+
 def test_shutdown_lets_in_flight_calls_finish(tmp_path: Path) -> None:
     settings = Settings(
         rules=RULES, port=0, decision_log=str(tmp_path / "d.log"), watch=False, grace_seconds=10
     )
     running = create_server(settings)
+    in_flight = signal_in_flight(running)
     results: list[Any] = []
-    in_flight = threading.Event()
-    lookup = running.registry.get
-
-    def get(name: str = "", digest: str = "") -> Any:
-        in_flight.set()  # the server has the call
-        return lookup(name, digest)
-
-    running.registry.get = get  # type: ignore[method-assign]
-
-    def slow_caller() -> None:
-        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
-        with grpc.insecure_channel(f"127.0.0.1:{running.port}", options=options) as channel:
-            accounts = [account_message({**ACCOUNT, "followers": i}, str(i)) for i in range(10_000)]
-            try:
-                response = pb_grpc.ClassifierStub(channel).ClassifyBatch(
-                    pb.ClassifyBatchRequest(accounts=accounts, view=pb.DECISION_VIEW_FULL),
-                    timeout=60,
-                )
-                results.append(len(response.results))
-            except grpc.RpcError as error:
-                results.append(error)
-
-    thread = threading.Thread(target=slow_caller)
+    thread = threading.Thread(target=classify_many, args=(running.port, 10_000, results))
     thread.start()
     assert in_flight.wait(30)
     running.stop()
@@ -290,6 +298,73 @@ def test_shutdown_lets_in_flight_calls_finish(tmp_path: Path) -> None:
     assert results == [10_000]
     logged = (tmp_path / "d.log").read_text().splitlines()
     assert len(logged) == 10_000  # flushed before stop() returned
+
+
+def test_shutdown_delivers_a_large_response_over_a_slow_link(tmp_path: Path) -> None:
+    """The response (7.5 MB) is still on its way when the stop begins: it arrives whole.
+
+    Before the drain, gRPC closed the connection as soon as the call was done, and this
+    failed every time (UNAVAILABLE, "Stream removed").
+    """
+    settings = Settings(
+        rules=RULES, port=0, decision_log=str(tmp_path / "d.log"), watch=False, grace_seconds=30
+    )
+    running = create_server(settings)
+    link = SlowLink(running.port, bytes_per_second=8e6)
+    in_flight = signal_in_flight(running)
+    results: list[Any] = []
+    thread = threading.Thread(target=classify_many, args=(link.port, 5_000, results))
+    thread.start()
+    try:
+        assert in_flight.wait(30)
+        running.stop()
+        thread.join()
+    finally:
+        link.close()
+    assert results == [5_000]
+    assert link.resets == 0
+
+
+def test_a_stopping_server_refuses_new_calls_and_still_answers_health(tmp_path: Path) -> None:
+    settings = Settings(
+        rules=RULES, port=0, decision_log=str(tmp_path / "d.log"), watch=False, grace_seconds=30
+    )
+    running = create_server(settings)
+    entered, release = threading.Event(), threading.Event()
+    lookup = running.registry.get
+
+    def get(name: str = "", digest: str = "") -> Any:
+        if not entered.is_set():  # hold the first call until the test lets it go
+            entered.set()
+            release.wait(30)
+        return lookup(name, digest)
+
+    running.registry.get = get  # type: ignore[method-assign]
+    with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        stub = pb_grpc.ClassifierStub(channel)
+        first = stub.Classify.future(request(ACCOUNT), timeout=30)
+        assert entered.wait(30)
+        stopper = threading.Thread(target=running.stop)
+        stopper.start()
+        deadline = time.monotonic() + 10
+        while not running.drain.closed and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Classify(request(ACCOUNT), timeout=5)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "shutting down" in (refused.value.details() or "")
+        health = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=5
+        )
+        assert health.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        release.set()
+        assert first.result().decision.tier == "micro"
+        stopper.join(30)
+    assert not stopper.is_alive()
+    refused_calls = running.metrics.registry.get_sample_value(
+        "tierline_rpc_calls_total", {"method": "Classify", "code": "UNAVAILABLE"}
+    )
+    assert refused_calls == 1
 
 
 def test_decision_log_lines_with_masking(stub: pb_grpc.ClassifierStub, served: Running) -> None:
