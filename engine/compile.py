@@ -6,15 +6,16 @@ source holds only names made here (`i0`, `l1`, `v2`, `k3`) and operators;
 every name, text and number from the rule file reaches the code through the
 constants table `K`. Two functions are generated from the same walk: `run`,
 the fast path, and `trace`, which also records each leaf's result and every
-division by zero, for reasons and explanations on demand. A third mode,
-`log`, keeps each leaf's result in a local of its own (`x3`) for the decision
-log's generated encoder (`engine/log_line.py`).
+division by zero, for reasons on demand. Two more modes, `log` and `explain`,
+keep each leaf's result in a local of its own (`x3`) for code that subclasses
+add after the rules (`tail`): the decision log's line encoder
+(`engine/log_line.py`) and the explainer (`engine/explainer.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from engine import ast
@@ -35,7 +36,7 @@ _FAST_TYPE_CHECK = {
     ),
 }
 
-Mode = Literal["run", "trace", "log"]
+Mode = Literal["run", "trace", "log", "explain"]
 Trace = tuple[Rule | None, tuple[str, ...], list[tuple[int, bool]], dict[str, Value], list[int]]
 
 
@@ -56,7 +57,6 @@ class Program:
     divisions: tuple[Division, ...]
     source_code: str  # the generated Python, for the curious and for tests
     formatters: dict[str, Callable[[Any], str]]  # name -> how explanations show its value
-    text_cache: dict[Any, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 def compile_program(
@@ -78,6 +78,9 @@ class CodeGenerator:
         self._const_ids: dict[tuple[type, Any], int] = {}
         self.leaves = rule_leaves(checked)
         self._leaf_ids = {id(leaf.expr): leaf.id for leaf in self.leaves}
+        self._rule_leaves: dict[int, list[Leaf]] = {}
+        for leaf in self.leaves:
+            self._rule_leaves.setdefault(id(leaf.rule), []).append(leaf)
         self.divisions: list[Division] = []
         self._division_ids: dict[int, int] = {}
         self.vars: dict[str, str] = {}
@@ -160,12 +163,41 @@ class CodeGenerator:
         elif mode == "run":
             body.append(f"return k{self.k_decision}(k{self.k_owner}, r, L, raw)")
         else:
-            body += self.log_tail()
+            body += self.tail()
         return head + ["    " + line for line in body]
 
-    def log_tail(self) -> list[str]:
-        """What `log` does once the rules have run: made by the log-line generator."""
+    def tail(self) -> list[str]:
+        """What `log` or `explain` does once the rules have run: made by a subclass."""
         raise NotImplementedError
+
+    def ran(self, rule: Rule) -> Iterator[tuple[Leaf, tuple[str, ...]]]:
+        """A rule's leaves in evaluation order, each with the test of whether it ran."""
+        if rule.when is None:
+            return iter(())
+        return zip(self._rule_leaves[id(rule)], self.leaf_guards(rule.when), strict=True)
+
+    def leaf_guards(self, expr: ast.Expr, guard: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+        """For each leaf of `expr` in evaluation order, when it ran: conditions on the
+        locals of the leaves before it, as `and` and `or` short-circuit."""
+        if isinstance(expr, ast.AllOf | ast.AnyOf):
+            before: list[str] = []
+            for part in expr.parts:
+                yield from self.leaf_guards(part, guard + tuple(before))
+                result = self.leaf_result(part)
+                before.append(result if isinstance(expr, ast.AllOf) else f"not {result}")
+        elif isinstance(expr, ast.Not):
+            yield from self.leaf_guards(expr.part, guard)
+        else:
+            yield guard
+
+    def leaf_result(self, expr: ast.Expr) -> str:
+        """What `expr` gave, read from its leaves' locals as Python short-circuits them."""
+        if isinstance(expr, ast.AllOf | ast.AnyOf):
+            joined = " and " if isinstance(expr, ast.AllOf) else " or "
+            return "(" + joined.join(self.leaf_result(p) for p in expr.parts) + ")"
+        if isinstance(expr, ast.Not):
+            return f"(not {self.leaf_result(expr.part)})"
+        return f"x{self._leaf_ids[id(expr)]}"
 
     def _has_division(self) -> bool:
         exprs: list[object] = [d.expr for d in self.checked.derived if isinstance(d, Let)]

@@ -213,6 +213,5 @@ class Decision:
         }
 
     def explain(self) -> str:
-        from engine.explain import explain
-
-        return explain(self)
+        """Why this tier, in words (made by the ruleset's generated explainer)."""
+        return self.ruleset.explainer(self.account)

@@ -1,7 +1,8 @@
 """Decisions in words: why this tier, and why not the tiers before it.
 
-Works from the traced steps directly, so an explanation costs a traced run
-and a few lines of text, not a full list of Reason objects.
+`Decision.explain()` uses the generated explainer (`engine/explainer.py`).
+This renderer, from the traced steps, is its reference: short enough to read
+at a glance, and tests check that both give the same text.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from engine.leaves import Leaf
+from engine.model import CheckedRuleset, Rule
 
 if TYPE_CHECKING:
     from engine.decision import Decision
 
 
-def explain(decision: Decision) -> str:
+def explain_traced(decision: Decision) -> str:
     rs = decision.ruleset
     program = rs.program
     leaves = program.leaves
@@ -34,10 +36,7 @@ def explain(decision: Decision) -> str:
 
     rule = decision.rule
     matched = rule.name if rule is not None and rule.kind == "tier" else None
-    header = program.text_cache.get(id(rule))  # by identity: hashing a rule hashes its AST
-    if header is None:
-        header = program.text_cache[id(rule)] = _header(decision)
-    lines = [header]
+    lines = [header(program.checked, rule)]
     failed: list[str] = []
     reported: set[str] = set()
     for leaf_id, result in steps:
@@ -73,20 +72,19 @@ def explain(decision: Decision) -> str:
     return "\n".join(lines)
 
 
-def _header(decision: Decision) -> str:
-    """The first line(s), the same for every decision by one rule: made once per rule."""
-    rs = decision.ruleset
-    rule = decision.rule
-    tier = decision.tier or "none"
-    version = f", version {rs.version}" if rs.version else ""
+def header(checked: CheckedRuleset, rule: Rule | None) -> str:
+    """The first line(s), the same for every decision by one rule."""
+    tier = (rule.tier if rule is not None else None) or "none"
+    version = f", version {checked.version}" if checked.version else ""
     if rule is not None and rule.kind == "tier":
         where = f"{rule.file}:{rule.line}"
         return (
-            f"tier {tier}: rule '{rule.name}' at {where} (ruleset {rs.name}{version})\nwhy {tier}:"
+            f"tier {tier}: rule '{rule.name}' at {where} (ruleset {checked.name}{version})\n"
+            f"why {tier}:"
         )
     if rule is not None:
         return (
             f"tier {tier}: no tier rule matched, so `otherwise {rule.name}` at "
-            f"{rule.file}:{rule.line} applies (ruleset {rs.name}{version})"
+            f"{rule.file}:{rule.line} applies (ruleset {checked.name}{version})"
         )
-    return f"tier none: no tier rule matched (ruleset {rs.name}{version})"
+    return f"tier none: no tier rule matched (ruleset {checked.name}{version})"

@@ -123,19 +123,39 @@ def gap_spec(expr: ast.Expr, checked: CheckedRuleset) -> GapSpec | None:
 
 
 def _short_of(spec: GapSpec | None) -> Callable[[Value | None], str | None]:
-    """`gap` with the spec bound; a count below a lower bound (the common case) inlined."""
+    """`_distance` with the spec bound; the common cases, a count or a percent on the
+    wrong side of its bound, inlined (explanations show a gap for every tier tried)."""
     if spec is None:
         return lambda value: None
     _name, op, low, high, type_ = spec
-    if type_ is ast.TypeName.COUNT and op in (">=", ">", "between") and float(low).is_integer():
-        bound = int(low)
+    below = op in (">=", ">", "between")
+    above = op in ("<=", "<") or (op == "between" and high is not None)
+    limit = high if op == "between" else low
+    if type_ is ast.TypeName.COUNT and float(low).is_integer():
+        if limit is not None and not float(limit).is_integer():
+            return lambda value: _distance(value, op, low, high, type_)
+        floor, ceiling = int(low), (int(limit) if limit is not None else 0)
 
-        def count_short(value: Value | None) -> str | None:
-            if type(value) is int and value < bound:
-                return f"{bound - value:,} short"
+        def count_gap(value: Value | None) -> str | None:
+            if type(value) is int:  # below 1e15, as `show_value` writes it in full
+                if below and value < floor and floor - value < 1e15:
+                    return f"{floor - value:,} short"
+                if above and value > ceiling and value - ceiling < 1e15:
+                    return f"{value - ceiling:,} over"
             return _distance(value, op, low, high, type_)
 
-        return count_short
+        return count_gap
+    if type_ is ast.TypeName.PERCENT:
+
+        def percent_gap(value: Value | None) -> str | None:
+            if type(value) is float:
+                if below and value < low:
+                    return f"{(low - value) * 100:.6g}% short"
+                if above and limit is not None and value > limit:
+                    return f"{(value - limit) * 100:.6g}% over"
+            return _distance(value, op, low, high, type_)
+
+        return percent_gap
     return lambda value: _distance(value, op, low, high, type_)
 
 

@@ -20,14 +20,12 @@ Masking is the caller's: `masks` maps a name to what is logged instead.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine import ast
 from engine.ast import TypeName
 from engine.compile import CodeGenerator
-from engine.leaves import Leaf
 from engine.model import CheckedRuleset, Rule
 
 Dumps = Callable[[Any], bytes]  # a value to JSON (orjson.dumps, or a slower safe one)
@@ -67,9 +65,6 @@ class _LogGenerator(CodeGenerator):
         self.masks = masks
         set_names = {n for n, i in checked.inputs.items() if i.type is TypeName.TEXT_SET}
         self.values = {name: self._value_code(name, name in set_names) for name in self.vars}
-        self._leaves_by_rule: dict[int, list[Leaf]] = {}
-        for leaf in self.leaves:
-            self._leaves_by_rule.setdefault(id(leaf.rule), []).append(leaf)
 
     def _value_code(self, name: str, is_set: bool) -> str:
         """Code giving the JSON of `name` as the rules saw it (masked if asked)."""
@@ -88,7 +83,7 @@ class _LogGenerator(CodeGenerator):
             return f"{self.k(dumps)}({var})"
         return f"{self.k(lambda v: dumps(mask(v)))}({var})"
 
-    def log_tail(self) -> list[str]:
+    def tail(self) -> list[str]:
         """Pieces joined once: `,"reasons":[...],"input":{...}`. Leaf 0 is always the
         first evaluated (it opens the first rule), so only the others lead with a comma."""
         lines = []
@@ -123,11 +118,7 @@ class _LogGenerator(CodeGenerator):
         """A rule's leaves that ran, each with what it read and what it gave. A leaf ran
         if the ones before it in its rule let it (`and`, `or`): its guard asks them."""
         lines: list[str] = []
-        if rule.when is None:
-            return lines
-        leaves = iter(self._leaves_by_rule[id(rule)])  # in evaluation order, as `_guards` walks
-        for guard in self._guards(rule.when, ()):
-            leaf = next(leaves)
+        for leaf, guard in self.ran(rule):
             fixed = {"rule": leaf.rule.name, "kind": leaf.rule.kind, "text": leaf.text}
             head = (b"," if leaf.id else b"") + _fixed(fixed)[:-1] + b',"observed":{'
             pieces = []
@@ -140,25 +131,3 @@ class _LogGenerator(CodeGenerator):
             add = f"P += ({', '.join(pieces)})"
             lines.append(f"if {' and '.join(guard)}: {add}" if guard else add)
         return lines
-
-    def _guards(self, expr: ast.Expr, guard: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
-        """For each leaf of `expr`, when it ran: conditions on the leaves before it."""
-        if isinstance(expr, ast.AllOf | ast.AnyOf):
-            before: list[str] = []
-            for part in expr.parts:
-                yield from self._guards(part, guard + tuple(before))
-                result = self._result(part)
-                before.append(result if isinstance(expr, ast.AllOf) else f"not {result}")
-        elif isinstance(expr, ast.Not):
-            yield from self._guards(expr.part, guard)
-        else:
-            yield guard
-
-    def _result(self, expr: ast.Expr) -> str:
-        """What `expr` gave, read from its leaves' locals as Python short-circuits them."""
-        if isinstance(expr, ast.AllOf | ast.AnyOf):
-            joined = " and " if isinstance(expr, ast.AllOf) else " or "
-            return "(" + joined.join(self._result(p) for p in expr.parts) + ")"
-        if isinstance(expr, ast.Not):
-            return f"(not {self._result(expr.part)})"
-        return f"x{self._leaf_ids[id(expr)]}"

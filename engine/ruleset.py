@@ -9,6 +9,7 @@ from typing import Any
 
 from engine.compile import Program, compile_program
 from engine.decision import Decision
+from engine.explainer import Explainer, compile_explainer
 from engine.load import check_source, read_source
 from engine.model import CheckedRuleset, Example
 from engine.source import Source
@@ -24,6 +25,14 @@ class Ruleset:
         self.checked = checked
         self.program: Program = compile_program(checked, Decision, self)
         self.classify = self.program.run
+        self._explainer: Explainer | None = None
+
+    @property
+    def explainer(self) -> Explainer:
+        """account -> explanation; generated on first use (most rulesets never explain)."""
+        if self._explainer is None:
+            self._explainer = compile_explainer(self.checked)[0]
+        return self._explainer
 
     def __repr__(self) -> str:
         return f"<Ruleset {self.name} {self.version!r} {self.digest[:12]}>"

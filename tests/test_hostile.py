@@ -8,6 +8,8 @@ import orjson
 import pytest
 
 from engine import load_ruleset
+from engine.explain import explain_traced
+from engine.explainer import compile_explainer
 from engine.log_line import compile_log_encoder
 from tests.test_log_writer import assert_same_as_to_dict
 
@@ -35,6 +37,13 @@ HOSTILE_NAMES = [
     "P",
     "s0",
     "x0",
+    "f0",
+    "explain",
+    "out",
+    "failed",
+    "why",
+    "miss",
+    "tried",
 ]
 HOSTILE_TEXTS = [
     '"); import os; os.system("echo pwned',
@@ -102,18 +111,21 @@ def test_hostile_names_are_data(hostile) -> None:  # type: ignore[no-untyped-def
     assert labelled.labels == ("_factory",) and labelled.tier == "None"
 
 
-@pytest.mark.parametrize("which", ["evaluator", "log encoder"])
+@pytest.mark.parametrize("which", ["evaluator", "log encoder", "explainer"])
 def test_generated_code_holds_no_rule_text(hostile, which: str) -> None:  # type: ignore[no-untyped-def]
     code = hostile.program.source_code
     if which == "log encoder":
         code = compile_log_encoder(hostile.program.checked, orjson.dumps, {}).source_code
+    if which == "explainer":
+        code = compile_explainer(hostile.program.checked)[1]
     for text in HOSTILE_TEXTS:
         assert text not in code
     for word in ["__import__", "import", "os.system", "exec_", "_factory when", "None when"]:
         assert word not in code
     # every identifier in the generated code is one the compiler made
     made = re.compile(
-        r"(k|i|l|v|t|s|x)\d+|_t|_div|_factory|K|raw|run|trace|log|steps|notes|r|L|P|a|b|x|i"
+        r"(k|i|l|v|t|s|x|f)\d+|_t|_div|_factory|K|raw|run|trace|log|steps|notes|r|L|P|a|b|x|i"
+        r"|explain|out|tried|failed|why|miss|f|g"
         r"|type|int|float|str|bool|list|tuple|set|frozenset|isdisjoint|issubset"
         r"|join|get|append|any|not|and|or|is|in|if|elif|else|return|def|try|except"
         r"|KeyError|TypeError|AttributeError|None|True|False|for|while|break"
@@ -127,3 +139,11 @@ def test_hostile_strings_are_logged_as_data(hostile, text: str) -> None:  # type
     for values in ({"platform": text, "exec": 2}, {"topics": [text]}, {"K": 10, "r": 0}):
         event = assert_same_as_to_dict(hostile.classify(account(**values)))
         assert event["input"]["platform"] == values.get("platform", "x")
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXTS)
+def test_hostile_strings_are_explained_as_data(hostile, text: str) -> None:  # type: ignore[no-untyped-def]
+    for values in ({"platform": text, "exec": 2}, {"topics": [text]}, {"K": 10, "r": 0}):
+        decision = hostile.classify(account(**values))
+        assert decision.explain() == explain_traced(decision)
+    assert text in hostile.classify(account(platform=text, exec=2)).explain()

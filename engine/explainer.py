@@ -1,0 +1,207 @@
+"""Explanations by code generated per ruleset.
+
+An explanation says why the tier was chosen, and for each tier tried before it
+the first condition that failed and by how much. Rendered from a traced run it
+cost about ten times a plain decision: the trace built a list of steps and a
+dict of values, and the renderer looked each leaf up and formatted as it went.
+So, as the decision log's lines are (`engine/log_line.py`), explanations are
+made by one generated function per ruleset: it runs the rules once, each leaf
+keeping its result in a local of its own (the `explain` mode), and joins text
+made once per ruleset (headers, "needs …" heads, condition texts) with the
+values read, each value formatted once and only if shown.
+
+The traced renderer, `engine/explain.py`, stays as the reference: tests check
+that both give the same text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine.ast import TypeName
+from engine.compile import CodeGenerator
+from engine.decision import division_notes
+from engine.explain import header
+from engine.leaves import GapSpec, Leaf, value_formatters
+from engine.model import CheckedRuleset, Rule
+
+Explainer = Callable[[Mapping[str, Any]], str]  # account -> explanation
+
+
+def compile_explainer(checked: CheckedRuleset) -> tuple[Explainer, str]:
+    """The explainer of `checked`, and its generated source (for tests)."""
+    gen = _ExplainGenerator(checked)
+    code, (explain,) = gen.build(["explain"])
+    return explain, code
+
+
+def _indent(lines: list[str]) -> list[str]:
+    return ["    " + line for line in lines]
+
+
+class _ExplainGenerator(CodeGenerator):
+    def __init__(self, checked: CheckedRuleset):
+        super().__init__(checked)
+        self.formatters = value_formatters(checked)
+        self.shown: dict[str, str] = {}  # name -> the local caching its formatted value
+
+    def tail(self) -> list[str]:
+        checked, k = self.checked, self.k
+        first = checked.policy == "first"
+        rules = [r for r in checked.tiers if r.when is not None]
+        fallback = next((r for r in checked.tiers if r.when is None), None)
+        lines = [f"out = [{k(header(checked, fallback))}]; tried = {k('tiers tried:')}"]
+        lines.append("failed = []")
+        tiers: list[str] = []
+        for rule in rules:
+            matched = [
+                f"out = [{k(header(checked, rule))}]",
+                f"tried = {k('tiers tried first:' if first else 'other tiers:')}",
+                *self._held(rule),
+            ]
+            failed = self._failed(rule)
+            tiers.append(f"if r is {k(rule)}:")
+            if first:  # the tiers after the matched one never ran
+                tiers += [*_indent(matched), "    break", *failed]
+            else:
+                tiers += _indent(matched)
+                tiers += ["else:", *_indent(failed)] if failed else []
+        lines += ["while True:", *_indent(tiers), "    break"] if first and rules else tiers
+        lines += [
+            "if failed:",
+            "    out.append(tried); out += failed",
+            f"out.append({k('labels: ')} + ({k(', ')}.join(L) if L else {k('none')}))",
+        ]
+        for rule in checked.labels:  # label names are unique: in L exactly when the rule held
+            assert rule.when is not None
+            lines += [
+                f"if {self.leaf_result(rule.when)}:",
+                "    why = []",
+                *_indent(self._why(rule)),
+                f"    out.append({k(f'  ✓ {rule.name}: ')} + {k('; ')}.join(why))",
+            ]
+        if self.divisions and self.leaves:
+            divisions = tuple(self.divisions)
+            notes = k(lambda met: [f"  {note}" for note in division_notes(divisions, met)])
+            lines += ["if notes:", f"    out.append({k('notes:')}); out += {notes}(notes)"]
+        lines.append(f"return {k(chr(10))}.join(out)")
+        cached = [" = ".join(self.shown.values()) + " = ''"] if self.shown else []
+        return cached + lines
+
+    def _held(self, rule: Rule) -> list[str]:
+        """The matched tier: each condition that ran, held or not, with what it read."""
+        lines = []
+        for leaf, guard in self.ran(rule):
+            held = self._text([leaf.held, *self._seen(leaf), ")"])
+            missed = self._text([leaf.missed, *self._seen(leaf), ")"])
+            add = f"out.append({held} if x{leaf.id} else {missed})"
+            lines.append(f"if {' and '.join(guard)}: {add}" if guard else add)
+        return lines
+
+    def _failed(self, rule: Rule) -> list[str]:
+        """A tier that did not match: its first condition that ran and failed, by how much."""
+        lines: list[str] = []
+        for leaf, guard in self.ran(rule):
+            line: list[str | Code] = [leaf.needs]
+            if leaf.names:
+                line += ["; has ", *self._seen(leaf)]
+            text = self._text(line)
+            if leaf.gap is not None:
+                miss = f"{self.k(leaf.short_of)}({self._env_value(leaf.gap[0])})"
+                text = f"{self._text([*line, ': ', Code('miss')])} if (miss := {miss}) else {text}"
+                for test, gap in reversed(self._inline_gaps(leaf.gap)):
+                    text = f"{self._text([*line, ': ', *gap])} if {test} else ({text})"
+            test = " and ".join((*guard, f"not x{leaf.id}"))
+            lines.append(f"{'elif' if lines else 'if'} {test}: failed.append({text})")
+        return lines
+
+    def _inline_gaps(self, spec: GapSpec) -> list[tuple[str, list[str | Code]]]:
+        """The usual gaps written into the code, each with its test: a count or percent
+        input on the wrong side of its bound. Other cases call `Leaf.short_of`, which
+        gives the same text for these (tests check both against `_distance`)."""
+        name, op, low, high, _type = spec
+        decl = self.checked.inputs.get(name)
+        if decl is None:
+            return []
+        var, k = self.vars[name], self.k
+        limit = high if op == "between" else low
+        below = op in (">=", ">", "between")
+        above = op in ("<=", "<") or (op == "between" and high is not None)
+        cases: list[tuple[str, list[str | Code]]] = []
+        if decl.type is TypeName.COUNT:  # validated: an int, 0 or more
+            bounds = [b for b in (low, limit) if b is not None]
+            if not all(float(b).is_integer() and abs(b) < 1e15 for b in bounds):
+                return []
+            if below:
+                floor = k(int(low))
+                cases.append((f"{var} < {floor}", [Code(f"{floor} - {var}", ","), " short"]))
+            if above and limit is not None:
+                top = k(int(limit))
+                test = f"{var} > {top} and {var} - {top} < {k(10**15)}"
+                cases.append((test, [Code(f"{var} - {top}", ","), " over"]))
+        elif decl.type is TypeName.PERCENT:  # validated: a float or an int
+            if below:
+                test = f"type({var}) is float and {var} < {k(low)}"
+                cases.append((test, [Code(f"({k(low)} - {var}) * 100", ".6g"), "% short"]))
+            if above and limit is not None:
+                test = f"type({var}) is float and {var} > {k(limit)}"
+                cases.append((test, [Code(f"({var} - {k(limit)}) * 100", ".6g"), "% over"]))
+        return cases
+
+    def _why(self, rule: Rule) -> list[str]:
+        """A label that held: each condition that ran and held, with what it read."""
+        lines = []
+        for leaf, guard in self.ran(rule):
+            add = f"why.append({self._text([leaf.text, ' (', *self._seen(leaf), ')'])})"
+            lines.append(f"if {' and '.join((*guard, f'x{leaf.id}'))}: {add}")
+        return lines
+
+    def _seen(self, leaf: Leaf) -> list[str | Code]:
+        """ "name value, name value": each value formatted on first use only."""
+        parts: list[str | Code] = []
+        for n, name in enumerate(leaf.names):
+            local = self.shown.setdefault(name, f"f{len(self.shown)}")
+            decl = self.checked.inputs.get(name)
+            var = self._env_value(name)
+            level = self.checked.levels.get(name)
+            if level is not None:  # the band's name, or "no band" (index -1)
+                value = f"{self.k((*level.band_names(), 'no band'))}[{self.vars[name]}]"
+            elif decl is not None and decl.type is TypeName.COUNT:  # as the formatter does
+                value = f"f'{{{var}:,}}'"
+            elif decl is not None and decl.type is TypeName.PERCENT:
+                value = f"f'{{{var} * 100:.6g}}%'"
+            else:
+                value = f"{self.k(self.formatters[name])}({var})"
+            parts += [
+                ("" if n == 0 else ", ") + name + " ",
+                Code(f"{local} or ({local} := {value})"),
+            ]
+        return parts
+
+    def _text(self, parts: list[str | Code]) -> str:
+        """One f-string of `parts`: the rule's words go in as constants, never as code."""
+        if not any(isinstance(part, Code) for part in parts):
+            return self.k("".join(str(part) for part in parts))
+        fields: list[str] = []
+        fixed = ""
+        for part in parts:
+            if isinstance(part, Code):
+                if fixed:
+                    fields.append("{" + self.k(fixed) + "}")
+                    fixed = ""
+                fields.append("{" + part.code + (":" + part.spec if part.spec else "") + "}")
+            else:
+                fixed += part
+        if fixed:
+            fields.append("{" + self.k(fixed) + "}")
+        return 'f"' + "".join(fields) + '"'
+
+
+@dataclass(frozen=True)
+class Code:
+    """A piece of generated code among text pieces (which become constants)."""
+
+    code: str
+    spec: str = ""  # a format spec: "," or ".6g"

@@ -1,0 +1,111 @@
+"""The generated explainer says exactly what the traced reference renderer says."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine import ClassifyError, Ruleset, load_ruleset
+from engine.ast import TypeName
+from engine.explain import explain_traced
+from engine.leaves import _distance, _short_of
+from engine.load import check_source
+from engine.source import Source
+from tests.conftest import RULES
+from tests.test_differential import SHIPPED, shipped_accounts
+from tests.typed_rules import accounts, rulesets
+
+SYNTHESIS = load_ruleset(RULES / "synthesis.tiers")
+
+
+def assert_same_text(decision: Any) -> str:
+    text = decision.explain()
+    assert text == explain_traced(decision)
+    return text
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=st.sampled_from(sorted(SHIPPED)), account=shipped_accounts())
+def test_shipped_rulesets_explain_as_the_reference_does(name: str, account: dict[str, Any]) -> None:
+    assert_same_text(SHIPPED[name].classify(account))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=rulesets(), data=st.data())
+def test_generated_rulesets_explain_as_the_reference_does(text: str, data: st.DataObject) -> None:
+    """Lets (division by zero too), levels, sets, flags, both policies, and/or/not."""
+    ruleset = Ruleset(check_source(Source(text, "generated.tiers"), analyse=False))
+    account = data.draw(accounts())
+    try:
+        decision = ruleset.classify(account)
+    except ClassifyError:
+        return
+    assert_same_text(decision)
+
+
+def test_odd_values_are_explained_as_the_reference_does() -> None:
+    """Coerced values, unknown fields, and gaps past 1e15 (written in exponent form)."""
+    for account in (
+        {"followers": 10**30, "engagement_rate": 0.05, "topics": [], "platform": "x"},
+        {"followers": 45000.0, "engagement_rate": 1, "topics": ("a", "a"), "platform": "x"},
+        {"followers": 5, "engagement_rate": 0.0, "topics": [], "platform": "x", "zz": 1},
+    ):
+        assert_same_text(SYNTHESIS.classify(account))
+    small = load_ruleset(
+        text="input followers: count\ntier small when followers at most 10\notherwise big\n",
+        name="small",
+    )
+    assert assert_same_text(small.classify({"followers": 10**30})).endswith(
+        "has followers 1,000,000,000,000,000,000,000,000,000,000: 1e+30 over\nlabels: none"
+    )
+    assert assert_same_text(small.classify({"followers": 10**15 + 10})).endswith(
+        ": 1e+15 over\nlabels: none"
+    )
+    assert "999,999,999,999,999 over" in small.classify({"followers": 10**15 + 9}).explain()
+
+
+def test_the_explanation_says_why_and_by_how_much() -> None:
+    account = {"followers": 99_226, "engagement_rate": 0.0172, "topics": [], "platform": "x"}
+    assert assert_same_text(SYNTHESIS.classify(account)).splitlines()[1:] == [
+        "tiers tried:",
+        "  ✗ mega (line 20) needs followers at least 1M; has followers 99,226: 900,774 short",
+        "  ✗ macro (line 21) needs followers between 100k and 1M; has followers 99,226: 774 short",
+        "  ✗ micro (line 22) needs engagement high; has engagement medium, "
+        "engagement_rate 1.72%: 1.78% short",
+        "  ✗ nano (line 23) needs followers between 1k and 10k; has followers 99,226: 89,226 over",
+        "labels: none",
+    ]
+
+
+BOUNDS = st.one_of(
+    st.integers(0, 10**6), st.sampled_from([0.5, 1e15, 10**16, 0.035]), st.floats(0, 1)
+)
+VALUES = st.one_of(
+    st.integers(-(10**3), 10**6),
+    st.sampled_from([10**15, 10**16 + 1, 10**30, 0.0, 1.0, True]),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+
+
+@given(
+    op=st.sampled_from([">=", ">", "<=", "<", "==", "between"]),
+    low=BOUNDS,
+    high=BOUNDS,
+    type_=st.sampled_from([TypeName.COUNT, TypeName.PERCENT, TypeName.NUMBER, None]),
+    value=VALUES,
+)
+def test_the_inlined_gaps_say_what_the_general_one_says(
+    op: str, low: float, high: float, type_: TypeName | None, value: Any
+) -> None:
+    spec = ("x", op, min(low, high), max(low, high) if op == "between" else None, type_)
+    try:
+        expected: Any = _distance(value, *spec[1:])
+    except OverflowError as error:  # a float past 1e308: the same error from both
+        expected = type(error)
+    try:
+        got: Any = _short_of(spec)(value)
+    except OverflowError as error:
+        got = type(error)
+    assert got == expected
