@@ -6,6 +6,12 @@ debounce time; a file that is still broken then is rejected and the previous
 version keeps serving. A deleted file stops serving only if it is still gone
 after the debounce time; callers then get NOT_FOUND listing the rulesets that
 remain.
+
+File events can be missed: a file saved while the server starts, before the
+watch is set up, or an event queue that overflowed. So the watcher first
+compares the folder with what the registry loaded, and then, every few
+seconds, each file's size and modification time with those it had when it
+was last read: what events missed is loaded at most that much later.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import watchfiles
 
 from engine.diagnostics import RuleError
 from engine.load import read_source
+from engine.registry import LoadState
 from server.logs import get_logger
 
 if TYPE_CHECKING:
@@ -27,7 +34,12 @@ if TYPE_CHECKING:
 log = get_logger("tierline.reload")
 
 
+Signature = tuple[int, int] | None  # (mtime_ns, size), or None: the file is gone
+
+
 class RuleWatcher:
+    rescan_s = 2.0  # how often files are compared with what was last read
+
     def __init__(self, running: Running):
         self.running = running
         self.folder = running.settings.rules.resolve()
@@ -36,6 +48,7 @@ class RuleWatcher:
         self._due: dict[Path, float] = {}
         self._lock = threading.Condition()
         self._threads: list[threading.Thread] = []
+        self._read: dict[Path, Signature] = {}  # each file as it was when last read
 
     def start(self) -> RuleWatcher:
         for target, name in ((self._watch, "tierline-watch"), (self._settle, "tierline-reload")):
@@ -69,23 +82,67 @@ class RuleWatcher:
                 self._lock.notify_all()
 
     def _settle(self) -> None:
+        self._reconcile()
+        next_scan = time.monotonic() + self.rescan_s
         while not self._stop.is_set():
             with self._lock:
                 now = time.monotonic()
+                if now >= next_scan:
+                    self._schedule(self._missed(), now)
+                    next_scan = now + self.rescan_s
                 ready = [p for p, due in self._due.items() if due <= now]
                 for path in ready:
                     del self._due[path]
                 if not ready:
-                    wait = min(self._due.values(), default=now + 1) - now
+                    wait = min(min(self._due.values(), default=next_scan), next_scan) - now
                     self._lock.wait(timeout=max(0.01, wait))
                     continue
             for path in ready:
                 self.reload(path)
 
+    def _schedule(self, paths: list[Path], now: float) -> None:
+        for path in paths:
+            self._due.setdefault(path, now + self.quiet_s)  # an event's own time stands
+
+    def _reconcile(self) -> None:
+        """Files that changed, appeared or went between the first load and now."""
+        latest: dict[Path, str | None] = {}  # each path's last version read: served or refused
+        for entry in self.running.registry.entries():
+            if entry.state is LoadState.SERVING and entry.serving is not None:
+                latest[Path(entry.path).resolve()] = entry.serving.digest
+            elif entry.last_error is not None:
+                latest[Path(entry.path).resolve()] = entry.last_error.digest
+        changed = []
+        for path in self._tiers():
+            signature = _signature(path)
+            try:
+                digest = read_source(path).digest
+            except (RuleError, OSError):
+                digest = None
+            if digest is not None and latest.get(path) == digest:
+                self._read[path] = signature
+            else:
+                changed.append(path)
+        changed += [p for p in latest if p.parent == self.folder and not p.exists()]
+        with self._lock:
+            self._schedule(changed, time.monotonic())
+
+    def _missed(self) -> list[Path]:
+        """Files whose size or time differs from when they were last read."""
+        paths = set(self._tiers()) | set(self._read)
+        return [p for p in paths if p not in self._due and _signature(p) != self._read.get(p)]
+
+    def _tiers(self) -> list[Path]:
+        try:
+            return [p for p in self.folder.iterdir() if p.suffix == ".tiers"]
+        except OSError:
+            return []
+
     def reload(self, path: Path) -> None:
         from server.app import report_load
 
         running = self.running
+        self._read[path] = _signature(path)  # before reading: a later write is seen again
         if not path.exists():
             name = running.registry.remove(str(self._display(path)))
             if name is not None:
@@ -104,3 +161,11 @@ class RuleWatcher:
         """The path as the server first named it (relative to where it runs, if it was)."""
         configured = self.running.settings.rules
         return configured / path.name if not configured.is_absolute() else path
+
+
+def _signature(path: Path) -> Signature:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size)

@@ -251,3 +251,68 @@ def test_rewrites_under_load_never_fail_a_call(tmp_path: Path) -> None:
     assert failures == []
     assert seen <= {old, new} and calls[0] > 50
     assert live_after < 1.0
+
+
+class DeafWatcher(RuleWatcher):
+    """A watcher whose file events never arrive: only the comparisons can find changes."""
+
+    rescan_s = 0.1
+
+    def _watch(self) -> None:
+        self._stop.wait()
+
+
+def counting_loads(running: Running) -> list[str]:
+    loads: list[str] = []
+    load = running.registry.load
+
+    def counted(source: Any) -> Any:
+        loads.append(source.path)
+        return load(source)
+
+    running.registry.load = counted  # type: ignore[method-assign]
+    return loads
+
+
+def test_what_changed_before_the_watch_began_is_loaded(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    settings = Settings(rules=rules, port=0, decision_log="off", debounce_ms=50, watch=True)
+    running = create_server(settings)
+    old = serving_digest(running)
+    loads = counting_loads(running)
+    (rules / "synthesis.tiers").write_text(GOOD_V2)  # saved while the server started
+    (rules / "extra.tiers").write_text("ruleset extra\ninput n: count\notherwise small\n")
+    (rules / "fda.tiers").unlink()
+    running.watcher = DeafWatcher(running).start()
+    try:
+        wait_for(lambda: serving_digest(running) != old)
+        wait_for(lambda: running.registry.entry("extra") is not None)
+        wait_for(lambda: running.registry.entry("fda") is None)
+        time.sleep(0.5)  # five rescans: nothing is read again
+        assert sorted(Path(p).name for p in loads) == ["extra.tiers", "synthesis.tiers"]
+    finally:
+        running.stop(grace=1)
+
+
+def test_a_change_without_an_event_is_found_by_the_rescan(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    settings = Settings(rules=rules, port=0, decision_log="off", debounce_ms=50, watch=True)
+    running = create_server(settings)
+    running.watcher = DeafWatcher(running).start()
+    loads = counting_loads(running)
+    try:
+        time.sleep(0.3)  # the first comparison is done: everything matches what was loaded
+        assert loads == []
+        old = serving_digest(running)
+        path = rules / "synthesis.tiers"
+        path.write_text(BROKEN)
+        wait_for(lambda: entry_state(running).state.value != "serving")
+        assert serving_digest(running) == old  # the last good version keeps serving
+        path.write_text(GOOD_V2)
+        wait_for(lambda: serving_digest(running) != old)
+        time.sleep(0.5)
+        assert len(loads) == 2
+    finally:
+        running.stop(grace=1)
