@@ -34,17 +34,25 @@ def account_values(account: pb.Account) -> dict[str, Any]:
 
 
 def to_value(value: Any) -> pb.Value:
+    message = pb.Value()
+    set_value(message, value)
+    return message
+
+
+def set_value(message: pb.Value, value: Any) -> None:
+    """Fill a Value in place (a map entry of a response): no message built, then copied."""
     if value is None:
-        return pb.Value()
+        return
     if isinstance(value, bool):
-        return pb.Value(bool_value=value)
-    if isinstance(value, int):
-        return pb.Value(int_value=value)
-    if isinstance(value, float):
-        return pb.Value(double_value=value)
-    if isinstance(value, str):
-        return pb.Value(string_value=value)
-    return pb.Value(string_list=pb.StringList(values=sorted(value)))
+        message.bool_value = value
+    elif isinstance(value, int):
+        message.int_value = value
+    elif isinstance(value, float):
+        message.double_value = value
+    elif isinstance(value, str):
+        message.string_value = value
+    else:
+        message.string_list.values.extend(sorted(value))
 
 
 def timestamp(seconds: float) -> Timestamp:
@@ -85,17 +93,14 @@ class DecisionEncoder:
             ns = d.time_ns
             message.decided_at.seconds = ns // 1_000_000_000
             message.decided_at.nanos = ns % 1_000_000_000
-            message.reasons.extend(
-                pb.Reason(
-                    rule=r.rule,
-                    kind=r.kind,
-                    text=r.text,
-                    observed={k: to_value(v) for k, v in r.observed.items()},
-                    result=r.result,
-                    gap=r.gap or "",
+            add = message.reasons.add
+            for r in d.reasons:
+                reason = add(
+                    rule=r.rule, kind=r.kind, text=r.text, result=r.result, gap=r.gap or ""
                 )
-                for r in d.reasons
-            )
+                observed = reason.observed
+                for name, value in r.observed.items():
+                    set_value(observed[name], value)
             message.notes.extend(d.notes)
             message.explanation = d.explain()
             message.ignored_fields.extend(d.ignored_fields)

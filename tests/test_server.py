@@ -18,8 +18,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
+from engine import load_ruleset
 from server.app import Running, create_server
 from server.client import Client, account_message
+from server.convert import DecisionEncoder
 from server.pb import pb, pb_grpc
 from server.settings import Settings
 from tests.conftest import ACCOUNT, RULES
@@ -401,3 +403,49 @@ def test_decision_log_lines_with_masking(stub: pb_grpc.ClassifierStub, served: R
     assert any(
         r["text"] == "followers at least 1M" and r["result"] is False for r in event["reasons"]
     )
+
+
+def test_full_view_reasons_are_the_decisions_reasons() -> None:
+    """Every kind of observed value survives the trip into the response, in place."""
+    rules = load_ruleset(
+        text="input n: count\ninput score: number\ninput ok: flag\ninput tags: set of text\n"
+        "input name: text\nlet half = score / 2\n"
+        'tier a when n above 10 and ok and tags has any of {"x"} and name == "b" and half > 1\n'
+        "otherwise none\n",
+        name="kinds",
+    )
+    for account in (
+        {"n": 11, "score": 4.5, "ok": True, "tags": ["y", "x", "x"], "name": "b"},
+        {"n": 3, "score": -1, "ok": False, "tags": [], "name": "c"},
+    ):
+        decision = rules.classify(account)
+        message = pb.Decision()
+        DecisionEncoder().fill(message, decision, "acct", full=True)
+        got = [
+            (r.rule, r.kind, r.text, r.result, r.gap or None, dict(r.observed))
+            for r in message.reasons
+        ]
+        want = [
+            (
+                r.rule,
+                r.kind,
+                r.text,
+                r.result,
+                r.gap,
+                {k: to_proto(v) for k, v in r.observed.items()},
+            )
+            for r in decision.reasons
+        ]
+        assert got == want and message.explanation == decision.explain()
+
+
+def to_proto(value: Any) -> pb.Value:
+    if isinstance(value, bool):
+        return pb.Value(bool_value=value)
+    if isinstance(value, int):
+        return pb.Value(int_value=value)
+    if isinstance(value, float):
+        return pb.Value(double_value=value)
+    if isinstance(value, str):
+        return pb.Value(string_value=value)
+    return pb.Value(string_list=pb.StringList(values=list(value)))
