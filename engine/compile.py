@@ -21,13 +21,16 @@ from typing import Any, Literal
 from engine import ast
 from engine.leaves import Leaf, rule_leaves, value_formatters
 from engine.model import CheckedRuleset, Let, Level, Rule, Value
-from engine.values import RuleConflict, validate
+from engine.values import MAX_COUNT, MAX_NUMBER, RuleConflict, validate
 
 T = ast.TypeName
+# The same bounds as `engine/values.py` (anything else goes to its slow path): a count
+# fits in 64 bits, as in the gRPC API; a number is finite (NaN fails every comparison).
+_NUMERIC = "(type({v}) is not float and type({v}) is not int) or not {low} <= {v} <= {high}"
 _FAST_TYPE_CHECK = {
-    T.COUNT: "type({v}) is not int or {v} < 0",
-    T.NUMBER: "(type({v}) is not float and type({v}) is not int) or {v} - {v} != 0",
-    T.PERCENT: "(type({v}) is not float and type({v}) is not int) or {v} - {v} != 0",
+    T.COUNT: "type({v}) is not int or not 0 <= {v} <= {count}",
+    T.NUMBER: _NUMERIC,
+    T.PERCENT: _NUMERIC,
     T.TEXT: "type({v}) is not str",
     T.FLAG: "type({v}) is not bool",
     T.TEXT_SET: (
@@ -240,7 +243,14 @@ class CodeGenerator:
                         f"if type({var}) is list and any(type(x) is not str for x in {var}):"
                     )
                     lines.append(f"    return {self._slow()}")
-        checks = [_FAST_TYPE_CHECK[i.type].format(v=self.vars[n]) for n, i in inputs.items()]
+        bounds = {
+            "low": self.k(-MAX_NUMBER),
+            "high": self.k(MAX_NUMBER),
+            "count": self.k(MAX_COUNT),
+        }
+        checks = [
+            _FAST_TYPE_CHECK[i.type].format(v=self.vars[n], **bounds) for n, i in inputs.items()
+        ]
         if checks:
             lines.append("if (" + "\n        or ".join(f"({c})" for c in checks) + "):")
             lines.append(f"    return {self._slow()}")

@@ -170,8 +170,9 @@ class _ExplainGenerator(CodeGenerator):
                 value = f"{self.k((*level.band_names(), 'no band'))}[{self.vars[name]}]"
             elif decl is not None and decl.type is TypeName.COUNT:  # as the formatter does
                 value = f"f'{{{var}:,}}'"
-            elif decl is not None and decl.type is TypeName.PERCENT:
-                value = f"f'{{{var} * 100:.6g}}%'"
+            elif decl is not None and decl.type is TypeName.PERCENT:  # an int may be huge
+                fallback = f"{self.k(self.formatters[name])}({var})"
+                value = f"f'{{{var} * 100:.6g}}%' if type({var}) is float else {fallback}"
             else:
                 value = f"{self.k(self.formatters[name])}({var})"
             parts += [

@@ -203,7 +203,7 @@ def _formatter(type_: ast.TypeName) -> Callable[[Any], str]:
     if type_ is T.FLAG:
         return lambda v: "true" if v else "false"
     if type_ is T.PERCENT:
-        return lambda v: f"{v * 100:.6g}%"
+        return lambda v: f"{v * 100:.6g}%" if type(v) is float else show_value(v, type_)
     if type_ is T.COUNT:
         return lambda v: f"{v:,}" if type(v) is int else show_value(v, type_)
     return lambda v: show_value(v, type_)

@@ -7,6 +7,7 @@ Conditions and arithmetic share one grammar, so the checker is where
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Protocol
 
 from engine import ast
@@ -36,10 +37,20 @@ def describe_type(type_: T) -> str:
 def show_value(value: float, type_: T | None = None) -> str:
     """A number as a rule author writes it: 3.5%, 10,000, 0.25."""
     if type_ is T.PERCENT:
-        return f"{value * 100:.6g}%"
-    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{_six_digits(value * 100)}%"
+    if type(value) is int:
+        return f"{value:,}" if abs(value) < 1e15 else _six_digits(value)
+    if value.is_integer() and abs(value) < 1e15:
         return f"{int(value):,}"
-    return f"{value:.6g}"
+    return _six_digits(value)
+
+
+def _six_digits(value: float) -> str:
+    """`.6g`, also for an int too large for a float (a count may be any size)."""
+    try:
+        return f"{value:.6g}"
+    except OverflowError:
+        return format(Decimal(value), ".6g")
 
 
 def literal_type(number: ast.Number) -> T:

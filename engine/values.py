@@ -3,12 +3,14 @@
 The compiled evaluator checks exact types inline and falls back to
 `validate` for anything else, which coerces what is safe (an integral float
 for a count, a list for a set) and otherwise raises one InputError naming
-every bad field.
+every bad field. Both refuse the same values: among them a count past 64 bits
+(arithmetic with a float would overflow, and the gRPC API carries int64) and
+a number that is not finite.
 """
 
 from __future__ import annotations
 
-import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +19,8 @@ from engine.ast import TypeName
 from engine.model import Input, Value
 
 T = TypeName
+MAX_COUNT = 2**63 - 1  # as the gRPC API's int64; past it, arithmetic with floats overflows
+MAX_NUMBER = sys.float_info.max  # a number (or percent) must be finite
 EXPECTED = {
     T.COUNT: "a count (a whole number, 0 or more)",
     T.NUMBER: "a number",
@@ -82,10 +86,10 @@ def coerce(type_: TypeName, value: object) -> Value | None:
         ):
             return frozenset(value)
         return None
-    if kind is bool or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
+    if kind is bool or not isinstance(value, int | float) or not -MAX_NUMBER <= value <= MAX_NUMBER:
+        return None  # NaN and infinities fail the comparison; so do ints past a float's range
     if type_ is T.COUNT:
-        if value < 0 or (isinstance(value, float) and not value.is_integer()):
+        if not 0 <= value <= MAX_COUNT or (isinstance(value, float) and not value.is_integer()):
             return None
         return int(value)
     return value
@@ -108,7 +112,10 @@ def validate(inputs: Mapping[str, Input], account: Mapping[str, Any]) -> dict[st
             continue
         fitted = coerce(decl.type, value)
         if fitted is None:
-            problems.append(FieldProblem(name, EXPECTED[decl.type], _shown(value)))
+            expected = EXPECTED[decl.type]
+            if decl.type is T.COUNT and isinstance(value, int | float) and value > MAX_COUNT:
+                expected += f" no larger than {MAX_COUNT:,}"
+            problems.append(FieldProblem(name, expected, _shown(value)))
         else:
             facts[name] = fitted
     if problems:

@@ -46,7 +46,10 @@ def set_value(message: pb.Value, value: Any) -> None:
     if isinstance(value, bool):
         message.bool_value = value
     elif isinstance(value, int):
-        message.int_value = value
+        if -(2**63) <= value < 2**63:
+            message.int_value = value
+        else:  # a let can outgrow int64 (followers * followers): shown, not failed
+            message.string_value = str(value)
     elif isinstance(value, float):
         message.double_value = value
     elif isinstance(value, str):

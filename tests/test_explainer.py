@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import ClassifyError, Ruleset, load_ruleset
+from engine import ClassifyError, InputError, Ruleset, load_ruleset
 from engine.ast import TypeName
 from engine.explain import explain_traced
 from engine.leaves import _distance, _short_of
@@ -46,24 +47,36 @@ def test_generated_rulesets_explain_as_the_reference_does(text: str, data: st.Da
 
 
 def test_odd_values_are_explained_as_the_reference_does() -> None:
-    """Coerced values, unknown fields, and gaps past 1e15 (written in exponent form)."""
+    """Coerced values, unknown fields, the largest count, and gaps past 1e15 (written
+    in exponent form) or past a float's range (a let can outgrow one)."""
     for account in (
-        {"followers": 10**30, "engagement_rate": 0.05, "topics": [], "platform": "x"},
+        {"followers": 2**63 - 1, "engagement_rate": 0.05, "topics": [], "platform": "x"},
         {"followers": 45000.0, "engagement_rate": 1, "topics": ("a", "a"), "platform": "x"},
         {"followers": 5, "engagement_rate": 0.0, "topics": [], "platform": "x", "zz": 1},
     ):
         assert_same_text(SYNTHESIS.classify(account))
     small = load_ruleset(
-        text="input followers: count\ntier small when followers at most 10\notherwise big\n",
+        text="input followers: count\nlet big = followers * followers * followers * followers\n"
+        "tier small when followers at most 10\ntier huge when big at most 10\notherwise large\n",
         name="small",
     )
-    assert assert_same_text(small.classify({"followers": 10**30})).endswith(
-        "has followers 1,000,000,000,000,000,000,000,000,000,000: 1e+30 over\nlabels: none"
-    )
-    assert assert_same_text(small.classify({"followers": 10**15 + 10})).endswith(
-        ": 1e+15 over\nlabels: none"
-    )
+    text = assert_same_text(small.classify({"followers": 10**15 + 10}))
+    assert "has followers 1,000,000,000,000,010: 1e+15 over" in text
+    assert "has big 1,000,000,000,000,040,000," in text and ": 1e+60 over" in text
     assert "999,999,999,999,999 over" in small.classify({"followers": 10**15 + 9}).explain()
+    text = assert_same_text(small.classify({"followers": 2**63 - 1}))
+    assert "9.22337e+18 over" in text and "7.23701e+75 over" in text
+
+
+def test_counts_past_64_bits_are_refused_not_crashed_on() -> None:
+    with pytest.raises(InputError, match="no larger than 9,223,372,036,854,775,807"):
+        SYNTHESIS.classify(
+            {"followers": 10**400, "engagement_rate": 0.05, "topics": [], "platform": "x"}
+        )
+    with pytest.raises(InputError, match="engagement_rate: expected a percentage"):
+        SYNTHESIS.classify(
+            {"followers": 1, "engagement_rate": 10**400, "topics": [], "platform": "x"}
+        )
 
 
 def test_the_explanation_says_why_and_by_how_much() -> None:

@@ -88,9 +88,16 @@ def test_generated_rulesets_log_what_to_dict_says(text: str, data: st.DataObject
 
 
 def test_odd_values_still_get_their_line() -> None:
-    """Past 64 bits orjson gives up; coerced values and unknown fields are logged as seen."""
+    """Past 64 bits orjson gives up (a let can get there); coerced values and unknown
+    fields are logged as seen."""
+    square = load_ruleset(
+        text="input n: count\nlet square = n * n\ntier big when square above 10\notherwise small\n",
+        name="square",
+    )
+    event = assert_same_as_to_dict(square.classify({"n": 2**62}))
+    assert event["reasons"][0]["observed"] == {"square": 2**124}
     for account in (
-        {"followers": 10**30, "engagement_rate": 0.05, "topics": [], "platform": "x"},
+        {"followers": 2**63 - 1, "engagement_rate": 0.05, "topics": [], "platform": "x"},
         {"followers": 45000.0, "engagement_rate": 1, "topics": ("a", "a"), "platform": "x"},
         {"followers": 5, "engagement_rate": 0.0, "topics": [], "platform": "x", "zz": 1, "a": 2},
     ):
@@ -126,7 +133,7 @@ def test_masking_covers_input_and_reasons() -> None:
     assert all(str(o.get("topics", "hmac-sha256:")).startswith("hmac-sha256:") for o in observed)
     assert "45000" not in json.dumps(event)
     assert not any("gap" in r for r in event["reasons"])  # "55,000 short" would tell
-    huge = SYNTHESIS.classify({**decision.account, "followers": 10**30})
+    huge = SYNTHESIS.classify({**decision.account, "followers": 2**63 - 1})
     hashed = Masker(WriterConfig("-", hash_fields=("followers",), hash_key="k"))
     assert logged(huge, hashed)["input"]["followers"].startswith("hmac-sha256:")
     same_key = logged(decision, Masker(WriterConfig("-", hash_fields=("topics",), hash_key="k")))

@@ -406,17 +406,20 @@ def test_decision_log_lines_with_masking(stub: pb_grpc.ClassifierStub, served: R
 
 
 def test_full_view_reasons_are_the_decisions_reasons() -> None:
-    """Every kind of observed value survives the trip into the response, in place."""
+    """Every kind of observed value survives the trip into the response, in place; a let
+    past int64 (the proto's int) travels as text."""
     rules = load_ruleset(
         text="input n: count\ninput score: number\ninput ok: flag\ninput tags: set of text\n"
-        "input name: text\nlet half = score / 2\n"
+        "input name: text\nlet half = score / 2\nlet square = n * n\n"
         'tier a when n above 10 and ok and tags has any of {"x"} and name == "b" and half > 1\n'
+        "tier b when square above 10\n"
         "otherwise none\n",
         name="kinds",
     )
     for account in (
         {"n": 11, "score": 4.5, "ok": True, "tags": ["y", "x", "x"], "name": "b"},
         {"n": 3, "score": -1, "ok": False, "tags": [], "name": "c"},
+        {"n": 2**40, "score": 0.5, "ok": False, "tags": [], "name": "c"},
     ):
         decision = rules.classify(account)
         message = pb.Decision()
@@ -437,12 +440,15 @@ def test_full_view_reasons_are_the_decisions_reasons() -> None:
             for r in decision.reasons
         ]
         assert got == want and message.explanation == decision.explain()
+    assert message.reasons[-1].observed["square"].string_value == str(2**80)
 
 
 def to_proto(value: Any) -> pb.Value:
     if isinstance(value, bool):
         return pb.Value(bool_value=value)
     if isinstance(value, int):
+        if abs(value) >= 2**63:
+            return pb.Value(string_value=str(value))
         return pb.Value(int_value=value)
     if isinstance(value, float):
         return pb.Value(double_value=value)

@@ -317,7 +317,8 @@ class Reason(_message.Message):
     @_builtins.property
     def observed(self) -> _containers.MessageMap[_builtins.str, Global___Value]:
         """The values it read, by name (a level's band is a string_value; a value
-        with no kind set means "no band").
+        with no kind set means "no band"; a whole number past int64, which a
+        `let` can reach, is a string_value of its digits).
         """
 
     def __init__(
