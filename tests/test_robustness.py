@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine import ClassifyError, Ruleset
 from engine.diagnostics import RuleError
 from engine.load import check_source, decode
+from engine.source import Source
+from server.convert import DecisionEncoder
+from server.pb import pb
 from tests.conftest import RULES
+from tests.test_differential import SHIPPED
+from tests.typed_rules import SCHEMA
+from tests.typed_rules import accounts as typed_accounts
 
 SEEDS = [p.read_bytes() for p in sorted(RULES.glob("*.tiers"))]
 
@@ -110,3 +119,65 @@ def test_ten_megabytes_finishes_promptly() -> None:
 def test_many_broken_statements_are_all_reported() -> None:
     text = "input a: count\n" + "tier x when a >\n" * 500
     assert len(rule_error(text.encode()).diagnostics) == 500
+
+
+# ---------------------------------------------------------------- accounts
+
+ANY_VALUE = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.sampled_from([2**63 - 1, 2**63, -(2**63), 10**400, -(10**400), 10**308, 2**1100]),
+        st.floats(),  # NaN and infinities too
+        st.text(max_size=8),
+        st.sampled_from(["fashion", "tech", "instagram", "high", ""]),
+    ),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=6,
+)
+TYPED_RULESET = (
+    "ruleset typed\n"
+    + SCHEMA
+    + "tier huge when reach above 1M and per_post > 10\n"
+    + "tier big when followers at least 100k or score < -1000\n"
+    + "tier active when engagement high and not verified\n"
+    + "otherwise small\n"
+    + 'label chatty when per_post below 1 and topics has any of {"tech"}\n'
+)
+TYPED = Ruleset(check_source(Source(TYPED_RULESET, "typed.tiers"), analyse=False))
+
+
+def answers_or_refuses(ruleset: Ruleset, account: dict[str, Any]) -> None:
+    """A Decision with all its views, or a ClassifyError: never anything else."""
+    try:
+        decision = ruleset.classify(account)
+    except ClassifyError:
+        return
+    decision.explain()
+    json.dumps(decision.to_dict())
+    DecisionEncoder().fill(pb.Decision(), decision, "acct", full=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ruleset=st.sampled_from([*sorted(SHIPPED.values(), key=lambda r: r.name), TYPED]),
+    data=st.data(),
+)
+def test_any_account_values_are_answered_or_refused(ruleset: Ruleset, data: st.DataObject) -> None:
+    names = st.sampled_from([*ruleset.inputs, "extra"])
+    account = data.draw(st.dictionaries(names, ANY_VALUE))
+    answers_or_refuses(ruleset, account)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    account=typed_accounts(),
+    field=st.sampled_from(["followers", "posts", "score"]),
+    value=st.sampled_from([2**63 - 1, 2**62, 10**18, 1e300, -1e300, 10**300]),
+)
+def test_extreme_numbers_in_lets_are_answered_or_refused(
+    account: dict[str, Any], field: str, value: Any
+) -> None:
+    """`per_post = followers / posts` and `reach = followers * engagement_rate`, at the edges."""
+    answers_or_refuses(TYPED, {**account, field: value})
