@@ -6,10 +6,11 @@ source holds only names made here (`i0`, `l1`, `v2`, `k3`) and operators;
 every name, text and number from the rule file reaches the code through the
 constants table `K`. Two functions are generated from the same walk: `run`,
 the fast path, and `trace`, which also records each leaf's result and every
-division by zero, for reasons on demand. Two more modes, `log` and `explain`,
-keep each leaf's result in a local of its own (`x3`) for code that subclasses
-add after the rules (`tail`): the decision log's line encoder
-(`engine/log_line.py`) and the explainer (`engine/explainer.py`).
+division by zero, for the reference renderings in tests. Three more modes,
+`log`, `explain` and `reasons`, keep each leaf's result in a local of its own
+(`x3`) for code that subclasses add after the rules (`tail`): the decision
+log's line encoder (`engine/log_line.py`), the explainer
+(`engine/explainer.py`) and the reasons (`engine/reasons.py`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ _FAST_TYPE_CHECK = {
     ),
 }
 
-Mode = Literal["run", "trace", "log", "explain"]
+Mode = Literal["run", "trace", "log", "explain", "reasons"]
 Trace = tuple[Rule | None, tuple[str, ...], list[tuple[int, bool]], dict[str, Value], list[int]]
 
 
@@ -170,7 +171,7 @@ class CodeGenerator:
         return head + ["    " + line for line in body]
 
     def tail(self) -> list[str]:
-        """What `log` or `explain` does once the rules have run: made by a subclass."""
+        """What `log`, `explain` or `reasons` does once the rules have run: a subclass's."""
         raise NotImplementedError
 
     def ran(self, rule: Rule) -> Iterator[tuple[Leaf, tuple[str, ...]]]:

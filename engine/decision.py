@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from engine.ruleset import Ruleset
 
 Steps = tuple[list[tuple[int, bool]], dict[str, Value], list[int]]
+Facts = tuple[tuple["Reason", ...], list[int], dict[str, Value]]
 
 
 class Reason:
@@ -59,10 +60,6 @@ class Reason:
         if self.gap:
             out["gap"] = self.gap
         return out
-
-
-def _observed(value: Any, is_set: bool) -> Any:
-    return sorted(set(value)) if is_set else value
 
 
 # A Mersenne Twister seeded from the OS at start: with the time in front, unique
@@ -109,8 +106,8 @@ class Decision:
     """The tier of one account, with everything needed to say why."""
 
     __slots__ = (
+        "_facts",
         "_id",
-        "_reasons",
         "_steps",
         "account",
         "labels",
@@ -128,7 +125,7 @@ class Decision:
         self.account: Mapping[str, Any] = account  # kept by reference: do not mutate it
         self.time_ns = time.time_ns()
         self._steps: Steps | None = None
-        self._reasons: tuple[Reason, ...] | None = None
+        self._facts: Facts | None = None
         self._id: str | None = None
 
     def __repr__(self) -> str:
@@ -151,37 +148,32 @@ class Decision:
         return iso_ts(self.time_ns)
 
     def steps(self) -> Steps:
-        """The traced run: (leaf id, result) in evaluation order, every value, divisions by 0."""
+        """The traced run: (leaf id, result) in evaluation order, every value, divisions by 0.
+        The reference that `engine/explain.py` renders from; tests compare with it."""
         if self._steps is None:
             _rule, _labels, steps, env, notes = self.ruleset.program.trace(self.account)
             self._steps = (steps, env, notes)
         return self._steps
 
+    def _made(self) -> Facts:
+        """Reasons, divisions by zero met and inputs, by the ruleset's generated reasoner."""
+        if self._facts is None:
+            reasons, notes, inputs = self.ruleset.reasoner[0](self.account)
+            self._facts = (tuple(reasons), notes, inputs)
+        return self._facts
+
     @property
     def reasons(self) -> tuple[Reason, ...]:
-        if self._reasons is None:
-            steps, env, _notes = self.steps()
-            leaves = self.ruleset.program.leaves
-            out = []
-            for leaf_id, result in steps:
-                leaf = leaves[leaf_id]
-                observed = {n: _observed(env[n], n in leaf.sets) for n in leaf.names}
-                miss = None if result else leaf.shortfall(env)
-                out.append(
-                    Reason(leaf.rule.name, leaf.rule.kind, leaf.text, observed, result, miss)
-                )
-            self._reasons = tuple(out)
-        return self._reasons
+        return self._made()[0]
 
     @property
     def notes(self) -> tuple[str, ...]:
-        return division_notes(self.ruleset.program.divisions, self.steps()[2])
+        return division_notes(self.ruleset.reasoner[1], self._made()[1])
 
     @property
     def input(self) -> dict[str, Any]:
         """The account as the rules saw it: validated, defaults filled."""
-        env = self.steps()[1]
-        return {name: json_value(env[name]) for name in self.ruleset.program.checked.inputs}
+        return {name: json_value(value) for name, value in self._made()[2].items()}
 
     @property
     def ignored_fields(self) -> tuple[str, ...]:

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.compile import Program, compile_program
-from engine.decision import Decision
+from engine.compile import Division, Program, compile_program
+from engine.decision import Decision, Reason
 from engine.explainer import Explainer, compile_explainer
 from engine.load import check_source, read_source
 from engine.model import CheckedRuleset, Example
+from engine.reasons import Reasoner, compile_reasoner
 from engine.source import Source
 from engine.values import ClassifyError
 
@@ -26,6 +27,7 @@ class Ruleset:
         self.program: Program = compile_program(checked, Decision, self)
         self.classify = self.program.run
         self._explainer: Explainer | None = None
+        self._reasoner: tuple[Reasoner, tuple[Division, ...]] | None = None
 
     @property
     def explainer(self) -> Explainer:
@@ -33,6 +35,13 @@ class Ruleset:
         if self._explainer is None:
             self._explainer = compile_explainer(self.checked)[0]
         return self._explainer
+
+    @property
+    def reasoner(self) -> tuple[Reasoner, tuple[Division, ...]]:
+        """account -> (reasons, divisions met, inputs), and the divisions; made on first use."""
+        if self._reasoner is None:
+            self._reasoner = compile_reasoner(self.checked, Reason)
+        return self._reasoner
 
     def __repr__(self) -> str:
         return f"<Ruleset {self.name} {self.version!r} {self.digest[:12]}>"
