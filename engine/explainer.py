@@ -24,7 +24,7 @@ from engine.ast import TypeName
 from engine.compile import CodeGenerator
 from engine.decision import division_notes
 from engine.explain import header
-from engine.leaves import GapSpec, Leaf, value_formatters
+from engine.leaves import GapSpec, Leaf, usual_gap_bounds, value_formatters
 from engine.model import CheckedRuleset, Rule
 
 Explainer = Callable[[Mapping[str, Any]], str]  # account -> explanation
@@ -118,36 +118,30 @@ class _ExplainGenerator(CodeGenerator):
         return lines
 
     def _inline_gaps(self, spec: GapSpec) -> list[tuple[str, list[str | Code]]]:
-        """The usual gaps written into the code, each with its test: a count or percent
-        input on the wrong side of its bound. Other cases call `Leaf.short_of`, which
-        gives the same text for these (tests check both against `_distance`)."""
-        name, op, low, high, _type = spec
-        decl = self.checked.inputs.get(name)
-        if decl is None:
+        """The usual gaps (`usual_gap_bounds`) of an input written into the code, each with
+        its test. Other cases call `Leaf.short_of`, which gives the same text for these
+        (tests check both against `_distance`)."""
+        decl = self.checked.inputs.get(spec[0])
+        bounds = usual_gap_bounds(spec)
+        if decl is None or bounds is None:
             return []
-        var, k = self.vars[name], self.k
-        limit = high if op == "between" else low
-        below = op in (">=", ">", "between")
-        above = op in ("<=", "<") or (op == "between" and high is not None)
+        floor, top = bounds
+        var, k = self.vars[spec[0]], self.k
         cases: list[tuple[str, list[str | Code]]] = []
         if decl.type is TypeName.COUNT:  # validated: an int, 0 or more
-            bounds = [b for b in (low, limit) if b is not None]
-            if not all(float(b).is_integer() and abs(b) < 1e15 for b in bounds):
-                return []
-            if below:
-                floor = k(int(low))
-                cases.append((f"{var} < {floor}", [Code(f"{floor} - {var}", ","), " short"]))
-            if above and limit is not None:
-                top = k(int(limit))
-                test = f"{var} > {top} and {var} - {top} < {k(10**15)}"
-                cases.append((test, [Code(f"{var} - {top}", ","), " over"]))
-        elif decl.type is TypeName.PERCENT:  # validated: a float or an int
-            if below:
-                test = f"type({var}) is float and {var} < {k(low)}"
-                cases.append((test, [Code(f"({k(low)} - {var}) * 100", ".6g"), "% short"]))
-            if above and limit is not None:
-                test = f"type({var}) is float and {var} > {k(limit)}"
-                cases.append((test, [Code(f"({var} - {k(limit)}) * 100", ".6g"), "% over"]))
+            if floor is not None:
+                short = Code(f"{k(floor)} - {var}", ",")
+                cases.append((f"{var} < {k(floor)}", [short, " short"]))
+            if top is not None:
+                test = f"{var} > {k(top)} and {var} - {k(top)} < {k(10**15)}"
+                cases.append((test, [Code(f"{var} - {k(top)}", ","), " over"]))
+        else:  # a percent, validated: a float or an int
+            if floor is not None:
+                test = f"type({var}) is float and {var} < {k(floor)}"
+                cases.append((test, [Code(f"({k(floor)} - {var}) * 100", ".6g"), "% short"]))
+            if top is not None:
+                test = f"type({var}) is float and {var} > {k(top)}"
+                cases.append((test, [Code(f"({var} - {k(top)}) * 100", ".6g"), "% over"]))
         return cases
 
     def _why(self, rule: Rule) -> list[str]:

@@ -122,41 +122,53 @@ def gap_spec(expr: ast.Expr, checked: CheckedRuleset) -> GapSpec | None:
     return None
 
 
+def usual_gap_bounds(spec: GapSpec) -> tuple[float | None, float | None] | None:
+    """The cases worth a fast path, for `Leaf.short_of` and the generated explainer: a
+    count (whole bounds below 1e15) or a percent, by the bound a value falls short of
+    and the one it goes over (None where the test has no such side). None for any
+    other test: `_distance` alone says how far it missed."""
+    _name, op, low, high, type_ = spec
+    short = low if op in (">=", ">", "between") else None
+    over = high if op == "between" else low if op in ("<=", "<") else None
+    bounds = [b for b in (short, over) if b is not None]
+    if type_ is ast.TypeName.COUNT:
+        if not all(float(b).is_integer() and abs(b) < 1e15 for b in bounds):
+            return None
+        return (None if short is None else int(short), None if over is None else int(over))
+    return (short, over) if type_ is ast.TypeName.PERCENT and bounds else None
+
+
 def _short_of(spec: GapSpec | None) -> Callable[[Value | None], str | None]:
-    """`_distance` with the spec bound; the common cases, a count or a percent on the
+    """`_distance` with the spec bound; the usual cases, a count or a percent on the
     wrong side of its bound, inlined (explanations show a gap for every tier tried)."""
     if spec is None:
         return lambda value: None
     _name, op, low, high, type_ = spec
-    below = op in (">=", ">", "between")
-    above = op in ("<=", "<") or (op == "between" and high is not None)
-    limit = high if op == "between" else low
-    if type_ is ast.TypeName.COUNT and float(low).is_integer():
-        if limit is not None and not float(limit).is_integer():
-            return lambda value: _distance(value, op, low, high, type_)
-        floor, ceiling = int(low), (int(limit) if limit is not None else 0)
+    bounds = usual_gap_bounds(spec)
+    if bounds is None:
+        return lambda value: _distance(value, op, low, high, type_)
+    floor, top = bounds
+    if type_ is ast.TypeName.COUNT:
 
         def count_gap(value: Value | None) -> str | None:
             if type(value) is int:  # below 1e15, as `show_value` writes it in full
-                if below and value < floor and floor - value < 1e15:
+                if floor is not None and value < floor and floor - value < 1e15:
                     return f"{floor - value:,} short"
-                if above and value > ceiling and value - ceiling < 1e15:
-                    return f"{value - ceiling:,} over"
+                if top is not None and value > top and value - top < 1e15:
+                    return f"{value - top:,} over"
             return _distance(value, op, low, high, type_)
 
         return count_gap
-    if type_ is ast.TypeName.PERCENT:
 
-        def percent_gap(value: Value | None) -> str | None:
-            if type(value) is float:
-                if below and value < low:
-                    return f"{(low - value) * 100:.6g}% short"
-                if above and limit is not None and value > limit:
-                    return f"{(value - limit) * 100:.6g}% over"
-            return _distance(value, op, low, high, type_)
+    def percent_gap(value: Value | None) -> str | None:
+        if type(value) is float:
+            if floor is not None and value < floor:
+                return f"{(floor - value) * 100:.6g}% short"
+            if top is not None and value > top:
+                return f"{(value - top) * 100:.6g}% over"
+        return _distance(value, op, low, high, type_)
 
-        return percent_gap
-    return lambda value: _distance(value, op, low, high, type_)
+    return percent_gap
 
 
 def _type_of(name: str, checked: CheckedRuleset) -> ast.TypeName | None:
