@@ -158,7 +158,7 @@ class Decision:
     def _made(self) -> Facts:
         """Reasons, divisions by zero met and inputs, by the ruleset's generated reasoner."""
         if self._facts is None:
-            reasons, notes, inputs = self.ruleset.reasoner[0](self.account)
+            reasons, notes, inputs = self.ruleset.reasoner(self.account)
             self._facts = (tuple(reasons), notes, inputs)
         return self._facts
 
@@ -168,7 +168,7 @@ class Decision:
 
     @property
     def notes(self) -> tuple[str, ...]:
-        return division_notes(self.ruleset.reasoner[1], self._made()[1])
+        return division_notes(self.ruleset.program.divisions, self._made()[1])
 
     @property
     def input(self) -> dict[str, Any]:

@@ -16,29 +16,26 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from engine.ast import TypeName
-from engine.compile import CodeGenerator, Division
+from engine.compile import CodeGenerator
+from engine.leaves import Leaf
 from engine.model import CheckedRuleset, Rule
 
 # account -> (reasons, divisions by zero met, the declared inputs as the rules saw them)
 Reasoner = Callable[[Mapping[str, Any]], tuple[list[Any], list[int], dict[str, Any]]]
 
 
-def compile_reasoner(
-    checked: CheckedRuleset, make_reason: Callable[..., Any]
-) -> tuple[Reasoner, tuple[Division, ...]]:
-    """The reasoner, and the divisions its notes index. `make_reason(rule, kind, text,
-    observed, result, gap)` builds each reason."""
+def compile_reasoner(checked: CheckedRuleset, make_reason: Callable[..., Any]) -> Reasoner:
+    """`make_reason(rule, kind, text, observed, result, gap)` builds each reason. Its
+    notes index the divisions as `Program.divisions` lists them (the same walk)."""
     gen = _ReasonsGenerator(checked, make_reason)
     _code, (reasons,) = gen.build(["reasons"])
-    return reasons, tuple(gen.divisions)
+    return reasons
 
 
 class _ReasonsGenerator(CodeGenerator):
     def __init__(self, checked: CheckedRuleset, make_reason: Callable[..., Any]):
         super().__init__(checked)
         self.k_reason = self.k(make_reason)
-        self.sets = {n for n, i in checked.inputs.items() if i.type is TypeName.TEXT_SET}
 
     def tail(self) -> list[str]:
         checked = self.checked
@@ -60,7 +57,7 @@ class _ReasonsGenerator(CodeGenerator):
     def _reasons_of(self, rule: Rule) -> list[str]:
         lines = []
         for leaf, guard in self.ran(rule):
-            observed = ", ".join(f"{self.k(n)}: {self._observed(n)}" for n in leaf.names)
+            observed = ", ".join(f"{self.k(n)}: {self._observed(n, leaf)}" for n in leaf.names)
             gap = ""
             if leaf.gap is not None:
                 value = self._env_value(leaf.gap[0])
@@ -70,8 +67,8 @@ class _ReasonsGenerator(CodeGenerator):
             lines.append(f"if {' and '.join(guard)}: {add}" if guard else add)
         return lines
 
-    def _observed(self, name: str) -> str:
+    def _observed(self, name: str, leaf: Leaf) -> str:
         """As the trace shows it: a level's band name, a set as a sorted list."""
-        if name in self.sets:
+        if name in leaf.sets:
             return f"sorted(set({self.vars[name]}))"
         return self._env_value(name)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.compile import Division, Program, compile_program
+from engine.compile import Program, compile_program
 from engine.decision import Decision, Reason
 from engine.explainer import Explainer, compile_explainer
 from engine.load import check_source, read_source
@@ -27,7 +27,7 @@ class Ruleset:
         self.program: Program = compile_program(checked, Decision, self)
         self.classify = self.program.run
         self._explainer: Explainer | None = None
-        self._reasoner: tuple[Reasoner, tuple[Division, ...]] | None = None
+        self._reasoner: Reasoner | None = None
 
     @property
     def explainer(self) -> Explainer:
@@ -37,8 +37,8 @@ class Ruleset:
         return self._explainer
 
     @property
-    def reasoner(self) -> tuple[Reasoner, tuple[Division, ...]]:
-        """account -> (reasons, divisions met, inputs), and the divisions; made on first use."""
+    def reasoner(self) -> Reasoner:
+        """account -> (reasons, divisions met, inputs); generated on first use."""
         if self._reasoner is None:
             self._reasoner = compile_reasoner(self.checked, Reason)
         return self._reasoner
