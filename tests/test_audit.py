@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,11 @@ from server.app import create_server
 from server.client import Client
 from server.settings import Settings
 from tests.conftest import ACCOUNT, RULES, tierline
+
+
+def audit(log: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`tierline audit --log LOG ARGS…`"""
+    return tierline("audit", "--log", str(log), *args)
 
 
 @pytest.fixture
@@ -34,15 +40,7 @@ def logged(tmp_path: Path) -> tuple[Path, Path, list[dict[str, object]]]:
 
 def test_audit_a_decision_from_eval_log(logged: tuple[Path, Path, list[dict[str, object]]]) -> None:
     rules, log, events = logged
-    result = tierline(
-        "audit",
-        "--log",
-        str(log),
-        "--decision",
-        str(events[0]["decision_id"]),
-        "--rules",
-        str(rules),
-    )
+    result = audit(log, "--decision", str(events[0]["decision_id"]), "--rules", str(rules))
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "account acct-1: tier micro, labels fashion_expert" in out
@@ -65,21 +63,11 @@ def test_audit_shows_what_todays_rules_would_change(
             "tier macro when followers between 200k and 1M",
         )
     )
-    result = tierline("audit", "--log", str(log), "--account", "acct-2", "--rules", str(rules))
+    result = audit(log, "--account", "acct-2", "--rules", str(rules))
     assert result.returncode == 0
     assert "tier would be none instead of macro" in result.stdout
     as_json = json.loads(
-        tierline(
-            "audit",
-            "--log",
-            str(log),
-            "--account",
-            "acct-2",
-            "--rules",
-            str(rules),
-            "--format",
-            "json",
-        ).stdout
+        audit(log, "--account", "acct-2", "--rules", str(rules), "--format", "json").stdout
     )
     assert as_json["replay"]["same"] is True
     assert as_json["today"]["tier"] is None and as_json["decision"]["tier"] == "macro"
@@ -92,15 +80,7 @@ def test_a_tampered_log_is_reported_loudly(
     lines = log.read_text().splitlines()
     lines[0] = lines[0].replace('"tier":"micro"', '"tier":"mega"')
     log.write_text("\n".join(lines) + "\n")
-    result = tierline(
-        "audit",
-        "--log",
-        str(log),
-        "--decision",
-        str(events[0]["decision_id"]),
-        "--rules",
-        str(rules),
-    )
+    result = audit(log, "--decision", str(events[0]["decision_id"]), "--rules", str(rules))
     assert result.returncode == 1
     assert (
         "REPLAY DIFFERS FROM THE LOG" in result.stdout
@@ -121,15 +101,11 @@ def test_account_at_a_time_picks_the_decision_in_force(tmp_path: Path) -> None:
     later = {**first, "decision_id": "later", "ts": "2027-01-01T00:00:00.000000Z"}
     with log.open("a") as handle:
         handle.write(json.dumps(later) + "\n")
-    at_day = tierline(
-        "audit", "--log", str(log), "--account", "a", "--at", first["ts"][:10], "--format", "json"
-    )
+    at_day = audit(log, "--account", "a", "--at", first["ts"][:10], "--format", "json")
     assert json.loads(at_day.stdout)["decision"]["decision_id"] == first["decision_id"]
-    latest = tierline("audit", "--log", str(log), "--account", "a", "--format", "json")
+    latest = audit(log, "--account", "a", "--format", "json")
     assert json.loads(latest.stdout)["decision"]["decision_id"] == "later"
-    assert (
-        tierline("audit", "--log", str(log), "--account", "a", "--at", "2001-01-01").returncode == 1
-    )
+    assert audit(log, "--account", "a", "--at", "2001-01-01").returncode == 1
 
 
 def test_the_service_log_answers_for_a_decision_id_a_caller_got(tmp_path: Path) -> None:
@@ -147,7 +123,7 @@ def test_the_service_log_answers_for_a_decision_id_a_caller_got(tmp_path: Path) 
             decision_id = client.classify({**ACCOUNT, "id": "acct-5"})["decision_id"]
     finally:
         running.stop()
-    result = tierline("audit", "--log", str(tmp_path / "decisions.log"), "--decision", decision_id)
+    result = audit(tmp_path / "decisions.log", "--decision", decision_id)
     assert result.returncode == 0, result.stderr
     assert "account acct-5: tier micro" in result.stdout
     assert "rpc Classify" in result.stdout
@@ -160,8 +136,6 @@ def test_the_service_log_answers_for_a_decision_id_a_caller_got(tmp_path: Path) 
 def test_unknown_decision_and_usage(tmp_path: Path) -> None:
     log = tmp_path / "d.log"
     log.write_text("")
-    assert tierline("audit", "--log", str(log), "--decision", "nope").returncode == 1
-    assert (
-        tierline("audit", "--log", str(tmp_path / "missing.log"), "--decision", "x").returncode == 2
-    )
-    assert tierline("audit", "--log", str(log)).returncode == 2
+    assert audit(log, "--decision", "nope").returncode == 1
+    assert audit(tmp_path / "missing.log", "--decision", "x").returncode == 2
+    assert audit(log).returncode == 2

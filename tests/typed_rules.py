@@ -6,6 +6,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from engine import ClassifyError, Decision, Ruleset
+from engine.load import check_source
+from engine.source import Source
+
 SCHEMA = """\
 input followers: count
 input posts: count
@@ -142,3 +146,13 @@ def accounts() -> st.SearchStrategy[dict[str, Any]]:
         },
         optional={"verified": st.booleans()},
     )
+
+
+def generated_decision(text: str, account: dict[str, Any]) -> Decision | None:
+    """The decision of a generated ruleset (unanalysed, so overlaps stay in) on an
+    account, or None where it refuses the account (a conflict under `policy unique`)."""
+    ruleset = Ruleset(check_source(Source(text, "generated.tiers"), analyse=False))
+    try:
+        return ruleset.classify(account)
+    except ClassifyError:
+        return None
