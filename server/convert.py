@@ -10,6 +10,7 @@ from engine import Decision, InputError, Ruleset
 from engine.diagnostics import Diagnostic
 from engine.model import Rule
 from engine.registry import Entry, LoadState
+from engine.values import MAX_COUNT
 from server.pb import pb
 
 _STATE = {
@@ -46,7 +47,7 @@ def set_value(message: pb.Value, value: Any) -> None:
     if isinstance(value, bool):
         message.bool_value = value
     elif isinstance(value, int):
-        if -(2**63) <= value < 2**63:
+        if -MAX_COUNT - 1 <= value <= MAX_COUNT:  # int64
             message.int_value = value
         else:  # a let can outgrow int64 (followers * followers): shown, not failed
             message.string_value = str(value)
