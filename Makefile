@@ -24,13 +24,13 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check engine server tests benchmarks
-	$(BIN)/ruff format --check engine server tests benchmarks
-	$(BIN)/mypy engine server
+	$(BIN)/ruff check engine server cli tests benchmarks
+	$(BIN)/ruff format --check engine server cli tests benchmarks
+	$(BIN)/mypy engine server cli
 
 fmt: $(STAMP)
-	$(BIN)/ruff format engine server tests benchmarks
-	$(BIN)/ruff check --fix engine server tests benchmarks
+	$(BIN)/ruff format engine server cli tests benchmarks
+	$(BIN)/ruff check --fix engine server cli tests benchmarks
 
 check: $(STAMP)
 	$(BIN)/tierline check $(RULES)

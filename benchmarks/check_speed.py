@@ -12,8 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from engine.language.source import Source
 from engine.load import check_source
-from engine.source import Source
 
 HEADER = """\
 ruleset generated
@@ -64,7 +64,7 @@ def main() -> list[tuple[str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "generated-1000.tiers"
         path.write_text(generated(1_000))
-        cli = [sys.executable, "-m", "server.cli", "check", str(path)]
+        cli = [sys.executable, "-m", "cli", "check", str(path)]
         seconds = best_of(3, lambda: subprocess.run(cli, check=True, capture_output=True))
         rows.append(("`tierline check`, 1,000 tier rules (whole command)", f"{seconds:.2f} s"))
     ratio = per_rule[10_000] / per_rule[100]

@@ -21,8 +21,8 @@ from typing import Any
 from benchmarks.accounts import accounts, source
 from engine import load_ruleset
 from engine.decision import Decision
+from engine.python.values import validate
 from engine.ruleset import Ruleset
-from engine.values import validate
 
 ROOT = Path(__file__).resolve().parent.parent
 SIX_TIERS = """\

@@ -8,9 +8,9 @@ d.tier, d.labels, d.rule, d.explain(), d.to_dict()
 """
 
 from engine.decision import Decision, Reason
-from engine.diagnostics import Diagnostic, RuleError
+from engine.language.diagnostics import Diagnostic, RuleError
+from engine.python.values import ClassifyError, FieldProblem, InputError, RuleConflict
 from engine.ruleset import ExampleResult, Ruleset, load_ruleset
-from engine.values import ClassifyError, FieldProblem, InputError, RuleConflict
 
 __all__ = [
     "ClassifyError",

@@ -14,11 +14,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from engine.model import Rule, Value
-from engine.values import json_value
+from engine.checker.model import Rule, Value
+from engine.python.values import json_value
 
 if TYPE_CHECKING:
-    from engine.compile import Division
+    from engine.python.codegen import Division
     from engine.ruleset import Ruleset
 
 Steps = tuple[list[tuple[int, bool]], dict[str, Value], list[int]]
@@ -149,7 +149,7 @@ class Decision:
 
     def steps(self) -> Steps:
         """The traced run: (leaf id, result) in evaluation order, every value, divisions by 0.
-        The reference that `engine/explain.py` renders from; tests compare with it."""
+        The reference that `engine/python/traced_explain.py` renders from; tests compare with it."""
         if self._steps is None:
             _rule, _labels, steps, env, notes = self.ruleset.program.trace(self.account)
             self._steps = (steps, env, notes)

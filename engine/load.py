@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.analyze import analyze
-from engine.check import check
-from engine.diagnostics import Diagnostic, RuleError
-from engine.model import CheckedRuleset
-from engine.parse import PartialParse, parse
-from engine.source import Source
+from engine.analysis.analyze import analyze
+from engine.checker.check import check
+from engine.checker.model import CheckedRuleset
+from engine.language.diagnostics import Diagnostic, RuleError
+from engine.language.parse import PartialParse, parse
+from engine.language.source import Source
 
 MAX_SOURCE_BYTES = 16 * 1024 * 1024
 

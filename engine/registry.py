@@ -16,10 +16,10 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import PurePath
 
-from engine.diagnostics import Diagnostic, RuleError
+from engine.language.diagnostics import Diagnostic, RuleError
+from engine.language.source import Source
 from engine.load import check_source
 from engine.ruleset import Ruleset
-from engine.source import Source
 
 
 class LoadState(StrEnum):

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.compile import Program, compile_program
+from engine.checker.model import CheckedRuleset, Example
 from engine.decision import Decision, Reason
-from engine.explainer import Explainer, compile_explainer
+from engine.language.source import Source
 from engine.load import check_source, read_source
-from engine.model import CheckedRuleset, Example
-from engine.reasons import Reasoner, compile_reasoner
-from engine.source import Source
-from engine.values import ClassifyError
+from engine.python.codegen import Program, compile_program
+from engine.python.explainer import Explainer, compile_explainer
+from engine.python.reasoner import Reasoner, compile_reasoner
+from engine.python.values import ClassifyError
 
 
 class Ruleset:

@@ -15,7 +15,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from engine.diagnostics import RuleError
+from engine.language.diagnostics import RuleError
 from engine.load import read_source
 from engine.registry import LoadResult, Registry
 from engine.ruleset import Ruleset

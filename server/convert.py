@@ -7,10 +7,10 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from engine import Decision, InputError, Ruleset
-from engine.diagnostics import Diagnostic
-from engine.model import Rule
+from engine.checker.model import Rule
+from engine.language.diagnostics import Diagnostic
+from engine.python.values import MAX_COUNT
 from engine.registry import Entry, LoadState
-from engine.values import MAX_COUNT
 from server.pb import pb
 
 _STATE = {

@@ -31,9 +31,9 @@ import orjson
 
 from engine import Ruleset
 from engine.decision import Decision, division_notes, iso_ts_bytes
+from engine.language.source import Source
 from engine.load import check_source
-from engine.log_line import compile_log_encoder
-from engine.source import Source
+from engine.python.log_encoder import compile_log_encoder
 from server.logs import configure_logging, get_logger
 
 log = get_logger("tierline.decision_log")
@@ -104,7 +104,7 @@ class LineEncoder:
     structlog's JSON renderer gives every other event (`event`, `level`, `logger`).
 
     The reasons and input come from code generated for this version
-    (`engine/log_line.py`); everything fixed per version (name, digest, each rule,
+    (`engine/python/log_encoder.py`); everything fixed per version (name, digest, each rule,
     which fields are masked) is serialised here once."""
 
     def __init__(self, ruleset: Ruleset, masker: Masker, dumps: Callable[[Any], bytes]):

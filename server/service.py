@@ -12,9 +12,9 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from engine import ClassifyError, Decision, InputError, RuleConflict, RuleError, Ruleset
+from engine.language.source import Source
 from engine.load import check_source
 from engine.registry import DigestNotLoaded, Registry, UnknownRuleset
-from engine.source import Source
 from server import convert
 from server.metrics import Metrics
 from server.pb import pb, pb_grpc

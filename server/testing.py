@@ -27,7 +27,7 @@ def start_serve(
         [
             sys.executable,
             "-m",
-            "server.cli",
+            "cli",
             "serve",
             "--rules",
             str(rules),

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import watchfiles
 
-from engine.diagnostics import RuleError
+from engine.language.diagnostics import RuleError
 from engine.load import read_source
 from engine.registry import LoadState
 from server.logs import get_logger

@@ -31,7 +31,7 @@ ACCOUNT: dict[str, Any] = {
 def tierline(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the `tierline` command as a user would, from the repository root."""
     return subprocess.run(
-        [sys.executable, "-m", "server.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         input=stdin,
         capture_output=True,
         text=True,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from engine import ast
-from engine.parse import keywords, number_value
+from engine.language import ast
+from engine.language.parse import keywords, number_value
 
 IDENT = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(
     lambda s: s not in keywords() and s not in {"at", "least", "most"}

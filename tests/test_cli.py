@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from server.cli import main
+from cli.main import main
 from tests.conftest import RULES, tierline
 
 

@@ -10,11 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import ClassifyError, RuleConflict, RuleError, load_ruleset
-from engine.analyze import analyze, boxable
-from engine.interpret import Outcome, interpret
+from engine.analysis.analyze import analyze, boxable
+from engine.language.source import Source
 from engine.load import check_source
+from engine.python.interpret import Outcome, interpret
 from engine.ruleset import Ruleset
-from engine.source import Source
 from tests.conftest import RULES
 from tests.typed_rules import accounts, rulesets
 

@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import InputError, load_ruleset
-from engine.ast import TypeName
-from engine.explain import explain_traced
-from engine.leaves import _distance, _short_of
+from engine.language.ast import TypeName
+from engine.python.leaves import _distance, _short_of
+from engine.python.traced_explain import explain_traced
 from tests.conftest import RULES
 from tests.test_differential import SHIPPED, shipped_accounts
 from tests.typed_rules import accounts, generated_decision, rulesets

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 
-from engine import ast
-from engine.format import format_file, format_source
-from engine.parse import parse
-from engine.source import Source
+from engine.language import ast
+from engine.language.format import format_file, format_source
+from engine.language.parse import parse
+from engine.language.source import Source
 from tests.conftest import RULES
 from tests.strategies import rule_files
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.diagnostics import RuleError
+from engine.language.diagnostics import RuleError
 from engine.load import check_source, read_source
 
 GOLDEN = Path(__file__).parent / "golden"

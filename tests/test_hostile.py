@@ -8,9 +8,9 @@ import orjson
 import pytest
 
 from engine import load_ruleset
-from engine.explain import explain_traced
-from engine.explainer import compile_explainer
-from engine.log_line import compile_log_encoder
+from engine.python.explainer import compile_explainer
+from engine.python.log_encoder import compile_log_encoder
+from engine.python.traced_explain import explain_traced
 from tests.test_log_writer import assert_same_as_to_dict
 
 HOSTILE_NAMES = [

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from engine import ast
-from engine.diagnostics import RuleError
-from engine.format import expr_text
+from engine.language import ast
+from engine.language.diagnostics import RuleError
+from engine.language.format import expr_text
+from engine.language.parse import number_value, parse
+from engine.language.source import Source
 from engine.load import check_source
-from engine.parse import number_value, parse
-from engine.source import Source
 
 DESIGN_EXAMPLE = """\
 # rules/synthesis.tiers

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.decision import Reason, division_notes
-from engine.values import json_value
+from engine.python.values import json_value
 from tests.test_differential import SHIPPED, shipped_accounts
 from tests.typed_rules import accounts, generated_decision, rulesets
 

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import ClassifyError, Ruleset
-from engine.diagnostics import RuleError
+from engine.language.diagnostics import RuleError
+from engine.language.source import Source
 from engine.load import check_source, decode
-from engine.source import Source
 from server.convert import DecisionEncoder
 from server.pb import pb
 from tests.conftest import RULES

@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from engine import ClassifyError, Decision, Ruleset
+from engine.language.source import Source
 from engine.load import check_source
-from engine.source import Source
 
 SCHEMA = """\
 input followers: count

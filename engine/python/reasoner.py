@@ -3,8 +3,8 @@
 `Decision.reasons` (and with it `to_dict()`, the API's FULL view and `tierline
 eval`) used to re-run the rules traced, then look each step's leaf up and
 build its Reason from the trace's dict of every value: about nine times a
-plain decision. As the log lines (`engine/log_line.py`) and explanations
-(`engine/explainer.py`) are, reasons are now made by one function per ruleset,
+plain decision. As the log lines (`engine/python/log_encoder.py`) and explanations
+(`engine/python/explainer.py`) are, reasons are now made by one function per ruleset,
 compiled on first use: the rules run once with each leaf's result in a local
 (the `reasons` mode), and each leaf that ran becomes a Reason built from
 constants made once per ruleset (rule, kind, text, value names) and the
@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from engine.compile import CodeGenerator
-from engine.leaves import Leaf
-from engine.model import CheckedRuleset, Rule
+from engine.checker.model import CheckedRuleset, Rule
+from engine.python.codegen import CodeGenerator
+from engine.python.leaves import Leaf
 
 # account -> (reasons, divisions by zero met, the declared inputs as the rules saw them)
 Reasoner = Callable[[Mapping[str, Any]], tuple[list[Any], list[int], dict[str, Any]]]

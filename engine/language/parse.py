@@ -19,9 +19,9 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 from lark.tree import Meta
 
-from engine import ast
-from engine.diagnostics import Diagnostic, RuleError, did_you_mean
-from engine.source import Source, Span
+from engine.language import ast
+from engine.language.diagnostics import Diagnostic, RuleError, did_you_mean
+from engine.language.source import Source, Span
 
 STATEMENT_KEYWORDS = (
     "ruleset", "version", "title", "policy", "input", "level",
@@ -41,7 +41,9 @@ _TERMINAL_WORDS = {
 
 @cache
 def _parser() -> Lark:
-    grammar = resources.files("engine").joinpath("grammar.lark").read_text(encoding="utf-8")
+    grammar = (
+        resources.files("engine.language").joinpath("grammar.lark").read_text(encoding="utf-8")
+    )
     return Lark(grammar, start="statement", parser="lalr", propagate_positions=True)
 
 

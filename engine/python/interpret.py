@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine import ast
-from engine.leaves import COMBINATORS, ordered_names
-from engine.model import CheckedRuleset, Let, Value
-from engine.values import RuleConflict, json_value, validate
+from engine.checker.model import CheckedRuleset, Let, Value
+from engine.language import ast
+from engine.python.leaves import COMBINATORS, ordered_names
+from engine.python.values import RuleConflict, json_value, validate
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from engine.source import Source, Span
+from engine.language.source import Source, Span
 
 SNIPPET_WIDTH = 120
 

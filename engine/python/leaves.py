@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from engine import ast
-from engine.model import CheckedRuleset, Rule, Value
-from engine.typecheck import show_value
+from engine.checker.model import CheckedRuleset, Rule, Value
+from engine.checker.types import show_value
+from engine.language import ast
 
 COMBINATORS = (ast.AllOf, ast.AnyOf, ast.Not)
 

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.ast import TypeName
-from engine.model import Input, Value
+from engine.checker.model import Input, Value
+from engine.language.ast import TypeName
 
 T = TypeName
 MAX_COUNT = 2**63 - 1  # as the gRPC API's int64; past it, arithmetic with floats overflows

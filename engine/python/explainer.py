@@ -4,13 +4,13 @@ An explanation says why the tier was chosen, and for each tier tried before it
 the first condition that failed and by how much. Rendered from a traced run it
 cost about ten times a plain decision: the trace built a list of steps and a
 dict of values, and the renderer looked each leaf up and formatted as it went.
-So, as the decision log's lines are (`engine/log_line.py`), explanations are
+So, as the decision log's lines are (`engine/python/log_encoder.py`), explanations are
 made by one generated function per ruleset: it runs the rules once, each leaf
 keeping its result in a local of its own (the `explain` mode), and joins text
 made once per ruleset (headers, "needs …" heads, condition texts) with the
 values read, each value formatted once and only if shown.
 
-The traced renderer, `engine/explain.py`, stays as the reference: tests check
+The traced renderer, `engine/python/traced_explain.py`, stays as the reference: tests check
 that both give the same text.
 """
 
@@ -20,12 +20,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.ast import TypeName
-from engine.compile import CodeGenerator
+from engine.checker.model import CheckedRuleset, Rule
 from engine.decision import division_notes
-from engine.explain import header
-from engine.leaves import GapSpec, Leaf, usual_gap_bounds, value_formatters
-from engine.model import CheckedRuleset, Rule
+from engine.language.ast import TypeName
+from engine.python.codegen import CodeGenerator
+from engine.python.leaves import GapSpec, Leaf, usual_gap_bounds, value_formatters
+from engine.python.traced_explain import header
 
 Explainer = Callable[[Mapping[str, Any]], str]  # account -> explanation
 

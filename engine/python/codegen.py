@@ -9,8 +9,8 @@ the fast path, and `trace`, which also records each leaf's result and every
 division by zero, for the reference renderings in tests. Three more modes,
 `log`, `explain` and `reasons`, keep each leaf's result in a local of its own
 (`x3`) for code that subclasses add after the rules (`tail`): the decision
-log's line encoder (`engine/log_line.py`), the explainer
-(`engine/explainer.py`) and the reasons (`engine/reasons.py`).
+log's line encoder (`engine/python/log_encoder.py`), the explainer
+(`engine/python/explainer.py`) and the reasons (`engine/python/reasoner.py`).
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from engine import ast
-from engine.leaves import Leaf, rule_leaves, value_formatters
-from engine.model import CheckedRuleset, Let, Level, Rule, Value
-from engine.values import MAX_COUNT, MAX_NUMBER, RuleConflict, validate
+from engine.checker.model import CheckedRuleset, Let, Level, Rule, Value
+from engine.language import ast
+from engine.python.leaves import Leaf, rule_leaves, value_formatters
+from engine.python.values import MAX_COUNT, MAX_NUMBER, RuleConflict, validate
 
 T = ast.TypeName
-# The same bounds as `engine/values.py` (anything else goes to its slow path): a count
+# The same bounds as `engine/python/values.py` (anything else goes to its slow path): a count
 # fits in 64 bits, as in the gRPC API; a number is finite (NaN fails every comparison).
 _NUMERIC = "(type({v}) is not float and type({v}) is not int) or not {low} <= {v} <= {high}"
 _FAST_TYPE_CHECK = {

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Protocol
 
-from engine import ast
-from engine.diagnostics import did_you_mean
-from engine.model import NUMERIC, Input
-from engine.source import Span
+from engine.checker.model import NUMERIC, Input
+from engine.language import ast
+from engine.language.diagnostics import did_you_mean
+from engine.language.source import Span
 
 T = ast.TypeName
 _NAMES = {

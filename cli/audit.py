@@ -16,8 +16,8 @@ from typing import IO, Any
 import orjson
 
 from engine import ClassifyError, Decision, RuleError, Ruleset
+from engine.language.source import Source
 from engine.load import check_source, read_source
-from engine.source import Source
 
 
 class AuditError(Exception):

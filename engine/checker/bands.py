@@ -3,11 +3,11 @@ the ones that overlap, and the values that fall in no band."""
 
 from __future__ import annotations
 
-from engine import ast
-from engine.diagnostics import Severity
-from engine.intervals import INF, Interval, covers, uncovered
-from engine.model import Level
-from engine.typecheck import ReportFn, show_value
+from engine.checker.intervals import INF, Interval, covers, uncovered
+from engine.checker.model import Level
+from engine.checker.types import ReportFn, show_value
+from engine.language import ast
+from engine.language.diagnostics import Severity
 
 T = ast.TypeName
 

@@ -3,7 +3,7 @@
 The decision log repeats, for every decision, each condition evaluated with
 its text, the values it read and its result. Rendered from the traced run
 that cost about 20 µs a decision in Python, twenty times the classification,
-and the log could not keep up with the service. So, as `engine/compile.py`
+and the log could not keep up with the service. So, as `engine/python/codegen.py`
 does for the evaluator, this module generates one function per ruleset: it
 runs the rules once, each leaf keeping its result in a local of its own (the
 `log` mode), then joins pre-serialised pieces (rule, kind, text, value names)
@@ -24,9 +24,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.ast import TypeName
-from engine.compile import CodeGenerator
-from engine.model import CheckedRuleset, Rule
+from engine.checker.model import CheckedRuleset, Rule
+from engine.language.ast import TypeName
+from engine.python.codegen import CodeGenerator
 
 Dumps = Callable[[Any], bytes]  # a value to JSON (orjson.dumps, or a slower safe one)
 LogParts = tuple[Rule | None, tuple[str, ...], list[bytes], list[int]]  # rule, labels,

@@ -1,6 +1,6 @@
 """Decisions in words: why this tier, and why not the tiers before it.
 
-`Decision.explain()` uses the generated explainer (`engine/explainer.py`).
+`Decision.explain()` uses the generated explainer (`engine/python/explainer.py`).
 This renderer, from the traced steps, is its reference: short enough to read
 at a glance, and tests check that both give the same text.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.leaves import Leaf
-from engine.model import CheckedRuleset, Rule
+from engine.checker.model import CheckedRuleset, Rule
+from engine.python.leaves import Leaf
 
 if TYPE_CHECKING:
     from engine.decision import Decision

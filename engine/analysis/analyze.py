@@ -14,12 +14,12 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from engine import ast
-from engine.bands import band_interval, domain_of
-from engine.diagnostics import Diagnostic
-from engine.intervals import Interval
-from engine.model import CheckedRuleset, Level, Rule
-from engine.typecheck import show_value
+from engine.checker.bands import band_interval, domain_of
+from engine.checker.intervals import Interval
+from engine.checker.model import CheckedRuleset, Level, Rule
+from engine.checker.types import show_value
+from engine.language import ast
+from engine.language.diagnostics import Diagnostic
 
 T = ast.TypeName
 MAX_BOXES = 64
@@ -307,6 +307,6 @@ def _contains(outer: Box, inner: Box, checked: CheckedRuleset) -> bool:
 
 
 def _covered(part: Interval, by: tuple[Interval, ...]) -> bool:
-    from engine.intervals import covers
+    from engine.checker.intervals import covers
 
     return covers(list(by), part)

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from server import commands
+from cli import commands
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine import ast
-from engine.parse import parse
-from engine.source import Source
+from engine.language import ast
+from engine.language.parse import parse
+from engine.language.source import Source
 
 INDENT = "  "
 MAX_WIDTH = 100

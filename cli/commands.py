@@ -1,4 +1,4 @@
-"""What each `tierline` subcommand does; cli.py only parses arguments."""
+"""What each `tierline` subcommand does; main.py only parses arguments."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from engine import ClassifyError, Ruleset, load_ruleset
-from engine.diagnostics import Diagnostic, RuleError, render_all, to_json
-from engine.format import format_source
+from engine.language.diagnostics import Diagnostic, RuleError, render_all, to_json
+from engine.language.format import format_source
+from engine.language.source import Source
 from engine.load import check_source, decode, read_source
-from engine.source import Source
 
 RED, YELLOW, CYAN, BOLD, RESET = "\033[31m", "\033[33m", "\033[36m", "\033[1m", "\033[0m"
 
@@ -316,8 +316,8 @@ def _utc_iso(text: str) -> str:
 
 
 def audit(args: argparse.Namespace) -> int:
-    from server.audit import AuditError, report
-    from server.audit import audit as run_audit
+    from cli.audit import AuditError, report
+    from cli.audit import audit as run_audit
 
     if bool(args.decision) == bool(args.account):
         return _usage(UsageError("give --decision ID or --account ID"))

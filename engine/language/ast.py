@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from engine.source import NO_SPAN, Span
+from engine.language.source import NO_SPAN, Span
 
 
 class TypeName(StrEnum):

@@ -9,10 +9,8 @@ from collections.abc import Iterable
 from pathlib import PurePath
 from typing import Literal as Lit
 
-from engine import ast
-from engine.bands import check_bands
-from engine.diagnostics import Diagnostic, RuleError, Severity, did_you_mean
-from engine.model import (
+from engine.checker.bands import check_bands
+from engine.checker.model import (
     NUMERIC,
     Band,
     CheckedRuleset,
@@ -23,8 +21,10 @@ from engine.model import (
     Rule,
     Value,
 )
-from engine.source import Source, Span
-from engine.typecheck import ExprTyper, describe_type
+from engine.checker.types import ExprTyper, describe_type
+from engine.language import ast
+from engine.language.diagnostics import Diagnostic, RuleError, Severity, did_you_mean
+from engine.language.source import Source, Span
 
 T = ast.TypeName
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal as Lit
 
-from engine import ast
-from engine.diagnostics import Diagnostic
-from engine.source import Source, Span
+from engine.language import ast
+from engine.language.diagnostics import Diagnostic
+from engine.language.source import Source, Span
 
 Value = int | float | str | bool | frozenset[str]
 NUMERIC = frozenset([ast.TypeName.COUNT, ast.TypeName.NUMBER, ast.TypeName.PERCENT])

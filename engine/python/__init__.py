@@ -1,0 +1,13 @@
+"""The Python backend: `CheckedRuleset` → functions generated per ruleset.
+
+In: a `CheckedRuleset`. Out: Python functions compiled once per ruleset and
+run per account: the evaluator (`evaluator.py`: `Program.run`, about a
+microsecond a decision, and `Program.trace`), the explainer
+(`explainer.py`), the reasoner (`reasoner.py`) and the decision log's line
+encoder (`log_encoder.py`), all made by the one generator in `codegen.py`.
+What they share is here too: the leaf conditions a reason reports on
+(`leaves.py`) and the checking of account values against the declared inputs
+(`values.py`, with `InputError`). The references that tests compare them
+with live here as well: the AST-walking interpreter (`interpret.py`) and the
+explanation rendered from a trace (`traced_explain.py`).
+"""
