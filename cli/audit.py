@@ -7,17 +7,102 @@ exact ruleset version it was made with, and against today's rules.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
+from cli.common import Subparsers, UsageError, output_options, usage
 from engine import ClassifyError, Decision, RuleError, Ruleset
 from engine.language.source import Source
 from engine.load import check_source, read_source
+
+
+def add_parser(sub: Subparsers) -> None:
+    parser = sub.add_parser("audit", help="why was this account classified this way")
+    parser.add_argument("--log", required=True, help="a decision log (JSON lines)")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--decision", metavar="ID", help="a decision id, as returned to the caller")
+    which.add_argument("--account", metavar="ID", help="an account id: its latest decision")
+    parser.add_argument(
+        "--at", metavar="TIME", help="with --account: the decision in force then (ISO 8601, UTC)"
+    )
+    parser.add_argument(
+        "--archive", help="rule sources by digest (default: archive/ beside the log)"
+    )
+    parser.add_argument("--rules", default="rules", help="today's rules folder (default rules/)")
+    output_options(parser)
+    parser.set_defaults(run=run)
+
+
+def _utc_iso(text: str) -> str:
+    """--at as the log writes times; a bare date means the end of that day (UTC)."""
+    if len(text) == 10:
+        moment = datetime.combine(datetime.fromisoformat(text).date(), time.max, UTC)
+    else:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def run(args: argparse.Namespace) -> int:
+    if bool(args.decision) == bool(args.account):
+        return usage(UsageError("give --decision ID or --account ID"))
+    log_path = Path(args.log)
+    if not log_path.is_file():
+        return usage(UsageError(f"no such log file: {args.log}"))
+    archive = Path(args.archive) if args.archive else log_path.resolve().parent / "archive"
+    try:
+        at = _utc_iso(args.at) if args.at else ""
+    except ValueError:
+        return usage(UsageError(f"--at: not an ISO 8601 time: {args.at}"))
+    try:
+        event, archived, today, today_digest = audit(
+            log_path,
+            archive,
+            Path(args.rules),
+            decision_id=args.decision or "",
+            account_id=args.account or "",
+            at=at,
+        )
+    except AuditError as error:
+        print(f"tierline audit: {error}", file=sys.stderr)
+        return 1
+    if args.output == "json":
+        print(
+            json.dumps(
+                {
+                    "decision": event,
+                    "replay": {
+                        "ran": archived.ran,
+                        "same": archived.same,
+                        "differences": archived.differences,
+                        "why_not": archived.why_not or None,
+                    },
+                    "today": None
+                    if today is None
+                    else {
+                        "digest": today_digest,
+                        "ran": today.ran,
+                        "tier": today.decision.tier if today.decision else None,
+                        "labels": list(today.decision.labels) if today.decision else None,
+                        "same_as_logged": today.same,
+                        "why_not": today.why_not or None,
+                    },
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        print(report(event, archived, today, today_digest))
+    return 0 if not archived.ran or archived.same else 1
 
 
 class AuditError(Exception):

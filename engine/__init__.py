@@ -5,6 +5,15 @@ rs = load_ruleset("rules/synthesis.tiers")
 d = rs.classify({"followers": 45_000, "engagement_rate": 0.042,
                  "topics": ["fashion"], "platform": "instagram"})
 d.tier, d.labels, d.rule, d.explain(), d.to_dict()
+
+The pipeline, one package a stage, each importing only those before it:
+
+    text ─language→ RuleFile ─checker→ CheckedRuleset ─analysis→ findings
+                                     └─python→ Program (generated functions) → Decision
+
+`load.py` runs the front half (bytes → CheckedRuleset or one RuleError);
+`ruleset.py` (Ruleset, load_ruleset), `decision.py` (Decision, Reason) and
+`registry.py` (the served rulesets, swapped whole) are the public side.
 """
 
 from engine.decision import Decision, Reason

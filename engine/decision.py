@@ -10,19 +10,37 @@ from __future__ import annotations
 import functools
 import random
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from engine.checker.model import Rule, Value
+from engine.python.codegen import division_notes
+from engine.python.evaluator import Program
+from engine.python.explainer import Explainer
+from engine.python.reasoner import Reasoner
 from engine.python.values import json_value
-
-if TYPE_CHECKING:
-    from engine.python.codegen import Division
-    from engine.ruleset import Ruleset
 
 Steps = tuple[list[tuple[int, bool]], dict[str, Value], list[int]]
 Facts = tuple[tuple["Reason", ...], list[int], dict[str, Value]]
+
+
+class Decider(Protocol):
+    """What a Decision reads of the ruleset that made it; `engine.Ruleset` is one.
+    (A protocol, so that decisions need nothing above them in the pipeline.)"""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def digest(self) -> str: ...
+    @property
+    def program(self) -> Program: ...
+    @property
+    def reasoner(self) -> Reasoner: ...
+    @property
+    def explainer(self) -> Explainer: ...
 
 
 class Reason:
@@ -93,15 +111,6 @@ def _iso_second(seconds: int) -> bytes:
     return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S").encode()
 
 
-def division_notes(divisions: Sequence[Division], indexes: Iterable[int]) -> tuple[str, ...]:
-    """What a decision notes for each division by zero it met, once each."""
-    said = (
-        f"division by zero in `{divisions[i].text}` ({divisions[i].divisor} is 0): taken as 0"
-        for i in indexes
-    )
-    return tuple(dict.fromkeys(said))
-
-
 class Decision:
     """The tier of one account, with everything needed to say why."""
 
@@ -117,7 +126,7 @@ class Decision:
         "time_ns",
     )
 
-    def __init__(self, ruleset: Ruleset, rule: Rule | None, labels: tuple[str, ...], account: Any):
+    def __init__(self, ruleset: Decider, rule: Rule | None, labels: tuple[str, ...], account: Any):
         self.ruleset = ruleset
         self.rule = rule
         self.tier = rule.tier if rule is not None else None

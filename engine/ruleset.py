@@ -11,7 +11,7 @@ from engine.checker.model import CheckedRuleset, Example
 from engine.decision import Decision, Reason
 from engine.language.source import Source
 from engine.load import check_source, read_source
-from engine.python.codegen import Program, compile_program
+from engine.python.evaluator import Program, compile_program
 from engine.python.explainer import Explainer, compile_explainer
 from engine.python.reasoner import Reasoner, compile_reasoner
 from engine.python.values import ClassifyError

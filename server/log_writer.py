@@ -30,9 +30,10 @@ from typing import IO, Any
 import orjson
 
 from engine import Ruleset
-from engine.decision import Decision, division_notes, iso_ts_bytes
+from engine.decision import Decider, Decision, iso_ts_bytes
 from engine.language.source import Source
 from engine.load import check_source
+from engine.python.codegen import division_notes
 from engine.python.log_encoder import compile_log_encoder
 from server.logs import configure_logging, get_logger
 
@@ -107,7 +108,7 @@ class LineEncoder:
     (`engine/python/log_encoder.py`); everything fixed per version (name, digest, each rule,
     which fields are masked) is serialised here once."""
 
-    def __init__(self, ruleset: Ruleset, masker: Masker, dumps: Callable[[Any], bytes]):
+    def __init__(self, ruleset: Decider, masker: Masker, dumps: Callable[[Any], bytes]):
         self.ruleset = ruleset
         program = ruleset.program
         checked = program.checked
@@ -206,7 +207,7 @@ class DecisionLines:
         self._fast: dict[str, LineEncoder] = {}
         self._safe: dict[str, LineEncoder] = {}
 
-    def add(self, ruleset: Ruleset) -> None:
+    def add(self, ruleset: Decider) -> None:
         if ruleset.digest not in self._fast:
             self._fast[ruleset.digest] = LineEncoder(ruleset, self.masker, orjson.dumps)
 

@@ -19,17 +19,15 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import watchfiles
 
 from engine.language.diagnostics import RuleError
 from engine.load import read_source
 from engine.registry import LoadState
+from server.loading import report_load
 from server.logs import get_logger
-
-if TYPE_CHECKING:
-    from server.app import Running
+from server.running import Running
 
 log = get_logger("tierline.reload")
 
@@ -139,8 +137,6 @@ class RuleWatcher:
             return []
 
     def reload(self, path: Path) -> None:
-        from server.app import report_load
-
         running = self.running
         self._read[path] = _signature(path)  # before reading: a later write is seen again
         if not path.exists():

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from engine.language import ast
-from engine.language.parse import keywords, number_value
+from engine.language.build import number_value
+from engine.language.parse import keywords
 
 IDENT = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(
     lambda s: s not in keywords() and s not in {"at", "least", "most"}

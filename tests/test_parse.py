@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from engine.language import ast
+from engine.language.build import number_value
 from engine.language.diagnostics import RuleError
 from engine.language.format import expr_text
-from engine.language.parse import number_value, parse
+from engine.language.parse import parse
 from engine.language.source import Source
 from engine.load import check_source
 

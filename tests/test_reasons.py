@@ -7,7 +7,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.decision import Reason, division_notes
+from engine.decision import Reason
+from engine.python.codegen import division_notes
 from engine.python.values import json_value
 from tests.test_differential import SHIPPED, shipped_accounts
 from tests.typed_rules import accounts, generated_decision, rulesets

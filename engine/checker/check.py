@@ -10,6 +10,7 @@ from pathlib import PurePath
 from typing import Literal as Lit
 
 from engine.checker.bands import check_bands
+from engine.checker.literals import literal_value
 from engine.checker.model import (
     NUMERIC,
     Band,
@@ -374,38 +375,10 @@ class _Checker:
 
     def literal_value(self, literal: ast.Literal, type_: T, name: str) -> Value | None:
         """A literal as the value of an input of `type_`, or None after a diagnostic."""
-        ok: Value | None = None
-        match literal, type_:
-            case ast.Number(value=v), T.COUNT if isinstance(v, int) and v >= 0:
-                ok = v
-            case ast.Number(value=v) as number, T.PERCENT if number.is_percent or v == 0:
-                ok = float(v)
-            case ast.Number(value=v) as number, T.NUMBER if not number.is_percent:
-                ok = v
-            case ast.Text(value=v), T.TEXT:
-                ok = v
-            case ast.Flag(value=v), T.FLAG:
-                ok = v
-            case ast.TextSet() as items, T.TEXT_SET:
-                ok = items.values
-        if ok is None:
-            hint = None
-            if isinstance(literal, ast.Number) and type_ is T.PERCENT:
-                hint = f"did you mean {_as_percent(literal.value)}?"
-            elif isinstance(literal, ast.Text) and type_ is T.TEXT_SET:
-                hint = f'write a set: {{"{literal.value}"}}'
-            self.report(
-                "type-mismatch",
-                f"'{name}' is {describe_type(type_)}; "
-                f"{self.source.text_of(literal.span) or 'this'} is not",
-                literal.span,
-                hint,
-            )
-        return ok
-
-
-def _as_percent(value: float) -> str:
-    return f"{value:g}%" if value > 1 else f"{value * 100:g}%"
+        value, problem = literal_value(literal, type_, name, self.source)
+        if problem is not None:
+            self.diagnostics.append(problem)
+        return value
 
 
 def _reads(decl: ast.LetDecl | ast.LevelDecl) -> set[str]:

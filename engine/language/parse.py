@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
-from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
-from lark.tree import Meta
 
 from engine.language import ast
+from engine.language.build import Builder, BuildError
 from engine.language.diagnostics import Diagnostic, RuleError, did_you_mean
 from engine.language.source import Source, Span
 
@@ -30,7 +28,6 @@ STATEMENT_KEYWORDS = (
 CONTINUATION_WORDS = frozenset(["given", "expect", "labels", "and", "or", "not"])
 MAX_DEPTH = 100
 _FIRST_WORD = re.compile(r"[ \t]*([A-Za-z_][A-Za-z0-9_]*|\S?)")
-_MULTIPLIERS = {"k": 1000, "K": 1000, "M": 1_000_000, "B": 1_000_000_000}
 _TERMINAL_WORDS = {
     "NAME": "a name",
     "NUMBER": "a number",
@@ -130,12 +127,12 @@ def parse_statement(source: Source, start: int, end: int) -> ast.Statement | Dia
     text = source.text[start:end]
     try:
         tree = _parser().parse(text)
-        builder = _Builder(source, start)
+        builder = Builder(source, start)
         statement: ast.Statement = builder.transform(tree)
     except UnexpectedInput as error:
         return _syntax_diagnostic(source, start, text, error)
     except (RecursionError, VisitError) as error:
-        if isinstance(error, VisitError) and isinstance(error.orig_exc, _BuildError):
+        if isinstance(error, VisitError) and isinstance(error.orig_exc, BuildError):
             return error.orig_exc.diagnostic
         return _too_deep(source, start, text)
     if _depth(statement) > MAX_DEPTH:
@@ -256,224 +253,3 @@ def _syntax_diagnostic(source: Source, base: int, text: str, error: UnexpectedIn
     if hint is None and token.type == "NAME" and span.col == 1:
         hint = "indent a line that continues the statement above"
     return Diagnostic("syntax", message, span, hint)
-
-
-# -------------------------------------------------------------- tree → AST
-
-
-class _BuildError(Exception):
-    def __init__(self, diagnostic: Diagnostic):
-        self.diagnostic = diagnostic
-
-
-def number_value(text: str) -> float:
-    """`10k` → 10000, `1.5M` → 1500000, `3.5%` → 0.035; ints stay ints."""
-    digits = text.replace("_", "")
-    scale = Decimal(1)
-    if digits[-1] == "%":
-        digits, scale = digits[:-1], Decimal("0.01")
-    elif digits[-1] in _MULTIPLIERS:
-        digits, scale = digits[:-1], Decimal(_MULTIPLIERS[digits[-1]])
-    try:
-        value = Decimal(digits) * scale
-    except InvalidOperation:  # pragma: no cover - the grammar admits only digits
-        return 0
-    if text.endswith("%") or value != value.to_integral_value():
-        return float(value)
-    return int(value)
-
-
-def unquote(text: str) -> str:
-    body = text[1:-1]
-    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
-
-
-_CANONICAL_OP = {"at least": ">=", "at most": "<=", "above": ">", "below": "<"}
-
-
-@v_args(meta=True, inline=True)
-class _Builder(Transformer[Token, Any]):
-    """Builds AST nodes bottom-up; spans are shifted by the statement's offset."""
-
-    def __init__(self, source: Source, base: int):
-        super().__init__()
-        self.source = source
-        self.base = base
-
-    def _span(self, meta: Meta) -> Span:
-        if getattr(meta, "empty", True):
-            return self.source.span(self.base, self.base)
-        return self.source.span(self.base + meta.start_pos, self.base + meta.end_pos)
-
-    def _tok(self, token: Token) -> Span:
-        start = self.base + (token.start_pos or 0)
-        return self.source.span(start, start + len(token))
-
-    def _name(self, token: Token) -> ast.Name:
-        return ast.Name(str(token), self._tok(token))
-
-    def _fail(self, code: str, message: str, span: Span, hint: str | None = None) -> Any:
-        raise _BuildError(Diagnostic(code, message, span, hint))
-
-    # statements
-    def ruleset_decl(self, meta: Meta, name: Token) -> ast.RulesetDecl:
-        return ast.RulesetDecl(self._name(name), self._span(meta))
-
-    def version_decl(self, meta: Meta, text: Token) -> ast.VersionDecl:
-        return ast.VersionDecl(ast.Text(unquote(text), self._tok(text)), self._span(meta))
-
-    def title_decl(self, meta: Meta, text: Token) -> ast.TitleDecl:
-        return ast.TitleDecl(ast.Text(unquote(text), self._tok(text)), self._span(meta))
-
-    def policy_decl(self, meta: Meta, policy: Token) -> ast.PolicyDecl:
-        return ast.PolicyDecl(str(policy), self._span(meta))
-
-    def type_name(self, meta: Meta, word: Token) -> ast.TypeName:
-        return ast.TypeName(str(word))
-
-    def set_type(self, meta: Meta, _text: Token) -> ast.TypeName:
-        return ast.TypeName.TEXT_SET
-
-    def optional_clause(self, meta: Meta, default: ast.Literal | None = None) -> tuple[Any, ...]:
-        return ("optional", default)
-
-    def input_decl(
-        self, meta: Meta, name: Token, type_: ast.TypeName, optional: Any = None
-    ) -> ast.InputDecl:
-        default = optional[1] if optional else None
-        return ast.InputDecl(
-            self._name(name), type_, optional is not None, default, self._span(meta)
-        )
-
-    def level_decl(self, meta: Meta, name: Token, source: Token, *bands: ast.Band) -> ast.LevelDecl:
-        return ast.LevelDecl(self._name(name), self._name(source), bands, self._span(meta))
-
-    def band(self, meta: Meta, name: Token, bound: ast.Bound) -> ast.Band:
-        return ast.Band(self._name(name), bound, self._span(meta))
-
-    def band_otherwise(self, meta: Meta) -> ast.Bound:
-        return ast.Bound("", "otherwise", span=self._span(meta))
-
-    def let_decl(self, meta: Meta, name: Token, *rest: Any) -> ast.LetDecl:
-        type_ = rest[0] if len(rest) == 2 else None
-        return ast.LetDecl(self._name(name), type_, rest[-1], self._span(meta))
-
-    def tier_rule(self, meta: Meta, name: Token, when: ast.Expr) -> ast.TierRule:
-        return ast.TierRule(self._name(name), when, self._span(meta))
-
-    def label_rule(self, meta: Meta, name: Token, when: ast.Expr) -> ast.LabelRule:
-        return ast.LabelRule(self._name(name), when, self._span(meta))
-
-    def otherwise_rule(self, meta: Meta, name: Token) -> ast.OtherwiseRule:
-        return ast.OtherwiseRule(self._name(name), self._span(meta))
-
-    def given(self, meta: Meta, name: Token, value: ast.Literal) -> ast.Given:
-        return ast.Given(self._name(name), value, self._span(meta))
-
-    def expect_labels(self, meta: Meta, *names: Token) -> tuple[ast.Name, ...]:
-        if len(names) == 1 and names[0] == "none":
-            return ()
-        return tuple(self._name(n) for n in names)
-
-    def example(self, meta: Meta, description: Token, *rest: Any) -> ast.Example:
-        labels = rest[-1] if isinstance(rest[-1], tuple) else None
-        items = rest[:-1] if labels is None else rest[:-2]
-        expect = rest[-1] if labels is None else rest[-2]
-        return ast.Example(
-            ast.Text(unquote(description), self._tok(description)),
-            tuple(items),
-            self._name(expect),
-            labels,
-            self._span(meta),
-        )
-
-    # expressions
-    def any_of(self, meta: Meta, *parts: ast.Expr) -> ast.Expr:
-        return parts[0] if len(parts) == 1 else ast.AnyOf(parts, self._span(meta))
-
-    def all_of(self, meta: Meta, *parts: ast.Expr) -> ast.Expr:
-        return parts[0] if len(parts) == 1 else ast.AllOf(parts, self._span(meta))
-
-    def negation(self, meta: Meta, part: ast.Expr) -> ast.Not:
-        return ast.Not(part, self._span(meta))
-
-    def bound_cmp(self, meta: Meta, op: Token, value: ast.Expr) -> ast.Bound:
-        spelling = " ".join(str(op).split())
-        return ast.Bound(
-            _CANONICAL_OP.get(spelling, spelling), spelling, value, None, self._span(meta)
-        )
-
-    def bound_between(self, meta: Meta, low: ast.Expr, high: ast.Expr) -> ast.Bound:
-        return ast.Bound("between", "between", low, high, self._span(meta))
-
-    def bound_test(self, meta: Meta, value: ast.Expr, bound: ast.Bound) -> ast.Expr:
-        assert bound.low is not None
-        if bound.op == "between":
-            assert bound.high is not None
-            return ast.Between(value, bound.low, bound.high, self._span(meta))
-        return ast.Compare(value, bound.op, bound.low, bound.spelling, self._span(meta))
-
-    def in_set(self, meta: Meta, value: ast.Expr, items: ast.TextSet) -> ast.InSet:
-        return ast.InSet(value, items, False, self._span(meta))
-
-    def not_in_set(self, meta: Meta, value: ast.Expr, items: ast.TextSet) -> ast.InSet:
-        return ast.InSet(value, items, True, self._span(meta))
-
-    def has_test(self, meta: Meta, value: ast.Expr, mode: Token, items: ast.TextSet) -> ast.Has:
-        return ast.Has(value, str(mode), items, self._span(meta))
-
-    def has_one(self, meta: Meta, value: ast.Expr, item: Token) -> ast.Has:
-        text = ast.Text(unquote(item), self._tok(item))
-        return ast.Has(value, "one", ast.TextSet((text,), text.span), self._span(meta))
-
-    def _level(self, meta: Meta, value: ast.Expr, band: Token, spelling: str) -> ast.LevelIs:
-        if not isinstance(value, ast.Name):
-            self._fail(
-                "level-on-expression",
-                f"only a level can be tested for a band such as '{band}'",
-                self._span(meta),
-                "define a `level` from this value and test that",
-            )
-        assert isinstance(value, ast.Name)
-        return ast.LevelIs(
-            value, self._name(band), spelling == "is not", spelling, self._span(meta)
-        )
-
-    def level_is(self, meta: Meta, value: ast.Expr, band: Token) -> ast.LevelIs:
-        return self._level(meta, value, band, "is")
-
-    def level_is_not(self, meta: Meta, value: ast.Expr, band: Token) -> ast.LevelIs:
-        return self._level(meta, value, band, "is not")
-
-    def level_bare(self, meta: Meta, value: ast.Expr, band: Token) -> ast.LevelIs:
-        return self._level(meta, value, band, "")
-
-    def text_is(self, meta: Meta, value: ast.Expr, text: Token) -> ast.TextIs:
-        return ast.TextIs(value, ast.Text(unquote(text), self._tok(text)), self._span(meta))
-
-    def arith(self, meta: Meta, left: ast.Expr, op: Token, right: ast.Expr) -> ast.Arith:
-        return ast.Arith(str(op), left, right, self._span(meta))
-
-    def neg(self, meta: Meta, _minus: Token, operand: ast.Expr) -> ast.Expr:
-        if isinstance(operand, ast.Number) and not operand.text.startswith("-"):
-            return ast.Number(-operand.value, "-" + operand.text, self._span(meta))
-        return ast.Neg(operand, self._span(meta))
-
-    def negative_number(self, meta: Meta, _minus: Token, number: Token) -> ast.Number:
-        return ast.Number(-number_value(number), "-" + str(number), self._span(meta))
-
-    def name(self, meta: Meta, token: Token) -> ast.Name:
-        return self._name(token)
-
-    def number(self, meta: Meta, token: Token) -> ast.Number:
-        return ast.Number(number_value(token), str(token), self._tok(token))
-
-    def text(self, meta: Meta, token: Token) -> ast.Text:
-        return ast.Text(unquote(token), self._tok(token))
-
-    def flag(self, meta: Meta, token: Token) -> ast.Flag:
-        return ast.Flag(str(token) == "true", self._tok(token))
-
-    def text_set(self, meta: Meta, *items: Token) -> ast.TextSet:
-        texts = tuple(ast.Text(unquote(t), self._tok(t)) for t in items)
-        return ast.TextSet(texts, self._span(meta))

@@ -1,27 +1,29 @@
-"""CheckedRuleset → Program: Python source generated once per ruleset, compiled
-with `compile()`, run for every account. Nothing walks the AST per account.
+"""The code generator that every per-ruleset Python function is made by.
 
-Rule files are untrusted text, so nothing from one becomes code: generated
-source holds only names made here (`i0`, `l1`, `v2`, `k3`) and operators;
-every name, text and number from the rule file reaches the code through the
-constants table `K`. Two functions are generated from the same walk: `run`,
-the fast path, and `trace`, which also records each leaf's result and every
-division by zero, for the reference renderings in tests. Three more modes,
-`log`, `explain` and `reasons`, keep each leaf's result in a local of its own
-(`x3`) for code that subclasses add after the rules (`tail`): the decision
-log's line encoder (`engine/python/log_encoder.py`), the explainer
-(`engine/python/explainer.py`) and the reasons (`engine/python/reasoner.py`).
+Python source is generated once per ruleset, compiled with `compile()`, and
+run for every account: nothing walks the AST per account. Rule files are
+untrusted text, so nothing from one becomes code: generated source holds only
+names made here (`i0`, `l1`, `v2`, `k3`) and operators; every name, text and
+number from the rule file reaches the code through the constants table `K`.
+Two functions come from the same walk for the evaluator
+(`engine/python/evaluator.py`): `run`, the fast path, and `trace`, which also
+records each leaf's result and every division by zero, for the reference
+renderings in tests. Three more modes, `log`, `explain` and `reasons`, keep
+each leaf's result in a local of its own (`x3`) for code that subclasses add
+after the rules (`tail`): the decision log's line encoder
+(`engine/python/log_encoder.py`), the explainer (`engine/python/explainer.py`)
+and the reasons (`engine/python/reasoner.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from engine.checker.model import CheckedRuleset, Let, Level, Rule, Value
 from engine.language import ast
-from engine.python.leaves import Leaf, rule_leaves, value_formatters
+from engine.python.leaves import Leaf, rule_leaves
 from engine.python.values import MAX_COUNT, MAX_NUMBER, RuleConflict, validate
 
 T = ast.TypeName
@@ -52,27 +54,13 @@ class Division:
     divisor: str
 
 
-@dataclass(frozen=True)
-class Program:
-    checked: CheckedRuleset
-    run: Callable[[Mapping[str, Any]], Any]  # account -> Decision (via make_decision)
-    trace: Callable[[Mapping[str, Any]], Trace]  # account -> full trace
-    leaves: tuple[Leaf, ...]
-    divisions: tuple[Division, ...]
-    source_code: str  # the generated Python, for the curious and for tests
-    formatters: dict[str, Callable[[Any], str]]  # name -> how explanations show its value
-
-
-def compile_program(
-    checked: CheckedRuleset, make_decision: Callable[..., Any], owner: object
-) -> Program:
-    """`make_decision(owner, rule, labels, account)` builds what `run` returns."""
-    gen = CodeGenerator(checked)
-    gen.constants[gen.k_decision] = make_decision
-    gen.constants[gen.k_owner] = owner
-    code, (run, trace) = gen.build(["run", "trace"])
-    formatters = value_formatters(checked)
-    return Program(checked, run, trace, gen.leaves, tuple(gen.divisions), code, formatters)
+def division_notes(divisions: Sequence[Division], indexes: Iterable[int]) -> tuple[str, ...]:
+    """What a decision notes for each division by zero it met, once each."""
+    said = (
+        f"division by zero in `{divisions[i].text}` ({divisions[i].divisor} is 0): taken as 0"
+        for i in indexes
+    )
+    return tuple(dict.fromkeys(said))
 
 
 class CodeGenerator:

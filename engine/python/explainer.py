@@ -21,11 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.checker.model import CheckedRuleset, Rule
-from engine.decision import division_notes
 from engine.language.ast import TypeName
-from engine.python.codegen import CodeGenerator
+from engine.python.codegen import CodeGenerator, division_notes
 from engine.python.leaves import GapSpec, Leaf, usual_gap_bounds, value_formatters
-from engine.python.traced_explain import header
 
 Explainer = Callable[[Mapping[str, Any]], str]  # account -> explanation
 
@@ -200,3 +198,21 @@ class Code:
 
     code: str
     spec: str = ""  # a format spec: "," or ".6g"
+
+
+def header(checked: CheckedRuleset, rule: Rule | None) -> str:
+    """The first line(s), the same for every decision by one rule."""
+    tier = (rule.tier if rule is not None else None) or "none"
+    version = f", version {checked.version}" if checked.version else ""
+    if rule is not None and rule.kind == "tier":
+        where = f"{rule.file}:{rule.line}"
+        return (
+            f"tier {tier}: rule '{rule.name}' at {where} (ruleset {checked.name}{version})\n"
+            f"why {tier}:"
+        )
+    if rule is not None:
+        return (
+            f"tier {tier}: no tier rule matched, so `otherwise {rule.name}` at "
+            f"{rule.file}:{rule.line} applies (ruleset {checked.name}{version})"
+        )
+    return f"tier none: no tier rule matched (ruleset {checked.name}{version})"

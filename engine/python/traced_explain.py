@@ -7,16 +7,36 @@ at a glance, and tests check that both give the same text.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from engine.checker.model import CheckedRuleset, Rule
+from engine.checker.model import Rule
+from engine.python.evaluator import Program
+from engine.python.explainer import header
 from engine.python.leaves import Leaf
 
-if TYPE_CHECKING:
-    from engine.decision import Decision
+
+class _Ruleset(Protocol):
+    @property
+    def program(self) -> Program: ...
+    @property
+    def policy(self) -> str: ...
 
 
-def explain_traced(decision: Decision) -> str:
+class Traced(Protocol):
+    """What the renderer reads of a decision (`engine.Decision` has it all)."""
+
+    @property
+    def ruleset(self) -> _Ruleset: ...
+    @property
+    def rule(self) -> Rule | None: ...
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+    @property
+    def notes(self) -> tuple[str, ...]: ...
+    def steps(self) -> tuple[list[tuple[int, bool]], dict[str, Any], list[int]]: ...
+
+
+def explain_traced(decision: Traced) -> str:
     rs = decision.ruleset
     program = rs.program
     leaves = program.leaves
@@ -70,21 +90,3 @@ def explain_traced(decision: Decision) -> str:
         lines.append("notes:")
         lines.extend(f"  {note}" for note in notes)
     return "\n".join(lines)
-
-
-def header(checked: CheckedRuleset, rule: Rule | None) -> str:
-    """The first line(s), the same for every decision by one rule."""
-    tier = (rule.tier if rule is not None else None) or "none"
-    version = f", version {checked.version}" if checked.version else ""
-    if rule is not None and rule.kind == "tier":
-        where = f"{rule.file}:{rule.line}"
-        return (
-            f"tier {tier}: rule '{rule.name}' at {where} (ruleset {checked.name}{version})\n"
-            f"why {tier}:"
-        )
-    if rule is not None:
-        return (
-            f"tier {tier}: no tier rule matched, so `otherwise {rule.name}` at "
-            f"{rule.file}:{rule.line} applies (ruleset {checked.name}{version})"
-        )
-    return f"tier none: no tier rule matched (ruleset {checked.name}{version})"

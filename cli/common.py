@@ -1,0 +1,92 @@
+"""What every subcommand shares: the rule files named on the command line,
+usage errors (exit 2), and diagnostics shown coloured on a terminal, plain
+when piped, or as JSON for editors and CI bots."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO, TypeAlias
+
+from engine import RuleError, Ruleset, load_ruleset
+from engine.language.diagnostics import Diagnostic, render_all, to_json
+from engine.language.source import Source
+
+# what `add_subparsers()` returns; each subcommand module adds its parser to it
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+RED, YELLOW, CYAN, BOLD, RESET = "\033[31m", "\033[33m", "\033[36m", "\033[1m", "\033[0m"
+
+
+class UsageError(Exception):
+    pass
+
+
+def rule_files(paths: list[str]) -> Iterator[Path]:
+    """Files as given, and every `*.tiers` below a folder, sorted."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*.tiers") if p.is_file())
+        elif path.exists():
+            yield path
+        else:
+            raise UsageError(f"no such file or folder: {raw}")
+
+
+def use_color(args: argparse.Namespace, stream: TextIO) -> bool:
+    if args.color == "always":
+        return True
+    if args.color == "never" or os.environ.get("NO_COLOR"):
+        return False
+    return stream.isatty()
+
+
+def paint(text: str, color: bool) -> str:
+    """Colour the heads, carets and hints of rendered diagnostics."""
+    if not color:
+        return text
+    out = []
+    for line in text.splitlines():
+        if line.startswith("ERROR:"):
+            line = f"{BOLD}{RED}ERROR{RESET}{BOLD}{line[5:]}{RESET}"
+        elif line.startswith("WARNING:"):
+            line = f"{BOLD}{YELLOW}WARNING{RESET}{BOLD}{line[7:]}{RESET}"
+        elif line.startswith(" | ") and line.rstrip().endswith("^") and set(line[3:]) <= {".", "^"}:
+            line = " | " + line[3:].replace(".", " ").replace("^", f"{RED}^", 1) + RESET
+        elif line.startswith(" = "):
+            line = f" = {CYAN}{line[3:]}{RESET}"
+        out.append(line)
+    return "\n".join(out)
+
+
+def report(args: argparse.Namespace, source: Source, diagnostics: list[Diagnostic]) -> None:
+    if args.output == "json":
+        for item in to_json(source, diagnostics):
+            print(json.dumps(item, ensure_ascii=False))
+    elif diagnostics:
+        print(paint(render_all(source, diagnostics), use_color(args, sys.stdout)))
+
+
+def usage(error: UsageError) -> int:
+    print(f"tierline: {error}", file=sys.stderr)
+    return 2
+
+
+def load_rules(path: Path, args: argparse.Namespace) -> Ruleset | None:
+    try:
+        return load_ruleset(path)
+    except RuleError as error:
+        report(args, error.source, error.diagnostics)
+    except OSError as error:
+        print(f"tierline: cannot read {path}: {error.strerror}", file=sys.stderr)
+    return None
+
+
+def output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("text", "json"), default="text", dest="output")
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")

@@ -1,0 +1,101 @@
+"""`tierline eval RULES --input FILE|-`: classify JSON accounts, one decision JSON a line
+(or `--explain` for people); `--log FILE` appends the service's decision-log lines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from cli.common import Subparsers, UsageError, load_rules, output_options, usage
+from engine import ClassifyError, Ruleset
+
+
+def add_parser(sub: Subparsers) -> None:
+    parser = sub.add_parser("eval", help="classify JSON accounts with a rule file")
+    parser.add_argument("rules", metavar="RULES", help="a rule file")
+    parser.add_argument(
+        "--input",
+        default="-",
+        metavar="FILE",
+        help="one JSON object, an array or JSON lines (- for stdin)",
+    )
+    parser.add_argument("--explain", action="store_true", help="print explanations, not JSON")
+    parser.add_argument("--log", metavar="FILE", help="also append decision-log lines to FILE")
+    output_options(parser)
+    parser.set_defaults(run=run)
+
+
+def _accounts(stream: TextIO) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed JSON or the error) for one object, an array, or JSON lines."""
+    text = stream.read()
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        whole = None
+    else:
+        if isinstance(whole, list):
+            yield from ((n, item) for n, item in enumerate(whole, 1))
+        else:
+            yield 1, whole
+        return
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield n, json.loads(line)
+        except json.JSONDecodeError as error:
+            yield n, ValueError(f"invalid JSON: {error.msg} (column {error.colno})")
+
+
+def run(args: argparse.Namespace) -> int:
+    path = Path(args.rules)
+    if not path.is_file():
+        return usage(UsageError(f"no such rule file: {args.rules}"))
+    ruleset = load_rules(path, args)
+    if ruleset is None:
+        return 1
+    try:
+        stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")  # noqa: SIM115
+    except OSError as error:
+        return usage(UsageError(f"cannot read {args.input}: {error.strerror}"))
+    bad = 0
+    log_writer, log_stream = _eval_log(args.log, ruleset) if args.log else (None, None)
+    with stream:
+        for number, account in _accounts(stream):
+            try:
+                if isinstance(account, Exception):
+                    raise account
+                decision = ruleset.classify(account)
+            except (ClassifyError, ValueError) as error:
+                bad += 1
+                print(f"tierline: {args.input}:{number}: {error}", file=sys.stderr)
+                continue
+            if log_writer is not None:
+                log_writer.write(decision, str(account.get("id", "")), "eval")
+            if args.explain:
+                print(decision.explain() + "\n")
+            else:
+                print(json.dumps(decision.to_dict(), ensure_ascii=False))
+    if log_stream is not None:
+        log_stream.close()
+    return 1 if bad else 0
+
+
+def _eval_log(target: str, ruleset: Ruleset) -> tuple[Any, Any]:
+    """`eval --log FILE`: the service's decision-log lines, and the source archived beside."""
+    from server.log_writer import DecisionWriter, Masker, WriterConfig, open_log
+    from server.logs import configure_logging
+
+    configure_logging()  # a line that cannot be written is said on stderr, not in the output
+
+    archive = Path(target).resolve().parent / "archive"
+    archive.mkdir(parents=True, exist_ok=True)
+    kept = archive / f"{ruleset.digest}.tiers"
+    if not kept.exists():
+        kept.write_text(ruleset.source, encoding="utf-8")
+    stream = open_log(target)
+    return DecisionWriter(stream, Masker(WriterConfig(target))), stream

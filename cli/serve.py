@@ -1,0 +1,70 @@
+"""`tierline serve`: the gRPC service (`server/`), with settings from flags, then
+`TIERLINE_*` variables, then defaults."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cli.common import Subparsers, UsageError, usage
+
+
+def add_parser(sub: Subparsers) -> None:
+    parser = sub.add_parser("serve", help="serve the rulesets over gRPC")
+    parser.add_argument("--rules", type=Path, help="folder of *.tiers files (default rules/)")
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default 50051; 0 picks a free one)")
+    parser.add_argument("--default-ruleset", help="ruleset for requests that name none")
+    parser.add_argument("--decision-log", help="file, - for stdout (default), off for none")
+    parser.add_argument("--archive", type=Path, help="where rule sources are kept by digest")
+    parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    parser.add_argument(
+        "--no-watch",
+        dest="watch",
+        action="store_false",
+        default=None,
+        help="do not reload rule files when they change",
+    )
+    parser.add_argument("--log-when-full", choices=("block", "drop"))
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # imported here, not above: the other subcommands start without loading gRPC
+    from pydantic import ValidationError
+
+    from server.app import serve as run_server
+    from server.logs import configure_logging
+    from server.settings import Settings
+
+    flags = {
+        key: value
+        for key in (
+            "rules",
+            "host",
+            "port",
+            "default_ruleset",
+            "decision_log",
+            "archive",
+            "metrics_port",
+            "watch",
+            "log_when_full",
+        )
+        if (value := getattr(args, key)) is not None
+    }
+    try:
+        settings = Settings(**flags)
+    except ValidationError as error:
+        for problem in error.errors():
+            field = ".".join(str(p) for p in problem["loc"])
+            print(f"tierline serve: {field}: {problem['msg']}", file=sys.stderr)
+        return 2
+    if not settings.rules.is_dir():
+        return usage(UsageError(f"no such rules folder: {settings.rules}"))
+    configure_logging()
+    try:
+        return run_server(settings)
+    except OSError as error:
+        print(f"tierline serve: {error}", file=sys.stderr)
+        return 1

@@ -1,0 +1,41 @@
+"""CheckedRuleset → Program: the evaluator a Ruleset classifies with.
+
+`run` is the fast path (about a microsecond a decision) and `trace` the
+reference run that records every leaf's result and value; both are generated
+by `engine/python/codegen.py` from one walk over the rules. `make_decision`
+is passed in, so that this stage builds the top-level `Decision` without
+importing it (imports point down the pipeline).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine.checker.model import CheckedRuleset
+from engine.python.codegen import CodeGenerator, Division, Trace
+from engine.python.leaves import Leaf, value_formatters
+
+
+@dataclass(frozen=True)
+class Program:
+    checked: CheckedRuleset
+    run: Callable[[Mapping[str, Any]], Any]  # account -> Decision (via make_decision)
+    trace: Callable[[Mapping[str, Any]], Trace]  # account -> full trace
+    leaves: tuple[Leaf, ...]
+    divisions: tuple[Division, ...]
+    source_code: str  # the generated Python, for the curious and for tests
+    formatters: dict[str, Callable[[Any], str]]  # name -> how explanations show its value
+
+
+def compile_program(
+    checked: CheckedRuleset, make_decision: Callable[..., Any], owner: object
+) -> Program:
+    """`make_decision(owner, rule, labels, account)` builds what `run` returns."""
+    gen = CodeGenerator(checked)
+    gen.constants[gen.k_decision] = make_decision
+    gen.constants[gen.k_owner] = owner
+    code, (run, trace) = gen.build(["run", "trace"])
+    formatters = value_formatters(checked)
+    return Program(checked, run, trace, gen.leaves, tuple(gen.divisions), code, formatters)
