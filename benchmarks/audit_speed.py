@@ -23,7 +23,7 @@ from pathlib import Path
 from benchmarks.accounts import accounts
 from engine import load_ruleset
 from engine.decision import new_decision_id
-from server.log_writer import DecisionLines, Masker, WriterConfig, call_context
+from server.log_lines import DecisionLines, Masker, WriterConfig, call_context
 
 ROOT = Path(__file__).resolve().parent.parent
 LINES = int(os.environ.get("TIERLINE_BENCH_AUDIT_LINES", "1000000"))

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _eval_log(target: str, ruleset: Ruleset) -> tuple[Any, Any]:
     """`eval --log FILE`: the service's decision-log lines, and the source archived beside."""
-    from server.log_writer import DecisionWriter, Masker, WriterConfig, open_log
+    from server.log_lines import DecisionWriter, Masker, WriterConfig, open_log
     from server.logs import configure_logging
 
     configure_logging()  # a line that cannot be written is said on stderr, not in the output

@@ -141,10 +141,7 @@ class Registry:
                     entries[name] = replace(clash, last_error=failure)
                     self._entries = entries
                     return LoadResult(path, name, False, entries[name], failure)
-            old_name = self._names_by_path.get(path)
-            current = entries.get(name) or (entries.get(old_name) if old_name else None)
-            if current is not None and current.path != path:
-                current = None
+            current = self._current(entries, path, name)
             if candidate is not None:
                 if current and current.serving and current.serving.digest == candidate.digest:
                     # e.g. a broken save undone: the file again says what is serving
@@ -153,6 +150,7 @@ class Registry:
                     return LoadResult(path, name, True, current, unchanged=True)
                 previous = current.serving.digest if current and current.serving else None
                 entry = Entry(name, path, candidate, time.time(), previous, None)
+                old_name = self._names_by_path.get(path)
                 if old_name and old_name != name:
                     entries.pop(old_name, None)  # the file renamed its ruleset
                 entries[name] = entry
@@ -163,15 +161,39 @@ class Registry:
                     self.on_activate(candidate)
                 return LoadResult(path, name, True, entry)
             assert failure is not None
-            entry = (
-                replace(current, last_error=failure)
-                if current
-                else Entry(name, path, last_error=failure)
-            )
-            entries[entry.name] = entry
-            self._names_by_path = {**self._names_by_path, path: entry.name}
-            self._entries = entries
-            return LoadResult(path, entry.name, False, entry, failure)
+            return self._reject(entries, path, current, failure, name)
+
+    def refuse(self, path: str, message: str) -> LoadResult:
+        """A file that could not be read at all (not UTF-8, a folder, no permission): it is
+        rejected like a file that does not check, and shows so in the listing."""
+        failure = LoadFailure(time.time(), "", message)
+        name = self._names_by_path.get(path, PurePath(path).stem)
+        with self._lock:
+            entries = dict(self._entries)
+            return self._reject(entries, path, self._current(entries, path, name), failure, name)
+
+    def _current(self, entries: dict[str, Entry], path: str, name: str) -> Entry | None:
+        """The entry that `path` last gave, under its new name or its old one."""
+        old_name = self._names_by_path.get(path)
+        current = entries.get(name) or (entries.get(old_name) if old_name else None)
+        return current if current is not None and current.path == path else None
+
+    def _reject(
+        self,
+        entries: dict[str, Entry],
+        path: str,
+        current: Entry | None,
+        failure: LoadFailure,
+        name: str,
+    ) -> LoadResult:
+        if current is not None:
+            entry = replace(current, last_error=failure)
+        else:
+            entry = Entry(name, path, last_error=failure)
+        entries[entry.name] = entry
+        self._names_by_path = {**self._names_by_path, path: entry.name}
+        self._entries = entries
+        return LoadResult(path, entry.name, False, entry, failure)
 
     def remove(self, path: str) -> str | None:
         """Stop serving the ruleset loaded from `path`; returns its name."""
@@ -190,11 +212,14 @@ class Registry:
 def _build(source: Source) -> tuple[Ruleset | None, LoadFailure | None]:
     try:
         ruleset = Ruleset(check_source(source))
+        failing = [r for r in ruleset.run_examples() if not r.passed]
     except RuleError as error:
         return None, LoadFailure(
             time.time(), source.digest, str(error), tuple(error.diagnostics), source
         )
-    failing = [r for r in ruleset.run_examples() if not r.passed]
+    except Exception as error:  # a limit (memory, recursion) or a bug: refuse this file only
+        message = f"{source.path}: cannot be loaded: {type(error).__name__}: {error}"
+        return None, LoadFailure(time.time(), source.digest, message, source=source)
     if failing:
         lines = [f"{source.path}: {len(failing)} example(s) failed:"]
         for result in failing:

@@ -15,6 +15,7 @@ from engine.registry import Registry
 from engine.ruleset import Ruleset
 from server.decision_log import open_decision_log
 from server.drain import Drain
+from server.health import Health
 from server.loading import archive_source, load_folder
 from server.logs import get_logger
 from server.metrics import Metrics
@@ -43,7 +44,6 @@ def create_server(settings: Settings) -> Running:
     archive = archive_source(settings)
     registry.on_activate = on_activate
     load_folder(registry, settings.rules, metrics)
-    metrics.set_rulesets(registry.entries())
 
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -72,31 +72,30 @@ def create_server(settings: Settings) -> Running:
     if port == 0:
         decision_log.close()
         raise OSError(f"cannot listen on {settings.host}:{settings.port}")
+    health_state = Health(health_servicer, (SERVICE,))
+    if settings.log_when_full == "block":  # calls fail while the log cannot be written
+        decision_log.on_writable = lambda ok: health_state.set(
+            "decision_log", ok, "the decision log cannot be written"
+        )
     server.start()
-    serving = any(e.serving for e in registry.entries())
-    status = (
-        health_pb2.HealthCheckResponse.SERVING
-        if serving
-        else health_pb2.HealthCheckResponse.NOT_SERVING
-    )
-    health_servicer.set("", status)
-    health_servicer.set(SERVICE, status)
     metrics_port = (
         metrics.serve(settings.metrics_port, settings.host)
         if settings.metrics_port is not None
         else None
     )
-    return Running(
+    running = Running(
         server,
         port,
         settings,
         registry,
         metrics,
-        health_servicer,
+        health_state,
         decision_log,
         drain,
         metrics_port,
     )
+    running.rules_changed()
+    return running
 
 
 def serve(settings: Settings) -> int:
@@ -121,6 +120,7 @@ def serve(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
+    signal.signal(signal.SIGUSR1, on_signal)
     print(f"tierline listening on {where}", flush=True)
     while True:
         time.sleep(0.1)
@@ -130,11 +130,18 @@ def serve(settings: Settings) -> int:
                 log.info("reload_requested", signal="SIGHUP")
                 _reload_all(running)
                 continue
+            if signum == signal.SIGUSR1:
+                log.info("decision_log_reopen_requested", signal="SIGUSR1")
+                running.decision_log.reopen()
+                continue
             log.info("server_stopping", signal=signal.Signals(signum).name)
             running.stop()
             return 0
 
 
 def _reload_all(running: Running) -> None:
-    load_folder(running.registry, running.settings.rules, running.metrics)
-    running.metrics.set_rulesets(running.registry.entries())
+    try:
+        load_folder(running.registry, running.settings.rules, running.metrics)
+    except Exception as error:  # the signal loop must outlive anything a folder holds
+        log.error("reload_failed", error=repr(error), exc_info=error)
+    running.rules_changed()

@@ -1,184 +1,356 @@
-"""The decision log's server half: hand every decision to a writer process.
+"""The decision log's server half: every decision a caller receives reaches the log.
 
 Classification never waits on disk: each call packs its decisions (ids,
-times, the account values as received) with orjson and hands them to a
-bounded multiprocessing queue; a separate process (`server/log_writer.py`)
-recomputes the reasons with the exact ruleset version, masks what the
-settings say, and writes one JSON line per decision. Decisions are
+times, the account values as received) with orjson and leaves them here
+before its response is sent. A sender thread hands them, a batch at a time,
+to the writer process (`server/log_writer.py`), which recomputes the reasons
+with the exact ruleset version, masks what the settings say, appends the
+lines, and confirms each batch once it is in the file. Decisions are
 deterministic, so the writer's reasons are the ones the server had.
-When the queue is full the policy is `block` (default: lose nothing) or
-`drop` (count it in `tierline_decision_log_dropped_total` and warn).
+
+What is never lost: every batch is kept here until the writer confirms it. A
+supervisor thread watches the writer; when it dies (kill -9, a crash) the
+death is seen within `WATCH_S`, a new writer is started, every ruleset is
+sent to it again, and so is every batch not yet confirmed, in order. A batch
+that the dead writer had written but not yet confirmed is then written
+twice: the log may hold a decision id twice (the same line), never a
+decision of a caller not at all. `tierline audit` shows one.
+
+What is bounded: at most `log_queue` x 1,000 decisions wait here. When that
+many wait, or when the writer says the log cannot be written (disk full,
+permission), the policy decides: `block` (default) makes the call fail with
+UNAVAILABLE naming the decision log (after waiting up to `log_wait_seconds`
+for room when the log is merely behind), and health turns NOT_SERVING until
+the log is writable again; `drop` keeps serving and counts each decision it
+does not keep in `tierline_decision_log_dropped_total`, exactly: the counter
+is what is missing from the log. `close()` waits a bounded time for the
+writer, then says how many decisions it could not write.
 """
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import queue
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 import structlog
 
 from engine import Decision, Ruleset
-from server.log_writer import WriterConfig, packed, writer_main
+from server.log_lines import WriterConfig, packed
+from server.log_writer import writer_main
 from server.logs import get_logger
 from server.metrics import Metrics
 from server.settings import Settings
 
 log = get_logger("tierline.decision_log")
-CLOSE_TIMEOUT = 120.0
-CHUNK = 1000  # decisions per queue message
+CHUNK = 1000  # decisions per batch
 GATHER_BELOW = 64  # calls with fewer decisions are gathered ...
 GATHER_SECONDS = 0.02  # ... and sent at least this often
+WATCH_S = 0.25  # how often the supervisor looks at the writer
+RESTART_BACKOFF_S = (0.0, 0.25, 0.5, 1.0, 2.0)  # a writer that keeps dying is restarted slower
+
+_SPAWN = multiprocessing.get_context("spawn")  # never fork a process that runs gRPC
+
+
+class LogUnavailable(Exception):
+    """The log cannot take this call's decisions now (`block`): the call fails, UNAVAILABLE."""
+
+
+@dataclass
+class _Process:
+    """One writer process and the two pipes to it."""
+
+    process: Any
+    inbox: Connection  # server -> writer
+    acks: Connection  # writer -> server
+    started: float
 
 
 class DecisionLog:
-    """Accepts decisions from serving threads; `close()` flushes everything."""
+    """Accepts decisions from serving threads; `close()` writes them all, or says what not."""
 
     def __init__(self, settings: Settings, metrics: Metrics):
         self.metrics = metrics
         self.policy = settings.log_when_full
-        self.dropped = 0
-        self._warned_at = 0.0
-        self._lock = threading.Lock()
-        self._registered: set[str] = set()
-        context = multiprocessing.get_context("spawn")  # never fork a process that runs gRPC
-        self._queue: Any = context.Queue(maxsize=settings.log_queue)
-        config = WriterConfig(
+        self.capacity = settings.log_queue * CHUNK
+        self.wait_s = settings.log_wait_seconds
+        self.config = WriterConfig(
             target=settings.decision_log,
             mask_fields=tuple(settings.mask_fields),
             hash_fields=tuple(settings.hash_fields),
             hash_key=settings.hash_key,
         )
-        self._process = context.Process(
-            target=writer_main,
-            args=(self._queue, config),
-            name="tierline-decision-log",
-            daemon=True,
-        )
-        with _signals_ignored():  # inherited through exec: Ctrl-C cannot kill the writer mid-start
-            self._process.start()
+        self.on_writable: Callable[[bool], None] = lambda ok: None  # health follows it
+        self.dropped = 0  # decisions not kept (drop), or not written when the log closed
+        self.restarts = 0
+        self.writable = True
+        self.reason = ""
+        self._warned_at = 0.0
+        self._cond = threading.Condition()
+        self._small: list[Any] = []  # packed records of small calls, not yet batched
+        self._outbox: deque[tuple[int, tuple[Any, ...]]] = deque()  # (decisions, payload)
+        self._unconfirmed: dict[int, tuple[int, tuple[Any, ...]]] = {}  # seq -> sent, unconfirmed
+        self._held = 0  # decisions in all three
+        self._seq = 0
         self._closed = False
-        self._checked_at = time.monotonic()
-        # Small calls (unary, stream messages) are gathered and sent together: one queue
-        # message per call would wake the queue's feeder thread thousands of times a second.
-        self._pending: list[Any] = []  # packed records
-        self._pending_cap = CHUNK * 4
-        self._wake = threading.Condition()
-        self._flusher = threading.Thread(
-            target=self._flush_loop, name="tierline-log-flush", daemon=True
-        )
-        self._flusher.start()
+        self._finished = threading.Event()
+        self._send_lock = threading.Lock()
+        self._rulesets: dict[str, tuple[Any, ...]] = {}
+        self._deaths: deque[float] = deque(maxlen=len(RESTART_BACKOFF_S))
+        with _signals_ignored():  # inherited through exec: Ctrl-C cannot kill it mid-start
+            self._writer = self._start_writer()
+        self._sender = threading.Thread(target=self._send_loop, name="tierline-log-send")
+        self._supervisor = threading.Thread(target=self._supervise, name="tierline-log-watch")
+        for thread in (self._sender, self._supervisor):
+            thread.daemon = True
+            thread.start()
+
+    # ------------------------------------------------------------ serving side
 
     def register(self, ruleset: Ruleset) -> None:
         """The writer needs each ruleset version's source before its decisions."""
-        with self._lock:
-            if ruleset.digest in self._registered:
+        message = ("ruleset", ruleset.digest, ruleset.source, ruleset.path, ruleset.name)
+        with self._send_lock:
+            if ruleset.digest in self._rulesets:
                 return
-            self._registered.add(ruleset.digest)
-        self._queue.put(("ruleset", ruleset.digest, ruleset.source, ruleset.path, ruleset.name))
+            self._rulesets[ruleset.digest] = message
+            self._to_writer(message)
 
     def record(
         self, rpc: str, request_id: str, latency_us: int, decisions: list[tuple[Decision, str]]
     ) -> None:
-        if not decisions or self._closed:
+        """Keep the decisions until the log has them; raise LogUnavailable (`block`) or
+        count them as dropped (`drop`) when it cannot take them."""
+        count = len(decisions)
+        if not count:
             return
-        if time.monotonic() - self._checked_at > 1.0:
-            self._checked_at = time.monotonic()
-            if not self._process.is_alive():
-                self._drop(len(decisions), "decision_log_writer_died")
-                return
         peer = structlog.contextvars.get_contextvars().get("peer", "")
         digest = decisions[0][0].ruleset.digest
-        if len(decisions) < GATHER_BELOW:
+        small = count < GATHER_BELOW
+        if small:
             context = (digest, rpc, request_id, peer, latency_us)
-            self._gather(
-                [
-                    packed((*context, d.decision_id, d.time_ns, aid, d.account))
-                    for d, aid in decisions
-                ]
-            )
-            return
-        for start in range(0, len(decisions), CHUNK):  # the queue holds at most log_queue x CHUNK
-            part = decisions[start : start + CHUNK]
-            chunk = packed([(d.decision_id, d.time_ns, aid, d.account) for d, aid in part])
-            self._send(("decisions", digest, rpc, request_id, peer, latency_us, chunk), len(part))
-
-    def _send(self, message: tuple[Any, ...], decisions: int) -> None:
-        """Onto the queue: wait for room (`block`), or count the decisions as dropped."""
-        if self.policy == "block":
-            self._queue.put(message)
-            return
-        try:
-            self._queue.put(message, block=False)
-        except queue.Full:
-            self._drop(decisions)
-
-    def _gather(self, records: list[Any]) -> None:
-        with self._wake:
-            while len(self._pending) >= self._pending_cap:
-                if self.policy == "drop":
-                    break
-                self._wake.wait(0.1)
+            records = [
+                packed((*context, d.decision_id, d.time_ns, aid, d.account)) for d, aid in decisions
+            ]
+        else:
+            chunks = []
+            for start in range(0, count, CHUNK):
+                part = decisions[start : start + CHUNK]
+                items = packed([(d.decision_id, d.time_ns, aid, d.account) for d, aid in part])
+                payload = ("decisions", digest, rpc, request_id, peer, latency_us, items)
+                chunks.append((len(part), payload))
+        with self._cond:
+            if not self._admit(count):
+                return
+            self._held += count
+            if small:
+                self._small.extend(records)
+                if len(self._small) >= CHUNK:
+                    self._cond.notify_all()
             else:
-                self._pending.extend(records)
-                if len(self._pending) >= CHUNK:
-                    self._wake.notify_all()
-                return
-        self._drop(len(records))
+                self._outbox.extend(chunks)
+                self._cond.notify_all()
 
-    def _flush_loop(self) -> None:
+    def _admit(self, count: int) -> bool:
+        """Room for `count` more decisions? (Called holding the condition.)"""
+        if self._closed:
+            self._drop(count, "decision_log_closed")
+            return False
+        if self.policy == "drop":
+            if self._held and self._held + count > self.capacity:
+                self._drop(count)
+                return False
+            return True
+        deadline = time.monotonic() + self.wait_s
         while True:
-            with self._wake:
-                if not self._pending and not self._closed:
-                    self._wake.wait(GATHER_SECONDS)
-                batch, self._pending = self._pending, []
-                self._wake.notify_all()  # room again for blocked callers
-                closing = self._closed
-            for start in range(0, len(batch), CHUNK):
-                records = batch[start : start + CHUNK]
-                self._send(("records", records), len(records))
-            if closing:
-                return
+            if not self.writable:
+                raise LogUnavailable(f"the decision log cannot be written: {self.reason}")
+            if not self._held or self._held + count <= self.capacity:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LogUnavailable(
+                    f"the decision log is behind: {self._held:,} decisions wait to be written"
+                )
+            self._cond.wait(min(left, 0.1))
 
     def _drop(self, count: int, event: str = "decision_log_dropped") -> None:
-        with self._lock:
-            self.dropped += count
+        self.dropped += count
         self.metrics.log_dropped.inc(count)
         now = time.monotonic()
         if now - self._warned_at > 5:
             self._warned_at = now
             log.warning(event, dropped=count, dropped_total=self.dropped)
 
-    def close(self) -> None:
-        """Flush every queued decision to disk and stop the writer."""
-        if self._closed:
+    def reopen(self) -> None:
+        """Open the log's path again (after a rotation; SIGUSR1)."""
+        with self._send_lock:
+            self._to_writer(("reopen",))
+
+    # --------------------------------------------------------------- to writer
+
+    def _send_loop(self) -> None:
+        while True:
+            with self._cond:
+                if not self._outbox and not self._closed:
+                    self._cond.wait(GATHER_SECONDS)
+                while self._small:
+                    records, self._small = self._small[:CHUNK], self._small[CHUNK:]
+                    self._outbox.append((len(records), ("records", records)))
+                batches = list(self._outbox)
+                self._outbox.clear()
+                closing = self._closed
+            for count, payload in batches:
+                with self._send_lock:
+                    with self._cond:
+                        self._seq += 1
+                        seq = self._seq
+                        self._unconfirmed[seq] = (count, payload)
+                    self._to_writer(("batch", seq, count, payload))
+            if closing and not batches:
+                return
+
+    def _to_writer(self, message: tuple[Any, ...] | None) -> None:
+        """Send, holding `_send_lock`. A dead writer fails the send: the supervisor
+        restarts it and sends every unconfirmed batch again."""
+        with contextlib.suppress(OSError, ValueError):
+            self._writer.inbox.send(message)
+
+    # -------------------------------------------------------------- supervisor
+
+    def _start_writer(self) -> _Process:
+        inbox_reader, inbox = _SPAWN.Pipe(duplex=False)
+        acks, acks_writer = _SPAWN.Pipe(duplex=False)
+        process = _SPAWN.Process(
+            target=writer_main,
+            args=(inbox_reader, acks_writer, self.config),
+            name="tierline-decision-log",
+            daemon=True,
+        )
+        process.start()
+        inbox_reader.close()  # only the writer reads: its death makes our sends fail
+        acks_writer.close()  # only the writer writes: its death ends our reads
+        return _Process(process, inbox, acks, time.monotonic())
+
+    def _supervise(self) -> None:
+        while not self._finished.is_set():
+            current = self._writer
+            ready = wait([current.acks, current.process.sentinel], timeout=WATCH_S)
+            self._read_acks(current)
+            if current.process.sentinel in ready and not self._finished.is_set():
+                self._restart(current)
+
+    def _read_acks(self, current: _Process) -> None:
+        try:
+            while current.acks.poll():
+                message = current.acks.recv()
+                if message[0] == "written":
+                    self._confirmed(message[1], message[2])
+                elif message[0] == "state":
+                    self._set_writable(message[1], message[2])
+        except (EOFError, OSError):
+            pass  # the writer is gone; its sentinel says so
+
+    def _confirmed(self, seq: int, failed: int) -> None:
+        with self._cond:
+            while self._unconfirmed:
+                first = next(iter(self._unconfirmed))
+                if first > seq:
+                    break
+                count, _payload = self._unconfirmed.pop(first)
+                self._held -= count
+            if failed:
+                self._drop(failed, "decision_log_lines_failed")
+            self._cond.notify_all()
+
+    def _set_writable(self, ok: bool, reason: str) -> None:
+        with self._cond:
+            self.writable, self.reason = ok, reason
+            self._cond.notify_all()
+        if ok:
+            log.info("decision_log_writable", path=self.config.target)
+        else:
+            log.error("decision_log_unwritable", reason=reason, policy=self.policy)
+        self.metrics.log_writable.set(1 if ok else 0)
+        self.on_writable(ok)
+
+    def _restart(self, dead: _Process) -> None:
+        now = time.monotonic()
+        self._deaths.append(now)
+        recent = sum(1 for t in self._deaths if now - t < 10)
+        with self._cond:
+            waiting = self._held
+        log.error(
+            "decision_log_writer_died",
+            exitcode=dead.process.exitcode,
+            decisions_unconfirmed=waiting,
+            restarting_in_s=RESTART_BACKOFF_S[recent - 1],
+        )
+        if self._finished.wait(RESTART_BACKOFF_S[recent - 1]):
             return
-        with self._wake:
+        with self._send_lock:
+            for conn in (dead.inbox, dead.acks):
+                conn.close()
+            self._writer = self._start_writer()
+            self.restarts += 1
+            self.metrics.log_restarts.inc()
+            for message in self._rulesets.values():
+                self._to_writer(message)
+            with self._cond:
+                again = list(self._unconfirmed.items())
+            for seq, (count, payload) in again:
+                self._to_writer(("batch", seq, count, payload))
+        log.info("decision_log_writer_restarted", batches_sent_again=len(again))
+
+    # ------------------------------------------------------------------- close
+
+    def close(self, timeout: float = 120.0) -> None:
+        """Write everything held, within `timeout`; then stop the writer, whatever its state."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if self._closed:
+                return
             self._closed = True
-            self._wake.notify_all()
-        self._flusher.join()  # sends what was gathered
-        if not self._process.is_alive():
-            log.error("decision_log_writer_died", exitcode=self._process.exitcode)
-            self._queue.cancel_join_thread()  # nobody reads the pipe: do not wait on it
-            return
-        self._queue.put(None)
-        self._queue.close()
-        self._queue.join_thread()
-        self._process.join(CLOSE_TIMEOUT)
-        if self._process.is_alive():
-            log.error("decision_log_writer_stuck", timeout_s=CLOSE_TIMEOUT)
-            self._process.terminate()
+            self._cond.notify_all()
+        self._sender.join(max(0.0, deadline - time.monotonic()))
+        with self._cond:
+            while self._held and time.monotonic() < deadline:
+                self._cond.wait(0.05)
+            unwritten = self._held
+        self._finished.set()
+        self._supervisor.join(1.0)
+        writer = self._writer
+        if self._send_lock.acquire(timeout=max(0.1, deadline - time.monotonic())):
+            try:
+                self._to_writer(None)
+            finally:
+                self._send_lock.release()
+        writer.process.join(max(0.5, min(3.0, deadline - time.monotonic())))
+        if writer.process.is_alive():
+            log.error("decision_log_writer_stuck", pid=writer.process.pid)
+            writer.process.kill()
+            writer.process.join(1.0)
+        if unwritten:
+            self.dropped += unwritten
+            self.metrics.log_dropped.inc(unwritten)
+            log.error("decision_log_unwritten", decisions=unwritten, reason=self.reason or None)
 
 
 class NoDecisionLog:
     """`--decision-log off`: nothing is recorded (benchmarks, tests)."""
 
     dropped = 0
+    writable = True
+
+    def __init__(self) -> None:
+        self.on_writable: Callable[[bool], None] = lambda ok: None
 
     def register(self, ruleset: Ruleset) -> None:
         pass
@@ -186,7 +358,10 @@ class NoDecisionLog:
     def record(self, rpc: str, request_id: str, latency_us: int, decisions: list[Any]) -> None:
         pass
 
-    def close(self) -> None:
+    def reopen(self) -> None:
+        pass
+
+    def close(self, timeout: float = 0.0) -> None:
         pass
 
 

@@ -40,18 +40,23 @@ def archive_source(settings: Settings) -> Callable[[Ruleset], None]:
 def load_folder(
     registry: Registry, folder: Path, metrics: Metrics | None = None
 ) -> list[LoadResult]:
-    results = []
-    for path in sorted(folder.glob("*.tiers")):
-        try:
-            source = read_source(path)
-        except RuleError as error:  # not UTF-8, too large
-            log.error("ruleset_rejected", path=str(path), diagnostics=str(error))
-            continue
-        except OSError as error:
-            log.error("ruleset_unreadable", path=str(path), error=error.strerror)
-            continue
-        results.append(report_load(registry.load(source), metrics))
-    return results
+    try:
+        paths = sorted(folder.glob("*.tiers"))
+    except OSError as error:
+        log.error("rules_folder_unreadable", folder=str(folder), error=error.strerror)
+        return []
+    return [load_file(registry, path, metrics) for path in paths]
+
+
+def load_file(registry: Registry, path: Path, metrics: Metrics | None = None) -> LoadResult:
+    """Read, check and offer one file; whatever goes wrong is that file's rejection."""
+    try:
+        result = registry.load(read_source(path))
+    except RuleError as error:  # not UTF-8, too large
+        result = registry.refuse(str(path), str(error))
+    except OSError as error:  # a folder, no permission, gone since it was listed
+        result = registry.refuse(str(path), f"{path}: cannot be read: {error.strerror or error}")
+    return report_load(result, metrics)
 
 
 def report_load(result: LoadResult, metrics: Metrics | None) -> LoadResult:

@@ -1,311 +1,252 @@
-"""The decision log's writer process: recompute reasons, mask, write JSON lines.
+"""The decision log's writer process: lines out, confirmations back.
 
-Runs in its own process so that serialising reasons never competes with
-classification for the GIL. Every ruleset version arrives as source text
-before its decisions, so each decision is replayed with the exact rules that
-made it; the log line is what `tierline audit` reads back.
+The server (`server/decision_log.py`) sends messages over a pipe, in order:
+`("ruleset", digest, source, path, name)` before any decision of that
+version, `("batch", seq, count, payload)` for decisions, `("reopen",)` on
+SIGUSR1, and `None` to stop. The writer turns each batch into lines
+(`server/log_lines.py`), appends them to the log, and answers on a second
+pipe: `("written", seq, failed)` once every batch up to `seq` is in the file
+(handed to the kernel: a crash of either process cannot lose it; a machine
+crash can lose up to `FSYNC_EVERY_S`, the interval of fsync), and `("state",
+ok, reason)` when the log stops or starts being writable. The server keeps
+each batch until it is confirmed and sends it again to a restarted writer.
 
-Lines have the shape structlog's JSON renderer gives the server's own events
-(`event`, `level`, `logger`, `ts`), but do not pass through its per-event
-chain: that chain, and BytesLogger's flush after every line, cost more than
-the whole decision. Lines are built by per-ruleset generated code and written
-a thousand at a time; the writer's own events go through structlog to stderr.
+Writing never gives up: a write that fails (disk full, permission, the
+folder gone) keeps its bytes, from the first byte not written, and is tried
+again every `RETRY_S`; a line is therefore never cut by a full disk. The file
+is opened with O_APPEND; a file that does not end in a newline (a writer
+killed mid-line) gets one before anything is appended. Every second the
+writer checks whether its path still names the file it has open: after a
+rotation (`mv decisions.log decisions.log.1`) or a removal it opens the path
+anew. SIGHUP and SIGUSR1 reopen too; SIGINT and SIGTERM are ignored, so that
+the writer outlives the server's graceful stop and writes what is queued.
+When the server's end of the pipe closes (the server died), the writer
+writes what it has and exits.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import hmac
-import json
+import contextlib
 import os
-import queue
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import IO, Any
-
-import orjson
+from collections import deque
+from multiprocessing.connection import Connection
+from types import FrameType
+from typing import Any
 
 from engine import Ruleset
-from engine.decision import Decider, Decision, iso_ts_bytes
 from engine.language.source import Source
 from engine.load import check_source
-from engine.python.codegen import division_notes
-from engine.python.log_encoder import compile_log_encoder
+from server.log_lines import DecisionLines, Masker, WriterConfig, call_context, unpacked
 from server.logs import configure_logging, get_logger
 
 log = get_logger("tierline.decision_log")
 
-FLUSH_EVERY_S = 0.2
+RETRY_S = 0.25  # how often a failed write is tried again
+CHECK_PATH_S = 1.0  # how often the path is compared with the open file (rotation)
+FSYNC_EVERY_S = 1.0  # how much a machine crash can cost (a process crash costs nothing)
+EXIT_WRITE_S = 10.0  # when the server is gone, how long to keep trying to write
 
 
-@dataclass(frozen=True)
-class WriterConfig:
-    target: str  # a path, or "-" for stdout
-    mask_fields: tuple[str, ...] = ()
-    hash_fields: tuple[str, ...] = ()
-    hash_key: str = ""
+class LogFile:
+    """The log's file descriptor: opened with O_APPEND, reopened when its path moves."""
 
+    def __init__(self, target: str):
+        self.target = target
+        self.fd: int | None = None
+        self.error = ""  # why the last write failed, "" when it did not
+        self._checked = 0.0
+        self._synced = 0.0
+        self._dirty = False
 
-def _safe_dumps(value: Any, *, sort_keys: bool = False) -> bytes:
-    """orjson stops at 64-bit integers; the rules do not, so neither may the log."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS if sort_keys else None)
-    except TypeError:
-        text = json.dumps(
-            value, default=str, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys
-        )
-        return text.encode()
-
-
-class Masker:
-    """Personal data need not sit in logs: fields logged as '***' or a keyed hash."""
-
-    def __init__(self, config: WriterConfig):
-        self.redact = frozenset(config.mask_fields)
-        self.hashed = frozenset(config.hash_fields)
-        self.key = config.hash_key.encode()
-        self.active = bool(self.redact or self.hashed)
-
-    def hides(self, name: str) -> bool:
-        return name in self.redact or name in self.hashed
-
-    def value(self, name: str, value: Any) -> Any:
-        if name in self.redact:
-            return "***"
-        if name in self.hashed:
-            digest = hmac.new(self.key, _safe_dumps(value, sort_keys=True), hashlib.sha256)
-            return "hmac-sha256:" + digest.hexdigest()[:32]
-        return value
-
-    def which(self, names: Iterable[str]) -> dict[str, str]:
-        """The log says which fields it masked, and how."""
-        return {
-            name: "redacted" if name in self.redact else "hmac-sha256"
-            for name in names
-            if self.hides(name)
-        }
-
-
-def open_log(target: str) -> IO[bytes]:
-    if target == "-":
-        return sys.stdout.buffer
-    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
-    return open(target, "ab", buffering=1024 * 1024)
-
-
-_EVENT = b',"event":"decision","level":"info","logger":"tierline.decisions"}\n'
-
-
-class LineEncoder:
-    """Decision-log lines of one ruleset version: one JSON object a line, in the shape
-    structlog's JSON renderer gives every other event (`event`, `level`, `logger`).
-
-    The reasons and input come from code generated for this version
-    (`engine/python/log_encoder.py`); everything fixed per version (name, digest, each rule,
-    which fields are masked) is serialised here once."""
-
-    def __init__(self, ruleset: Decider, masker: Masker, dumps: Callable[[Any], bytes]):
-        self.ruleset = ruleset
-        program = ruleset.program
-        checked = program.checked
-        names = [*checked.inputs, *checked.lets, *checked.levels]
-        masks = {n: functools.partial(masker.value, n) for n in names if masker.hides(n)}
-        self.parts = compile_log_encoder(checked, dumps, masks).parts
-        self.dumps = dumps
-        self.divisions = program.divisions
-        self.declared = frozenset(checked.inputs)
-        fixed = {"ruleset": ruleset.name, "version": ruleset.version, "digest": ruleset.digest}
-        self.fixed = b"," + orjson.dumps(fixed)[1:-1]
-        self.rules: dict[int, bytes] = {id(None): b',"tier":null,"rule":null'}
-        for rule in checked.tiers:
-            shown = {"name": rule.name, "kind": rule.kind, "file": rule.file, "line": rule.line}
-            self.rules[id(rule)] = b"," + orjson.dumps({"tier": rule.tier, "rule": shown})[1:-1]
-        self.labels: dict[tuple[str, ...], bytes] = {}
-        self.masked = b""
-        if masker.active:
-            self.masked = b',"masked":' + orjson.dumps(masker.which(checked.inputs))
-
-    def line(
-        self, decision_id: str, time_ns: int, account_id: str, account: Any, context: bytes
-    ) -> bytes:
-        dumps = self.dumps
-        rule, labels, pieces, notes = self.parts(account)
-        labelled = self.labels.get(labels)
-        if labelled is None:
-            labelled = self.labels[labels] = b',"labels":' + dumps(labels)
-        said = dumps(division_notes(self.divisions, notes)) if notes else b"[]"
-        ignored = b"[]"
-        if not self.declared.issuperset(account):
-            ignored = dumps(sorted(k for k in account if k not in self.declared))
-        return b"".join(
-            [
-                b'{"decision_id":',
-                dumps(decision_id),
-                b',"ts":"',
-                iso_ts_bytes(time_ns),
-                b'"',
-                self.fixed,
-                b',"account_id":',
-                dumps(account_id),
-                self.rules[id(rule)],
-                labelled,
-                *pieces,
-                b',"notes":',
-                said,
-                b',"ignored_fields":',
-                ignored,
-                self.masked,
-                context,
-            ]
-        )
-
-
-def call_context(rpc: str, request_id: str, peer: str, latency_us: int) -> bytes:
-    """The end of a line: what the call that made the decision says about itself."""
-    return b"".join(
-        (
-            b',"latency_us":',
-            b"%d" % latency_us,
-            b',"rpc":',
-            orjson.dumps(rpc),
-            b',"request_id":',
-            orjson.dumps(request_id or None),
-            b',"peer":',
-            orjson.dumps(peer or None),
-            _EVENT,
-        )
-    )
-
-
-def packed(value: Any) -> Any:
-    """Serialised here, in the thread that made the decisions, while their objects are
-    hot in its cache: pickling them later in the queue's feeder thread, on the other
-    core, cost the server three times as much. orjson keeps every value a decision can
-    read exactly (ints, floats, texts, lists); anything it refuses travels as is."""
-    try:
-        return orjson.dumps(value)
-    except TypeError:
-        return value
-
-
-def unpacked(value: Any) -> Any:
-    return orjson.loads(value) if type(value) is bytes else value
-
-
-Item = tuple[str, int, str, Any]  # decision id, time (ns), account id, the account as received
-
-
-class DecisionLines:
-    """Lines for every ruleset version the writer was given, by digest."""
-
-    def __init__(self, masker: Masker):
-        self.masker = masker
-        self._fast: dict[str, LineEncoder] = {}
-        self._safe: dict[str, LineEncoder] = {}
-
-    def add(self, ruleset: Decider) -> None:
-        if ruleset.digest not in self._fast:
-            self._fast[ruleset.digest] = LineEncoder(ruleset, self.masker, orjson.dumps)
-
-    def encode(self, digest: str, items: list[Item], context: bytes) -> bytes:
-        encoder = self._fast[digest]
+    def write(self, data: memoryview) -> int:
+        """As many bytes as the file takes now; on a failure `error` says why."""
+        done = 0
         try:
-            return b"".join([encoder.line(*item, context) for item in items])
-        except Exception:  # one odd value must not cost the others their lines
-            return b"".join([self._careful(digest, item, context) for item in items])
+            if self.fd is None:
+                self._open()
+            assert self.fd is not None
+            while done < len(data):
+                done += os.write(self.fd, data[done:])
+        except OSError as failure:
+            self.error = f"cannot write {self.target}: {failure.strerror or failure}"
+            if self.fd is not None and failure.errno not in (28, 122):  # not ENOSPC, EDQUOT
+                self._close()  # permission, a stale handle: open the path again next time
+            return done
+        self.error = ""
+        self._dirty = self._dirty or done > 0
+        return done
 
-    def _careful(self, digest: str, item: Item, context: bytes) -> bytes:
+    def _open(self) -> None:
+        if self.target == "-":
+            self.fd = sys.stdout.fileno()
+            return
+        folder = os.path.dirname(os.path.abspath(self.target))
+        os.makedirs(folder, exist_ok=True)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        fd = os.open(self.target, flags, 0o644)
         try:
-            return self._fast[digest].line(*item, context)
-        except Exception:
-            pass
-        safe = self._safe.get(digest)
-        if safe is None:
-            ruleset = self._fast[digest].ruleset
-            safe = self._safe[digest] = LineEncoder(ruleset, self.masker, _safe_dumps)
-        try:
-            return safe.line(*item, context)
-        except Exception as error:
-            log.error("decision_log_line_failed", decision_id=item[0], error=repr(error))
-            return b""
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                os.write(fd, b"\n")  # the line a killed writer cut stays a line of its own
+        except OSError:
+            os.close(fd)
+            raise
+        self.fd = fd
+        self._checked = time.monotonic()
+
+    def _close(self) -> None:
+        if self.fd is not None and self.target != "-":
+            with contextlib.suppress(OSError):
+                os.fsync(self.fd)
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+        self.fd = None
+
+    def reopen(self) -> None:
+        self._close()
+
+    def tend(self, now: float) -> None:
+        """Follow a rotation; fsync what was written in the last interval."""
+        if self.fd is None or self.target == "-":
+            return
+        if now - self._checked >= CHECK_PATH_S:
+            self._checked = now
+            try:
+                named = os.stat(self.target)
+                opened = os.fstat(self.fd)
+                moved = (named.st_dev, named.st_ino) != (opened.st_dev, opened.st_ino)
+            except OSError:
+                moved = True  # removed: a new file at the path
+            if moved:
+                log.info("decision_log_reopened", path=self.target)
+                self._close()
+                return
+        if self._dirty and now - self._synced >= FSYNC_EVERY_S:
+            self.sync()
+            self._synced = now
+
+    def sync(self) -> None:
+        if self.fd is not None and self.target != "-":
+            with contextlib.suppress(OSError):
+                os.fsync(self.fd)
+        self._dirty = False
+
+    def close(self) -> None:
+        self._close()
 
 
-class DecisionWriter:
-    """Decision-log lines to a stream: `tierline eval --log`, and tests."""
+class Writer:
+    """The writer's state: lines not yet written, and which batches they end."""
 
-    def __init__(self, stream: IO[bytes], masker: Masker):
-        self.stream = stream
-        self.lines = DecisionLines(masker)
+    def __init__(self, acks: Connection, config: WriterConfig):
+        self.acks = acks
+        self.file = LogFile(config.target)
+        self.lines = DecisionLines(Masker(config))
+        self.backlog = bytearray()
+        self.queued = 0  # bytes ever queued
+        self.written = 0  # bytes ever written
+        self.ends: deque[tuple[int, int, int]] = deque()  # (queued at its end, seq, failed)
+        self.said_unwritable = False
 
-    def write(
-        self,
-        decision: Decision,
-        account_id: str,
-        rpc: str,
-        request_id: str = "",
-        peer: str = "",
-        latency_us: int = 0,
-    ) -> None:
-        ruleset = decision.ruleset
-        self.lines.add(ruleset)
-        item = (decision.decision_id, decision.time_ns, account_id, decision.account)
-        context = call_context(rpc, request_id, peer, latency_us)
-        self.stream.write(self.lines.encode(ruleset.digest, [item], context))
-
-
-def writer_main(inbox: Any, config: WriterConfig) -> None:
-    # Ctrl-C reaches the whole process group: the writer must outlive the server's
-    # graceful stop to write what is queued, so it stops on the server's word only.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    configure_logging()
-    parent = os.getppid()
-    stream = open_log(config.target)
-    lines = DecisionLines(Masker(config))
-    last_flush = time.monotonic()
-    while True:
-        try:
-            message = inbox.get(timeout=1.0)
-        except queue.Empty:
-            if os.getppid() != parent:  # the server died without saying so
-                break
-            stream.flush()
-            continue
-        if message is None:
-            break
+    def take(self, message: Any) -> None:
         if message[0] == "ruleset":
             _kind, digest, source, path, name = message
             try:
-                lines.add(Ruleset(check_source(Source(source, path), name=name)))
+                self.lines.add(Ruleset(check_source(Source(source, path), name=name)))
             except Exception as error:  # the server ran it: not expected, but never fatal
                 log.error("decision_log_ruleset_failed", digest=digest, error=repr(error))
-            continue
+            return
+        if message[0] == "reopen":
+            self.file.reopen()
+            return
+        _kind, seq, count, payload = message
+        before = self.lines.failed
         try:
-            data = _encode(lines, message)
+            data = _encode(self.lines, payload)
         except Exception as error:
-            count = len(message[1]) if message[0] == "records" else len(unpacked(message[-1]))
             log.error("decision_log_lines_failed", decisions=count, error=repr(error))
-            continue
-        stream.write(data)
-        now = time.monotonic()
-        if now - last_flush > FLUSH_EVERY_S or inbox.empty():
-            stream.flush()
-            last_flush = now
-    stream.flush()
-    if config.target != "-":
-        os.fsync(stream.fileno())
-        stream.close()
+            data, failed = b"", count
+        else:
+            failed = self.lines.failed - before
+        self.backlog += data
+        self.queued += len(data)
+        self.ends.append((self.queued, seq, failed))
+
+    def flush(self) -> None:
+        """Write what the file takes; confirm the batches now wholly written."""
+        if self.backlog:
+            done = self.file.write(memoryview(self.backlog))
+            del self.backlog[:done]
+            self.written += done
+        confirmed, failed = None, 0
+        while self.ends and self.ends[0][0] <= self.written:
+            _end, confirmed, lost = self.ends.popleft()
+            failed += lost
+        if confirmed is not None:
+            self._say(("written", confirmed, failed))
+        if self.file.error and not self.said_unwritable:
+            self.said_unwritable = True
+            log.error("decision_log_unwritable", reason=self.file.error)
+            self._say(("state", False, self.file.error))
+        elif not self.file.error and self.said_unwritable and not self.backlog:
+            self.said_unwritable = False
+            log.info("decision_log_writable", path=self.file.target)
+            self._say(("state", True, ""))
+
+    def _say(self, message: tuple[Any, ...]) -> None:
+        with contextlib.suppress(OSError, ValueError):  # the server is gone: nobody to tell
+            self.acks.send(message)
 
 
-def _encode(lines: DecisionLines, message: tuple[Any, ...]) -> bytes:
-    if message[0] == "records":  # gathered small calls, each with its own context
+def writer_main(inbox: Connection, acks: Connection, config: WriterConfig) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    configure_logging()
+    writer = Writer(acks, config)
+    reopen: list[int] = []
+
+    def on_reopen(signum: int, _frame: FrameType | None) -> None:
+        reopen.append(signum)
+
+    signal.signal(signal.SIGHUP, on_reopen)
+    signal.signal(signal.SIGUSR1, on_reopen)
+    ending_at: float | None = None  # set once the server said stop, or went away
+    while True:
+        wait = RETRY_S if writer.backlog else 0.2
+        try:
+            if ending_at is None and inbox.poll(wait):
+                started = time.monotonic()
+                while inbox.poll(0) and time.monotonic() - started < 0.1:
+                    message = inbox.recv()
+                    if message is None:
+                        ending_at = time.monotonic() + 2.0
+                        break
+                    writer.take(message)
+            elif ending_at is not None:
+                time.sleep(RETRY_S)
+        except (EOFError, OSError):  # the server died: write what came, then go
+            ending_at = time.monotonic() + EXIT_WRITE_S
+        if reopen:
+            reopen.clear()
+            writer.file.reopen()
+        writer.flush()
+        writer.file.tend(time.monotonic())
+        if ending_at is not None and (not writer.backlog or time.monotonic() > ending_at):
+            break
+    writer.file.sync()
+    writer.file.close()
+    if writer.backlog:
+        log.error("decision_log_unwritten_at_exit", bytes=len(writer.backlog))
+
+
+def _encode(lines: DecisionLines, payload: tuple[Any, ...]) -> bytes:
+    if payload[0] == "records":  # gathered small calls, each with its own context
         return b"".join(
             lines.encode(digest, [item], call_context(rpc, request_id, peer, latency))
-            for digest, rpc, request_id, peer, latency, *item in map(unpacked, message[1])
+            for digest, rpc, request_id, peer, latency, *item in map(unpacked, payload[1])
         )
-    _kind, digest, rpc, request_id, peer, latency_us, items = message
+    _kind, digest, rpc, request_id, peer, latency_us, items = payload
     return lines.encode(digest, unpacked(items), call_context(rpc, request_id, peer, latency_us))

@@ -48,12 +48,18 @@ class Metrics:
             "tierline_ruleset_rejected", "rule-file versions refused", ["ruleset"], registry=r
         )
         self.log_dropped = Counter(
-            "tierline_decision_log_dropped", "decision-log events dropped (queue full)", registry=r
+            "tierline_decision_log_dropped",
+            "decisions not in the decision log: dropped (policy drop) or unwritten at exit",
+            registry=r,
         )
+        self.log_restarts = Counter(
+            "tierline_decision_log_writer_restarts", "decision-log writers restarted", registry=r
+        )
+        self.log_writable = Gauge(
+            "tierline_decision_log_writable", "1 while the decision log can be written", registry=r
+        )
+        self.log_writable.set(1)
         self._children: dict[tuple[Any, ...], Any] = {}  # labels() is slow on the hot path
-        self.log_pending = Gauge(
-            "tierline_decision_log_pending", "decision-log messages waiting", registry=r
-        )
 
     def serve(self, port: int, host: str = "127.0.0.1") -> int:
         server, _thread = start_http_server(port, addr=host, registry=self.registry)

@@ -12,16 +12,17 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import grpc
-from grpc_health.v1 import health
 
 from engine.registry import Registry
 from server.decision_log import DecisionLog, NoDecisionLog
 from server.drain import Drain
+from server.health import Health
 from server.logs import get_logger
 from server.metrics import Metrics
 from server.settings import Settings
 
 log = get_logger("tierline.server")
+LOG_CLOSE_S = 4.0  # SIGTERM ends the process within the grace plus 5 s
 
 
 class Stoppable(Protocol):
@@ -37,19 +38,30 @@ class Running:
     settings: Settings
     registry: Registry
     metrics: Metrics
-    health: health.HealthServicer
+    health: Health
     decision_log: DecisionLog | NoDecisionLog
     drain: Drain
     metrics_port: int | None = None
     watcher: Stoppable | None = None  # the rule watcher, when rules are watched
     stopped: threading.Event = field(default_factory=threading.Event)
 
+    def rules_changed(self) -> None:
+        """After any load or removal: metrics, and health (is the default still served?)."""
+        entries = self.registry.entries()
+        self.metrics.set_rulesets(entries)
+        self.health.set("rulesets", any(e.serving for e in entries), "no ruleset is served")
+        default = self.registry.default
+        if default:
+            served = any(e.name == default and e.serving for e in entries)
+            self.health.set("default_ruleset", served, f"the default ruleset '{default}'")
+
     def stop(self, grace: float | None = None) -> None:
-        """Stop accepting, let in-flight calls finish, then flush the decision log."""
+        """Stop accepting, let in-flight calls finish, then flush the decision log: within
+        the grace, plus at most `LOG_CLOSE_S` for the log, whatever state its writer is in."""
         if self.stopped.is_set():
             return
         self.stopped.set()
-        self.health.enter_graceful_shutdown()
+        self.health.stop()
         if self.watcher is not None:
             self.watcher.stop()
         grace = self.settings.grace_seconds if grace is None else grace
@@ -59,5 +71,5 @@ class Running:
         if unfinished:
             log.warning("calls_cut_at_shutdown", calls=unfinished, grace_seconds=grace)
         self.server.stop(max(0.0, deadline - time.monotonic())).wait()
-        self.decision_log.close()
+        self.decision_log.close(LOG_CLOSE_S)
         log.info("server_stopped", dropped_decision_events=self.decision_log.dropped)

@@ -16,6 +16,7 @@ from engine.language.source import Source
 from engine.load import check_source
 from engine.registry import DigestNotLoaded, Registry, UnknownRuleset
 from server import convert
+from server.decision_log import LogUnavailable
 from server.metrics import Metrics
 from server.pb import pb, pb_grpc
 
@@ -53,9 +54,11 @@ class Classifier(pb_grpc.ClassifierServicer):
         self.metrics.count_decision(ruleset.name, decision)
         response = self.encoder.response(decision, account_id, request.view == FULL)
         latency = (time.perf_counter_ns() - started) // 1000
-        self.sink.record(
-            "Classify", _request_id(request.request_id, context), latency, [(decision, account_id)]
-        )
+        request_id = _request_id(request.request_id, context)
+        try:  # logged before it is answered: a decision a caller has is in the log
+            self.sink.record("Classify", request_id, latency, [(decision, account_id)])
+        except LogUnavailable as error:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
         return response
 
     def ClassifyBatch(
@@ -92,9 +95,11 @@ class Classifier(pb_grpc.ClassifierServicer):
             fill(result.decision, decision, account_id, full)
         self.metrics.count_decisions(ruleset.name, (d for d, _ in decided))
         latency = (time.perf_counter_ns() - started) // 1000
-        self.sink.record(
-            "ClassifyBatch", _request_id(request.request_id, context), latency, decided
-        )
+        request_id = _request_id(request.request_id, context)
+        try:
+            self.sink.record("ClassifyBatch", request_id, latency, decided)
+        except LogUnavailable as error:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
         return response
 
     def ClassifyStream(
@@ -111,14 +116,19 @@ class Classifier(pb_grpc.ClassifierServicer):
                 yield pb.ClassifyResponse(account_id=account_id, error=_error(error))
                 continue
             self.metrics.count_decision(ruleset.name, decision)
-            yield self.encoder.response(decision, account_id, request.view == FULL)
+            response = self.encoder.response(decision, account_id, request.view == FULL)
             latency = (time.perf_counter_ns() - started) // 1000
-            self.sink.record(
-                "ClassifyStream",
-                request.request_id or request_id,
-                latency,
-                [(decision, account_id)],
-            )
+            try:  # logged before it is sent: a cancel after this message cannot lose it
+                self.sink.record(
+                    "ClassifyStream",
+                    request.request_id or request_id,
+                    latency,
+                    [(decision, account_id)],
+                )
+            except LogUnavailable as error:
+                yield pb.ClassifyResponse(account_id=account_id, error=_error(error))
+                continue
+            yield response
 
     # ---------------------------------------------------------------- rulesets
 
@@ -227,6 +237,8 @@ def _error(error: Exception) -> pb.Error:
         return pb.Error(code=code_pb2.NOT_FOUND, message=f"ruleset: {error}")
     if isinstance(error, DigestNotLoaded):
         return pb.Error(code=code_pb2.FAILED_PRECONDITION, message=f"digest: {error}")
+    if isinstance(error, LogUnavailable):
+        return pb.Error(code=code_pb2.UNAVAILABLE, message=str(error))
     return pb.Error(code=code_pb2.FAILED_PRECONDITION, message=str(error))
 
 

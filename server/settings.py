@@ -34,6 +34,9 @@ class Settings(BaseSettings):
         64, ge=1, description="decision-log messages (of up to 1,000 decisions) waiting"
     )
     log_when_full: Literal["block", "drop"] = "block"
+    log_wait_seconds: float = Field(
+        5.0, ge=0, description="block: how long a call waits for room before UNAVAILABLE"
+    )
 
     def archive_dir(self) -> Path:
         if self.archive is not None:

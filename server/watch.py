@@ -16,8 +16,10 @@ was last read: what events missed is loaded at most that much later.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import watchfiles
@@ -25,7 +27,7 @@ import watchfiles
 from engine.language.diagnostics import RuleError
 from engine.load import read_source
 from engine.registry import LoadState
-from server.loading import report_load
+from server.loading import load_file
 from server.logs import get_logger
 from server.running import Running
 
@@ -47,6 +49,7 @@ class RuleWatcher:
         self._lock = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._read: dict[Path, Signature] = {}  # each file as it was when last read
+        self._refolder = threading.Event()  # the rules symlink was re-pointed
 
     def start(self) -> RuleWatcher:
         for target, name in ((self._watch, "tierline-watch"), (self._settle, "tierline-reload")):
@@ -63,30 +66,41 @@ class RuleWatcher:
             thread.join(timeout=5)
 
     def _watch(self) -> None:
-        for changes in watchfiles.watch(
-            self.folder,
-            stop_event=self._stop,
-            debounce=200,
-            step=20,
-            yield_on_timeout=False,
-            rust_timeout=500,
-        ):
-            now = time.monotonic()
-            with self._lock:
-                for _change, raw in changes:
-                    path = Path(raw)
-                    if path.suffix == ".tiers" and path.parent == self.folder:
-                        self._due[path] = now + self.quiet_s
-                self._lock.notify_all()
+        """File events; if the watch fails (the folder gone, unreadable), it starts again a
+        second later, and the rescan finds what changed meanwhile."""
+        while not self._stop.is_set():
+            self._refolder.clear()
+            folder = self.folder
+            try:
+                for changes in watchfiles.watch(
+                    folder,
+                    stop_event=_Either(self._stop, self._refolder),
+                    debounce=200,
+                    step=20,
+                    yield_on_timeout=False,
+                    rust_timeout=500,
+                ):
+                    now = time.monotonic()
+                    with self._lock:
+                        for _change, raw in changes:
+                            path = Path(raw)
+                            if path.suffix == ".tiers" and path.parent == folder:
+                                self._due[path] = now + self.quiet_s
+                        self._lock.notify_all()
+            except Exception as error:
+                log.warning("rules_watch_failed", folder=str(folder), error=repr(error))
+                self._stop.wait(1.0)
 
     def _settle(self) -> None:
-        self._reconcile()
+        """Load files once they are quiet. Nothing that goes wrong here ends the thread: a
+        file that breaks the loader is that file's rejection, anything else is logged."""
+        self._safely(self._reconcile)
         next_scan = time.monotonic() + self.rescan_s
         while not self._stop.is_set():
             with self._lock:
                 now = time.monotonic()
                 if now >= next_scan:
-                    self._schedule(self._missed(), now)
+                    self._safely(self._rescan)
                     next_scan = now + self.rescan_s
                 ready = [p for p, due in self._due.items() if due <= now]
                 for path in ready:
@@ -96,7 +110,17 @@ class RuleWatcher:
                     self._lock.wait(timeout=max(0.01, wait))
                     continue
             for path in ready:
-                self.reload(path)
+                self._safely(functools.partial(self.reload, path))
+
+    def _rescan(self) -> None:
+        """(Holding the lock.) What no event reported: a moved folder, missed changes."""
+        self._schedule(self._follow_folder() + self._missed(), time.monotonic())
+
+    def _safely(self, step: Callable[[], object]) -> None:
+        try:
+            step()
+        except Exception as error:
+            log.error("reload_failed", error=repr(error), exc_info=error)
 
     def _schedule(self, paths: list[Path], now: float) -> None:
         for path in paths:
@@ -143,20 +167,40 @@ class RuleWatcher:
             name = running.registry.remove(str(self._display(path)))
             if name is not None:
                 log.warning("ruleset_removed", ruleset=name, path=str(path))
-                running.metrics.set_rulesets(running.registry.entries())
+                running.rules_changed()
             return
-        try:
-            source = read_source(self._display(path))
-        except (RuleError, OSError) as error:
-            log.error("ruleset_rejected", path=str(path), diagnostics=str(error))
-            return
-        report_load(running.registry.load(source), running.metrics)
-        running.metrics.set_rulesets(running.registry.entries())
+        load_file(running.registry, self._display(path), running.metrics)
+        running.rules_changed()
 
     def _display(self, path: Path) -> Path:
-        """The path as the server first named it (relative to where it runs, if it was)."""
-        configured = self.running.settings.rules
-        return configured / path.name if not configured.is_absolute() else path
+        """The path as the server first named it (`--rules` and the file's name)."""
+        return self.running.settings.rules / path.name
+
+    def _follow_folder(self) -> list[Path]:
+        """A re-pointed symlink (`rules -> rules-v2`): watch the new target, and reload
+        every file of both (a file only the old one had is removed)."""
+        try:
+            target = self.running.settings.rules.resolve()
+        except OSError:
+            return []
+        if target == self.folder:
+            return []
+        old, self.folder = self.folder, target
+        log.info("rules_folder_moved", was=str(old), now=str(target))
+        self._refolder.set()
+        names = {p.name for p in self._tiers()} | {p.name for p in self._read}
+        self._read = {}
+        return [target / name for name in sorted(names)]
+
+
+class _Either:
+    """Stops the file watch when the watcher stops or the folder changes."""
+
+    def __init__(self, *events: threading.Event):
+        self.events = events
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
 
 
 def _signature(path: Path) -> Signature:

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import load_ruleset
-from server.log_writer import DecisionWriter, Masker, WriterConfig, packed, unpacked
+from server.log_lines import DecisionWriter, Masker, WriterConfig, packed, unpacked
 from tests.conftest import RULES
 from tests.test_differential import SHIPPED, shipped_accounts
 from tests.typed_rules import accounts, generated_decision, rulesets
