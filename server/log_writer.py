@@ -85,7 +85,7 @@ class LogFile:
             return
         folder = os.path.dirname(os.path.abspath(self.target))
         os.makedirs(folder, exist_ok=True)
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC  # read: the last byte
         fd = os.open(self.target, flags, 0o644)
         try:
             size = os.fstat(fd).st_size
@@ -188,12 +188,10 @@ class Writer:
         if confirmed is not None:
             self._say(("written", confirmed, failed))
         if self.file.error and not self.said_unwritable:
-            self.said_unwritable = True
-            log.error("decision_log_unwritable", reason=self.file.error)
+            self.said_unwritable = True  # the server logs it, with its policy
             self._say(("state", False, self.file.error))
         elif not self.file.error and self.said_unwritable and not self.backlog:
             self.said_unwritable = False
-            log.info("decision_log_writable", path=self.file.target)
             self._say(("state", True, ""))
 
     def _say(self, message: tuple[Any, ...]) -> None:

@@ -1,4 +1,5 @@
-"""Run `tierline serve` as a child process, for end-to-end tests and benchmarks."""
+"""Run `tierline serve` as a child process, and call it as production would: for
+end-to-end tests, fault tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -6,8 +7,16 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import grpc
+import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,3 +67,133 @@ def wait_listening(process: subprocess.Popen[str], port: int) -> None:
     process.kill()
     errors = process.stderr.read() if process.stderr else ""
     raise RuntimeError(f"tierline serve did not start: {errors}")
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes `pid` started (Linux: /proc/PID/task/*/children)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def writer_pid(server_pid: int, timeout: float = 10.0) -> int:
+    """The decision-log writer of a `tierline serve` process (waits for it to run)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in child_pids(server_pid):
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"multiprocessing" in command and b"resource_tracker" not in command:
+                return pid
+        time.sleep(0.05)
+    raise RuntimeError(f"no decision-log writer under {server_pid}")
+
+
+def logged_ids(*paths: Path) -> list[str]:
+    """Every decision id in decision-log files, duplicates kept; cut lines skipped."""
+    ids: list[str] = []
+    for path in paths:
+        if not path.exists():
+            continue
+        for line in path.read_bytes().splitlines():
+            try:
+                event = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(event, dict) and event.get("event") == "decision":
+                ids.append(event["decision_id"])
+    return ids
+
+
+ACCOUNT = {"followers": 45_000, "engagement_rate": 0.042, "topics": ["fashion"],
+           "platform": "instagram"}  # fmt: skip
+
+
+@dataclass
+class Callers:
+    """Clients that keep calling a server, as production would, and keep every decision
+    id they received, every error by status code, and the longest any call waited."""
+
+    port: int
+    kinds: tuple[str, ...] = ("unary", "unary", "batch", "stream", "health")
+    timeout: float = 30.0
+    received: list[str] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    longest_s: dict[str, float] = field(default_factory=dict)
+    calls: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> Callers:
+        for n, kind in enumerate(self.kinds):
+            thread = threading.Thread(target=self._run, args=(kind, n), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(self.timeout + 5)
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            time.sleep(0.02)
+        return False
+
+    def _run(self, kind: str, n: int) -> None:
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        from server.client import account_message
+        from server.pb import pb, pb_grpc
+
+        accounts = [
+            account_message({**ACCOUNT, "followers": f}, f"c{n}-{f}")
+            for f in range(0, 200_000, 1000)
+        ]
+        with grpc.insecure_channel(f"127.0.0.1:{self.port}") as channel:
+            stub = pb_grpc.ClassifierStub(channel)
+            health = health_pb2_grpc.HealthStub(channel)
+            while not self._stop.is_set():
+                started = time.monotonic()
+                ids: list[str] = []
+                try:
+                    if kind == "batch":
+                        batch = pb.ClassifyBatchRequest(accounts=accounts)
+                        results = stub.ClassifyBatch(batch, timeout=self.timeout).results
+                        ids = [r.decision.decision_id for r in results if r.HasField("decision")]
+                    elif kind == "stream":
+                        requests = iter([pb.ClassifyRequest(account=a) for a in accounts[:50]])
+                        for r in stub.ClassifyStream(requests, timeout=self.timeout):
+                            if r.HasField("decision"):
+                                ids.append(r.decision.decision_id)
+                            else:
+                                self._count_error(r.error.message)
+                    elif kind == "health":
+                        health.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                        time.sleep(0.05)
+                    else:
+                        request = pb.ClassifyRequest(account=accounts[n % len(accounts)])
+                        ids = [stub.Classify(request, timeout=self.timeout).decision.decision_id]
+                except grpc.RpcError as error:
+                    self._count_error(error.code().name)
+                    self._stop.wait(0.01)
+                waited = time.monotonic() - started
+                with self._lock:
+                    self.calls += 1
+                    self.received.extend(ids)
+                    self.longest_s[kind] = max(self.longest_s.get(kind, 0.0), waited)
+
+    def _count_error(self, what: str) -> None:
+        with self._lock:
+            self.errors[what.split(":")[0]] += 1

@@ -10,6 +10,7 @@ is kept beside the value so that the formatter can keep it.
 from __future__ import annotations
 
 import re
+import sys
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -20,6 +21,7 @@ from engine.language import ast
 from engine.language.diagnostics import Diagnostic
 from engine.language.source import Source, Span
 
+MAX_NUMBER = sys.float_info.max
 _MULTIPLIERS = {"k": 1000, "K": 1000, "M": 1_000_000, "B": 1_000_000_000}
 
 
@@ -222,13 +224,27 @@ class Builder(Transformer[Token, Any]):
         return ast.Neg(operand, self._span(meta))
 
     def negative_number(self, meta: Meta, _minus: Token, number: Token) -> ast.Number:
-        return ast.Number(-number_value(number), "-" + str(number), self._span(meta))
+        span = self._span(meta)
+        return ast.Number(-self._number_value(number, span), "-" + str(number), span)
 
     def name(self, meta: Meta, token: Token) -> ast.Name:
         return self._name(token)
 
     def number(self, meta: Meta, token: Token) -> ast.Number:
-        return ast.Number(number_value(token), str(token), self._tok(token))
+        span = self._tok(token)
+        return ast.Number(self._number_value(token, span), str(token), span)
+
+    def _number_value(self, token: Token, span: Span) -> float:
+        value = number_value(token)
+        if abs(value) > MAX_NUMBER:  # accounts are compared as doubles: no value is larger
+            shown = token if len(token) <= 16 else f"{token[:12]}… ({len(token)} digits)"
+            self._fail(
+                "number-too-large",
+                f"{shown} is too large for a number",
+                span,
+                "numbers in rules go up to about 1.8e308 (1.8 followed by 308 digits)",
+            )
+        return value
 
     def text(self, meta: Meta, token: Token) -> ast.Text:
         return ast.Text(unquote(token), self._tok(token))
