@@ -252,7 +252,7 @@ def report(
 def _logged_reasons(event: dict[str, Any]) -> list[str]:
     out = ["conditions as logged:"]
     for r in event.get("reasons", []):
-        mark = "✓" if r["result"] else "✗"
+        mark = "·" if r["result"] is None else "✓" if r["result"] else "✗"  # null: masked
         seen = ", ".join(f"{k} {v}" for k, v in r["observed"].items())
         out.append(
             f"  {mark} {r['rule']}: {r['text']} ({seen})"

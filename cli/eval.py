@@ -10,7 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydantic import ValidationError
+
 from cli.common import Subparsers, UsageError, load_rules, output_options, usage
+from cli.serve import settings_problems
 from engine import ClassifyError, Ruleset
 
 
@@ -63,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
     except OSError as error:
         return usage(UsageError(f"cannot read {args.input}: {error.strerror}"))
     bad = 0
-    log_writer, log_stream = _eval_log(args.log, ruleset) if args.log else (None, None)
+    try:
+        log_writer, log_stream = _eval_log(args.log, ruleset) if args.log else (None, None)
+    except ValidationError as error:  # e.g. hashed fields without TIERLINE_HASH_KEY
+        settings_problems(error, "tierline eval")
+        return 2
     with stream:
         for number, account in _accounts(stream):
             try:
@@ -89,6 +96,7 @@ def _eval_log(target: str, ruleset: Ruleset) -> tuple[Any, Any]:
     """`eval --log FILE`: the service's decision-log lines, and the source archived beside."""
     from server.log_lines import DecisionWriter, Masker, WriterConfig, open_log
     from server.logs import configure_logging
+    from server.settings import Settings
 
     configure_logging()  # a line that cannot be written is said on stderr, not in the output
 
@@ -97,5 +105,12 @@ def _eval_log(target: str, ruleset: Ruleset) -> tuple[Any, Any]:
     kept = archive / f"{ruleset.digest}.tiers"
     if not kept.exists():
         kept.write_text(ruleset.source, encoding="utf-8")
+    settings = Settings.from_environment()  # the service's masking (TIERLINE_MASK_FIELDS…)
+    config = WriterConfig(
+        target,
+        mask_fields=tuple(settings.mask_fields),
+        hash_fields=tuple(settings.hash_fields),
+        hash_key=settings.hash_key,
+    )
     stream = open_log(target)
-    return DecisionWriter(stream, Masker(WriterConfig(target))), stream
+    return DecisionWriter(stream, Masker(config)), stream

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from cli.common import Subparsers, UsageError, usage
 
@@ -19,6 +20,7 @@ def add_parser(sub: Subparsers) -> None:
     parser.add_argument("--decision-log", help="file, - for stdout (default), off for none")
     parser.add_argument("--archive", type=Path, help="where rule sources are kept by digest")
     parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    parser.add_argument("--metrics-host", help="address for metrics (default 127.0.0.1)")
     parser.add_argument(
         "--no-watch",
         dest="watch",
@@ -28,6 +30,14 @@ def add_parser(sub: Subparsers) -> None:
     )
     parser.add_argument("--log-when-full", choices=("block", "drop"))
     parser.set_defaults(run=run)
+
+
+def settings_problems(error: Any, command: str) -> None:
+    """pydantic's ValidationError, one line a problem, in the words of the settings."""
+    for problem in error.errors():
+        field = ".".join(str(p) for p in problem["loc"])
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        print(f"{command}: {field + ': ' if field else ''}{message}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,17 +58,16 @@ def run(args: argparse.Namespace) -> int:
             "decision_log",
             "archive",
             "metrics_port",
+            "metrics_host",
             "watch",
             "log_when_full",
         )
         if (value := getattr(args, key)) is not None
     }
     try:
-        settings = Settings(**flags)
+        settings = Settings.from_environment(**flags)
     except ValidationError as error:
-        for problem in error.errors():
-            field = ".".join(str(p) for p in problem["loc"])
-            print(f"tierline serve: {field}: {problem['msg']}", file=sys.stderr)
+        settings_problems(error, "tierline serve")
         return 2
     if not settings.rules.is_dir():
         return usage(UsageError(f"no such rules folder: {settings.rules}"))

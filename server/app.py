@@ -56,7 +56,8 @@ def create_server(settings: Settings) -> Running:
         options=options,
         maximum_concurrent_rpcs=settings.workers * 64,
     )
-    classifier = Classifier(registry, metrics, decision_log, settings.max_batch)
+    hidden = frozenset([*settings.mask_fields, *settings.hash_fields])
+    classifier = Classifier(registry, metrics, decision_log, settings.max_batch, hidden)
     pb_grpc.add_ClassifierServicer_to_server(classifier, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -79,7 +80,7 @@ def create_server(settings: Settings) -> Running:
         )
     server.start()
     metrics_port = (
-        metrics.serve(settings.metrics_port, settings.host)
+        metrics.serve(settings.metrics_port, settings.metrics_host)
         if settings.metrics_port is not None
         else None
     )

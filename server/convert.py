@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from engine import Decision, InputError, Ruleset
+from engine import ClassifyError, Decision, InputError, Ruleset
 from engine.checker.model import Rule
 from engine.language.diagnostics import Diagnostic
 from engine.python.values import MAX_COUNT
@@ -113,6 +114,26 @@ class DecisionEncoder:
         response = pb.ClassifyResponse(account_id=account_id)
         self.fill(response.decision, d, account_id, full)
         return response
+
+
+def masked(error: ClassifyError, hidden: frozenset[str]) -> ClassifyError:
+    """An InputError as a caller sees it when fields are masked: each field, what it
+    expected and the type it got, never a masked value (error texts end up in logs)."""
+    if not hidden or not isinstance(error, InputError):
+        return error
+    return InputError(
+        [
+            replace(p, given=_type_only(p.given))
+            if p.field in hidden and p.given != "missing"
+            else p
+            for p in error.problems
+        ]
+    )
+
+
+def _type_only(given: str) -> str:
+    kind = given.rpartition(" (")[2].rstrip(")") if given.endswith(")") else "value"
+    return f"a {kind} (masked)"
 
 
 def field_violations(error: InputError) -> list[pb.FieldViolation]:

@@ -83,6 +83,10 @@ class Masker:
         }
 
 
+def _redacted(_value: Any) -> str:
+    return "***"
+
+
 def open_log(target: str) -> IO[bytes]:
     if target == "-":
         return sys.stdout.buffer
@@ -105,8 +109,12 @@ class LineEncoder:
         self.ruleset = ruleset
         program = ruleset.program
         checked = program.checked
-        names = [*checked.inputs, *checked.lets, *checked.levels]
-        masks = {n: functools.partial(masker.value, n) for n in names if masker.hides(n)}
+        hidden = [n for n in checked.inputs if masker.hides(n)]
+        masks: dict[str, Callable[[Any], Any]] = {
+            n: functools.partial(masker.value, n) for n in hidden
+        }
+        derived = sorted(checked.depending_on(hidden).difference(hidden))  # levels, lets
+        masks.update((name, _redacted) for name in derived)
         self.parts = compile_log_encoder(checked, dumps, masks).parts
         self.dumps = dumps
         self.divisions = program.divisions
@@ -120,7 +128,8 @@ class LineEncoder:
         self.labels: dict[tuple[str, ...], bytes] = {}
         self.masked = b""
         if masker.active:
-            self.masked = b',"masked":' + orjson.dumps(masker.which(checked.inputs))
+            shown = {**masker.which(checked.inputs), **dict.fromkeys(derived, "redacted")}
+            self.masked = b',"masked":' + orjson.dumps(shown)
 
     def line(
         self, decision_id: str, time_ns: int, account_id: str, account: Any, context: bytes

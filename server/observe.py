@@ -48,9 +48,12 @@ class ObservingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 drain.done()
 
         def finish(
-            context: grpc.ServicerContext, started: float, failed: BaseException | None
+            context: grpc.ServicerContext,
+            started: float,
+            failed: BaseException | None,
+            ended: grpc.StatusCode | None = None,
         ) -> None:
-            code = context.code() if hasattr(context, "code") else None
+            code = ended or (context.code() if hasattr(context, "code") else None)
             if code is None:
                 code = grpc.StatusCode.INTERNAL if failed is not None else grpc.StatusCode.OK
             name = code.name if isinstance(code, grpc.StatusCode) else str(code)
@@ -87,8 +90,15 @@ class ObservingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                     admit(context)
                     yield from behavior(request, context)
                 except Exception as error:
+                    gone = _ended_by_caller(context)
+                    if gone is not None:  # cancelled or past its deadline: not our error
+                        finish(context, started, None, gone)
+                        return
                     finish(context, started, error)
                     _internal(error, context)
+                    raise
+                except GeneratorExit:  # the caller went away between two messages
+                    finish(context, started, None, _ended_by_caller(context))
                     raise
                 finish(context, started, None)
 
@@ -113,6 +123,16 @@ class ObservingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 response_serializer=handler.response_serializer,
             )
         return handler
+
+
+def _ended_by_caller(context: grpc.ServicerContext) -> grpc.StatusCode | None:
+    """CANCELLED or DEADLINE_EXCEEDED when the call ended on the caller's side."""
+    if context.is_active():
+        return None
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+    return grpc.StatusCode.CANCELLED
 
 
 def _internal(error: Exception, context: grpc.ServicerContext) -> None:

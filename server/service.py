@@ -31,7 +31,15 @@ class DecisionSink(Protocol):
 
 
 class Classifier(pb_grpc.ClassifierServicer):
-    def __init__(self, registry: Registry, metrics: Metrics, sink: DecisionSink, max_batch: int):
+    def __init__(
+        self,
+        registry: Registry,
+        metrics: Metrics,
+        sink: DecisionSink,
+        max_batch: int,
+        hidden: frozenset[str] = frozenset(),
+    ):
+        self.hidden = hidden  # masked and hashed inputs: no error message shows their values
         self.registry = registry
         self.metrics = metrics
         self.sink = sink
@@ -50,7 +58,7 @@ class Classifier(pb_grpc.ClassifierServicer):
             decision = ruleset.classify(convert.account_values(request.account))
         except ClassifyError as error:
             self.metrics.input_errors.labels(ruleset.name, _code_name(error)).inc()
-            _abort_for(error, context)
+            _abort_for(convert.masked(error, self.hidden), context)
         self.metrics.count_decision(ruleset.name, decision)
         response = self.encoder.response(decision, account_id, request.view == FULL)
         latency = (time.perf_counter_ns() - started) // 1000
@@ -89,7 +97,7 @@ class Classifier(pb_grpc.ClassifierServicer):
                 decision = classify(values(account))
             except ClassifyError as error:
                 self.metrics.input_errors.labels(ruleset.name, _code_name(error)).inc()
-                result.error.CopyFrom(_error(error))
+                result.error.CopyFrom(_error(convert.masked(error, self.hidden)))
                 continue
             decided.append((decision, account_id))
             fill(result.decision, decision, account_id, full)
@@ -112,7 +120,12 @@ class Classifier(pb_grpc.ClassifierServicer):
             try:
                 ruleset = self.registry.get(request.ruleset, request.digest)
                 decision = ruleset.classify(convert.account_values(request.account))
-            except (ClassifyError, LookupError) as error:
+            except ClassifyError as error:
+                yield pb.ClassifyResponse(
+                    account_id=account_id, error=_error(convert.masked(error, self.hidden))
+                )
+                continue
+            except LookupError as error:
                 yield pb.ClassifyResponse(account_id=account_id, error=_error(error))
                 continue
             self.metrics.count_decision(ruleset.name, decision)

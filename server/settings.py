@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,6 +17,7 @@ class Settings(BaseSettings):
     port: int = Field(50051, ge=0, le=65535, description="0 picks a free port")
     default_ruleset: str = "synthesis"
     metrics_port: int | None = Field(None, ge=0, le=65535)
+    metrics_host: str = Field("127.0.0.1", description="where metrics listen: loopback only")
     decision_log: str = Field("-", description="file path, '-' for stdout, 'off' for none")
     archive: Path | None = Field(
         None, description="rule sources by digest (default: beside the log)"
@@ -37,6 +38,20 @@ class Settings(BaseSettings):
     log_wait_seconds: float = Field(
         5.0, ge=0, description="block: how long a call waits for room before UNAVAILABLE"
     )
+
+    @classmethod
+    def from_environment(cls, **flags: Any) -> Settings:
+        """Flags over TIERLINE_* variables over defaults (mypy sees no environment)."""
+        return cls(**flags)
+
+    @model_validator(mode="after")
+    def _hashing_needs_a_key(self) -> Settings:
+        if self.hash_fields and not self.hash_key:
+            raise ValueError(
+                "hash_fields need a secret: set TIERLINE_HASH_KEY (without one, anybody can "
+                "hash a guess and find the value)"
+            )
+        return self
 
     def archive_dir(self) -> Path:
         if self.archive is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,9 @@ ACCOUNT: dict[str, Any] = {
 }
 
 
-def tierline(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def tierline(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the `tierline` command as a user would, from the repository root."""
     return subprocess.run(
         [sys.executable, "-m", "cli", *args],
@@ -37,4 +40,6 @@ def tierline(*args: str, stdin: str | None = None) -> subprocess.CompletedProces
         text=True,
         cwd=ROOT,
         check=False,
+        env={**os.environ, **env} if env else None,
+        timeout=120,
     )

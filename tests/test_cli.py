@@ -144,3 +144,20 @@ def test_eval_usage_errors(tmp_path: Path) -> None:
     assert tierline("eval", str(tmp_path / "none.tiers")).returncode == 2
     rules = str(RULES / "synthesis.tiers")
     assert tierline("eval", rules, "--input", str(tmp_path / "none.jsonl")).returncode == 2
+
+
+def test_eval_log_masks_as_the_service_does(tmp_path: Path) -> None:
+    log = tmp_path / "decisions.log"
+    secret = {"TIERLINE_MASK_FIELDS": '["platform"]', "TIERLINE_HASH_FIELDS": '["topics"]'}
+    rules = str(RULES / "synthesis.tiers")
+    result = tierline(
+        "eval", rules, "--log", str(log), stdin=ACCOUNT, env={**secret, "TIERLINE_HASH_KEY": "k"}
+    )
+    assert result.returncode == 0, result.stderr
+    event = json.loads(log.read_text())
+    assert event["input"]["platform"] == "***"
+    assert event["input"]["topics"].startswith("hmac-sha256:")
+    assert "instagram" not in log.read_text()
+    refused = tierline("eval", rules, "--log", str(log), stdin=ACCOUNT, env=secret)
+    assert refused.returncode == 2
+    assert "tierline eval: hash_fields need a secret: set TIERLINE_HASH_KEY" in refused.stderr

@@ -134,6 +134,43 @@ def test_masking_covers_input_and_reasons() -> None:
     assert same_key["input"]["topics"] == event["input"]["topics"]  # keyed hashes can be joined
 
 
+def test_masking_follows_a_value_into_levels_lets_and_results() -> None:
+    ruleset = load_ruleset(
+        text="""ruleset private
+input followers: count
+input email: text
+input likes: count
+let per_follower = likes / followers
+level size from followers
+  big   at least 10k
+  small otherwise
+tier vip   when email == "ceo@secret.example"
+tier ratio when per_follower above 0.5
+tier sized when size big
+otherwise none
+label liked when likes above 10
+"""
+    )
+    decision = ruleset.classify({"followers": 40_000, "email": "ceo@secret.example", "likes": 99})
+    masker = Masker(
+        WriterConfig("-", mask_fields=("email",), hash_fields=("followers",), hash_key="k")
+    )
+    event = logged(decision, masker)
+    values = json.dumps([event["input"], [r["observed"] for r in event["reasons"]]])
+    assert "secret" not in values and "40000" not in values and '"big"' not in values
+    assert event["masked"] == {
+        "email": "redacted",
+        "followers": "hmac-sha256",
+        "per_follower": "redacted",
+        "size": "redacted",
+    }
+    by_text = {r["text"]: r for r in event["reasons"]}
+    assert by_text['email == "ceo@secret.example"']["result"] is None  # would tell the email
+    assert by_text["likes above 10"]["result"] is True  # likes is not masked
+    assert by_text["likes above 10"]["observed"] == {"likes": 99}
+    assert event["tier"] == "vip"  # the decision itself is the product: never masked
+
+
 def test_packed_records_arrive_as_sent() -> None:
     """Calls pack their decisions with orjson; what orjson refuses travels as is."""
     record = ["0194-id", 1_764_000_000_123_456_789, "acct", {"followers": 5, "topics": ["x"]}]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -17,6 +20,7 @@ from google.rpc import code_pb2, error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
+from structlog.testing import capture_logs
 
 from engine import load_ruleset
 from server.app import Running, create_server
@@ -455,3 +459,68 @@ def to_proto(value: Any) -> pb.Value:
     if isinstance(value, str):
         return pb.Value(string_value=value)
     return pb.Value(string_list=pb.StringList(values=list(value)))
+
+
+def _metric(served: Running, line: str) -> float:
+    text = urllib.request.urlopen(
+        f"http://127.0.0.1:{served.metrics_port}/metrics", timeout=5
+    ).read()
+    for row in text.decode().splitlines():
+        if row.startswith(line + " "):
+            return float(row.split()[-1])
+    return 0.0
+
+
+def test_a_cancelled_stream_is_counted_as_cancelled_not_internal(
+    stub: pb_grpc.ClassifierStub, served: Running
+) -> None:
+    key = 'tierline_rpc_calls_total{code="CANCELLED",method="ClassifyStream"}'
+    internal = 'tierline_rpc_calls_total{code="INTERNAL",method="ClassifyStream"}'
+    before, internal_before = _metric(served, key), _metric(served, internal)
+
+    def forever() -> Iterator[pb.ClassifyRequest]:
+        while True:
+            yield request(ACCOUNT)
+            time.sleep(0.01)
+
+    with capture_logs() as events:
+        call = stub.ClassifyStream(forever(), timeout=30)
+        for _n, _response in zip(range(3), call, strict=False):
+            pass
+        call.cancel()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _metric(served, key) == before:
+            time.sleep(0.05)
+    assert _metric(served, key) == before + 1
+    assert _metric(served, internal) == internal_before
+    assert not [e for e in events if e.get("log_level") == "error"], events
+
+
+def test_a_masked_field_is_not_echoed_in_an_error(stub: pb_grpc.ClassifierStub) -> None:
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Classify(request({**ACCOUNT, "platform": 42_424_242}), timeout=5)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "42424242" not in str(error.value.details())
+    assert "platform: expected a text, got a int (masked)" in str(error.value.details())
+    response = stub.ClassifyBatch(
+        pb.ClassifyBatchRequest(
+            accounts=[account_message({**ACCOUNT, "platform": 42_424_242}, "b")]
+        ),
+        timeout=5,
+    )
+    assert "42424242" not in response.results[0].error.message
+
+
+def test_hashing_without_a_key_is_refused_at_start_up(tmp_path: Path) -> None:
+    env = {**os.environ, "TIERLINE_HASH_FIELDS": '["platform"]'}
+    env.pop("TIERLINE_HASH_KEY", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "serve", "--rules", str(RULES), "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "tierline serve: hash_fields need a secret: set TIERLINE_HASH_KEY" in done.stderr
+    assert "Traceback" not in done.stderr

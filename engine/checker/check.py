@@ -21,6 +21,7 @@ from engine.checker.model import (
     Level,
     Rule,
     Value,
+    names_in,
 )
 from engine.checker.types import ExprTyper, describe_type
 from engine.language import ast
@@ -385,23 +386,3 @@ def _reads(decl: ast.LetDecl | ast.LevelDecl) -> set[str]:
     if isinstance(decl, ast.LevelDecl):
         return {decl.source.name}
     return names_in(decl.expr)
-
-
-def names_in(expr: ast.Expr) -> set[str]:
-    """Every value name an expression reads (inputs, lets, levels)."""
-    found: set[str] = set()
-    stack: list[object] = [expr]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.Name):
-            found.add(node.name)
-            continue
-        if isinstance(node, ast.LevelIs):
-            found.add(node.value.name)
-            continue
-        for slot in getattr(node, "__slots__", ()):
-            if slot == "span":
-                continue
-            child = getattr(node, slot)
-            stack.extend(child if isinstance(child, tuple) else (child,))
-    return found

@@ -5,6 +5,7 @@ Later stages (analysis, compiler, reference interpreter) read only this.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal as Lit
 
@@ -104,9 +105,39 @@ class CheckedRuleset:
     def levels(self) -> dict[str, Level]:
         return {d.name: d for d in self.derived if isinstance(d, Level)}
 
+    def depending_on(self, names: Iterable[str]) -> frozenset[str]:
+        """`names`, and every let and level computed from any of them (masking follows
+        a value into whatever is made of it)."""
+        found = set(names)
+        for item in self.derived:  # in dependency order: one pass reaches every descendant
+            reads = {item.source} if isinstance(item, Level) else names_in(item.expr)
+            if reads & found:
+                found.add(item.name)
+        return frozenset(found)
+
     @property
     def lets(self) -> dict[str, Let]:
         return {d.name: d for d in self.derived if isinstance(d, Let)}
 
     def tier_names(self) -> tuple[str, ...]:
         return tuple(r.name for r in self.tiers if r.tier is not None)
+
+
+def names_in(expr: ast.Expr) -> set[str]:
+    """Every value name an expression reads (inputs, lets, levels)."""
+    found: set[str] = set()
+    stack: list[object] = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Name):
+            found.add(node.name)
+            continue
+        if isinstance(node, ast.LevelIs):
+            found.add(node.value.name)
+            continue
+        for slot in getattr(node, "__slots__", ()):
+            if slot == "span":
+                continue
+            child = getattr(node, slot)
+            stack.extend(child if isinstance(child, tuple) else (child,))
+    return found

@@ -14,7 +14,12 @@ The log keeps facts: what each condition read and what it gave. How far a
 failed test missed ("55,000 short") follows from those, `tierline audit`
 shows it, and formatting it was most of the line's cost (3 of 5 µs for a
 typical account); it would also give a masked value away.
-Masking is the caller's: `masks` maps a name to what is logged instead.
+
+Masking is the caller's: `masks` maps a name to what is logged instead, and
+should name every value made from a masked one (`CheckedRuleset.depending_on`).
+A condition that reads a masked value is logged with `"result": null`: its
+text and its result together would tell the value (`email == "ceo@x.example"`
+true says what the email is).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ LogParts = tuple[Rule | None, tuple[str, ...], list[bytes], list[int]]  # rule, 
 
 _TRUE = b'},"result":true}'
 _FALSE = b'},"result":false}'
+_HIDDEN = b'},"result":null}'
 _REASONS = b',"reasons":['
 
 
@@ -127,7 +133,10 @@ class _LogGenerator(CodeGenerator):
                 pieces += [self.k(key), values[name]]
             if not leaf.names:  # a test of constants alone reads nothing
                 pieces.append(self.k(head))
-            pieces.append(f"{self.k(_TRUE)} if x{leaf.id} else {self.k(_FALSE)}")
+            if self.masks.keys() & set(leaf.names):
+                pieces.append(self.k(_HIDDEN))
+            else:
+                pieces.append(f"{self.k(_TRUE)} if x{leaf.id} else {self.k(_FALSE)}")
             add = f"P += ({', '.join(pieces)})"
             lines.append(f"if {' and '.join(guard)}: {add}" if guard else add)
         return lines
