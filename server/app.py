@@ -24,6 +24,7 @@ from server.pb import pb, pb_grpc
 from server.running import Running
 from server.service import Classifier
 from server.settings import Settings
+from server.validation import Validator
 from server.watch import RuleWatcher
 
 log = get_logger("tierline.server")
@@ -50,14 +51,18 @@ def create_server(settings: Settings) -> Running:
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ]
+    # A thread for every stream and validation that may be open, and `workers` more for
+    # everything else (health, Classify, ClassifyBatch): open streams cannot starve them.
+    threads = settings.workers + settings.max_streams + settings.max_validations
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="tierline-rpc"),
-        interceptors=[ObservingInterceptor(metrics, drain, SERVICE)],
+        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tierline-rpc"),
+        interceptors=[ObservingInterceptor(metrics, drain, SERVICE, settings.max_streams)],
         options=options,
-        maximum_concurrent_rpcs=settings.workers * 64,
+        maximum_concurrent_rpcs=threads * 8,
     )
     hidden = frozenset([*settings.mask_fields, *settings.hash_fields])
-    classifier = Classifier(registry, metrics, decision_log, settings.max_batch, hidden)
+    validator = Validator(settings.validate_workers, settings.max_validations)
+    classifier = Classifier(registry, metrics, decision_log, settings.max_batch, hidden, validator)
     pb_grpc.add_ClassifierServicer_to_server(classifier, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -72,6 +77,7 @@ def create_server(settings: Settings) -> Running:
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     if port == 0:
         decision_log.close()
+        validator.close()
         raise OSError(f"cannot listen on {settings.host}:{settings.port}")
     health_state = Health(health_servicer, (SERVICE,))
     if settings.log_when_full == "block":  # calls fail while the log cannot be written
@@ -93,6 +99,7 @@ def create_server(settings: Settings) -> Running:
         health_state,
         decision_log,
         drain,
+        validator,
         metrics_port,
     )
     running.rules_changed()

@@ -41,9 +41,11 @@ from engine.language.source import Source
 from engine.load import check_source
 from server.log_lines import DecisionLines, Masker, WriterConfig, call_context, unpacked
 from server.logs import configure_logging, get_logger
+from server.process_name import set_process_name
 
 log = get_logger("tierline.decision_log")
 
+WRITER_NAME = "tierline-log"  # as ps shows it
 RETRY_S = 0.25  # how often a failed write is tried again
 CHECK_PATH_S = 1.0  # how often the path is compared with the open file (rotation)
 FSYNC_EVERY_S = 1.0  # how much a machine crash can cost (a process crash costs nothing)
@@ -200,6 +202,7 @@ class Writer:
 
 
 def writer_main(inbox: Connection, acks: Connection, config: WriterConfig) -> None:
+    set_process_name(WRITER_NAME)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     configure_logging()

@@ -1,9 +1,15 @@
 """Per-call observation: metrics by method and status code, the structlog context
-(rpc, peer, request id) bound for everything logged during the call, and the drain
-that lets a stop wait for classifier calls in flight."""
+(rpc, peer, request id) bound for everything logged during the call, the drain
+that lets a stop wait for classifier calls in flight, and the bound on open streams.
+
+Open streams are bounded because each one holds a serving thread for as long as it
+is open, idle or not: without a bound, enough idle streams would leave no thread
+for health checks and Classify. The pool is sized for the bound
+(`server/app.py`), and a stream past it gets RESOURCE_EXHAUSTED at once."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,11 +24,38 @@ from server.metrics import Metrics
 log = get_logger("tierline.server")
 
 
+class Slots:
+    """At most `limit` at once; a slot is given back when its call terminates."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.taken = 0
+        self._lock = threading.Lock()
+
+    def take(self, context: grpc.ServicerContext) -> bool:
+        with self._lock:
+            if self.taken >= self.limit:
+                return False
+            self.taken += 1
+        given_back = threading.Event()
+
+        def give_back() -> None:
+            if not given_back.is_set():
+                given_back.set()
+                with self._lock:
+                    self.taken -= 1
+
+        if not context.add_callback(give_back):  # the call has already terminated
+            give_back()
+        return True
+
+
 class ObservingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
-    def __init__(self, metrics: Metrics, drain: Drain, drained_service: str):
+    def __init__(self, metrics: Metrics, drain: Drain, drained_service: str, max_streams: int):
         self.metrics = metrics
         self.drain = drain
         self.drained = f"/{drained_service}/"  # health and reflection answer until the end
+        self.streams = Slots(max_streams)
 
     def intercept_service(
         self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails
@@ -82,11 +115,19 @@ class ObservingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
 
             return wrapped
 
+        streams = self.streams
+
         def streaming(behavior: Callable[..., Any]) -> Callable[..., Any]:
             def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
                 bind(context)
                 started = time.perf_counter()
                 try:
+                    if not streams.take(context):
+                        context.abort(
+                            grpc.StatusCode.RESOURCE_EXHAUSTED,
+                            f"{streams.limit} streams are open, the limit: "
+                            "close one, or retry later",
+                        )
                     admit(context)
                     yield from behavior(request, context)
                 except Exception as error:

@@ -20,6 +20,7 @@ from server.health import Health
 from server.logs import get_logger
 from server.metrics import Metrics
 from server.settings import Settings
+from server.validation import Validator
 
 log = get_logger("tierline.server")
 LOG_CLOSE_S = 4.0  # SIGTERM ends the process within the grace plus 5 s
@@ -41,6 +42,7 @@ class Running:
     health: Health
     decision_log: DecisionLog | NoDecisionLog
     drain: Drain
+    validator: Validator
     metrics_port: int | None = None
     watcher: Stoppable | None = None  # the rule watcher, when rules are watched
     stopped: threading.Event = field(default_factory=threading.Event)
@@ -71,5 +73,6 @@ class Running:
         if unfinished:
             log.warning("calls_cut_at_shutdown", calls=unfinished, grace_seconds=grace)
         self.server.stop(max(0.0, deadline - time.monotonic())).wait()
+        self.validator.close()
         self.decision_log.close(LOG_CLOSE_S)
         log.info("server_stopped", dropped_decision_events=self.decision_log.dropped)

@@ -11,14 +11,13 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from engine import ClassifyError, Decision, InputError, RuleConflict, RuleError, Ruleset
-from engine.language.source import Source
-from engine.load import check_source
+from engine import ClassifyError, Decision, InputError, RuleConflict, Ruleset
 from engine.registry import DigestNotLoaded, Registry, UnknownRuleset
 from server import convert
 from server.decision_log import LogUnavailable
 from server.metrics import Metrics
 from server.pb import pb, pb_grpc
+from server.validation import ValidationRefused, Validator, validation
 
 FULL = pb.DECISION_VIEW_FULL
 DEADLINE_CHECK_EVERY = 256
@@ -38,7 +37,9 @@ class Classifier(pb_grpc.ClassifierServicer):
         sink: DecisionSink,
         max_batch: int,
         hidden: frozenset[str] = frozenset(),
+        validator: Validator | None = None,
     ):
+        self.validator = validator  # None: validate in this process (tests)
         self.hidden = hidden  # masked and hashed inputs: no error message shows their values
         self.registry = registry
         self.metrics = metrics
@@ -180,33 +181,15 @@ class Classifier(pb_grpc.ClassifierServicer):
         self, request: pb.ValidateRulesRequest, context: grpc.ServicerContext
     ) -> pb.ValidateRulesResponse:
         file_name = request.file_name or "candidate.tiers"
-        source = Source(request.source, file_name)
+        if self.validator is None:
+            return validation(request.source, file_name)
         try:
-            ruleset = Ruleset(check_source(source))
-        except RuleError as error:
-            return pb.ValidateRulesResponse(
-                ok=False,
-                diagnostics=[convert.diagnostic(d, file_name) for d in error.diagnostics],
-                rendered=str(error),
+            return self.validator.validate(
+                request.source, file_name, context.time_remaining(), context.is_active
             )
-        examples = [
-            pb.ExampleResult(
-                description=r.example.description,
-                line=r.example.span.line,
-                passed=r.passed,
-                expected=r.expected(),
-                got=r.got(),
-            )
-            for r in ruleset.run_examples()
-        ]
-        warnings = list(ruleset.checked.warnings)
-        return pb.ValidateRulesResponse(
-            ok=all(e.passed for e in examples),
-            diagnostics=[convert.diagnostic(d, file_name) for d in warnings],
-            rendered=str(RuleError(source, warnings)) if warnings else "",
-            examples=examples,
-            info=convert.ruleset_info(ruleset),
-        )
+        except ValidationRefused as refused:
+            context.abort(getattr(grpc.StatusCode, refused.code), str(refused))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # ----------------------------------------------------------------- helpers
 

@@ -86,10 +86,10 @@ def writer_pid(server_pid: int, timeout: float = 10.0) -> int:
     while time.monotonic() < deadline:
         for pid in child_pids(server_pid):
             try:
-                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+                name = Path(f"/proc/{pid}/comm").read_text().strip()
             except OSError:
                 continue
-            if b"multiprocessing" in command and b"resource_tracker" not in command:
+            if name == "tierline-log":  # server/log_writer.py names itself so
                 return pid
         time.sleep(0.05)
     raise RuntimeError(f"no decision-log writer under {server_pid}")

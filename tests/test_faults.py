@@ -381,3 +381,114 @@ def test_health_is_not_serving_while_the_default_ruleset_is_not(tmp_path: Path) 
     finally:
         process.kill()
     assert code == 0
+
+
+# ------------------------------------------------------------------ starving the server
+
+
+def big_ruleset(size: int = 141_000) -> str:
+    """About `size` bytes of rules: seconds of checking for ValidateRules."""
+    lines = [
+        "ruleset big",
+        "input followers: count",
+        "input engagement_rate: percent",
+        "input country: text",
+    ]
+    n = 0
+    while sum(len(line) + 1 for line in lines) < size:
+        low = n * 1000
+        lines.append(
+            f'tier t{n} when followers between {low} and {low + 999} and country == "c{n % 50}"'
+            f" and engagement_rate at least {n % 7}%"
+        )
+        n += 1
+    return "\n".join([*lines, "otherwise none", ""])
+
+
+def test_idle_streams_and_heavy_validations_do_not_starve_health_or_classify(
+    tmp_path: Path,
+) -> None:
+    process, port = start_serve(
+        RULES, "--decision-log", "off", "--no-watch", env={"TIERLINE_GRACE_SECONDS": "1"}
+    )
+    never = threading.Event()
+
+    def silent() -> Iterator[pb.ClassifyRequest]:
+        never.wait()
+        yield from ()
+
+    def unread() -> Iterator[pb.ClassifyRequest]:
+        for _ in range(20_000):
+            yield pb.ClassifyRequest(account=account_message(ACCOUNT))
+
+    channels = [grpc.insecure_channel(f"127.0.0.1:{port}") for _ in range(4)]
+    stubs = [pb_grpc.ClassifierStub(c) for c in channels]
+    try:
+        idle = [stubs[n % 4].ClassifyStream(silent(), timeout=60) for n in range(200)]
+        deaf = [stubs[n % 4].ClassifyStream(unread(), timeout=60) for n in range(20)]
+        source = big_ruleset()
+        validations = [
+            stubs[n % 4].ValidateRules.future(
+                pb.ValidateRulesRequest(source=source, file_name="big.tiers"), timeout=5
+            )
+            for n in range(16)
+        ]
+        time.sleep(1.0)  # all of them open and busy
+        health = health_pb2_grpc.HealthStub(channels[0])
+        for _ in range(30):
+            assert health.Check(health_pb2.HealthCheckRequest(), timeout=2).status == 1
+            answer = stubs[1].Classify(
+                pb.ClassifyRequest(account=account_message(ACCOUNT)), timeout=2
+            )
+            assert answer.decision.tier == "micro"
+        codes = {v.exception().code() if v.exception() else grpc.StatusCode.OK for v in validations}
+        assert codes <= {grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
+        small = (RULES / "fda.tiers").read_text()
+        checked = stubs[2].ValidateRules(  # the worker stopped at the deadline was replaced
+            pb.ValidateRulesRequest(source=small, file_name="fda.tiers"), timeout=10
+        )
+        assert checked.ok
+        code, errors = stop(process, 1 + 5)
+    finally:
+        never.set()
+        process.kill()
+        for channel in channels:
+            channel.close()
+    assert code == 0, errors
+    assert len(idle) == 200 and len(deaf) == 20
+
+
+def test_streams_past_the_limit_are_refused_at_once(tmp_path: Path) -> None:
+    process, port = start_serve(
+        RULES, "--decision-log", "off", "--no-watch", env={"TIERLINE_MAX_STREAMS": "3"}
+    )
+    never = threading.Event()
+
+    def silent() -> Iterator[pb.ClassifyRequest]:
+        never.wait()
+        yield from ()
+
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    stub = pb_grpc.ClassifierStub(channel)
+    try:
+        open_ = [stub.ClassifyStream(silent(), timeout=30) for _ in range(3)]
+        time.sleep(0.5)
+        with pytest.raises(grpc.RpcError) as refused:
+            list(stub.ClassifyStream(iter([pb.ClassifyRequest()]), timeout=5))
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "3 streams are open" in str(refused.value.details())
+        for call in open_:
+            call.cancel()
+        time.sleep(0.5)
+        answers = list(
+            stub.ClassifyStream(
+                iter([pb.ClassifyRequest(account=account_message(ACCOUNT))]), timeout=5
+            )
+        )
+        assert answers[0].decision.tier == "micro"  # the slots came back
+        code, _errors = stop(process, 15)
+    finally:
+        never.set()
+        process.kill()
+        channel.close()
+    assert code == 0
