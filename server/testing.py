@@ -17,6 +17,7 @@ from typing import Any
 
 import grpc
 import orjson
+from google.rpc import code_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -177,8 +178,8 @@ class Callers:
                         for r in stub.ClassifyStream(requests, timeout=self.timeout):
                             if r.HasField("decision"):
                                 ids.append(r.decision.decision_id)
-                            else:
-                                self._count_error(r.error.message)
+                            else:  # a stream's error entry: its google.rpc code
+                                self._count_error(code_pb2.Code.Name(r.error.code))
                     elif kind == "health":
                         health.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
                         time.sleep(0.05)
@@ -197,3 +198,22 @@ class Callers:
     def _count_error(self, what: str) -> None:
         with self._lock:
             self.errors[what.split(":")[0]] += 1
+
+
+def big_ruleset(size: int = 141_000) -> str:
+    """About `size` bytes of rules: seconds of checking for ValidateRules."""
+    lines = [
+        "ruleset big",
+        "input followers: count",
+        "input engagement_rate: percent",
+        "input country: text",
+    ]
+    n = 0
+    while sum(len(line) + 1 for line in lines) < size:
+        low = n * 1000
+        lines.append(
+            f'tier t{n} when followers between {low} and {low + 999} and country == "c{n % 50}"'
+            f" and engagement_rate at least {n % 7}%"
+        )
+        n += 1
+    return "\n".join([*lines, "otherwise none", ""])

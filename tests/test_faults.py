@@ -27,7 +27,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from server.client import account_message
 from server.pb import pb, pb_grpc
-from server.testing import Callers, free_port, logged_ids, start_serve, writer_pid
+from server.testing import (
+    Callers,
+    big_ruleset,
+    free_port,
+    logged_ids,
+    start_serve,
+    writer_pid,
+)
 from tests.conftest import ACCOUNT, RULES
 
 
@@ -384,25 +391,6 @@ def test_health_is_not_serving_while_the_default_ruleset_is_not(tmp_path: Path) 
 
 
 # ------------------------------------------------------------------ starving the server
-
-
-def big_ruleset(size: int = 141_000) -> str:
-    """About `size` bytes of rules: seconds of checking for ValidateRules."""
-    lines = [
-        "ruleset big",
-        "input followers: count",
-        "input engagement_rate: percent",
-        "input country: text",
-    ]
-    n = 0
-    while sum(len(line) + 1 for line in lines) < size:
-        low = n * 1000
-        lines.append(
-            f'tier t{n} when followers between {low} and {low + 999} and country == "c{n % 50}"'
-            f" and engagement_rate at least {n % 7}%"
-        )
-        n += 1
-    return "\n".join([*lines, "otherwise none", ""])
 
 
 def test_idle_streams_and_heavy_validations_do_not_starve_health_or_classify(
