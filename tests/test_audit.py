@@ -139,3 +139,19 @@ def test_unknown_decision_and_usage(tmp_path: Path) -> None:
     assert audit(log, "--decision", "nope").returncode == 1
     assert audit(tmp_path / "missing.log", "--decision", "x").returncode == 2
     assert audit(log).returncode == 2
+
+
+def test_a_line_written_twice_and_a_cut_line_are_one_decision(
+    logged: tuple[Path, Path, list[dict[str, object]]],
+) -> None:
+    """A restarted writer may write a batch again, and a killed one may cut a line."""
+    rules, log, events = logged
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join([lines[0], lines[0][:70], lines[0], *lines[1:]]) + "\n")
+    for how in (["--decision", str(events[0]["decision_id"])], ["--account", "acct-1"]):
+        result = audit(log, *how, "--rules", str(rules), "--format", "json")
+        assert result.returncode == 0, result.stderr
+        answer = json.loads(result.stdout)
+        assert answer["decision"]["decision_id"] == events[0]["decision_id"]
+        text = audit(log, *how, "--rules", str(rules)).stdout
+        assert text.count("account acct-1: tier micro") == 1

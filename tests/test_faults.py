@@ -480,3 +480,37 @@ def test_streams_past_the_limit_are_refused_at_once(tmp_path: Path) -> None:
         process.kill()
         channel.close()
     assert code == 0
+
+
+def test_a_re_pointed_rules_symlink_is_followed(tmp_path: Path) -> None:
+    first, second = tmp_path / "rules-a", tmp_path / "rules-b"
+    first.mkdir()
+    second.mkdir()
+    for name in ("synthesis.tiers", "fda.tiers", "gnack.tiers"):
+        shutil.copy(RULES / name, first)
+    shutil.copy(RULES / "synthesis.tiers", second)
+    newer = (RULES / "fda.tiers").read_text().replace('version "2026-11-25"', 'version "b"')
+    (second / "fda.tiers").write_text(newer)
+    link = tmp_path / "rules"
+    link.symlink_to(first)
+    process, port = start_serve(link, "--decision-log", "off", env={"TIERLINE_DEBOUNCE_MS": "50"})
+    stub = pb_grpc.ClassifierStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+
+    def serving() -> dict[str, str]:
+        listed = stub.ListRulesets(pb.ListRulesetsRequest(), timeout=5).rulesets
+        return {r.name: r.version for r in listed if r.state == pb.LOAD_STATE_SERVING}
+
+    try:
+        assert set(serving()) == {"synthesis", "fda", "gnack"}
+        swap = tmp_path / "rules.new"
+        swap.symlink_to(second)
+        swap.replace(link)  # what `ln -sfn rules-b rules` does, atomically
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and serving().get("fda") != "b":
+            time.sleep(0.1)
+        assert serving() == {"synthesis": "2026-11-25", "fda": "b"}  # gnack went with rules-a
+        code, errors = stop(process, 15)
+    finally:
+        process.kill()
+    assert code == 0, errors
+    assert "rules_folder_moved" in errors
