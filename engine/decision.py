@@ -187,7 +187,7 @@ class Decision:
     @property
     def ignored_fields(self) -> tuple[str, ...]:
         declared = self.ruleset.program.checked.inputs
-        return tuple(sorted(k for k in self.account if k not in declared))
+        return tuple(sorted(str(k) for k in self.account if k not in declared))
 
     def rule_dict(self) -> dict[str, Any] | None:
         rule = self.rule

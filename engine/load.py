@@ -63,6 +63,8 @@ def check_source(
     """Parse, check and analyse; every error of the file in one RuleError.
     (`analyse=False` skips overlap and reachability analysis: tests use it to
     compare evaluators on rulesets the analysis would refuse.)"""
+    if source.text.startswith("\ufeff"):  # a BOM, as some editors save: not part of the rules
+        source = Source(source.text[1:], source.path)
     syntax: list[Diagnostic] = []
     maybe_declared = None
     try:

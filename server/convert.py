@@ -123,17 +123,12 @@ def masked(error: ClassifyError, hidden: frozenset[str]) -> ClassifyError:
         return error
     return InputError(
         [
-            replace(p, given=_type_only(p.given))
+            replace(p, given=f"{p.kind} (masked)")
             if p.field in hidden and p.given != "missing"
             else p
             for p in error.problems
         ]
     )
-
-
-def _type_only(given: str) -> str:
-    kind = given.rpartition(" (")[2].rstrip(")") if given.endswith(")") else "value"
-    return f"a {kind} (masked)"
 
 
 def field_violations(error: InputError) -> list[pb.FieldViolation]:

@@ -142,7 +142,7 @@ class LineEncoder:
         said = dumps(division_notes(self.divisions, notes)) if notes else b"[]"
         ignored = b"[]"
         if not self.declared.issuperset(account):
-            ignored = dumps(sorted(k for k in account if k not in self.declared))
+            ignored = dumps(sorted(str(k) for k in account if k not in self.declared))
         return b"".join(
             [
                 b'{"decision_id":',

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from engine.language import ast
 from engine.language.build import number_value
-from engine.language.parse import keywords
+from engine.language.grammar import keywords
 
 IDENT = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(
     lambda s: s not in keywords() and s not in {"at", "least", "most"}
@@ -99,7 +99,7 @@ def tests() -> st.SearchStrategy[ast.Expr]:
             names(),
             st.sampled_from(["", "is", "is not"]),
         ),
-        st.builds(ast.TextIs, sums(), texts()),
+        st.builds(ast.TextIs, sums(), texts(), st.booleans()),
         names(),
         st.builds(ast.Flag, st.booleans()),
     )

@@ -154,7 +154,7 @@ def test_input_error_names_field_expected_and_given(synthesis: Ruleset) -> None:
     with pytest.raises(InputError) as caught:
         synthesis.classify({**ACCOUNT, "followers": -5})
     [problem] = caught.value.problems
-    assert (problem.field, problem.given) == ("followers", "-5 (int)")
+    assert (problem.field, problem.given) == ("followers", "-5 (a whole number)")
     assert "a count" in problem.expected
 
 

@@ -72,9 +72,10 @@ def rule_error(data: bytes) -> RuleError:
     raise AssertionError("expected a RuleError")
 
 
-def test_empty_file_is_a_ruleset_with_no_tiers() -> None:
-    checked = check_source(decode(b"", "empty.tiers"))
-    assert checked.name == "empty" and checked.tiers == ()
+def test_an_empty_file_or_one_without_tiers_is_refused() -> None:
+    """An empty save would otherwise serve a ruleset that gives every account no tier."""
+    for data in (b"", b"\n\n# nothing yet\n", b"ruleset cut\ninput followers: count\n"):
+        assert [d.code for d in rule_error(data).diagnostics] == ["no-tiers"]
 
 
 def test_binary_and_non_utf8() -> None:

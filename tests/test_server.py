@@ -501,7 +501,7 @@ def test_a_masked_field_is_not_echoed_in_an_error(stub: pb_grpc.ClassifierStub) 
         stub.Classify(request({**ACCOUNT, "platform": 42_424_242}), timeout=5)
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "42424242" not in str(error.value.details())
-    assert "platform: expected a text, got a int (masked)" in str(error.value.details())
+    assert "platform: expected a text, got a whole number (masked)" in str(error.value.details())
     response = stub.ClassifyBatch(
         pb.ClassifyBatchRequest(
             accounts=[account_message({**ACCOUNT, "platform": 42_424_242}, "b")]

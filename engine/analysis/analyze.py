@@ -179,8 +179,8 @@ def _leaf(expr: ast.Expr, checked: CheckedRuleset) -> tuple[str, Constraint]:
             return level.source, _band_region(level, band.name, not negated)
         case ast.InSet(value=ast.Name(name=name), items=items, negated=negated) if name in inputs:
             return name, TextSet(items.values, negated)
-        case ast.TextIs(value=ast.Name(name=name), text=text) if name in inputs:
-            return name, TextSet(frozenset([text.value]), False)
+        case ast.TextIs(value=ast.Name(name=name), text=text, negated=negated) if name in inputs:
+            return name, TextSet(frozenset([text.value]), negated)
         case ast.Compare(value=ast.Name(name=name), op=op, bound=ast.Text(value=text)) if (
             name in inputs
         ):

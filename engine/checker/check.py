@@ -40,7 +40,7 @@ def check(
 ) -> CheckedRuleset:
     """Check a parsed file. `maybe_declared`: when some statements failed to parse,
     the words in them; such a name is not reported as unknown."""
-    checker = _Checker(source, name, maybe_declared or frozenset())
+    checker = _Checker(source, name, maybe_declared or frozenset(), maybe_declared is not None)
     checked = checker.run(rule_file)
     errors = [d for d in checker.diagnostics if d.severity is Severity.ERROR]
     if errors or maybe_declared is not None:
@@ -49,7 +49,10 @@ def check(
 
 
 class _Checker:
-    def __init__(self, source: Source, name: str | None, maybe_declared: frozenset[str]):
+    def __init__(
+        self, source: Source, name: str | None, maybe_declared: frozenset[str], partial: bool
+    ):
+        self.partial = partial  # some statements did not parse: what they held is unknown
         self.source = source
         self.name = name
         self.maybe_declared = maybe_declared
@@ -74,6 +77,9 @@ class _Checker:
         derived = self._derived(rule_file.statements, inputs)
         tiers, labels = self._rules(rule_file.statements)
         examples = self._examples(rule_file.statements, inputs, tiers, labels)
+        tiered = any(r.kind == "tier" or (r.kind == "otherwise" and r.tier) for r in tiers)
+        if not tiered and not self.partial:
+            self._no_tiers(rule_file)
         name = str(header["ruleset"] or self.name or PurePath(self.source.path).stem)
         policy: Lit["first", "unique"] = "unique" if header["policy"] == "unique" else "first"
         return CheckedRuleset(
@@ -89,6 +95,16 @@ class _Checker:
             examples=examples,
             types=self.typer.types,
             warnings=tuple(d for d in self.diagnostics if d.severity is Severity.WARNING),
+        )
+
+    def _no_tiers(self, rule_file: ast.RuleFile) -> None:
+        """An empty save, or one cut off before the tiers: refused, never served."""
+        end = len(self.source.text.rstrip())
+        self.report(
+            "no-tiers",
+            "this ruleset has no tiers" + (" (the file is empty)" if not end else ""),
+            self.source.span(end, end),
+            "add a tier rule, e.g. `tier micro when followers between 10k and 100k`",
         )
 
     def _header(self, statements: Iterable[ast.Statement]) -> dict[str, str | None]:
@@ -371,7 +387,12 @@ class _Checker:
 
     def _known(self, name: ast.Name, names: set[str], what: str) -> None:
         if name.name not in names and name.name not in self.maybe_declared:
-            hint = did_you_mean(name.name, names) or f"the {what}s are " + ", ".join(sorted(names))
+            hint = did_you_mean(name.name, names) or (
+                f"the {what}s are " + ", ".join(sorted(names))
+                if names
+                else f"this file has no {what}s: add `{what} {name.name} when …`"
+                + (", or leave `labels …` out" if what == "label" else "")
+            )
             self.report(f"unknown-{what}", f"unknown {what} '{name.name}'", name.span, hint)
 
     def literal_value(self, literal: ast.Literal, type_: T, name: str) -> Value | None:

@@ -222,7 +222,21 @@ class ExprTyper:
         return T.FLAG if found is not None else None
 
     def _compare(self, expr: ast.Compare) -> T | None:
-        left, right = self.type_of(expr.value), self.type_of(expr.bound)
+        bound = expr.bound
+        if (
+            isinstance(bound, ast.Name)
+            and not self._known(bound.name)
+            and expr.op in ("==", "!=")
+            and self.type_of(expr.value) is T.TEXT  # `platform == tiktok`: a text, unquoted
+        ):
+            self.report(
+                "unknown-name",
+                f"unknown name '{bound.name}'",
+                bound.span,
+                f'put text in quotes: "{bound.name}"',
+            )
+            return None
+        left, right = self.type_of(expr.value), self.type_of(bound)
         if left is None or right is None:
             return None
         if left in NUMERIC and right in NUMERIC:
@@ -296,6 +310,14 @@ class ExprTyper:
                 number.span,
                 f"did you mean {number.text.rstrip('%')}?",
             )
+
+    def _known(self, name: str) -> bool:
+        return (
+            name in self.inputs
+            or name in self.lets
+            or name in self.levels
+            or name in self.maybe_declared
+        )
 
     def _level_is(self, expr: ast.LevelIs) -> T | None:
         name = expr.value.name

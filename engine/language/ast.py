@@ -129,8 +129,11 @@ class LevelIs:
 
 @dataclass(frozen=True, slots=True)
 class TextIs:
+    """`platform is "tiktok"`, `platform is not "tiktok"`."""
+
     value: Expr
     text: Text
+    negated: bool = False
     span: Span = field(default=NO_SPAN, compare=False)
 
 

@@ -22,6 +22,8 @@ from engine.language.diagnostics import Diagnostic
 from engine.language.source import Source, Span
 
 MAX_NUMBER = sys.float_info.max
+# groups of three after points, as German and Dutch write thousands: 10.000, 1.500.000
+_THOUSANDS = re.compile(r"[1-9]\d{0,2}(?:\.\d{3}){2,}|[1-9]\d{0,2}\.000")
 _MULTIPLIERS = {"k": 1000, "K": 1000, "M": 1_000_000, "B": 1_000_000_000}
 
 
@@ -213,7 +215,10 @@ class Builder(Transformer[Token, Any]):
         return self._level(meta, value, band, "")
 
     def text_is(self, meta: Meta, value: ast.Expr, text: Token) -> ast.TextIs:
-        return ast.TextIs(value, ast.Text(unquote(text), self._tok(text)), self._span(meta))
+        return ast.TextIs(value, ast.Text(unquote(text), self._tok(text)), False, self._span(meta))
+
+    def text_is_not(self, meta: Meta, value: ast.Expr, text: Token) -> ast.TextIs:
+        return ast.TextIs(value, ast.Text(unquote(text), self._tok(text)), True, self._span(meta))
 
     def arith(self, meta: Meta, left: ast.Expr, op: Token, right: ast.Expr) -> ast.Arith:
         return ast.Arith(str(op), left, right, self._span(meta))
@@ -235,6 +240,16 @@ class Builder(Transformer[Token, Any]):
         return ast.Number(self._number_value(token, span), str(token), span)
 
     def _number_value(self, token: Token, span: Span) -> float:
+        if _THOUSANDS.fullmatch(token):  # `10.000`: ten thousand in much of Europe, 10 here
+            whole = int(token.replace(".", ""))
+            self._fail(
+                "ambiguous-number",
+                f"{token} reads as {number_value(token):g} here (a point starts decimals)",
+                span,
+                f"for {whole:,}, write {whole:_}"
+                + (f" or {whole // 1000:_}k" if whole % 1000 == 0 else "")
+                + f"; for {number_value(token):g}, write {number_value(token):g}",
+            )
         value = number_value(token)
         if abs(value) > MAX_NUMBER:  # accounts are compared as doubles: no value is larger
             shown = token if len(token) <= 16 else f"{token[:12]}… ({len(token)} digits)"

@@ -253,8 +253,9 @@ def _text(expr: ast.Expr) -> tuple[str, int]:
         case ast.LevelIs(value=value, band=band, spelling=spelling):
             word = f" {spelling} " if spelling else " "
             return f"{value.name}{word}{band.name}", _TEST
-        case ast.TextIs(value=value, text=text):
-            return f"{_sub(value, _SUM)} is {quote(text.value)}", _TEST
+        case ast.TextIs(value=value, text=text, negated=negated):
+            word = "is not" if negated else "is"
+            return f"{_sub(value, _SUM)} {word} {quote(text.value)}", _TEST
         case ast.AllOf(parts=parts):
             return " and ".join(_sub(p, _NOT) for p in parts), _AND
         case ast.AnyOf(parts=parts):

@@ -17,7 +17,7 @@ and the reasons (`engine/python/reasoner.py`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -212,26 +212,26 @@ class CodeGenerator:
         return f"{names}[{var}]"
 
     def _read_inputs(self) -> list[str]:
+        """Locals for the inputs, read with exact types; anything else (a missing field,
+        another type, an account that is not a dict) goes to the slow path."""
         inputs = self.checked.inputs
-        lines: list[str] = []
-        required = [n for n, i in inputs.items() if not i.optional]
-        if required:
-            lines.append("try:")
-            lines += [f"    {self.vars[n]} = raw[{self.k(n)}]" for n in required]
-            sets = [n for n in required if inputs[n].type is T.TEXT_SET]
-            lines += [f"    ''.join({self.vars[n]})" for n in sets]  # TypeError unless all str
-            lines.append("except (KeyError, TypeError, AttributeError):")
-            lines.append(f"    return {self._slow()}")
+        reads: list[str] = []
         for name, decl in inputs.items():
-            if decl.optional:
-                var = self.vars[name]
-                lines.append(f"{var} = raw.get({self.k(name)})")
-                lines.append(f"if {var} is None: {var} = {self.k(decl.default)}")
+            var = self.vars[name]
+            if not decl.optional:
+                reads.append(f"{var} = raw[{self.k(name)}]")
                 if decl.type is T.TEXT_SET:
-                    lines.append(
-                        f"if type({var}) is list and any(type(x) is not str for x in {var}):"
-                    )
-                    lines.append(f"    return {self._slow()}")
+                    reads.append(f"''.join({var})")  # TypeError unless all str
+                continue
+            reads.append(f"{var} = raw.get({self.k(name)})")
+            reads.append(f"if {var} is None: {var} = {self.k(decl.default)}")
+            if decl.type is T.TEXT_SET:
+                reads.append(f"''.join({var})")
+        if not reads:  # no inputs: the account must still be an object
+            reads.append(f"if not isinstance(raw, {self.k(Mapping)}): raise TypeError")
+        lines = ["try:", *("    " + line for line in reads)]
+        lines.append("except (KeyError, TypeError, AttributeError):")
+        lines.append(f"    return {self._slow()}")
         bounds = {
             "low": self.k(-MAX_NUMBER),
             "high": self.k(MAX_NUMBER),
@@ -349,8 +349,8 @@ class CodeGenerator:
                 return f"{self.k(items.values)}.issubset({self.expr(value)})"
             case ast.Has(value=value, items=items):
                 return f"({self.k(items.items[0].value)} in {self.expr(value)})"
-            case ast.TextIs(value=value, text=text):
-                return f"({self.expr(value)} == {self.k(text.value)})"
+            case ast.TextIs(value=value, text=text, negated=negated):
+                return f"({self.expr(value)} {'!=' if negated else '=='} {self.k(text.value)})"
             case ast.LevelIs(value=value, band=band, negated=negated):
                 index = self.checked.levels[value.name].band_names().index(band.name)
                 return f"({self.vars[value.name]} {'!=' if negated else '=='} {index})"

@@ -142,8 +142,8 @@ def _value(
             if mode == "all" or mode == "one":
                 return items.values <= have
             return bool(items.values & have)
-        case ast.TextIs(value=value, text=text):
-            return ev(value) == text.value
+        case ast.TextIs(value=value, text=text, negated=negated):
+            return (ev(value) == text.value) != negated
         case ast.LevelIs(value=value, band=band, negated=negated):
             return (env[value.name] == band.name) != negated
         case ast.AllOf(parts=parts):

@@ -10,6 +10,8 @@ a number that is not finite.
 
 from __future__ import annotations
 
+import json
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,7 +41,8 @@ class ClassifyError(Exception):
 class FieldProblem:
     field: str
     expected: str
-    given: str  # "missing" or a short rendering of the value and its type
+    given: str  # "missing", or the value and its kind: '"45k" (a text)'
+    kind: str = ""  # the kind alone, in the language's words: "a text", "true/false"
 
     def __str__(self) -> str:
         if self.given == "missing":
@@ -66,11 +69,45 @@ class RuleConflict(ClassifyError):
         )
 
 
+def kind_of(value: object) -> str:
+    """What a value is, in the words of the language and of JSON, not Python's: a caller
+    in Go or Node reads "a text" and "true/false", not "str" and "bool"."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a text"
+    if isinstance(value, list | tuple | set | frozenset):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return "a value of another kind"
+
+
 def _shown(value: object) -> str:
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{text} ({type(value).__name__})"
+    """The value as JSON would write it, cut short, and its kind."""
+    kind = kind_of(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int) and abs(value) >= 10**30:  # str() of a huge int is slow or refused
+        return f"{kind} of {value.bit_length() * 30103 // 100000 + 1:,} digits"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN (not a number)" if math.isnan(value) else f"{'-' * (value < 0)}infinity"
+    if value is None or isinstance(value, Mapping) or kind == "a value of another kind":
+        return kind
+    try:
+        text = json.dumps(sorted(value, key=str) if isinstance(value, set | frozenset) else value,
+                          ensure_ascii=False, default=str)  # fmt: skip
+    except (TypeError, ValueError):
+        text = "…"
+    if len(text) > 40:
+        text = text[:39] + "…"
+    return f"{text} ({kind})"
 
 
 def coerce(type_: TypeName, value: object) -> Value | None:
@@ -98,7 +135,10 @@ def coerce(type_: TypeName, value: object) -> Value | None:
 def validate(inputs: Mapping[str, Input], account: Mapping[str, Any]) -> dict[str, Value]:
     """Every declared input, checked and coerced, defaults filled; or InputError."""
     if not isinstance(account, Mapping):
-        raise InputError([FieldProblem("account", "an object of named values", _shown(account))])
+        given = FieldProblem(
+            "account", "an object of named values", _shown(account), kind_of(account)
+        )
+        raise InputError([given])
     facts: dict[str, Value] = {}
     problems: list[FieldProblem] = []
     for name, decl in inputs.items():
@@ -108,14 +148,14 @@ def validate(inputs: Mapping[str, Input], account: Mapping[str, Any]) -> dict[st
                 assert decl.default is not None
                 facts[name] = decl.default
             else:
-                problems.append(FieldProblem(name, EXPECTED[decl.type], "missing"))
+                problems.append(FieldProblem(name, EXPECTED[decl.type], "missing", "missing"))
             continue
         fitted = coerce(decl.type, value)
         if fitted is None:
             expected = EXPECTED[decl.type]
             if decl.type is T.COUNT and isinstance(value, int | float) and value > MAX_COUNT:
                 expected += f" no larger than {MAX_COUNT:,}"
-            problems.append(FieldProblem(name, expected, _shown(value)))
+            problems.append(FieldProblem(name, expected, _shown(value), kind_of(value)))
         else:
             facts[name] = fitted
     if problems:
