@@ -38,6 +38,12 @@ def rule_files(paths: list[str]) -> Iterator[Path]:
             raise UsageError(f"no such file or folder: {raw}")
 
 
+def printable(text: str) -> str:
+    """Text from a rule file, safe for a terminal: control characters (escape sequences
+    that could repaint the screen or hide a line) shown as \\x1b, tabs and newlines kept."""
+    return "".join(ch if ch.isprintable() or ch in "\n\t" else f"\\x{ord(ch):02x}" for ch in text)
+
+
 def use_color(args: argparse.Namespace, stream: TextIO) -> bool:
     if args.color == "always":
         return True

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from cli.common import Subparsers, UsageError, load_rules, output_options, usage
 from cli.serve import settings_problems
-from engine import ClassifyError, Ruleset
+from engine import ClassifyError, Decision, Ruleset
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -28,6 +28,12 @@ def add_parser(sub: Subparsers) -> None:
     )
     parser.add_argument("--explain", action="store_true", help="print explanations, not JSON")
     parser.add_argument("--log", metavar="FILE", help="also append decision-log lines to FILE")
+    parser.add_argument(
+        "--id", default="id", metavar="FIELD", help="the field that names the account (default id)"
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="refuse accounts with fields the rules do not declare"
+    )
     output_options(parser)
     parser.set_defaults(run=run)
 
@@ -71,25 +77,41 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as error:  # e.g. hashed fields without TIERLINE_HASH_KEY
         settings_problems(error, "tierline eval")
         return 2
+    warned: set[str] = set()
+    classify = ruleset.classify_strict if args.strict else ruleset.classify
     with stream:
-        for number, account in _accounts(stream):
+        for number, raw in _accounts(stream):
             try:
-                if isinstance(account, Exception):
-                    raise account
-                decision = ruleset.classify(account)
+                if isinstance(raw, Exception):
+                    raise raw
+                account_id = raw.get(args.id) if isinstance(raw, dict) else None
+                account = {k: v for k, v in raw.items() if k != args.id} if account_id else raw
+                decision = classify(account)
             except (ClassifyError, ValueError) as error:
                 bad += 1
                 print(f"tierline: {args.input}:{number}: {error}", file=sys.stderr)
                 continue
+            _warn_misspelled(decision, warned, f"{args.input}:{number}")
+            shown_id = "" if account_id is None else str(account_id)
             if log_writer is not None:
-                log_writer.write(decision, str(account.get("id", "")), "eval")
+                log_writer.write(decision, shown_id, "eval")
             if args.explain:
                 print(decision.explain() + "\n")
             else:
-                print(json.dumps(decision.to_dict(), ensure_ascii=False))
+                out = {"account_id": account_id, **decision.to_dict()}
+                print(json.dumps(out, ensure_ascii=False, default=str))
     if log_stream is not None:
         log_stream.close()
     return 1 if bad else 0
+
+
+def _warn_misspelled(decision: Decision, warned: set[str], where: str) -> None:
+    """Once a field: an ignored field close to an input is most likely a typo, and the
+    input's default was used instead."""
+    for name, hint in decision.ignored_hints:
+        if name not in warned:
+            warned.add(name)
+            print(f"tierline: {where}: '{name}' is ignored: {hint}", file=sys.stderr)
 
 
 def _eval_log(target: str, ruleset: Ruleset) -> tuple[Any, Any]:

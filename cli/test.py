@@ -4,7 +4,10 @@ the explanation."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
+from typing import Any
 
 from cli.common import (
     BOLD,
@@ -14,10 +17,12 @@ from cli.common import (
     UsageError,
     load_rules,
     output_options,
+    printable,
     rule_files,
     usage,
     use_color,
 )
+from engine import ExampleResult
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -33,31 +38,67 @@ def run(args: argparse.Namespace) -> int:
         files = list(rule_files(args.paths))
     except UsageError as error:
         return usage(error)
-    color = use_color(args, sys.stdout)
+    as_json = args.output == "json"
+    color = use_color(args, sys.stdout) and not as_json
     ok_mark = f"{BOLD}ok{RESET}" if color else "ok"
     fail_mark = f"{BOLD}{RED}FAIL{RESET}" if color else "FAIL"
-    passed = failed = broken = 0
+    passed = failed = broken = empty = 0
     for path in files:
         ruleset = load_rules(path, args)
         if ruleset is None:
             broken += 1
             continue
-        for result in ruleset.run_examples():
-            line = result.example.span.line
-            where = f"{path}:{line}"
+        results = ruleset.run_examples()
+        if not results:
+            empty += 1
+            _say(as_json, {"file": str(path), "warning": "no examples"}, _no_examples(path))
+        for result in results:
+            where = f"{path}:{result.example.span.line}"
+            description = printable(result.example.description)
             if result.passed:
                 passed += 1
-                if args.verbose:
-                    print(f"{ok_mark}   {where} {result.example.description}")
-                continue
-            failed += 1
-            print(f"{fail_mark} {where} {result.example.description}")
-            print(f"  expected {result.expected()}")
-            print(f"  got      {result.got()}")
-            if result.decision is not None:
-                print("  " + result.decision.explain().replace("\n", "\n  "))
+                if args.verbose and not as_json:
+                    print(f"{ok_mark}   {printable(where)} {description}")
+            else:
+                failed += 1
+            if as_json:
+                _say(True, _example_json(path, result), "")
+            elif not result.passed:
+                print(f"{fail_mark} {printable(where)} {description}")
+                print(f"  expected {result.expected()}")
+                print(f"  got      {result.got()}")
+                if result.decision is not None:
+                    print("  " + printable(result.decision.explain()).replace("\n", "\n  "))
     summary = f"{passed} passed, {failed} failed"
     if broken:
         summary += f", {broken} file(s) with errors"
-    print(summary)
+    if empty:
+        summary += f", {empty} file(s) without examples"
+    _say(as_json, {"passed": passed, "failed": failed, "files_with_errors": broken,
+                   "files_without_examples": empty}, summary)  # fmt: skip
     return 1 if failed or broken else 0
+
+
+def _example_json(path: Path, result: ExampleResult) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "file": str(path),
+        "line": result.example.span.line,
+        "description": result.example.description,
+        "passed": result.passed,
+        "expected": result.expected(),
+        "got": result.got(),
+    }
+    if not result.passed and result.decision is not None:
+        out["explanation"] = result.decision.explain()
+    return out
+
+
+def _no_examples(path: Path) -> str:
+    return (
+        f'WARNING: {printable(str(path))}: no examples to run; add `example "…" given … '
+        "expect …` so that tests and reloads check the rules"
+    )
+
+
+def _say(as_json: bool, data: dict[str, Any], text: str) -> None:
+    print(json.dumps(data, ensure_ascii=False) if as_json else text)

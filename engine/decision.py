@@ -41,6 +41,7 @@ class Decider(Protocol):
     def reasoner(self) -> Reasoner: ...
     @property
     def explainer(self) -> Explainer: ...
+    def hint_for(self, field: str) -> str | None: ...
 
 
 class Reason:
@@ -188,6 +189,12 @@ class Decision:
     def ignored_fields(self) -> tuple[str, ...]:
         declared = self.ruleset.program.checked.inputs
         return tuple(sorted(str(k) for k in self.account if k not in declared))
+
+    @property
+    def ignored_hints(self) -> tuple[tuple[str, str], ...]:
+        """(field, "did you mean …?") for each ignored field close to a declared input."""
+        found = ((name, self.ruleset.hint_for(name)) for name in self.ignored_fields)
+        return tuple((name, hint) for name, hint in found if hint)
 
     def rule_dict(self) -> dict[str, Any] | None:
         rule = self.rule

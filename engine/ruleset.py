@@ -9,12 +9,13 @@ from typing import Any
 
 from engine.checker.model import CheckedRuleset, Example
 from engine.decision import Decision, Reason
+from engine.language.diagnostics import did_you_mean
 from engine.language.source import Source
 from engine.load import check_source, read_source
 from engine.python.evaluator import Program, compile_program
 from engine.python.explainer import Explainer, compile_explainer
 from engine.python.reasoner import Reasoner, compile_reasoner
-from engine.python.values import ClassifyError
+from engine.python.values import ClassifyError, InputError, undeclared
 
 
 class Ruleset:
@@ -28,6 +29,22 @@ class Ruleset:
         self.classify = self.program.run
         self._explainer: Explainer | None = None
         self._reasoner: Reasoner | None = None
+        self._hints: dict[str, str | None] = {}
+
+    def hint_for(self, field: str) -> str | None:
+        """ "did you mean 'fake_follower_ratio'?" for an undeclared field close to an input."""
+        hint = self._hints.get(field, "")
+        if hint == "":
+            hint = did_you_mean(field, self.checked.inputs)
+            if len(self._hints) < 4096:  # callers choose the names: the cache stays bounded
+                self._hints[field] = hint
+        return hint
+
+    def classify_strict(self, account: Mapping[str, Any]) -> Decision:
+        """`classify`, refusing fields the rules do not declare (InputError naming each)."""
+        if isinstance(account, Mapping) and not self.checked.inputs.keys() >= account.keys():
+            raise InputError(undeclared(self.checked.inputs, account, self.hint_for))
+        return self.classify(account)
 
     @property
     def explainer(self) -> Explainer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import time
 from concurrent import futures
 from types import FrameType
@@ -31,15 +32,35 @@ log = get_logger("tierline.server")
 SERVICE = pb.DESCRIPTOR.services_by_name["Classifier"].full_name
 
 
+def _port_free(host: str, port: int) -> None:
+    """Fail with one line naming the address before anything starts (gRPC's own refusal
+    comes after the rules are loaded and the log writer started, as a traceback)."""
+    if port == 0:
+        return
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[
+            0
+        ]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(
+                socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
+            )  # as gRPC: TIME_WAIT is fine
+            probe.bind(address)
+    except OSError as error:
+        raise OSError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+
+
 def create_server(settings: Settings) -> Running:
     """Load the rules, start gRPC (health, reflection), metrics and the decision log."""
+    _port_free(settings.host, settings.port)
     metrics = Metrics()
     drain = Drain()
     decision_log = open_decision_log(settings, metrics)
     registry = Registry(default=settings.default_ruleset)
 
     def on_activate(ruleset: Ruleset) -> None:
-        archive(ruleset)
+        if settings.decision_log != "off":  # the archive serves audits of the log
+            archive(ruleset)
         decision_log.register(ruleset)
 
     archive = archive_source(settings)
@@ -74,7 +95,10 @@ def create_server(settings: Settings) -> Running:
         ),
         server,
     )
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    try:
+        port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    except RuntimeError:  # taken between the probe and now
+        port = 0
     if port == 0:
         decision_log.close()
         validator.close()

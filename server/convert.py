@@ -94,6 +94,10 @@ class DecisionEncoder:
             message.labels.extend(d.labels)
         if d.rule is not None:
             message.rule.MergeFrom(self.matched(d.rule))
+        if not rs.program.checked.inputs.keys() >= d.account.keys():  # every view says so
+            message.ignored_fields.extend(d.ignored_fields)
+            for name, hint in d.ignored_hints:
+                message.ignored_hints.add(field=name, description=hint)
         if full:
             ns = d.time_ns
             message.decided_at.seconds = ns // 1_000_000_000
@@ -108,7 +112,6 @@ class DecisionEncoder:
                     set_value(observed[name], value)
             message.notes.extend(d.notes)
             message.explanation = d.explain()
-            message.ignored_fields.extend(d.ignored_fields)
 
     def response(self, d: Decision, account_id: str, full: bool) -> pb.ClassifyResponse:
         response = pb.ClassifyResponse(account_id=account_id)

@@ -38,7 +38,9 @@ class Classifier(pb_grpc.ClassifierServicer):
         max_batch: int,
         hidden: frozenset[str] = frozenset(),
         validator: Validator | None = None,
+        strict: bool = False,
     ):
+        self.strict = strict  # refuse undeclared fields in every request
         self.validator = validator  # None: validate in this process (tests)
         self.hidden = hidden  # masked and hashed inputs: no error message shows their values
         self.registry = registry
@@ -53,15 +55,17 @@ class Classifier(pb_grpc.ClassifierServicer):
         self, request: pb.ClassifyRequest, context: grpc.ServicerContext
     ) -> pb.ClassifyResponse:
         started = time.perf_counter_ns()
+        full = _full_view(request.view, context)
         ruleset = self._ruleset(request.ruleset, request.digest, context)
         account_id = request.account.id
+        classify = ruleset.classify_strict if self.strict or request.strict else ruleset.classify
         try:
-            decision = ruleset.classify(convert.account_values(request.account))
+            decision = classify(convert.account_values(request.account))
         except ClassifyError as error:
             self.metrics.input_errors.labels(ruleset.name, _code_name(error)).inc()
             _abort_for(convert.masked(error, self.hidden), context)
         self.metrics.count_decision(ruleset.name, decision)
-        response = self.encoder.response(decision, account_id, request.view == FULL)
+        response = self.encoder.response(decision, account_id, full)
         latency = (time.perf_counter_ns() - started) // 1000
         request_id = _request_id(request.request_id, context)
         try:  # logged before it is answered: a decision a caller has is in the log
@@ -80,10 +84,10 @@ class Classifier(pb_grpc.ClassifierServicer):
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"accounts: {count:,} accounts in one batch; the limit is {self.max_batch:,}",
             )
+        full = _full_view(request.view, context)
         ruleset = self._ruleset(request.ruleset, request.digest, context)
-        full = request.view == FULL
         fill = self.encoder.fill
-        classify = ruleset.classify
+        classify = ruleset.classify_strict if self.strict or request.strict else ruleset.classify
         values = convert.account_values
         response = pb.ClassifyBatchResponse()
         add = response.results.add
@@ -118,9 +122,14 @@ class Classifier(pb_grpc.ClassifierServicer):
         for request in request_iterator:
             started = time.perf_counter_ns()
             account_id = request.account.id
+            if request.view not in _VIEWS:
+                yield pb.ClassifyResponse(account_id=account_id, error=_bad_view(request.view))
+                continue
             try:
                 ruleset = self.registry.get(request.ruleset, request.digest)
-                decision = ruleset.classify(convert.account_values(request.account))
+                strict = self.strict or request.strict
+                classify = ruleset.classify_strict if strict else ruleset.classify
+                decision = classify(convert.account_values(request.account))
             except ClassifyError as error:
                 yield pb.ClassifyResponse(
                     account_id=account_id, error=_error(convert.masked(error, self.hidden))
@@ -201,6 +210,23 @@ class Classifier(pb_grpc.ClassifierServicer):
         except DigestNotLoaded as error:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"digest: {error}")
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+_VIEWS = frozenset([pb.DECISION_VIEW_UNSPECIFIED, pb.DECISION_VIEW_BASIC, FULL])
+
+
+def _bad_view(view: int) -> pb.Error:
+    return pb.Error(
+        code=code_pb2.INVALID_ARGUMENT,
+        message=f"view: unknown value {view}; "
+        "use DECISION_VIEW_BASIC (1) or DECISION_VIEW_FULL (2)",
+    )
+
+
+def _full_view(view: int, context: grpc.ServicerContext) -> bool:
+    if view not in _VIEWS:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, _bad_view(view).message)
+    return view == FULL
 
 
 def _request_id(given: str, context: grpc.ServicerContext) -> str:

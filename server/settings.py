@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     archive: Path | None = Field(
         None, description="rule sources by digest (default: beside the log)"
     )
+    strict_fields: bool = Field(False, description="refuse fields the rules do not declare")
     max_batch: int = Field(10_000, ge=1, description="accounts per ClassifyBatch call")
     max_message_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     workers: int = Field(16, ge=1, description="threads for calls other than streams")

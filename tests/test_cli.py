@@ -161,3 +161,53 @@ def test_eval_log_masks_as_the_service_does(tmp_path: Path) -> None:
     refused = tierline("eval", rules, "--log", str(log), stdin=ACCOUNT, env=secret)
     assert refused.returncode == 2
     assert "tierline eval: hash_fields need a secret: set TIERLINE_HASH_KEY" in refused.stderr
+
+
+def test_eval_keeps_the_account_id_and_names_a_misspelled_field(tmp_path: Path) -> None:
+    account = json.loads(ACCOUNT)
+    rows = [
+        {**account, "id": "acct-7", "fake_followers_ratio": 0.3},
+        {**account, "handle": "@x", "fake_followers_ratio": 0.1},
+    ]
+    stdin = "\n".join(json.dumps(r) for r in rows)
+    rules = str(RULES / "synthesis.tiers")
+    result = tierline("eval", rules, stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert first["account_id"] == "acct-7" and "id" not in first["ignored_fields"]
+    assert first["ignored_fields"] == ["fake_followers_ratio"]
+    assert second["account_id"] is None
+    warning = "'fake_followers_ratio' is ignored: did you mean 'fake_follower_ratio'?"
+    assert result.stderr.count(warning) == 1  # once a field, not once a row
+    by_handle = tierline("eval", rules, "--id", "handle", stdin=stdin)
+    assert json.loads(by_handle.stdout.splitlines()[1])["account_id"] == "@x"
+    strict = tierline("eval", rules, "--strict", stdin=stdin)
+    assert strict.returncode == 1 and "not an input of these rules" in strict.stderr
+
+
+def test_test_in_json_warns_about_files_without_examples_and_escapes_text(
+    tmp_path: Path,
+) -> None:
+    quiet = tmp_path / "quiet.tiers"
+    quiet.write_text("input followers: count\ntier a when followers > 1\notherwise none\n")
+    sneaky = tmp_path / "sneaky.tiers"
+    sneaky.write_text(
+        "input followers: count\ntier a when followers > 1\notherwise none\n"
+        'example "hidden \\u001b[2J wipe"\n  given followers 5\n  expect none\n'.replace(
+            "\\u001b", "\x1b"
+        )
+    )
+    text = tierline("test", str(quiet), str(sneaky))
+    assert text.returncode == 1  # the sneaky example fails: 5 is above 1
+    assert "WARNING:" in text.stdout and "no examples to run" in text.stdout
+    assert "\x1b" not in text.stdout and "\\x1b[2J" in text.stdout
+    lines = [
+        json.loads(line)
+        for line in tierline(
+            "test", str(quiet), str(sneaky), "--format", "json"
+        ).stdout.splitlines()
+    ]
+    assert {"file": str(quiet), "warning": "no examples"} in lines
+    failed = [line for line in lines if line.get("passed") is False]
+    assert failed and failed[0]["expected"] == "none" and "explanation" in failed[0]
+    assert lines[-1]["files_without_examples"] == 1 and lines[-1]["failed"] == 1

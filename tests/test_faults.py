@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -514,3 +515,22 @@ def test_a_re_pointed_rules_symlink_is_followed(tmp_path: Path) -> None:
         process.kill()
     assert code == 0, errors
     assert "rules_folder_moved" in errors
+
+
+def test_a_busy_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    process, port = start_serve(RULES, "--decision-log", "off", "--no-watch")
+    try:
+        second = subprocess.run(
+            [sys.executable, "-m", "cli", "serve", "--port", str(port), "--decision-log", "off"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        code, _errors = stop(process, 15)
+    finally:
+        process.kill()
+    assert second.returncode == 1
+    assert second.stderr.strip() == (
+        f"tierline serve: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
+    assert code == 0

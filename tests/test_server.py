@@ -524,3 +524,42 @@ def test_hashing_without_a_key_is_refused_at_start_up(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "tierline serve: hash_fields need a secret: set TIERLINE_HASH_KEY" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_an_unknown_view_is_invalid_argument_naming_the_field(
+    stub: pb_grpc.ClassifierStub,
+) -> None:
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Classify(request(ACCOUNT, view=7), timeout=5)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert str(error.value.details()).startswith("view: unknown value 7")
+    [answer] = stub.ClassifyStream(iter([request(ACCOUNT, view=9)]), timeout=5)
+    assert answer.error.code == code_pb2.INVALID_ARGUMENT and "view" in answer.error.message
+
+
+def test_undeclared_fields_are_reported_in_every_view_and_refused_when_strict(
+    stub: pb_grpc.ClassifierStub,
+) -> None:
+    typo = {**ACCOUNT, "fake_followers_ratio": 0.3}
+    basic = stub.Classify(request(typo), timeout=5).decision
+    assert list(basic.ignored_fields) == ["fake_followers_ratio"]
+    [hint] = basic.ignored_hints
+    assert (hint.field, hint.description) == (
+        "fake_followers_ratio",
+        "did you mean 'fake_follower_ratio'?",
+    )
+    assert not stub.Classify(request(ACCOUNT), timeout=5).decision.ignored_fields
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Classify(request(typo, strict=True), timeout=5)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "fake_followers_ratio: not an input of these rules; did you mean" in str(
+        error.value.details()
+    )
+    batch = stub.ClassifyBatch(
+        pb.ClassifyBatchRequest(
+            accounts=[account_message(typo, "a"), account_message(ACCOUNT, "b")], strict=True
+        ),
+        timeout=5,
+    )
+    assert batch.results[0].error.code == code_pb2.INVALID_ARGUMENT
+    assert batch.results[1].decision.tier == "micro"

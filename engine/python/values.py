@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,10 +43,15 @@ class FieldProblem:
     expected: str
     given: str  # "missing", or the value and its kind: '"45k" (a text)'
     kind: str = ""  # the kind alone, in the language's words: "a text", "true/false"
+    hint: str = ""  # for an undeclared field: "did you mean 'followers'?"
 
     def __str__(self) -> str:
         if self.given == "missing":
             return f"{self.field}: missing, expected {self.expected}"
+        if self.given == "undeclared":
+            return f"{self.field}: not an input of these rules" + (
+                f"; {self.hint}" if self.hint else ""
+            )
         return f"{self.field}: expected {self.expected}, got {self.given}"
 
 
@@ -161,6 +166,17 @@ def validate(inputs: Mapping[str, Input], account: Mapping[str, Any]) -> dict[st
     if problems:
         raise InputError(problems)
     return facts
+
+
+def undeclared(
+    inputs: Mapping[str, Input], account: Mapping[str, Any], hint: Callable[[str], str | None]
+) -> list[FieldProblem]:
+    """Strict mode: every field the rules do not declare, each a problem."""
+    return [
+        FieldProblem(str(name), "no field", "undeclared", kind_of(value), hint(str(name)) or "")
+        for name, value in sorted(account.items(), key=lambda item: str(item[0]))
+        if name not in inputs
+    ]
 
 
 def json_value(value: Value) -> Any:

@@ -205,6 +205,7 @@ class ClassifyRequest(_message.Message):
     ACCOUNT_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    STRICT_FIELD_NUMBER: _builtins.int
     ruleset: _builtins.str
     """The ruleset to use, e.g. "synthesis". Empty: the server's default ruleset."""
     digest: _builtins.str
@@ -216,6 +217,11 @@ class ClassifyRequest(_message.Message):
     request_id: _builtins.str
     """Optional caller's request id for the decision log; the `x-request-id`
     metadata is used when this is empty.
+    """
+    strict: _builtins.bool
+    """Refuse (INVALID_ARGUMENT) an account with attributes the ruleset does not
+    declare, instead of ignoring them; the server's TIERLINE_STRICT_FIELDS
+    makes every request strict.
     """
     @_builtins.property
     def account(self) -> Global___Account:
@@ -229,10 +235,11 @@ class ClassifyRequest(_message.Message):
         account: Global___Account | None = ...,
         view: Global___DecisionView.ValueType = ...,
         request_id: _builtins.str = ...,
+        strict: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "digest", b"digest", "request_id", b"request_id", "ruleset", b"ruleset", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "digest", b"digest", "request_id", b"request_id", "ruleset", b"ruleset", "strict", b"strict", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -359,6 +366,7 @@ class Decision(_message.Message):
     NOTES_FIELD_NUMBER: _builtins.int
     EXPLANATION_FIELD_NUMBER: _builtins.int
     IGNORED_FIELDS_FIELD_NUMBER: _builtins.int
+    IGNORED_HINTS_FIELD_NUMBER: _builtins.int
     decision_id: _builtins.str
     """Unique and sortable by time (a UUIDv7); quote it to `tierline audit`."""
     account_id: _builtins.str
@@ -396,7 +404,14 @@ class Decision(_message.Message):
 
     @_builtins.property
     def ignored_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """FULL view: attributes the ruleset does not declare (ignored)."""
+        """Every view: attributes the ruleset does not declare (ignored), sorted."""
+
+    @_builtins.property
+    def ignored_hints(self) -> _containers.RepeatedCompositeFieldContainer[Global___FieldViolation]:
+        """Every view: for each ignored attribute that is close to a declared input,
+        the field and "did you mean …?" (a misspelled optional input is otherwise
+        silently left at its default).
+        """
 
     def __init__(
         self,
@@ -415,10 +430,11 @@ class Decision(_message.Message):
         notes: _abc.Iterable[_builtins.str] | None = ...,
         explanation: _builtins.str = ...,
         ignored_fields: _abc.Iterable[_builtins.str] | None = ...,
+        ignored_hints: _abc.Iterable[Global___FieldViolation] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at", "rule", b"rule"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "decided_at", b"decided_at", "decision_id", b"decision_id", "digest", b"digest", "explanation", b"explanation", "has_tier", b"has_tier", "ignored_fields", b"ignored_fields", "labels", b"labels", "notes", b"notes", "reasons", b"reasons", "rule", b"rule", "ruleset", b"ruleset", "tier", b"tier", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "decided_at", b"decided_at", "decision_id", b"decision_id", "digest", b"digest", "explanation", b"explanation", "has_tier", b"has_tier", "ignored_fields", b"ignored_fields", "ignored_hints", b"ignored_hints", "labels", b"labels", "notes", b"notes", "reasons", b"reasons", "rule", b"rule", "ruleset", b"ruleset", "tier", b"tier", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -525,11 +541,14 @@ class ClassifyBatchRequest(_message.Message):
     ACCOUNTS_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    STRICT_FIELD_NUMBER: _builtins.int
     ruleset: _builtins.str
     """As in ClassifyRequest; the same ruleset classifies every account."""
     digest: _builtins.str
     view: Global___DecisionView.ValueType
     request_id: _builtins.str
+    strict: _builtins.bool
+    """As in ClassifyRequest: an account with undeclared attributes gets an error entry."""
     @_builtins.property
     def accounts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Account]:
         """The accounts, at most the server's batch limit (RESOURCE_EXHAUSTED beyond)."""
@@ -542,10 +561,11 @@ class ClassifyBatchRequest(_message.Message):
         accounts: _abc.Iterable[Global___Account] | None = ...,
         view: Global___DecisionView.ValueType = ...,
         request_id: _builtins.str = ...,
+        strict: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounts", b"accounts", "digest", b"digest", "request_id", b"request_id", "ruleset", b"ruleset", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounts", b"accounts", "digest", b"digest", "request_id", b"request_id", "ruleset", b"ruleset", "strict", b"strict", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
