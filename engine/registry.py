@@ -199,11 +199,13 @@ class Registry:
         """Stop serving the ruleset loaded from `path`; returns its name."""
         with self._lock:
             name = self._names_by_path.get(path)
-            if name is None:
-                return None
             entries = dict(self._entries)
-            if entries.get(name) and entries[name].path == path:
+            if name is not None and entries.get(name) and entries[name].path == path:
                 del entries[name]
+            for key, entry in entries.items():  # "already loaded from" a file that is gone
+                failed = entry.last_error
+                if failed is not None and failed.source is not None and failed.source.path == path:
+                    entries[key] = replace(entry, last_error=None)
             self._names_by_path = {p: n for p, n in self._names_by_path.items() if p != path}
             self._entries = entries
             return name

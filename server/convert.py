@@ -7,9 +7,11 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from engine import ClassifyError, Decision, InputError, Ruleset
+from engine import ClassifyError, Decision, InputError, RuleError, Ruleset
 from engine.checker.model import Rule
 from engine.language.diagnostics import Diagnostic
+from engine.language.source import Source
+from engine.load import check_source
 from engine.python.values import MAX_COUNT
 from engine.registry import Entry, LoadState
 from server.pb import pb
@@ -162,6 +164,26 @@ def ruleset_info(rs: Ruleset) -> pb.RulesetInfo:
         inputs=rs.inputs,
         tiers=rs.tiers,
         labels=rs.labels,
+    )
+
+
+def archived_info(text: str, path: str, digest: str) -> pb.RulesetInfo:
+    """What an older version said of itself: its own version, title, inputs and tiers,
+    never the serving version's (state: not serving)."""
+    try:
+        checked = check_source(Source(text, path), analyse=False)
+    except RuleError:  # it served once, so it checked then; an older checker is the only way
+        return pb.RulesetInfo(digest=digest, path=path)
+    return pb.RulesetInfo(
+        name=checked.name,
+        version=checked.version,
+        title=checked.title,
+        digest=checked.digest,
+        path=path,
+        policy=checked.policy,
+        inputs={name: decl.type.value for name, decl in checked.inputs.items()},
+        tiers=checked.tier_names(),
+        labels=[r.name for r in checked.labels],
     )
 
 

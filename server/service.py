@@ -181,7 +181,9 @@ class Classifier(pb_grpc.ClassifierServicer):
                     grpc.StatusCode.NOT_FOUND,
                     f"digest: no archived source of '{request.name}' has digest {request.digest}",
                 )
-            return pb.GetRulesetResponse(info=info, source=archived)
+            return pb.GetRulesetResponse(
+                info=convert.archived_info(archived, entry.path, request.digest), source=archived
+            )
         return pb.GetRulesetResponse(
             info=info, source=entry.serving.source if entry.serving else ""
         )

@@ -167,10 +167,20 @@ class RuleWatcher:
             name = running.registry.remove(str(self._display(path)))
             if name is not None:
                 log.warning("ruleset_removed", ruleset=name, path=str(path))
+                self._load_waiting()
                 running.rules_changed()
             return
         load_file(running.registry, self._display(path), running.metrics)
         running.rules_changed()
+
+    def _load_waiting(self) -> None:
+        """After a removal: files refused because the removed one held their ruleset's
+        name (a rename, `mv a.tiers b.tiers`, or one of two copies deleted) serve now,
+        without waiting for another save or a SIGHUP."""
+        serving = {e.path for e in self.running.registry.entries() if e.serving}
+        for path in self._tiers():
+            if str(self._display(path)) not in serving:
+                load_file(self.running.registry, self._display(path), self.running.metrics)
 
     def _display(self, path: Path) -> Path:
         """The path as the server first named it (`--rules` and the file's name)."""

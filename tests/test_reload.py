@@ -316,3 +316,41 @@ def test_a_change_without_an_event_is_found_by_the_rescan(tmp_path: Path) -> Non
         assert len(loads) == 2
     finally:
         running.stop(grace=1)
+
+
+def test_a_renamed_file_keeps_serving_without_a_sighup(served: Running) -> None:
+    rules = served.settings.rules
+    (rules / "fda.tiers").rename(rules / "fda_tiers_v2.tiers")  # as `mv` does
+    wait_for(
+        lambda: (e := served.registry.entry("fda")) is not None and e.path.endswith("v2.tiers")
+    )
+    entry = entry_state(served, "fda")
+    assert entry.serving is not None and entry.state.name == "SERVING"
+    assert served.registry.get("fda").path.endswith("fda_tiers_v2.tiers")
+
+
+def test_deleting_one_of_two_copies_leaves_the_other_serving_clean(served: Running) -> None:
+    rules = served.settings.rules
+    (rules / "copy.tiers").write_text(GOOD_V2)
+    wait_for(lambda: entry_state(served).last_error is not None)
+    (rules / "copy.tiers").unlink()  # the refused copy goes: its error goes with it
+    wait_for(lambda: entry_state(served).last_error is None)
+    assert entry_state(served).state.name == "SERVING"
+    (rules / "copy.tiers").write_text(GOOD_V2)
+    wait_for(lambda: entry_state(served).last_error is not None)
+    (rules / "synthesis.tiers").unlink()  # now the serving one goes: the copy takes over
+    wait_for(lambda: entry_state(served).path.endswith("copy.tiers"))
+    assert served.registry.get("synthesis").version == "v2"
+
+
+def test_an_older_digest_comes_with_its_own_info(served: Running) -> None:
+    old = serving_digest(served)
+    (served.settings.rules / "synthesis.tiers").write_text(GOOD_V2)
+    wait_for(lambda: serving_digest(served) != old)
+    channel, stub = stub_for(served)
+    with channel:
+        got = stub.GetRuleset(pb.GetRulesetRequest(name="synthesis", digest=old), timeout=5)
+        now = stub.GetRuleset(pb.GetRulesetRequest(name="synthesis"), timeout=5)
+    assert got.source == GOOD and got.info.digest == old
+    assert got.info.version == "2026-11-25" and got.info.state == pb.LOAD_STATE_UNSPECIFIED
+    assert now.info.version == "v2" and now.info.state == pb.LOAD_STATE_SERVING

@@ -71,7 +71,8 @@ def analyze(checked: CheckedRuleset) -> list[Diagnostic]:
                     "unreachable-rule",
                     f"tier '{later.name}' can never match: no account satisfies its condition",
                     later.span,
-                    "check the bounds: a count between two numbers needs a whole number in between",
+                    "check the bounds against the inputs' ranges (a count is a whole number, "
+                    "a percentage 0% or more unless its input allows less)",
                 )
             )
             continue
@@ -119,7 +120,7 @@ def boxable(rule: Rule, checked: CheckedRuleset) -> bool:
 def _boxes(rule: Rule, checked: CheckedRuleset) -> list[Box] | None:
     assert rule.when is not None
     try:
-        boxes = list(_expr_boxes(rule.when, checked))
+        boxes = [box for box in _expr_boxes(rule.when, checked) if not _empty(box, checked)]
     except _NotBoxable:
         return None
     return boxes if len(boxes) <= MAX_BOXES else None
@@ -254,7 +255,7 @@ def _witness(name: str, c: Constraint, checked: CheckedRuleset) -> str | None:
             return None
         return f'"{min(c.values)}"' if not c.exclude else "any other text"
     for interval in c:
-        part = interval.intersect(domain_of(type_))
+        part = interval.intersect(_domain(name, checked))
         if type_ is T.COUNT:  # counts are whole: (10, 11) holds none
             if part.empty:
                 continue
@@ -298,12 +299,18 @@ def _contains(outer: Box, inner: Box, checked: CheckedRuleset) -> bool:
             if c != mine:
                 return False
         elif isinstance(c, tuple) and isinstance(mine, tuple):
-            domain = domain_of(checked.inputs[name].type)
+            domain = _domain(name, checked)
             if not all(_covered(m.intersect(domain), c) for m in mine):
                 return False
         else:
             return False
     return True
+
+
+def _domain(name: str, checked: CheckedRuleset) -> Interval:
+    """The values an input can take: its declared range (`percent at most 100%`)."""
+    declared = checked.inputs[name]
+    return declared.range or domain_of(declared.type)
 
 
 def _covered(part: Interval, by: tuple[Interval, ...]) -> bool:

@@ -4,7 +4,7 @@ the ones that overlap, and the values that fall in no band."""
 from __future__ import annotations
 
 from engine.checker.intervals import INF, Interval, covers, uncovered
-from engine.checker.model import Level
+from engine.checker.model import MAX_COUNT, Level
 from engine.checker.types import ReportFn, show_value
 from engine.language import ast
 from engine.language.diagnostics import Severity
@@ -13,8 +13,11 @@ T = ast.TypeName
 
 
 def domain_of(type_: T) -> Interval:
-    """Counts are never negative; percentages and other numbers may be (growth: -5%)."""
+    """What a value of a type can be unless its input says otherwise: counts and
+    percentages are never negative (`growth: percent at least -100%` allows it)."""
     if type_ is T.COUNT:
+        return Interval(0, MAX_COUNT, True, True)
+    if type_ is T.PERCENT:
         return Interval(0, INF, True, False)
     return Interval(-INF, INF, False, False)
 
@@ -25,8 +28,7 @@ def band_interval(op: str, low: float | None, high: float | None) -> Interval | 
     return Interval.for_op(op, low or 0.0, high)
 
 
-def check_bands(level: Level, source_type: T, report: ReportFn) -> None:
-    domain = domain_of(source_type)
+def check_bands(level: Level, source_type: T, domain: Interval, report: ReportFn) -> None:
     earlier: list[tuple[str, Interval]] = []
     for index, band in enumerate(level.bands):
         interval = band_interval(band.op, band.low, band.high)

@@ -5,11 +5,13 @@ Like cel-go's checker, it collects every problem of a file and raises once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from pathlib import PurePath
 from typing import Literal as Lit
 
-from engine.checker.bands import check_bands
+from engine.checker.bands import band_interval, check_bands, domain_of
+from engine.checker.intervals import Interval
 from engine.checker.literals import literal_value
 from engine.checker.model import (
     NUMERIC,
@@ -165,10 +167,67 @@ class _Checker:
                     stmt.span,
                     f"write `optional default …` with {describe_type(stmt.type)}",
                 )
+            allowed, allowed_text = self._input_range(stmt)
+            if (
+                allowed is not None
+                and isinstance(default, int | float)
+                and not isinstance(default, bool)
+                and not allowed.contains(default)
+            ):
+                assert stmt.default is not None
+                self.report(
+                    "default-out-of-range",
+                    f"the default of '{stmt.name.name}' is not {allowed_text}",
+                    stmt.default.span,
+                )
             inputs[stmt.name.name] = Input(
-                stmt.name.name, stmt.type, stmt.optional, default, stmt.name.span
+                stmt.name.name,
+                stmt.type,
+                stmt.optional,
+                default,
+                stmt.name.span,
+                allowed,
+                allowed_text,
             )
         return inputs
+
+    def _input_range(self, stmt: ast.InputDecl) -> tuple[Interval | None, str]:
+        """The values an input allows: its declared range within its type's, or its type's."""
+        if stmt.type not in NUMERIC:
+            if stmt.range is not None:
+                self.report(
+                    "range-on-non-number",
+                    f"'{stmt.name.name}' is {describe_type(stmt.type)}: only numbers have ranges",
+                    stmt.range.span,
+                )
+            return None, ""
+        domain = domain_of(stmt.type)
+        natural = {T.COUNT: "a count", T.PERCENT: "0% or more", T.NUMBER: "a number"}[stmt.type]
+        bound = stmt.range
+        if bound is None:
+            return domain, natural
+        if bound.op in ("==", "!="):
+            self.report(
+                "range-op",
+                f"a range says which values are allowed: `{bound.spelling}` does not",
+                bound.span,
+                "write `at least …`, `at most …` or `between … and …`",
+            )
+            return domain, natural
+        low = self._band_bound(bound.low, stmt.type, stmt.name.name)
+        high = self._band_bound(bound.high, stmt.type, stmt.name.name)
+        interval = band_interval(bound.op, low, high)
+        if interval is None:
+            return domain, natural
+        text = self.source.text_of(bound.span)
+        if stmt.type is not T.PERCENT or math.isinf(interval.lo):
+            if stmt.type is T.PERCENT:  # below 0% only when the range says how far
+                text += " (and 0% or more)"
+            interval = interval.intersect(domain)
+        if interval.empty:
+            self.report("empty-range", f"no value is {self.source.text_of(bound.span)}", bound.span)
+            return domain, natural
+        return interval, text
 
     # ------------------------------------------------------ lets and levels
 
@@ -262,7 +321,9 @@ class _Checker:
             text = self.source.text_of(band.bound.span)
             bands.append(Band(band.name.name, band.bound.op, low, high, text, band.span))
         level = Level(decl.name.name, decl.source.name, tuple(bands), decl.name.span)
-        check_bands(level, source_type, self.report)
+        source_input = self.typer.inputs.get(decl.source.name)
+        domain = source_input.range if source_input and source_input.range else None
+        check_bands(level, source_type, domain or domain_of(source_type), self.report)
         return level
 
     def _band_bound(self, expr: ast.Expr | None, source_type: T, source: str) -> float | None:

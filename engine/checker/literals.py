@@ -7,7 +7,7 @@ plain, the spelling that fits (`4.2` for a percent: did you mean 4.2%?).
 
 from __future__ import annotations
 
-from engine.checker.model import Value
+from engine.checker.model import MAX_COUNT, Value
 from engine.checker.types import describe_type
 from engine.language import ast
 from engine.language.diagnostics import Diagnostic
@@ -22,7 +22,7 @@ def literal_value(
     """The value of `literal` for the input `name` of `type_`, or why it does not fit."""
     ok: Value | None = None
     match literal, type_:
-        case ast.Number(value=v), T.COUNT if isinstance(v, int) and v >= 0:
+        case ast.Number(value=v), T.COUNT if isinstance(v, int) and 0 <= v <= MAX_COUNT:
             ok = v
         case ast.Number(value=v) as number, T.PERCENT if number.is_percent or v == 0:
             ok = float(v)
@@ -39,6 +39,8 @@ def literal_value(
     hint = None
     if isinstance(literal, ast.Number) and type_ is T.PERCENT:
         hint = f"did you mean {_as_percent(literal.value)}?"
+    elif isinstance(literal, ast.Number) and type_ is T.COUNT and literal.value > MAX_COUNT:
+        hint = f"a count is at most {MAX_COUNT:,} (what the gRPC API carries)"
     elif isinstance(literal, ast.Text) and type_ is T.TEXT_SET:
         hint = f'write a set: {{"{literal.value}"}}'
     message = f"'{name}' is {describe_type(type_)}; {source.text_of(literal.span) or 'this'} is not"

@@ -9,11 +9,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal as Lit
 
+from engine.checker.intervals import Interval
 from engine.language import ast
 from engine.language.diagnostics import Diagnostic
 from engine.language.source import Source, Span
 
 Value = int | float | str | bool | frozenset[str]
+MAX_COUNT = 2**63 - 1  # as the gRPC API's int64; past it, arithmetic with floats overflows
 NUMERIC = frozenset([ast.TypeName.COUNT, ast.TypeName.NUMBER, ast.TypeName.PERCENT])
 
 
@@ -24,6 +26,10 @@ class Input:
     optional: bool
     default: Value | None
     span: Span
+    # The values an account may give (numbers only): declared (`percent at most 100%`), or
+    # the type's own: a count 0 to 2^63-1, a percent 0% or more, any number.
+    range: Interval | None = None
+    range_text: str = ""  # as written, for messages: "at most 100%"
 
 
 @dataclass(frozen=True, slots=True)

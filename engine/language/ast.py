@@ -193,6 +193,7 @@ class InputDecl:
     type: TypeName
     optional: bool = False
     default: Literal | None = None
+    range: Bound | None = None  # `percent at most 100%`: the values an account may give
     span: Span = field(default=NO_SPAN, compare=False)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import sys
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
 from lark import Token, Transformer, v_args
@@ -41,7 +41,9 @@ def number_value(text: str) -> float:
     elif digits[-1] in _MULTIPLIERS:
         digits, scale = digits[:-1], Decimal(_MULTIPLIERS[digits[-1]])
     try:
-        value = Decimal(digits) * scale
+        with localcontext() as exact:  # not 28 digits, the default: every digit written counts
+            exact.prec = len(digits) + 8
+            value = Decimal(digits) * scale
     except InvalidOperation:  # pragma: no cover - the grammar admits only digits
         return 0
     if text.endswith("%") or value != value.to_integral_value():
@@ -103,12 +105,12 @@ class Builder(Transformer[Token, Any]):
     def optional_clause(self, meta: Meta, default: ast.Literal | None = None) -> tuple[Any, ...]:
         return ("optional", default)
 
-    def input_decl(
-        self, meta: Meta, name: Token, type_: ast.TypeName, optional: Any = None
-    ) -> ast.InputDecl:
+    def input_decl(self, meta: Meta, name: Token, type_: ast.TypeName, *rest: Any) -> ast.InputDecl:
+        allowed = next((r for r in rest if isinstance(r, ast.Bound)), None)
+        optional = next((r for r in rest if isinstance(r, tuple)), None)
         default = optional[1] if optional else None
         return ast.InputDecl(
-            self._name(name), type_, optional is not None, default, self._span(meta)
+            self._name(name), type_, optional is not None, default, allowed, self._span(meta)
         )
 
     def level_decl(self, meta: Meta, name: Token, source: Token, *bands: ast.Band) -> ast.LevelDecl:

@@ -103,6 +103,8 @@ def _statement_lines(stmt: ast.Statement, width: int) -> list[_Line]:
             return [_Line(line, f"policy {policy}")]
         case ast.InputDecl():
             decl = f"input {stmt.name.name}: {stmt.type.value}"
+            if stmt.range is not None:
+                decl += f" {bound_text(stmt.range)}"
             if stmt.optional:
                 decl += " optional"
             if stmt.default is not None:

@@ -17,11 +17,12 @@ and the reasons (`engine/python/reasoner.py`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from engine.checker.model import CheckedRuleset, Let, Level, Rule, Value
+from engine.checker.model import CheckedRuleset, Input, Let, Level, Rule, Value
 from engine.language import ast
 from engine.python.leaves import Leaf, rule_leaves
 from engine.python.values import MAX_COUNT, MAX_NUMBER, RuleConflict, validate
@@ -238,12 +239,26 @@ class CodeGenerator:
             "count": self.k(MAX_COUNT),
         }
         checks = [
-            _FAST_TYPE_CHECK[i.type].format(v=self.vars[n], **bounds) for n, i in inputs.items()
+            _FAST_TYPE_CHECK[i.type].format(v=self.vars[n], **bounds) + self._outside(n, i)
+            for n, i in inputs.items()
         ]
         if checks:
             lines.append("if (" + "\n        or ".join(f"({c})" for c in checks) + "):")
             lines.append(f"    return {self._slow()}")
         return lines
+
+    def _outside(self, name: str, decl: Input) -> str:
+        """` or <outside the input's range>`: such a value goes to the slow path, where
+        `validate` refuses it with what was probably meant (4.2 is 420%)."""
+        allowed = decl.range
+        if allowed is None or (decl.type is T.COUNT and decl.range_text == "a count"):
+            return ""
+        var, parts = self.vars[name], []
+        if math.isfinite(allowed.lo):
+            parts.append(f"{var} {'<' if allowed.lo_closed else '<='} {self.k(allowed.lo)}")
+        if math.isfinite(allowed.hi):
+            parts.append(f"{var} {'>' if allowed.hi_closed else '>='} {self.k(allowed.hi)}")
+        return "".join(f" or {part}" for part in parts)
 
     def _slow(self) -> str:
         """Anything but exact types: validate (coerce or raise InputError), then rerun."""

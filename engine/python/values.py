@@ -17,11 +17,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.checker.model import MAX_COUNT as MAX_COUNT  # the checker's bound, too
 from engine.checker.model import Input, Value
 from engine.language.ast import TypeName
 
 T = TypeName
-MAX_COUNT = 2**63 - 1  # as the gRPC API's int64; past it, arithmetic with floats overflows
 MAX_NUMBER = sys.float_info.max  # a number (or percent) must be finite
 EXPECTED = {
     T.COUNT: "a count (a whole number, 0 or more)",
@@ -43,16 +43,15 @@ class FieldProblem:
     expected: str
     given: str  # "missing", or the value and its kind: '"45k" (a text)'
     kind: str = ""  # the kind alone, in the language's words: "a text", "true/false"
-    hint: str = ""  # for an undeclared field: "did you mean 'followers'?"
+    hint: str = ""  # what was probably meant: "did you mean 'followers'?", "4.2 is 420%"
 
     def __str__(self) -> str:
         if self.given == "missing":
             return f"{self.field}: missing, expected {self.expected}"
+        hint = f"; {self.hint}" if self.hint else ""
         if self.given == "undeclared":
-            return f"{self.field}: not an input of these rules" + (
-                f"; {self.hint}" if self.hint else ""
-            )
-        return f"{self.field}: expected {self.expected}, got {self.given}"
+            return f"{self.field}: not an input of these rules{hint}"
+        return f"{self.field}: expected {self.expected}, got {self.given}{hint}"
 
 
 class InputError(ClassifyError):
@@ -156,7 +155,9 @@ def validate(inputs: Mapping[str, Input], account: Mapping[str, Any]) -> dict[st
                 problems.append(FieldProblem(name, EXPECTED[decl.type], "missing", "missing"))
             continue
         fitted = coerce(decl.type, value)
-        if fitted is None:
+        if fitted is not None and not within(decl, fitted):
+            problems.append(_out_of_range(decl, value))
+        elif fitted is None:
             expected = EXPECTED[decl.type]
             if decl.type is T.COUNT and isinstance(value, int | float) and value > MAX_COUNT:
                 expected += f" no larger than {MAX_COUNT:,}"
@@ -177,6 +178,24 @@ def undeclared(
         for name, value in sorted(account.items(), key=lambda item: str(item[0]))
         if name not in inputs
     ]
+
+
+def within(decl: Input, value: Value) -> bool:
+    """A number inside its input's range. (A count's own bounds, 0 to 2^63-1, are
+    coerce's to check, in its words.)"""
+    if decl.range is None or (decl.type is T.COUNT and decl.range_text == "a count"):
+        return True
+    return isinstance(value, int | float) and decl.range.contains(value)
+
+
+def _out_of_range(decl: Input, value: Any) -> FieldProblem:
+    hint = ""
+    if decl.type is T.PERCENT and isinstance(value, int | float):
+        hint = f"{value:g} is {value * 100:g}%"
+        if value > 1 and decl.range is not None and decl.range.contains(value / 100):
+            hint += f"; percentages are fractions: {value:g}% is {value / 100:g}"
+    expected = f"{EXPECTED[decl.type]} {decl.range_text}"
+    return FieldProblem(decl.name, expected, _shown(value), kind_of(value), hint)
 
 
 def json_value(value: Value) -> Any:
