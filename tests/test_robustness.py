@@ -64,6 +64,56 @@ def test_mutated_shipped_rules(seed: bytes, rnd: random.Random, edits: int) -> N
     check_bytes(bytes(data))
 
 
+HOSTILE_PIECES = [
+    b"9" * 400,
+    b"1" + b"0" * 5000,
+    b"10.000",
+    b"1.500.000",
+    b"3,5%",
+    b"-",
+    b"%",
+    b"\xef\xbb\xbf",
+    b" at most 100%",
+    b" optional default 99999999999999999999",
+    b' is not "x"',
+    "“".encode(),
+    b"\x1b[2J",
+]
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    seed=st.sampled_from(SEEDS),
+    rnd=st.randoms(use_true_random=False),
+    edits=st.integers(1, 4),
+    data=st.data(),
+)
+def test_mutated_rules_load_test_classify_and_explain_or_say_why(
+    seed: bytes, rnd: random.Random, edits: int, data: st.DataObject
+) -> None:
+    """The whole path a saved file takes: check, load, examples, then any account through
+    classify, explain and to_dict. A RuleError or a ClassifyError, never another one."""
+    text = bytearray(seed)
+    for _ in range(edits):
+        at = rnd.randrange(len(text))
+        if rnd.random() < 0.5:
+            text[at:at] = rnd.choice(HOSTILE_PIECES)
+        else:
+            del text[at : at + rnd.randrange(1, 12)]
+    try:
+        ruleset = Ruleset(check_source(decode(bytes(text), "mutated.tiers")))
+    except RuleError:
+        return
+    for result in ruleset.run_examples():
+        result.expected()
+        result.got()
+    names = st.sampled_from([*ruleset.inputs, "extra", "id"])
+    account = data.draw(st.dictionaries(names, ANY_VALUE, max_size=6))
+    answers_or_refuses(ruleset, account)
+    for odd in (None, [], "x", {1: "non-text key"}):
+        answers_or_refuses(ruleset, odd)  # type: ignore[arg-type]
+
+
 def rule_error(data: bytes) -> RuleError:
     try:
         check_source(decode(data, "x.tiers"))
