@@ -207,6 +207,9 @@ def test_validate_rules(stub: pb_grpc.ClassifierStub) -> None:
         and not failing.examples[0].passed
         and failing.examples[0].got.startswith("none")
     )
+    for careless in ("", "\ufeffruleset cut\ninput followers: count\n"):  # empty, cut off
+        empty = stub.ValidateRules(pb.ValidateRulesRequest(source=careless), timeout=5)
+        assert not empty.ok and [d.code for d in empty.diagnostics] == ["no-tiers"]
 
 
 def test_health_and_reflection(served: Running) -> None:
