@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from server.client import account_message
 from server.pb import pb, pb_grpc
-from server.testing import ACCOUNT, Callers, big_ruleset, logged_ids, start_serve, writer_pid
+from server.testing import (
+    ACCOUNT,
+    Callers,
+    big_ruleset,
+    logged_ids,
+    silent,
+    start_serve,
+    unread,
+    writer_pid,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
@@ -273,18 +282,9 @@ def starved(folder: Path) -> Rows:
     deadline): how long health and Classify take meanwhile."""
     process, port, _log = _serve(folder, env={"TIERLINE_GRACE_SECONDS": "1"})
     never = threading.Event()
-
-    def silent() -> Iterator[pb.ClassifyRequest]:
-        never.wait()
-        yield from ()
-
-    def unread() -> Iterator[pb.ClassifyRequest]:
-        for _ in range(20_000):
-            yield pb.ClassifyRequest(account=account_message(ACCOUNT))
-
     channels = [grpc.insecure_channel(f"127.0.0.1:{port}") for _ in range(4)]
     stubs = [pb_grpc.ClassifierStub(c) for c in channels]
-    held = [stubs[n % 4].ClassifyStream(silent(), timeout=120) for n in range(200)]
+    held = [stubs[n % 4].ClassifyStream(silent(never), timeout=120) for n in range(200)]
     held += [stubs[n % 4].ClassifyStream(unread(), timeout=120) for n in range(20)]
     request = pb.ValidateRulesRequest(source=big_ruleset(), file_name="big.tiers")
     heavy = [stubs[n % 4].ValidateRules.future(request, timeout=5) for n in range(16)]

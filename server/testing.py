@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -217,3 +217,18 @@ def big_ruleset(size: int = 141_000) -> str:
         )
         n += 1
     return "\n".join([*lines, "otherwise none", ""])
+
+
+def silent(until: threading.Event) -> Iterator[Any]:
+    """Requests for a stream that never sends one (an idle client), until `until` is set."""
+    until.wait()
+    yield from ()
+
+
+def unread(count: int = 20_000) -> Iterator[Any]:
+    """Requests for a stream whose client never reads the answers."""
+    from server.client import account_message
+    from server.pb import pb
+
+    for _ in range(count):
+        yield pb.ClassifyRequest(account=account_message(ACCOUNT))

@@ -21,6 +21,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -33,7 +34,9 @@ from server.testing import (
     big_ruleset,
     free_port,
     logged_ids,
+    silent,
     start_serve,
+    unread,
     writer_pid,
 )
 from tests.conftest import ACCOUNT, RULES
@@ -167,18 +170,27 @@ def _grow(disk: Path) -> None:
     subprocess.run(["mount", "-o", "remount,size=256m", str(disk)], check=True)
 
 
-def test_a_full_disk_fails_calls_with_unavailable_and_recovers(
-    small_disk: Path, tmp_path: Path
-) -> None:
-    log_path = small_disk / "decisions.log"
+def _serve_on(disk: Path, archive: Path, *flags: str, env: dict[str, str]) -> Any:
+    """A server whose decision log is on the small disk (its archive elsewhere)."""
+    log_path = disk / "decisions.log"
     process, port = start_serve(
         RULES,
         "--decision-log",
         str(log_path),
         "--archive",
-        str(tmp_path / "archive"),
+        str(archive),
         "--no-watch",
-        env={"TIERLINE_LOG_WAIT_SECONDS": "1"},
+        *flags,
+        env=env,
+    )
+    return process, port, log_path
+
+
+def test_a_full_disk_fails_calls_with_unavailable_and_recovers(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    process, port, log_path = _serve_on(
+        small_disk, tmp_path / "archive", env={"TIERLINE_LOG_WAIT_SECONDS": "1"}
     )
     try:
         callers = Callers(port, kinds=("batch", "unary", "stream", "health")).start()
@@ -211,17 +223,8 @@ def test_a_full_disk_fails_calls_with_unavailable_and_recovers(
 def test_a_full_disk_under_drop_counts_exactly_what_is_missing(
     small_disk: Path, tmp_path: Path
 ) -> None:
-    log_path = small_disk / "decisions.log"
-    process, port = start_serve(
-        RULES,
-        "--decision-log",
-        str(log_path),
-        "--archive",
-        str(tmp_path / "archive"),
-        "--no-watch",
-        "--log-when-full",
-        "drop",
-        env={"TIERLINE_LOG_QUEUE": "4"},
+    process, port, log_path = _serve_on(
+        small_disk, tmp_path / "archive", "--log-when-full", "drop", env={"TIERLINE_LOG_QUEUE": "4"}
     )
     try:
         callers = Callers(port, kinds=("batch", "batch", "unary")).start()
@@ -401,19 +404,10 @@ def test_idle_streams_and_heavy_validations_do_not_starve_health_or_classify(
         RULES, "--decision-log", "off", "--no-watch", env={"TIERLINE_GRACE_SECONDS": "1"}
     )
     never = threading.Event()
-
-    def silent() -> Iterator[pb.ClassifyRequest]:
-        never.wait()
-        yield from ()
-
-    def unread() -> Iterator[pb.ClassifyRequest]:
-        for _ in range(20_000):
-            yield pb.ClassifyRequest(account=account_message(ACCOUNT))
-
     channels = [grpc.insecure_channel(f"127.0.0.1:{port}") for _ in range(4)]
     stubs = [pb_grpc.ClassifierStub(c) for c in channels]
     try:
-        idle = [stubs[n % 4].ClassifyStream(silent(), timeout=60) for n in range(200)]
+        idle = [stubs[n % 4].ClassifyStream(silent(never), timeout=60) for n in range(200)]
         deaf = [stubs[n % 4].ClassifyStream(unread(), timeout=60) for n in range(20)]
         source = big_ruleset()
         validations = [
@@ -452,15 +446,10 @@ def test_streams_past_the_limit_are_refused_at_once(tmp_path: Path) -> None:
         RULES, "--decision-log", "off", "--no-watch", env={"TIERLINE_MAX_STREAMS": "3"}
     )
     never = threading.Event()
-
-    def silent() -> Iterator[pb.ClassifyRequest]:
-        never.wait()
-        yield from ()
-
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     stub = pb_grpc.ClassifierStub(channel)
     try:
-        open_ = [stub.ClassifyStream(silent(), timeout=30) for _ in range(3)]
+        open_ = [stub.ClassifyStream(silent(never), timeout=30) for _ in range(3)]
         time.sleep(0.5)
         with pytest.raises(grpc.RpcError) as refused:
             list(stub.ClassifyStream(iter([pb.ClassifyRequest()]), timeout=5))
@@ -506,10 +495,11 @@ def test_a_re_pointed_rules_symlink_is_followed(tmp_path: Path) -> None:
         swap = tmp_path / "rules.new"
         swap.symlink_to(second)
         swap.replace(link)  # what `ln -sfn rules-b rules` does, atomically
+        wanted = {"synthesis": "2026-11-25", "fda": "b"}  # gnack went with rules-a
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and serving().get("fda") != "b":
+        while time.monotonic() < deadline and serving() != wanted:
             time.sleep(0.1)
-        assert serving() == {"synthesis": "2026-11-25", "fda": "b"}  # gnack went with rules-a
+        assert serving() == wanted
         code, errors = stop(process, 15)
     finally:
         process.kill()
