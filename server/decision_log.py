@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import pickle
 import signal
 import threading
 import time
@@ -242,10 +243,14 @@ class DecisionLog:
     def _supervise(self) -> None:
         while not self._finished.is_set():
             current = self._writer
-            ready = wait([current.acks, current.process.sentinel], timeout=WATCH_S)
-            self._read_acks(current)
-            if current.process.sentinel in ready and not self._finished.is_set():
-                self._restart(current)
+            try:
+                ready = wait([current.acks, current.process.sentinel], timeout=WATCH_S)
+                self._read_acks(current)
+                if current.process.sentinel in ready and not self._finished.is_set():
+                    self._restart(current)
+            except Exception as error:  # the watch must outlive anything: it is the guarantee
+                log.error("decision_log_supervisor_failed", error=repr(error), exc_info=error)
+                self._finished.wait(WATCH_S)
 
     def _read_acks(self, current: _Process) -> None:
         try:
@@ -255,8 +260,8 @@ class DecisionLog:
                     self._confirmed(message[1], message[2])
                 elif message[0] == "state":
                     self._set_writable(message[1], message[2])
-        except (EOFError, OSError):
-            pass  # the writer is gone; its sentinel says so
+        except (EOFError, OSError, pickle.UnpicklingError):
+            pass  # the writer is gone (perhaps mid-message); its sentinel says so
 
     def _confirmed(self, seq: int, failed: int) -> None:
         with self._cond:
