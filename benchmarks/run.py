@@ -8,7 +8,15 @@ from __future__ import annotations
 import sys
 from importlib import import_module
 
-ALL = ["check_speed", "evaluate_speed", "grpc_speed", "reload_soak", "audit_speed", "faults"]
+ALL = [
+    "check_speed",
+    "evaluate_speed",
+    "rule_scale",
+    "grpc_speed",
+    "reload_soak",
+    "audit_speed",
+    "faults",
+]
 
 
 def main(names: list[str]) -> None:

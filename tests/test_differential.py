@@ -156,3 +156,25 @@ def test_an_overlap_is_refused_with_a_witness() -> None:
     assert diag.code == "overlapping-tiers"
     assert "tiers 'micro' (line 14) and 'mid' both match" in diag.message
     assert "for example followers 50,000" in diag.message
+
+
+def test_five_thousand_tiers_compile_flat_and_agree_with_the_reference() -> None:
+    """A generated ruleset of 5,000 tiers (one a country x band, as teams generate them):
+    it compiles (an elif chain of that length overflowed the compiler), and decides as the
+    reference interpreter does at the first, middle and last rules and between them."""
+    lines = ["ruleset generated", "input followers: count", "input country: text"]
+    for n in range(5000):
+        lines.append(
+            f"tier t{n} when followers between {n * 1000} and {n * 1000 + 999}"
+            f' and country == "c{n % 7}"'
+        )
+    lines.append("otherwise rest")
+    ruleset = Ruleset(
+        check_source(Source("\n".join(lines) + "\n", "generated.tiers"), analyse=False)
+    )
+    for n in (0, 1, 2499, 4998, 4999):
+        for followers in (n * 1000, n * 1000 + 999, n * 1000 + 1000):
+            for country in (f"c{n % 7}", "elsewhere"):
+                account = {"followers": followers, "country": country}
+                assert compiled_outcome(ruleset, account) == reference_outcome(ruleset, account)
+    assert ruleset.classify({"followers": 4_999_500, "country": "c1"}).tier == "t4999"
