@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import time
@@ -153,22 +154,25 @@ def serve(settings: Settings) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     signal.signal(signal.SIGUSR1, on_signal)
-    print(f"tierline listening on {where}", flush=True)
-    while True:
-        time.sleep(0.1)
-        while received:
-            signum = received.pop(0)
-            if signum == signal.SIGHUP:
-                log.info("reload_requested", signal="SIGHUP")
-                _reload_all(running)
-                continue
-            if signum == signal.SIGUSR1:
-                log.info("decision_log_reopen_requested", signal="SIGUSR1")
-                running.decision_log.reopen()
-                continue
-            log.info("server_stopping", signal=signal.Signals(signum).name)
-            running.stop()
-            return 0
+    with contextlib.suppress(OSError):  # nobody reads stdout any more: serve on regardless
+        print(f"tierline listening on {where}", flush=True)
+    try:
+        while True:
+            time.sleep(0.1)
+            while received:
+                signum = received.pop(0)
+                if signum == signal.SIGHUP:
+                    log.info("reload_requested", signal="SIGHUP")
+                    _reload_all(running)
+                    continue
+                if signum == signal.SIGUSR1:
+                    log.info("decision_log_reopen_requested", signal="SIGUSR1")
+                    running.decision_log.reopen()
+                    continue
+                log.info("server_stopping", signal=signal.Signals(signum).name)
+                return 0
+    finally:  # whatever ended the loop, the stop is graceful and bounded
+        running.stop()
 
 
 def _reload_all(running: Running) -> None:

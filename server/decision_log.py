@@ -29,6 +29,7 @@ writer, then says how many decisions it could not write.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import multiprocessing
 import pickle
@@ -112,6 +113,9 @@ class DecisionLog:
         for thread in (self._sender, self._supervisor):
             thread.daemon = True
             thread.start()
+        # An exit that never called close() (an exception on the way out) must not wait on a
+        # writer that ignores SIGTERM: atexit runs this before multiprocessing joins it.
+        atexit.register(self.close, 2.0)
 
     # ------------------------------------------------------------ serving side
 

@@ -6,9 +6,10 @@ Decision events are written by the decision-log writer process
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO, cast
 
 import orjson
 import structlog
@@ -31,9 +32,27 @@ def configure_logging(*, json: bool | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(cast(TextIO, _Unbreakable(sys.stderr))),
         cache_logger_on_first_use=True,
     )
+
+
+class _Unbreakable:
+    """stderr that cannot fail the service: when whoever read it is gone (a closed pipe)
+    or it cannot be written, an event is lost, not the server's stop or a call."""
+
+    def __init__(self, stream: Any):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self.stream.write(text))
+        except (OSError, ValueError):
+            return 0
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.stream.flush()
 
 
 class get_logger:

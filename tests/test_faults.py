@@ -527,3 +527,23 @@ def test_a_busy_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
         f"tierline serve: cannot listen on 127.0.0.1:{port}: Address already in use"
     )
     assert code == 0
+
+
+def test_sigterm_stops_a_server_whose_stdout_and_stderr_readers_are_gone(tmp_path: Path) -> None:
+    """As when the program that started it died: every event then meets a closed pipe."""
+    log_path = tmp_path / "decisions.log"
+    process, port = start_serve(RULES, "--decision-log", str(log_path), "--no-watch")
+    try:
+        stub = pb_grpc.ClassifierStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        got = stub.Classify(pb.ClassifyRequest(account=account_message(ACCOUNT)), timeout=5)
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()
+        process.stderr.close()
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=10 + 5)
+        assert time.monotonic() - started < 10 + 5
+    finally:
+        process.kill()
+    assert code == 0
+    assert got.decision.decision_id in set(logged_ids(log_path))
