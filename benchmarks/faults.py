@@ -9,6 +9,7 @@ need root (a 2 MiB tmpfs); without it they say so.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -31,6 +32,7 @@ from server.testing import (
     ACCOUNT,
     Callers,
     big_ruleset,
+    child_pids,
     logged_ids,
     silent,
     start_serve,
@@ -49,7 +51,12 @@ def main() -> Rows:
         for name, fault in FAULTS:
             folder = Path(tmp) / name
             folder.mkdir()
-            rows += [(f"{name}: {label}", value) for label, value in fault(folder)]
+            try:
+                rows += [(f"{name}: {label}", value) for label, value in fault(folder)]
+            finally:  # a fault that failed must not leave its server running
+                for pid in child_pids(os.getpid()):
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
     return rows
 
 
