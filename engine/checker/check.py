@@ -192,7 +192,8 @@ class _Checker:
         return inputs
 
     def _input_range(self, stmt: ast.InputDecl) -> tuple[Interval | None, str]:
-        """The values an input allows: its declared range within its type's, or its type's."""
+        """The values an input allows beyond its type's own check: its declared range
+        (within the type's), or for a percent without one, 0% or more; else None."""
         if stmt.type not in NUMERIC:
             if stmt.range is not None:
                 self.report(
@@ -202,10 +203,10 @@ class _Checker:
                 )
             return None, ""
         domain = domain_of(stmt.type)
-        natural = {T.COUNT: "a count", T.PERCENT: "0% or more", T.NUMBER: "a number"}[stmt.type]
+        natural = (domain, "0% or more") if stmt.type is T.PERCENT else (None, "")
         bound = stmt.range
         if bound is None:
-            return domain, natural
+            return natural
         if bound.op in ("==", "!="):
             self.report(
                 "range-op",
@@ -213,12 +214,12 @@ class _Checker:
                 bound.span,
                 "write `at least …`, `at most …` or `between … and …`",
             )
-            return domain, natural
+            return natural
         low = self._band_bound(bound.low, stmt.type, stmt.name.name)
         high = self._band_bound(bound.high, stmt.type, stmt.name.name)
         interval = band_interval(bound.op, low, high)
         if interval is None:
-            return domain, natural
+            return natural
         text = self.source.text_of(bound.span)
         if stmt.type is not T.PERCENT or math.isinf(interval.lo):
             if stmt.type is T.PERCENT:  # below 0% only when the range says how far
@@ -226,7 +227,7 @@ class _Checker:
             interval = interval.intersect(domain)
         if interval.empty:
             self.report("empty-range", f"no value is {self.source.text_of(bound.span)}", bound.span)
-            return domain, natural
+            return natural
         return interval, text
 
     # ------------------------------------------------------ lets and levels

@@ -26,8 +26,9 @@ class Input:
     optional: bool
     default: Value | None
     span: Span
-    # The values an account may give (numbers only): declared (`percent at most 100%`), or
-    # the type's own: a count 0 to 2^63-1, a percent 0% or more, any number.
+    # The values an account may give beyond what its type admits (a count 0 to 2^63-1, a
+    # finite number): the declared range (`percent at most 100%`), for a percent without
+    # one 0% or more; None when the type's own check is all.
     range: Interval | None = None
     range_text: str = ""  # as written, for messages: "at most 100%"
 

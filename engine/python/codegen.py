@@ -246,7 +246,7 @@ class CodeGenerator:
         """` or <outside the input's range>`: such a value goes to the slow path, where
         `validate` refuses it with what was probably meant (4.2 is 420%)."""
         allowed = decl.range
-        if allowed is None or (decl.type is T.COUNT and decl.range_text == "a count"):
+        if allowed is None:
             return ""
         var, parts = self.vars[name], []
         if math.isfinite(allowed.lo):

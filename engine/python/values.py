@@ -181,11 +181,8 @@ def undeclared(
 
 
 def within(decl: Input, value: Value) -> bool:
-    """A number inside its input's range. (A count's own bounds, 0 to 2^63-1, are
-    coerce's to check, in its words.)"""
-    if decl.range is None or (decl.type is T.COUNT and decl.range_text == "a count"):
-        return True
-    return isinstance(value, int | float) and decl.range.contains(value)
+    """A number inside its input's range, if it has one."""
+    return decl.range is None or (isinstance(value, int | float) and decl.range.contains(value))
 
 
 def _out_of_range(decl: Input, value: Any) -> FieldProblem:
