@@ -97,9 +97,12 @@ class DecisionEncoder:
         if d.rule is not None:
             message.rule.MergeFrom(self.matched(d.rule))
         if not rs.program.checked.inputs.keys() >= d.account.keys():  # every view says so
-            message.ignored_fields.extend(d.ignored_fields)
-            for name, hint in d.ignored_hints:
-                message.ignored_hints.add(field=name, description=hint)
+            ignored = d.ignored_fields
+            message.ignored_fields.extend(ignored)
+            for name in ignored:
+                hint = rs.hint_for(name)
+                if hint:
+                    message.ignored_hints.add(field=name, description=hint)
         if full:
             ns = d.time_ns
             message.decided_at.seconds = ns // 1_000_000_000

@@ -72,7 +72,6 @@ class _Process:
     process: Any
     inbox: Connection  # server -> writer
     acks: Connection  # writer -> server
-    started: float
 
 
 class DecisionLog:
@@ -91,7 +90,6 @@ class DecisionLog:
         )
         self.on_writable: Callable[[bool], None] = lambda ok: None  # health follows it
         self.dropped = 0  # decisions not kept (drop), or not written when the log closed
-        self.restarts = 0
         self.writable = True
         self.reason = ""
         self._warned_at = 0.0
@@ -242,7 +240,7 @@ class DecisionLog:
         process.start()
         inbox_reader.close()  # only the writer reads: its death makes our sends fail
         acks_writer.close()  # only the writer writes: its death ends our reads
-        return _Process(process, inbox, acks, time.monotonic())
+        return _Process(process, inbox, acks)
 
     def _supervise(self) -> None:
         while not self._finished.is_set():
@@ -308,7 +306,6 @@ class DecisionLog:
             for conn in (dead.inbox, dead.acks):
                 conn.close()
             self._writer = self._start_writer()
-            self.restarts += 1
             self.metrics.log_restarts.inc()
             for message in self._rulesets.values():
                 self._to_writer(message)

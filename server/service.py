@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from typing import NoReturn, Protocol
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn, Protocol
 
 import grpc
 from google.protobuf import any_pb2
@@ -58,9 +58,10 @@ class Classifier(pb_grpc.ClassifierServicer):
         full = _full_view(request.view, context)
         ruleset = self._ruleset(request.ruleset, request.digest, context)
         account_id = request.account.id
-        classify = ruleset.classify_strict if self.strict or request.strict else ruleset.classify
         try:
-            decision = classify(convert.account_values(request.account))
+            decision = self._classify(ruleset, request.strict)(
+                convert.account_values(request.account)
+            )
         except ClassifyError as error:
             self.metrics.input_errors.labels(ruleset.name, _code_name(error)).inc()
             _abort_for(convert.masked(error, self.hidden), context)
@@ -68,10 +69,7 @@ class Classifier(pb_grpc.ClassifierServicer):
         response = self.encoder.response(decision, account_id, full)
         latency = (time.perf_counter_ns() - started) // 1000
         request_id = _request_id(request.request_id, context)
-        try:  # logged before it is answered: a decision a caller has is in the log
-            self.sink.record("Classify", request_id, latency, [(decision, account_id)])
-        except LogUnavailable as error:
-            context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+        self._record("Classify", request_id, latency, [(decision, account_id)], context)
         return response
 
     def ClassifyBatch(
@@ -87,7 +85,7 @@ class Classifier(pb_grpc.ClassifierServicer):
         full = _full_view(request.view, context)
         ruleset = self._ruleset(request.ruleset, request.digest, context)
         fill = self.encoder.fill
-        classify = ruleset.classify_strict if self.strict or request.strict else ruleset.classify
+        classify = self._classify(ruleset, request.strict)
         values = convert.account_values
         response = pb.ClassifyBatchResponse()
         add = response.results.add
@@ -109,10 +107,7 @@ class Classifier(pb_grpc.ClassifierServicer):
         self.metrics.count_decisions(ruleset.name, (d for d, _ in decided))
         latency = (time.perf_counter_ns() - started) // 1000
         request_id = _request_id(request.request_id, context)
-        try:
-            self.sink.record("ClassifyBatch", request_id, latency, decided)
-        except LogUnavailable as error:
-            context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+        self._record("ClassifyBatch", request_id, latency, decided, context)
         return response
 
     def ClassifyStream(
@@ -127,8 +122,7 @@ class Classifier(pb_grpc.ClassifierServicer):
                 continue
             try:
                 ruleset = self.registry.get(request.ruleset, request.digest)
-                strict = self.strict or request.strict
-                classify = ruleset.classify_strict if strict else ruleset.classify
+                classify = self._classify(ruleset, request.strict)
                 decision = classify(convert.account_values(request.account))
             except ClassifyError as error:
                 yield pb.ClassifyResponse(
@@ -203,6 +197,24 @@ class Classifier(pb_grpc.ClassifierServicer):
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ----------------------------------------------------------------- helpers
+
+    def _classify(self, ruleset: Ruleset, strict: bool) -> Callable[[Any], Decision]:
+        """`classify`, or `classify_strict` when the server or the request asks for it."""
+        return ruleset.classify_strict if self.strict or strict else ruleset.classify
+
+    def _record(
+        self,
+        rpc: str,
+        request_id: str,
+        latency_us: int,
+        decided: list[tuple[Decision, str]],
+        context: grpc.ServicerContext,
+    ) -> None:
+        """Into the log before the answer goes out: a decision a caller has is in the log."""
+        try:
+            self.sink.record(rpc, request_id, latency_us, decided)
+        except LogUnavailable as error:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
 
     def _ruleset(self, name: str, digest: str, context: grpc.ServicerContext) -> Ruleset:
         try:
