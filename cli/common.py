@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO, TypeAlias
+from typing import Any, TextIO, TypeAlias
 
 from engine import RuleError, Ruleset, load_ruleset
 from engine.language.diagnostics import Diagnostic, render_all, to_json
@@ -96,3 +96,11 @@ def load_rules(path: Path, args: argparse.Namespace) -> Ruleset | None:
 def output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "json"), default="text", dest="output")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
+
+def settings_problems(error: Any, command: str) -> None:
+    """pydantic's ValidationError, one line a problem, in the words of the settings."""
+    for problem in error.errors():
+        field = ".".join(str(p) for p in problem["loc"])
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        print(f"{command}: {field + ': ' if field else ''}{message}", file=sys.stderr)

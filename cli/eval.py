@@ -12,8 +12,14 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
-from cli.common import Subparsers, UsageError, load_rules, output_options, usage
-from cli.serve import settings_problems
+from cli.common import (
+    Subparsers,
+    UsageError,
+    load_rules,
+    output_options,
+    settings_problems,
+    usage,
+)
 from engine import ClassifyError, Decision, Ruleset
 
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
-from cli.common import Subparsers, UsageError, usage
+from cli.common import Subparsers, UsageError, settings_problems, usage
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -30,14 +29,6 @@ def add_parser(sub: Subparsers) -> None:
     )
     parser.add_argument("--log-when-full", choices=("block", "drop"))
     parser.set_defaults(run=run)
-
-
-def settings_problems(error: Any, command: str) -> None:
-    """pydantic's ValidationError, one line a problem, in the words of the settings."""
-    for problem in error.errors():
-        field = ".".join(str(p) for p in problem["loc"])
-        message = str(problem["msg"]).removeprefix("Value error, ")
-        print(f"{command}: {field + ': ' if field else ''}{message}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
