@@ -31,10 +31,13 @@ from server.pb import pb, pb_grpc
 from server.testing import (
     ACCOUNT,
     Callers,
+    CannotMount,
     big_ruleset,
     child_pids,
+    grow_disk,
     logged_ids,
     silent,
+    small_disk,
     start_serve,
     unread,
     writer_pid,
@@ -175,47 +178,45 @@ def writer_killed_drop(folder: Path) -> Rows:
 
 
 def disk_full(folder: Path, policy: str = "block") -> Rows:
-    disk = folder / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        return [("skipped", "a tmpfs needs root: " + mounted.stderr.decode().strip())]
     try:
-        log_path = disk / "decisions.log"
-        process, port = start_serve(
-            RULES,
-            "--decision-log",
-            str(log_path),
-            "--archive",
-            str(folder / "archive"),
-            "--no-watch",
-            "--log-when-full",
-            policy,
-            env={"TIERLINE_LOG_WAIT_SECONDS": "1"},
-        )
-        # no batches here: at 40,000 lines (55 MB) a second the grown disk would fill again
-        callers = Callers(port, kinds=("unary", "unary", "stream", "health")).start()
-        full_after = _until(lambda: shutil.disk_usage(disk).free < 64 * 1024)
-        time.sleep(2.0)  # full for two seconds
-        health_when_full = _health(port)
-        subprocess.run(["mount", "-o", "remount,size=256m", str(disk)], check=True)
-        serving = _until(lambda: _health(port) == 1)
-        logged = _until(_logged_soon(port, log_path))
-        time.sleep(0.5)
-        callers.stop()
-        _took, stderr = _sigterm(process)
-        status = {1: "SERVING", 2: "NOT_SERVING"}.get(health_when_full, str(health_when_full))
-        return [
-            *_outcome(callers, [log_path], stderr),
-            ("full after", f"{full_after:.1f} s of load"),
-            ("health while full", status),
-            ("room again to health SERVING", f"{serving:.2f} s"),
-            ("room again to a new decision logged", f"{serving + logged:.2f} s"),
-        ]
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
+        with small_disk(folder / "disk") as disk:
+            return _disk_full(folder, disk, policy)
+    except CannotMount as refused:
+        return [("skipped", str(refused))]
+
+
+def _disk_full(folder: Path, disk: Path, policy: str) -> Rows:
+    log_path = disk / "decisions.log"
+    process, port = start_serve(
+        RULES,
+        "--decision-log",
+        str(log_path),
+        "--archive",
+        str(folder / "archive"),
+        "--no-watch",
+        "--log-when-full",
+        policy,
+        env={"TIERLINE_LOG_WAIT_SECONDS": "1"},
+    )
+    # no batches here: at 40,000 lines (55 MB) a second the grown disk would fill again
+    callers = Callers(port, kinds=("unary", "unary", "stream", "health")).start()
+    full_after = _until(lambda: shutil.disk_usage(disk).free < 64 * 1024)
+    time.sleep(2.0)  # full for two seconds
+    health_when_full = _health(port)
+    grow_disk(disk)
+    serving = _until(lambda: _health(port) == 1)
+    logged = _until(_logged_soon(port, log_path))
+    time.sleep(0.5)
+    callers.stop()
+    _took, stderr = _sigterm(process)
+    status = {1: "SERVING", 2: "NOT_SERVING"}.get(health_when_full, str(health_when_full))
+    return [
+        *_outcome(callers, [log_path], stderr),
+        ("full after", f"{full_after:.1f} s of load"),
+        ("health while full", status),
+        ("room again to health SERVING", f"{serving:.2f} s"),
+        ("room again to a new decision logged", f"{serving + logged:.2f} s"),
+    ]
 
 
 def disk_full_drop(folder: Path) -> Rows:

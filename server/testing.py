@@ -3,6 +3,7 @@ end-to-end tests, fault tests and benchmarks."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -232,3 +233,28 @@ def unread(count: int = 20_000) -> Iterator[Any]:
 
     for _ in range(count):
         yield pb.ClassifyRequest(account=account_message(ACCOUNT))
+
+
+class CannotMount(Exception):
+    """No tmpfs here (not root): mount's own words."""
+
+
+@contextlib.contextmanager
+def small_disk(where: Path, size: str = "2m") -> Iterator[Path]:
+    """A real tmpfs of `size` mounted at `where`: a disk that fills up (root only;
+    CannotMount elsewhere)."""
+    where.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        raise CannotMount(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def grow_disk(where: Path, size: str = "256m") -> None:
+    """Room again on a `small_disk`."""
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(where)], check=True)

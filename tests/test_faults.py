@@ -31,13 +31,18 @@ from server.client import account_message
 from server.pb import pb, pb_grpc
 from server.testing import (
     Callers,
+    CannotMount,
     big_ruleset,
     free_port,
+    grow_disk,
     logged_ids,
     silent,
     start_serve,
     unread,
     writer_pid,
+)
+from server.testing import (
+    small_disk as mounted_small_disk,
 )
 from tests.conftest import ACCOUNT, RULES
 
@@ -156,21 +161,11 @@ def test_drop_policy_counts_exactly_what_a_dead_writer_cost(tmp_path: Path) -> N
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A real tmpfs of 2 MiB (root only): a disk that fills up, then gets room again."""
-    where = tmp_path / "disk"
-    where.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-def _grow(disk: Path) -> None:
-    subprocess.run(["mount", "-o", "remount,size=256m", str(disk)], check=True)
+        with mounted_small_disk(tmp_path / "disk") as where:
+            yield where
+    except CannotMount as refused:
+        pytest.skip(str(refused))
 
 
 def _serve_on(disk: Path, archive: Path, *flags: str, env: dict[str, str]) -> Any:
@@ -204,7 +199,7 @@ def test_a_full_disk_fails_calls_with_unavailable_and_recovers(
             stub.Classify(pb.ClassifyRequest(account=account_message(ACCOUNT)), timeout=5)
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
         assert "decision log" in str(refused.value.details())
-        _grow(small_disk)
+        grow_disk(small_disk)
         assert callers.wait_for(
             lambda: health_status(port) == health_pb2.HealthCheckResponse.SERVING, 10
         )
@@ -233,7 +228,7 @@ def test_a_full_disk_under_drop_counts_exactly_what_is_missing(
         callers = Callers(port, kinds=("batch", "batch", "unary")).start()
         time.sleep(4.0)  # the 2 MiB fill within a second; then decisions are dropped
         assert health_status(port) == health_pb2.HealthCheckResponse.SERVING  # drop: serving
-        _grow(small_disk)
+        grow_disk(small_disk)
         time.sleep(1.0)
         callers.stop()
         code, errors = stop(process, 15)
