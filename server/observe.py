@@ -121,6 +121,19 @@ class ObservingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
             def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
                 bind(context)
                 started = time.perf_counter()
+                counted = threading.Event()
+
+                def once(failed: BaseException | None, ended: grpc.StatusCode | None) -> None:
+                    if not counted.is_set():
+                        counted.set()
+                        finish(context, started, failed, ended)
+
+                # A caller that cancels while the stream waits at a `yield` leaves the generator
+                # suspended, closed only when it is collected: gRPC's own end of the call counts
+                # it then, and whichever comes first counts once.
+                context.add_callback(
+                    lambda: once(None, _ended_by_caller(context) or grpc.StatusCode.CANCELLED)
+                )
                 try:
                     if not streams.take(context):
                         context.abort(
@@ -133,15 +146,15 @@ class ObservingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 except Exception as error:
                     gone = _ended_by_caller(context)
                     if gone is not None:  # cancelled or past its deadline: not our error
-                        finish(context, started, None, gone)
+                        once(None, gone)
                         return
-                    finish(context, started, error)
+                    once(error, None)
                     _internal(error, context)
                     raise
                 except GeneratorExit:  # the caller went away between two messages
-                    finish(context, started, None, _ended_by_caller(context))
+                    once(None, _ended_by_caller(context))
                     raise
-                finish(context, started, None)
+                once(None, None)
 
             return wrapped
 
