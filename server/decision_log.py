@@ -289,6 +289,7 @@ class DecisionLog:
         self.on_writable(ok)
 
     def _restart(self, dead: _Process) -> None:
+        dead.process.join(1.0)  # reap it: its sentinel can fire before it is a waitable zombie
         now = time.monotonic()
         self._deaths.append(now)
         recent = sum(1 for t in self._deaths if now - t < 10)

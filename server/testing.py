@@ -89,10 +89,11 @@ def writer_pid(server_pid: int, timeout: float = 10.0) -> int:
         for pid in child_pids(server_pid):
             try:
                 name = Path(f"/proc/{pid}/comm").read_text().strip()
-            except OSError:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
                 continue
-            if name == "tierline-log":  # server/log_writer.py names itself so
-                return pid
+            if name == "tierline-log" and state != "Z":  # named so by server/log_writer.py;
+                return pid  # a killed one not yet reaped is a zombie of the same name
         time.sleep(0.05)
     raise RuntimeError(f"no decision-log writer under {server_pid}")
 
