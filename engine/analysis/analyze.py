@@ -6,6 +6,9 @@ Conditions are read as boxes: a conjunction of tests that each bound one
 input (numbers by intervals, texts by sets, flags by a value); `or` gives
 several boxes. A rule with anything else (sets, arithmetic, lets) is not
 analysed statically; `policy unique` still refuses an overlap at run time.
+Rules are compared only with those the pair index (`pairs.py`) groups with
+them, which finds the same pairs as comparing all of them, in linear time for
+the rulesets teams generate.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from engine.analysis.pairs import Reach, pair_index
 from engine.checker.bands import band_interval, domain_of
 from engine.checker.intervals import Interval
 from engine.checker.model import CheckedRuleset, Level, Rule
@@ -58,11 +62,12 @@ Box = dict[str, Constraint]
 
 
 def analyze(checked: CheckedRuleset) -> list[Diagnostic]:
-    boxes = {rule.name: _boxes(rule, checked) for rule in checked.tiers if rule.when is not None}
     rules = [r for r in checked.tiers if r.when is not None]
+    boxes = [_boxes(rule, checked) for rule in rules]
+    index = pair_index([_reach(b) if b else None for b in boxes])
     found: list[Diagnostic] = []
     for later_index, later in enumerate(rules):
-        mine = boxes[later.name]
+        mine = boxes[later_index]
         if mine is None:
             continue
         if not mine:
@@ -76,10 +81,9 @@ def analyze(checked: CheckedRuleset) -> list[Diagnostic]:
                 )
             )
             continue
-        for earlier in rules[:later_index]:
-            theirs = boxes[earlier.name]
-            if theirs is None:
-                continue
+        for earlier_index in index.earlier(later_index):
+            earlier, theirs = rules[earlier_index], boxes[earlier_index]
+            assert theirs  # the index holds only rules with boxes
             if checked.policy == "unique":
                 witness = _overlap(theirs, mine, checked)
                 if witness is not None:
@@ -96,6 +100,26 @@ def analyze(checked: CheckedRuleset) -> list[Diagnostic]:
                 )
                 break
     return found
+
+
+def _reach(boxes: list[Box]) -> Reach:
+    """What a rule allows on each input that all its boxes bound, for the pair index:
+    the hull of its ranges, the texts or flag values it accepts."""
+    reach: Reach = {}
+    for name in set.intersection(*(set(box) for box in boxes)):
+        constraints = [box[name] for box in boxes]
+        flags = [c for c in constraints if isinstance(c, bool)]
+        texts = [c for c in constraints if isinstance(c, TextSet) and not c.exclude]
+        ranges = [i for c in constraints if isinstance(c, tuple) for i in c if not i.empty]
+        if len(flags) == len(constraints):
+            reach[name] = frozenset(flags)
+        elif len(texts) == len(constraints):
+            reach[name] = frozenset(v for t in texts for v in t.values)
+        elif ranges and all(isinstance(c, tuple) for c in constraints):
+            low = min(ranges, key=lambda i: (i.lo, not i.lo_closed))
+            high = max(ranges, key=lambda i: (i.hi, i.hi_closed))
+            reach[name] = (low.lo, low.lo_closed, high.hi, high.hi_closed)
+    return reach
 
 
 def _overlap_error(earlier: Rule, later: Rule, witness: dict[str, str]) -> Diagnostic:
