@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from engine import load_ruleset
+from engine.python.codegen import CodeGenerator
 from engine.python.explainer import compile_explainer
 from engine.python.log_encoder import compile_log_encoder
 from engine.python.traced_explain import explain_traced
@@ -111,9 +112,11 @@ def test_hostile_names_are_data(hostile) -> None:  # type: ignore[no-untyped-def
     assert labelled.labels == ("_factory",) and labelled.tier == "None"
 
 
-@pytest.mark.parametrize("which", ["evaluator", "log encoder", "explainer"])
+@pytest.mark.parametrize("which", ["evaluator", "trace", "log encoder", "explainer"])
 def test_generated_code_holds_no_rule_text(hostile, which: str) -> None:  # type: ignore[no-untyped-def]
     code = hostile.program.source_code
+    if which == "trace":
+        code = CodeGenerator(hostile.program.checked).factory(["trace"])
     if which == "log encoder":
         code = compile_log_encoder(hostile.program.checked, orjson.dumps, {}).source_code
     if which == "explainer":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from engine.checker.model import CheckedRuleset
@@ -22,11 +23,18 @@ from engine.python.leaves import Leaf, value_formatters
 class Program:
     checked: CheckedRuleset
     run: Callable[[Mapping[str, Any]], Any]  # account -> Decision (via make_decision)
-    trace: Callable[[Mapping[str, Any]], Trace]  # account -> full trace
     leaves: tuple[Leaf, ...]
     divisions: tuple[Division, ...]
-    source_code: str  # the generated Python, for the curious and for tests
+    source_code: str  # the generated Python of `run`, for the curious and for tests
     formatters: dict[str, Callable[[Any], str]]  # name -> how explanations show its value
+
+    @cached_property
+    def trace(self) -> Callable[[Mapping[str, Any]], Trace]:
+        """account -> full trace. Compiled on first use: only the reference renderings
+        (`Decision.steps()`) read it, and compiling it doubled the time and memory of
+        loading a big ruleset."""
+        _code, (trace,) = CodeGenerator(self.checked).build(["trace"])
+        return trace  # type: ignore[no-any-return]
 
 
 def compile_program(
@@ -36,6 +44,7 @@ def compile_program(
     gen = CodeGenerator(checked)
     gen.constants[gen.k_decision] = make_decision
     gen.constants[gen.k_owner] = owner
-    code, (run, trace) = gen.build(["run", "trace"])
+    code, (run,) = gen.build(["run"])
+    gen.factory(["trace"])  # the trace's walk numbers the divisions, as the log's does
     formatters = value_formatters(checked)
-    return Program(checked, run, trace, gen.leaves, tuple(gen.divisions), code, formatters)
+    return Program(checked, run, gen.leaves, tuple(gen.divisions), code, formatters)

@@ -112,8 +112,9 @@ class _ExplainGenerator(CodeGenerator):
                 for test, gap in reversed(self._inline_gaps(leaf.gap)):
                     text = f"{self._text([*line, ': ', *gap])} if {test} else ({text})"
             test = " and ".join((*guard, f"not x{leaf.id}"))
-            lines.append(f"{'elif' if lines else 'if'} {test}: failed.append({text})")
-        return lines
+            lines.append(f"    if {test}: failed.append({text}); break")
+        # a loop to break out of, not an elif chain: that nests in the compiler
+        return ["while True:", *lines, "    break"] if lines else []
 
     def _inline_gaps(self, spec: GapSpec) -> list[tuple[str, list[str | Code]]]:
         """The usual gaps (`usual_gap_bounds`) of an input written into the code, each with
