@@ -286,7 +286,7 @@ def server_killed(folder: Path) -> Rows:
 
 
 def starved(folder: Path) -> Rows:
-    """200 idle streams, 20 that never read, 16 ValidateRules of a 141 KB file (5 s
+    """200 idle streams, 20 that never read, 16 ValidateRules of a 2.5 MB file (5 s
     deadline): how long health and Classify take meanwhile."""
     process, port, _log = _serve(folder, env={"TIERLINE_GRACE_SECONDS": "1"})
     never = threading.Event()

@@ -293,7 +293,9 @@ class CodeGenerator:
             if band.op == "":
                 lines.append(f"else: {var} = {index}" if lines else f"{var} = {index}")
                 break
+            assert band.low is not None  # only the catch-all band has no bound
             if band.op == "between":
+                assert band.high is not None
                 test = f"{self.number(band.low)} <= {src} <= {self.number(band.high)}"
             else:
                 test = f"{src} {band.op} {self.number(band.low)}"

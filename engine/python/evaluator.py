@@ -34,7 +34,7 @@ class Program:
         (`Decision.steps()`) read it, and compiling it doubled the time and memory of
         loading a big ruleset."""
         _code, (trace,) = CodeGenerator(self.checked).build(["trace"])
-        return trace  # type: ignore[no-any-return]
+        return trace
 
 
 def compile_program(
