@@ -3,15 +3,13 @@
 - tierline on rules/synthesis.tiers vs a hand-written if/elif function that
   validates the same inputs and returns the same Decision type;
 - a 50-tier ruleset: cost per decision by the position of the matching rule;
-- explain() vs a plain decision;
-- tierline vs zen-engine (decision table, hit policy first) and rule-engine
-  (one Rule per tier) on the same six-tier ruleset and accounts, if installed.
+- explain() vs a plain decision.
+Other engines on one ruleset: `benchmarks/peers.py`.
 Run: `make bench`, or `.venv/bin/python -m benchmarks.evaluate_speed`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -25,19 +23,6 @@ from engine.python.values import validate
 from engine.ruleset import Ruleset
 
 ROOT = Path(__file__).resolve().parent.parent
-SIX_TIERS = """\
-ruleset six
-policy first
-input followers: count
-input engagement_rate: percent
-tier celebrity when followers at least 5M
-tier mega      when followers at least 1M
-tier macro     when followers at least 100k
-tier mid       when followers at least 50k
-tier micro     when followers at least 10k and engagement_rate at least 3.5%
-tier nano      when followers at least 1k
-otherwise none
-"""
 
 
 def per_call(fn: Callable[[Any], Any], items: list[Any], repeat: int = 5) -> float:
@@ -104,90 +89,6 @@ def hand_written(rs: Ruleset) -> Callable[[dict[str, Any]], Decision]:
     return classify
 
 
-def zen_engine(items: list[dict[str, Any]]) -> Callable[[Any], Any] | None:
-    try:
-        import zen
-    except ImportError:
-        return None
-    thresholds = [
-        ("celebrity", ">= 5000000", ""),
-        ("mega", ">= 1000000", ""),
-        ("macro", ">= 100000", ""),
-        ("mid", ">= 50000", ""),
-        ("micro", ">= 10000", ">= 0.035"),
-        ("nano", ">= 1000", ""),
-        ("none", "", ""),
-    ]
-    rules = [
-        {"_id": str(i), "f": f, "e": e, "tier": json.dumps(t)}
-        for i, (t, f, e) in enumerate(thresholds)
-    ]
-    table = {
-        "contentType": "application/vnd.gorules.decision",
-        "nodes": [
-            {"id": "in", "type": "inputNode", "name": "Request", "position": {"x": 0, "y": 0}},
-            {"id": "out", "type": "outputNode", "name": "Response", "position": {"x": 0, "y": 0}},
-            {
-                "id": "table",
-                "type": "decisionTableNode",
-                "name": "Tiers",
-                "position": {"x": 0, "y": 0},
-                "content": {
-                    "hitPolicy": "first",
-                    "inputs": [
-                        {
-                            "id": "f",
-                            "name": "followers",
-                            "type": "expression",
-                            "field": "followers",
-                        },
-                        {
-                            "id": "e",
-                            "name": "rate",
-                            "type": "expression",
-                            "field": "engagement_rate",
-                        },
-                    ],
-                    "outputs": [
-                        {"id": "tier", "name": "tier", "type": "expression", "field": "tier"}
-                    ],
-                    "rules": rules,
-                },
-            },
-        ],
-        "edges": [
-            {"id": "a", "sourceId": "in", "targetId": "table", "type": "edge"},
-            {"id": "b", "sourceId": "table", "targetId": "out", "type": "edge"},
-        ],
-    }
-    decision = zen.ZenEngine().create_decision(json.dumps(table))
-    return lambda account: decision.evaluate(account)["result"]["tier"]
-
-
-def rule_engine_fn() -> Callable[[Any], Any] | None:
-    try:
-        import rule_engine
-    except ImportError:
-        return None
-    tiers = [
-        ("celebrity", "followers >= 5000000"),
-        ("mega", "followers >= 1000000"),
-        ("macro", "followers >= 100000"),
-        ("mid", "followers >= 50000"),
-        ("micro", "followers >= 10000 and engagement_rate >= 0.035"),
-        ("nano", "followers >= 1000"),
-    ]
-    compiled = [(name, rule_engine.Rule(text)) for name, text in tiers]
-
-    def classify(account: dict[str, Any]) -> str:
-        for name, rule in compiled:
-            if rule.matches(account):
-                return name
-        return "none"
-
-    return classify
-
-
 def _timed(work: Callable[[], object]) -> float:
     started = time.perf_counter()
     work()
@@ -247,19 +148,6 @@ def main() -> list[tuple[str, str]]:
         )
     )
 
-    six = load_ruleset(text=SIX_TIERS, name="six")
-    plain = [{"followers": a["followers"], "engagement_rate": a["engagement_rate"]} for a in items]
-    t_six = per_call(six.classify, plain)
-    rows.append(("six tiers: tierline decisions/s", f"{1 / t_six:,.0f}"))
-    for name, fn in (("zen-engine", zen_engine(plain)), ("rule-engine", rule_engine_fn())):
-        if fn is None:
-            rows.append((f"six tiers: {name}", "not installed (pip install -e '.[bench]')"))
-            continue
-        for a in plain[:500]:
-            assert fn(a) == (six.classify(a).tier or "none"), (name, a)
-        t_other = per_call(fn, plain[:2000], repeat=3)
-        rows.append((f"six tiers: {name} decisions/s", f"{1 / t_other:,.0f}"))
-        rows.append((f"six tiers: tierline / {name} (target >= 5)", f"{t_other / t_six:.1f}"))
     return rows
 
 

@@ -11,6 +11,7 @@ from importlib import import_module
 ALL = [
     "check_speed",
     "evaluate_speed",
+    "peers",
     "rule_scale",
     "grpc_speed",
     "reload_soak",
