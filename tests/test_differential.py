@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,6 +14,7 @@ from engine import ClassifyError, RuleConflict, RuleError, load_ruleset
 from engine.analysis.analyze import analyze, boxable
 from engine.language.source import Source
 from engine.load import check_source
+from engine.python import codegen
 from engine.python.interpret import Outcome, interpret
 from engine.ruleset import Ruleset
 from tests.conftest import RULES
@@ -90,6 +92,22 @@ def test_shipped_rulesets_agree(name: str, account: dict[str, Any]) -> None:
 @given(text=rulesets(), data=st.data())
 def test_generated_rulesets_agree(text: str, data: st.DataObject) -> None:
     ruleset = Ruleset(check_source(Source(text, "generated.tiers"), analyse=False))
+    for _ in range(5):
+        account = data.draw(accounts())
+        assert compiled_outcome(ruleset, account) == reference_outcome(ruleset, account)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=rulesets(), data=st.data())
+def test_generated_rulesets_agree_when_run_is_cut_into_pieces(
+    text: str, data: st.DataObject
+) -> None:
+    """Big rulesets' tiers run in functions of `CHUNK` tiers (both policies); cut
+    after every second tier here, so that every ruleset crosses pieces."""
+    with patch.object(codegen, "CHUNK", 2):
+        ruleset = Ruleset(check_source(Source(text, "generated.tiers"), analyse=False))
+    if len([r for r in ruleset.checked.tiers if r.when is not None]) > 2:
+        assert "def c0(" in ruleset.program.source_code
     for _ in range(5):
         account = data.draw(accounts())
         assert compiled_outcome(ruleset, account) == reference_outcome(ruleset, account)
