@@ -160,7 +160,8 @@ def served(folder: Path, n: int = SIZES[-1]) -> Rows:
 
         def tier(followers: int, platform: str) -> str:
             account = account_message({"followers": followers, "platform": platform})
-            answer = stub.Classify(pb.ClassifyRequest(account=account), timeout=10)
+            request = pb.ClassifyRequest(ruleset="scale", account=account)
+            answer = stub.Classify(request, timeout=10)
             return answer.decision.tier
 
         last_followers, last_platform = (n - 1) * 1000 + 5, f"p{(n - 1) % 7}"
