@@ -4,6 +4,9 @@ Servers run in their own processes; the load comes from this process.
 - baseline: a bare grpcio server with the same proto whose servicer converts
   the account and calls a hand-written if/elif classifier (no validation, no
   decision ids, no log, no metrics): the cost of gRPC itself in Python;
+- flat: the ceiling of a batch, a bare grpcio server whose proto has a typed
+  field per input (`int64 followers`, `double engagement_rate`, …) instead of
+  tierline's `map<string, Value>`, with the same hand-written classifier;
 - tierline with the decision log off, and with it on (to a file).
 With the log on, "sustained" stretches the measured window until the log
 holds every decision, so a writer that falls behind cannot flatter the
@@ -102,6 +105,85 @@ class _Baseline(pb_grpc.ClassifierServicer):
             yield self._decide(request.account)
 
 
+def flat_messages() -> tuple[Any, Any, Any]:
+    """The flat proto's batch request, response and decision classes, built from a descriptor
+    here (no generated code): an Account of typed fields, a Decision of strings."""
+    from google.protobuf import descriptor_pb2, message_factory
+
+    field = descriptor_pb2.FieldDescriptorProto
+    proto = descriptor_pb2.FileDescriptorProto(
+        name="flatbench.proto", package="flatbench", syntax="proto3"
+    )
+
+    def message(name: str, *fields: tuple[str, int, bool, str]) -> None:
+        added = proto.message_type.add(name=name)
+        for number, (field_name, kind, repeated, type_name) in enumerate(fields, 1):
+            label = field.LABEL_REPEATED if repeated else field.LABEL_OPTIONAL
+            added.field.add(name=field_name, number=number, type=kind, label=label)
+            if type_name:
+                added.field[-1].type_name = type_name
+
+    text, many = field.TYPE_STRING, True
+    message(
+        "Account",
+        ("id", text, False, ""),
+        ("followers", field.TYPE_INT64, False, ""),
+        ("engagement_rate", field.TYPE_DOUBLE, False, ""),
+        ("topics", text, many, ""),
+        ("platform", text, False, ""),
+    )
+    message(
+        "Decision",
+        ("account_id", text, False, ""),
+        ("tier", text, False, ""),
+        ("rule", text, False, ""),
+        ("labels", text, many, ""),
+    )
+    message("Batch", ("accounts", field.TYPE_MESSAGE, many, ".flatbench.Account"))
+    message("Results", ("results", field.TYPE_MESSAGE, many, ".flatbench.Decision"))
+    classes = message_factory.GetMessages([proto])
+    return classes["flatbench.Batch"], classes["flatbench.Results"], classes["flatbench.Decision"]
+
+
+FLAT_METHOD = "/flatbench.Flat/ClassifyBatch"
+
+
+def _run_flat(port: int, ready: Any) -> None:
+    batch_type, results_type, decision_type = flat_messages()
+
+    def classify_batch(request: Any, context: Any) -> Any:
+        out = []
+        for a in request.accounts:
+            values = {
+                "followers": a.followers,
+                "engagement_rate": a.engagement_rate,
+                "topics": a.topics,
+            }
+            tier, rule, labels = _classify_by_hand(values)
+            out.append(decision_type(account_id=a.id, tier=tier, rule=rule, labels=labels))
+        return results_type(results=out)
+
+    handler = grpc.method_handlers_generic_handler(
+        "flatbench.Flat",
+        {
+            "ClassifyBatch": grpc.unary_unary_rpc_method_handler(
+                classify_batch,
+                request_deserializer=batch_type.FromString,
+                response_serializer=results_type.SerializeToString,
+            )
+        },
+    )
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=16),
+        options=[("grpc.max_receive_message_length", 64 << 20)],
+    )
+    server.add_generic_rpc_handlers((handler,))
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    ready.set()
+    server.wait_for_termination()
+
+
 def _run_baseline(port: int, ready: Any) -> None:
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=16),
@@ -119,12 +201,11 @@ class Server:
         self.port = free_port()
         self.kind = kind
         self.log = log
-        if kind == "baseline":
+        if kind in ("baseline", "flat"):
             context = multiprocessing.get_context("spawn")
             ready = context.Event()
-            self.process: Any = context.Process(
-                target=_run_baseline, args=(self.port, ready), daemon=True
-            )
+            target = _run_baseline if kind == "baseline" else _run_flat
+            self.process: Any = context.Process(target=target, args=(self.port, ready), daemon=True)
             self.process.start()
             ready.wait(30)
         else:
@@ -136,7 +217,7 @@ class Server:
     def stop(self) -> float:
         """Stop; returns seconds until the process had exited (log flushed)."""
         started = time.perf_counter()
-        if self.kind == "baseline":
+        if self.kind in ("baseline", "flat"):
             self.process.terminate()
             self.process.join()
         else:
@@ -158,7 +239,12 @@ class Window:
     latencies: list[float]
 
 
-def run_for(threads: int, body: Callable[[pb_grpc.ClassifierStub], int], port: int) -> Window:
+def run_for(
+    threads: int,
+    body: Callable[[Any], int],
+    port: int,
+    stub_of: Callable[[grpc.Channel], Any] = pb_grpc.ClassifierStub,
+) -> Window:
     """`threads` callers without pause, measured over SECONDS after half a second of
     warm-up. A call across an edge of the window counts for the share of its time
     inside it: a stream of 1,000 accounts lasts a tenth of the window."""
@@ -169,7 +255,7 @@ def run_for(threads: int, body: Callable[[pb_grpc.ClassifierStub], int], port: i
     def worker() -> None:
         options = [("grpc.max_receive_message_length", 64 << 20)]
         with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
-            stub = pb_grpc.ClassifierStub(channel)
+            stub = stub_of(channel)
             body(stub)  # warm up
             mine = []
             while not stop.is_set():
@@ -207,11 +293,15 @@ def _each(rates: dict[tuple[str, str], list[float]], name: str, under: str) -> s
 
 
 def measure(
-    threads: int, body: Callable[[pb_grpc.ClassifierStub], int], port: int, log: Path | None
+    threads: int,
+    body: Callable[[Any], int],
+    port: int,
+    log: Path | None,
+    stub_of: Callable[[grpc.Channel], Any] = pb_grpc.ClassifierStub,
 ) -> tuple[float, list[float]]:
     """Accounts per second, and call latencies. With a log, sustained: the window is
     stretched until the log held every decision (queued ones included)."""
-    window = run_for(threads, body, port)
+    window = run_for(threads, body, port, stub_of)
     seconds = window.seconds
     if log is not None:
         seconds += max(0.0, _wait_quiet(log) - window.ended)
@@ -254,6 +344,29 @@ def main() -> list[tuple[str, str]]:
     basic = pb.ClassifyBatchRequest(accounts=messages, view=pb.DECISION_VIEW_BASIC)
     full = pb.ClassifyBatchRequest(accounts=messages, view=pb.DECISION_VIEW_FULL)
     singles = [pb.ClassifyRequest(account=m) for m in messages]
+    flat_batch, flat_results, _decision = flat_messages()
+    flat_request = flat_batch(
+        accounts=[
+            {
+                "id": str(i),
+                "followers": a["followers"],
+                "engagement_rate": a["engagement_rate"],
+                "topics": a["topics"],
+                "platform": a["platform"],
+            }
+            for i, a in enumerate(sample)
+        ]
+    )
+
+    def flat_stub(channel: grpc.Channel) -> Any:
+        return channel.unary_unary(
+            FLAT_METHOD,
+            request_serializer=flat_batch.SerializeToString,
+            response_deserializer=flat_results.FromString,
+        )
+
+    def flat(call: Any) -> int:
+        return len(call(flat_request, timeout=60).results)
 
     def batch(request: pb.ClassifyBatchRequest) -> Callable[[pb_grpc.ClassifierStub], int]:
         return lambda stub: len(stub.ClassifyBatch(request, timeout=60).results)
@@ -267,10 +380,11 @@ def main() -> list[tuple[str, str]]:
 
     rates: dict[tuple[str, str], list[float]] = {}
     p99s: dict[str, list[float]] = {}
-    kinds = ("baseline", "tierline", "tierline+log")
+    kinds = ("flat", "baseline", "tierline", "tierline+log")
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "decisions.log"
         servers = {
+            "flat": Server("flat"),
             "baseline": Server("baseline"),
             "tierline": Server("tierline"),
             "tierline+log": Server("tierline", log),
@@ -286,8 +400,14 @@ def main() -> list[tuple[str, str]]:
                     for kind in kinds:
                         if name == "batch FULL" and kind != "tierline":
                             continue
+                        if kind == "flat" and name != "batch BASIC":
+                            continue
                         logged = log if kind == "tierline+log" else None
-                        rate, latencies = measure(threads, body, servers[kind].port, logged)
+                        port = servers[kind].port
+                        if kind == "flat":
+                            rate, latencies = measure(threads, flat, port, None, flat_stub)
+                        else:
+                            rate, latencies = measure(threads, body, port, logged)
                         rates.setdefault((kind, name), []).append(rate)
                         if name == "unary x8":
                             latencies.sort()
@@ -315,6 +435,23 @@ def main() -> list[tuple[str, str]]:
         if name != "unary x8":
             rows.append((f"{name}: log on / log off (target >= 0.75)", f"{logged / ours:.2f}"))
             rows.append((f"{name}: log on / log off, each round", _each(rates, name, "tierline")))
+    ceiling = results[("flat", "batch BASIC")]
+    ours = results[("tierline", "batch BASIC")]
+    rows.append(("batch BASIC: flat-proto bare server (ceiling) accounts/s", f"{ceiling:,.0f}"))
+    rows.append(
+        ("batch BASIC: tierline (log off) / flat ceiling (target >= 0.3)", f"{ours / ceiling:.2f}")
+    )
+    rows.append(
+        (
+            "batch BASIC: tierline / flat ceiling, each round",
+            ", ".join(
+                f"{a / b:.2f}"
+                for a, b in zip(
+                    rates[("tierline", "batch BASIC")], rates[("flat", "batch BASIC")], strict=True
+                )
+            ),
+        )
+    )
     rows.append(
         ("batch FULL: tierline (log off) accounts/s", f"{results[('tierline', 'batch FULL')]:,.0f}")
     )
