@@ -26,7 +26,9 @@ _STATE = {
 def account_values(account: pb.Account) -> dict[str, Any]:
     """An Account's attributes as plain Python values (a list for string_list)."""
     out: dict[str, Any] = {}
-    for name, value in account.attributes.items():
+    attributes = account.attributes
+    for name in attributes:  # not .items(): a generator in Python, a third of the time
+        value = attributes[name]
         kind = value.WhichOneof("kind")
         if kind == "string_list":
             out[name] = list(value.string_list.values)
@@ -69,11 +71,34 @@ def timestamp(seconds: float) -> Timestamp:
     return stamp
 
 
+_OUTCOMES = 4096  # cached (ruleset, rule, labels) outcomes; cleared when full
+
+
 class DecisionEncoder:
     """Fills Decision messages in place (no intermediate copies: this is the hot path)."""
 
     def __init__(self) -> None:
         self._rules: dict[int, tuple[Rule, pb.MatchedRule]] = {}
+        self._outcomes: dict[tuple[int, int, tuple[str, ...]], tuple[Ruleset, pb.Decision]] = {}
+
+    def _outcome(self, rs: Ruleset, rule: Rule | None, labels: tuple[str, ...]) -> pb.Decision:
+        """What every decision of `rs` with this rule and these labels has in common
+        (ruleset, version, digest, tier, labels, rule), made once and merged in: one C
+        call instead of eight field writes, a third of a BASIC answer's cost."""
+        key = (id(rs), id(rule), labels)
+        cached = self._outcomes.get(key)
+        if cached is None or cached[0] is not rs:
+            if len(self._outcomes) >= _OUTCOMES:
+                self._outcomes.clear()
+            message = pb.Decision(ruleset=rs.name, version=rs.version, digest=rs.digest)
+            if rule is not None:
+                if rule.tier is not None:
+                    message.tier = rule.tier
+                    message.has_tier = True
+                message.rule.MergeFrom(self.matched(rule))
+            message.labels.extend(labels)
+            cached = self._outcomes[key] = (rs, message)
+        return cached[1]
 
     def matched(self, rule: Rule) -> pb.MatchedRule:
         cached = self._rules.get(id(rule))
@@ -84,18 +109,9 @@ class DecisionEncoder:
 
     def fill(self, message: pb.Decision, d: Decision, account_id: str, full: bool) -> None:
         rs = d.ruleset
+        message.MergeFrom(self._outcome(rs, d.rule, d.labels))
         message.decision_id = d.decision_id
         message.account_id = account_id
-        message.ruleset = rs.name
-        message.version = rs.version
-        message.digest = rs.digest
-        if d.tier is not None:
-            message.tier = d.tier
-            message.has_tier = True
-        if d.labels:
-            message.labels.extend(d.labels)
-        if d.rule is not None:
-            message.rule.MergeFrom(self.matched(d.rule))
         if not rs.program.checked.inputs.keys() >= d.account.keys():  # every view says so
             ignored = d.ignored_fields
             message.ignored_fields.extend(ignored)
