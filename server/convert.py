@@ -9,6 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from engine import ClassifyError, Decision, InputError, RuleError, Ruleset
 from engine.checker.model import Rule
+from engine.decision import Decider
 from engine.language.diagnostics import Diagnostic
 from engine.language.source import Source
 from engine.load import check_source
@@ -79,9 +80,9 @@ class DecisionEncoder:
 
     def __init__(self) -> None:
         self._rules: dict[int, tuple[Rule, pb.MatchedRule]] = {}
-        self._outcomes: dict[tuple[int, int, tuple[str, ...]], tuple[Ruleset, pb.Decision]] = {}
+        self._outcomes: dict[tuple[int, int, tuple[str, ...]], tuple[Decider, pb.Decision]] = {}
 
-    def _outcome(self, rs: Ruleset, rule: Rule | None, labels: tuple[str, ...]) -> pb.Decision:
+    def _outcome(self, rs: Decider, rule: Rule | None, labels: tuple[str, ...]) -> pb.Decision:
         """What every decision of `rs` with this rule and these labels has in common
         (ruleset, version, digest, tier, labels, rule), made once and merged in: one C
         call instead of eight field writes, a third of a BASIC answer's cost."""
