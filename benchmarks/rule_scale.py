@@ -4,8 +4,10 @@ generated rulesets are), `otherwise none`.
 
 - For N = 10, 1,000, 10,000 and 100,000, each loaded in a fresh process: the
   time to load (parse, check, analysis, compile) and the memory it keeps,
-  both per rule; the cost of a decision that matches the first rule and one
-  that matches the last (each checked against the tier it must give).
+  both per rule; the cost of a decision that matches the first, the middle
+  and the last tier (each checked against the tier it must give), with the
+  range index (`engine/python/index.py`, the default from 64 tiers) and
+  without it (every tier tried in turn, as rulesets the index does not fit).
 - A tier of 1,000 conditions: the first explanation (compiling the explainer),
   later ones, and the memory the first one took.
 - `tierline serve` with the 100,000 tiers: the time until it serves, its
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import grpc
 
+from engine.python.index import MIN_TIERS
 from server.client import account_message
 from server.gen.tierline.v1 import classifier_pb2 as pb
 from server.gen.tierline.v1 import classifier_pb2_grpc as pb_grpc
@@ -40,6 +43,10 @@ Rows = list[tuple[str, str]]
 _LOAD = """
 import gc, json, sys, time, timeit
 from engine import load_ruleset
+from engine.python import index
+
+if sys.argv[3] == "scan":  # no range index: every tier tried in turn
+    index.MIN_TIERS = 10**9
 
 def rss():
     with open("/proc/self/statm") as f:
@@ -52,12 +59,16 @@ rs = load_ruleset(text=text, name="scale")
 loaded = time.perf_counter() - started
 gc.collect(); kept = rss() - before
 first = {"followers": 5, "platform": "p0"}
+middle = {"followers": (n // 2) * 1000 + 5, "platform": f"p{(n // 2) % 7}"}
 last = {"followers": (n - 1) * 1000 + 5, "platform": f"p{(n - 1) % 7}"}
 assert rs.classify(first).tier == "t0" and rs.classify(last).tier == f"t{n - 1}"
+assert rs.classify(middle).tier == f"t{n // 2}"
+scanned = sys.argv[3] == "scan"
 def ns(account, number):
     return min(timeit.repeat(lambda: rs.classify(account), number=number, repeat=5)) / number * 1e9
+slow = max(3, 20_000 // n) if scanned else 20_000
 print(json.dumps({"load": loaded, "kept": kept, "first": ns(first, 20_000),
-                  "last": ns(last, max(3, 20_000 // n))}))
+                  "middle": ns(middle, slow), "last": ns(last, slow)}))
 """
 
 _WIDE = """
@@ -108,13 +119,13 @@ def _child(code: str, *args: str) -> dict[str, float]:
 
 def in_process(folder: Path) -> Rows:
     rows: Rows = []
-    first_costs = {}
+    scans, indexed = {}, {}
     for n in SIZES:
         path = folder / f"scale{n}.tiers"
         path.write_text(ruleset_text(n))
-        got = _child(_LOAD, str(n), str(path))
-        first_costs[n] = got["first"]
-        per_rule = (got["last"] - got["first"]) / max(1, n - 1)
+        got = indexed[n] = _child(_LOAD, str(n), str(path), "index")
+        scans[n] = scan = _child(_LOAD, str(n), str(path), "scan")
+        per_rule = (scan["last"] - scan["first"]) / max(1, n - 1)
         rows += [
             (
                 f"{n:,} tiers: load (parse, check, analysis, compile)",
@@ -124,13 +135,37 @@ def in_process(folder: Path) -> Rows:
                 f"{n:,} tiers: memory kept after the load",
                 f"{got['kept'] / 2**20:,.1f} MiB, {got['kept'] / n / 1024:,.1f} KiB a rule",
             ),
-            (f"{n:,} tiers: match at the first rule, ns/decision", f"{got['first']:,.0f}"),
-            (f"{n:,} tiers: match at the last rule, ns/decision", f"{got['last']:,.0f}"),
-            (f"{n:,} tiers: ns per rule tried before the match (<= 20)", f"{per_rule:.1f}"),
+            (
+                f"{n:,} tiers, every tier tried: match at the first / last, ns",
+                f"{scan['first']:,.0f} / {scan['last']:,.0f}",
+            ),
+            (
+                f"{n:,} tiers, every tier tried: ns per tier before the match (<= 20)",
+                f"{per_rule:.1f}",
+            ),
         ]
-    largest = SIZES[-1]
-    ratio = first_costs[largest] / first_costs[SIZES[0]]
-    rows.append((f"first-rule match, {largest:,} tiers / 10 tiers (<= 1.5)", f"{ratio:.2f}"))
+        if n >= MIN_TIERS:
+            rows.append(
+                (
+                    f"{n:,} tiers, range index: match at the first / middle / last, ns",
+                    f"{got['first']:,.0f} / {got['middle']:,.0f} / {got['last']:,.0f}",
+                )
+            )
+    base = scans[SIZES[0]]["first"]
+    for n in SIZES[1:]:
+        rows.append(
+            (
+                f"first-tier match, {n:,} tiers / 10 tiers (<= 1.5): every tier tried; index",
+                f"{scans[n]['first'] / base:.2f}; {indexed[n]['first'] / base:.2f}",
+            )
+        )
+        worst = max(indexed[n][k] for k in ("first", "middle", "last"))
+        rows.append(
+            (
+                f"range index, {n:,} tiers: rate at the slowest position / 10 tiers' (>= 0.25)",
+                f"{base / worst:.2f}",
+            )
+        )
     return rows
 
 

@@ -5,14 +5,13 @@ reports, in the same order, and it must stay fast at 10,000 tiers."""
 from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from engine.analysis import analyze as analysis
 from engine.analysis.pairs import PairIndex, Reach
 from engine.language.diagnostics import Diagnostic
 from engine.language.source import Source
 from engine.load import check_source
-from tests.typed_rules import COUNTS, PERCENTS, PLATFORMS, SCHEMA, _quoted, _set
+from tests.typed_rules import banded_rulesets
 
 
 def _every_pair(reaches: list[Reach | None]) -> PairIndex:
@@ -32,68 +31,8 @@ def _findings(text: str, *, all_pairs: bool) -> list[tuple[str, str, int, int]]:
     return [(d.code, d.message, d.span.start, d.span.end) for d in found]
 
 
-def _boxable_leaf() -> st.SearchStrategy[str]:
-    ops = st.sampled_from(["at least", "at most", "above", "below", "==", "!="])
-    count = st.sampled_from(COUNTS)
-    platforms = st.lists(st.sampled_from(PLATFORMS), min_size=1, max_size=3, unique=True)
-    return st.one_of(
-        st.builds(lambda op, n: f"followers {op} {n}", ops, count),
-        st.builds(
-            lambda a, b: f"followers between {min(a, b) * 1000} and {max(a, b) * 1000}",
-            st.integers(0, 60),
-            st.integers(0, 60),
-        ),
-        st.builds(lambda op, n: f"posts {op} {n}", ops, count),
-        st.builds(lambda op, p: f"engagement_rate {op} {p}", ops, st.sampled_from(PERCENTS)),
-        st.sampled_from(PLATFORMS).map(lambda p: f"platform == {_quoted(p)}"),
-        st.sampled_from(PLATFORMS).map(lambda p: f"platform is not {_quoted(p)}"),
-        platforms.map(lambda p: f"platform in {_set(p)}"),
-        platforms.map(lambda p: f"platform not in {_set(p)}"),
-        st.sampled_from(["engagement high", "engagement is not low", "engagement medium"]),
-        st.sampled_from(["verified", "not verified"]),
-    )
-
-
-def _boxable_condition() -> st.SearchStrategy[str]:
-    return st.recursive(
-        _boxable_leaf(),
-        lambda inner: st.one_of(
-            st.builds(lambda a, b: f"({a} and {b})", inner, inner),
-            st.builds(lambda a, b: f"({a} or {b})", inner, inner),
-        ),
-        max_leaves=4,
-    )
-
-
-@st.composite
-def _tier(draw: st.DrawFn) -> str:
-    """Mostly as generated rulesets are (a platform, a band of followers), so
-    that the index splits; sometimes anything, so that it must not split wrongly."""
-    parts = []
-    if draw(st.integers(0, 4)):
-        parts.append(draw(st.sampled_from(PLATFORMS).map(lambda p: f"platform == {_quoted(p)}")))
-    if draw(st.integers(0, 4)):
-        low = draw(st.integers(0, 12))
-        high = low + draw(st.integers(0, 2))
-        parts.append(
-            f"followers between {low * 1000} and {high * 1000 + draw(st.sampled_from([0, 999]))}"
-        )
-    if not parts or not draw(st.integers(0, 2)):
-        parts.append(draw(_boxable_condition()))
-    return " and ".join(parts)
-
-
-@st.composite
-def _many_tiers(draw: st.DrawFn) -> str:
-    policy = draw(st.sampled_from(["first", "unique"]))
-    tiers = draw(st.lists(_tier(), min_size=9, max_size=40))
-    lines = [f"ruleset generated\npolicy {policy}\n", SCHEMA]
-    lines += [f"tier t{i} when {c}\n" for i, c in enumerate(tiers)]
-    return "".join([*lines, "otherwise rest\n"])
-
-
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=_many_tiers())
+@given(text=banded_rulesets())
 def test_the_pair_index_finds_what_every_pair_finds(text: str) -> None:
     assert _findings(text, all_pairs=False) == _findings(text, all_pairs=True)
 

@@ -14,11 +14,11 @@ from engine import ClassifyError, RuleConflict, RuleError, load_ruleset
 from engine.analysis.analyze import analyze, boxable
 from engine.language.source import Source
 from engine.load import check_source
-from engine.python import codegen
+from engine.python import codegen, index
 from engine.python.interpret import Outcome, interpret
 from engine.ruleset import Ruleset
 from tests.conftest import RULES
-from tests.typed_rules import accounts, rulesets
+from tests.typed_rules import accounts, banded_rulesets, rulesets
 
 SHIPPED = {p.stem: load_ruleset(p) for p in sorted(RULES.glob("*.tiers"))}
 
@@ -111,6 +111,40 @@ def test_generated_rulesets_agree_when_run_is_cut_into_pieces(
     for _ in range(5):
         account = data.draw(accounts())
         assert compiled_outcome(ruleset, account) == reference_outcome(ruleset, account)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=banded_rulesets(policies=("first",)), data=st.data())
+def test_the_range_index_gives_the_first_match(text: str, data: st.DataObject) -> None:
+    """Where tiers cut an input into ranges, `run` tries only the tiers whose range
+    holds the account's value (engine/python/index.py): built here from 9 tiers on,
+    it must decide as the reference interpreter does, on every bound."""
+    with patch.object(index, "MIN_TIERS", 9):
+        ruleset = Ruleset(check_source(Source(text, "generated.tiers"), analyse=False))
+        built = index.range_index(ruleset.checked) is not None
+    assert built == ("def p0(" in ruleset.program.source_code)
+    bounds = [0, 1, 999, 1000, 1001, 9999, 10_000, 12_999, 13_000, 13_999, 100_000, 10**6]
+    for _ in range(10):
+        account = data.draw(accounts())
+        account["followers"] = data.draw(
+            st.one_of(st.sampled_from(bounds), st.just(account["followers"]))
+        )
+        assert compiled_outcome(ruleset, account) == reference_outcome(ruleset, account)
+
+
+def test_the_range_index_is_built_for_bands() -> None:
+    lines = ["ruleset bands", "input followers: count", "input platform: text"]
+    lines += [
+        f'tier t{n} when followers between {n * 100} and {n * 100 + 99} and platform == "p{n % 3}"'
+        for n in range(200)
+    ]
+    ruleset = load_ruleset(text="\n".join([*lines, "otherwise rest", ""]))
+    built = index.range_index(ruleset.checked)
+    assert built is not None and built.input == "followers"
+    assert max(len(region) for region in built.regions) == 1
+    assert ruleset.classify({"followers": 19_950, "platform": "p1"}).tier == "t199"
+    assert ruleset.classify({"followers": 19_950, "platform": "p2"}).tier == "rest"
+    assert ruleset.classify({"followers": 20_000, "platform": "p1"}).tier == "rest"
 
 
 @settings(max_examples=100, deadline=None)

@@ -127,7 +127,7 @@ def test_generated_code_holds_no_rule_text(hostile, which: str) -> None:  # type
         assert word not in code
     # every identifier in the generated code is one the compiler made
     made = re.compile(
-        r"(k|i|l|v|t|s|x|f|c)\d+|_t|_div|_factory|K|raw|run|trace|log|steps|notes|r|L|P|a|b|x|i"
+        r"(k|i|l|v|t|s|x|f|c|p|g)\d+|_t|j|q|_div|_factory|K|raw|run|trace|log|steps|notes|r|L|P|a|b|x|i"
         r"|explain|out|tried|failed|why|miss|f|g"
         r"|type|int|float|str|bool|list|tuple|set|frozenset|isdisjoint|issubset"
         r"|join|get|append|any|not|and|or|is|in|if|elif|else|return|def|try|except"

@@ -123,6 +123,68 @@ def rulesets(draw: st.DrawFn) -> str:
     return "".join(lines)
 
 
+def _boxable_leaf() -> st.SearchStrategy[str]:
+    ops = st.sampled_from(["at least", "at most", "above", "below", "==", "!="])
+    count = st.sampled_from(COUNTS)
+    platforms = st.lists(st.sampled_from(PLATFORMS), min_size=1, max_size=3, unique=True)
+    return st.one_of(
+        st.builds(lambda op, n: f"followers {op} {n}", ops, count),
+        st.builds(
+            lambda a, b: f"followers between {min(a, b) * 1000} and {max(a, b) * 1000}",
+            st.integers(0, 60),
+            st.integers(0, 60),
+        ),
+        st.builds(lambda op, n: f"posts {op} {n}", ops, count),
+        st.builds(lambda op, p: f"engagement_rate {op} {p}", ops, st.sampled_from(PERCENTS)),
+        st.sampled_from(PLATFORMS).map(lambda p: f"platform == {_quoted(p)}"),
+        st.sampled_from(PLATFORMS).map(lambda p: f"platform is not {_quoted(p)}"),
+        platforms.map(lambda p: f"platform in {_set(p)}"),
+        platforms.map(lambda p: f"platform not in {_set(p)}"),
+        st.sampled_from(["engagement high", "engagement is not low", "engagement medium"]),
+        st.sampled_from(["verified", "not verified"]),
+    )
+
+
+def _boxable_condition() -> st.SearchStrategy[str]:
+    return st.recursive(
+        _boxable_leaf(),
+        lambda inner: st.one_of(
+            st.builds(lambda a, b: f"({a} and {b})", inner, inner),
+            st.builds(lambda a, b: f"({a} or {b})", inner, inner),
+        ),
+        max_leaves=4,
+    )
+
+
+@st.composite
+def _tier(draw: st.DrawFn) -> str:
+    """Mostly as generated rulesets are (a platform, a band of followers), so
+    that the index splits; sometimes anything, so that it must not split wrongly."""
+    parts = []
+    if draw(st.integers(0, 4)):
+        parts.append(draw(st.sampled_from(PLATFORMS).map(lambda p: f"platform == {_quoted(p)}")))
+    if draw(st.integers(0, 4)):
+        low = draw(st.integers(0, 12))
+        high = low + draw(st.integers(0, 2))
+        parts.append(
+            f"followers between {low * 1000} and {high * 1000 + draw(st.sampled_from([0, 999]))}"
+        )
+    if not parts or not draw(st.integers(0, 2)):
+        parts.append(draw(_boxable_condition()))
+    return " and ".join(parts)
+
+
+@st.composite
+def banded_rulesets(draw: st.DrawFn, policies: tuple[str, ...] = ("first", "unique")) -> str:
+    """Many tiers, mostly a platform and a band of followers each, as generated
+    rulesets are, for the pair index and the range index."""
+    policy = draw(st.sampled_from(policies))
+    tiers = draw(st.lists(_tier(), min_size=9, max_size=40))
+    lines = [f"ruleset generated\npolicy {policy}\n", SCHEMA]
+    lines += [f"tier t{i} when {c}\n" for i, c in enumerate(tiers)]
+    return "".join([*lines, "otherwise rest\n"])
+
+
 def accounts() -> st.SearchStrategy[dict[str, Any]]:
     count = st.one_of(
         st.sampled_from([0, 1, 999, 1000, 10_000, 100_000, 1_000_000, 1_000_001]),

@@ -136,6 +136,17 @@ def _overlap_error(earlier: Rule, later: Rule, witness: dict[str, str]) -> Diagn
 # -------------------------------------------------------------------- boxes
 
 
+def tier_reaches(checked: CheckedRuleset) -> list[Reach | None]:
+    """For each tier with a condition, in file order, what it allows of each input it
+    bounds (None: a condition the boxes cannot read, or one no account satisfies)."""
+    reaches: list[Reach | None] = []
+    for rule in checked.tiers:
+        if rule.when is not None:
+            boxes = _boxes(rule, checked)
+            reaches.append(_reach(boxes) if boxes else None)
+    return reaches
+
+
 def boxable(rule: Rule, checked: CheckedRuleset) -> bool:
     """Whether the analysis can read this rule's condition."""
     return rule.when is not None and _boxes(rule, checked) is not None

@@ -4,7 +4,9 @@ In: a `CheckedRuleset`. Out: Python functions compiled once per ruleset and
 run per account: the evaluator (`evaluator.py`: `Program.run`, about a
 microsecond a decision, and `Program.trace`), the explainer
 (`explainer.py`), the reasoner (`reasoner.py`) and the decision log's line
-encoder (`log_encoder.py`), all made by the one generator in `codegen.py`.
+encoder (`log_encoder.py`), all made by the one generator in `codegen.py`;
+for big rulesets whose tiers cut one input into ranges, `index.py` finds the
+tiers a value can match, so that `run` tries only those.
 What they share is here too: the leaf conditions a reason reports on
 (`leaves.py`) and the checking of account values against the declared inputs
 (`values.py`, with `InputError`). The references that tests compare them

@@ -18,6 +18,7 @@ and the reasons (`engine/python/reasoner.py`).
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any, Literal
 
 from engine.checker.model import CheckedRuleset, Input, Let, Level, Rule, Value
 from engine.language import ast
+from engine.python.index import RangeIndex, range_index
 from engine.python.leaves import Leaf, rule_leaves
 from engine.python.values import MAX_COUNT, MAX_NUMBER, RuleConflict, validate
 
@@ -91,6 +93,7 @@ class CodeGenerator:
         self._temp = 0
         self.mode: Mode = "run"
         self.chunks: list[str] = []  # `_chunked`'s functions, for `pieces`
+        self.fixups: list[Callable[[dict[str, Any]], None]] = []  # run once they exist
 
     def const(self, value: Any) -> int:
         """Index of a constant; hashable values are shared."""
@@ -135,6 +138,8 @@ class CodeGenerator:
         namespace: dict[str, Any] = {f"k{n}": value for n, value in enumerate(self.constants)}
         for piece in pieces:  # one at a time: the compiler's memory follows the largest
             exec(compile(piece, f"<tierline {self.checked.name}>", "exec"), namespace)
+        for fixup in self.fixups:
+            fixup(namespace)
         return "\n".join(pieces), tuple(namespace[mode] for mode in modes)
 
     def factory(self, modes: list[Mode]) -> str:
@@ -145,6 +150,7 @@ class CodeGenerator:
         """The functions of `modes`, then the functions that hold the tiers of a big
         ruleset's `run` (`_chunked`), each piece compiled on its own."""
         self.chunks = []
+        self.fixups = []
         functions = ["\n".join(self._function(mode)) for mode in modes]
         return functions + self.chunks
 
@@ -325,6 +331,9 @@ class CodeGenerator:
     def _tiers(self) -> list[str]:
         rules = [r for r in self.checked.tiers if r.when is not None]
         fallback = next((r for r in self.checked.tiers if r.when is None), None)
+        index = range_index(self.checked) if self.mode == "run" else None
+        if index is not None:
+            return self._indexed(rules, fallback, index)
         if self.mode == "run" and len(rules) > CHUNK:
             return self._chunked(rules, fallback)
         lines: list[str] = []
@@ -376,6 +385,46 @@ class CodeGenerator:
         if first:
             return [*lines, f"    r = {self.k(fallback)}; break"]
         return [*lines, f"if r is None: r = {self.k(fallback)}"]
+
+    def _indexed(self, rules: list[Rule], fallback: Rule | None, index: RangeIndex) -> list[str]:
+        """`run`'s tiers found by their range on one input (`index.py`): the region of the
+        account's value, by binary search, names one function that tries the region's
+        tiers in order: a tier's own (`p7`) where it is the only one, else one that
+        tries each (`g2`: `p3(…) or p7(…)`), or `q` where there is none. All are
+        compiled CHUNK at a time."""
+        args = ", ".join(self.vars.values())
+        for start in range(0, len(rules), CHUNK):
+            body = []
+            for n, rule in enumerate(rules[start : start + CHUNK], start):
+                assert rule.when is not None
+                body.append(f"def p{n}({args}):")
+                body.append(f"    if {self.expr(rule.when)}: return {self.k(rule)}")
+            self.chunks.append("\n".join(body))
+        shared: dict[tuple[int, ...], str] = {(): "q"}
+        chains = [f"def q({args}):\n    return None"]
+        for region in index.regions:
+            if len(region) > 1 and region not in shared:
+                shared[region] = f"g{len(shared) - 1}"
+                tries = " or ".join(f"p{n}({args})" for n in region)
+                chains.append(f"def {shared[region]}({args}):\n    return {tries}")
+        for start in range(0, len(chains), CHUNK):
+            self.chunks.append("\n".join(chains[start : start + CHUNK]))
+        table = self.const(object())  # the regions' functions, once they exist
+
+        def fill(namespace: dict[str, Any]) -> None:
+            namespace[f"k{table}"] = tuple(
+                namespace[f"p{region[0]}" if len(region) == 1 else shared[region]]
+                for region in index.regions
+            )
+
+        self.fixups.append(fill)
+        value, bounds = self.vars[index.input], self.k(index.bounds)
+        return [
+            f"j = {self.k(bisect.bisect_left)}({bounds}, {value})",
+            f"j = 2 * j + 1 if j < {len(index.bounds)} and {bounds}[j] == {value} else 2 * j",
+            f"r = k{table}[j]({args})",
+            f"if r is None: r = {self.k(fallback)}",
+        ]
 
     # ----------------------------------------------------------- expressions
 
