@@ -24,13 +24,13 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check engine server cli tests benchmarks
-	$(BIN)/ruff format --check engine server cli tests benchmarks
-	$(BIN)/mypy engine server cli
+	$(BIN)/ruff check engine server cli tables tests benchmarks
+	$(BIN)/ruff format --check engine server cli tables tests benchmarks
+	$(BIN)/mypy engine server cli tables
 
 fmt: $(STAMP)
-	$(BIN)/ruff format engine server cli tests benchmarks
-	$(BIN)/ruff check --fix engine server cli tests benchmarks
+	$(BIN)/ruff format engine server cli tables tests benchmarks
+	$(BIN)/ruff check --fix engine server cli tables tests benchmarks
 
 check: $(STAMP)
 	$(BIN)/tierline check $(RULES)

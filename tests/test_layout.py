@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("engine", "server", "cli")
+PACKAGES = ("engine", "server", "cli", "tables")
 
 # Each stage of the engine may import only the stages before it, and itself.
-ENGINE_ORDER = ("language", "checker", "analysis", "python")
+ENGINE_ORDER = ("language", "checker", "analysis", "python", "sql")
 
 
 def _module_name(path: Path) -> str:
@@ -113,8 +113,22 @@ def test_engine_imports_no_grpc_and_does_no_serving() -> None:
     for name, path in MODULES.items():
         if name.startswith("engine"):
             text = path.read_text(encoding="utf-8")
-            for word in ("import grpc", "from grpc", "structlog", "watchfiles"):
+            words = (
+                "import grpc",
+                "from grpc",
+                "structlog",
+                "watchfiles",
+                "import duckdb",
+                "pyspark",
+            )
+            for word in words:
                 assert word not in text, f"{name} uses {word}"
+
+
+def test_tables_run_the_engine_and_serve_nothing() -> None:
+    for name in MODULES:
+        if name.startswith("tables"):
+            assert not any(t.startswith(("cli", "server")) for t in GRAPH[name]), name
 
 
 def test_server_does_not_import_the_command_line() -> None:

@@ -1,0 +1,365 @@
+"""CheckedRuleset → one SQL query, built as a sqlglot expression tree.
+
+The query selects every column of the table plus `tier`, `labels`, `rule`
+and `error`, with the Python evaluator's semantics: a row with a bad value
+(a missing required input, a negative or fractional count, a number that is
+not finite, a value outside its declared range) gets an `error` naming each
+bad field, in the words of the Python API, and no tier; `between` is
+inclusive; division by zero gives 0; optional inputs take their defaults;
+under `policy unique` a row that two tiers match gets an error naming both.
+
+Everything is one SELECT over the table (no helper columns to drop, which
+not every dialect can): each input is read where it is used, lets are
+expanded where they are used, and levels become the index of their band.
+Numbers with a fraction are written as `CAST('0.035' AS DOUBLE)`, never as a
+decimal literal, so that `0.035` compares with a double column as Python's
+float does. Arithmetic runs in doubles (BIGINT arithmetic can overflow and
+stop the query). The few constructs dialects spell differently (dropping
+NULLs from the labels array) are written per dialect here; sqlglot writes
+the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, UnsupportedError
+
+from engine.checker.model import CheckedRuleset, Input, Let, Level, Rule
+from engine.language import ast
+from engine.python.values import EXPECTED, MAX_COUNT, MAX_NUMBER
+
+T = ast.TypeName
+DIALECTS = ("duckdb", "spark", "bigquery", "snowflake", "postgres")
+_COMPARE = {"==": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}
+_ARITH = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul}
+
+
+class SqlError(Exception):
+    """The ruleset cannot be written in this dialect, or the request is malformed."""
+
+
+@dataclass(frozen=True)
+class Query:
+    sql: str
+    dialect: str
+    table: str
+
+
+def compile_sql(
+    checked: CheckedRuleset,
+    dialect: str = "duckdb",
+    table: str = "accounts",
+    columns: Mapping[str, str] | None = None,
+    pretty: bool = True,
+) -> Query:
+    """The query over `table`; `columns` maps an input to the column holding it
+    (`--map followers=follower_count`), the input's own name otherwise."""
+    if dialect not in DIALECTS:
+        raise SqlError(f"unknown dialect {dialect!r}; use one of {', '.join(DIALECTS)}")
+    unknown = sorted(set(columns or {}) - set(checked.inputs))
+    if unknown:
+        raise SqlError(
+            f"--map names {', '.join(unknown)}, which the rules do not declare "
+            f"(inputs: {', '.join(checked.inputs)})"
+        )
+    builder = _Builder(checked, dialect, dict(columns or {}))
+    select = builder.select(table)
+    try:
+        text = select.sql(dialect=dialect, pretty=pretty, unsupported_level=ErrorLevel.RAISE)
+    except UnsupportedError as error:
+        raise SqlError(f"{dialect} cannot express these rules: {error}") from None
+    return Query(text, dialect, table)
+
+
+class _Builder:
+    def __init__(self, checked: CheckedRuleset, dialect: str, columns: dict[str, str]):
+        self.checked = checked
+        self.dialect = dialect
+        self.columns = columns
+        self.derived = {item.name: item for item in checked.derived}
+
+    # ----------------------------------------------------------------- query
+
+    def select(self, table: str) -> exp.Select:
+        checked = self.checked
+        bad = self._bad_row()
+        tiers = [r for r in checked.tiers if r.when is not None]
+        fallback = next((r for r in checked.tiers if r.when is None), None)
+        conditions = [(rule, self.condition(rule)) for rule in tiers]
+        conflict = self._conflict(conditions) if checked.policy == "unique" else None
+        refused = exp.or_(bad.copy(), conflict.copy()) if conflict is not None else bad
+
+        def first(value: str) -> exp.Expr:
+            case = exp.Case().when(refused.copy(), exp.null())
+            for rule, condition in conditions:
+                case = case.when(condition.copy(), _text_or_null(getattr(rule, value)))
+            fallback_value = getattr(fallback, value) if fallback is not None else None
+            return case.else_(_text_or_null(fallback_value))
+
+        error = exp.Case().when(bad.copy(), self._problems())
+        if conflict is not None:
+            error = error.when(conflict.copy(), self._conflict_message(conditions))
+        labels = exp.Case().when(refused.copy(), exp.null()).else_(self._labels())
+        return exp.select(
+            exp.Star(),
+            exp.alias_(first("tier"), "tier"),
+            exp.alias_(labels, "labels"),
+            exp.alias_(first("name"), "rule"),
+            exp.alias_(error.else_(exp.null()), "error"),
+        ).from_(exp.to_table(table, dialect=self.dialect))
+
+    def _labels(self) -> exp.Expr:
+        items = [
+            exp.Case().when(self.condition(rule), exp.Literal.string(rule.name))
+            for rule in self.checked.labels
+        ]
+        array = exp.Array(expressions=items)
+        if not items:
+            return exp.cast(array, exp.DataType.build("ARRAY<TEXT>"))
+        if self.dialect == "postgres":
+            return exp.Anonymous(this="ARRAY_REMOVE", expressions=[array, exp.null()])
+        if self.dialect == "bigquery":
+            element = exp.to_identifier("label")
+            unnested = exp.Unnest(expressions=[array], alias=exp.TableAlias(columns=[element]))
+            query = (
+                exp.select(exp.column(element))
+                .from_(unnested)
+                .where(exp.column(element).is_(exp.null()).not_())
+            )
+            return exp.Anonymous(this="ARRAY", expressions=[query.subquery()])
+        return exp.ArrayCompact(this=array)
+
+    # ------------------------------------------------------------ validation
+
+    def _checks(self) -> list[tuple[exp.Expr, exp.Expr]]:
+        """(the value is bad, what the error says) for every check of every input."""
+        checks: list[tuple[exp.Expr, exp.Expr]] = []
+        for decl in self.checked.inputs.values():
+            column = self._column(decl)
+            if not decl.optional:
+                missing = f"{decl.name}: missing, expected {EXPECTED[decl.type]}"
+                checks.append((column.copy().is_(exp.null()), exp.Literal.string(missing)))
+            value = self._value(decl)
+            wrong = self._wrong(decl, value)
+            if wrong is not None:
+                expected = EXPECTED[decl.type]
+                if decl.range is not None:
+                    expected += f" {decl.range_text}"
+                said = exp.DPipe(
+                    this=exp.Literal.string(f"{decl.name}: expected {expected}, got "),
+                    expression=exp.cast(value.copy(), exp.DataType.build("TEXT")),
+                    safe=True,
+                )
+                present = column.copy().is_(exp.null()).not_()
+                checks.append((exp.and_(present, wrong), said))
+        return checks
+
+    def _wrong(self, decl: Input, value: exp.Expr) -> exp.Expr | None:
+        """When a present value of `decl` is refused (the Python API's `coerce`, `within`)."""
+        parts: list[exp.Expr] = []
+        if decl.type in (T.COUNT, T.NUMBER, T.PERCENT):  # NaN and infinities fail this
+            bounds = exp.Between(
+                this=value.copy(), low=_double(-MAX_NUMBER), high=_double(MAX_NUMBER)
+            )
+            parts.append(exp.Not(this=bounds))
+        if decl.type is T.COUNT:
+            parts.append(value.copy() < 0)
+            parts.append(exp.NEQ(this=value.copy(), expression=exp.Floor(this=value.copy())))
+            parts.append(value.copy() > exp.Literal.number(MAX_COUNT))
+        if decl.range is not None and decl.type in (T.COUNT, T.NUMBER, T.PERCENT):
+            allowed = decl.range
+            if allowed.lo != float("-inf"):
+                low = _number(allowed.lo)
+                parts.append(value.copy() < low if allowed.lo_closed else value.copy() <= low)
+            if allowed.hi != float("inf"):
+                high = _number(allowed.hi)
+                parts.append(value.copy() > high if allowed.hi_closed else value.copy() >= high)
+        return exp.or_(*parts) if parts else None
+
+    def _bad_row(self) -> exp.Expr:
+        checks = self._checks()
+        return exp.or_(*(bad for bad, _said in checks)) if checks else exp.false()
+
+    def _problems(self) -> exp.Expr:
+        """Each bad field's message, joined by "; " (InputError's words after its colon)."""
+        pieces = [
+            exp.Case()
+            .when(bad, exp.DPipe(this=said, expression=exp.Literal.string("; ")))
+            .else_(exp.Literal.string(""))
+            for bad, said in self._checks()
+        ]
+        if not pieces:
+            return exp.null()
+        joined: exp.Expr = pieces[0]
+        for piece in pieces[1:]:
+            joined = exp.DPipe(this=joined, expression=piece, safe=True)
+        text = exp.DPipe(this=exp.Literal.string("invalid account: "), expression=joined, safe=True)
+        length = exp.Length(this=text.copy())
+        return exp.Substring(this=text, start=exp.Literal.number(1), length=length - 2)
+
+    # -------------------------------------------------------------- conflicts
+
+    def _conflict(self, conditions: list[tuple[Rule, exp.Expr]]) -> exp.Expr | None:
+        """Two tiers match (policy unique): some tier's condition and a later one's."""
+        pairs = [
+            exp.and_(a.copy(), b.copy())
+            for n, (_r, a) in enumerate(conditions)
+            for _s, b in conditions[n + 1 :]
+        ]
+        return exp.or_(*pairs) if pairs else None
+
+    def _conflict_message(self, conditions: list[tuple[Rule, exp.Expr]]) -> exp.Expr:
+        """RuleConflict's words, for the first matching tier and the next one."""
+        outer = exp.Case()
+        for n, (first, a) in enumerate(conditions):
+            inner = exp.Case()
+            for second, b in conditions[n + 1 :]:
+                said = (
+                    f"ruleset {self.checked.name} has policy unique, but tiers "
+                    f"'{first.name}' (line {first.line}) and '{second.name}' "
+                    f"(line {second.line}) both match this account"
+                )
+                inner = inner.when(b.copy(), exp.Literal.string(said))
+            if conditions[n + 1 :]:
+                outer = outer.when(a.copy(), inner)
+        return outer
+
+    # ----------------------------------------------------------- expressions
+
+    def condition(self, rule: Rule) -> exp.Expr:
+        assert rule.when is not None
+        return self.expr(rule.when)
+
+    def _column(self, decl: Input) -> exp.Column:
+        return exp.column(self.columns.get(decl.name, decl.name), quoted=True)
+
+    def _value(self, decl: Input) -> exp.Expr:
+        column = self._column(decl)
+        if not decl.optional:
+            return column
+        assert decl.default is not None
+        return exp.Coalesce(this=column, expressions=[self._literal(decl.default, decl.type)])
+
+    def _literal(self, value: object, type_: T) -> exp.Expr:
+        if type_ is T.TEXT_SET:
+            assert isinstance(value, frozenset | set | list | tuple)
+            items = [exp.Literal.string(str(v)) for v in sorted(value)]
+            array = exp.Array(expressions=items)
+            return array if items else exp.cast(array, exp.DataType.build("ARRAY<TEXT>"))
+        if isinstance(value, bool):
+            return exp.true() if value else exp.false()
+        if isinstance(value, int | float):
+            return _number(value)
+        return exp.Literal.string(str(value))
+
+    def expr(self, node: ast.Expr) -> exp.Expr:
+        match node:
+            case ast.Name(name=name):
+                return self._name(name)
+            case ast.Number(value=value):
+                return _number(value)
+            case ast.Text(value=value):
+                return exp.Literal.string(value)
+            case ast.Flag(value=value):
+                return exp.true() if value else exp.false()
+            case ast.Arith(op="/", left=left, right=right):
+                divisor = self._double(right)
+                division = exp.Div(this=self._double(left), expression=divisor.copy())
+                zero = exp.EQ(this=divisor, expression=exp.Literal.number(0))
+                return exp.Case().when(zero, _double(0.0)).else_(division)
+            case ast.Arith(op=op, left=left, right=right):
+                return exp.Paren(
+                    this=_ARITH[op](this=self._double(left), expression=self._double(right))
+                )
+            case ast.Neg(operand=operand):
+                return exp.Neg(this=exp.Paren(this=self.expr(operand)))
+            case ast.Compare(value=value, op=op, bound=bound):
+                return _COMPARE[op](this=self.expr(value), expression=self.expr(bound))
+            case ast.Between(value=value, low=low, high=high):
+                return exp.Between(this=self.expr(value), low=self.expr(low), high=self.expr(high))
+            case ast.InSet(value=value, items=items, negated=negated):
+                texts = [exp.Literal.string(v) for v in sorted(items.values)]
+                if not texts:
+                    return exp.true() if negated else exp.false()
+                inside = exp.In(this=self.expr(value), expressions=texts)
+                return exp.Not(this=inside) if negated else inside
+            case ast.Has(value=value, mode=mode, items=items):
+                tests = [
+                    exp.ArrayContains(this=self.expr(value), expression=exp.Literal.string(v))
+                    for v in sorted(items.values)
+                ]
+                if not tests:
+                    return exp.true() if mode == "all" else exp.false()
+                return exp.or_(*tests) if mode == "any" else exp.and_(*tests)
+            case ast.TextIs(value=value, text=text, negated=negated):
+                test = exp.NEQ if negated else exp.EQ
+                return test(this=self.expr(value), expression=exp.Literal.string(text.value))
+            case ast.LevelIs(value=value, band=band, negated=negated):
+                level = self.checked.levels[value.name]
+                index = exp.Literal.number(level.band_names().index(band.name))
+                test = exp.NEQ if negated else exp.EQ
+                return test(this=self._name(value.name), expression=index)
+            case ast.AllOf(parts=parts):
+                return exp.Paren(this=exp.and_(*(self.expr(p) for p in parts)))
+            case ast.AnyOf(parts=parts):
+                return exp.Paren(this=exp.or_(*(self.expr(p) for p in parts)))
+            case ast.Not(part=part):
+                return exp.Not(this=exp.Paren(this=self.expr(part)))
+        raise SqlError(f"cannot write {type(node).__name__} in SQL")  # pragma: no cover
+
+    def _double(self, node: ast.Expr) -> exp.Expr:
+        return exp.cast(self.expr(node), exp.DataType.build("DOUBLE"))
+
+    def _name(self, name: str) -> exp.Expr:
+        decl = self.checked.inputs.get(name)
+        if decl is not None:
+            return self._value(decl)
+        item = self.derived[name]
+        if isinstance(item, Let):
+            return exp.Paren(this=self.expr(item.expr))
+        return self._level(item)
+
+    def _level(self, level: Level) -> exp.Expr:
+        """The index of the first band that holds the source's value, -1 if none."""
+        source = self._name(level.source)
+        case = exp.Case()
+        for index, band in enumerate(level.bands):
+            if band.op == "":
+                return case.else_(exp.Literal.number(index))
+            assert band.low is not None
+            if band.op == "between":
+                assert band.high is not None
+                test: exp.Expr = exp.Between(
+                    this=source.copy(), low=_number(band.low), high=_number(band.high)
+                )
+            else:
+                test = _COMPARE[band.op](this=source.copy(), expression=_number(band.low))
+            case = case.when(test, exp.Literal.number(index))
+        return case.else_(exp.Literal.number(-1))
+
+
+def _number(value: float) -> exp.Expr:
+    """An int as an integer literal; a float as a double (never a decimal literal)."""
+    if isinstance(value, int):
+        return exp.Literal.number(value) if value >= 0 else exp.Neg(this=exp.Literal.number(-value))
+    return _double(value)
+
+
+def _double(value: float) -> exp.Expr:
+    return exp.cast(exp.Literal.string(repr(float(value))), exp.DataType.build("DOUBLE"))
+
+
+def _text_or_null(value: str | None) -> exp.Expr:
+    return exp.null() if value is None else exp.Literal.string(value)
+
+
+def parse_check(sql: str, dialect: str) -> None:
+    """Raise SqlError unless sqlglot reads `sql` back in `dialect` (a test's guard)."""
+    try:
+        sqlglot.parse_one(sql, read=dialect)
+    except sqlglot.errors.ParseError as error:  # pragma: no cover
+        raise SqlError(str(error)) from None

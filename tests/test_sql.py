@@ -1,0 +1,198 @@
+"""The rules as SQL on DuckDB give the Python evaluator's answers, row by row:
+tier, labels, rule, and whether the row is refused (engine/sql, tables/duck.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine import ClassifyError, Ruleset, load_ruleset
+from engine.language.ast import TypeName
+from engine.language.source import Source
+from engine.load import check_source
+from engine.sql.compile import DIALECTS, SqlError, compile_sql, parse_check
+from tables.duck import classify_table
+from tests.conftest import RULES, tierline
+from tests.typed_rules import rulesets
+
+T = TypeName
+SQL_TYPES = {
+    T.COUNT: "DOUBLE",  # a double column, so that -5 and 2.5 can be refused as Python does
+    T.NUMBER: "DOUBLE",
+    T.PERCENT: "DOUBLE",
+    T.TEXT: "VARCHAR",
+    T.FLAG: "BOOLEAN",
+    T.TEXT_SET: "VARCHAR[]",
+}
+COUNTS = [0, 1, 999, 1000, 1001, 4999, 5000, 9999, 10_000, 10_001, 49_999, 50_000, 99_999,
+          100_000, 100_001, 200_000, 200_001, 499_999, 500_000, 999_999, 1_000_000,
+          1_000_001, 5_000_000]  # fmt: skip
+RATES = [0.0, 0.0099, 0.01, 0.0101, 0.0199, 0.02, 0.0349, 0.035, 0.0351, 0.05, 0.1, 1.0]
+TEXTS = ["instagram", "tiktok", "youtube", 'we"ird\\', "ünï", ""]
+TOPICS = ["fashion", "tech", "gaming", "food", "beauty", "crypto"]
+
+
+def boundary_value(type_: T, rnd: random.Random) -> Any:
+    """Mostly values on and beside the bounds rule files use; some bad ones."""
+    roll = rnd.random()
+    if type_ is T.COUNT:
+        if roll < 0.03:
+            return rnd.choice([-1.0, 2.5, None])
+        return float(rnd.choice(COUNTS) if roll < 0.8 else rnd.randint(0, 2_000_000))
+    if type_ in (T.NUMBER, T.PERCENT):
+        if roll < 0.03:
+            return rnd.choice([-0.5, None, 4.2])
+        return rnd.choice(RATES) if roll < 0.8 else rnd.uniform(-10, 10)
+    if type_ is T.TEXT:
+        return None if roll < 0.02 else rnd.choice(TEXTS)
+    if type_ is T.FLAG:
+        return None if roll < 0.05 else rnd.random() < 0.5
+    return None if roll < 0.02 else rnd.sample(TOPICS, rnd.randint(0, 3))
+
+
+def load_table(
+    connection: duckdb.DuckDBPyConnection, ruleset: Ruleset, rows: list[dict[str, Any]], where: Path
+) -> None:
+    inputs = ruleset.checked.inputs
+    path = where / "accounts.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    columns = {name: SQL_TYPES[decl.type] for name, decl in inputs.items()}
+    spec = "{" + ", ".join(f"'{n}': '{t}'" for n, t in columns.items()) + "}"
+    connection.execute(
+        f"CREATE OR REPLACE TABLE accounts AS SELECT row_number() OVER () AS row, * "
+        f"FROM read_json('{path}', columns = {spec}, format = 'newline_delimited')"
+    )
+
+
+def python_answer(ruleset: Ruleset, row: dict[str, Any]) -> tuple[Any, ...]:
+    account = {k: v for k, v in row.items() if k in ruleset.checked.inputs}
+    try:
+        d = ruleset.classify(account)
+    except ClassifyError:
+        return (None, None, None, True)
+    return (d.tier, list(d.labels), d.rule.name if d.rule else None, False)
+
+
+def assert_same_answers(ruleset: Ruleset, rows: list[dict[str, Any]], where: Path) -> int:
+    connection = duckdb.connect()
+    load_table(connection, ruleset, rows, where)
+    relation = classify_table(connection, ruleset, "accounts")
+    names = relation.columns
+    checked = 0
+    for values in relation.order("row").fetchall():
+        got = dict(zip(names, values, strict=True))
+        row = {k: got[k] for k in ruleset.checked.inputs}
+        sql = (got["tier"], got["labels"], got["rule"], got["error"] is not None)
+        assert sql == python_answer(ruleset, row), (row, got["error"])
+        checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("path", sorted(RULES.glob("*.tiers")), ids=lambda p: p.stem)
+def test_shipped_rulesets_agree_on_100000_boundary_accounts(path: Path, tmp_path: Path) -> None:
+    ruleset = load_ruleset(path)
+    rnd = random.Random(path.stem)
+    rows = [
+        {name: boundary_value(decl.type, rnd) for name, decl in ruleset.checked.inputs.items()}
+        for _ in range(100_000)
+    ]
+    assert assert_same_answers(ruleset, rows, tmp_path) == 100_000
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(text=rulesets(), seed=st.integers(0, 2**32))
+def test_generated_rulesets_agree(text: str, seed: int, tmp_path: Path) -> None:
+    """Every construct: lets with division by zero, levels, sets, flags, optional
+    defaults, both policies (an ambiguous row is refused), labels."""
+    ruleset = Ruleset(check_source(Source(text, "generated.tiers"), analyse=False))
+    rnd = random.Random(seed)
+    rows = [
+        {name: boundary_value(decl.type, rnd) for name, decl in ruleset.checked.inputs.items()}
+        for _ in range(2_000)
+    ]
+    assert assert_same_answers(ruleset, rows, tmp_path) == 2_000
+
+
+def test_a_bad_row_names_each_bad_field(tmp_path: Path) -> None:
+    ruleset = load_ruleset(RULES / "synthesis.tiers")
+    rows = [{"followers": -5.0, "engagement_rate": None, "topics": [], "platform": "x"}]
+    connection = duckdb.connect()
+    load_table(connection, ruleset, rows, tmp_path)
+    [(tier, error)] = (
+        classify_table(connection, ruleset, "accounts").select("tier, error").fetchall()
+    )
+    assert tier is None
+    assert error == (
+        "invalid account: followers: expected a count (a whole number, 0 or more), got -5.0; "
+        "engagement_rate: missing, expected a percentage as a fraction (0.042 is 4.2%)"
+    )
+
+
+def test_fractions_compare_as_doubles_at_the_bound(tmp_path: Path) -> None:
+    """0.035 against 3.5%: a double literal, as Python's float, never a decimal."""
+    ruleset = load_ruleset(
+        text="input rate: percent\ntier high when rate at least 3.5%\notherwise low\n"
+    )
+    connection = duckdb.connect()
+    rows = [{"rate": r} for r in (0.035, 0.0349999999999999, math.nextafter(0.035, 1))]
+    load_table(connection, ruleset, rows, tmp_path)
+    tiers = [
+        t
+        for (t,) in classify_table(connection, ruleset, "accounts")
+        .order("row")
+        .select("tier")
+        .fetchall()
+    ]
+    assert tiers == ["high", "low", "high"]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_every_dialect_writes_every_shipped_ruleset(dialect: str) -> None:
+    for path in sorted(RULES.glob("*.tiers")):
+        query = compile_sql(load_ruleset(path).checked, dialect, "accounts")
+        parse_check(query.sql, dialect)
+
+
+def test_a_map_to_an_unknown_input_is_refused() -> None:
+    ruleset = load_ruleset(RULES / "synthesis.tiers")
+    with pytest.raises(SqlError, match="folowers, which the rules do not declare"):
+        compile_sql(ruleset.checked, "duckdb", "accounts", {"folowers": "f"})
+
+
+def test_tierline_sql_prints_a_query_that_runs_with_mapped_columns() -> None:
+    done = tierline("sql", str(RULES / "synthesis.tiers"), "--table", "export",
+                    "--map", "followers=follower_count")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    connection = duckdb.connect()
+    connection.execute(
+        "CREATE TABLE export AS SELECT 45000 AS follower_count, 0.042 AS engagement_rate, "
+        "['fashion'] AS topics, 'instagram' AS platform, NULL::DOUBLE AS fake_follower_ratio"
+    )
+    [(tier, labels, rule, error)] = (
+        connection.sql(done.stdout.rstrip().rstrip(";"))
+        .select("tier, labels, rule, error")
+        .fetchall()
+    )
+    assert (tier, labels, rule, error) == ("micro", ["fashion_expert"], "micro", None)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "said"),
+    [
+        (["--map", "folowers=f"], 1, "--map names folowers, which the rules do not declare"),
+        (["--map", "followers"], 2, "--map followers: expected INPUT=COLUMN"),
+        (["--dialect", "oracle"], 2, "invalid choice: 'oracle'"),
+    ],
+)
+def test_tierline_sql_refuses_bad_requests(args: list[str], code: int, said: str) -> None:
+    done = tierline("sql", str(RULES / "synthesis.tiers"), *args)
+    assert done.returncode == code and said in done.stderr, done.stderr
