@@ -11,10 +11,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import audit, check, fmt, serve, sql, test
+from cli import audit, check, classify, fmt, serve, sql, test
 from cli import eval as evaluate
 
-SUBCOMMANDS = (check, fmt, test, evaluate, sql, serve, audit)
+SUBCOMMANDS = (check, fmt, test, evaluate, sql, classify, serve, audit)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -55,9 +55,13 @@ def compile_sql(
     table: str = "accounts",
     columns: Mapping[str, str] | None = None,
     pretty: bool = True,
+    unreadable: Mapping[str, str] | None = None,
 ) -> Query:
     """The query over `table`; `columns` maps an input to the column holding it
-    (`--map followers=follower_count`), the input's own name otherwise."""
+    (`--map followers=follower_count`), the input's own name otherwise.
+    `unreadable` maps an input to a column that holds the cell as written where
+    it could not be read as the input's type (a text "45k!" for a count), NULL
+    elsewhere: such a row is refused with what the cell said."""
     if dialect not in DIALECTS:
         raise SqlError(f"unknown dialect {dialect!r}; use one of {', '.join(DIALECTS)}")
     unknown = sorted(set(columns or {}) - set(checked.inputs))
@@ -66,7 +70,7 @@ def compile_sql(
             f"--map names {', '.join(unknown)}, which the rules do not declare "
             f"(inputs: {', '.join(checked.inputs)})"
         )
-    builder = _Builder(checked, dialect, dict(columns or {}))
+    builder = _Builder(checked, dialect, dict(columns or {}), dict(unreadable or {}))
     select = builder.select(table)
     try:
         text = select.sql(dialect=dialect, pretty=pretty, unsupported_level=ErrorLevel.RAISE)
@@ -76,10 +80,17 @@ def compile_sql(
 
 
 class _Builder:
-    def __init__(self, checked: CheckedRuleset, dialect: str, columns: dict[str, str]):
+    def __init__(
+        self,
+        checked: CheckedRuleset,
+        dialect: str,
+        columns: dict[str, str],
+        unreadable: dict[str, str],
+    ):
         self.checked = checked
         self.dialect = dialect
         self.columns = columns
+        self.unreadable = unreadable
         self.derived = {item.name: item for item in checked.derived}
 
     # ----------------------------------------------------------------- query
@@ -140,9 +151,23 @@ class _Builder:
         checks: list[tuple[exp.Expr, exp.Expr]] = []
         for decl in self.checked.inputs.values():
             column = self._column(decl)
+            cell = self.unreadable.get(decl.name)
+            written = exp.column(cell, quoted=True) if cell is not None else None
+            if written is not None:
+                said = exp.DPipe(
+                    this=exp.Literal.string(f'{decl.name}: expected {EXPECTED[decl.type]}, got "'),
+                    expression=exp.DPipe(
+                        this=written.copy(), expression=exp.Literal.string('" (a text)'), safe=True
+                    ),
+                    safe=True,
+                )
+                checks.append((written.copy().is_(exp.null()).not_(), said))
             if not decl.optional:
                 missing = f"{decl.name}: missing, expected {EXPECTED[decl.type]}"
-                checks.append((column.copy().is_(exp.null()), exp.Literal.string(missing)))
+                absent: exp.Expr = column.copy().is_(exp.null())
+                if written is not None:
+                    absent = exp.and_(absent, written.copy().is_(exp.null()))
+                checks.append((absent, exp.Literal.string(missing)))
             value = self._value(decl)
             wrong = self._wrong(decl, value)
             if wrong is not None:

@@ -1,0 +1,60 @@
+"""`tierline classify RULES INPUT… -o OUTPUT`: classify CSV/TSV, Parquet or JSON-lines
+files (globs allowed) into CSV, Parquet or JSON lines, on DuckDB (embedded)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import duckdb
+
+from cli.common import Subparsers, UsageError, load_rules, output_options, usage
+from cli.sql import map_option, mapping
+from engine.sql.compile import SqlError
+from tables.classify import classify_files
+from tables.read import TableError
+
+
+def add_parser(sub: Subparsers) -> None:
+    parser = sub.add_parser("classify", help="classify table files (CSV, Parquet, JSON lines)")
+    parser.add_argument("rules", metavar="RULES", help="a rule file")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files or globs, one format")
+    parser.add_argument("-o", "--output", required=True, metavar="OUTPUT",
+                        help=".csv, .parquet or .jsonl")  # fmt: skip
+    parser.add_argument("--id", metavar="COLUMN", help="the column naming each row (default id)")
+    parser.add_argument("--keep-columns", action="store_true", help="keep every input column")
+    parser.add_argument("--engine", choices=("duckdb",), default="duckdb", help="default duckdb")
+    map_option(parser)
+    output_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    path = Path(args.rules)
+    if not path.is_file():
+        return usage(UsageError(f"no such rule file: {args.rules}"))
+    try:
+        columns = mapping(args.map)
+    except UsageError as error:
+        return usage(error)
+    ruleset = load_rules(path, args)
+    if ruleset is None:
+        return 1
+    try:
+        summary = classify_files(
+            ruleset,
+            args.inputs,
+            args.output,
+            columns,
+            args.id,
+            args.keep_columns,
+            progress=sys.stderr.isatty(),
+        )
+    except (TableError, SqlError) as error:
+        return usage(UsageError(str(error)))
+    except duckdb.Error as error:
+        print(f"tierline classify: {error}", file=sys.stderr)
+        return 1
+    print(f"tierline classify: {summary.text()} -> {args.output}", file=sys.stderr)
+    return 1 if summary.errors else 0
