@@ -13,6 +13,7 @@ ALL = [
     "evaluate_speed",
     "peers",
     "rule_scale",
+    "tables",
     "grpc_speed",
     "reload_soak",
     "audit_speed",

@@ -24,7 +24,12 @@ def add_parser(sub: Subparsers) -> None:
                         help=".csv, .parquet or .jsonl")  # fmt: skip
     parser.add_argument("--id", metavar="COLUMN", help="the column naming each row (default id)")
     parser.add_argument("--keep-columns", action="store_true", help="keep every input column")
-    parser.add_argument("--engine", choices=("duckdb",), default="duckdb", help="default duckdb")
+    parser.add_argument(
+        "--engine", choices=("duckdb", "spark"), default="duckdb", help="default duckdb"
+    )
+    parser.add_argument(
+        "--master", default="local[*]", help="Spark's master (--engine spark; default local[*])"
+    )
     map_option(parser)
     output_options(parser)
     parser.set_defaults(run=run)
@@ -42,15 +47,22 @@ def run(args: argparse.Namespace) -> int:
     if ruleset is None:
         return 1
     try:
-        summary = classify_files(
-            ruleset,
-            args.inputs,
-            args.output,
-            columns,
-            args.id,
-            args.keep_columns,
-            progress=sys.stderr.isatty(),
-        )
+        if args.engine == "spark":
+            from tables.spark import classify_files_spark
+
+            summary = classify_files_spark(
+                ruleset, args.inputs, args.output, columns, args.id, args.keep_columns, args.master
+            )
+        else:
+            summary = classify_files(
+                ruleset,
+                args.inputs,
+                args.output,
+                columns,
+                args.id,
+                args.keep_columns,
+                progress=sys.stderr.isatty(),
+            )
     except (TableError, SqlError) as error:
         return usage(UsageError(str(error)))
     except duckdb.Error as error:

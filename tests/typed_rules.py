@@ -25,6 +25,23 @@ level engagement from engagement_rate
   medium between 1% and 3.5%
   low    below 1%
 """
+# Every construct of the language in one ruleset, for backends run on their own
+# engines (Spark), where a hypothesis run per ruleset would cost a job each.
+EVERY_CONSTRUCT = (
+    "ruleset every\npolicy first\n"
+    + SCHEMA
+    + "tier huge when reach above 1M and per_post > 10\n"
+    + "tier big when followers at least 100k or score < -1000\n"
+    + 'tier picky when topics has all of {"tech", "food"} and platform not in {"tiktok"}\n'
+    + 'tier loud when topics has "beauty" and engagement is not low and -score <= 3\n'
+    + "tier steady when followers between 1k and 10k and (posts - 1) * 2 >= 10\n"
+    + 'tier named when platform is not "youtube" and platform in {"instagram", "ünï"}\n'
+    + "tier active when engagement high and not verified\n"
+    + "otherwise small\n"
+    + 'label chatty when per_post below 1 and topics has any of {"tech", "food"}\n'
+    + "label checked when verified\n"
+    + 'label tubers when platform == "youtube" or engagement medium\n'
+)
 COUNTS = ["0", "1", "999", "1k", "10_000", "10k", "100k", "1M"]
 PERCENTS = ["0%", "1%", "3.49%", "3.5%", "50%", "100%"]
 NUMBERS = ["-2.5", "0", "0.5", "3", "12.25", "1000"]

@@ -96,6 +96,11 @@ class _Builder:
     # ----------------------------------------------------------------- query
 
     def select(self, table: str) -> exp.Select:
+        results = [exp.alias_(value, name) for name, value in self.results().items()]
+        return exp.select(exp.Star(), *results).from_(exp.to_table(table, dialect=self.dialect))
+
+    def results(self) -> dict[str, exp.Expr]:
+        """The four columns the rules add: tier, labels, rule and error."""
         checked = self.checked
         bad = self._bad_row()
         tiers = [r for r in checked.tiers if r.when is not None]
@@ -115,13 +120,12 @@ class _Builder:
         if conflict is not None:
             error = error.when(conflict.copy(), self._conflict_message(conditions))
         labels = exp.Case().when(refused.copy(), exp.null()).else_(self._labels())
-        return exp.select(
-            exp.Star(),
-            exp.alias_(first("tier"), "tier"),
-            exp.alias_(labels, "labels"),
-            exp.alias_(first("name"), "rule"),
-            exp.alias_(error.else_(exp.null()), "error"),
-        ).from_(exp.to_table(table, dialect=self.dialect))
+        return {
+            "tier": first("tier"),
+            "labels": labels,
+            "rule": first("name"),
+            "error": error.else_(exp.null()),
+        }
 
     def _labels(self) -> exp.Expr:
         items = [
@@ -191,10 +195,13 @@ class _Builder:
                 this=value.copy(), low=_double(-MAX_NUMBER), high=_double(MAX_NUMBER)
             )
             parts.append(exp.Not(this=bounds))
-        if decl.type is T.COUNT:
-            parts.append(value.copy() < 0)
-            parts.append(exp.NEQ(this=value.copy(), expression=exp.Floor(this=value.copy())))
-            parts.append(value.copy() > exp.Literal.number(MAX_COUNT))
+        if decl.type is T.COUNT:  # a CASE, in order: FLOOR past int64 stops Spark (ANSI mode)
+            outside = exp.or_(
+                parts.pop(), value.copy() < 0, value.copy() > exp.Literal.number(MAX_COUNT)
+            )
+            fraction = exp.NEQ(this=value.copy(), expression=exp.Floor(this=value.copy()))
+            case = exp.Case().when(outside, exp.true()).else_(exp.Paren(this=fraction))
+            parts.append(exp.Paren(this=case))
         if decl.range is not None and decl.type in (T.COUNT, T.NUMBER, T.PERCENT):
             allowed = decl.range
             if allowed.lo != float("-inf"):
@@ -365,6 +372,25 @@ class _Builder:
                 test = _COMPARE[band.op](this=source.copy(), expression=_number(band.low))
             case = case.when(test, exp.Literal.number(index))
         return case.else_(exp.Literal.number(-1))
+
+
+def result_columns(
+    checked: CheckedRuleset,
+    dialect: str,
+    columns: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The SQL of each column the rules add (tier, labels, rule, error), for an API
+    that takes expressions, not a query: PySpark's `F.expr`."""
+    if dialect not in DIALECTS:
+        raise SqlError(f"unknown dialect {dialect!r}; use one of {', '.join(DIALECTS)}")
+    builder = _Builder(checked, dialect, dict(columns or {}), {})
+    try:
+        return {
+            name: value.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
+            for name, value in builder.results().items()
+        }
+    except UnsupportedError as error:
+        raise SqlError(f"{dialect} cannot express these rules: {error}") from None
 
 
 def _number(value: float) -> exp.Expr:

@@ -1,0 +1,108 @@
+"""The rules as Spark SQL expressions, in Spark's local mode, give the Python
+evaluator's answers row by row (tables/spark.py: `with_tiers`)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine import Ruleset, load_ruleset
+from engine.language.ast import TypeName
+from engine.language.source import Source
+from engine.load import check_source
+from tests.conftest import RULES, tierline
+from tests.test_sql import boundary_value, python_answer
+from tests.typed_rules import EVERY_CONSTRUCT
+
+pyspark = pytest.importorskip(
+    "pyspark", reason="pyspark is the `spark` extra: make test installs it"
+)
+from pyspark.sql import SparkSession  # noqa: E402
+from pyspark.sql import types as S  # noqa: E402
+
+from tables.spark import local_session, with_tiers  # noqa: E402
+
+T = TypeName
+SPARK_TYPES = {
+    T.COUNT: S.DoubleType(),  # a double column, so that -1 and 2.5 are refused as in Python
+    T.NUMBER: S.DoubleType(),
+    T.PERCENT: S.DoubleType(),
+    T.TEXT: S.StringType(),
+    T.FLAG: S.BooleanType(),
+    T.TEXT_SET: S.ArrayType(S.StringType()),
+}
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[SparkSession]:
+    session = local_session("local[2]", "tierline-tests")
+    yield session
+    session.stop()
+
+
+def _agree(spark: SparkSession, ruleset: Ruleset, count: int, seed: str) -> int:
+    inputs = ruleset.checked.inputs
+    rnd = random.Random(seed)
+    rows = [
+        tuple([n, *(boundary_value(decl.type, rnd) for decl in inputs.values())])
+        for n in range(count)
+    ]
+    schema = S.StructType(
+        [S.StructField("row", S.LongType())]
+        + [S.StructField(name, SPARK_TYPES[decl.type]) for name, decl in inputs.items()]
+    )
+    df = with_tiers(spark.createDataFrame(rows, schema), ruleset)
+    checked = 0
+    for got in df.orderBy("row").collect():
+        values: dict[str, Any] = got.asDict()
+        row = {name: values[name] for name in inputs}
+        labels = list(values["labels"]) if values["labels"] is not None else None
+        answer = (values["tier"], labels, values["rule"], values["error"] is not None)
+        assert answer == python_answer(ruleset, row), (row, values["error"])
+        checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("path", sorted(RULES.glob("*.tiers")), ids=lambda p: p.stem)
+def test_shipped_rulesets_agree_on_spark(spark: SparkSession, path: Path) -> None:
+    assert _agree(spark, load_ruleset(path), 10_000, path.stem) == 10_000
+
+
+def test_every_construct_agrees_on_spark(spark: SparkSession) -> None:
+    """Lets with division by zero, levels, sets, flags, optional defaults, labels,
+    and policy unique refusing an ambiguous row."""
+    for policy in ("first", "unique"):
+        text = EVERY_CONSTRUCT.replace("policy first", f"policy {policy}")
+        ruleset = Ruleset(check_source(Source(text, "typed.tiers"), analyse=False))
+        assert _agree(spark, ruleset, 10_000, policy) == 10_000
+
+
+def test_tierline_classify_runs_on_spark(tmp_path: Path) -> None:
+    import duckdb
+
+    source = tmp_path / "accounts.parquet"
+    duckdb.sql(
+        "SELECT * FROM (VALUES ('a', 45000, 0.042, ['fashion'], 'instagram'), "
+        "('b', -5, 0.01, [], 'tiktok')) AS t(id, followers, engagement_rate, topics, platform)"
+    ).write_parquet(str(source))
+    out = tmp_path / "tiers.parquet"
+    done = tierline("classify", str(RULES / "synthesis.tiers"), str(source), "-o", str(out),
+                    "--engine", "spark", "--master", "local[1]")  # fmt: skip
+    assert done.returncode == 1, done.stderr  # one row is refused
+    got = duckdb.sql(
+        f"SELECT id, tier, labels, error IS NOT NULL FROM '{out}/*.parquet' ORDER BY id"
+    )
+    assert got.fetchall() == [("a", "micro", ["fashion_expert"], False), ("b", None, None, True)]
+    assert "2 rows" in done.stderr and "1 with errors" in done.stderr
+
+
+def test_spark_refuses_csv_rather_than_read_it_differently(tmp_path: Path) -> None:
+    source = tmp_path / "export.csv"
+    source.write_text("id,followers\na,45k\n")
+    done = tierline("classify", str(RULES / "synthesis.tiers"), str(source), "-o",
+                    str(tmp_path / "o.csv"), "--engine", "spark")  # fmt: skip
+    assert done.returncode == 2 and "--engine spark reads Parquet and JSON lines" in done.stderr
