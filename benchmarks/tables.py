@@ -5,11 +5,15 @@ Data: 10,000,000 rows written to Parquet here, each a Kim et al. follower count
 (row i takes account i mod 33,935 of `influencers.txt`), with an engagement
 rate, topics and a platform from a hash of the row number. Both commands run
 as processes of their own (`tierline classify rules/synthesis.tiers IN -o
-OUT` and `python -c` with the hand-written COPY), in turn, ROUNDS times; the
+OUT --keep-columns`, which writes every column as the hand-written `SELECT *`
+does, and `python -c` with the hand-written COPY), in turn, ROUNDS times; the
 figures are medians, and each process's peak memory is read from the kernel
 (wait4). The two outputs must agree on every row's tier and labels. The
 Python evaluator: `classify_many` over the first 1,000,000 rows, read from the
-same file as dicts (reading them is not timed). Also the Kim file CSV → CSV.
+same file as dicts (reading them is not timed), and `tierline eval` end to end
+on 100,000 of them as JSON lines. Spark in local mode: `with_tiers` against
+hand-written Spark SQL, each Parquet to Parquet in one session, outputs
+compared row by row. Also the Kim file CSV → CSV.
 
 Run: `make bench`, or `.venv/bin/python -m benchmarks.run tables`.
 """
@@ -92,7 +96,7 @@ def make_table(path: Path) -> str:
     duckdb.sql(
         f"""
         COPY (
-          SELECT {followers} AS followers,
+          SELECT r.i AS id, {followers} AS followers,
                  (hash(i * 7) % 800) / 10000.0 AS engagement_rate,
                  {TOPICS}[CAST(hash(i * 3) % 5 + 1 AS BIGINT)] AS topics,
                  {PLATFORMS}[CAST(hash(i * 5) % 3 + 1 AS BIGINT)] AS platform,
@@ -104,6 +108,76 @@ def make_table(path: Path) -> str:
         """
     )
     return what
+
+
+SPARK_HAND_WRITTEN = """
+SELECT *,
+  CASE WHEN followers >= 1000000 THEN 'mega'
+       WHEN followers BETWEEN 100000 AND 1000000 THEN 'macro'
+       WHEN followers BETWEEN 10000 AND 100000 AND engagement_rate >= 0.035 THEN 'micro'
+       WHEN followers BETWEEN 1000 AND 10000 THEN 'nano' END AS tier,
+  filter(array(
+    CASE WHEN array_contains(topics, 'fashion') AND engagement_rate >= 0.035
+         THEN 'fashion_expert' END,
+    CASE WHEN (array_contains(topics, 'tech') OR array_contains(topics, 'gaming'))
+              AND engagement_rate >= 0.035 THEN 'tech_expert' END,
+    CASE WHEN fake_follower_ratio > 0.25 THEN 'suspicious' END
+  ), x -> x IS NOT NULL) AS labels,
+  CASE WHEN followers >= 1000000 THEN 'mega'
+       WHEN followers BETWEEN 100000 AND 1000000 THEN 'macro'
+       WHEN followers BETWEEN 10000 AND 100000 AND engagement_rate >= 0.035 THEN 'micro'
+       WHEN followers BETWEEN 1000 AND 10000 THEN 'nano' ELSE 'none' END AS rule,
+  CAST(NULL AS STRING) AS error
+FROM accounts
+"""
+
+
+def spark_rows(table: Path, folder: Path) -> Rows:
+    """Spark local, one session: `with_tiers` against the hand-written Spark SQL,
+    each read from the Parquet file and written to Parquet, in turn, ROUNDS times."""
+    from pyspark.sql import functions as F
+
+    from tables.spark import local_session, with_tiers
+
+    spark = local_session("local[*]", "tierline-bench", progress=False)
+    ruleset = load_ruleset(ROOT / "rules" / "synthesis.tiers")
+    times: dict[str, list[float]] = {"tierline": [], "hand": []}
+    try:
+        for n in range(ROUNDS):
+            for name in ("tierline", "hand"):
+                started = time.perf_counter()
+                df = spark.read.parquet(str(table))
+                if name == "tierline":
+                    out = with_tiers(df, ruleset)
+                else:
+                    df.createOrReplaceTempView("accounts")
+                    out = spark.sql(SPARK_HAND_WRITTEN)
+                out.write.mode("overwrite").parquet(str(folder / f"spark-{name}-{n}"))
+                times[name].append(time.perf_counter() - started)
+        ours = spark.read.parquet(str(folder / "spark-tierline-0")).select("id", "tier", "labels")
+        theirs = spark.read.parquet(str(folder / "spark-hand-0")).select(
+            "id", F.col("tier").alias("t"), F.col("labels").alias("l")
+        )
+        joined = ours.join(theirs, "id")
+        differ = joined.where(
+            ~F.col("tier").eqNullSafe(F.col("t")) | ~F.col("labels").eqNullSafe(F.col("l"))
+        ).count()
+        if differ or joined.count() != ROWS:
+            raise SystemExit(f"benchmarks.tables: Spark outputs differ on {differ} rows")
+    finally:
+        spark.stop()
+    ours_s, hand_s = (statistics.median(times[k]) for k in ("tierline", "hand"))
+    return [
+        (
+            "Spark local[*], with_tiers, Parquet -> Parquet (median of 3)",
+            f"{ours_s:.2f} s, {ROWS / ours_s:,.0f} rows/s",
+        ),
+        (
+            "Spark local[*], hand-written Spark SQL, same file",
+            f"{hand_s:.2f} s, {ROWS / hand_s:,.0f} rows/s",
+        ),
+        ("Spark: tierline / hand-written, speed", f"{hand_s / ours_s:.2f}"),
+    ]
 
 
 def _timed(command: list[str]) -> tuple[float, float]:
@@ -134,7 +208,7 @@ def main() -> Rows:
         what = make_table(table)
         ours, theirs = folder / "tierline.parquet", folder / "hand.parquet"
         tierline = [sys.executable, "-m", "cli", "classify", "rules/synthesis.tiers",
-                    str(table), "-o", str(ours)]  # fmt: skip
+                    str(table), "-o", str(ours), "--keep-columns"]  # fmt: skip
         copy = HAND_WRITTEN.format(source=table, target=theirs)
         hand = [sys.executable, "-c", f"import duckdb; duckdb.sql({copy!r})"]
         runs: dict[str, list[tuple[float, float]]] = {"tierline": [], "hand": []}
@@ -169,6 +243,7 @@ def main() -> Rows:
             kim = [sys.executable, "-m", "cli", "classify", str(kim_rules), str(KIM),
                    "-o", kim_out, "--map", "followers=#Followers", "--id", "Username"]  # fmt: skip
             kim_seconds = statistics.median(_timed(kim)[0] for _ in range(ROUNDS))
+        spark = spark_rows(table, folder)
     ours_s = statistics.median(s for s, _ in runs["tierline"])
     hand_s = statistics.median(s for s, _ in runs["hand"])
     ours_rate = ROWS / ours_s
@@ -199,6 +274,7 @@ def main() -> Rows:
             f"{eval_rate:,.0f} rows/s; tierline classify / it {ours_rate / eval_rate:.1f}",
         ),
     ]
+    rows += spark
     if kim_seconds is not None:
         rows.append(
             (

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import duckdb
 
-from cli.common import Subparsers, UsageError, load_rules, output_options, usage
-from cli.sql import map_option, mapping
+from cli.common import Subparsers, UsageError, map_option, output_options, rules_and_map, usage
 from engine.sql.compile import SqlError
 from tables.classify import classify_files
 from tables.read import TableError
@@ -36,16 +34,10 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = Path(args.rules)
-    if not path.is_file():
-        return usage(UsageError(f"no such rule file: {args.rules}"))
-    try:
-        columns = mapping(args.map)
-    except UsageError as error:
-        return usage(error)
-    ruleset = load_rules(path, args)
-    if ruleset is None:
-        return 1
+    loaded = rules_and_map(args)
+    if isinstance(loaded, int):
+        return loaded
+    ruleset, columns = loaded
     try:
         if args.engine == "spark":
             from tables.spark import classify_files_spark

@@ -93,6 +93,33 @@ def load_rules(path: Path, args: argparse.Namespace) -> Ruleset | None:
     return None
 
 
+def rules_and_map(args: argparse.Namespace) -> tuple[Ruleset, dict[str, str]] | int:
+    """The RULES file and the `--map INPUT=COLUMN` pairs of a table command, or the exit
+    code after saying what is wrong (2 for usage, 1 for broken rules)."""
+    path = Path(args.rules)
+    if not path.is_file():
+        return usage(UsageError(f"no such rule file: {args.rules}"))
+    columns: dict[str, str] = {}
+    for pair in args.map:
+        name, sep, column = pair.partition("=")
+        if not sep or not name.strip() or not column.strip():
+            message = f"--map {pair}: expected INPUT=COLUMN, e.g. followers=follower_count"
+            return usage(UsageError(message))
+        columns[name.strip()] = column.strip()
+    ruleset = load_rules(path, args)
+    return 1 if ruleset is None else (ruleset, columns)
+
+
+def map_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="INPUT=COLUMN",
+        help="read an input from a column of another name (repeatable)",
+    )
+
+
 def output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "json"), default="text", dest="output")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")

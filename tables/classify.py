@@ -27,6 +27,14 @@ class Summary:
     tiers: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
+    def add(self, tier: str | None, bad: bool, count: int) -> None:
+        """`count` rows with this tier (None: no tier), refused or not."""
+        self.rows += count
+        if bad:
+            self.errors += count
+        else:
+            self.tiers[tier or "(no tier)"] += count
+
     def text(self) -> str:
         rate = self.rows / self.seconds if self.seconds else 0.0
         tiers = ", ".join(f"{tier} {count:,}" for tier, count in self.tiers.most_common())
@@ -88,13 +96,7 @@ def classify_files(
         f"SELECT tier, error IS NOT NULL AS bad, count(*) FROM {reader}({target}) GROUP BY ALL"
     ).fetchall()
     for tier, bad, count in counted:
-        summary.rows += count
-        if bad:
-            summary.errors += count
-        elif tier:
-            summary.tiers[tier] += count
-        else:
-            summary.tiers["(no tier)"] += count
+        summary.add(tier, bad, count)
     summary.seconds = time.perf_counter() - started
     return summary
 

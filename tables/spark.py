@@ -31,17 +31,25 @@ def with_tiers(
     return df.select("*", *(F.expr(sql).alias(name) for name, sql in added.items()))
 
 
-def local_session(master: str = "local[*]", app: str = "tierline") -> SparkSession:
-    """A Spark session: local mode by default, or the cluster at `master`."""
+def local_session(
+    master: str = "local[*]", app: str = "tierline", progress: bool = True
+) -> SparkSession:
+    """A Spark session: local mode by default, or the cluster at `master`; `progress`
+    shows Spark's stage bars on the console."""
     from pyspark.sql import SparkSession
 
-    return (
+    builder = (
         SparkSession.builder.master(master)
         .appName(app)
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "4")
-        .getOrCreate()
+        .config("spark.ui.showConsoleProgress", "true" if progress else "false")
     )
+    if master.startswith("local"):  # the driver listens on loopback only
+        builder = builder.config("spark.driver.host", "127.0.0.1").config(
+            "spark.driver.bindAddress", "127.0.0.1"
+        )
+    return builder.getOrCreate()
 
 
 def classify_files_spark(
@@ -101,10 +109,6 @@ def classify_files_spark(
     summary = Summary()
     counts = result.groupBy("tier", F.col("error").isNotNull().alias("bad")).count().collect()
     for row in counts:
-        summary.rows += row["count"]
-        if row["bad"]:
-            summary.errors += row["count"]
-        else:
-            summary.tiers[row["tier"] or "(no tier)"] += row["count"]
+        summary.add(row["tier"], row["bad"], row["count"])
     summary.seconds = time.perf_counter() - started
     return summary

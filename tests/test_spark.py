@@ -39,7 +39,7 @@ SPARK_TYPES = {
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[SparkSession]:
-    session = local_session("local[2]", "tierline-tests")
+    session = local_session("local[2]", "tierline-tests", progress=False)
     yield session
     session.stop()
 
