@@ -147,3 +147,43 @@ def test_the_kim_file_as_it_is_agrees_with_the_python_evaluator(tmp_path: Path) 
         except ClassifyError:  # pragma: no cover - the file's counts are all whole
             expected = ""
         assert row["tier"] == expected, (line, row)
+
+
+SCRAPED = SHARED_DATA / "social_media_influencers_2022"
+
+
+@pytest.mark.skipif(not SCRAPED.exists(), reason="the shared data set is absent")
+def test_scraped_files_read_their_abbreviated_counts_as_the_exact_ones(tmp_path: Path) -> None:
+    """Each scraped file gives every count twice under one header (`13.8M`, then
+    13800000): read as `Subscribers` and `Subscribers_1`, they must give the same tiers."""
+    rules = tmp_path / "iab.tiers"
+    rules.write_text(
+        "ruleset iab\ninput followers: count\ntier top when followers at least 1M\n"
+        "tier micro when followers at least 10k\notherwise none\n"
+    )
+    compared = 0
+    for source in sorted(SCRAPED.glob("*.csv")):
+        names = duckdb.sql(
+            f"SELECT * FROM read_csv('{source}', header = true, all_varchar = true, "
+            "null_padding = true, strict_mode = false) LIMIT 0"
+        ).columns
+        counted = [
+            n for n in names
+            if f"{n}_1" in names and ("subscriber" in n.lower() or "follower" in n.lower())
+        ]  # fmt: skip
+        if not counted:
+            continue
+        outputs = []
+        for column in (counted[0], f"{counted[0]}_1"):
+            out = tmp_path / f"{source.stem}-{column}.csv"
+            done = tierline("classify", str(rules), str(source), "-o", str(out),
+                            "--map", f"followers={column}")  # fmt: skip
+            assert done.returncode in (0, 1), done.stderr
+            outputs.append(rows(out))
+        abbreviated, exact = outputs
+        assert len(abbreviated) == len(exact)
+        for a, e in zip(abbreviated, exact, strict=True):
+            if not a["error"] and not e["error"]:
+                assert a["tier"] == e["tier"], (source.name, a, e)
+                compared += 1
+    assert compared > 10_000

@@ -21,7 +21,7 @@ from engine.load import check_source
 from engine.sql.compile import DIALECTS, SqlError, compile_sql, parse_check
 from tables.duck import classify_table
 from tests.conftest import RULES, tierline
-from tests.typed_rules import rulesets
+from tests.typed_rules import EVERY_CONSTRUCT, rulesets
 
 T = TypeName
 SQL_TYPES = {
@@ -120,6 +120,19 @@ def test_generated_rulesets_agree(text: str, seed: int, tmp_path: Path) -> None:
         for _ in range(2_000)
     ]
     assert assert_same_answers(ruleset, rows, tmp_path) == 2_000
+
+
+@pytest.mark.parametrize("policy", ["first", "unique"])
+def test_every_construct_agrees_on_100000_boundary_accounts(policy: str, tmp_path: Path) -> None:
+    """The ruleset of every construct (tests/typed_rules.py), under both policies."""
+    text = EVERY_CONSTRUCT.replace("policy first", f"policy {policy}")
+    ruleset = Ruleset(check_source(Source(text, "every.tiers"), analyse=False))
+    rnd = random.Random(policy)
+    rows = [
+        {name: boundary_value(decl.type, rnd) for name, decl in ruleset.checked.inputs.items()}
+        for _ in range(100_000)
+    ]
+    assert assert_same_answers(ruleset, rows, tmp_path) == 100_000
 
 
 def test_a_bad_row_names_each_bad_field(tmp_path: Path) -> None:
