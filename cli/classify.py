@@ -6,12 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-import duckdb
-
 from cli.common import Subparsers, UsageError, map_option, output_options, rules_and_map, usage
-from engine.sql.compile import SqlError
-from tables.classify import classify_files
-from tables.read import TableError
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -38,6 +33,12 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(loaded, int):
         return loaded
     ruleset, columns = loaded
+    import duckdb  # here, not at the top: every other command starts without DuckDB
+
+    from engine.sql.compile import SqlError
+    from tables.classify import classify_files
+    from tables.read import TableError
+
     try:
         if args.engine == "spark":
             from tables.spark import classify_files_spark

@@ -7,7 +7,9 @@ import argparse
 import sys
 
 from cli.common import Subparsers, map_option, output_options, rules_and_map
-from engine.sql.compile import DIALECTS, SqlError, compile_sql
+
+# engine.sql.compile.DIALECTS, here so that `tierline --help` does not import sqlglot
+DIALECTS = ("duckdb", "spark", "bigquery", "snowflake", "postgres")
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -25,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(loaded, int):
         return loaded
     ruleset, columns = loaded
+    from engine.sql.compile import SqlError, compile_sql
+
     try:
         query = compile_sql(ruleset.checked, args.dialect, args.table, columns)
     except SqlError as error:

@@ -209,3 +209,9 @@ def test_tierline_sql_prints_a_query_that_runs_with_mapped_columns() -> None:
 def test_tierline_sql_refuses_bad_requests(args: list[str], code: int, said: str) -> None:
     done = tierline("sql", str(RULES / "synthesis.tiers"), *args)
     assert done.returncode == code and said in done.stderr, done.stderr
+
+
+def test_the_command_offers_the_dialects_the_compiler_writes() -> None:
+    from cli import sql
+
+    assert sql.DIALECTS == DIALECTS
