@@ -107,19 +107,32 @@ def test_shipped_rulesets_agree_on_100000_boundary_accounts(path: Path, tmp_path
     assert assert_same_answers(ruleset, rows, tmp_path) == 100_000
 
 
+def _generated_agree(text: str, seed: int, count: int, where: Path) -> None:
+    ruleset = Ruleset(check_source(Source(text, "generated.tiers"), analyse=False))
+    rnd = random.Random(seed)
+    rows = [
+        {name: boundary_value(decl.type, rnd) for name, decl in ruleset.checked.inputs.items()}
+        for _ in range(count)
+    ]
+    assert assert_same_answers(ruleset, rows, where) == count
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
           HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(text=rulesets(), seed=st.integers(0, 2**32))
 def test_generated_rulesets_agree(text: str, seed: int, tmp_path: Path) -> None:
     """Every construct: lets with division by zero, levels, sets, flags, optional
     defaults, both policies (an ambiguous row is refused), labels."""
-    ruleset = Ruleset(check_source(Source(text, "generated.tiers"), analyse=False))
-    rnd = random.Random(seed)
-    rows = [
-        {name: boundary_value(decl.type, rnd) for name, decl in ruleset.checked.inputs.items()}
-        for _ in range(2_000)
-    ]
-    assert assert_same_answers(ruleset, rows, tmp_path) == 2_000
+    _generated_agree(text, seed, 2_000, tmp_path)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(text=rulesets(), seed=st.integers(0, 2**32))
+def test_generated_rulesets_agree_on_100000_accounts_each(
+    text: str, seed: int, tmp_path: Path
+) -> None:
+    _generated_agree(text, seed, 100_000, tmp_path)
 
 
 @pytest.mark.parametrize("policy", ["first", "unique"])
