@@ -8,14 +8,16 @@ columns, sets in array columns, as `tierline sql --dialect spark` expects).
 
 from __future__ import annotations
 
+import csv
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from engine import Ruleset
 from engine.sql.compile import result_columns
+from tables import cells
 from tables.classify import Summary, output_format
-from tables.read import TableError, files
+from tables.read import TableError, files, find_column
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -61,40 +63,63 @@ def classify_files_spark(
     keep_columns: bool = False,
     master: str = "local[*]",
 ) -> Summary:
-    """`tierline classify --engine spark`: Parquet or JSON lines in, Spark's own output
-    (a folder of part files at OUTPUT) out. CSV text cells (`475.8m`) are read by the
-    DuckDB engine only, so CSV is refused here rather than read differently."""
+    """`tierline classify --engine spark`: the files read by Spark, text cells read as
+    the DuckDB engine reads them (`cells.py`, written for Spark by sqlglot), the rules
+    as Spark expressions, and Spark's own output: a folder of part files at OUTPUT."""
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     started = time.perf_counter()
     paths, kind = files(inputs)
-    if kind not in ("parquet", "json"):
-        raise TableError(
-            "--engine spark reads Parquet and JSON lines; classify CSV and text files "
-            "with --engine duckdb (the default), which reads their text cells"
-        )
     out_kind = output_format(output)
     spark = local_session(master)
-    df = spark.read.parquet(*paths) if kind == "parquet" else spark.read.json(paths)
+    if kind == "parquet":
+        df = spark.read.parquet(*paths)
+    elif kind == "json":
+        df = spark.read.json(paths)
+    else:  # every cell a text, under the header DuckDB would give (`name_1` repeats)
+        names, delimiter = _header(paths[0], kind)
+        df = spark.read.options(header=True, multiLine=True, sep=delimiter).csv(paths)
+        df = df.toDF(*names)
     names = df.columns
-    columns = dict(mapping or {})
+    text = kind not in ("parquet", "json")
+    if text and names:
+        others = " AND ".join(f"{_quoted(n)} IS NULL" for n in names[1:]) or "true"
+        df = df.where(f"NOT ({cells.drawn(names[0], 'spark')} AND {others})")
+    unknown = sorted(set(mapping or {}) - set(ruleset.checked.inputs))
+    if unknown:
+        raise TableError(f"--map names {', '.join(unknown)}, which the rules do not declare")
+    staged, columns, unreadable = ["*"], {}, {}
     for name, decl in ruleset.checked.inputs.items():
-        column = columns.get(name, name)
-        if column not in names:
+        column = find_column(names, (mapping or {}).get(name, name), name in (mapping or {}))
+        if column is None:
             if not decl.optional:
                 raise TableError(
                     f"no column for the input {name}: the files have "
                     f"{', '.join(repr(n) for n in names)}; use --map {name}=COLUMN"
                 )
-            df = df.withColumn(column, F.lit(None))
-            columns[name] = column
-    wanted = id_column or "id"
-    if id_column is not None and id_column not in names:
+            staged.append(f"NULL AS {_quoted('__in_' + name)}")
+        elif text:
+            value, bad = cells.read(decl.type, column, "spark")
+            staged += [
+                f"{value} AS {_quoted('__in_' + name)}",
+                f"{bad} AS {_quoted('__bad_' + name)}",
+            ]
+            unreadable[name] = "__bad_" + name
+        else:
+            staged.append(f"{_quoted(column)} AS {_quoted('__in_' + name)}")
+        columns[name] = "__in_" + name
+    df = df.selectExpr(*staged)
+    found_id = find_column(names, id_column or "id", id_column is not None)
+    if id_column is not None and found_id is None:
         raise TableError(f"--id {id_column}: no such column")
-    id_name = wanted if wanted in names else "row"
-    if id_name == "row":
-        df = df.withColumn("row", F.monotonically_increasing_id() + 1)
-    ruled = with_tiers(df, ruleset, columns)
+    id_name = found_id or "row"
+    if found_id is None:  # the row number, in file order (one partition numbers them)
+        df = df.withColumn(
+            "row", F.row_number().over(Window.orderBy(F.monotonically_increasing_id()))
+        )
+    added = result_columns(ruleset.checked, "spark", columns, unreadable)
+    ruled = df.select("*", *(F.expr(sql).alias(n) for n, sql in added.items()))
     kept = [n for n in names if n != id_name] if keep_columns else []
     result = ruled.select(id_name, *kept, "tier", "labels", "rule", "error")
     if out_kind == "csv":
@@ -112,3 +137,25 @@ def classify_files_spark(
         summary.add(row["tier"], row["bad"], row["count"])
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _header(path: str, kind: str) -> tuple[list[str], str]:
+    """The first record's names, repeats numbered as DuckDB numbers them, and the
+    delimiter (a tab for .tsv, and for a .txt whose header has one)."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        first_line = handle.readline()
+        handle.seek(0)
+        delimiter = "\t" if kind == "tsv" or (kind == "text" and "\t" in first_line) else ","
+        header = next(csv.reader(handle, delimiter=delimiter), [])
+    seen: dict[str, int] = {}
+    names = []
+    for raw in header:
+        name = raw or "column"
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        names.append(name if count == 0 else f"{name}_{count}")
+    return names, delimiter
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"

@@ -100,9 +100,33 @@ def test_tierline_classify_runs_on_spark(tmp_path: Path) -> None:
     assert "2 rows" in done.stderr and "1 with errors" in done.stderr
 
 
-def test_spark_refuses_csv_rather_than_read_it_differently(tmp_path: Path) -> None:
+def test_spark_reads_text_cells_as_duckdb_does(tmp_path: Path) -> None:
+    """The same CSV (abbreviations, separators, percents, sets, a bad cell, a drawn
+    line, a repeated header) classified on both engines gives the same rows."""
+    import duckdb
+
     source = tmp_path / "export.csv"
-    source.write_text("id,followers\na,45k\n")
-    done = tierline("classify", str(RULES / "synthesis.tiers"), str(source), "-o",
-                    str(tmp_path / "o.csv"), "--engine", "spark")  # fmt: skip
-    assert done.returncode == 2 and "--engine spark reads Parquet and JSON lines" in done.stderr
+    source.write_text(
+        "id,followers,followers,engagement_rate,topics,platform\n"
+        "=====,,,,,\n"
+        "a,x,45k,4.2%,fashion,instagram\n"
+        'b,x,"1,200",0.5%,tech;gaming,tiktok\n'
+        'c,x,475.8m,1.39%,"[""tech""]",youtube\n'
+        "d,x,12_000,0.035,,instagram\n"
+        "e,x,45k!,1%,,instagram\n"
+        "f,x,,1%,,instagram\n"
+    )
+    outputs = {}
+    for engine in ("duckdb", "spark"):
+        out = tmp_path / f"{engine}.csv"
+        done = tierline("classify", str(RULES / "synthesis.tiers"), str(source), "-o", str(out),
+                        "--map", "followers=followers_1", "--engine", engine,
+                        "--master", "local[1]")  # fmt: skip
+        assert done.returncode == 1, done.stderr  # rows e and f are refused
+        where = f"{out}/*.csv" if out.is_dir() else str(out)
+        outputs[engine] = duckdb.sql(
+            f"SELECT id, tier, labels, error FROM read_csv('{where}', all_varchar = true) "
+            "ORDER BY id"
+        ).fetchall()
+    assert outputs["duckdb"] == outputs["spark"]
+    assert [row[1] for row in outputs["spark"]] == ["micro", "nano", "mega", "micro", None, None]

@@ -378,12 +378,14 @@ def result_columns(
     checked: CheckedRuleset,
     dialect: str,
     columns: Mapping[str, str] | None = None,
+    unreadable: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The SQL of each column the rules add (tier, labels, rule, error), for an API
-    that takes expressions, not a query: PySpark's `F.expr`."""
+    that takes expressions, not a query: PySpark's `F.expr`. Arguments as
+    `compile_sql`'s."""
     if dialect not in DIALECTS:
         raise SqlError(f"unknown dialect {dialect!r}; use one of {', '.join(DIALECTS)}")
-    builder = _Builder(checked, dialect, dict(columns or {}), {})
+    builder = _Builder(checked, dialect, dict(columns or {}), dict(unreadable or {}))
     try:
         return {
             name: value.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
