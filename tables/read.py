@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import glob
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,23 +107,13 @@ def stage(
     described = connection.sql(f"SELECT * FROM {reader} LIMIT 0")
     types = dict(zip(described.columns, (str(t) for t in described.types), strict=True))
     names = list(types)
-    unknown = sorted(set(mapping) - set(checked.inputs))
-    if unknown:
-        raise TableError(
-            f"--map names {', '.join(unknown)}, which the rules do not declare "
-            f"(inputs: {', '.join(checked.inputs)})"
-        )
+    found, id_name = match_columns(checked, names, mapping, id_column)
     selected = ["__src.*"]
     columns: dict[str, str] = {}
     unreadable: dict[str, str] = {}
     for name, decl in checked.inputs.items():
-        column = find_column(names, mapping.get(name, name), name in mapping)
+        column = found[name]
         if column is None:
-            if not decl.optional:
-                raise TableError(
-                    f"no column for the input {name}: the files have {_listing(names)}; "
-                    f"use --map {name}=COLUMN"
-                )
             selected.append(f"NULL AS {_quoted('__in_' + name)}")
         else:
             value, bad = _read(decl, column, types[column])
@@ -131,11 +122,7 @@ def stage(
                 selected.append(f"{bad} AS {_quoted('__bad_' + name)}")
                 unreadable[name] = "__bad_" + name
         columns[name] = "__in_" + name
-    wanted = id_column or "id"
-    found_id = find_column(names, wanted, id_column is not None)
-    if id_column is not None and found_id is None:
-        raise TableError(f"--id {id_column}: no such column; the files have {_listing(names)}")
-    id_name = found_id or "row"
+    found_id = None if id_name == "row" else id_name
     selected.append(f"{_quoted(found_id)} AS __id" if found_id else "row_number() OVER () AS __id")
     where = ""
     if kind in ("csv", "tsv", "text") and names:
@@ -143,6 +130,31 @@ def stage(
         where = f" WHERE NOT ({cells.drawn(names[0], 'duckdb')} AND {others})"
     sql = f"SELECT {', '.join(selected)} FROM {reader} AS __src{where}"
     return Staged(sql, columns, unreadable, id_name, names)
+
+
+def match_columns(
+    checked: CheckedRuleset, names: list[str], mapping: Mapping[str, str], id_column: str | None
+) -> tuple[dict[str, str | None], str]:
+    """Each input's column (None: an optional input the files lack) and the id column
+    ("row" when there is none); TableError for what cannot be matched, on any engine."""
+    unknown = sorted(set(mapping) - set(checked.inputs))
+    if unknown:
+        raise TableError(
+            f"--map names {', '.join(unknown)}, which the rules do not declare "
+            f"(inputs: {', '.join(checked.inputs)})"
+        )
+    found: dict[str, str | None] = {}
+    for name, decl in checked.inputs.items():
+        found[name] = find_column(names, mapping.get(name, name), name in mapping)
+        if found[name] is None and not decl.optional:
+            raise TableError(
+                f"no column for the input {name}: the files have {_listing(names)}; "
+                f"use --map {name}=COLUMN"
+            )
+    found_id = find_column(names, id_column or "id", id_column is not None)
+    if id_column is not None and found_id is None:
+        raise TableError(f"--id {id_column}: no such column; the files have {_listing(names)}")
+    return found, found_id or "row"
 
 
 def _read(decl: Input, name: str, sql_type: str) -> tuple[str, str | None]:

@@ -17,7 +17,7 @@ from engine import Ruleset
 from engine.sql.compile import result_columns
 from tables import cells
 from tables.classify import Summary, output_format
-from tables.read import TableError, files, find_column
+from tables.read import files, match_columns
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -86,18 +86,11 @@ def classify_files_spark(
     if text and names:
         others = " AND ".join(f"{_quoted(n)} IS NULL" for n in names[1:]) or "true"
         df = df.where(f"NOT ({cells.drawn(names[0], 'spark')} AND {others})")
-    unknown = sorted(set(mapping or {}) - set(ruleset.checked.inputs))
-    if unknown:
-        raise TableError(f"--map names {', '.join(unknown)}, which the rules do not declare")
+    found, id_name = match_columns(ruleset.checked, names, mapping or {}, id_column)
     staged, columns, unreadable = ["*"], {}, {}
     for name, decl in ruleset.checked.inputs.items():
-        column = find_column(names, (mapping or {}).get(name, name), name in (mapping or {}))
+        column = found[name]
         if column is None:
-            if not decl.optional:
-                raise TableError(
-                    f"no column for the input {name}: the files have "
-                    f"{', '.join(repr(n) for n in names)}; use --map {name}=COLUMN"
-                )
             staged.append(f"NULL AS {_quoted('__in_' + name)}")
         elif text:
             value, bad = cells.read(decl.type, column, "spark")
@@ -110,11 +103,7 @@ def classify_files_spark(
             staged.append(f"{_quoted(column)} AS {_quoted('__in_' + name)}")
         columns[name] = "__in_" + name
     df = df.selectExpr(*staged)
-    found_id = find_column(names, id_column or "id", id_column is not None)
-    if id_column is not None and found_id is None:
-        raise TableError(f"--id {id_column}: no such column")
-    id_name = found_id or "row"
-    if found_id is None:  # the row number, in file order (one partition numbers them)
+    if id_name == "row":  # the row number, in file order (one partition numbers them)
         df = df.withColumn(
             "row", F.row_number().over(Window.orderBy(F.monotonically_increasing_id()))
         )
