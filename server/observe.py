@@ -154,7 +154,8 @@ class ObservingInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 except GeneratorExit:  # the caller went away between two messages
                     once(None, _ended_by_caller(context))
                     raise
-                once(None, None)
+                # The requests can also just end when the caller cancels: that is no OK.
+                once(None, _ended_by_caller(context))
 
             return wrapped
 
