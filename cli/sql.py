@@ -7,9 +7,7 @@ import argparse
 import sys
 
 from cli.common import Subparsers, map_option, output_options, rules_and_map
-
-# engine.sql.compile.DIALECTS, here so that `tierline --help` does not import sqlglot
-DIALECTS = ("duckdb", "spark", "bigquery", "snowflake", "postgres")
+from engine.sql import DIALECTS  # not engine.sql.compile: `tierline --help` needs no sqlglot
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -34,5 +32,5 @@ def run(args: argparse.Namespace) -> int:
     except SqlError as error:
         print(f"tierline sql: {error}", file=sys.stderr)
         return 1
-    print(query.sql + ";")
+    print(query + ";")
     return 0

@@ -101,7 +101,6 @@ class DecisionEncoder:
     """Fills Decision messages in place (no intermediate copies: this is the hot path)."""
 
     def __init__(self) -> None:
-        self._rules: dict[int, tuple[Rule, pb.MatchedRule]] = {}
         self._outcomes: dict[tuple[int, int, tuple[str, ...]], tuple[Decider, pb.Decision]] = {}
 
     def _outcome(self, rs: Decider, rule: Rule | None, labels: tuple[str, ...]) -> pb.Decision:
@@ -118,16 +117,10 @@ class DecisionEncoder:
                 if rule.tier is not None:
                     message.tier = rule.tier
                     message.has_tier = True
-                message.rule.MergeFrom(self.matched(rule))
+                message.rule.name, message.rule.kind = rule.name, rule.kind
+                message.rule.file, message.rule.line = rule.file, rule.line
             message.labels.extend(labels)
             cached = self._outcomes[key] = (rs, message)
-        return cached[1]
-
-    def matched(self, rule: Rule) -> pb.MatchedRule:
-        cached = self._rules.get(id(rule))
-        if cached is None or cached[0] is not rule:
-            message = pb.MatchedRule(name=rule.name, kind=rule.kind, file=rule.file, line=rule.line)
-            cached = self._rules[id(rule)] = (rule, message)
         return cached[1]
 
     def fill(self, message: pb.Decision, d: Decision, account_id: str, full: bool) -> None:

@@ -86,7 +86,7 @@ def classify_files(
     query = (
         f"WITH __staged AS ({staged.sql}) "
         f"SELECT __id AS {_quoted(staged.id_name)}{kept}, tier, {labels} AS labels, rule, error "
-        f"FROM ({rules.sql})"
+        f"FROM ({rules})"
     )
     target = "'" + output.replace("'", "''") + "'"
     connection.execute(f"COPY ({query}) TO {target} ({OUTPUTS[kind]})")

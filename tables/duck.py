@@ -18,5 +18,4 @@ def classify_table(
 ) -> duckdb.DuckDBPyRelation:
     """Every row of `table` with its tier, labels, rule and error, as a relation
     (nothing runs until it is read: DuckDB streams it to wherever it goes)."""
-    query = compile_sql(ruleset.checked, "duckdb", table, columns, pretty=False)
-    return connection.sql(query.sql)
+    return connection.sql(compile_sql(ruleset.checked, "duckdb", table, columns, pretty=False))

@@ -6,3 +6,5 @@ that adds `tier`, `labels`, `rule` and `error` to every row, with the Python
 evaluator's answers (`compile.py`). Pure: running the query on DuckDB or
 Spark lives outside the engine.
 """
+
+DIALECTS = ("duckdb", "spark", "bigquery", "snowflake", "postgres")

@@ -22,31 +22,22 @@ the rest.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from engine.checker.model import CheckedRuleset, Input, Let, Level, Rule
 from engine.language import ast
 from engine.python.values import EXPECTED, MAX_COUNT, MAX_NUMBER
+from engine.sql import DIALECTS
 
 T = ast.TypeName
-DIALECTS = ("duckdb", "spark", "bigquery", "snowflake", "postgres")
 _COMPARE = {"==": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}
 _ARITH = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul}
 
 
 class SqlError(Exception):
     """The ruleset cannot be written in this dialect, or the request is malformed."""
-
-
-@dataclass(frozen=True)
-class Query:
-    sql: str
-    dialect: str
-    table: str
 
 
 def compile_sql(
@@ -56,7 +47,7 @@ def compile_sql(
     columns: Mapping[str, str] | None = None,
     pretty: bool = True,
     unreadable: Mapping[str, str] | None = None,
-) -> Query:
+) -> str:
     """The query over `table`; `columns` maps an input to the column holding it
     (`--map followers=follower_count`), the input's own name otherwise.
     `unreadable` maps an input to a column that holds the cell as written where
@@ -73,10 +64,9 @@ def compile_sql(
     builder = _Builder(checked, dialect, dict(columns or {}), dict(unreadable or {}))
     select = builder.select(table)
     try:
-        text = select.sql(dialect=dialect, pretty=pretty, unsupported_level=ErrorLevel.RAISE)
+        return select.sql(dialect=dialect, pretty=pretty, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as error:
         raise SqlError(f"{dialect} cannot express these rules: {error}") from None
-    return Query(text, dialect, table)
 
 
 class _Builder:
@@ -102,7 +92,8 @@ class _Builder:
     def results(self) -> dict[str, exp.Expr]:
         """The four columns the rules add: tier, labels, rule and error."""
         checked = self.checked
-        bad = self._bad_row()
+        checks = self._checks()
+        bad = exp.or_(*(b for b, _said in checks)) if checks else exp.false()
         tiers = [r for r in checked.tiers if r.when is not None]
         fallback = next((r for r in checked.tiers if r.when is None), None)
         conditions = [(rule, self.condition(rule)) for rule in tiers]
@@ -116,7 +107,7 @@ class _Builder:
             fallback_value = getattr(fallback, value) if fallback is not None else None
             return case.else_(_text_or_null(fallback_value))
 
-        error = exp.Case().when(bad.copy(), self._problems())
+        error = exp.Case().when(bad.copy(), self._problems(checks))
         if conflict is not None:
             error = error.when(conflict.copy(), self._conflict_message(conditions))
         labels = exp.Case().when(refused.copy(), exp.null()).else_(self._labels())
@@ -212,17 +203,13 @@ class _Builder:
                 parts.append(value.copy() > high if allowed.hi_closed else value.copy() >= high)
         return exp.or_(*parts) if parts else None
 
-    def _bad_row(self) -> exp.Expr:
-        checks = self._checks()
-        return exp.or_(*(bad for bad, _said in checks)) if checks else exp.false()
-
-    def _problems(self) -> exp.Expr:
+    def _problems(self, checks: list[tuple[exp.Expr, exp.Expr]]) -> exp.Expr:
         """Each bad field's message, joined by "; " (InputError's words after its colon)."""
         pieces = [
             exp.Case()
             .when(bad, exp.DPipe(this=said, expression=exp.Literal.string("; ")))
             .else_(exp.Literal.string(""))
-            for bad, said in self._checks()
+            for bad, said in checks
         ]
         if not pieces:
             return exp.null()
@@ -408,11 +395,3 @@ def _double(value: float) -> exp.Expr:
 
 def _text_or_null(value: str | None) -> exp.Expr:
     return exp.null() if value is None else exp.Literal.string(value)
-
-
-def parse_check(sql: str, dialect: str) -> None:
-    """Raise SqlError unless sqlglot reads `sql` back in `dialect` (a test's guard)."""
-    try:
-        sqlglot.parse_one(sql, read=dialect)
-    except sqlglot.errors.ParseError as error:  # pragma: no cover
-        raise SqlError(str(error)) from None
