@@ -42,10 +42,6 @@ class RangeIndex:
     bounds: tuple[float, ...]
     regions: tuple[tuple[int, ...], ...]  # positions among the tiers with a condition
 
-    def region(self, value: float) -> int:
-        i = bisect.bisect_left(self.bounds, value)
-        return 2 * i + 1 if i < len(self.bounds) and self.bounds[i] == value else 2 * i
-
 
 def range_index(checked: CheckedRuleset) -> RangeIndex | None:
     """The index of `checked`'s tiers, or None where it would not pay."""
