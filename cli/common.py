@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any, TextIO, TypeAlias
 from engine import RuleError, Ruleset, load_ruleset
 from engine.language.diagnostics import Diagnostic, render_all, to_json
 from engine.language.source import Source
+from engine.load import check_source, decode
 
 # what `add_subparsers()` returns; each subcommand module adds its parser to it
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -99,15 +101,47 @@ def rules_and_map(args: argparse.Namespace) -> tuple[Ruleset, dict[str, str]] | 
     path = Path(args.rules)
     if not path.is_file():
         return usage(UsageError(f"no such rule file: {args.rules}"))
-    columns: dict[str, str] = {}
-    for pair in args.map:
-        name, sep, column = pair.partition("=")
-        if not sep or not name.strip() or not column.strip():
-            message = f"--map {pair}: expected INPUT=COLUMN, e.g. followers=follower_count"
-            return usage(UsageError(message))
-        columns[name.strip()] = column.strip()
+    try:
+        columns = mapped(args.map)
+    except UsageError as error:
+        return usage(error)
     ruleset = load_rules(path, args)
     return 1 if ruleset is None else (ruleset, columns)
+
+
+def mapped(pairs: list[str]) -> dict[str, str]:
+    """The `--map INPUT=COLUMN` pairs."""
+    columns: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, column = pair.partition("=")
+        if not sep or not name.strip() or not column.strip():
+            raise UsageError(f"--map {pair}: expected INPUT=COLUMN, e.g. followers=follower_count")
+        columns[name.strip()] = column.strip()
+    return columns
+
+
+def load_version(spec: str, args: argparse.Namespace) -> Ruleset | None:
+    """A rule file, or `REV:PATH`: the file as git has it at a revision (`main:rules/x.tiers`),
+    so that a pull request can be compared with main. Diagnostics name `REV:PATH`."""
+    path = Path(spec)
+    if path.is_file():
+        return load_rules(path, args)
+    rev, sep, inside = spec.partition(":")
+    if not sep or not rev or not inside:
+        raise UsageError(f"no such rule file: {spec} (a file, or REV:PATH from git)")
+    try:
+        shown = subprocess.run(["git", "show", f"{rev}:{inside}"], capture_output=True,
+                               timeout=60, check=False)  # fmt: skip
+    except FileNotFoundError:
+        raise UsageError(f"{spec}: git is not installed, so REV:PATH cannot be read") from None
+    if shown.returncode != 0:
+        said = shown.stderr.decode(errors="replace").strip().splitlines()
+        raise UsageError(f"{spec}: git cannot show it: {said[0] if said else 'no output'}")
+    try:
+        return Ruleset(check_source(decode(shown.stdout, spec)))
+    except RuleError as error:
+        report(args, error.source, error.diagnostics)
+        return None
 
 
 def map_option(parser: argparse.ArgumentParser) -> None:

@@ -65,7 +65,9 @@ def classify_files(
     paths, in_kind = files(inputs)
     connection = duckdb.connect()
     connection.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
-    staged = stage(connection, ruleset.checked, paths, in_kind, dict(mapping or {}), id_column)
+    staged = stage(
+        connection, ruleset.checked.inputs, paths, in_kind, dict(mapping or {}), id_column
+    )
     clash = sorted(set(RESULTS) & set(staged.kept)) if keep_columns else []
     if clash:
         raise TableError(f"--keep-columns: the files already have {', '.join(clash)}")

@@ -97,7 +97,7 @@ def source(paths: list[str], kind: str) -> str:
 
 def stage(
     connection: duckdb.DuckDBPyConnection,
-    checked: CheckedRuleset,
+    inputs: Mapping[str, Input],
     paths: list[str],
     kind: str,
     mapping: dict[str, str],
@@ -107,11 +107,11 @@ def stage(
     described = connection.sql(f"SELECT * FROM {reader} LIMIT 0")
     types = dict(zip(described.columns, (str(t) for t in described.types), strict=True))
     names = list(types)
-    found, id_name = match_columns(checked, names, mapping, id_column)
+    found, id_name = match_columns(inputs, names, mapping, id_column)
     selected = ["__src.*"]
     columns: dict[str, str] = {}
     unreadable: dict[str, str] = {}
-    for name, decl in checked.inputs.items():
+    for name, decl in inputs.items():
         column = found[name]
         if column is None:
             selected.append(f"NULL AS {_quoted('__in_' + name)}")
@@ -132,20 +132,47 @@ def stage(
     return Staged(sql, columns, unreadable, id_name, names)
 
 
+def inputs_of(rulesets: list[CheckedRuleset]) -> dict[str, Input]:
+    """The inputs that several rulesets read from one table: an input two rulesets
+    declare must have one type in both, and it is optional only if it is in each."""
+    merged: dict[str, Input] = {}
+    for checked in rulesets:
+        for name, decl in checked.inputs.items():
+            seen = merged.get(name)
+            if seen is None:
+                merged[name] = decl
+            elif seen.type is not decl.type:
+                raise TableError(
+                    f"the rulesets read {name} as different types: {seen.type.value} in one, "
+                    f"{decl.type.value} in {checked.name}; give it one type in every file"
+                )
+            elif seen.optional and not decl.optional:
+                merged[name] = decl
+    return merged
+
+
 def match_columns(
-    checked: CheckedRuleset, names: list[str], mapping: Mapping[str, str], id_column: str | None
+    inputs: Mapping[str, Input],
+    names: list[str],
+    mapping: Mapping[str, str],
+    id_column: str | None,
 ) -> tuple[dict[str, str | None], str]:
     """Each input's column (None: an optional input the files lack) and the id column
     ("row" when there is none); TableError for what cannot be matched, on any engine."""
-    unknown = sorted(set(mapping) - set(checked.inputs))
+    unknown = sorted(set(mapping) - set(inputs))
     if unknown:
         raise TableError(
             f"--map names {', '.join(unknown)}, which the rules do not declare "
-            f"(inputs: {', '.join(checked.inputs)})"
+            f"(inputs: {', '.join(inputs)})"
         )
     found: dict[str, str | None] = {}
-    for name, decl in checked.inputs.items():
+    for name, decl in inputs.items():
         found[name] = find_column(names, mapping.get(name, name), name in mapping)
+        if found[name] is None and name in mapping:
+            raise TableError(
+                f"--map {name}={mapping[name]}: the files have no column {mapping[name]!r}; "
+                f"they have {_listing(names)}"
+            )
         if found[name] is None and not decl.optional:
             raise TableError(
                 f"no column for the input {name}: the files have {_listing(names)}; "

@@ -86,7 +86,7 @@ def classify_files_spark(
     if text and names:
         others = " AND ".join(f"{_quoted(n)} IS NULL" for n in names[1:]) or "true"
         df = df.where(f"NOT ({cells.drawn(names[0], 'spark')} AND {others})")
-    found, id_name = match_columns(ruleset.checked, names, mapping or {}, id_column)
+    found, id_name = match_columns(ruleset.checked.inputs, names, mapping or {}, id_column)
     staged, columns, unreadable = ["*"], {}, {}
     for name, decl in ruleset.checked.inputs.items():
         column = found[name]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("engine", "server", "cli", "tables")
+PACKAGES = ("engine", "server", "cli", "tables", "reports")
 
 # Each stage of the engine may import only the stages before it, and itself.
 ENGINE_ORDER = ("language", "checker", "analysis", "python", "sql")

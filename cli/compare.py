@@ -1,0 +1,57 @@
+"""`tierline compare RULES… --data INPUT`: how several definitions classify the same
+accounts (tier counts, pairwise cross-tables, agreement, the most disputed rows)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cli.common import Subparsers, UsageError, load_version, mapped
+from cli.reporting import as_json, data_options, emit, guarded
+
+
+def add_parser(sub: Subparsers) -> None:
+    parser = sub.add_parser("compare", help="how several definitions classify the same accounts")
+    parser.add_argument(
+        "rules", nargs="+", metavar="RULES", help="rule files or REV:PATH, two or more"
+    )
+    data_options(parser, required=True)
+    parser.add_argument("--tier", help="the tier whose agreement is counted (default micro)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return guarded("compare", lambda: _compare(args))
+
+
+def _compare(args: argparse.Namespace) -> int:
+    if len(args.rules) < 2:
+        raise UsageError("compare needs two rule files or more")
+    if args.examples < 0:
+        raise UsageError("--examples: give 0 or more")
+    columns = mapped(args.map)
+    rulesets = [load_version(spec, args) for spec in args.rules]
+    loaded = [r for r in rulesets if r is not None]
+    if len(loaded) < len(rulesets):
+        return 1
+    names = [r.name for r in loaded]
+    if len(set(names)) < len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise UsageError(
+            f"two files are both ruleset {', '.join(twice)}: compare needs "
+            "different rulesets (to compare versions of one, use tierline diff)"
+        )
+    from tables.compare import compare
+
+    found = compare(
+        loaded, args.data, columns, args.id, args.examples, args.tier, progress=sys.stderr.isatty()
+    )
+    if args.report_format == "json":
+        emit(args, as_json(found.to_json()))
+    else:
+        from reports.compare import document
+        from reports.document import render
+
+        doc = document(found, loaded, ", ".join(args.data), charts=args.report_format == "html")
+        emit(args, render(doc, args.report_format))
+    return 0

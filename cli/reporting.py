@@ -1,0 +1,80 @@
+"""What `tierline compare` and `tierline diff` share: the data options, writing the
+report where it was asked for, and turning what the tables refuse into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cli.common import UsageError, map_option, usage
+
+FORMATS = ("text", "markdown", "json", "html")
+
+
+def data_options(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        required=required,
+        metavar="INPUT",
+        help="the accounts: CSV/TSV, Parquet or JSON lines; globs; repeatable",
+    )
+    parser.add_argument("--id", metavar="COLUMN", help="the column naming each row (default id)")
+    map_option(parser)
+    parser.add_argument(
+        "--examples",
+        type=int,
+        default=3,
+        metavar="K",
+        help="accounts shown for each cell (default 3)",
+    )
+    parser.add_argument("--format", choices=FORMATS, default="text", dest="report_format")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        dest="report_file",
+        help="write the report here (default: standard output)",
+    )
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    parser.set_defaults(output="text")  # diagnostics of broken rules as text
+
+
+def emit(args: argparse.Namespace, text: str) -> None:
+    if args.report_file:
+        Path(args.report_file).write_text(text, encoding="utf-8")
+        print(f"tierline: wrote {args.report_file}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
+def as_json(value: dict[str, Any]) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n"
+
+
+def guarded(command: str, work: Callable[[], int]) -> int:
+    """Run a table command: refusals of the files or columns are usage errors (2);
+    DuckDB failing on the data is 1, said in one line."""
+    import duckdb
+
+    from engine.sql.compile import SqlError
+    from tables.migration import Disagreement
+    from tables.read import TableError
+
+    try:
+        return work()
+    except UsageError as error:
+        return usage(error)
+    except (TableError, SqlError) as error:
+        return usage(UsageError(str(error)))
+    except duckdb.Error as error:
+        print(f"tierline {command}: {error}", file=sys.stderr)
+        return 1
+    except Disagreement as error:
+        print(f"tierline {command}: internal error, please report it: {error}", file=sys.stderr)
+        return 1

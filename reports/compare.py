@@ -1,0 +1,132 @@
+"""`tierline compare` as a document: tier counts, agreement, disputes."""
+
+from __future__ import annotations
+
+from engine import Ruleset
+from reports.document import Chart, Document, Heading, Para, Table
+from reports.values import account_text, count_share, formats, merged_order, percent, tier_name
+from tables.compare import Comparison, Pair
+
+
+def document(c: Comparison, rulesets: list[Ruleset], data: str, charts: bool) -> Document:
+    n = len(c.names)
+    doc = Document(f"How {n} definitions classify {c.rows:,} accounts")
+    doc.add(
+        Para(
+            f"Data: {data}; {c.rows:,} rows, classified under every definition in one pass "
+            f"({c.seconds:.2f} s)."
+        )
+    )
+    doc.add(
+        Table(
+            ("definition", "title"),
+            [(name, title) for name, title in zip(c.names, c.titles, strict=True)],
+        )
+    )
+    if charts:
+        from reports import charts as drawn
+
+        doc.add(
+            Chart(drawn.svg(drawn.tier_shares(c)), "the share of rows in each tier, per definition")
+        )
+    doc.add(Heading("Tier counts"), _counts(c))
+    doc.add(Heading("Agreement"))
+    if c.focus is not None:
+        doc.add(Para(_headline(c)))
+        doc.add(
+            Table(
+                (f"which say {c.focus}", "rows"),
+                [
+                    (", ".join(k) or "none of them", count_share(v, c.rows))
+                    for k, v in c.focus_sets.items()
+                ],
+                numeric=frozenset({1}),
+            )
+        )
+    if charts and c.pairs:
+        from reports import charts as drawn
+
+        doc.add(Chart(drawn.svg(drawn.agreement(c)), "how much each pair of definitions agrees"))
+    header: tuple[str, ...] = ("definition", "and", "same tier", "share of rows")
+    if c.focus is not None:
+        header += (f"both {c.focus}", f"either {c.focus}", "overlap")
+    doc.add(Table(header, [_pair_row(c, p) for p in c.pairs], numeric=frozenset(range(2, 7))))
+    unanimous = [(tier_name(t), count_share(v, c.rows)) for t, v in c.unanimous.items()]
+    doc.add(Para(f"Rows on which all {n} agree: {count_share(sum(c.unanimous.values()), c.rows)}."))
+    if unanimous:
+        doc.add(Table(("every definition says", "rows"), unanimous, numeric=frozenset({1})))
+    doc.add(Heading("Cross-tables"))
+    for pair in c.pairs:
+        doc.add(Heading(f"{pair.a} (rows) by {pair.b} (columns)", 3), _cross(c, pair.a, pair.b))
+    doc.add(Heading("Where they disagree most"))
+    if not c.disputes:
+        doc.add(Para("Every row gets the same tier under every definition."))
+    else:
+        shown = formats(rulesets)
+        doc.add(
+            Table(
+                (*c.names, "rows", f"for example ({c.id_name}: input)"),
+                [
+                    (
+                        *map(tier_name, d.tiers),
+                        f"{d.count:,}",
+                        "; ".join(f"{e.id}: {account_text(e.account, shown)}" for e in d.examples),
+                    )
+                    for d in c.disputes
+                ],
+                numeric=frozenset({n}),
+            )
+        )
+    return doc
+
+
+def _headline(c: Comparison) -> str:
+    n = len(c.names)
+    most = max((k for k, v in c.focus_votes.items() if v), default=0)
+    everyone = c.focus_votes.get(n, 0)
+    said = (
+        f"{count_share(everyone, c.rows)} of the accounts are {c.focus} under all {n} definitions"
+        if everyone
+        else f"No account is {c.focus} under all {n} definitions; at most {most} agree on any"
+    )
+    return f"{said}, and {count_share(c.focus_votes.get(0, 0), c.rows)} are {c.focus} under none."
+
+
+def _pair_row(c: Comparison, p: Pair) -> tuple[str, ...]:
+    row: tuple[str, ...] = (p.a, p.b, f"{p.same:,}", percent(p.same, c.rows))
+    if c.focus is not None:
+        row += (f"{p.both:,}", f"{p.either:,}", percent(p.both, p.either) if p.either else "—")
+    return row
+
+
+def _counts(c: Comparison) -> Table:
+    rows = [
+        (
+            tier_name(t),
+            *(
+                count_share(c.counts[name][t], c.rows) if t in c.counts[name] else "—"
+                for name in c.names
+            ),
+        )
+        for t in merged_order(c.tiers)
+    ]
+    return Table(("tier", *c.names), rows, numeric=frozenset(range(1, len(c.names) + 1)))
+
+
+def _cross(c: Comparison, a: str, b: str) -> Table:
+    pair = next(p for p in c.pairs if (p.a, p.b) == (a, b))
+    rows_tiers = c.tiers[c.names.index(a)]
+    cols_tiers = c.tiers[c.names.index(b)]
+    marked = {
+        (r, k) for r, ta in enumerate(rows_tiers) for k, tb in enumerate(cols_tiers, 1) if ta == tb
+    }
+    rows = [
+        (tier_name(ta), *(f"{pair.cross.get((ta, tb), 0):,}" for tb in cols_tiers))
+        for ta in rows_tiers
+    ]
+    return Table(
+        (f"{a} \\ {b}", *map(tier_name, cols_tiers)),
+        rows,
+        numeric=frozenset(range(1, len(cols_tiers) + 1)),
+        marked=frozenset(marked),
+    )

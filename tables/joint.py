@@ -1,0 +1,152 @@
+"""Several rulesets over the same rows in one pass: how often each combination
+of their outcomes occurs, with example accounts for each, drawn in that pass.
+
+In: checked rulesets and files. Out: a `Joint`: for each combination of
+outcomes that occurs (a row's tier under each ruleset, `""` for no tier,
+`"(error)"` for a row the ruleset refuses; with `labels`, also its labels
+under each) the number of rows, and up to `examples` of them. The examples
+of a cell are its rows with the smallest hash of their id: a sample spread
+over the whole file, and the same one in every run. The rows are read once
+and never leave DuckDB; only the cells do, so a 10 M-row table costs one
+scan and a GROUP BY of a few hundred groups.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+
+from engine.checker.model import CheckedRuleset, Input
+from engine.language.ast import TypeName
+from engine.sql.compile import result_columns
+from tables.read import files, inputs_of, stage
+
+REFUSED = "(error)"  # never a tier's name: tier names are identifiers
+
+
+@dataclass(frozen=True)
+class Example:
+    """One row: its id, its inputs as the Python API takes them (an input the row
+    does not give is absent) and, for each ruleset, its error (None: classified)."""
+
+    id: Any
+    account: dict[str, Any]
+    errors: tuple[str | None, ...]
+    order: int  # the hash that drew it; examples of merged cells sort by it
+
+
+@dataclass(frozen=True)
+class Cell:
+    outcomes: tuple[str, ...]  # per ruleset: the tier, "" for none, REFUSED
+    labels: tuple[tuple[str, ...], ...]  # per ruleset (empty when not asked for)
+    count: int
+    examples: tuple[Example, ...]
+
+
+@dataclass(frozen=True)
+class Joint:
+    rows: int
+    cells: list[Cell]
+    id_name: str  # the id column's name, or "row" (the 1-based row number)
+    seconds: float
+
+
+def joint(
+    rulesets: list[CheckedRuleset],
+    inputs: list[str],
+    mapping: Mapping[str, str] | None = None,
+    id_column: str | None = None,
+    examples: int = 3,
+    labels: bool = False,
+    progress: bool = False,
+) -> Joint:
+    """Classify the files under every ruleset at once and count the outcomes."""
+    started = time.perf_counter()
+    paths, kind = files(inputs)
+    declared = inputs_of(rulesets)
+    connection = duckdb.connect()
+    connection.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
+    staged = stage(connection, declared, paths, kind, dict(mapping or {}), id_column)
+    query = _query(
+        rulesets, declared, staged.sql, staged.columns, staged.unreadable, examples, labels
+    )
+    cells = [
+        _cell(row, len(rulesets), labels, declared) for row in connection.sql(query).fetchall()
+    ]
+    rows = sum(cell.count for cell in cells)
+    return Joint(rows, cells, staged.id_name, time.perf_counter() - started)
+
+
+def _query(
+    rulesets: list[CheckedRuleset],
+    declared: Mapping[str, Input],
+    staged: str,
+    columns: Mapping[str, str],
+    unreadable: Mapping[str, str],
+    examples: int,
+    labels: bool,
+) -> str:
+    sides = ["__id", "hash(__id) AS __h"]
+    sides += [f"{_quoted(column)} AS {_quoted('__v_' + name)}" for name, column in columns.items()]
+    outcomes, keys, errors = [], [], []
+    for i, checked in enumerate(rulesets):
+        added = result_columns(checked, "duckdb", columns, unreadable)
+        sides += [f"{added[name]} AS __{name}_{i}" for name in ("tier", "labels", "error")]
+        outcomes.append(
+            f"CASE WHEN __error_{i} IS NOT NULL THEN '{REFUSED}' "
+            f"ELSE coalesce(__tier_{i}, '') END AS __o{i}"
+        )
+        if labels:
+            keys.append(f"coalesce(__labels_{i}, []) AS __l{i}")
+        errors.append(f"e{i} := __error_{i}")
+    values = ", ".join(f"{_quoted(name)} := {_quoted('__v_' + name)}" for name in declared)
+    account = f"struct_pack({values})" if values else "NULL"
+    aggregates = ["count(*) AS __n"]
+    if examples > 0:
+        drawn = f"struct_pack(id := __id, h := __h, account := {account}, {', '.join(errors)})"
+        aggregates.append(f"min_by({drawn}, __h, {int(examples)}) AS __examples")
+    return (
+        f"WITH __staged AS ({staged}), __sides AS (SELECT {', '.join(sides)} FROM __staged) "
+        f"SELECT {', '.join(outcomes + keys + aggregates)} FROM __sides GROUP BY ALL"
+    )
+
+
+def _cell(row: tuple[Any, ...], n: int, labels: bool, declared: Mapping[str, Input]) -> Cell:
+    outcomes = tuple(row[:n])
+    label_sets = tuple(tuple(x) for x in row[n : 2 * n]) if labels else ()
+    rest = row[2 * n :] if labels else row[n:]
+    count = rest[0]
+    drawn = rest[1] if len(rest) > 1 else []
+    return Cell(outcomes, label_sets, count, tuple(_example(d, n, declared) for d in drawn))
+
+
+def _example(drawn: dict[str, Any], n: int, declared: Mapping[str, Input]) -> Example:
+    account: dict[str, Any] = {}
+    for name, value in (drawn["account"] or {}).items():
+        if value is not None:
+            account[name] = _as_python(declared[name].type, value)
+    errors = tuple(drawn[f"e{i}"] for i in range(n))
+    return Example(drawn["id"], account, errors, drawn["h"])
+
+
+def _as_python(type_: TypeName, value: Any) -> Any:
+    """A staged value as the Python API takes it: a count read from a text cell
+    is a double in SQL (`3.3k`), an int here."""
+    if isinstance(value, Decimal):  # a DECIMAL column of a Parquet file
+        value = (
+            int(value) if type_ is TypeName.COUNT and value == value.to_integral() else float(value)
+        )
+    if type_ is TypeName.COUNT and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if type_ is TypeName.TEXT_SET:
+        return list(value)
+    return value
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

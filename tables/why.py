@@ -1,0 +1,38 @@
+"""A decision's reason on one line, for tables of examples that set two side by side.
+
+`Decision.explain()` is the whole story (every tier tried, every label); a
+reviewer scanning the accounts a change moves wants one line for each side:
+"micro: followers between 10k and 100k (followers 45,000)". For a matched tier,
+its conditions that held; when no tier matched, for each tier the first
+condition that failed and by how much.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine import Decision, Ruleset
+from engine.python.leaves import value_formatters
+
+
+def why(ruleset: Ruleset, decision: Decision) -> str:
+    formatters = value_formatters(ruleset.checked)
+
+    def observed(values: dict[str, Any]) -> str:
+        return ", ".join(
+            f"{n} {formatters[n](v) if n in formatters else v}" for n, v in values.items()
+        )
+
+    tier_reasons = [r for r in decision.reasons if r.kind == "tier"]
+    rule = decision.rule
+    if rule is not None and rule.when is not None:
+        held = [f"{r.text} ({observed(r.observed)})" for r in tier_reasons
+                if r.rule == rule.name and r.result]  # fmt: skip
+        return f"{rule.name}: " + "; ".join(held)
+    failed: dict[str, str] = {}
+    for r in tier_reasons:
+        if not r.result and r.rule not in failed:
+            gap = f": {r.gap}" if r.gap else ""
+            failed[r.rule] = f"{r.rule} needs {r.text} ({observed(r.observed)}{gap})"
+    head = f"{decision.tier} (otherwise)" if decision.tier else "no tier"
+    return f"{head}: " + ("; ".join(failed.values()) or "no tier rule")
