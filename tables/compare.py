@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from engine import Ruleset
 from tables.joint import REFUSED, Cell, Example, Joint, joint
 
-Key = TypeVar("Key", str, tuple[str, ...])
+Key = TypeVar("Key", str, tuple[str, str], tuple[str, ...])
 
 
 @dataclass(frozen=True)
