@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 RULES ?= rules
 PORT ?= 50051
 
-.PHONY: setup run test lint fmt check bench proto proto-check clean
+.PHONY: setup run test lint fmt check bench compare-kim proto proto-check clean
 
 setup: $(STAMP)
 
@@ -33,8 +33,17 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix engine server cli tables reports tests benchmarks
 
 check: $(STAMP)
-	$(BIN)/tierline check $(RULES)
-	$(BIN)/tierline test $(RULES)
+	$(BIN)/tierline check $(RULES) definitions
+	$(BIN)/tierline test $(RULES) definitions
+
+# How the shipped definitions disagree on the Kim et al. accounts (README, "How the
+# definitions disagree"); FORMAT=html OUT=report.html for the page with charts.
+KIM ?= ../shared/data/influencers/kim2020_instagram_influencers/influencers.txt
+FORMAT ?= markdown
+compare-kim: $(STAMP)
+	@$(BIN)/tierline compare definitions/followers_only/*.tiers --data $(KIM) \
+	    --map 'followers=#Followers' --map 'followees=#Followees' --map 'posts=#Posts' \
+	    --map category=Category --id Username --format $(FORMAT) $(if $(OUT),-o $(OUT))
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,spark,bench]'

@@ -14,6 +14,7 @@ ALL = [
     "peers",
     "rule_scale",
     "tables",
+    "compare_speed",
     "grpc_speed",
     "reload_soak",
     "audit_speed",

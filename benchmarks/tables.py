@@ -8,7 +8,8 @@ as processes of their own (`tierline classify rules/synthesis.tiers IN -o
 OUT --keep-columns`, which writes every column as the hand-written `SELECT *`
 does, and `python -c` with the hand-written COPY), in turn, ROUNDS times; the
 figures are medians, and each process's peak memory is read from the kernel
-(wait4). The two outputs must agree on every row's tier and labels. The
+(wait4, by a small wrapper process: see `_PEAK`). The two outputs must agree
+on every row's tier and labels. The
 Python evaluator: `classify_many` over the first 1,000,000 rows, read from the
 same file as dicts (reading them is not timed), and `tierline eval` end to end
 on 100,000 of them as JSON lines. Spark in local mode: `with_tiers` against
@@ -180,15 +181,26 @@ def spark_rows(table: Path, folder: Path) -> Rows:
     ]
 
 
+# Runs the command and prints its peak RSS (KiB). A process's peak counts what it held at
+# fork, so a child forked straight from this benchmark (which holds DuckDB tables) would
+# report this process's size; forked from this small wrapper, it reports its own.
+_PEAK = (
+    "import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL); "
+    "_, status, usage = os.wait4(p.pid, 0); "
+    "print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)"
+)
+
+
 def _timed(command: list[str]) -> tuple[float, float]:
     """Seconds and peak resident MiB of one process."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _pid, status, usage = os.wait4(process.pid, 0)
+    done = subprocess.run([sys.executable, "-c", _PEAK, *command], cwd=ROOT, capture_output=True,
+                          text=True, check=False, timeout=3600)  # fmt: skip
     seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) not in (0, 1):
-        raise SystemExit(f"benchmarks.tables: {command[:4]} failed: {process.stderr.read()!r}")
-    return seconds, usage.ru_maxrss / 1024
+    code, peak = (int(x) for x in done.stdout.split())
+    if code not in (0, 1):
+        raise SystemExit(f"benchmarks.tables: {command[:4]} failed: {done.stderr!r}")
+    return seconds, peak / 1024
 
 
 def python_rate(path: Path) -> float:

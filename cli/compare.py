@@ -44,7 +44,15 @@ def _compare(args: argparse.Namespace) -> int:
     from tables.compare import compare
 
     found = compare(
-        loaded, args.data, columns, args.id, args.examples, args.tier, progress=sys.stderr.isatty()
+        loaded,
+        args.data,
+        columns,
+        args.id,
+        args.examples,
+        args.tier,
+        sys.stderr.isatty(),
+        args.engine,
+        args.master,
     )
     if args.report_format == "json":
         emit(args, as_json(found.to_json()))

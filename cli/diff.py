@@ -40,7 +40,15 @@ def _diff(args: argparse.Namespace) -> int:
     from tables.migration import migrate
 
     found = migrate(
-        old, new, args.data, columns, args.id, args.examples, progress=sys.stderr.isatty()
+        old,
+        new,
+        args.data,
+        columns,
+        args.id,
+        args.examples,
+        sys.stderr.isatty(),
+        args.engine,
+        args.master,
     )
     if args.report_format == "json":
         emit(args, as_json(found.to_json()))

@@ -33,6 +33,12 @@ def data_options(parser: argparse.ArgumentParser, required: bool) -> None:
         metavar="K",
         help="accounts shown for each cell (default 3)",
     )
+    parser.add_argument(
+        "--engine", choices=("duckdb", "spark"), default="duckdb", help="default duckdb"
+    )
+    parser.add_argument(
+        "--master", default="local[*]", help="Spark's master (--engine spark; default local[*])"
+    )
     parser.add_argument("--format", choices=FORMATS, default="text", dest="report_format")
     parser.add_argument(
         "-o",

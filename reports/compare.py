@@ -47,7 +47,7 @@ def document(c: Comparison, rulesets: list[Ruleset], data: str, charts: bool) ->
         from reports import charts as drawn
 
         doc.add(Chart(drawn.svg(drawn.agreement(c)), "how much each pair of definitions agrees"))
-    header: tuple[str, ...] = ("definition", "and", "same tier", "share of rows")
+    header: tuple[str, ...] = ("definition", "and", "same tier (or both none)", "share of rows")
     if c.focus is not None:
         header += (f"both {c.focus}", f"either {c.focus}", "overlap")
     doc.add(Table(header, [_pair_row(c, p) for p in c.pairs], numeric=frozenset(range(2, 7))))

@@ -18,6 +18,7 @@ from itertools import combinations
 from typing import Any, TypeVar
 
 from engine import Ruleset
+from engine.checker.model import CheckedRuleset
 from tables.joint import REFUSED, Cell, Example, Joint, joint
 
 Key = TypeVar("Key", str, tuple[str, str], tuple[str, ...])
@@ -114,11 +115,33 @@ def compare(
     examples: int = 3,
     focus: str | None = None,
     progress: bool = False,
+    engine: str = "duckdb",
+    master: str = "local[*]",
 ) -> Comparison:
-    found = joint(
-        [r.checked for r in rulesets], inputs, mapping, id_column, examples, progress=progress
+    checked = [r.checked for r in rulesets]
+    found = run_joint(
+        checked, inputs, mapping, id_column, examples, False, progress, engine, master
     )
     return comparison(rulesets, found, focus)
+
+
+def run_joint(
+    rulesets: list[CheckedRuleset],
+    inputs: list[str],
+    mapping: Mapping[str, str] | None,
+    id_column: str | None,
+    examples: int,
+    labels: bool,
+    progress: bool,
+    engine: str,
+    master: str,
+) -> Joint:
+    """`joint` on DuckDB (embedded), or on Spark (`master`: local mode or a cluster)."""
+    if engine == "spark":
+        from tables.spark import joint_spark
+
+        return joint_spark(rulesets, inputs, mapping, id_column, examples, labels, master)
+    return joint(rulesets, inputs, mapping, id_column, examples, labels, progress)
 
 
 def comparison(rulesets: list[Ruleset], found: Joint, focus: str | None = None) -> Comparison:

@@ -75,9 +75,7 @@ def joint(
     query = _query(
         rulesets, declared, staged.sql, staged.columns, staged.unreadable, examples, labels
     )
-    cells = [
-        _cell(row, len(rulesets), labels, declared) for row in connection.sql(query).fetchall()
-    ]
+    cells = [cell(row, len(rulesets), labels, declared) for row in connection.sql(query).fetchall()]
     rows = sum(cell.count for cell in cells)
     return Joint(rows, cells, staged.id_name, time.perf_counter() - started)
 
@@ -116,7 +114,7 @@ def _query(
     )
 
 
-def _cell(row: tuple[Any, ...], n: int, labels: bool, declared: Mapping[str, Input]) -> Cell:
+def cell(row: tuple[Any, ...], n: int, labels: bool, declared: Mapping[str, Input]) -> Cell:
     outcomes = tuple(row[:n])
     label_sets = tuple(tuple(x) for x in row[n : 2 * n]) if labels else ()
     rest = row[2 * n :] if labels else row[n:]

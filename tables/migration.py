@@ -18,8 +18,8 @@ from typing import Any
 
 from engine import Ruleset
 from engine.python.values import ClassifyError
-from tables.compare import _outcomes
-from tables.joint import REFUSED, Example, Joint, joint
+from tables.compare import _outcomes, run_joint
+from tables.joint import REFUSED, Example, Joint
 from tables.why import why
 
 
@@ -112,16 +112,11 @@ def migrate(
     id_column: str | None = None,
     examples: int = 3,
     progress: bool = False,
+    engine: str = "duckdb",
+    master: str = "local[*]",
 ) -> Migration:
-    found = joint(
-        [old.checked, new.checked],
-        inputs,
-        mapping,
-        id_column,
-        examples,
-        labels=True,
-        progress=progress,
-    )
+    checked = [old.checked, new.checked]
+    found = run_joint(checked, inputs, mapping, id_column, examples, True, progress, engine, master)
     return migration(old, new, found, examples)
 
 

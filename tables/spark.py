@@ -11,16 +11,18 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine import Ruleset
+from engine.checker.model import CheckedRuleset, Input
 from engine.sql.compile import result_columns
 from tables import cells
 from tables.classify import Summary, output_format
-from tables.read import files, match_columns
+from tables.joint import REFUSED, Joint, cell
+from tables.read import files, inputs_of, match_columns
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame, Row, SparkSession
 
 
 def with_tiers(
@@ -66,47 +68,14 @@ def classify_files_spark(
     """`tierline classify --engine spark`: the files read by Spark, text cells read as
     the DuckDB engine reads them (`cells.py`, written for Spark by sqlglot), the rules
     as Spark expressions, and Spark's own output: a folder of part files at OUTPUT."""
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     started = time.perf_counter()
     paths, kind = files(inputs)
     out_kind = output_format(output)
     spark = local_session(master)
-    if kind == "parquet":
-        df = spark.read.parquet(*paths)
-    elif kind == "json":
-        df = spark.read.json(paths)
-    else:  # every cell a text, under the header DuckDB would give (`name_1` repeats)
-        names, delimiter = _header(paths[0], kind)
-        df = spark.read.options(header=True, multiLine=True, sep=delimiter).csv(paths)
-        df = df.toDF(*names)
-    names = df.columns
-    text = kind not in ("parquet", "json")
-    if text and names:
-        others = " AND ".join(f"{_quoted(n)} IS NULL" for n in names[1:]) or "true"
-        df = df.where(f"NOT ({cells.drawn(names[0], 'spark')} AND {others})")
-    found, id_name = match_columns(ruleset.checked.inputs, names, mapping or {}, id_column)
-    staged, columns, unreadable = ["*"], {}, {}
-    for name, decl in ruleset.checked.inputs.items():
-        column = found[name]
-        if column is None:
-            staged.append(f"NULL AS {_quoted('__in_' + name)}")
-        elif text:
-            value, bad = cells.read(decl.type, column, "spark")
-            staged += [
-                f"{value} AS {_quoted('__in_' + name)}",
-                f"{bad} AS {_quoted('__bad_' + name)}",
-            ]
-            unreadable[name] = "__bad_" + name
-        else:
-            staged.append(f"{_quoted(column)} AS {_quoted('__in_' + name)}")
-        columns[name] = "__in_" + name
-    df = df.selectExpr(*staged)
-    if id_name == "row":  # the row number, in file order (one partition numbers them)
-        df = df.withColumn(
-            "row", F.row_number().over(Window.orderBy(F.monotonically_increasing_id()))
-        )
+    staged = _stage(spark, ruleset.checked.inputs, paths, kind, mapping or {}, id_column)
+    df, columns, unreadable, id_name, names = staged
     added = result_columns(ruleset.checked, "spark", columns, unreadable)
     ruled = df.select("*", *(F.expr(sql).alias(n) for n, sql in added.items()))
     kept = [n for n in names if n != id_name] if keep_columns else []
@@ -126,6 +95,128 @@ def classify_files_spark(
         summary.add(row["tier"], row["bad"], row["count"])
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+Staged = tuple["DataFrame", dict[str, str], dict[str, str], str, list[str]]
+
+
+def _stage(
+    spark: SparkSession,
+    inputs: Mapping[str, Input],
+    paths: list[str],
+    kind: str,
+    mapping: Mapping[str, str],
+    id_column: str | None,
+) -> Staged:
+    """The files as a DataFrame with each input read as its type (`__in_<name>`), the
+    cells that could not be (`__bad_<name>`), the input -> column maps the rules' SQL
+    takes, the id column's name and the files' own column names."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    if kind == "parquet":
+        df = spark.read.parquet(*paths)
+    elif kind == "json":
+        df = spark.read.json(paths)
+    else:  # every cell a text, under the header DuckDB would give (`name_1` repeats)
+        header, delimiter = _header(paths[0], kind)
+        df = spark.read.options(header=True, multiLine=True, sep=delimiter).csv(paths)
+        df = df.toDF(*header)
+    names = df.columns
+    text = kind not in ("parquet", "json")
+    if text and names:
+        others = " AND ".join(f"{_quoted(n)} IS NULL" for n in names[1:]) or "true"
+        df = df.where(f"NOT ({cells.drawn(names[0], 'spark')} AND {others})")
+    found, id_name = match_columns(inputs, names, mapping, id_column)
+    staged, columns, unreadable = ["*"], {}, {}
+    for name, decl in inputs.items():
+        column = found[name]
+        if column is None:
+            staged.append(f"NULL AS {_quoted('__in_' + name)}")
+        elif text:
+            value, bad = cells.read(decl.type, column, "spark")
+            staged += [
+                f"{value} AS {_quoted('__in_' + name)}",
+                f"{bad} AS {_quoted('__bad_' + name)}",
+            ]
+            unreadable[name] = "__bad_" + name
+        else:
+            staged.append(f"{_quoted(column)} AS {_quoted('__in_' + name)}")
+        columns[name] = "__in_" + name
+    df = df.selectExpr(*staged)
+    if id_name == "row":  # the row number, in file order (one partition numbers them)
+        df = df.withColumn(
+            "row", F.row_number().over(Window.orderBy(F.monotonically_increasing_id()))
+        )
+    return df, columns, unreadable, id_name, names
+
+
+def joint_spark(
+    rulesets: list[CheckedRuleset],
+    inputs: list[str],
+    mapping: Mapping[str, str] | None = None,
+    id_column: str | None = None,
+    examples: int = 3,
+    labels: bool = False,
+    master: str = "local[*]",
+) -> Joint:
+    """`tables.joint.joint` on Spark: one job over the files; each cell's examples are
+    its rows with the smallest xxhash64 of their id (so not DuckDB's examples)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    started = time.perf_counter()
+    paths, kind = files(inputs)
+    declared = inputs_of(rulesets)
+    spark = local_session(master)
+    df, columns, unreadable, id_name, _names = _stage(
+        spark, declared, paths, kind, mapping or {}, id_column
+    )
+    sides = [F.col(_quoted(id_name)).alias("__id"), F.xxhash64(_quoted(id_name)).alias("__h")]
+    sides += [F.col(_quoted(column)).alias("__v_" + name) for name, column in columns.items()]
+    keys, errors = [], []
+    for i, checked in enumerate(rulesets):
+        added = result_columns(checked, "spark", columns, unreadable)
+        sides += [
+            F.expr(added[name]).alias(f"__{name}_{i}") for name in ("tier", "labels", "error")
+        ]
+        keys.append(
+            F.expr(f"CASE WHEN __error_{i} IS NOT NULL THEN '{REFUSED}' "
+                   f"ELSE coalesce(__tier_{i}, '') END").alias(f"__o{i}")
+        )  # fmt: skip
+        errors.append(F.col(f"__error_{i}").alias(f"e{i}"))
+    if labels:
+        keys += [
+            F.expr(f"coalesce(__labels_{i}, array())").alias(f"__l{i}")
+            for i in range(len(rulesets))
+        ]
+    sided = df.select(*sides).select("*", *keys)
+    names = [f"__o{i}" for i in range(len(rulesets))]
+    names += [f"__l{i}" for i in range(len(rulesets))] if labels else []
+    aggregates = [F.count(F.lit(1)).alias("__n")]
+    if examples > 0:
+        account = (
+            F.struct(*(F.col("__v_" + n).alias(n) for n in declared)) if declared else F.lit(None)
+        )
+        rank = F.row_number().over(Window.partitionBy(*names).orderBy("__h", "__id"))
+        drawn = F.struct(F.col("__id").alias("id"), F.col("__h").alias("h"),
+                         account.alias("account"), *errors)  # fmt: skip
+        sided = sided.withColumn("__drawn", F.when(rank <= examples, drawn))
+        aggregates.append(F.collect_list("__drawn").alias("__examples"))
+    found = sided.groupBy(*names).agg(*aggregates).collect()
+    rows = [_plain(row, examples > 0) for row in found]
+    cells_found = [cell(row, len(rulesets), labels, declared) for row in rows]
+    return Joint(sum(c.count for c in cells_found), cells_found, id_name,
+                 time.perf_counter() - started)  # fmt: skip
+
+
+def _plain(row: Row, drawn: bool) -> tuple[Any, ...]:
+    """A Spark row as `joint.cell` takes DuckDB's: examples as dicts, smallest hash first."""
+    values = list(row)
+    if drawn:
+        examples = [e.asDict(recursive=True) for e in values[-1]]
+        values[-1] = sorted(examples, key=lambda e: (e["h"], str(e["id"])))
+    return tuple(values)
 
 
 def _header(path: str, kind: str) -> tuple[list[str], str]:

@@ -90,8 +90,17 @@ def test_tierline_classify_runs_on_spark(tmp_path: Path) -> None:
         "('b', -5, 0.01, [], 'tiktok')) AS t(id, followers, engagement_rate, topics, platform)"
     ).write_parquet(str(source))
     out = tmp_path / "tiers.parquet"
-    done = tierline("classify", str(RULES / "synthesis.tiers"), str(source), "-o", str(out),
-                    "--engine", "spark", "--master", "local[1]")  # fmt: skip
+    done = tierline(
+        "classify",
+        str(RULES / "synthesis.tiers"),
+        str(source),
+        "-o",
+        str(out),
+        "--engine",
+        "spark",
+        "--master",
+        "local[1]",
+    )
     assert done.returncode == 1, done.stderr  # one row is refused
     got = duckdb.sql(
         f"SELECT id, tier, labels, error IS NOT NULL FROM '{out}/*.parquet' ORDER BY id"
@@ -119,9 +128,19 @@ def test_spark_reads_text_cells_as_duckdb_does(tmp_path: Path) -> None:
     outputs = {}
     for engine in ("duckdb", "spark"):
         out = tmp_path / f"{engine}.csv"
-        done = tierline("classify", str(RULES / "synthesis.tiers"), str(source), "-o", str(out),
-                        "--map", "followers=followers_1", "--engine", engine,
-                        "--master", "local[1]")  # fmt: skip
+        done = tierline(
+            "classify",
+            str(RULES / "synthesis.tiers"),
+            str(source),
+            "-o",
+            str(out),
+            "--map",
+            "followers=followers_1",
+            "--engine",
+            engine,
+            "--master",
+            "local[1]",
+        )
         assert done.returncode == 1, done.stderr  # rows e and f are refused
         where = f"{out}/*.csv" if out.is_dir() else str(out)
         outputs[engine] = duckdb.sql(
@@ -130,3 +149,81 @@ def test_spark_reads_text_cells_as_duckdb_does(tmp_path: Path) -> None:
         ).fetchall()
     assert outputs["duckdb"] == outputs["spark"]
     assert [row[1] for row in outputs["spark"]] == ["micro", "nano", "mega", "micro", None, None]
+
+
+CASES = Path(__file__).parent / "cases"
+
+
+def test_diff_on_spark_gives_duckdbs_matrix_and_replays_its_examples() -> None:
+    """The hand-made diff case (text cells, a refused row, label changes) on both engines:
+    the same matrix and label counts; Spark's examples, replayed in Python, in their cells."""
+    import json
+
+    folder = CASES / "diff" / "floor_lowered"
+    got = {}
+    for engine in ("duckdb", "spark"):
+        done = tierline(
+            "diff",
+            str(folder / "old.tiers"),
+            str(folder / "new.tiers"),
+            "--data",
+            str(folder / "accounts.csv"),
+            "--format",
+            "json",
+            "--engine",
+            engine,
+            "--master",
+            "local[1]",
+        )
+        assert done.returncode == 0, done.stderr
+        got[engine] = json.loads(done.stdout)
+    for key in ("rows", "matrix", "labels", "changed", "relabelled"):
+        assert got["spark"][key] == got["duckdb"][key], key
+    cells = {(e["from"], e["to"]) for e in got["spark"]["examples"]}
+    assert cells == {("nano", "micro"), ("", "")}
+    for example in got["spark"]["examples"]:
+        assert (example["old"]["tier"], example["new"]["tier"]) == (example["from"], example["to"])
+
+
+def test_compare_on_spark_counts_as_duckdb_does(tmp_path: Path) -> None:
+    import json
+
+    import duckdb
+
+    rows = [(f"r{i}", i * 997 % 3_000_000, (i * 7 % 90) / 1000) for i in range(2_000)]
+    source = tmp_path / "accounts.parquet"
+    duckdb.sql(
+        "SELECT * FROM (VALUES "
+        + ", ".join(f"('{a}', {b}, {c})" for a, b, c in rows)
+        + ") AS t(id, followers, engagement_rate)"
+    ).write_parquet(str(source))
+    defs = sorted(
+        str(p)
+        for p in (Path(__file__).parent.parent / "definitions/followers_only").glob("*.tiers")
+    )
+    got = {}
+    for engine in ("duckdb", "spark"):
+        done = tierline(
+            "compare",
+            *defs,
+            "--data",
+            str(source),
+            "--format",
+            "json",
+            "--engine",
+            engine,
+            "--master",
+            "local[1]",
+        )
+        assert done.returncode == 0, done.stderr
+        got[engine] = json.loads(done.stdout)
+    assert got["spark"]["counts"] == got["duckdb"]["counts"]
+    assert got["spark"]["agreement"]["focus"] == got["duckdb"]["agreement"]["focus"]
+    pairs = {
+        engine: [
+            {k: v for k, v in p.items() if k != "cross"} | {"cross": sorted(p["cross"], key=str)}
+            for p in g["agreement"]["pairs"]
+        ]
+        for engine, g in got.items()
+    }
+    assert pairs["spark"] == pairs["duckdb"]
