@@ -50,6 +50,7 @@ def document(m: Migration, old: Ruleset, new: Ruleset, data: str, charts: bool) 
     ]
     if moves:
         doc.add(Table(("from", "to", "rows", "share"), moves, numeric=frozenset({2, 3})))
+    doc.add(Heading("Tiers before and after"), _tier_counts(m))
     if m.labels:
         doc.add(Heading("Labels"))
         doc.add(
@@ -100,7 +101,8 @@ def _matrix(m: Migration, was: str, now: str) -> Table:
         if a != b and m.matrix.get((a, b))
     }
     rows = [
-        (tier_name(a), *(f"{m.matrix.get((a, b), 0):,}" for b in m.new_tiers)) for a in m.old_tiers
+        (tier_name(a), *(_cell(m.matrix.get((a, b), 0), m.rows) for b in m.new_tiers))
+        for a in m.old_tiers
     ]
     return Table(
         (f"{was} \\ {now}", *map(tier_name, m.new_tiers)),
@@ -108,6 +110,20 @@ def _matrix(m: Migration, was: str, now: str) -> Table:
         numeric=frozenset(range(1, len(m.new_tiers) + 1)),
         marked=frozenset(marked),
     )
+
+
+def _cell(count: int, rows: int) -> str:
+    return count_share(count, rows) if count else "0"
+
+
+def _tier_counts(m: Migration) -> Table:
+    rows = []
+    for tier, (before, after) in m.tier_counts().items():
+        change = f"{after - before:+,}" if after != before else "="
+        rows.append(
+            (tier_name(tier), count_share(before, m.rows), count_share(after, m.rows), change)
+        )
+    return Table(("tier", "before", "after", "change"), rows, numeric=frozenset({1, 2, 3}))
 
 
 def _side(why: str, labels: tuple[str, ...]) -> str:

@@ -74,6 +74,16 @@ class Migration:
     def changed(self) -> int:
         return sum(c for (a, b), c in self.matrix.items() if a != b)
 
+    def tier_counts(self) -> dict[str, tuple[int, int]]:
+        """Each tier's rows before and after, in the new version's order, then the old's."""
+        before: Counter[str] = Counter()
+        after: Counter[str] = Counter()
+        for (a, b), c in self.matrix.items():
+            before[a] += c
+            after[b] += c
+        order = dict.fromkeys([*self.new_tiers, *self.old_tiers])
+        return {t: (before[t], after[t]) for t in order}
+
     @property
     def equivalent(self) -> bool:
         return self.changed == 0 and self.relabelled == 0
@@ -85,7 +95,10 @@ class Migration:
             "new": self.new_name,
             "changed": self.changed,
             "relabelled": self.relabelled,
-            "matrix": [{"from": a, "to": b, "count": c} for (a, b), c in self.matrix.items()],
+            "matrix": [
+                {"from": a, "to": b, "count": c, "share": round(c / self.rows, 6)}
+                for (a, b), c in self.matrix.items()
+            ],
             "labels": {
                 name: {"gained": g, "lost": lost} for name, (g, lost) in self.labels.items()
             },

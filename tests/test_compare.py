@@ -69,8 +69,12 @@ def test_diff_gives_the_expected_matrix(case: str) -> None:
         "5",
     )
     got = _json(done)
-    for key in ("rows", "changed", "relabelled", "matrix", "labels"):
+    for key in ("rows", "changed", "relabelled", "labels"):
         assert got[key] == expected[key], key
+    assert [{k: cell[k] for k in ("from", "to", "count")} for cell in got["matrix"]] == expected[
+        "matrix"
+    ]
+    assert all(cell["share"] == round(cell["count"] / got["rows"], 6) for cell in got["matrix"])
     assert sum(cell["count"] for cell in got["matrix"]) == got["rows"]
     ids: dict[str, list[str]] = {}
     for example in got["examples"]:
@@ -243,7 +247,7 @@ def test_diff_reads_a_git_revision_and_fails_on_change(tmp_path: Path) -> None:
     )
     assert changed.returncode == 1, changed.stderr
     assert "# nano_floor 1 → nano_floor 2: what changes on 11 accounts" in changed.stdout
-    assert "| nano | **3** | 2 | 0 | 0 |" in changed.stdout  # the cell that moves, stressed
+    assert "| nano | **3 (27.3%)** | 2 (18.2%) | 0 | 0 |" in changed.stdout  # the cell that moves
     assert _in(repo, "diff", "main:rules.tiers", "rules.tiers", "--data", data).returncode == 0
     same = _in(
         repo, "diff", "main:rules.tiers", "main:rules.tiers", "--data", data, "--fail-on-change"
@@ -294,7 +298,7 @@ def test_the_html_report_stands_alone(tmp_path: Path) -> None:
     page = out.read_text()
     assert page.count("<svg") == 1 and "Where the change moves accounts" in page
     assert "<script" not in page and "src=" not in page  # nothing to fetch: one file
-    assert '<td class="n mark">3</td>' in page  # the moved cell, stressed
+    assert '<td class="n mark">3 (27.3%)</td>' in page  # the moved cell, stressed
     assert "nano_floor 1 → nano_floor 2" in page
     compared = tmp_path / "compare.html"
     defs = sorted(str(p) for p in (ROOT / "definitions/followers_only").glob("*.tiers"))
