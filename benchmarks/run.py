@@ -15,6 +15,7 @@ ALL = [
     "rule_scale",
     "tables",
     "compare_speed",
+    "analysis_speed",
     "grpc_speed",
     "reload_soak",
     "audit_speed",

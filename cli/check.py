@@ -6,13 +6,26 @@ import argparse
 import sys
 
 from cli.common import Subparsers, UsageError, output_options, report, rule_files, usage
-from engine import RuleError
-from engine.load import check_source, read_source
+from cli.examples import suggestions
+from engine import RuleError, Ruleset
+from engine.load import SOLVER_MS, check_source, read_source
 
 
 def add_parser(sub: Subparsers) -> None:
     parser = sub.add_parser("check", help="parse, type-check and analyse rule files")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="rule files or folders")
+    parser.add_argument(
+        "--suggest-examples",
+        action="store_true",
+        help="print an example block for each tier and label no example reaches",
+    )
+    parser.add_argument(
+        "--solver-ms",
+        type=int,
+        default=SOLVER_MS,
+        metavar="MS",
+        help=f"the solver's budget for each query (default {SOLVER_MS})",
+    )
     output_options(parser)
     parser.set_defaults(run=run)
 
@@ -26,14 +39,19 @@ def run(args: argparse.Namespace) -> int:
     for path in files:
         try:
             source = read_source(path)
-            found = list(check_source(source).warnings)
+            checked = check_source(source, solver_ms=args.solver_ms)
+            found = list(checked.warnings)
         except RuleError as error:
-            source, found = error.source, error.diagnostics
+            source, found, checked = error.source, error.diagnostics, None
         except OSError as error:
             print(f"tierline: cannot read {path}: {error.strerror}", file=sys.stderr)
             errors += 1
             continue
         report(args, source, found)
+        if args.suggest_examples and checked is not None:
+            suggested = suggestions(Ruleset(checked), args.solver_ms)
+            if suggested:
+                print(f"# {path}: examples for what no example reaches\n\n{suggested}", end="")
         n_errors = sum(1 for d in found if d.severity.value == "error")
         errors += n_errors
         warnings += len(found) - n_errors

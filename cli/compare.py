@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from cli.common import Subparsers, UsageError, load_version, mapped
-from cli.reporting import as_json, data_options, emit, guarded
+from cli.reporting import data_options, guarded, write
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -54,12 +54,8 @@ def _compare(args: argparse.Namespace) -> int:
         args.engine,
         args.master,
     )
-    if args.report_format == "json":
-        emit(args, as_json(found.to_json()))
-    else:
-        from reports.compare import document
-        from reports.document import render
+    from reports.compare import document
 
-        doc = document(found, loaded, ", ".join(args.data), charts=args.report_format == "html")
-        emit(args, render(doc, args.report_format))
+    charts = args.report_format == "html"
+    write(args, found.to_json, lambda: document(found, loaded, ", ".join(args.data), charts))
     return 0

@@ -1,6 +1,8 @@
-"""`tierline diff OLD NEW --data INPUT`: what a rule change does to real accounts: the
-migration matrix (old tier by new tier), label changes, and example accounts with
-both explanations. OLD and NEW are files or `REV:PATH` from git."""
+"""`tierline diff OLD NEW [--data INPUT]`: what a rule change does. With data, to real
+accounts: the migration matrix (old tier by new tier), label changes, and example
+accounts with both explanations. Without, from the rules alone: whether any account
+can change, with one account for each pair of tiers it can move between. OLD and NEW
+are files or `REV:PATH` from git."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ import argparse
 import sys
 
 from cli.common import Subparsers, UsageError, load_version, mapped
-from cli.reporting import as_json, data_options, emit, guarded
+from cli.reporting import data_options, guarded, write
+from engine import Ruleset
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -19,7 +22,14 @@ def add_parser(sub: Subparsers) -> None:
     parser.add_argument(
         "--fail-on-change",
         action="store_true",
-        help="exit 1 when any row changes tier or labels (for CI)",
+        help="exit 1 when any account changes tier or labels (for CI)",
+    )
+    parser.add_argument(
+        "--solver-ms",
+        type=int,
+        default=1_000,
+        metavar="MS",
+        help="without --data: the solver's budget for each query (default 1000)",
     )
     parser.set_defaults(run=run)
 
@@ -29,14 +39,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    if not args.data:
-        raise UsageError("diff needs --data INPUT (the accounts to classify under both versions)")
     if args.examples < 0:
         raise UsageError("--examples: give 0 or more")
     columns = mapped(args.map)
     old, new = load_version(args.old, args), load_version(args.new, args)
     if old is None or new is None:
         return 1
+    if not args.data:
+        return _from_rules(args, old, new)
     from tables.migration import migrate
 
     found = migrate(
@@ -50,12 +60,22 @@ def _diff(args: argparse.Namespace) -> int:
         args.engine,
         args.master,
     )
-    if args.report_format == "json":
-        emit(args, as_json(found.to_json()))
-    else:
-        from reports.diff import document
-        from reports.document import render
+    from reports.diff import document
 
-        doc = document(found, old, new, ", ".join(args.data), charts=args.report_format == "html")
-        emit(args, render(doc, args.report_format))
+    charts = args.report_format == "html"
+    write(args, found.to_json, lambda: document(found, old, new, ", ".join(args.data), charts))
+    return 1 if args.fail_on_change and not found.equivalent else 0
+
+
+def _from_rules(args: argparse.Namespace, old: Ruleset, new: Ruleset) -> int:
+    """No data: whether any account can change, decided by the solver from the rules."""
+    from engine.analysis.changes import IncomparableError
+    from engine.load import rule_changes
+    from reports.changes import document, to_json
+
+    try:
+        found = rule_changes(old.checked, new.checked, args.solver_ms)
+    except IncomparableError as error:
+        raise UsageError(str(error)) from None
+    write(args, lambda: to_json(found), lambda: document(found, old, new))
     return 1 if args.fail_on_change and not found.equivalent else 0

@@ -8,9 +8,12 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cli.common import UsageError, map_option, usage
+
+if TYPE_CHECKING:
+    from reports.document import Document
 
 FORMATS = ("text", "markdown", "json", "html")
 
@@ -61,6 +64,20 @@ def emit(args: argparse.Namespace, text: str) -> None:
 
 def as_json(value: dict[str, Any]) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n"
+
+
+def write(
+    args: argparse.Namespace,
+    json_value: Callable[[], dict[str, Any]],
+    document: Callable[[], Document],
+) -> None:
+    """The report in the asked format: the results' JSON, or their document rendered."""
+    if args.report_format == "json":
+        emit(args, as_json(json_value()))
+    else:
+        from reports.document import render
+
+        emit(args, render(document(), args.report_format))
 
 
 def guarded(command: str, work: Callable[[], int]) -> int:

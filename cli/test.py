@@ -22,6 +22,7 @@ from cli.common import (
     usage,
     use_color,
 )
+from cli.examples import unreached
 from engine import ExampleResult
 
 
@@ -52,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
         if not results:
             empty += 1
             _say(as_json, {"file": str(path), "warning": "no examples"}, _no_examples(path))
+        tiers, labels = unreached(ruleset)
+        if results and (tiers or labels):
+            _say(as_json, {"file": str(path), "unreached": {"tiers": tiers, "labels": labels}},
+                 _unreached(path, tiers, labels))  # fmt: skip
         for result in results:
             where = f"{path}:{result.example.span.line}"
             description = printable(result.example.description)
@@ -97,6 +102,14 @@ def _no_examples(path: Path) -> str:
     return (
         f'WARNING: {printable(str(path))}: no examples to run; add `example "…" given … '
         "expect …` so that tests and reloads check the rules"
+    )
+
+
+def _unreached(path: Path, tiers: list[str], labels: list[str]) -> str:
+    named = [f"tier {t}" for t in tiers] + [f"label {x}" for x in labels]
+    return (
+        f"NOTE: {printable(str(path))}: no example reaches {', '.join(named)}; "
+        "`tierline check --suggest-examples` writes one for each"
     )
 
 

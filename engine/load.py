@@ -6,16 +6,38 @@ result is a CheckedRuleset or a RuleError, never another exception.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from engine.analysis.analyze import analyze
+from engine.analysis.changes import Changes, changes
+from engine.analysis.cover import reaching
+from engine.analysis.prove import Replay
 from engine.checker.check import check
 from engine.checker.model import CheckedRuleset
-from engine.language.diagnostics import Diagnostic, RuleError
+from engine.language.diagnostics import Diagnostic, RuleError, Severity
 from engine.language.parse import PartialParse, parse
 from engine.language.source import Source
+from engine.python.interpret import conditions
+from engine.python.values import ClassifyError
 
 MAX_SOURCE_BYTES = 16 * 1024 * 1024
+SOLVER_MS = 1_000  # the solver's budget for one query: ample for any rule people write
+
+
+def _replay(checked: CheckedRuleset) -> Replay:
+    """Whether each rule holds for a witness, by the reference interpreter: the
+    analysis runs before the ruleset is compiled, and it checks every account it
+    reports against an evaluator."""
+
+    def replay(account: dict[str, Any]) -> dict[tuple[str, str], bool] | None:
+        try:
+            return conditions(checked, account)
+        except ClassifyError:
+            return None
+
+    return replay
 
 
 def decode(data: bytes, path: str) -> Source:
@@ -58,11 +80,16 @@ def read_source(path: str | Path) -> Source:
 
 
 def check_source(
-    source: Source, *, name: str | None = None, analyse: bool = True
+    source: Source,
+    *,
+    name: str | None = None,
+    analyse: bool = True,
+    solver_ms: int = SOLVER_MS,
 ) -> CheckedRuleset:
-    """Parse, check and analyse; every error of the file in one RuleError.
-    (`analyse=False` skips overlap and reachability analysis: tests use it to
-    compare evaluators on rulesets the analysis would refuse.)"""
+    """Parse, check and analyse; every error of the file in one RuleError, and the
+    analysis's warnings on the CheckedRuleset. (`analyse=False` skips overlap and
+    reachability analysis: tests use it to compare evaluators on rulesets the analysis
+    would refuse.) `solver_ms` is the solver's budget for each of its queries."""
     if source.text.startswith("\ufeff"):  # a BOM, as some editors save: not part of the rules
         source = Source(source.text[1:], source.path)
     syntax: list[Diagnostic] = []
@@ -75,9 +102,12 @@ def check_source(
         maybe_declared = error.words
     try:
         checked = check(source, rule_file, name=name, maybe_declared=maybe_declared)
-        found = analyze(checked) if analyse else []
-        if found:
+        found = analyze(checked, _replay(checked), solver_ms) if analyse else []
+        errors = [d for d in found if d.severity is Severity.ERROR]
+        if errors:
             raise RuleError(source, [*found, *checked.warnings])
+        if found:
+            checked = replace(checked, warnings=(*checked.warnings, *found))
         return checked
     except RuleError as error:
         raise RuleError(source, syntax + error.diagnostics) from None
@@ -86,3 +116,21 @@ def check_source(
             source,
             [Diagnostic("too-deep", "this file is nested too deeply", source.span(0, 0))],
         ) from None
+
+
+def rule_changes(old: CheckedRuleset, new: CheckedRuleset, solver_ms: int = SOLVER_MS) -> Changes:
+    """Whether any account can get another tier or other labels under `new` than under
+    `old`, from the rules alone; one witness for each (old tier, new tier) pair, each
+    replayed through both versions. IncomparableError when an input changed type."""
+    return changes(old, new, _replay(old), _replay(new), solver_ms)
+
+
+def reaching_account(
+    checked: CheckedRuleset,
+    tier: str | None = None,
+    label: str | None = None,
+    solver_ms: int = SOLVER_MS,
+) -> dict[str, Any] | None:
+    """An account that gets `tier` ("" for no tier) or has `label`, confirmed by the
+    reference interpreter; None when the solver finds none."""
+    return reaching(checked, _replay(checked), tier, label, solver_ms)

@@ -185,6 +185,7 @@ def diagnostic(d: Diagnostic, file: str) -> pb.Diagnostic:
         column=d.span.col,
         length=max(1, d.span.end - d.span.start),
         hint=d.hint or "",
+        witness={name: to_value(value) for name, value in (d.witness or {}).items()},
     )
 
 

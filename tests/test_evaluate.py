@@ -10,6 +10,8 @@ import pytest
 import yaml
 
 from engine import ClassifyError, Decision, InputError, RuleConflict, RuleError, load_ruleset
+from engine.language.source import Source
+from engine.load import check_source
 from engine.ruleset import Ruleset
 from tests.conftest import ACCOUNT, ROOT, RULES
 
@@ -34,8 +36,10 @@ def ruleset_for(doc: dict[str, Any]) -> Ruleset:
     if key not in _LOADED:
         if "rules" in doc:
             _LOADED[key] = load_ruleset(ROOT / doc["rules"])
-        else:
+        elif doc.get("analyse", True):
             _LOADED[key] = load_ruleset(text=doc["source"], name="case")
+        else:  # a file the analysis refuses, to see what the evaluator does with it
+            _LOADED[key] = Ruleset(check_source(Source(doc["source"], "case"), analyse=False))
     return _LOADED[key]
 
 
@@ -196,9 +200,10 @@ def test_load_errors_are_rule_errors(tmp_path: Path) -> None:
 
 
 def test_unique_conflict_is_its_own_error() -> None:
-    rs = load_ruleset(
-        text="policy unique\ninput n: count\nlet m = n + 1\ntier a when n > 1\ntier b when m > 3\n"
-    )
+    text = "policy unique\ninput n: count\nlet m = n + 1\ntier a when n > 1\ntier b when m > 3\n"
+    with pytest.raises(RuleError, match="for example n 3"):  # the analysis sees it too
+        load_ruleset(text=text)
+    rs = Ruleset(check_source(Source(text, "<text>"), analyse=False))
     with pytest.raises(RuleConflict) as caught:
         rs.classify({"n": 5})
     assert caught.value.rules == (("a", 4), ("b", 5))

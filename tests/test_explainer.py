@@ -51,7 +51,7 @@ def test_odd_values_are_explained_as_the_reference_does() -> None:
         assert_same_text(SYNTHESIS.classify(account))
     small = load_ruleset(
         text="input followers: count\nlet big = followers * followers * followers * followers\n"
-        "tier small when followers at most 10\ntier huge when big at most 10\notherwise large\n",
+        "tier small when followers at most 10\ntier huge when big at most 20000\notherwise large\n",
         name="small",
     )
     text = assert_same_text(small.classify({"followers": 10**15 + 10}))

@@ -28,7 +28,7 @@ from server.client import Client, account_message
 from server.convert import DecisionEncoder
 from server.pb import pb, pb_grpc
 from server.settings import Settings
-from tests.conftest import ACCOUNT, RULES
+from tests.conftest import ACCOUNT, ROOT, RULES
 from tests.slow_link import SlowLink
 
 
@@ -175,6 +175,27 @@ def test_list_and_get_rulesets(stub: pb_grpc.ClassifierStub, served: Running) ->
     with pytest.raises(grpc.RpcError) as caught:
         stub.GetRuleset(pb.GetRulesetRequest(name="nope"), timeout=5)
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_validate_rules_returns_findings_with_their_witnesses(
+    stub: pb_grpc.ClassifierStub,
+) -> None:
+    source = (ROOT / "tests/cases/findings/unique_set_overlap.tiers").read_text()
+    found = stub.ValidateRules(
+        pb.ValidateRulesRequest(source=source, file_name="u.tiers"), timeout=10
+    )
+    assert not found.ok
+    overlap = found.diagnostics[0]
+    assert (overlap.code, overlap.severity, overlap.line) == ("overlapping-tiers", "error", 7)
+    assert list(overlap.witness["topics"].string_list.values) == ["beauty"]
+    assert overlap.witness["followers"].int_value == 1_000
+    uncovered = stub.ValidateRules(
+        pb.ValidateRulesRequest(source=(ROOT / "tests/cases/findings/uncovered.tiers").read_text()),
+        timeout=10,
+    )
+    assert uncovered.ok  # a warning does not refuse the file
+    assert uncovered.diagnostics[0].code == "uncovered"
+    assert uncovered.diagnostics[0].witness["followers"].int_value >= 1_000
 
 
 def test_validate_rules(stub: pb_grpc.ClassifierStub) -> None:

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from engine.analysis.pairs import Reach, pair_index
+from engine.analysis.prove import Prover, Replay, prove
 from engine.checker.bands import band_interval, domain_of
 from engine.checker.intervals import Interval
 from engine.checker.model import CheckedRuleset, Level, Rule
@@ -61,23 +62,57 @@ Constraint = tuple[Interval, ...] | TextSet | bool  # a union of intervals, a te
 Box = dict[str, Constraint]
 
 
-def analyze(checked: CheckedRuleset) -> list[Diagnostic]:
+def analyze(
+    checked: CheckedRuleset, replay: Replay | None = None, budget_ms: int = 1_000
+) -> list[Diagnostic]:
+    """The findings of the intervals, and with `replay` (which confirms witnesses in the
+    evaluator) those of the solver for what the intervals cannot read."""
     rules = [r for r in checked.tiers if r.when is not None]
     boxes = [_boxes(rule, checked) for rule in rules]
+    paired = _interval_findings(checked, rules, boxes)
+    if replay is None:
+        return [d for d, _ in paired]
+    prover = Prover(checked, replay, budget_ms)
+    reported = {i for i, r in enumerate(rules) if any(d.span == r.span for d, _ in paired)}
+    found = [_witnessed(prover, d, rules, earlier) for d, earlier in paired]
+    boxable = [b is not None for b in boxes]
+    return found + prove(prover, boxable, reported, lambda: approximate_reaches(checked))
+
+
+def _witnessed(
+    p: Prover, finding: Diagnostic, rules: list[Rule], earlier: Rule | None
+) -> Diagnostic:
+    """An interval finding of an overlap, with the solver's account (confirmed)."""
+    if earlier is None:
+        return finding
+    later = next(r for r in rules if r.span == finding.span)
+    keys = [("tier", earlier.name), ("tier", later.name)]
+    both = [p.enc.condition(earlier), p.enc.condition(later)]
+    status, account = p.witness(both, lambda held: all(held[k] for k in keys))
+    return replace(finding, witness=account) if status == "sat" else finding
+
+
+def _interval_findings(
+    checked: CheckedRuleset, rules: list[Rule], boxes: list[list[Box] | None]
+) -> list[tuple[Diagnostic, Rule | None]]:
+    """Each finding, with the earlier tier of an overlap (None for other findings)."""
     index = pair_index([_reach(b) if b else None for b in boxes])
-    found: list[Diagnostic] = []
+    found: list[tuple[Diagnostic, Rule | None]] = []
     for later_index, later in enumerate(rules):
         mine = boxes[later_index]
         if mine is None:
             continue
         if not mine:
             found.append(
-                Diagnostic(
-                    "unreachable-rule",
-                    f"tier '{later.name}' can never match: no account satisfies its condition",
-                    later.span,
-                    "check the bounds against the inputs' ranges (a count is a whole number, "
-                    "a percentage 0% or more unless its input allows less)",
+                (
+                    Diagnostic(
+                        "unreachable-rule",
+                        f"tier '{later.name}' can never match: no account satisfies its condition",
+                        later.span,
+                        "check the bounds against the inputs' ranges (a count is a whole number, "
+                        "a percentage 0% or more unless its input allows less)",
+                    ),
+                    None,
                 )
             )
             continue
@@ -87,15 +122,18 @@ def analyze(checked: CheckedRuleset) -> list[Diagnostic]:
             if checked.policy == "unique":
                 witness = _overlap(theirs, mine, checked)
                 if witness is not None:
-                    found.append(_overlap_error(earlier, later, witness))
+                    found.append((_overlap_error(earlier, later, witness), earlier))
             elif all(any(_contains(t, m, checked) for t in theirs) for m in mine):
                 found.append(
-                    Diagnostic(
-                        "unreachable-rule",
-                        f"tier '{later.name}' can never match: tier '{earlier.name}' "
-                        f"(line {earlier.line}) above it takes every account it would",
-                        later.span,
-                        "tiers are tried top to bottom: move it up, or narrow the one above",
+                    (
+                        Diagnostic(
+                            "unreachable-rule",
+                            f"tier '{later.name}' can never match: tier '{earlier.name}' "
+                            f"(line {earlier.line}) above it takes every account it would",
+                            later.span,
+                            "tiers are tried top to bottom: move it up, or narrow the one above",
+                        ),
+                        None,
                     )
                 )
                 break
@@ -161,27 +199,57 @@ def _boxes(rule: Rule, checked: CheckedRuleset) -> list[Box] | None:
     return boxes if len(boxes) <= MAX_BOXES else None
 
 
+def approximate_reaches(checked: CheckedRuleset) -> list[Reach]:
+    """For each tier with a condition, in file order, a reach that holds every account
+    it matches: the boxes of its condition with each test they cannot read taken as
+    true. Two tiers whose approximate reaches meet in no group of the pair index
+    share no account, so the solver need not be asked about them."""
+    out: list[Reach] = []
+    for rule in checked.tiers:
+        if rule.when is None:
+            continue
+        try:
+            boxes = [b for b in _expr_boxes(rule.when, checked, approximate=True)
+                     if not _empty(b, checked)]  # fmt: skip
+        except _NotBoxable:
+            boxes = [{}]
+        out.append(_reach(boxes) if 0 < len(boxes) <= MAX_BOXES else {})
+    return out
+
+
 class _NotBoxable(Exception):
     pass
 
 
-def _expr_boxes(expr: ast.Expr, checked: CheckedRuleset) -> Iterator[Box]:
+def _expr_boxes(
+    expr: ast.Expr, checked: CheckedRuleset, approximate: bool = False
+) -> Iterator[Box]:
+    """The boxes of a condition; `approximate`: a test they cannot read is taken as
+    true, so the boxes hold every account the condition does (and maybe more)."""
     match expr:
         case ast.AnyOf(parts=parts):
             for part in parts:
-                yield from _expr_boxes(part, checked)
+                yield from _expr_boxes(part, checked, approximate)
         case ast.AllOf(parts=parts):
             combined: list[Box] = [{}]
             for part in parts:
                 combined = [
-                    _meet(a, b, checked) for a in combined for b in _expr_boxes(part, checked)
+                    _meet(a, b, checked)
+                    for a in combined
+                    for b in _expr_boxes(part, checked, approximate)
                 ]
                 combined = [box for box in combined if not _empty(box, checked)]
                 if len(combined) > MAX_BOXES:
                     raise _NotBoxable
             yield from combined
         case _:
-            name, constraint = _leaf(expr, checked)
+            try:
+                name, constraint = _leaf(expr, checked)
+            except _NotBoxable:
+                if not approximate:
+                    raise
+                yield {}
+                return
             yield {name: constraint}
 
 

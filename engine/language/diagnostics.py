@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -29,6 +29,9 @@ class Diagnostic:
     span: Span
     hint: str | None = None
     severity: Severity = Severity.ERROR
+    # An account that shows the finding (input -> value as the Python API takes it),
+    # replayed through the evaluator before it was attached; None when none can.
+    witness: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
 
 class RuleError(Exception):
@@ -91,6 +94,7 @@ def to_json(source: Source, diagnostics: Iterable[Diagnostic]) -> list[dict[str,
             "code": d.code,
             "message": d.message,
             "hint": d.hint,
+            **({"witness": d.witness} if d.witness is not None else {}),
         }
         for d in diagnostics
     ]

@@ -28,17 +28,8 @@ class Outcome:
 
 
 def interpret(checked: CheckedRuleset, account: Mapping[str, Any]) -> Outcome:
-    facts = validate(checked.inputs, account)
-    env: dict[str, Value | None] = dict(facts)
     notes: list[str] = []
-    for item in checked.derived:
-        if isinstance(item, Let):
-            env[item.name] = _value(item.expr, env, checked, notes)
-        else:
-            value = env[item.source]
-            env[item.name] = next(
-                (b.name for b in item.bands if _in_band(b.op, value, b.low, b.high)), None
-            )
+    env = _environment(checked, account, notes)
     steps: list[tuple[str, str, bool, tuple[tuple[str, Any], ...]]] = []
 
     def holds(rule_name: str, expr: ast.Expr) -> bool:
@@ -77,6 +68,33 @@ def interpret(checked: CheckedRuleset, account: Mapping[str, Any]) -> Outcome:
         tuple(steps),
         tuple(dict.fromkeys(notes)),
     )
+
+
+def _environment(
+    checked: CheckedRuleset, account: Mapping[str, Any], notes: list[str]
+) -> dict[str, Value | None]:
+    """The account's inputs, validated, and every let and level computed from them."""
+    env: dict[str, Value | None] = dict(validate(checked.inputs, account))
+    for item in checked.derived:
+        if isinstance(item, Let):
+            env[item.name] = _value(item.expr, env, checked, notes)
+        else:
+            value = env[item.source]
+            env[item.name] = next(
+                (b.name for b in item.bands if _in_band(b.op, value, b.low, b.high)), None
+            )
+    return env
+
+
+def conditions(checked: CheckedRuleset, account: Mapping[str, Any]) -> dict[tuple[str, str], bool]:
+    """Whether each rule's condition holds for the account, keyed by (kind, name): what
+    the analysis replays its witnesses through. Raises InputError for a bad account."""
+    notes: list[str] = []
+    env = _environment(checked, account, notes)
+    return {
+        (rule.kind, rule.name): rule.when is None or bool(_value(rule.when, env, checked, notes))
+        for rule in (*checked.tiers, *checked.labels)
+    }
 
 
 def _shown(value: Value | None) -> Any:

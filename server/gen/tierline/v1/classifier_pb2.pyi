@@ -599,6 +599,27 @@ class Diagnostic(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class WitnessEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___Value: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___Value | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     SEVERITY_FIELD_NUMBER: _builtins.int
     CODE_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
@@ -607,6 +628,7 @@ class Diagnostic(_message.Message):
     COLUMN_FIELD_NUMBER: _builtins.int
     LENGTH_FIELD_NUMBER: _builtins.int
     HINT_FIELD_NUMBER: _builtins.int
+    WITNESS_FIELD_NUMBER: _builtins.int
     severity: _builtins.str
     """"error" or "warning"."""
     code: _builtins.str
@@ -619,6 +641,13 @@ class Diagnostic(_message.Message):
     length: _builtins.int
     hint: _builtins.str
     """A suggestion, e.g. "did you mean 'followers'?"."""
+    @_builtins.property
+    def witness(self) -> _containers.MessageMap[_builtins.str, Global___Value]:
+        """For an analysis finding an account can show (overlapping tiers, accounts no
+        tier covers): that account, input name -> value, replayed through the
+        evaluator before it was reported. Empty otherwise.
+        """
+
     def __init__(
         self,
         *,
@@ -630,10 +659,11 @@ class Diagnostic(_message.Message):
         column: _builtins.int = ...,
         length: _builtins.int = ...,
         hint: _builtins.str = ...,
+        witness: _abc.Mapping[_builtins.str, Global___Value] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "column", b"column", "file", b"file", "hint", b"hint", "length", b"length", "line", b"line", "message", b"message", "severity", b"severity"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "column", b"column", "file", b"file", "hint", b"hint", "length", b"length", "line", b"line", "message", b"message", "severity", b"severity", "witness", b"witness"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,291 @@
+"""Findings the intervals cannot make, proved with z3 (`smt.py`), each with an account.
+
+The interval analysis (`analyze.py`) decides overlaps and shadowing for rules
+whose conditions are boxes; this module takes the rest: rules with sets,
+arithmetic, lets and negations, labels that never or always hold, accounts no
+tier covers when there is no `otherwise`, and a test that always holds where
+the rest of its rule does. Each query has a time budget; one the solver
+cannot decide is reported as undecided, never as proven.
+
+A witness (an account that shows a finding) is replayed through the
+evaluator (`replay`, given by the caller: the analysis runs before any
+evaluator exists) before it is reported; a model that floating point does
+not bear out is set aside and another asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import z3
+
+from engine.analysis.pairs import Reach, pair_index
+from engine.analysis.smt import Encoding, Inputs, Solver
+from engine.checker.model import CheckedRuleset, Rule
+from engine.checker.types import show_value
+from engine.language import ast
+from engine.language.diagnostics import Diagnostic, Severity
+
+T = ast.TypeName
+# account -> whether each rule's condition holds, by (kind, name); None: refused
+Replay = Callable[[dict[str, Any]], dict[tuple[str, str], bool] | None]
+TRIES = 3  # models asked for before a finding's witness is given up as unconfirmed
+MAX_LINT_RULES = 500  # above this, tests inside rules are not checked one by one
+MAX_COVER_TIERS = 5_000  # above this, coverage is not asked of the solver
+MAX_PARTS = 32  # a condition of more parts is not checked part by part (a query each)
+
+
+@dataclass
+class Prover:
+    checked: CheckedRuleset
+    replay: Replay
+    budget_ms: int
+
+    def __post_init__(self) -> None:
+        self.inputs = Inputs.of([self.checked])
+        self.enc = Encoding(self.checked, self.inputs)
+        self.solver = Solver(self.inputs, self.budget_ms)
+        self.found: list[Diagnostic] = []
+
+    # ------------------------------------------------------------ witnesses
+
+    def witness(
+        self, facts: list[z3.BoolRef], shows: Callable[[dict[tuple[str, str], bool]], bool]
+    ) -> tuple[str, dict[str, Any] | None]:
+        """`Solver.confirmed`, with `shows` asked of the rules' conditions on the account."""
+
+        def confirmed(account: dict[str, Any]) -> bool:
+            held = self.replay(account)
+            return held is not None and shows(held)
+
+        return self.solver.confirmed(facts, confirmed, TRIES)
+
+    def proves(self, *facts: z3.BoolRef) -> bool | None:
+        """The facts hold for no account (True), for some (False), or undecided (None)."""
+        model = self.solver.check(*facts)
+        return None if model is None else model is False
+
+    def undecided(self, what: str, rule: Rule) -> None:
+        self.found.append(Diagnostic(
+            "analysis-undecided",
+            f"the solver could not decide within {self.budget_ms} ms whether {what}",
+            rule.span,
+            "simplify the condition, or raise the budget (tierline check --solver-ms N)",
+            Severity.WARNING,
+        ))  # fmt: skip
+
+
+def prove(
+    p: Prover,
+    boxable: list[bool],
+    reported: set[int],
+    reaches: Callable[[], list[Reach]],
+) -> list[Diagnostic]:
+    """The findings for what the intervals left: `boxable[i]` says whether tier i (of
+    those with a condition) is read by the intervals; `reported` holds the tiers they
+    already reported; `reaches` over-approximates each tier, for the pair index (only
+    built when some tier needs the solver: 100,000 banded tiers need none)."""
+    checked = p.checked
+    tiers = [r for r in checked.tiers if r.when is not None]
+    small = len(tiers) + len(checked.labels) <= MAX_LINT_RULES
+    todo = [j for j in range(len(tiers)) if j not in reported
+            and (not boxable[j] or (small and checked.policy == "first"))]  # fmt: skip
+    index = pair_index(reaches()) if todo or not all(boxable) else None
+    for j in todo:
+        later = tiers[j]
+        assert index is not None
+        if not _tier_can_match(p, later):
+            continue
+        earlier = [i for i in index.earlier(j)]
+        if checked.policy == "unique":
+            for i in earlier:
+                _overlap(p, tiers[i], later)
+        else:
+            _shadowed(p, [tiers[i] for i in earlier], later, tiers)
+    if checked.policy == "unique" and index is not None:  # a boxable tier, an earlier not
+        for j, later in enumerate(tiers):
+            if boxable[j] and j not in reported:
+                for i in index.earlier(j):
+                    if not boxable[i]:
+                        _overlap(p, tiers[i], later)
+    for label in checked.labels:
+        _label(p, label)
+    if not any(r.when is None for r in checked.tiers):
+        _uncovered(p, tiers)
+    if small:
+        for rule in (*tiers, *checked.labels):
+            _inner_tests(p, rule)
+    return p.found
+
+
+def _tier_can_match(p: Prover, rule: Rule) -> bool:
+    never = p.proves(p.enc.condition(rule))
+    if never is None:
+        p.undecided(f"tier '{rule.name}' can match", rule)
+        return False
+    if never:
+        p.found.append(Diagnostic(
+            "unreachable-rule",
+            f"tier '{rule.name}' can never match: no account satisfies its condition",
+            rule.span,
+            "look for tests that contradict each other (has \"x\" and not has any of {\"x\"})",
+        ))  # fmt: skip
+        return False
+    return True
+
+
+def _overlap(p: Prover, earlier: Rule, later: Rule) -> None:
+    both = [p.enc.condition(earlier), p.enc.condition(later)]
+    keys = [("tier", earlier.name), ("tier", later.name)]
+    status, account = p.witness(both, lambda held: all(held[k] for k in keys))
+    if status == "undecided":
+        p.undecided(f"tiers '{earlier.name}' and '{later.name}' can match one account", later)
+    elif status == "sat":
+        assert account is not None
+        p.found.append(Diagnostic(
+            "overlapping-tiers",
+            f"tiers '{earlier.name}' (line {earlier.line}) and '{later.name}' both match "
+            f"some accounts, which policy unique forbids: for example {shown(p.checked, account)}",
+            later.span,
+            "make the conditions exclude each other",
+            witness=account,
+        ))  # fmt: skip
+
+
+def _shadowed(p: Prover, earlier: list[Rule], later: Rule, tiers: list[Rule]) -> None:
+    """Under `policy first`: every account of `later` is taken by the tiers above."""
+    if not earlier:
+        return
+    free = [p.enc.condition(later), *[z3.Not(p.enc.condition(r)) for r in earlier]]
+    never = p.proves(*free)
+    if never is None:
+        p.undecided(f"tier '{later.name}' is reached", later)
+    elif never:
+        takers = [
+            r for r in earlier if p.proves(p.enc.condition(r), p.enc.condition(later)) is False
+        ]
+        named = ", ".join(f"'{r.name}' (line {r.line})" for r in takers[:5])
+        above = [("tier", r.name) for r in earlier]
+        _status, account = p.witness(
+            [p.enc.condition(later)],
+            lambda held: held[("tier", later.name)] and any(held[k] for k in above),
+        )
+        example = (
+            f": for example {shown(p.checked, account)} goes to an earlier tier" if account else ""
+        )
+        p.found.append(Diagnostic(
+            "unreachable-rule",
+            f"tier '{later.name}' can never match: {named or 'the tiers above'} take every "
+            f"account it would{example}",
+            later.span,
+            "tiers are tried top to bottom: move it up, or narrow the ones above",
+            witness=account,
+        ))  # fmt: skip
+
+
+def _label(p: Prover, label: Rule) -> None:
+    cond = p.enc.condition(label)
+    never = p.proves(cond)
+    if never is None:
+        p.undecided(f"label '{label.name}' can hold", label)
+    elif never:
+        p.found.append(Diagnostic(
+            "unreachable-rule",
+            f"label '{label.name}' can never hold: no account satisfies its condition",
+            label.span,
+            "look for tests that contradict each other (platform == \"a\" and platform == \"b\")",
+        ))  # fmt: skip
+        return
+    always = p.proves(z3.Not(cond))
+    if always is None:
+        p.undecided(f"label '{label.name}' always holds", label)
+    elif always:
+        p.found.append(Diagnostic(
+            "label-always",
+            f"label '{label.name}' holds for every account, so it tells nothing apart",
+            label.span,
+            "narrow its condition, or drop the label",
+            Severity.WARNING,
+        ))  # fmt: skip
+
+
+def _uncovered(p: Prover, tiers: list[Rule]) -> None:
+    last = p.checked.tiers[-1] if p.checked.tiers else None
+    if last is None:
+        return
+    if len(tiers) > MAX_COVER_TIERS:
+        p.undecided(f"every account gets one of the {len(tiers):,} tiers", last)
+        return
+    none = [z3.Not(p.enc.condition(r)) for r in tiers]
+    keys = [("tier", r.name) for r in tiers]
+    status, account = p.witness(none, lambda held: not any(held[k] for k in keys))
+    if status == "undecided":
+        p.undecided("every account gets a tier", last)
+    elif status == "sat":
+        assert account is not None
+        p.found.append(Diagnostic(
+            "uncovered",
+            f"some accounts get no tier: for example {shown(p.checked, account)}; "
+            "the file has no `otherwise`",
+            last.span,
+            "add `otherwise none` to say that is meant, or a tier for them",
+            Severity.WARNING,
+            witness=account,
+        ))  # fmt: skip
+
+
+def _inner_tests(p: Prover, rule: Rule) -> None:
+    """A test joined by `and` that always holds where the rest of its rule does, or an
+    alternative joined by `or` that never holds."""
+    when = rule.when
+    kind = "tier" if rule.kind == "tier" else "label"
+    if isinstance(when, ast.AllOf | ast.AnyOf) and len(when.parts) > MAX_PARTS:
+        return
+    if isinstance(when, ast.AllOf):
+        for k, part in enumerate(when.parts):
+            rest = [p.enc.test(q) for i, q in enumerate(when.parts) if i != k]
+            if p.proves(*rest, z3.Not(p.enc.test(part))) is True and p.proves(*rest) is False:
+                p.found.append(Diagnostic(
+                    "always-true",
+                    f"`{_text(p.checked, part)}` always holds where the rest of {kind} "
+                    f"'{rule.name}' does, so it changes nothing",
+                    part.span,
+                    "drop it, or fix the bound it was meant to have",
+                    Severity.WARNING,
+                ))  # fmt: skip
+    elif isinstance(when, ast.AnyOf):
+        for part in when.parts:
+            if p.proves(p.enc.test(part)) is True:
+                p.found.append(Diagnostic(
+                    "never-true",
+                    f"`{_text(p.checked, part)}` never holds, so this alternative of {kind} "
+                    f"'{rule.name}' never applies",
+                    part.span,
+                    "look for tests that contradict each other",
+                    Severity.WARNING,
+                ))  # fmt: skip
+
+
+def _text(checked: CheckedRuleset, expr: ast.Expr) -> str:
+    return " ".join(checked.source.text_of(expr.span).split())
+
+
+def shown(checked: CheckedRuleset, account: dict[str, Any]) -> str:
+    """An account as a rule author writes values: followers 10,000, topics {"fashion"}."""
+    parts = []
+    for name, value in account.items():
+        type_ = checked.inputs[name].type if name in checked.inputs else None
+        parts.append(f"{name} {show_account_value(value, type_)}")
+    return ", ".join(parts) or "any account"
+
+
+def show_account_value(value: Any, type_: T | None) -> str:
+    if type_ is T.TEXT_SET:
+        return "{" + ", ".join(f'"{v}"' for v in sorted(value)) + "}"
+    if type_ is T.TEXT:
+        return f'"{value}"'
+    if type_ is T.FLAG:
+        return "true" if value else "false"
+    return show_value(value, type_)

@@ -1,0 +1,221 @@
+"""The analysis proves what it reports: each file of tests/cases/findings gives the
+findings expected.json lists (and the clean ones none), every witness shows its
+finding in the compiled evaluator, the shipped rulesets give no finding, and on
+generated rulesets over a small domain "no overlap" agrees with trying every
+account."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine import ClassifyError, RuleConflict, RuleError, Ruleset
+from engine.language.diagnostics import Diagnostic
+from engine.language.source import Source
+from engine.load import check_source, read_source, rule_changes
+from engine.python.interpret import conditions
+from tests.conftest import ROOT, RULES, tierline
+
+CASES = Path(__file__).parent / "cases" / "findings"
+EXPECTED = json.loads((CASES / "expected.json").read_text())
+
+
+def _findings(path: Path) -> list[Diagnostic]:
+    try:
+        return list(check_source(read_source(path)).warnings)
+    except RuleError as error:
+        return [d for d in error.diagnostics]
+
+
+def _unchecked(path: Path) -> Ruleset:
+    return Ruleset(check_source(read_source(path), analyse=False))
+
+
+def _shows(finding: Diagnostic, ruleset: Ruleset) -> bool:
+    """The witness, classified by the compiled evaluator, shows the finding."""
+    witness = finding.witness
+    assert witness is not None
+    if finding.code == "overlapping-tiers":
+        with pytest.raises(RuleConflict):
+            ruleset.classify(witness)
+        return True
+    decision = ruleset.classify(witness)
+    if finding.code == "uncovered":
+        return decision.tier is None and decision.rule is None
+    if finding.code == "unreachable-rule":  # an account of the dead tier goes to one above
+        held = conditions(ruleset.checked, witness)
+        dead = next(r for r in ruleset.checked.tiers if r.span.line == finding.span.line)
+        return (
+            held[("tier", dead.name)]
+            and decision.rule is not None
+            and decision.rule.line < dead.line
+        )
+    raise AssertionError(finding.code)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_file_gives_its_findings_and_witnesses_show_them(name: str) -> None:
+    path = CASES / name
+    found = _findings(path)
+    got = [{"code": d.code, "line": d.span.line, "severity": d.severity.value,
+            "witness": d.witness is not None} for d in found]  # fmt: skip
+    assert sorted(got, key=str) == sorted(EXPECTED[name], key=str)
+    ruleset = _unchecked(path)
+    for finding in found:
+        if finding.witness is not None:
+            assert _shows(finding, ruleset), finding
+            assert "for example" in finding.message
+
+
+SHIPPED = sorted([*RULES.glob("*.tiers"), *(ROOT / "definitions").rglob("*.tiers")])
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_rulesets_give_no_finding(path: Path) -> None:
+    assert _findings(path) == []
+
+
+def test_check_json_carries_the_witness() -> None:
+    done = tierline("check", str(CASES / "unique_set_overlap.tiers"), "--format", "json")
+    assert done.returncode == 1
+    finding = json.loads(done.stdout.splitlines()[0])
+    assert finding["code"] == "overlapping-tiers"
+    assert finding["witness"] == {"topics": ["beauty"], "followers": 1000}
+
+
+def test_suggested_examples_pass_when_pasted(tmp_path: Path) -> None:
+    source = (CASES / "uncovered.tiers").read_text()
+    done = tierline("check", "--suggest-examples", str(CASES / "uncovered.tiers"))
+    blocks = done.stdout.split("examples for what no example reaches\n\n", 1)[1]
+    assert blocks.count('example "') == 3  # micro, nano and no tier
+    pasted = tmp_path / "uncovered.tiers"
+    pasted.write_text(source + "\n" + blocks)
+    tested = tierline("test", str(pasted))
+    assert tested.returncode == 0 and "3 passed" in tested.stdout, tested.stdout
+    assert "NOTE" not in tested.stdout
+
+
+# --------------------------------------------------- diff from the rules alone
+
+
+def _text(body: str) -> Ruleset:
+    return Ruleset(check_source(Source(body, "v.tiers"), analyse=False))
+
+
+def test_integer_semantics_make_two_spellings_equivalent() -> None:
+    head = "ruleset s\ninput followers: count\n"
+    old = _text(head + "tier macro when followers above 100k\notherwise none\n")
+    new = _text(head + "tier macro when followers >= 100_001\notherwise none\n")
+    assert rule_changes(old.checked, new.checked).equivalent
+    as_number = _text(
+        "ruleset s\ninput followers: number\ntier macro when followers >= 100_001\notherwise none\n"
+    )
+    old_number = _text(
+        "ruleset s\ninput followers: number\ntier macro when followers above 100k\notherwise none\n"
+    )
+    found = rule_changes(old_number.checked, as_number.checked)
+    assert [(c.old, c.new) for c in found.changes] == [("macro", "")]
+    witness = found.changes[0].witness
+    assert witness is not None and 100_000 < witness["followers"] < 100_001
+
+
+def test_every_change_is_witnessed_through_both_versions() -> None:
+    old = Ruleset(check_source(read_source(RULES / "synthesis.tiers")))
+    text = (
+        (RULES / "synthesis.tiers")
+        .read_text()
+        .replace("high   at least 3.5%", "high   at least 3%")
+    )
+    new = _text(text.split("\nexample ")[0])
+    found = rule_changes(old.checked, new.checked)
+    assert not found.equivalent
+    pairs = {(c.old, c.new) for c in found.changes if c.label is None}
+    assert pairs == {("", "micro"), ("nano", "micro")}
+    for change in found.changes:
+        assert change.witness is not None
+        before, after = old.classify(change.witness), new.classify(change.witness)
+        if change.label is None:
+            assert ((before.tier or ""), (after.tier or "")) == (change.old, change.new)
+        else:
+            assert (
+                (change.label in after.labels) == change.gained != (change.label in before.labels)
+            )
+
+
+def test_diff_without_data_on_the_command_line() -> None:
+    same = tierline("diff", str(RULES / "synthesis.tiers"), str(RULES / "synthesis.tiers"),
+                    "--format", "json", "--fail-on-change")  # fmt: skip
+    assert same.returncode == 0 and json.loads(same.stdout) == {"equivalent": True}
+    moved = tierline("diff", str(RULES / "gnack.tiers"), str(RULES / "agency.tiers"),
+                     "--format", "json", "--fail-on-change")  # fmt: skip
+    assert moved.returncode == 1
+    changes = json.loads(moved.stdout)["changes"]
+    assert {(c["from"], c["to"]) for c in changes} == {("micro", ""), ("", "micro")}
+
+
+# ---------------------------------------- generated rulesets over a small domain
+
+SMALL = """\
+input n: count at most 20
+input p: text
+input f: flag
+input s: set of text
+"""
+TEXTS = ["a", "b", "c"]
+LEAVES = st.one_of(
+    st.builds(lambda op, k: f"n {op} {k}", st.sampled_from(["<", "<=", ">", ">=", "==", "!="]),
+              st.integers(0, 21)),
+    st.builds(lambda t, neg: f'p {"!=" if neg else "=="} "{t}"', st.sampled_from(TEXTS),
+              st.booleans()),
+    st.builds(lambda ts: "p in {" + ", ".join(f'"{t}"' for t in ts) + "}",
+              st.lists(st.sampled_from(TEXTS), min_size=1, max_size=2, unique=True)),
+    st.sampled_from(["f", "not f"]),
+    st.builds(lambda m, ts: f"s has {m} of " + "{" + ", ".join(f'"{t}"' for t in ts) + "}",
+              st.sampled_from(["any", "all"]),
+              st.lists(st.sampled_from(["x", "y"]), min_size=1, max_size=2, unique=True)),
+)  # fmt: skip
+CONDITIONS = st.recursive(
+    LEAVES,
+    lambda inner: st.one_of(
+        st.builds(lambda a, b: f"({a} and {b})", inner, inner),
+        st.builds(lambda a, b: f"({a} or {b})", inner, inner),
+        st.builds(lambda a: f"not ({a})", inner),
+    ),
+    max_leaves=4,
+)
+ACCOUNTS = [
+    {"n": n, "p": p, "f": f, "s": list(s)}
+    for n, p, f, s in itertools.product(range(21), [*TEXTS, "zzz"], [True, False],
+                                        [(), ("x",), ("y",), ("x", "y")])
+]  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(conds=st.lists(CONDITIONS, min_size=2, max_size=3))
+def test_no_overlap_agrees_with_trying_every_account(conds: list[str]) -> None:
+    body = "ruleset g\npolicy unique\n" + SMALL
+    body += "".join(f"tier t{i} when {c}\n" for i, c in enumerate(conds)) + "otherwise none\n"
+    ruleset = _text(body)
+    overlapping = set()
+    for account in ACCOUNTS:
+        held = conditions(ruleset.checked, account)
+        matched = [i for i in range(len(conds)) if held[("tier", f"t{i}")]]
+        overlapping |= {(a, b) for a in matched for b in matched if a < b}
+    try:
+        check_source(Source(body, "g.tiers"))
+        found: list[Diagnostic] = []
+    except RuleError as error:
+        found = [d for d in error.diagnostics if d.code == "overlapping-tiers"]
+    assert bool(found) == bool(overlapping), (body, overlapping, found)
+    for finding in found:
+        assert finding.witness is not None
+        try:
+            ruleset.classify(finding.witness)
+            raise AssertionError(f"no conflict for {finding.witness}")
+        except ClassifyError:
+            pass
