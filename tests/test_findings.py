@@ -219,3 +219,26 @@ def test_no_overlap_agrees_with_trying_every_account(conds: list[str]) -> None:
             raise AssertionError(f"no conflict for {finding.witness}")
         except ClassifyError:
             pass
+
+
+@settings(max_examples=40, deadline=None)
+@given(conds=st.lists(CONDITIONS, min_size=2, max_size=4))
+def test_unreachable_tiers_are_exactly_those_no_account_gets(conds: list[str]) -> None:
+    """Under `policy first`, over a domain small enough to try every account."""
+    body = "ruleset g\npolicy first\n" + SMALL
+    body += "".join(f"tier t{i} when {c}\n" for i, c in enumerate(conds)) + "otherwise none\n"
+    ruleset = _text(body)
+    reached = {ruleset.classify(account).tier for account in ACCOUNTS}
+    dead = {f"t{i}" for i in range(len(conds))} - reached
+    try:
+        findings = list(check_source(Source(body, "g.tiers")).warnings)
+    except RuleError as error:
+        findings = list(error.diagnostics)
+    reported = {
+        f"t{d.span.line - 7}" for d in findings if d.code == "unreachable-rule"
+    }  # tier i is on line 7 + i
+    assert reported == dead, (body, findings)
+    assert not any(d.code == "analysis-undecided" for d in findings)
+    for finding in findings:
+        if finding.witness is not None and finding.code == "unreachable-rule":
+            assert _shows(finding, ruleset)
