@@ -70,11 +70,11 @@ def _diff(args: argparse.Namespace) -> int:
 def _from_rules(args: argparse.Namespace, old: Ruleset, new: Ruleset) -> int:
     """No data: whether any account can change, decided by the solver from the rules."""
     from engine.analysis.changes import IncomparableError
-    from engine.load import rule_changes
+    from engine.ruleset import rule_changes
     from reports.changes import document, to_json
 
     try:
-        found = rule_changes(old.checked, new.checked, args.solver_ms)
+        found = rule_changes(old, new, args.solver_ms)
     except IncomparableError as error:
         raise UsageError(str(error)) from None
     write(args, lambda: to_json(found), lambda: document(found, old, new))

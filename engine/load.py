@@ -6,12 +6,12 @@ result is a CheckedRuleset or a RuleError, never another exception.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from engine.analysis.analyze import analyze
-from engine.analysis.changes import Changes, changes
 from engine.analysis.cover import reaching
 from engine.analysis.prove import Replay
 from engine.checker.check import check
@@ -31,7 +31,7 @@ def _replay(checked: CheckedRuleset) -> Replay:
     analysis runs before the ruleset is compiled, and it checks every account it
     reports against an evaluator."""
 
-    def replay(account: dict[str, Any]) -> dict[tuple[str, str], bool] | None:
+    def replay(account: dict[str, Any]) -> Mapping[tuple[str, str], bool] | None:
         try:
             return conditions(checked, account)
         except ClassifyError:
@@ -116,13 +116,6 @@ def check_source(
             source,
             [Diagnostic("too-deep", "this file is nested too deeply", source.span(0, 0))],
         ) from None
-
-
-def rule_changes(old: CheckedRuleset, new: CheckedRuleset, solver_ms: int = SOLVER_MS) -> Changes:
-    """Whether any account can get another tier or other labels under `new` than under
-    `old`, from the rules alone; one witness for each (old tier, new tier) pair, each
-    replayed through both versions. IncomparableError when an input changed type."""
-    return changes(old, new, _replay(old), _replay(new), solver_ms)
 
 
 def reaching_account(

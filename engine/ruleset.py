@@ -8,15 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.analysis.changes import REFUSED, Changes, Decide, changes
 from engine.checker.model import CheckedRuleset, Example
 from engine.decision import Decision, Reason
 from engine.language.diagnostics import did_you_mean
 from engine.language.source import Source
-from engine.load import check_source, read_source
+from engine.load import SOLVER_MS, check_source, read_source
 from engine.python.evaluator import Program, compile_program
 from engine.python.explainer import Explainer, compile_explainer
 from engine.python.reasoner import Reasoner, compile_reasoner
-from engine.python.values import ClassifyError, InputError, undeclared
+from engine.python.values import ClassifyError, InputError, RuleConflict, undeclared
 
 
 class Ruleset:
@@ -184,3 +185,27 @@ def load_ruleset(
         raise TypeError("load_ruleset takes a path or text=, not both")
     source = read_source(path) if path is not None else Source(text or "", name or "<text>")
     return Ruleset(check_source(source, name=name))
+
+
+def rule_changes(old: Ruleset, new: Ruleset, solver_ms: int = SOLVER_MS) -> Changes:
+    """Whether any account can get another tier or other labels under `new` than under
+    `old`, from the rules alone: one witness for each (old tier, new tier) pair, and
+    for each label gained or lost, each decided by both versions' evaluators.
+    IncomparableError when an input changed type."""
+    return changes(old.checked, new.checked, _decider(old), _decider(new), solver_ms)
+
+
+def _decider(ruleset: Ruleset) -> Decide:
+    inputs = ruleset.checked.inputs
+
+    def decide(account: dict[str, Any]) -> tuple[str, frozenset[str]] | None:
+        own = {name: value for name, value in account.items() if name in inputs}
+        try:
+            decision = ruleset.classify(own)
+        except RuleConflict:
+            return REFUSED, frozenset()
+        except ClassifyError:
+            return None
+        return decision.tier or "", frozenset(decision.labels)
+
+    return decide

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from engine import ClassifyError, RuleConflict, RuleError, Ruleset
 from engine.language.diagnostics import Diagnostic
 from engine.language.source import Source
-from engine.load import check_source, read_source, rule_changes
+from engine.load import check_source, read_source
 from engine.python.interpret import conditions
+from engine.ruleset import rule_changes
 from tests.conftest import ROOT, RULES, tierline
 
 CASES = Path(__file__).parent / "cases" / "findings"
@@ -111,14 +112,14 @@ def test_integer_semantics_make_two_spellings_equivalent() -> None:
     head = "ruleset s\ninput followers: count\n"
     old = _text(head + "tier macro when followers above 100k\notherwise none\n")
     new = _text(head + "tier macro when followers >= 100_001\notherwise none\n")
-    assert rule_changes(old.checked, new.checked).equivalent
+    assert rule_changes(old, new).equivalent
     as_number = _text(
         "ruleset s\ninput followers: number\ntier macro when followers >= 100_001\notherwise none\n"
     )
     old_number = _text(
         "ruleset s\ninput followers: number\ntier macro when followers above 100k\notherwise none\n"
     )
-    found = rule_changes(old_number.checked, as_number.checked)
+    found = rule_changes(old_number, as_number)
     assert [(c.old, c.new) for c in found.changes] == [("macro", "")]
     witness = found.changes[0].witness
     assert witness is not None and 100_000 < witness["followers"] < 100_001
@@ -132,7 +133,7 @@ def test_every_change_is_witnessed_through_both_versions() -> None:
         .replace("high   at least 3.5%", "high   at least 3%")
     )
     new = _text(text.split("\nexample ")[0])
-    found = rule_changes(old.checked, new.checked)
+    found = rule_changes(old, new)
     assert not found.equivalent
     pairs = {(c.old, c.new) for c in found.changes if c.label is None}
     assert pairs == {("", "micro"), ("nano", "micro")}

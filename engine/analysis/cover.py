@@ -12,7 +12,7 @@ from typing import Any
 
 import z3
 
-from engine.analysis.changes import outcome
+from engine.analysis.changes import REFUSED
 from engine.analysis.prove import TRIES, Replay
 from engine.analysis.smt import Encoding, Inputs, Solver
 from engine.checker.model import CheckedRuleset
@@ -41,3 +41,25 @@ def reaching(
         return held is not None and held[("label", label)] and got != "(error)"
 
     return solver.confirmed(facts, gets, TRIES)[1]
+
+
+def outcome(checked: CheckedRuleset, replay: Replay, account: dict[str, Any]) -> str | None:
+    """The tier the evaluator gives (from the rules' conditions), "" for none, REFUSED."""
+    held = replay(_own(checked, account))
+    if held is None:
+        return None
+    if checked.policy == "first":  # the first that holds: the rest need no evaluating
+        first = next((r for r in checked.tiers if r.when is None or held[("tier", r.name)]), None)
+        return (first.tier or "") if first is not None else ""
+    matched = [r for r in checked.tiers if r.when is not None and held[("tier", r.name)]]
+    if len(matched) > 1:
+        return REFUSED
+    if matched:
+        return matched[0].tier or ""
+    fallback = next((r for r in checked.tiers if r.when is None), None)
+    return (fallback.tier or "") if fallback else ""
+
+
+def _own(checked: CheckedRuleset, account: dict[str, Any]) -> dict[str, Any]:
+    """The witness's values for the inputs this version declares."""
+    return {k: v for k, v in account.items() if k in checked.inputs}

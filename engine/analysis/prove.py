@@ -15,7 +15,7 @@ not bear out is set aside and another asked for.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,7 @@ from engine.language.diagnostics import Diagnostic, Severity
 
 T = ast.TypeName
 # account -> whether each rule's condition holds, by (kind, name); None: refused
-Replay = Callable[[dict[str, Any]], dict[tuple[str, str], bool] | None]
+Replay = Callable[[dict[str, Any]], Mapping[tuple[str, str], bool] | None]
 TRIES = 3  # models asked for before a finding's witness is given up as unconfirmed
 MAX_LINT_RULES = 500  # above this, tests inside rules are not checked one by one
 MAX_COVER_TIERS = 5_000  # above this, coverage is not asked of the solver
@@ -52,7 +52,7 @@ class Prover:
     # ------------------------------------------------------------ witnesses
 
     def witness(
-        self, facts: list[z3.BoolRef], shows: Callable[[dict[tuple[str, str], bool]], bool]
+        self, facts: list[z3.BoolRef], shows: Callable[[Mapping[tuple[str, str], bool]], bool]
     ) -> tuple[str, dict[str, Any] | None]:
         """`Solver.confirmed`, with `shows` asked of the rules' conditions on the account."""
 

@@ -6,11 +6,11 @@ tier, labels and reasons for every shipped ruleset and for generated ones.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.checker.model import CheckedRuleset, Let, Value
+from engine.checker.model import CheckedRuleset, Let, Rule, Value
 from engine.language import ast
 from engine.python.leaves import COMBINATORS, ordered_names
 from engine.python.values import RuleConflict, json_value, validate
@@ -86,15 +86,46 @@ def _environment(
     return env
 
 
-def conditions(checked: CheckedRuleset, account: Mapping[str, Any]) -> dict[tuple[str, str], bool]:
+def conditions(
+    checked: CheckedRuleset, account: Mapping[str, Any]
+) -> Mapping[tuple[str, str], bool]:
     """Whether each rule's condition holds for the account, keyed by (kind, name): what
-    the analysis replays its witnesses through. Raises InputError for a bad account."""
+    the analysis replays its witnesses through. Each is evaluated when first asked for
+    (a witness of a 1,000-tier file needs the tiers up to its match). Raises
+    InputError for a bad account."""
     notes: list[str] = []
     env = _environment(checked, account, notes)
-    return {
-        (rule.kind, rule.name): rule.when is None or bool(_value(rule.when, env, checked, notes))
-        for rule in (*checked.tiers, *checked.labels)
+    rules: dict[tuple[str, str], Rule] = {
+        (rule.kind, rule.name): rule for rule in (*checked.tiers, *checked.labels)
     }
+    return _Held(rules, env, checked, notes)
+
+
+class _Held(Mapping[tuple[str, str], bool]):
+    def __init__(
+        self,
+        rules: dict[tuple[str, str], Rule],
+        env: dict[str, Value | None],
+        checked: CheckedRuleset,
+        notes: list[str],
+    ):
+        self._rules, self._env, self._checked, self._notes = rules, env, checked, notes
+        self._known: dict[tuple[str, str], bool] = {}
+
+    def __getitem__(self, key: tuple[str, str]) -> bool:
+        if key not in self._known:
+            rule = self._rules[key]
+            when = rule.when
+            self._known[key] = when is None or bool(
+                _value(when, self._env, self._checked, self._notes)
+            )
+        return self._known[key]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._rules)
+
+    def __len__(self) -> int:
+        return len(self._rules)
 
 
 def _shown(value: Value | None) -> Any:
