@@ -72,11 +72,20 @@ def analyze(
     paired = _interval_findings(checked, rules, boxes)
     if replay is None:
         return [d for d, _ in paired]
-    prover = Prover(checked, replay, budget_ms)
+    prover = Prover(checked, replay, budget_ms, lambda parts: _boxes_hold(parts, checked))
     reported = {i for i, r in enumerate(rules) if any(d.span == r.span for d, _ in paired)}
     found = [_witnessed(prover, d, rules, earlier) for d, earlier in paired]
     boxable = [b is not None for b in boxes]
     return found + prove(prover, boxable, reported, lambda: approximate_reaches(checked))
+
+
+def _boxes_hold(parts: tuple[ast.Expr, ...], checked: CheckedRuleset) -> bool | None:
+    """Whether the boxes of `and`-joined tests hold an account; None: not boxes."""
+    try:
+        boxes = [b for b in _expr_boxes(ast.AllOf(parts), checked) if not _empty(b, checked)]
+    except _NotBoxable:
+        return None
+    return bool(boxes)
 
 
 def _witnessed(

@@ -23,7 +23,7 @@ import z3
 
 from engine.analysis.pairs import Reach, pair_index
 from engine.analysis.smt import Encoding, Inputs, Solver
-from engine.checker.model import CheckedRuleset, Rule
+from engine.checker.model import CheckedRuleset, Level, Rule, names_in
 from engine.checker.types import show_value
 from engine.language import ast
 from engine.language.diagnostics import Diagnostic, Severity
@@ -42,12 +42,48 @@ class Prover:
     checked: CheckedRuleset
     replay: Replay
     budget_ms: int
+    # whether the boxes of these `and`-joined tests hold an account (None: not boxes)
+    boxes_hold: Callable[[tuple[ast.Expr, ...]], bool | None] | None = None
 
     def __post_init__(self) -> None:
         self.inputs = Inputs.of([self.checked])
         self.enc = Encoding(self.checked, self.inputs)
         self.solver = Solver(self.inputs, self.budget_ms)
         self.found: list[Diagnostic] = []
+        self.never: dict[tuple[ast.Expr, ...], bool | None] = {}
+        self.reads: dict[str, frozenset[str]] = {n: frozenset([n]) for n in self.checked.inputs}
+        for item in self.checked.derived:  # the inputs each let and level is made of
+            names = {item.source} if isinstance(item, Level) else names_in(item.expr)
+            self.reads[item.name] = frozenset().union(*(self.reads[n] for n in names))
+
+    def satisfiable(self, rule: Rule) -> bool | None:
+        """Whether some account meets the rule's condition (None: undecided). The
+        `and`-joined tests are split into groups that read no input in common, each
+        decided on its own, by the boxes where they can, and once for every rule
+        that has the same group (generated tiers share all but their band)."""
+        when = rule.when
+        assert when is not None
+        parts = when.parts if isinstance(when, ast.AllOf) else (when,)
+        for group in self._groups(parts):
+            if group not in self.never:
+                held = self.boxes_hold(group) if self.boxes_hold is not None else None
+                if held is not None:
+                    self.never[group] = not held
+                else:
+                    self.never[group] = self.proves(*[self.enc.test(x) for x in group])
+            if self.never[group] is not False:
+                return None if self.never[group] is None else False
+        return True
+
+    def _groups(self, parts: tuple[ast.Expr, ...]) -> list[tuple[ast.Expr, ...]]:
+        groups: list[tuple[set[str], list[ast.Expr]]] = []
+        for part in parts:
+            reads = set().union(*(self.reads.get(n, {n}) for n in names_in(part)))
+            joined = [g for g in groups if g[0] & reads]
+            merged = (reads.union(*(g[0] for g in joined)), [x for g in joined for x in g[1]])
+            merged[1].append(part)
+            groups = [g for g in groups if not (g[0] & reads)] + [merged]
+        return [tuple(tests) for _, tests in groups]
 
     # ------------------------------------------------------------ witnesses
 
@@ -121,7 +157,8 @@ def prove(
 
 
 def _tier_can_match(p: Prover, rule: Rule) -> bool:
-    never = p.proves(p.enc.condition(rule))
+    can = p.satisfiable(rule)
+    never = None if can is None else not can
     if never is None:
         p.undecided(f"tier '{rule.name}' can match", rule)
         return False
