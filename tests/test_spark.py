@@ -154,29 +154,30 @@ def test_spark_reads_text_cells_as_duckdb_does(tmp_path: Path) -> None:
 CASES = Path(__file__).parent / "cases"
 
 
+def _on_both_engines(*args: str) -> dict[str, dict[str, Any]]:
+    """The JSON report of `tierline ARGS` on DuckDB and on Spark (local[1])."""
+    import json
+
+    got = {}
+    for engine in ("duckdb", "spark"):
+        done = tierline(*args, "--format", "json", "--engine", engine, "--master", "local[1]")
+        assert done.returncode == 0, done.stderr
+        got[engine] = json.loads(done.stdout)
+    return got
+
+
 def test_diff_on_spark_gives_duckdbs_matrix_and_replays_its_examples() -> None:
     """The hand-made diff case (text cells, a refused row, label changes) on both engines:
     the same matrix and label counts; Spark's examples, replayed in Python, in their cells."""
-    import json
 
     folder = CASES / "diff" / "floor_lowered"
-    got = {}
-    for engine in ("duckdb", "spark"):
-        done = tierline(
-            "diff",
-            str(folder / "old.tiers"),
-            str(folder / "new.tiers"),
-            "--data",
-            str(folder / "accounts.csv"),
-            "--format",
-            "json",
-            "--engine",
-            engine,
-            "--master",
-            "local[1]",
-        )
-        assert done.returncode == 0, done.stderr
-        got[engine] = json.loads(done.stdout)
+    got = _on_both_engines(
+        "diff",
+        str(folder / "old.tiers"),
+        str(folder / "new.tiers"),
+        "--data",
+        str(folder / "accounts.csv"),
+    )
     for key in ("rows", "matrix", "labels", "changed", "relabelled"):
         assert got["spark"][key] == got["duckdb"][key], key
     cells = {(e["from"], e["to"]) for e in got["spark"]["examples"]}
@@ -186,7 +187,6 @@ def test_diff_on_spark_gives_duckdbs_matrix_and_replays_its_examples() -> None:
 
 
 def test_compare_on_spark_counts_as_duckdb_does(tmp_path: Path) -> None:
-    import json
 
     import duckdb
 
@@ -201,22 +201,7 @@ def test_compare_on_spark_counts_as_duckdb_does(tmp_path: Path) -> None:
         str(p)
         for p in (Path(__file__).parent.parent / "definitions/followers_only").glob("*.tiers")
     )
-    got = {}
-    for engine in ("duckdb", "spark"):
-        done = tierline(
-            "compare",
-            *defs,
-            "--data",
-            str(source),
-            "--format",
-            "json",
-            "--engine",
-            engine,
-            "--master",
-            "local[1]",
-        )
-        assert done.returncode == 0, done.stderr
-        got[engine] = json.loads(done.stdout)
+    got = _on_both_engines("compare", *defs, "--data", str(source))
     assert got["spark"]["counts"] == got["duckdb"]["counts"]
     assert got["spark"]["agreement"]["focus"] == got["duckdb"]["agreement"]["focus"]
     pairs = {
