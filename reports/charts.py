@@ -1,9 +1,9 @@
 """The charts of the HTML reports, drawn with altair and rendered by vl-convert.
 
-vl-convert runs Vega-Lite without a browser, so a chart becomes SVG (for the
-page, inline: the page needs no script and no network) or PNG (to look at
-one). Counts span orders of magnitude (33,000 micro, 12 mega), so cells are
-shaded on a log scale and always carry their number.
+vl-convert runs Vega-Lite without a browser, so a chart becomes SVG, inline in
+the page: the page needs no script and no network. Counts span orders of
+magnitude (33,000 micro, 12 mega), so cells are shaded on a log scale and
+always carry their number.
 """
 
 from __future__ import annotations
@@ -26,10 +26,6 @@ def _data(values: list[dict[str, Any]]) -> alt.Data:
 
 def svg(chart: alt.TopLevelMixin) -> str:
     return str(vl_convert.vegalite_to_svg(chart.to_dict(), vl_version=_SCHEMA))
-
-
-def png(chart: alt.TopLevelMixin, scale: float = 2.0) -> bytes:
-    return bytes(vl_convert.vegalite_to_png(chart.to_dict(), vl_version=_SCHEMA, scale=scale))
 
 
 def migration(m: Migration, was: str, now: str) -> alt.LayerChart:

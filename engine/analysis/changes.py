@@ -82,9 +82,10 @@ def changes(
     decides = (decide_old, decide_new)
     sides = (_Side(encodings[0], old), _Side(encodings[1], new))
     near = _near(sides)
+    witnessed: set[tuple[str, str]] = set()  # a pair once shown needs no second account
     for a, b in _candidates(sides, near):
         old_tier, new_tier = sides[0].name(a), sides[1].name(b)
-        if old_tier == new_tier:
+        if old_tier == new_tier or (old_tier, new_tier) in witnessed:
             continue
         facts = sides[0].gives(a, near, 0, other=(b, sides[1]))
         facts += sides[1].gives(b, near, 1, other=(a, sides[0]))
@@ -99,7 +100,7 @@ def changes(
                                    f"to {new_tier or 'no tier'}")  # fmt: skip
         elif status == "sat":
             found.changes.append(Change(old_tier, new_tier, account))
-    found.changes = _merged(found.changes)
+            witnessed.add((old_tier, new_tier))
     for label in dict.fromkeys([r.name for r in old.labels] + [r.name for r in new.labels]):
         has = [_has(e, label) for e in encodings]
         for gained in (True, False):
@@ -194,15 +195,6 @@ def _candidates(
         yield None, j
     if sides[0].fallback != sides[1].fallback:  # `otherwise` gives another tier now
         yield None, None
-
-
-def _merged(found: list[Change]) -> list[Change]:
-    """One change per (old tier, new tier) pair: tiers of one name in several rules
-    (and several rules giving no tier) are one outcome."""
-    seen: dict[tuple[str, str], Change] = {}
-    for change in found:
-        seen.setdefault((change.old, change.new), change)
-    return list(seen.values())
 
 
 def _has(encoding: Encoding, label: str) -> z3.BoolRef:
