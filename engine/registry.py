@@ -118,8 +118,10 @@ class Registry:
 
     # ----------------------------------------------------------------- writes
 
-    def load(self, source: Source) -> LoadResult:
-        """Parse, check, compile and run the examples; activate only if all pass."""
+    def load(self, source: Source, replacing: str | None = None) -> LoadResult:
+        """Parse, check, compile and run the examples; activate only if all pass.
+        `replacing`: the path of a file that is going away, whose ruleset this file
+        may take over (one of two copies deleted: the copy serves without a gap)."""
         path = source.path
         candidate, failure = _build(source)
         name = candidate.name if candidate else self._names_by_path.get(path, PurePath(path).stem)
@@ -127,7 +129,11 @@ class Registry:
             entries = dict(self._entries)
             if candidate is not None:
                 clash = next(
-                    (e for n, e in entries.items() if n == name and e.path != path and e.serving),
+                    (
+                        e
+                        for n, e in entries.items()
+                        if n == name and e.path not in (path, replacing) and e.serving
+                    ),
                     None,
                 )
                 if clash is not None:
@@ -148,6 +154,9 @@ class Registry:
                     entries[name] = current = replace(current, confirmed_at=time.time())
                     self._entries = entries
                     return LoadResult(path, name, True, current, unchanged=True)
+                taken = entries.get(name) if replacing is not None else None
+                if taken is not None and taken.path == replacing and taken.serving:
+                    current = taken  # the going file's version is the one replaced
                 previous = current.serving.digest if current and current.serving else None
                 entry = Entry(name, path, candidate, time.time(), previous, None)
                 old_name = self._names_by_path.get(path)

@@ -48,10 +48,13 @@ def load_folder(
     return [load_file(registry, path, metrics) for path in paths]
 
 
-def load_file(registry: Registry, path: Path, metrics: Metrics | None = None) -> LoadResult:
-    """Read, check and offer one file; whatever goes wrong is that file's rejection."""
+def load_file(
+    registry: Registry, path: Path, metrics: Metrics | None = None, replacing: str | None = None
+) -> LoadResult:
+    """Read, check and offer one file; whatever goes wrong is that file's rejection.
+    `replacing`: a file going away whose ruleset this one may take over."""
     try:
-        result = registry.load(read_source(path))
+        result = registry.load(read_source(path), replacing)
     except RuleError as error:  # not UTF-8, too large
         result = registry.refuse(str(path), str(error))
     except OSError as error:  # a folder, no permission, gone since it was listed

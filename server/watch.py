@@ -164,23 +164,29 @@ class RuleWatcher:
         running = self.running
         self._read[path] = _signature(path)  # before reading: a later write is seen again
         if not path.exists():
-            name = running.registry.remove(str(self._display(path)))
+            gone = str(self._display(path))
+            self._load_waiting(replacing=gone)  # a copy of its ruleset takes over first
+            name = running.registry.remove(gone)
             if name is not None:
-                log.warning("ruleset_removed", ruleset=name, path=str(path))
+                entry = running.registry.entry(name)
+                if entry is None or entry.serving is None:
+                    log.warning("ruleset_removed", ruleset=name, path=str(path))
                 self._load_waiting()
                 running.rules_changed()
             return
         load_file(running.registry, self._display(path), running.metrics)
         running.rules_changed()
 
-    def _load_waiting(self) -> None:
-        """After a removal: files refused because the removed one held their ruleset's
+    def _load_waiting(self, replacing: str | None = None) -> None:
+        """On a removal: files refused because the removed one held their ruleset's
         name (a rename, `mv a.tiers b.tiers`, or one of two copies deleted) serve now,
-        without waiting for another save or a SIGHUP."""
+        without waiting for another save or a SIGHUP. Offered before the removal
+        (`replacing`), such a file takes the name over with no moment unserved."""
         serving = {e.path for e in self.running.registry.entries() if e.serving}
         for path in self._tiers():
-            if str(self._display(path)) not in serving:
-                load_file(self.running.registry, self._display(path), self.running.metrics)
+            shown = self._display(path)
+            if str(shown) not in serving and str(shown) != replacing:
+                load_file(self.running.registry, shown, self.running.metrics, replacing)
 
     def _display(self, path: Path) -> Path:
         """The path as the server first named it (`--rules` and the file's name)."""

@@ -266,9 +266,9 @@ def counting_loads(running: Running) -> list[str]:
     loads: list[str] = []
     load = running.registry.load
 
-    def counted(source: Any) -> Any:
+    def counted(source: Any, replacing: str | None = None) -> Any:
         loads.append(source.path)
-        return load(source)
+        return load(source, replacing)
 
     running.registry.load = counted  # type: ignore[method-assign]
     return loads
@@ -338,10 +338,23 @@ def test_deleting_one_of_two_copies_leaves_the_other_serving_clean(served: Runni
     assert entry_state(served).state.name == "SERVING"
     (rules / "copy.tiers").write_text(GOOD_V2)
     wait_for(lambda: entry_state(served).last_error is not None)
-    (rules / "synthesis.tiers").unlink()  # now the serving one goes: the copy takes over
-    # (between the removal and the copy's load the name is briefly unserved: polled over)
-    wait_for(lambda: (e := served.registry.entry("synthesis")) is not None
-             and e.path.endswith("copy.tiers"))  # fmt: skip
+    serving: list[bool] = []
+    watching = threading.Event()
+
+    def watch_serving() -> None:  # the name must never be unserved on the way
+        while not watching.is_set():
+            entry = served.registry.entry("synthesis")
+            serving.append(entry is not None and entry.serving is not None)
+
+    watcher = threading.Thread(target=watch_serving)
+    watcher.start()
+    try:
+        (rules / "synthesis.tiers").unlink()  # now the serving one goes: the copy takes over
+        wait_for(lambda: entry_state(served).path.endswith("copy.tiers"))
+    finally:
+        watching.set()
+        watcher.join(timeout=5)
+    assert serving and all(serving)
     assert served.registry.get("synthesis").version == "v2"
 
 
