@@ -28,6 +28,12 @@ def add_parser(sub: Subparsers) -> None:
         help="do not reload rule files when they change",
     )
     parser.add_argument("--log-when-full", choices=("block", "drop"))
+    parser.add_argument(
+        "--solver-ms",
+        type=int,
+        metavar="MS",
+        help="the analysis's budget per solver query (default 1000)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -52,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
             "metrics_host",
             "watch",
             "log_when_full",
+            "solver_ms",
         )
         if (value := getattr(args, key)) is not None
     }

@@ -18,7 +18,7 @@ from pathlib import PurePath
 
 from engine.language.diagnostics import Diagnostic, RuleError
 from engine.language.source import Source
-from engine.load import check_source
+from engine.load import SOLVER_MS, check_source
 from engine.ruleset import Ruleset
 
 
@@ -89,6 +89,7 @@ class LoadResult:
 class Registry:
     default: str | None = None
     on_activate: Callable[[Ruleset], None] | None = None  # e.g. archive the source by digest
+    solver_ms: int = SOLVER_MS  # the analysis's budget per solver query
     _entries: dict[str, Entry] = field(default_factory=dict)  # replaced whole, never mutated
     _names_by_path: dict[str, str] = field(default_factory=dict)
     _sources: dict[str, str] = field(default_factory=dict)  # every version served, by digest
@@ -123,7 +124,7 @@ class Registry:
         `replacing`: the path of a file that is going away, whose ruleset this file
         may take over (one of two copies deleted: the copy serves without a gap)."""
         path = source.path
-        candidate, failure = _build(source)
+        candidate, failure = _build(source, self.solver_ms)
         name = candidate.name if candidate else self._names_by_path.get(path, PurePath(path).stem)
         with self._lock:
             entries = dict(self._entries)
@@ -220,9 +221,9 @@ class Registry:
             return name
 
 
-def _build(source: Source) -> tuple[Ruleset | None, LoadFailure | None]:
+def _build(source: Source, solver_ms: int) -> tuple[Ruleset | None, LoadFailure | None]:
     try:
-        ruleset = Ruleset(check_source(source))
+        ruleset = Ruleset(check_source(source, solver_ms=solver_ms))
         failing = [r for r in ruleset.run_examples() if not r.passed]
     except RuleError as error:
         return None, LoadFailure(

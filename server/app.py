@@ -57,7 +57,7 @@ def create_server(settings: Settings) -> Running:
     metrics = Metrics()
     drain = Drain()
     decision_log = open_decision_log(settings, metrics)
-    registry = Registry(default=settings.default_ruleset)
+    registry = Registry(default=settings.default_ruleset, solver_ms=settings.solver_ms)
 
     def on_activate(ruleset: Ruleset) -> None:
         if settings.decision_log != "off":  # the archive serves audits of the log
@@ -83,7 +83,7 @@ def create_server(settings: Settings) -> Running:
         maximum_concurrent_rpcs=threads * 8,
     )
     hidden = frozenset([*settings.mask_fields, *settings.hash_fields])
-    validator = Validator(settings.validate_workers, settings.max_validations)
+    validator = Validator(settings.validate_workers, settings.max_validations, settings.solver_ms)
     classifier = Classifier(registry, metrics, decision_log, settings.max_batch, hidden, validator)
     pb_grpc.add_ClassifierServicer_to_server(classifier, server)
     health_servicer = health.HealthServicer()

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     log_wait_seconds: float = Field(
         5.0, ge=0, description="block: how long a call waits for room before UNAVAILABLE"
     )
+    solver_ms: int = Field(
+        1_000, ge=1, description="the analysis's budget per solver query, on load and validate"
+    )
 
     @classmethod
     def from_environment(cls, **flags: Any) -> Settings:

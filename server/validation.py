@@ -25,7 +25,7 @@ from typing import Any
 
 from engine import RuleError, Ruleset
 from engine.language.source import Source
-from engine.load import check_source
+from engine.load import SOLVER_MS, check_source
 from server import convert
 from server.logs import get_logger
 from server.pb import pb
@@ -36,11 +36,11 @@ _SPAWN = multiprocessing.get_context("spawn")
 NO_DEADLINE_S = 60.0  # a call without a deadline still gets one
 
 
-def validation(text: str, file_name: str) -> pb.ValidateRulesResponse:
+def validation(text: str, file_name: str, solver_ms: int = SOLVER_MS) -> pb.ValidateRulesResponse:
     """Check a candidate file and run its examples, loading nothing."""
     source = Source(text, file_name)
     try:
-        ruleset = Ruleset(check_source(source))
+        ruleset = Ruleset(check_source(source, solver_ms=solver_ms))
     except RuleError as error:
         return pb.ValidateRulesResponse(
             ok=False,
@@ -67,7 +67,7 @@ def validation(text: str, file_name: str) -> pb.ValidateRulesResponse:
     )
 
 
-def _worker_main(requests: Connection) -> None:
+def _worker_main(requests: Connection, solver_ms: int) -> None:
     import signal
 
     set_process_name("tierline-check")
@@ -78,7 +78,8 @@ def _worker_main(requests: Connection) -> None:
         except (EOFError, OSError):
             return  # the server is gone
         try:
-            answer: tuple[str, Any] = ("ok", validation(text, file_name).SerializeToString())
+            checked = validation(text, file_name, solver_ms)
+            answer: tuple[str, Any] = ("ok", checked.SerializeToString())
         except Exception as error:  # a limit (memory, recursion) or a bug: this call fails
             answer = ("error", f"{type(error).__name__}: {error}")
         requests.send(answer)
@@ -93,10 +94,10 @@ class ValidationRefused(Exception):
 
 
 class _Worker:
-    def __init__(self) -> None:
+    def __init__(self, solver_ms: int) -> None:
         self.conn, theirs = _SPAWN.Pipe()
         self.process = _SPAWN.Process(
-            target=_worker_main, args=(theirs,), name="tierline-validate", daemon=True
+            target=_worker_main, args=(theirs, solver_ms), name="tierline-validate", daemon=True
         )
         self.process.start()
         theirs.close()
@@ -108,8 +109,9 @@ class _Worker:
 
 
 class Validator:
-    def __init__(self, workers: int, admitted: int):
+    def __init__(self, workers: int, admitted: int, solver_ms: int = SOLVER_MS):
         self.admitted = admitted
+        self.solver_ms = solver_ms
         self._running = 0
         self._lock = threading.Lock()
         self._idle: queue.Queue[_Worker] = queue.Queue()
@@ -119,7 +121,7 @@ class Validator:
             self._add()
 
     def _add(self) -> None:
-        worker = _Worker()
+        worker = _Worker(self.solver_ms)
         with self._lock:
             if self._closed:
                 worker.kill()

@@ -101,6 +101,22 @@ def test_suggested_examples_pass_when_pasted(tmp_path: Path) -> None:
     assert "NOTE" not in tested.stdout
 
 
+def test_the_services_budget_reaches_loading_and_validation() -> None:
+    """`TIERLINE_SOLVER_MS` / `tierline serve --solver-ms`: a reload and ValidateRules
+    analyse with the server's budget (the undecided warning names it)."""
+    from engine.registry import Registry
+    from server.validation import validation
+
+    text = (CASES / "undecided_cubes.tiers").read_text()
+    loaded = Registry(solver_ms=50).load(Source(text, "cubes.tiers"))
+    assert loaded.accepted and loaded.entry.serving is not None
+    warnings = loaded.entry.serving.checked.warnings
+    assert [w.code for w in warnings] == ["analysis-undecided"] and "50 ms" in warnings[0].message
+    checked = validation(text, "cubes.tiers", 50)
+    assert [d.code for d in checked.diagnostics] == ["analysis-undecided"]
+    assert "within 50 ms" in checked.diagnostics[0].message
+
+
 # --------------------------------------------------- diff from the rules alone
 
 
