@@ -9,7 +9,8 @@ from typing import Any
 
 from engine import ClassifyError, Ruleset
 from engine.language.ast import TypeName
-from engine.load import SOLVER_MS, reaching_account
+from engine.load import SOLVER_MS
+from engine.ruleset import reaching_account
 
 T = TypeName
 
@@ -32,10 +33,10 @@ def suggestions(ruleset: Ruleset, solver_ms: int = SOLVER_MS) -> str:
     tiers, labels = unreached(ruleset)
     blocks: list[str] = []
     for tier in tiers:
-        account = reaching_account(ruleset.checked, "" if tier == "none" else tier, None, solver_ms)
+        account = reaching_account(ruleset, "" if tier == "none" else tier, None, solver_ms)
         blocks.append(_block(ruleset, f"reaches {tier}", account))
     for label in labels:
-        account = reaching_account(ruleset.checked, None, label, solver_ms)
+        account = reaching_account(ruleset, None, label, solver_ms)
         blocks.append(_block(ruleset, f"has label {label}", account))
     return "".join(blocks)
 

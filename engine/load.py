@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from engine.analysis.analyze import analyze
-from engine.analysis.cover import reaching
 from engine.analysis.prove import Replay
 from engine.checker.check import check
 from engine.checker.model import CheckedRuleset
@@ -116,14 +115,3 @@ def check_source(
             source,
             [Diagnostic("too-deep", "this file is nested too deeply", source.span(0, 0))],
         ) from None
-
-
-def reaching_account(
-    checked: CheckedRuleset,
-    tier: str | None = None,
-    label: str | None = None,
-    solver_ms: int = SOLVER_MS,
-) -> dict[str, Any] | None:
-    """An account that gets `tier` ("" for no tier) or has `label`, confirmed by the
-    reference interpreter; None when the solver finds none."""
-    return reaching(checked, _replay(checked), tier, label, solver_ms)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.analysis.changes import REFUSED, Changes, Decide, changes
+from engine.analysis.cover import reaching
 from engine.checker.model import CheckedRuleset, Example
 from engine.decision import Decision, Reason
 from engine.language.diagnostics import did_you_mean
@@ -193,6 +194,14 @@ def rule_changes(old: Ruleset, new: Ruleset, solver_ms: int = SOLVER_MS) -> Chan
     for each label gained or lost, each decided by both versions' evaluators.
     IncomparableError when an input changed type."""
     return changes(old.checked, new.checked, _decider(old), _decider(new), solver_ms)
+
+
+def reaching_account(
+    ruleset: Ruleset, tier: str | None = None, label: str | None = None, solver_ms: int = SOLVER_MS
+) -> dict[str, Any] | None:
+    """An account that gets `tier` ("" for no tier) or has `label`, confirmed by the
+    ruleset's evaluator; None when the solver finds none."""
+    return reaching(ruleset.checked, _decider(ruleset), tier, label, solver_ms)
 
 
 def _decider(ruleset: Ruleset) -> Decide:
