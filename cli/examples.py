@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from engine import ClassifyError, Ruleset
+from engine import ClassifyError, ExampleResult, Ruleset
 from engine.language.ast import TypeName
 from engine.load import SOLVER_MS
 from engine.ruleset import reaching_account
@@ -15,9 +15,13 @@ from engine.ruleset import reaching_account
 T = TypeName
 
 
-def unreached(ruleset: Ruleset) -> tuple[list[str], list[str]]:
-    """(tiers, labels) that no example of the ruleset gets; "none" for no tier."""
-    results = ruleset.run_examples()
+def unreached(
+    ruleset: Ruleset, results: list[ExampleResult] | None = None
+) -> tuple[list[str], list[str]]:
+    """(tiers, labels) that no example of the ruleset gets; "none" for no tier.
+    `results`: the examples already run, if they were."""
+    if results is None:
+        results = ruleset.run_examples()
     got_tiers = {r.decision.tier for r in results if r.decision is not None}
     got_labels = {x for r in results if r.decision is not None for x in r.decision.labels}
     tiers = [rule.tier for rule in ruleset.checked.tiers]

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         if not results:
             empty += 1
             _say(as_json, {"file": str(path), "warning": "no examples"}, _no_examples(path))
-        tiers, labels = unreached(ruleset)
+        tiers, labels = unreached(ruleset, results)
         if results and (tiers or labels):
             _say(as_json, {"file": str(path), "unreached": {"tiers": tiers, "labels": labels}},
                  _unreached(path, tiers, labels))  # fmt: skip
