@@ -43,8 +43,8 @@ _JSON_LIST = {
 DRAWN = "regexp_matches(coalesce({c}, ''), '^[=+-]{{3,}}$')"  # a line of = - + under a header
 
 
-def _column(name: str) -> str:
-    """A column name as DuckDB quotes it (the templates are DuckDB SQL)."""
+def quoted(name: str) -> str:
+    """A column name as DuckDB quotes it (the templates here are DuckDB SQL)."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -55,7 +55,7 @@ def _sql(text: str, dialect: str) -> str:
 
 def number(name: str, dialect: str) -> tuple[str, str]:
     """(the cell as a double, the cell where it is not a number)."""
-    column = _column(name)
+    column = quoted(name)
     clean = _CLEAN.format(c=column)
     body = f"substring({clean}, 1, length({clean}) - 1)"
     value = _SCALED.format(t=clean, body=body)
@@ -66,7 +66,7 @@ def number(name: str, dialect: str) -> tuple[str, str]:
 
 
 def flag(name: str, dialect: str) -> tuple[str, str]:
-    column = _column(name)
+    column = quoted(name)
     value = _FLAG.format(c=column)
     bad = (
         f"CASE WHEN nullif(trim({column}), '') IS NOT NULL AND ({value}) IS NULL THEN {column} END"
@@ -76,7 +76,7 @@ def flag(name: str, dialect: str) -> tuple[str, str]:
 
 def text_set(name: str, dialect: str) -> tuple[str, str]:
     """A JSON array or `a;b`; an empty cell is the empty set."""
-    column = _column(name)
+    column = quoted(name)
     col = _sql(column, dialect)
     split = _sql(_SPLIT.format(c=column), dialect)
     json_list = _JSON_LIST[dialect].format(c=col)  # the one piece written per dialect
@@ -89,7 +89,7 @@ def text_set(name: str, dialect: str) -> tuple[str, str]:
 
 def drawn(name: str, dialect: str) -> str:
     """The row is a line drawn under the header: `name` is its first column."""
-    return _sql(DRAWN.format(c=_column(name)), dialect)
+    return _sql(DRAWN.format(c=quoted(name)), dialect)
 
 
 def read(type_: T, name: str, dialect: str) -> tuple[str, str]:
@@ -100,4 +100,4 @@ def read(type_: T, name: str, dialect: str) -> tuple[str, str]:
         return flag(name, dialect)
     if type_ is T.TEXT_SET:
         return text_set(name, dialect)
-    return _sql(_column(name), dialect), "NULL"
+    return _sql(quoted(name), dialect), "NULL"

@@ -14,6 +14,7 @@ import duckdb
 
 from engine import Ruleset
 from engine.sql.compile import compile_sql
+from tables.cells import quoted
 from tables.read import FORMATS, TableError, files, stage
 
 OUTPUTS = {"csv": "FORMAT CSV, HEADER", "parquet": "FORMAT PARQUET", "json": "FORMAT JSON"}
@@ -81,13 +82,13 @@ def classify_files(
     )
     labels = "array_to_string(labels, ';')" if kind == "csv" else "labels"
     kept = (
-        "".join(f", {_quoted(n)}" for n in staged.kept if n != staged.id_name)
+        "".join(f", {quoted(n)}" for n in staged.kept if n != staged.id_name)
         if keep_columns
         else ""
     )
     query = (
         f"WITH __staged AS ({staged.sql}) "
-        f"SELECT __id AS {_quoted(staged.id_name)}{kept}, tier, {labels} AS labels, rule, error "
+        f"SELECT __id AS {quoted(staged.id_name)}{kept}, tier, {labels} AS labels, rule, error "
         f"FROM ({rules})"
     )
     target = "'" + output.replace("'", "''") + "'"
@@ -101,7 +102,3 @@ def classify_files(
         summary.add(tier, bad, count)
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -24,6 +24,7 @@ import duckdb
 from engine.checker.model import CheckedRuleset, Input
 from engine.language.ast import TypeName
 from engine.sql.compile import result_columns
+from tables.cells import quoted
 from tables.read import files, inputs_of, stage
 
 REFUSED = "(error)"  # never a tier's name: tier names are identifiers
@@ -90,7 +91,7 @@ def _query(
     labels: bool,
 ) -> str:
     sides = ["__id", "hash(__id) AS __h"]
-    sides += [f"{_quoted(column)} AS {_quoted('__v_' + name)}" for name, column in columns.items()]
+    sides += [f"{quoted(column)} AS {quoted('__v_' + name)}" for name, column in columns.items()]
     outcomes, keys, errors = [], [], []
     for i, checked in enumerate(rulesets):
         added = result_columns(checked, "duckdb", columns, unreadable)
@@ -102,7 +103,7 @@ def _query(
         if labels:
             keys.append(f"coalesce(__labels_{i}, []) AS __l{i}")
         errors.append(f"e{i} := __error_{i}")
-    values = ", ".join(f"{_quoted(name)} := {_quoted('__v_' + name)}" for name in declared)
+    values = ", ".join(f"{quoted(name)} := {quoted('__v_' + name)}" for name in declared)
     account = f"struct_pack({values})" if values else "NULL"
     aggregates = ["count(*) AS __n"]
     if examples > 0:
@@ -144,7 +145,3 @@ def _as_python(type_: TypeName, value: Any) -> Any:
     if type_ is TypeName.TEXT_SET:
         return list(value)
     return value
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -25,6 +25,7 @@ import duckdb
 from engine.checker.model import CheckedRuleset, Input
 from engine.language.ast import TypeName
 from tables import cells
+from tables.cells import quoted
 
 T = TypeName
 FORMATS = {
@@ -114,19 +115,19 @@ def stage(
     for name, decl in inputs.items():
         column = found[name]
         if column is None:
-            selected.append(f"NULL AS {_quoted('__in_' + name)}")
+            selected.append(f"NULL AS {quoted('__in_' + name)}")
         else:
             value, bad = _read(decl, column, types[column])
-            selected.append(f"{value} AS {_quoted('__in_' + name)}")
+            selected.append(f"{value} AS {quoted('__in_' + name)}")
             if bad is not None:
-                selected.append(f"{bad} AS {_quoted('__bad_' + name)}")
+                selected.append(f"{bad} AS {quoted('__bad_' + name)}")
                 unreadable[name] = "__bad_" + name
         columns[name] = "__in_" + name
     found_id = None if id_name == "row" else id_name
-    selected.append(f"{_quoted(found_id)} AS __id" if found_id else "row_number() OVER () AS __id")
+    selected.append(f"{quoted(found_id)} AS __id" if found_id else "row_number() OVER () AS __id")
     where = ""
     if kind in ("csv", "tsv", "text") and names:
-        others = " AND ".join(f"{_quoted(n)} IS NULL" for n in names[1:]) or "true"
+        others = " AND ".join(f"{quoted(n)} IS NULL" for n in names[1:]) or "true"
         where = f" WHERE NOT ({cells.drawn(names[0], 'duckdb')} AND {others})"
     sql = f"SELECT {', '.join(selected)} FROM {reader} AS __src{where}"
     return Staged(sql, columns, unreadable, id_name, names)
@@ -187,7 +188,7 @@ def match_columns(
 def _read(decl: Input, name: str, sql_type: str) -> tuple[str, str | None]:
     """(the value as the input's type, the cell where it is not one, or None)."""
     base = sql_type.split("(")[0]
-    column = _quoted(name)
+    column = quoted(name)
     if base == "VARCHAR":  # a text cell (every cell of a CSV file)
         value, bad = cells.read(decl.type, name, "duckdb")
         return value, None if bad == "NULL" else bad
@@ -220,10 +221,6 @@ def find_column(names: list[str], wanted: str, asked: bool) -> str | None:
 
 def _listing(names: list[str]) -> str:
     return ", ".join(repr(n) for n in names)
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _string(text: str) -> str:
