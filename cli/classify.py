@@ -6,7 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.common import Subparsers, UsageError, map_option, output_options, rules_and_map, usage
+from cli.common import (
+    Subparsers,
+    UsageError,
+    engine_options,
+    map_option,
+    output_options,
+    rules_and_map,
+    usage,
+)
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -17,12 +25,7 @@ def add_parser(sub: Subparsers) -> None:
                         help=".csv, .parquet or .jsonl")  # fmt: skip
     parser.add_argument("--id", metavar="COLUMN", help="the column naming each row (default id)")
     parser.add_argument("--keep-columns", action="store_true", help="keep every input column")
-    parser.add_argument(
-        "--engine", choices=("duckdb", "spark"), default="duckdb", help="default duckdb"
-    )
-    parser.add_argument(
-        "--master", default="local[*]", help="Spark's master (--engine spark; default local[*])"
-    )
+    engine_options(parser)
     map_option(parser)
     output_options(parser)
     parser.set_defaults(run=run)

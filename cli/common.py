@@ -154,6 +154,16 @@ def map_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def engine_options(parser: argparse.ArgumentParser) -> None:
+    """Where a table command runs: DuckDB embedded, or Spark at `--master`."""
+    parser.add_argument(
+        "--engine", choices=("duckdb", "spark"), default="duckdb", help="default duckdb"
+    )
+    parser.add_argument(
+        "--master", default="local[*]", help="Spark's master (--engine spark; default local[*])"
+    )
+
+
 def output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "json"), default="text", dest="output")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")

@@ -12,6 +12,7 @@ import sys
 from cli.common import Subparsers, UsageError, load_version, mapped
 from cli.reporting import data_options, guarded, write
 from engine import Ruleset
+from engine.load import SOLVER_MS
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -27,15 +28,15 @@ def add_parser(sub: Subparsers) -> None:
     parser.add_argument(
         "--solver-ms",
         type=int,
-        default=1_000,
+        default=SOLVER_MS,
         metavar="MS",
-        help="without --data: the solver's budget for each query (default 1000)",
+        help=f"without --data: the solver's budget for each query (default {SOLVER_MS})",
     )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    return guarded("diff", lambda: _diff(args))
+    return guarded("diff", lambda: _diff(args), tables=bool(args.data))
 
 
 def _diff(args: argparse.Namespace) -> int:

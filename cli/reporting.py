@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cli.common import UsageError, map_option, usage
+from cli.common import UsageError, engine_options, map_option, usage
 
 if TYPE_CHECKING:
     from reports.document import Document
@@ -36,12 +36,7 @@ def data_options(parser: argparse.ArgumentParser, required: bool) -> None:
         metavar="K",
         help="accounts shown for each cell (default 3)",
     )
-    parser.add_argument(
-        "--engine", choices=("duckdb", "spark"), default="duckdb", help="default duckdb"
-    )
-    parser.add_argument(
-        "--master", default="local[*]", help="Spark's master (--engine spark; default local[*])"
-    )
+    engine_options(parser)
     parser.add_argument("--format", choices=FORMATS, default="text", dest="report_format")
     parser.add_argument(
         "-o",
@@ -80,9 +75,15 @@ def write(
         emit(args, render(document(), args.report_format))
 
 
-def guarded(command: str, work: Callable[[], int]) -> int:
-    """Run a table command: refusals of the files or columns are usage errors (2);
-    DuckDB failing on the data is 1, said in one line."""
+def guarded(command: str, work: Callable[[], int], tables: bool = True) -> int:
+    """Run a report: usage errors are 2. With `tables` (the command reads data),
+    refusals of the files or columns are usage errors too, and DuckDB failing on the
+    data is 1, said in one line; without, DuckDB and the tables are not even imported."""
+    if not tables:
+        try:
+            return work()
+        except UsageError as error:
+            return usage(error)
     import duckdb
 
     from engine.sql.compile import SqlError

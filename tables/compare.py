@@ -147,7 +147,7 @@ def run_joint(
 def comparison(rulesets: list[Ruleset], found: Joint, focus: str | None = None) -> Comparison:
     names = tuple(r.name for r in rulesets)
     n = len(names)
-    tiers = tuple(_outcomes(r, found.cells, i) for i, r in enumerate(rulesets))
+    tiers = tuple(outcomes_of(r, found.cells, i) for i, r in enumerate(rulesets))
     counts = {name: dict.fromkeys(tiers[i], 0) for i, name in enumerate(names)}
     for cell in found.cells:
         for i, name in enumerate(names):
@@ -185,7 +185,7 @@ def comparison(rulesets: list[Ruleset], found: Joint, focus: str | None = None) 
     )
 
 
-def _outcomes(ruleset: Ruleset, cells: list[Cell], i: int) -> tuple[str, ...]:
+def outcomes_of(ruleset: Ruleset, cells: list[Cell], i: int) -> tuple[str, ...]:
     """The ruleset's tiers in the order it declares them, then no tier and refused
     (those two only where some row has them, or the ruleset can give no tier)."""
     declared = list(ruleset.checked.tier_names())

@@ -18,7 +18,7 @@ from typing import Any
 
 from engine import Ruleset
 from engine.python.values import ClassifyError
-from tables.compare import _outcomes, run_joint
+from tables.compare import outcomes_of, run_joint
 from tables.joint import REFUSED, Example, Joint
 from tables.why import why
 
@@ -134,7 +134,7 @@ def migrate(
 
 
 def migration(old: Ruleset, new: Ruleset, found: Joint, examples: int = 3) -> Migration:
-    old_tiers, new_tiers = _outcomes(old, found.cells, 0), _outcomes(new, found.cells, 1)
+    old_tiers, new_tiers = outcomes_of(old, found.cells, 0), outcomes_of(new, found.cells, 1)
     matrix: Counter[tuple[str, str]] = Counter()
     gained: Counter[str] = Counter()
     lost: Counter[str] = Counter()
