@@ -15,6 +15,7 @@ import vl_convert
 
 from reports.values import merged_order, tier_name
 from tables.compare import Comparison
+from tables.joint import REFUSED
 from tables.migration import Migration
 
 _SCHEMA = alt.SCHEMA_VERSION.lstrip("v").rsplit(".", 1)[0]  # "6.4"
@@ -176,7 +177,7 @@ def _tier_order(c: Comparison) -> list[str]:
 
 
 def _colors(order: list[str]) -> list[str]:
-    named = [t for t in order if t not in ("(no tier)", "(error)")]
+    named = [t for t in order if t not in ("(no tier)", REFUSED)]
     colors = {t: _PALETTE[i % len(_PALETTE)] for i, t in enumerate(named)}
-    colors |= {"(no tier)": "#d9d9d9", "(error)": "#7f7f7f"}
+    colors |= {"(no tier)": "#d9d9d9", REFUSED: "#7f7f7f"}
     return [colors[t] for t in order]

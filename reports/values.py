@@ -7,6 +7,7 @@ from typing import Any
 
 from engine import Ruleset
 from engine.python.leaves import value_formatters
+from tables.joint import REFUSED
 
 Formats = Mapping[str, Callable[[Any], str]]
 
@@ -48,7 +49,7 @@ def merged_order(orders: Iterable[tuple[str, ...]]) -> list[str]:
     longest first, and each other tier just before the next one of its own ruleset
     already placed (`mega` of mega/macro/micro goes before `macro` of vip/top/macro/…).
     No tier and refused rows go last."""
-    last = ("", "(error)")
+    last = ("", REFUSED)
     ordered = sorted(orders, key=len, reverse=True)
     placed: list[str] = []
     for order in ordered:

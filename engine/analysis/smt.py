@@ -174,6 +174,7 @@ class Encoding:
             else:
                 self.values[item.name] = self._level(item)
         self._conditions: dict[int, z3.BoolRef] = {}
+        self._ambiguous: z3.BoolRef | None = None
 
     # -------------------------------------------------------------- decisions
 
@@ -200,19 +201,15 @@ class Encoding:
         return z3.Or(*ways) if ways else z3.BoolVal(False)
 
     def ambiguous(self) -> z3.BoolRef:
-        """Under `policy unique`, two tiers match (the evaluator refuses the account)."""
-        if self.checked.policy != "unique":
-            return z3.BoolVal(False)
-        conds = [self.condition(r) for r in self.checked.tiers if r.when is not None]
-        pairs = [z3.And(a, b) for i, a in enumerate(conds) for b in conds[i + 1 :]]
-        return z3.Or(*pairs) if pairs else z3.BoolVal(False)
-
-    def outcomes(self) -> list[str | None]:
-        """Every tier the ruleset can give, in order, and None when it can give none."""
-        named = list(dict.fromkeys(r.tier for r in self.checked.tiers))
-        if not any(r.when is None for r in self.checked.tiers) and None not in named:
-            named.append(None)
-        return named
+        """Under `policy unique`, two tiers match (the evaluator refuses the account).
+        Built once: it names every pair of tiers."""
+        if self._ambiguous is None:
+            pairs: list[z3.BoolRef] = []
+            if self.checked.policy == "unique":
+                conds = [self.condition(r) for r in self.checked.tiers if r.when is not None]
+                pairs = [z3.And(a, b) for i, a in enumerate(conds) for b in conds[i + 1 :]]
+            self._ambiguous = z3.Or(*pairs) if pairs else z3.BoolVal(False)
+        return self._ambiguous
 
     # ----------------------------------------------------------- expressions
 
