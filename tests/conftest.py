@@ -30,15 +30,21 @@ ACCOUNT: dict[str, Any] = {
 
 
 def tierline(
-    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+    *args: str,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the `tierline` command as a user would, from the repository root."""
+    """Run the `tierline` command as a user would, from the repository root (or `cwd`,
+    with the repository on the import path)."""
+    if cwd != ROOT:
+        env = {**(env or {}), "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "cli", *args],
         input=stdin,
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=cwd,
         check=False,
         env={**os.environ, **env} if env else None,
         timeout=120,

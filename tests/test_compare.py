@@ -5,10 +5,8 @@ generated rulesets and accounts, git revisions, exit codes, and the reports."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -208,20 +206,6 @@ def test_compare_counts_as_the_python_evaluator_does(
 # --------------------------------------------------------- the command line
 
 
-def _in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`tierline ARGS` run in another folder (a git repository of its own)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_diff_reads_a_git_revision_and_fails_on_change(tmp_path: Path) -> None:
     folder = CASES / "diff" / "floor_lowered"
     repo = tmp_path / "repo"
@@ -234,27 +218,18 @@ def test_diff_reads_a_git_revision_and_fails_on_change(tmp_path: Path) -> None:
     subprocess.run([*git, "commit", "-q", "-m", "old"], check=True, timeout=30)
     rules.write_text((folder / "new.tiers").read_text())
     data = str(folder / "accounts.csv")
-    changed = _in(
-        repo,
-        "diff",
-        "main:rules.tiers",
-        "rules.tiers",
-        "--data",
-        data,
-        "--format",
-        "markdown",
-        "--fail-on-change",
+    old, new = "main:rules.tiers", "rules.tiers"
+    changed = tierline(
+        "diff", old, new, "--data", data, "--format", "markdown", "--fail-on-change", cwd=repo
     )
     assert changed.returncode == 1, changed.stderr
     assert "# nano_floor 1 → nano_floor 2: what changes on 11 accounts" in changed.stdout
     assert "| nano | **3 (27.3%)** | 2 (18.2%) | 0 | 0 |" in changed.stdout  # the cell that moves
-    assert _in(repo, "diff", "main:rules.tiers", "rules.tiers", "--data", data).returncode == 0
-    same = _in(
-        repo, "diff", "main:rules.tiers", "main:rules.tiers", "--data", data, "--fail-on-change"
-    )
+    assert tierline("diff", old, new, "--data", data, cwd=repo).returncode == 0
+    same = tierline("diff", old, old, "--data", data, "--fail-on-change", cwd=repo)
     assert same.returncode == 0, same.stderr
     assert "No row changes tier or labels" in same.stdout
-    missing = _in(repo, "diff", "nosuch:rules.tiers", "rules.tiers", "--data", data)
+    missing = tierline("diff", "nosuch:rules.tiers", new, "--data", data, cwd=repo)
     assert missing.returncode == 2
     assert "nosuch:rules.tiers: git cannot show it" in missing.stderr
 
