@@ -8,13 +8,13 @@ import sys
 
 from cli.common import (
     Subparsers,
-    UsageError,
     engine_options,
+    guarded,
     map_option,
     output_options,
     rules_and_map,
-    usage,
 )
+from engine import Ruleset
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -36,33 +36,27 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(loaded, int):
         return loaded
     ruleset, columns = loaded
-    import duckdb  # here, not at the top: every other command starts without DuckDB
+    return guarded("classify", lambda: _classify(args, ruleset, columns))
 
-    from engine.sql.compile import SqlError
-    from tables.classify import classify_files
-    from tables.read import TableError
 
-    try:
-        if args.engine == "spark":
-            from tables.spark import classify_files_spark
+def _classify(args: argparse.Namespace, ruleset: Ruleset, columns: dict[str, str]) -> int:
+    if args.engine == "spark":
+        from tables.spark import classify_files_spark
 
-            summary = classify_files_spark(
-                ruleset, args.inputs, args.output, columns, args.id, args.keep_columns, args.master
-            )
-        else:
-            summary = classify_files(
-                ruleset,
-                args.inputs,
-                args.output,
-                columns,
-                args.id,
-                args.keep_columns,
-                progress=sys.stderr.isatty(),
-            )
-    except (TableError, SqlError) as error:
-        return usage(UsageError(str(error)))
-    except duckdb.Error as error:
-        print(f"tierline classify: {error}", file=sys.stderr)
-        return 1
+        summary = classify_files_spark(
+            ruleset, args.inputs, args.output, columns, args.id, args.keep_columns, args.master
+        )
+    else:
+        from tables.classify import classify_files
+
+        summary = classify_files(
+            ruleset,
+            args.inputs,
+            args.output,
+            columns,
+            args.id,
+            args.keep_columns,
+            progress=sys.stderr.isatty(),
+        )
     print(f"tierline classify: {summary.text()} -> {args.output}", file=sys.stderr)
     return 1 if summary.errors else 0

@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO, TypeAlias
 
@@ -175,3 +175,32 @@ def settings_problems(error: Any, command: str) -> None:
         field = ".".join(str(p) for p in problem["loc"])
         message = str(problem["msg"]).removeprefix("Value error, ")
         print(f"{command}: {field + ': ' if field else ''}{message}", file=sys.stderr)
+
+
+def guarded(command: str, work: Callable[[], int], tables: bool = True) -> int:
+    """Run a command: usage errors are 2. With `tables` (the command reads data),
+    refusals of the files or columns are usage errors too, and DuckDB failing on the
+    data is 1, said in one line; without, DuckDB and the tables are not even imported."""
+    if not tables:
+        try:
+            return work()
+        except UsageError as error:
+            return usage(error)
+    import duckdb
+
+    from engine.sql.compile import SqlError
+    from tables.migration import Disagreement
+    from tables.read import TableError
+
+    try:
+        return work()
+    except UsageError as error:
+        return usage(error)
+    except (TableError, SqlError) as error:
+        return usage(UsageError(str(error)))
+    except duckdb.Error as error:
+        print(f"tierline {command}: {error}", file=sys.stderr)
+        return 1
+    except Disagreement as error:
+        print(f"tierline {command}: internal error, please report it: {error}", file=sys.stderr)
+        return 1

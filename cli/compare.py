@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.common import Subparsers, UsageError, load_version, mapped
-from cli.reporting import data_options, guarded, write
+from cli.common import Subparsers, UsageError, guarded, load_version, mapped
+from cli.reporting import data_options, write
 
 
 def add_parser(sub: Subparsers) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.common import Subparsers, UsageError, load_version, mapped
-from cli.reporting import data_options, guarded, write
+from cli.common import Subparsers, UsageError, guarded, load_version, mapped
+from cli.reporting import data_options, write
 from engine import Ruleset
 from engine.load import SOLVER_MS
 

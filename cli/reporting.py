@@ -1,5 +1,5 @@
-"""What `tierline compare` and `tierline diff` share: the data options, writing the
-report where it was asked for, and turning what the tables refuse into exit codes."""
+"""What `tierline compare` and `tierline diff` share: the data options, and writing the
+report where it was asked for."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cli.common import UsageError, engine_options, map_option, usage
+from cli.common import engine_options, map_option
 
 if TYPE_CHECKING:
     from reports.document import Document
@@ -73,32 +73,3 @@ def write(
         from reports.document import render
 
         emit(args, render(document(), args.report_format))
-
-
-def guarded(command: str, work: Callable[[], int], tables: bool = True) -> int:
-    """Run a report: usage errors are 2. With `tables` (the command reads data),
-    refusals of the files or columns are usage errors too, and DuckDB failing on the
-    data is 1, said in one line; without, DuckDB and the tables are not even imported."""
-    if not tables:
-        try:
-            return work()
-        except UsageError as error:
-            return usage(error)
-    import duckdb
-
-    from engine.sql.compile import SqlError
-    from tables.migration import Disagreement
-    from tables.read import TableError
-
-    try:
-        return work()
-    except UsageError as error:
-        return usage(error)
-    except (TableError, SqlError) as error:
-        return usage(UsageError(str(error)))
-    except duckdb.Error as error:
-        print(f"tierline {command}: {error}", file=sys.stderr)
-        return 1
-    except Disagreement as error:
-        print(f"tierline {command}: internal error, please report it: {error}", file=sys.stderr)
-        return 1
