@@ -468,7 +468,7 @@ def main() -> list[tuple[str, str]]:
 def profile(request: pb.ClassifyBatchRequest) -> list[tuple[str, str]]:
     """Where a BASIC batch's time goes inside the server, per account, without the network."""
     from engine import load_ruleset
-    from server.convert import DecisionEncoder, account_values
+    from server.convert import DecisionEncoder, account_reader
 
     rs = load_ruleset(ROOT / "rules" / "synthesis.tiers")
     encoder = DecisionEncoder()
@@ -484,7 +484,8 @@ def profile(request: pb.ClassifyBatchRequest) -> list[tuple[str, str]]:
         return best / n * 1e6
 
     parsed = pb.ClassifyBatchRequest.FromString(wire)
-    values = [account_values(a) for a in parsed.accounts]
+    read = account_reader(rs.checked.inputs)  # as ClassifyBatch reads them
+    values = [read(a) for a in parsed.accounts]
     decisions = [rs.classify(v) for v in values]
     responses = pb.ClassifyBatchResponse(
         results=[
@@ -494,7 +495,7 @@ def profile(request: pb.ClassifyBatchRequest) -> list[tuple[str, str]]:
     )
     parts = [
         ("parse request", timed(lambda: pb.ClassifyBatchRequest.FromString(wire))),
-        ("convert accounts to dicts", timed(lambda: [account_values(a) for a in parsed.accounts])),
+        ("read accounts (the ruleset's reader)", timed(lambda: [read(a) for a in parsed.accounts])),
         ("validate + evaluate (classify)", timed(lambda: [rs.classify(v) for v in values])),
         (
             "decision id (UUIDv7)",

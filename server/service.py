@@ -86,7 +86,7 @@ class Classifier(pb_grpc.ClassifierServicer):
         ruleset = self._ruleset(request.ruleset, request.digest, context)
         fill = self.encoder.fill
         classify = self._classify(ruleset, request.strict)
-        values = convert.account_reader(tuple(ruleset.checked.inputs))
+        values = convert.account_reader(ruleset.checked.inputs)
         response = pb.ClassifyBatchResponse()
         add = response.results.add
         decided: list[tuple[Decision, str]] = []
