@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import math
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -230,3 +232,43 @@ def test_five_thousand_tiers_compile_flat_and_agree_with_the_reference() -> None
                 account = {"followers": followers, "country": country}
                 assert compiled_outcome(ruleset, account) == reference_outcome(ruleset, account)
     assert ruleset.classify({"followers": 4_999_500, "country": "c1"}).tier == "t4999"
+
+
+def _region(bounds: tuple[float, ...], value: float) -> int:
+    """A value's region as RangeIndex's docstring defines it."""
+    i = bisect.bisect_left(bounds, value)
+    return 2 * i + 1 if i < len(bounds) and bounds[i] == value else 2 * i
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    whole=st.booleans(),
+    raw=st.lists(
+        st.one_of(
+            st.integers(-(2**64), 2**64),
+            st.sampled_from([0, 2**53 - 1, 2**53, 2**53 + 1, 2**63 - 1]),
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.sampled_from([0.5, -0.0, 2.0**53, 1e300, 0.035]),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_one_search_over_the_cuts_finds_the_region(whole: bool, raw: list[float]) -> None:
+    """`cuts` puts every value in the region of the two-step search, at and beside
+    each bound: whole numbers for a count, floats and whole numbers otherwise."""
+    bounds = tuple(sorted(set(raw)))
+    built = index.RangeIndex("x", bounds, (), whole)
+    if built.cuts is None:
+        return
+    values: list[float] = []
+    for b in bounds:
+        if whole:
+            if float(b).is_integer():
+                values += [int(b) - 1, int(b), int(b) + 1]
+        else:
+            values += [b, math.nextafter(b, -math.inf), math.nextafter(b, math.inf)]
+            if float(b).is_integer():
+                values += [int(b) - 1, int(b), int(b) + 1]
+    for value in values:
+        assert bisect.bisect_right(built.cuts, value) == _region(bounds, value), (bounds, value)

@@ -418,13 +418,16 @@ class CodeGenerator:
             )
 
         self.fixups.append(fill)
-        value, bounds = self.vars[index.input], self.k(index.bounds)
-        return [
-            f"j = {self.k(bisect.bisect_left)}({bounds}, {value})",
-            f"j = 2 * j + 1 if j < {len(index.bounds)} and {bounds}[j] == {value} else 2 * j",
-            f"r = k{table}[j]({args})",
-            f"if r is None: r = {self.k(fallback)}",
-        ]
+        value = self.vars[index.input]
+        if index.cuts is not None:
+            find = [f"j = {self.k(bisect.bisect_right)}({self.k(index.cuts)}, {value})"]
+        else:
+            bounds = self.k(index.bounds)
+            find = [
+                f"j = {self.k(bisect.bisect_left)}({bounds}, {value})",
+                f"j = 2 * j + 1 if j < {len(index.bounds)} and {bounds}[j] == {value} else 2 * j",
+            ]
+        return [*find, f"r = k{table}[j]({args})", f"if r is None: r = {self.k(fallback)}"]
 
     # ----------------------------------------------------------- expressions
 

@@ -23,6 +23,7 @@ import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from engine.analysis.analyze import tier_reaches
 from engine.analysis.pairs import Reach
@@ -34,6 +35,9 @@ MAX_LISTED = 8  # tiers listed per region, on average, beyond which the index is
 _NUMERIC = (TypeName.COUNT, TypeName.NUMBER, TypeName.PERCENT)
 
 
+EXACT = 2.0**53  # below it, every whole number is a float and one apart from the next
+
+
 @dataclass(frozen=True)
 class RangeIndex:
     """Region of a value v: 2i+1 if v is bounds[i], else 2i where i = bisect(bounds, v)."""
@@ -41,6 +45,25 @@ class RangeIndex:
     input: str
     bounds: tuple[float, ...]
     regions: tuple[tuple[int, ...], ...]  # positions among the tiers with a condition
+
+    whole: bool = False  # the input is a count: every value is an int
+
+    @cached_property
+    def cuts(self) -> tuple[float, ...] | None:
+        """Each bound and the value just above it: `bisect_right(cuts, v)` is v's region
+        in one search (a value equal to a bound lies between the two). For a count,
+        whole bounds and the next whole number, so that ints compare with ints (a
+        comparison with a float costs twice as much); else each bound and the float
+        just above it. None where that would misplace a value: a fractional bound of a
+        count, or a bound at or past 2^53, where a whole number can fall between a
+        bound and the float above it."""
+        if self.whole:
+            if not all(float(b).is_integer() for b in self.bounds):
+                return None
+            return tuple(c for b in self.bounds for c in (int(b), int(b) + 1))
+        if not all(float(b) == b and abs(b) < EXACT for b in self.bounds):
+            return None
+        return tuple(c for b in self.bounds for c in (float(b), math.nextafter(b, math.inf)))
 
 
 def range_index(checked: CheckedRuleset) -> RangeIndex | None:
@@ -66,7 +89,8 @@ def range_index(checked: CheckedRuleset) -> RangeIndex | None:
             return None
         for region in range(first, last + 1):
             regions[region].append(position)
-    return RangeIndex(name, tuple(bounds), tuple(tuple(r) for r in regions))
+    whole = checked.inputs[name].type is TypeName.COUNT
+    return RangeIndex(name, tuple(bounds), tuple(tuple(r) for r in regions), whole)
 
 
 def _best_input(checked: CheckedRuleset, reaches: Sequence[Reach | None]) -> str | None:
