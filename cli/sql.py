@@ -1,5 +1,5 @@
-"""`tierline sql RULES --dialect D [--table T] [--map INPUT=COLUMN]…`: the rules as one
-SQL query, for a warehouse (BigQuery, Snowflake, Postgres) or Spark SQL."""
+"""`tierline sql RULES --dialect D [--table T] [--map INPUT=COLUMN]… [--absent INPUT]…`:
+the rules as one SQL query, for a warehouse (BigQuery, Snowflake, Postgres) or Spark SQL."""
 
 from __future__ import annotations
 
@@ -16,6 +16,14 @@ def add_parser(sub: Subparsers) -> None:
     parser.add_argument("--dialect", default="duckdb", choices=DIALECTS, help="default duckdb")
     parser.add_argument("--table", default="accounts", help="the table to classify")
     map_option(parser)
+    parser.add_argument(
+        "--absent",
+        action="append",
+        default=[],
+        metavar="INPUT",
+        help="an optional input the table has no column for: every row takes its default"
+        " (repeatable)",
+    )
     output_options(parser)
     parser.set_defaults(run=run)
 
@@ -28,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.sql.compile import SqlError, compile_sql
 
     try:
-        query = compile_sql(ruleset.checked, args.dialect, args.table, columns)
+        query = compile_sql(ruleset.checked, args.dialect, args.table, columns, absent=args.absent)
     except SqlError as error:
         print(f"tierline sql: {error}", file=sys.stderr)
         return 1

@@ -213,9 +213,43 @@ def test_tierline_sql_prints_a_query_that_runs_with_mapped_columns() -> None:
     assert (tier, labels, rule, error) == ("micro", ["fashion_expert"], "micro", None)
 
 
+def test_an_absent_optional_input_takes_its_default(tmp_path: Path) -> None:
+    """--absent: a table without a column for fake_follower_ratio classifies as the
+    Python API classifies accounts without the field, on 20,000 boundary rows."""
+    ruleset = load_ruleset(RULES / "synthesis.tiers")
+    rnd = random.Random("absent")
+    inputs = {n: d for n, d in ruleset.checked.inputs.items() if n != "fake_follower_ratio"}
+    rows = [{n: boundary_value(d.type, rnd) for n, d in inputs.items()} for _ in range(20_000)]
+    path = tmp_path / "accounts.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    spec = "{" + ", ".join(f"'{n}': '{SQL_TYPES[d.type]}'" for n, d in inputs.items()) + "}"
+    connection = duckdb.connect()
+    connection.execute(
+        "CREATE TABLE export AS SELECT row_number() OVER () AS row, * FROM "
+        f"read_json('{path}', columns = {spec}, format = 'newline_delimited')"
+    )
+    done = tierline("sql", str(RULES / "synthesis.tiers"), "--table", "export",
+                    "--absent", "fake_follower_ratio")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    got = (
+        connection.sql(done.stdout.rstrip().rstrip(";"))
+        .order("row")
+        .select("tier, labels, rule, error IS NOT NULL")
+        .fetchall()
+    )
+    assert [tuple(g) for g in got] == [python_answer(ruleset, row) for row in rows]
+
+
 @pytest.mark.parametrize(
     ("args", "code", "said"),
     [
+        (["--absent", "followers"], 1, "--absent followers: the rules require followers"),
+        (["--absent", "folowers"], 1, "--absent names folowers, which the rules do not declare"),
+        (
+            ["--absent", "fake_follower_ratio", "--map", "fake_follower_ratio=f"],
+            1,
+            "fake_follower_ratio is both mapped to a column (--map) and --absent",
+        ),
         (["--map", "folowers=f"], 1, "--map names folowers, which the rules do not declare"),
         (["--map", "followers"], 2, "--map followers: expected INPUT=COLUMN"),
         (["--dialect", "oracle"], 2, "invalid choice: 'oracle'"),

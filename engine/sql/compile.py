@@ -21,7 +21,7 @@ the rest.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
@@ -47,26 +47,50 @@ def compile_sql(
     columns: Mapping[str, str] | None = None,
     pretty: bool = True,
     unreadable: Mapping[str, str] | None = None,
+    absent: Collection[str] = (),
 ) -> str:
     """The query over `table`; `columns` maps an input to the column holding it
     (`--map followers=follower_count`), the input's own name otherwise.
     `unreadable` maps an input to a column that holds the cell as written where
     it could not be read as the input's type (a text "45k!" for a count), NULL
-    elsewhere: such a row is refused with what the cell said."""
-    if dialect not in DIALECTS:
-        raise SqlError(f"unknown dialect {dialect!r}; use one of {', '.join(DIALECTS)}")
-    unknown = sorted(set(columns or {}) - set(checked.inputs))
-    if unknown:
-        raise SqlError(
-            f"--map names {', '.join(unknown)}, which the rules do not declare "
-            f"(inputs: {', '.join(checked.inputs)})"
-        )
-    builder = _Builder(checked, dialect, dict(columns or {}), dict(unreadable or {}))
+    elsewhere: such a row is refused with what the cell said. `absent` names
+    optional inputs the table has no column for (`--absent`): every row takes
+    the default, as an account without the field does."""
+    builder = _builder(checked, dialect, columns, unreadable, absent)
     select = builder.select(table)
     try:
         return select.sql(dialect=dialect, pretty=pretty, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as error:
         raise SqlError(f"{dialect} cannot express these rules: {error}") from None
+
+
+def _builder(
+    checked: CheckedRuleset,
+    dialect: str,
+    columns: Mapping[str, str] | None,
+    unreadable: Mapping[str, str] | None,
+    absent: Collection[str],
+) -> _Builder:
+    """The builder for these arguments, after refusing what they cannot mean."""
+    if dialect not in DIALECTS:
+        raise SqlError(f"unknown dialect {dialect!r}; use one of {', '.join(DIALECTS)}")
+    for option, names in (("--map", set(columns or {})), ("--absent", set(absent))):
+        unknown = sorted(names - set(checked.inputs))
+        if unknown:
+            raise SqlError(
+                f"{option} names {', '.join(unknown)}, which the rules do not declare "
+                f"(inputs: {', '.join(checked.inputs)})"
+            )
+    required = [name for name in absent if not checked.inputs[name].optional]
+    if required:
+        raise SqlError(
+            f"--absent {required[0]}: the rules require {required[0]} (it has no default), "
+            f"so the table needs a column for it; --map {required[0]}=COLUMN names one"
+        )
+    both = sorted(set(absent) & set(columns or {}))
+    if both:
+        raise SqlError(f"{both[0]} is both mapped to a column (--map) and --absent; keep one")
+    return _Builder(checked, dialect, dict(columns or {}), dict(unreadable or {}), set(absent))
 
 
 class _Builder:
@@ -76,11 +100,13 @@ class _Builder:
         dialect: str,
         columns: dict[str, str],
         unreadable: dict[str, str],
+        absent: set[str],
     ):
         self.checked = checked
         self.dialect = dialect
         self.columns = columns
         self.unreadable = unreadable
+        self.absent = absent
         self.derived = {item.name: item for item in checked.derived}
 
     # ----------------------------------------------------------------- query
@@ -145,6 +171,8 @@ class _Builder:
         """(the value is bad, what the error says) for every check of every input."""
         checks: list[tuple[exp.Expr, exp.Expr]] = []
         for decl in self.checked.inputs.values():
+            if decl.name in self.absent:  # its default, which its declaration admits
+                continue
             column = self._column(decl)
             cell = self.unreadable.get(decl.name)
             written = exp.column(cell, quoted=True) if cell is not None else None
@@ -257,11 +285,13 @@ class _Builder:
         return exp.column(self.columns.get(decl.name, decl.name), quoted=True)
 
     def _value(self, decl: Input) -> exp.Expr:
-        column = self._column(decl)
         if not decl.optional:
-            return column
+            return self._column(decl)
         assert decl.default is not None
-        return exp.Coalesce(this=column, expressions=[self._literal(decl.default, decl.type)])
+        default = self._literal(decl.default, decl.type)
+        if decl.name in self.absent:
+            return default
+        return exp.Coalesce(this=self._column(decl), expressions=[default])
 
     def _literal(self, value: object, type_: T) -> exp.Expr:
         if type_ is T.TEXT_SET:
@@ -366,13 +396,12 @@ def result_columns(
     dialect: str,
     columns: Mapping[str, str] | None = None,
     unreadable: Mapping[str, str] | None = None,
+    absent: Collection[str] = (),
 ) -> dict[str, str]:
     """The SQL of each column the rules add (tier, labels, rule, error), for an API
     that takes expressions, not a query: PySpark's `F.expr`. Arguments as
     `compile_sql`'s."""
-    if dialect not in DIALECTS:
-        raise SqlError(f"unknown dialect {dialect!r}; use one of {', '.join(DIALECTS)}")
-    builder = _Builder(checked, dialect, dict(columns or {}), dict(unreadable or {}))
+    builder = _builder(checked, dialect, columns, unreadable, absent)
     try:
         return {
             name: value.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
