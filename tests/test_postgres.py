@@ -20,7 +20,7 @@ from engine.load import check_source
 from engine.sql.compile import compile_sql
 from tests.conftest import RULES, tierline
 from tests.postgres import postgres_server
-from tests.test_sql import boundary_value, python_answer
+from tests.test_sql import WHOLE, boundary_value, python_answer, whole_rows
 from tests.typed_rules import EVERY_CONSTRUCT, rulesets
 
 psycopg = pytest.importorskip("psycopg")
@@ -121,4 +121,20 @@ def test_tierline_sql_output_runs_on_postgres(database: Any, tmp_path: Path) -> 
     with database.cursor() as cursor:
         cursor.execute(f"SELECT n, tier FROM ({done.stdout.rstrip().rstrip(';')}) AS q ORDER BY n")
         tiers = [tier for _n, tier in cursor.fetchall()]
+    assert tiers == [python_answer(ruleset, row)[0] for row in rows]
+
+
+def test_whole_number_arithmetic_is_exact_on_postgres(database: Any) -> None:
+    """Counts past 2^53 in bigint columns: products and sums as DECIMAL(38, 0)."""
+    ruleset = load_ruleset(text=WHOLE)
+    rows = whole_rows(5_000)
+    with database.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS accounts")
+        cursor.execute("CREATE TABLE accounts (n bigint, a bigint, b bigint, c bigint)")
+        with cursor.copy("COPY accounts (n, a, b, c) FROM STDIN") as copy:
+            for n, row in enumerate(rows):
+                copy.write_row([n, row["a"], row["b"], row["c"]])
+        query = compile_sql(ruleset.checked, "postgres", "accounts")
+        cursor.execute(f"SELECT tier FROM ({query}) AS q ORDER BY n")
+        tiers = [tier for (tier,) in cursor.fetchall()]
     assert tiers == [python_answer(ruleset, row)[0] for row in rows]

@@ -15,7 +15,7 @@ from engine.language.ast import TypeName
 from engine.language.source import Source
 from engine.load import check_source
 from tests.conftest import RULES, tierline
-from tests.test_sql import boundary_value, python_answer
+from tests.test_sql import WHOLE, boundary_value, python_answer, whole_rows
 from tests.typed_rules import EVERY_CONSTRUCT
 
 pyspark = pytest.importorskip(
@@ -79,6 +79,17 @@ def test_every_construct_agrees_on_spark(spark: SparkSession) -> None:
         text = EVERY_CONSTRUCT.replace("policy first", f"policy {policy}")
         ruleset = Ruleset(check_source(Source(text, "typed.tiers"), analyse=False))
         assert _agree(spark, ruleset, 10_000, policy) == 10_000
+
+
+def test_whole_number_arithmetic_is_exact_on_spark(spark: SparkSession) -> None:
+    """Counts past 2^53 in long columns: products and sums as DECIMAL(38, 0)."""
+    ruleset = load_ruleset(text=WHOLE)
+    rows = whole_rows(2_000)
+    schema = S.StructType([S.StructField(n, S.LongType()) for n in ("row", "a", "b", "c")])
+    data = [(n, r["a"], r["b"], r["c"]) for n, r in enumerate(rows)]
+    df = with_tiers(spark.createDataFrame(data, schema), ruleset)
+    tiers = [got["tier"] for got in df.orderBy("row").collect()]
+    assert tiers == [python_answer(ruleset, row)[0] for row in rows]
 
 
 def test_tierline_classify_runs_on_spark(tmp_path: Path) -> None:

@@ -258,3 +258,51 @@ def test_an_absent_optional_input_takes_its_default(tmp_path: Path) -> None:
 def test_tierline_sql_refuses_bad_requests(args: list[str], code: int, said: str) -> None:
     done = tierline("sql", str(RULES / "synthesis.tiers"), *args)
     assert done.returncode == code and said in done.stderr, done.stderr
+
+
+WHOLE = """ruleset whole
+input a: count
+input b: count
+input c: count at most 1000
+let product = a * b
+let spread = b - a
+let scaled = (a + b) * c
+tier over when product above 9_007_199_254_740_992 and c < 10
+tier under when spread < -9_007_199_254_740_993
+tier wide when scaled at least 9_223_372_036_854_775_809_000
+tier sum when a + b == 18_014_398_509_481_985
+tier square when a * a above 9_007_199_515_875_288 and a < 94_906_268
+otherwise rest
+"""
+BIG = [0, 1, 2, 9, 2**53 - 1, 2**53, 2**53 + 1, 2**62, 2**62 + 1, 2**63 - 2, 2**63 - 1,
+       94_906_265, 94_906_266, 94_906_267, 9_007_199_254_740_993]  # fmt: skip
+
+
+def whole_rows(count: int) -> list[dict[str, int]]:
+    """Accounts for WHOLE: counts on and beside 2^53, 2^62 and 2^63 - 1 (BIGINT columns)."""
+    rnd = random.Random("whole")
+    return [
+        {
+            "a": rnd.choice(BIG) if rnd.random() < 0.8 else rnd.randint(0, 2**63 - 1),
+            "b": rnd.choice(BIG) if rnd.random() < 0.8 else rnd.randint(0, 2**63 - 1),
+            "c": rnd.choice([0, 1, 2, 9, 10, 999, 1000]),
+        }
+        for _ in range(count)
+    ]
+
+
+def test_whole_number_arithmetic_is_exact_past_2_53() -> None:
+    """Counts under +, - and * are ints in Python, exact at any size; in SQL they are
+    DECIMAL(38, 0), not doubles, which would round them past 2^53 (on BIGINT columns)."""
+    ruleset = load_ruleset(text=WHOLE)
+    rows = whole_rows(20_000)
+    connection = duckdb.connect()
+    connection.execute("CREATE TABLE accounts (row BIGINT, a BIGINT, b BIGINT, c BIGINT)")
+    connection.executemany(
+        "INSERT INTO accounts VALUES (?, ?, ?, ?)",
+        [(n, r["a"], r["b"], r["c"]) for n, r in enumerate(rows)],
+    )
+    got = classify_table(connection, ruleset, "accounts").order("row").select("tier").fetchall()
+    expected = [python_answer(ruleset, row)[0] for row in rows]
+    assert [tier for (tier,) in got] == expected
+    assert {"over", "under", "wide", "sum", "square", "rest"} <= set(expected)

@@ -21,6 +21,7 @@ the rest.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping
 
 from sqlglot import exp
@@ -34,6 +35,7 @@ from engine.sql import DIALECTS
 T = ast.TypeName
 _COMPARE = {"==": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}
 _ARITH = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul}
+MAX_EXACT = 10**38 - 1  # DECIMAL(38, 0), the widest whole number of every dialect
 
 
 class SqlError(Exception):
@@ -70,11 +72,16 @@ def _builder(
     columns: Mapping[str, str] | None,
     unreadable: Mapping[str, str] | None,
     absent: Collection[str],
+    *,
+    mapped_elsewhere: bool = False,
 ) -> _Builder:
-    """The builder for these arguments, after refusing what they cannot mean."""
+    """The builder for these arguments, after refusing what they cannot mean. With
+    `mapped_elsewhere`, `columns` may name inputs of other rulesets read from the
+    same table (`tierline compare --map`)."""
     if dialect not in DIALECTS:
         raise SqlError(f"unknown dialect {dialect!r}; use one of {', '.join(DIALECTS)}")
-    for option, names in (("--map", set(columns or {})), ("--absent", set(absent))):
+    named = {"--map": set() if mapped_elsewhere else set(columns or {}), "--absent": set(absent)}
+    for option, names in named.items():
         unknown = sorted(names - set(checked.inputs))
         if unknown:
             raise SqlError(
@@ -321,6 +328,11 @@ class _Builder:
                 zero = exp.EQ(this=divisor, expression=exp.Literal.number(0))
                 return exp.Case().when(zero, _double(0.0)).else_(division)
             case ast.Arith(op=op, left=left, right=right):
+                bound = self._whole_bound(node)
+                if bound is not None and bound <= MAX_EXACT:
+                    return exp.Paren(
+                        this=_ARITH[op](this=self._whole(left), expression=self._whole(right))
+                    )
                 return exp.Paren(
                     this=_ARITH[op](this=self._double(left), expression=self._double(right))
                 )
@@ -363,6 +375,38 @@ class _Builder:
     def _double(self, node: ast.Expr) -> exp.Expr:
         return exp.cast(self.expr(node), exp.DataType.build("DOUBLE"))
 
+    def _whole(self, node: ast.Expr) -> exp.Expr:
+        """An operand of exact whole-number arithmetic: DECIMAL(38, 0), which every
+        dialect has (BigQuery's BIGNUMERIC), where a double would round past 2^53."""
+        if isinstance(node, ast.Arith):  # exact already: its bound is within its parent's
+            return self.expr(node)
+        return exp.cast(self.expr(node), exp.DataType.build("DECIMAL(38, 0)"))
+
+    def _whole_bound(self, node: ast.Expr) -> int | None:
+        """The largest magnitude of `node` and of each arithmetic inside it, where Python
+        computes it in ints (counts and whole literals under +, - and *: exact at any
+        size); None where it computes in floats (a division, a number, a percent)."""
+        match node:
+            case ast.Number(value=value):
+                return abs(value) if isinstance(value, int) and not node.is_percent else None
+            case ast.Name(name=name):
+                decl = self.checked.inputs.get(name)
+                if decl is not None:
+                    if decl.type is not T.COUNT:
+                        return None
+                    top = decl.range.hi if decl.range is not None else math.inf
+                    return int(top) if math.isfinite(top) else MAX_COUNT
+                item = self.derived.get(name)
+                return self._whole_bound(item.expr) if isinstance(item, Let) else None
+            case ast.Neg(operand=operand):
+                return self._whole_bound(operand)
+            case ast.Arith(op=op, left=left, right=right) if op in _ARITH:
+                a, b = self._whole_bound(left), self._whole_bound(right)
+                if a is None or b is None:
+                    return None
+                return max(a, b, a * b if op == "*" else a + b)
+        return None
+
     def _name(self, name: str) -> exp.Expr:
         decl = self.checked.inputs.get(name)
         if decl is not None:
@@ -400,8 +444,8 @@ def result_columns(
 ) -> dict[str, str]:
     """The SQL of each column the rules add (tier, labels, rule, error), for an API
     that takes expressions, not a query: PySpark's `F.expr`. Arguments as
-    `compile_sql`'s."""
-    builder = _builder(checked, dialect, columns, unreadable, absent)
+    `compile_sql`'s, except that `columns` may name other rulesets' inputs."""
+    builder = _builder(checked, dialect, columns, unreadable, absent, mapped_elsewhere=True)
     try:
         return {
             name: value.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
