@@ -20,7 +20,14 @@ from engine.load import check_source
 from engine.sql.compile import compile_sql
 from tests.conftest import RULES, tierline
 from tests.postgres import postgres_server
-from tests.test_sql import WHOLE, boundary_value, python_answer, whole_rows
+from tests.test_sql import (
+    BAD_COUNTS,
+    WHOLE,
+    boundary_value,
+    python_answer,
+    unchecked,
+    whole_rows,
+)
 from tests.typed_rules import EVERY_CONSTRUCT, rulesets
 
 psycopg = pytest.importorskip("psycopg")
@@ -138,3 +145,20 @@ def test_whole_number_arithmetic_is_exact_on_postgres(database: Any) -> None:
         cursor.execute(f"SELECT tier FROM ({query}) AS q ORDER BY n")
         tiers = [tier for (tier,) in cursor.fetchall()]
     assert tiers == [python_answer(ruleset, row)[0] for row in rows]
+
+
+@pytest.mark.parametrize("policy", ["first", "unique"])
+def test_bad_count_cells_are_refused_rows_on_postgres(database: Any, policy: str) -> None:
+    """As on DuckDB (test_sql): infinite, NaN, huge and fractional counts under
+    whole-number arithmetic are refused rows, not a failed query."""
+    ruleset = unchecked(WHOLE.replace("ruleset whole", f"ruleset whole\npolicy {policy}"))
+    rows = [(bad, 1.0, 1.0) for bad in BAD_COUNTS] + [(1.0, 1.0, bad) for bad in BAD_COUNTS]
+    with database.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS accounts")
+        cursor.execute("CREATE TABLE accounts (a float8, b float8, c float8)")
+        cursor.executemany("INSERT INTO accounts VALUES (%s, %s, %s)", rows)
+        query = compile_sql(ruleset.checked, "postgres", "accounts")
+        cursor.execute(f"SELECT tier, error FROM ({query}) AS q")
+        got = cursor.fetchall()
+    assert len(got) == len(rows)
+    assert all(tier is None and error.startswith("invalid account: ") for tier, error in got)

@@ -15,7 +15,14 @@ from engine.language.ast import TypeName
 from engine.language.source import Source
 from engine.load import check_source
 from tests.conftest import RULES, tierline
-from tests.test_sql import WHOLE, boundary_value, python_answer, whole_rows
+from tests.test_sql import (
+    BAD_COUNTS,
+    WHOLE,
+    boundary_value,
+    python_answer,
+    unchecked,
+    whole_rows,
+)
 from tests.typed_rules import EVERY_CONSTRUCT
 
 pyspark = pytest.importorskip(
@@ -90,6 +97,18 @@ def test_whole_number_arithmetic_is_exact_on_spark(spark: SparkSession) -> None:
     df = with_tiers(spark.createDataFrame(data, schema), ruleset)
     tiers = [got["tier"] for got in df.orderBy("row").collect()]
     assert tiers == [python_answer(ruleset, row)[0] for row in rows]
+
+
+def test_bad_count_cells_are_refused_rows_on_spark(spark: SparkSession) -> None:
+    """As on DuckDB (test_sql), under both policies: ANSI mode must not fail the job."""
+    schema = S.StructType([S.StructField(n, S.DoubleType()) for n in ("a", "b", "c")])
+    rows = [(bad, 1.0, 1.0) for bad in BAD_COUNTS] + [(1.0, 1.0, bad) for bad in BAD_COUNTS]
+    for policy in ("first", "unique"):
+        text = WHOLE.replace("ruleset whole", f"ruleset whole\npolicy {policy}")
+        df = with_tiers(spark.createDataFrame(rows, schema), unchecked(text))
+        got = [(r["tier"], r["error"]) for r in df.collect()]
+        assert len(got) == len(rows)
+        assert all(t is None and e.startswith("invalid account: ") for t, e in got), got
 
 
 def test_tierline_classify_runs_on_spark(tmp_path: Path) -> None:

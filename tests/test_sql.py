@@ -306,3 +306,26 @@ def test_whole_number_arithmetic_is_exact_past_2_53() -> None:
     expected = [python_answer(ruleset, row)[0] for row in rows]
     assert [tier for (tier,) in got] == expected
     assert {"over", "under", "wide", "sum", "square", "rest"} <= set(expected)
+
+
+def unchecked(text: str) -> Ruleset:
+    """A ruleset loaded past the analysis: under policy unique, WHOLE's tiers overlap."""
+    return Ruleset(check_source(Source(text, "whole.tiers"), analyse=False))
+
+
+BAD_COUNTS = [float("inf"), float("-inf"), float("nan"), 1e300, -1e300, 2.5, -1.0, 2.0**63]
+
+
+@pytest.mark.parametrize("policy", ["first", "unique"])
+def test_bad_count_cells_under_whole_arithmetic_are_refused_rows(policy: str) -> None:
+    """A count cell that cannot be a count (infinite, NaN, past 2^63, fractional) is
+    a refused row, never a failed query, although its arithmetic casts to DECIMAL."""
+    ruleset = unchecked(WHOLE.replace("ruleset whole", f"ruleset whole\npolicy {policy}"))
+    connection = duckdb.connect()
+    connection.execute("CREATE TABLE accounts (row BIGINT, a DOUBLE, b DOUBLE, c DOUBLE)")
+    rows = [(n, bad, 1.0, 1.0) for n, bad in enumerate(BAD_COUNTS)]
+    rows += [(len(rows) + n, 1.0, 1.0, bad) for n, bad in enumerate(BAD_COUNTS)]
+    connection.executemany("INSERT INTO accounts VALUES (?, ?, ?, ?)", rows)
+    got = classify_table(connection, ruleset, "accounts").select("tier, error").fetchall()
+    assert len(got) == len(rows)
+    assert all(tier is None and error.startswith("invalid account: ") for tier, error in got)

@@ -221,11 +221,16 @@ class _Builder:
                 this=value.copy(), low=_double(-MAX_NUMBER), high=_double(MAX_NUMBER)
             )
             parts.append(exp.Not(this=bounds))
-        if decl.type is T.COUNT:  # a CASE, in order: FLOOR past int64 stops Spark (ANSI mode)
+        if decl.type is T.COUNT:
+            # `>= 2^63`, not `> 2^63 - 1`: against a double the latter is read as a double,
+            # 2^63, and lets the double 2^63 through; against a BIGINT both are exact.
+            # ROUND, not FLOOR: Spark's FLOOR of a double is a BIGINT, which overflows in
+            # ANSI mode past int64, and Spark may evaluate it ahead of the CASE that
+            # guards it when several columns share it.
             outside = exp.or_(
-                parts.pop(), value.copy() < 0, value.copy() > exp.Literal.number(MAX_COUNT)
+                parts.pop(), value.copy() < 0, value.copy() >= exp.Literal.number(MAX_COUNT + 1)
             )
-            fraction = exp.NEQ(this=value.copy(), expression=exp.Floor(this=value.copy()))
+            fraction = exp.NEQ(this=value.copy(), expression=exp.Round(this=value.copy()))
             case = exp.Case().when(outside, exp.true()).else_(exp.Paren(this=fraction))
             parts.append(exp.Paren(this=case))
         if decl.range is not None and decl.type in (T.COUNT, T.NUMBER, T.PERCENT):
@@ -377,10 +382,28 @@ class _Builder:
 
     def _whole(self, node: ast.Expr) -> exp.Expr:
         """An operand of exact whole-number arithmetic: DECIMAL(38, 0), which every
-        dialect has (BigQuery's BIGNUMERIC), where a double would round past 2^53."""
-        if isinstance(node, ast.Arith):  # exact already: its bound is within its parent's
-            return self.expr(node)
-        return exp.cast(self.expr(node), exp.DataType.build("DECIMAL(38, 0)"))
+        dialect has (BigQuery's BIGNUMERIC), where a double would round past 2^53.
+
+        A count's cell is cast only when it can be a count, NULL otherwise: the row is
+        refused anyway, and casting an infinite or huge double fails the whole query
+        (Spark may evaluate the cast ahead of the CASE that refuses the row)."""
+        decimal = exp.DataType.build("DECIMAL(38, 0)")
+        match node:
+            case ast.Arith():  # exact already: its bound is within its parent's
+                return self.expr(node)
+            case ast.Neg(operand=operand):
+                return exp.Neg(this=exp.Paren(this=self._whole(operand)))
+            case ast.Number():
+                return exp.cast(self.expr(node), decimal)
+            case ast.Name(name=name) if isinstance(self.derived.get(name), Let):
+                let = self.derived[name]
+                assert isinstance(let, Let)
+                return exp.Paren(this=self._whole(let.expr))
+        value = self.expr(node)  # a count input
+        can_be = exp.Between(
+            this=value.copy(), low=exp.Literal.number(0), high=exp.Literal.number(MAX_COUNT)
+        )
+        return exp.cast(exp.Case().when(can_be, value).else_(exp.null()), decimal)
 
     def _whole_bound(self, node: ast.Expr) -> int | None:
         """The largest magnitude of `node` and of each arithmetic inside it, where Python
