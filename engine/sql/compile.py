@@ -223,12 +223,13 @@ class _Builder:
             parts.append(exp.Not(this=bounds))
         if decl.type is T.COUNT:
             # `>= 2^63`, not `> 2^63 - 1`: against a double the latter is read as a double,
-            # 2^63, and lets the double 2^63 through; against a BIGINT both are exact.
+            # 2^63, and lets the double 2^63 through. 2^63 is a DECIMAL: an integer
+            # literal past int64 is not every dialect's, and a BIGINT compares exactly.
             # ROUND, not FLOOR: Spark's FLOOR of a double is a BIGINT, which overflows in
             # ANSI mode past int64, and Spark may evaluate it ahead of the CASE that
             # guards it when several columns share it.
             outside = exp.or_(
-                parts.pop(), value.copy() < 0, value.copy() >= exp.Literal.number(MAX_COUNT + 1)
+                parts.pop(), value.copy() < 0, value.copy() >= _whole_literal(MAX_COUNT + 1)
             )
             fraction = exp.NEQ(this=value.copy(), expression=exp.Round(this=value.copy()))
             case = exp.Case().when(outside, exp.true()).else_(exp.Paren(this=fraction))
@@ -393,8 +394,9 @@ class _Builder:
                 return self.expr(node)
             case ast.Neg(operand=operand):
                 return exp.Neg(this=exp.Paren(this=self._whole(operand)))
-            case ast.Number():
-                return exp.cast(self.expr(node), decimal)
+            case ast.Number(value=literal):
+                assert isinstance(literal, int)  # a whole bound holds only whole literals
+                return _whole_literal(literal)
             case ast.Name(name=name) if isinstance(self.derived.get(name), Let):
                 let = self.derived[name]
                 assert isinstance(let, Let)
@@ -483,6 +485,11 @@ def _number(value: float) -> exp.Expr:
     if isinstance(value, int):
         return exp.Literal.number(value) if value >= 0 else exp.Neg(this=exp.Literal.number(-value))
     return _double(value)
+
+
+def _whole_literal(value: int) -> exp.Expr:
+    """A whole number of any size up to 10^38 as DECIMAL(38, 0), exact in every dialect."""
+    return exp.cast(exp.Literal.string(str(value)), exp.DataType.build("DECIMAL(38, 0)"))
 
 
 def _double(value: float) -> exp.Expr:
