@@ -36,6 +36,7 @@ T = ast.TypeName
 _COMPARE = {"==": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}
 _ARITH = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul}
 MAX_EXACT = 10**38 - 1  # DECIMAL(38, 0), the widest whole number of every dialect
+_DECIMAL = exp.DataType.build("DECIMAL(38, 0)")
 
 
 class SqlError(Exception):
@@ -115,6 +116,7 @@ class _Builder:
         self.unreadable = unreadable
         self.absent = absent
         self.derived = {item.name: item for item in checked.derived}
+        self._bounds: dict[int, int | None] = {}  # _whole_bound's, by node
 
     # ----------------------------------------------------------------- query
 
@@ -388,7 +390,6 @@ class _Builder:
         A count's cell is cast only when it can be a count, NULL otherwise: the row is
         refused anyway, and casting an infinite or huge double fails the whole query
         (Spark may evaluate the cast ahead of the CASE that refuses the row)."""
-        decimal = exp.DataType.build("DECIMAL(38, 0)")
         match node:
             case ast.Arith():  # exact already: its bound is within its parent's
                 return self.expr(node)
@@ -397,20 +398,26 @@ class _Builder:
             case ast.Number(value=literal):
                 assert isinstance(literal, int)  # a whole bound holds only whole literals
                 return _whole_literal(literal)
-            case ast.Name(name=name) if isinstance(self.derived.get(name), Let):
-                let = self.derived[name]
-                assert isinstance(let, Let)
+            case ast.Name(name=name) if isinstance(let := self.derived.get(name), Let):
                 return exp.Paren(this=self._whole(let.expr))
         value = self.expr(node)  # a count input
         can_be = exp.Between(
             this=value.copy(), low=exp.Literal.number(0), high=exp.Literal.number(MAX_COUNT)
         )
-        return exp.cast(exp.Case().when(can_be, value).else_(exp.null()), decimal)
+        return exp.cast(exp.Case().when(can_be, value).else_(exp.null()), _DECIMAL)
 
     def _whole_bound(self, node: ast.Expr) -> int | None:
         """The largest magnitude of `node` and of each arithmetic inside it, where Python
         computes it in ints (counts and whole literals under +, - and *: exact at any
-        size); None where it computes in floats (a division, a number, a percent)."""
+        size); None where it computes in floats (a division, a number, a percent).
+        Kept by node: each arithmetic asks again for its parts, and a let is asked at
+        every use."""
+        key = id(node)  # the nodes live as long as the checked ruleset this builder holds
+        if key not in self._bounds:
+            self._bounds[key] = self._bound_of(node)
+        return self._bounds[key]
+
+    def _bound_of(self, node: ast.Expr) -> int | None:
         match node:
             case ast.Number(value=value):
                 return abs(value) if isinstance(value, int) and not node.is_percent else None
@@ -489,7 +496,7 @@ def _number(value: float) -> exp.Expr:
 
 def _whole_literal(value: int) -> exp.Expr:
     """A whole number of any size up to 10^38 as DECIMAL(38, 0), exact in every dialect."""
-    return exp.cast(exp.Literal.string(str(value)), exp.DataType.build("DECIMAL(38, 0)"))
+    return exp.cast(exp.Literal.string(str(value)), _DECIMAL)
 
 
 def _double(value: float) -> exp.Expr:
