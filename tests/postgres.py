@@ -15,7 +15,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,19 +68,11 @@ def postgres_server() -> Iterator[str]:
     try:
         run(str(where / "initdb"), "-D", str(data), "-U", user, "-A", "trust", "-E", "UTF8",
             "--no-sync")  # fmt: skip
+        # -w: pg_ctl returns once the server accepts connections
         run(str(where / "pg_ctl"), "-D", str(data), "-w", "-t", str(START_SECONDS),
             "-l", str(folder / "server.log"), "-o",
             f"-h 127.0.0.1 -p {port} -k {folder} -c fsync=off -c full_page_writes=off",
             "start")  # fmt: skip
-        deadline = time.monotonic() + START_SECONDS
-        while True:  # pg_ctl -w waits for the socket; a first connection proves it
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
         yield f"host=127.0.0.1 port={port} user={user} dbname=postgres"
     finally:
         if (data / "postmaster.pid").exists():
