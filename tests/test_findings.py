@@ -212,11 +212,16 @@ ACCOUNTS = [
 ]  # fmt: skip
 
 
+def _small_ruleset(policy: str, conds: list[str]) -> str:
+    """Tier t<i> on line 7 + i for each condition, over SMALL's inputs."""
+    tiers = "".join(f"tier t{i} when {c}\n" for i, c in enumerate(conds))
+    return f"ruleset g\npolicy {policy}\n{SMALL}{tiers}otherwise none\n"
+
+
 @settings(max_examples=40, deadline=None)
 @given(conds=st.lists(CONDITIONS, min_size=2, max_size=3))
 def test_no_overlap_agrees_with_trying_every_account(conds: list[str]) -> None:
-    body = "ruleset g\npolicy unique\n" + SMALL
-    body += "".join(f"tier t{i} when {c}\n" for i, c in enumerate(conds)) + "otherwise none\n"
+    body = _small_ruleset("unique", conds)
     ruleset = _text(body)
     overlapping = set()
     for account in ACCOUNTS:
@@ -242,8 +247,7 @@ def test_no_overlap_agrees_with_trying_every_account(conds: list[str]) -> None:
 @given(conds=st.lists(CONDITIONS, min_size=2, max_size=4))
 def test_unreachable_tiers_are_exactly_those_no_account_gets(conds: list[str]) -> None:
     """Under `policy first`, over a domain small enough to try every account."""
-    body = "ruleset g\npolicy first\n" + SMALL
-    body += "".join(f"tier t{i} when {c}\n" for i, c in enumerate(conds)) + "otherwise none\n"
+    body = _small_ruleset("first", conds)
     ruleset = _text(body)
     reached = {ruleset.classify(account).tier for account in ACCOUNTS}
     dead = {f"t{i}" for i in range(len(conds))} - reached
