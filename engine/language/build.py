@@ -5,12 +5,20 @@ to a transformer passed to `Lark(...)`): every node gets its span, shifted
 from the statement's offsets to the file's. Numbers are read here (`10k`,
 `1.5M`, `3.5%`, `10_000`) and texts unquoted; the spelling an author chose
 is kept beside the value so that the formatter can keep it.
+
+A problem found while building (`10.000`, a number past a double, a level test
+on an expression) is collected in `problems` and the build goes on, so that
+every problem of a statement is reported at once; a statement with problems is
+not used. When the statement was repaired before parsing (`recover.py`),
+`origin` maps offsets in the repaired text back to the text as written, so
+that spans still point at what the author wrote.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
@@ -27,9 +35,27 @@ _THOUSANDS = re.compile(r"[1-9]\d{0,2}(?:\.\d{3}){2,}|[1-9]\d{0,2}\.000")
 _MULTIPLIERS = {"k": 1000, "K": 1000, "M": 1_000_000, "B": 1_000_000_000}
 
 
-class BuildError(Exception):
-    def __init__(self, diagnostic: Diagnostic):
-        self.diagnostic = diagnostic
+def number_problem(token: str, span: Span) -> Diagnostic | None:
+    """Why a number token cannot be read as written (`10.000`, past 1.8e308), if it cannot."""
+    if _THOUSANDS.fullmatch(token):  # `10.000`: ten thousand in much of Europe, 10 here
+        whole = int(token.replace(".", ""))
+        return Diagnostic(
+            "ambiguous-number",
+            f"{token} reads as {number_value(token):g} here (a point starts decimals)",
+            span,
+            f"for {whole:,}, write {whole:_}"
+            + (f" or {whole // 1000:_}k" if whole % 1000 == 0 else "")
+            + f"; for {number_value(token):g}, write {number_value(token):g}",
+        )
+    if abs(number_value(token)) > MAX_NUMBER:  # accounts are compared as doubles
+        shown = token if len(token) <= 16 else f"{token[:12]}… ({len(token)} digits)"
+        return Diagnostic(
+            "number-too-large",
+            f"{shown} is too large for a number",
+            span,
+            "numbers in rules go up to about 1.8e308 (1.8 followed by 308 digits)",
+        )
+    return None
 
 
 def number_value(text: str) -> float:
@@ -63,25 +89,27 @@ _CANONICAL_OP = {"at least": ">=", "at most": "<=", "above": ">", "below": "<"}
 class Builder(Transformer[Token, Any]):
     """Builds AST nodes bottom-up; spans are shifted by the statement's offset."""
 
-    def __init__(self, source: Source, base: int):
+    def __init__(self, source: Source, base: int, origin: Callable[[int], int] | None = None):
         super().__init__()
         self.source = source
         self.base = base
+        self.origin = origin or (lambda offset: offset)
+        self.problems: list[Diagnostic] = []
+
+    def _at(self, start: int, end: int) -> Span:
+        return self.source.span(self.base + self.origin(start), self.base + self.origin(end))
 
     def _span(self, meta: Meta) -> Span:
         if getattr(meta, "empty", True):
-            return self.source.span(self.base, self.base)
-        return self.source.span(self.base + meta.start_pos, self.base + meta.end_pos)
+            return self._at(0, 0)
+        return self._at(meta.start_pos, meta.end_pos)
 
     def _tok(self, token: Token) -> Span:
-        start = self.base + (token.start_pos or 0)
-        return self.source.span(start, start + len(token))
+        start = token.start_pos or 0
+        return self._at(start, start + len(token))
 
     def _name(self, token: Token) -> ast.Name:
         return ast.Name(str(token), self._tok(token))
-
-    def _fail(self, code: str, message: str, span: Span, hint: str | None = None) -> Any:
-        raise BuildError(Diagnostic(code, message, span, hint))
 
     # statements
     def ruleset_decl(self, meta: Meta, name: Token) -> ast.RulesetDecl:
@@ -196,13 +224,15 @@ class Builder(Transformer[Token, Any]):
 
     def _level(self, meta: Meta, value: ast.Expr, band: Token, spelling: str) -> ast.LevelIs:
         if not isinstance(value, ast.Name):
-            self._fail(
-                "level-on-expression",
-                f"only a level can be tested for a band such as '{band}'",
-                self._span(meta),
-                "define a `level` from this value and test that",
+            self.problems.append(
+                Diagnostic(
+                    "level-on-expression",
+                    f"only a level can be tested for a band such as '{band}'",
+                    self._span(meta),
+                    "define a `level` from this value and test that",
+                )
             )
-        assert isinstance(value, ast.Name)
+            value = ast.Name("", self._span(meta))  # the statement is not used: see `problems`
         return ast.LevelIs(
             value, self._name(band), spelling == "is not", spelling, self._span(meta)
         )
@@ -242,26 +272,10 @@ class Builder(Transformer[Token, Any]):
         return ast.Number(self._number_value(token, span), str(token), span)
 
     def _number_value(self, token: Token, span: Span) -> float:
-        if _THOUSANDS.fullmatch(token):  # `10.000`: ten thousand in much of Europe, 10 here
-            whole = int(token.replace(".", ""))
-            self._fail(
-                "ambiguous-number",
-                f"{token} reads as {number_value(token):g} here (a point starts decimals)",
-                span,
-                f"for {whole:,}, write {whole:_}"
-                + (f" or {whole // 1000:_}k" if whole % 1000 == 0 else "")
-                + f"; for {number_value(token):g}, write {number_value(token):g}",
-            )
-        value = number_value(token)
-        if abs(value) > MAX_NUMBER:  # accounts are compared as doubles: no value is larger
-            shown = token if len(token) <= 16 else f"{token[:12]}… ({len(token)} digits)"
-            self._fail(
-                "number-too-large",
-                f"{shown} is too large for a number",
-                span,
-                "numbers in rules go up to about 1.8e308 (1.8 followed by 308 digits)",
-            )
-        return value
+        problem = number_problem(str(token), span)
+        if problem is not None:
+            self.problems.append(problem)
+        return number_value(token)
 
     def text(self, meta: Meta, token: Token) -> ast.Text:
         return ast.Text(unquote(token), self._tok(token))

@@ -39,7 +39,7 @@ class RuleError(Exception):
 
     def __init__(self, source: Source, diagnostics: Sequence[Diagnostic]):
         self.source = source
-        self.diagnostics = sorted(diagnostics, key=lambda d: (d.span.start, d.code))
+        self.diagnostics = sorted(diagnostics, key=_reading_order)
         super().__init__(render_all(source, self.diagnostics))
 
     @property
@@ -47,10 +47,27 @@ class RuleError(Exception):
         return [d for d in self.diagnostics if d.severity is Severity.ERROR]
 
 
+# What the parser reports about how a thing is written: at one spot, it comes before
+# what the checker says about the same thing (read `3,5` as `3.5`, then: 3.5 what?).
+PARSE_CODES = frozenset(
+    ["syntax", "unexpected-character", "ambiguous-number", "number-too-large", "too-deep"]
+)
+
+
+def _reading_order(diagnostic: Diagnostic) -> tuple[int, bool, str]:
+    return diagnostic.span.start, diagnostic.code not in PARSE_CODES, diagnostic.code
+
+
+def closest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate a misspelled name or keyword most likely meant, if one is close."""
+    matches = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.7)
+    return matches[0] if matches else None
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """The hint for a misspelled name or keyword, if one candidate is close."""
-    matches = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.7)
-    return f"did you mean '{matches[0]}'?" if matches else None
+    match = closest(word, candidates)
+    return f"did you mean '{match}'?" if match else None
 
 
 def render(source: Source, diag: Diagnostic) -> str:

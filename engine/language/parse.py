@@ -2,8 +2,9 @@
 
 The file is cut into statements first: a statement starts at a line that is
 not indented (or whose first word is a statement keyword), and continues on
-indented lines. Each statement is parsed on its own, so one broken statement
-costs one diagnostic and the rest of the file is still read.
+indented lines. Each statement is parsed on its own, so a broken statement
+does not hide the rest of the file; within a statement, `recover.py` reads on
+past the mistakes it can repair, so that every error is reported in one run.
 """
 
 from __future__ import annotations
@@ -11,31 +12,31 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from lark.exceptions import UnexpectedInput, VisitError
-
 from engine.language import ast
-from engine.language.build import Builder, BuildError
 from engine.language.diagnostics import Diagnostic, RuleError
-from engine.language.grammar import CONTINUATION_WORDS, STATEMENT_KEYWORDS, parser
+from engine.language.grammar import CONTINUATION_WORDS, STATEMENT_KEYWORDS
+from engine.language.recover import read_statement
 from engine.language.source import Source
-from engine.language.syntax_errors import syntax_diagnostic
 
-MAX_DEPTH = 100
 _FIRST_WORD = re.compile(r"[ \t]*([A-Za-z_][A-Za-z0-9_]*|\S?)")
 
 
 def parse(source: Source) -> ast.RuleFile:
-    """Parse a whole file; raise `RuleError` with one diagnostic per broken statement."""
+    """Parse a whole file; raise `RuleError` with every error of every broken statement.
+
+    A broken statement that recovery could repair whole stays in the partial file
+    (the checker reads it for the names and types of its line); one it could not
+    leaves its words behind, so that the checker does not call them unknown."""
     statements: list[ast.Statement] = []
     diagnostics: list[Diagnostic] = []
     words: set[str] = set()
     for start, end in split_statements(source.text):
-        result = parse_statement(source, start, end)
-        if isinstance(result, Diagnostic):
-            diagnostics.append(result)
-            words.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source.text[start:end]))
+        reading = read_statement(source, start, end)
+        diagnostics.extend(reading.diagnostics)
+        if reading.statement is not None:
+            statements.append(reading.statement)
         else:
-            statements.append(result)
+            words.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source.text[start:end]))
     if diagnostics:
         partial = ast.RuleFile(tuple(statements))
         raise PartialParse(source, diagnostics, partial, frozenset(words))
@@ -90,46 +91,3 @@ def comments(source: Source) -> Iterator[ast.Comment]:
         yield ast.Comment(
             match.group(1).rstrip(), source.span(start, match.end(1)), own_line=own_line
         )
-
-
-def parse_statement(source: Source, start: int, end: int) -> ast.Statement | Diagnostic:
-    text = source.text[start:end]
-    try:
-        tree = parser().parse(text)
-        builder = Builder(source, start)
-        statement: ast.Statement = builder.transform(tree)
-    except UnexpectedInput as error:
-        return syntax_diagnostic(source, start, text, error)
-    except (RecursionError, VisitError) as error:
-        if isinstance(error, VisitError) and isinstance(error.orig_exc, BuildError):
-            return error.orig_exc.diagnostic
-        return _too_deep(source, start, text)
-    if _depth(statement) > MAX_DEPTH:
-        return _too_deep(source, start, text)
-    return statement
-
-
-def _too_deep(source: Source, start: int, text: str) -> Diagnostic:
-    width = len(text.split("\n", 1)[0])
-    return Diagnostic(
-        "too-deep",
-        f"this statement is nested more than {MAX_DEPTH} levels deep",
-        source.span(start, start + width),
-        "split it with `let` definitions",
-    )
-
-
-def _depth(node: object) -> int:
-    """Nesting depth of an AST, walked without recursion."""
-    deepest = 0
-    stack: list[tuple[object, int]] = [(node, 1)]
-    while stack:
-        current, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if deepest > MAX_DEPTH:
-            break
-        for name in getattr(current, "__slots__", ()):
-            child = getattr(current, name)
-            children = child if isinstance(child, tuple) else (child,)
-            stack.extend((c, depth + 1) for c in children if hasattr(c, "__slots__"))
-    return deepest

@@ -2,9 +2,13 @@
 hint that fixes it.
 
 lark says which terminals it expected; that is turned into words ("expected a
-number or a name; found the text "x""). Before that, the statement is looked
-at for the mistakes people make (`mistakes.py`): keywords in capitals, a
-decimal comma, `more than`, `≥`, smart quotes, an unquoted version.
+number or a name; found the text "x""). The mistakes people make (keywords in
+capitals, a decimal comma, `more than`, `≥`, …) are recognised before this, in
+`mistakes.py`; what reaches here is an error no known habit explains.
+
+Where the hint is a sure spelling (a misspelled keyword, 'single quotes', a
+missing `)` at the end), the diagnostic comes with the repair that applies it,
+so that `recover.py` can read the rest of the statement for further errors.
 """
 
 from __future__ import annotations
@@ -14,16 +18,20 @@ import re
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from engine.language.diagnostics import Diagnostic, did_you_mean
+from engine.language.diagnostics import Diagnostic, closest, did_you_mean
+from engine.language.draft import Draft, Edit
 from engine.language.grammar import STATEMENT_KEYWORDS, keywords, parser
-from engine.language.mistakes import mistakes
-from engine.language.source import Source, Span
+from engine.language.mistakes import blank_texts
+from engine.language.source import Span
+
+Repair = tuple[Edit, ...] | None
 
 _TERMINAL_WORDS = {
     "NAME": "a name",
     "NUMBER": "a number",
     "STRING": 'a quoted text ("…")',
     "$END": "the end of the statement",
+    "<END-OF-FILE>": "the end of the statement",  # what lark's contextual lexer says
 }
 
 
@@ -59,57 +67,84 @@ def _found(token: Token) -> str:
     return f"found '{token}'"
 
 
-def syntax_diagnostic(source: Source, base: int, text: str, error: UnexpectedInput) -> Diagnostic:
-    for start, end, what, fix in mistakes(text):  # what the author did, if we know it
-        return Diagnostic("syntax", what, source.span(base + start, base + end), fix)
+def syntax_diagnostic(draft: Draft, error: UnexpectedInput) -> tuple[Diagnostic, Repair]:
+    """The diagnostic for lark's error in the draft, and the repair its hint names, if sure."""
     if isinstance(error, UnexpectedCharacters):
-        pos = base + (error.pos_in_stream or 0)
-        char = source.text[pos : pos + 1]
-        shown = repr(char) if not char.isprintable() else f"'{char}'"
-        hint = None
-        if char == "'":
-            hint = 'texts are written in double quotes: "instagram"'
-        elif char.isdigit():
-            hint = "a number ends with at most one of k, M, B or %, then a space"
-        return Diagnostic(
-            "unexpected-character", f"unexpected character {shown}", source.span(pos, pos + 1), hint
-        )
+        return _unexpected_character(draft, error.pos_in_stream or 0)
     assert isinstance(error, UnexpectedToken)
     token = error.token
+    text = draft.text
     expected = {t for t in error.expected if not t.startswith("__")} or set(error.expected)
     if token.type == "$END":
         stripped = text.rstrip()
-        pos = base + len(stripped)
-        span = source.span(pos - 1 if stripped else pos, pos)
+        pos = len(stripped)
+        span = draft.span(pos - 1 if stripped else pos, pos)
         span = Span(span.start, span.end, span.line, span.col + (1 if stripped else 0))
     else:
         start = token.start_pos or 0
-        span = source.span(base + start, base + (token.end_pos or start + 1))
+        span = draft.span(start, token.end_pos or start + 1)
     message = f"expected {_expected_words(expected)}; {_found(token)}"
     if {"TIER", "RULESET"} <= expected:
         message = f"expected a statement ({', '.join(STATEMENT_KEYWORDS)}); {_found(token)}"
     elif expected == {"NAME"} and token.type == "$END" and text.lstrip().startswith("level"):
         message = "a level needs bands, one per indented line, such as `  high at least 3.5%`"
-    hint = None
-    if token.type == "NAME":
-        previous_word = re.search(r"([A-Za-z_]+)\s+$", text[: token.start_pos])
-        two_words = f"{previous_word.group(1)} {token}" if previous_word else ""
-        keyword_choices = [_describe(t).strip("'") for t in expected]
-        hint = (
-            did_you_mean(str(token), keyword_choices)
-            or (did_you_mean(two_words, ["at least", "at most"]) if two_words else None)
-            or did_you_mean(str(token), keywords())
-        )
+    hint, repair = _keyword_hint(text, token, expected)
     if hint is None and token.type != "$END":
         previous = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*$", text[: token.start_pos])
         if previous and previous.group(1) not in keywords():
-            hint = did_you_mean(previous.group(1), keywords())
-            if hint:
-                start = base + previous.start(1)
-                span = source.span(start, base + previous.end(1))
+            word = closest(previous.group(1), keywords())
+            if word:
+                hint = f"did you mean '{word}'?"
+                repair = ((previous.start(1), previous.end(1), word),)
+                span = draft.span(previous.start(1), previous.end(1))
                 message = f"'{previous.group(1)}' is not a word of the rule language here"
     if hint is None and span.line == 1 and token.type == "NAME" and span.col == 1:
         hint = "a statement starts with " + ", ".join(f"'{k}'" for k in STATEMENT_KEYWORDS)
     if hint is None and token.type == "NAME" and span.col == 1:
         hint = "indent a line that continues the statement above"
-    return Diagnostic("syntax", message, span, hint)
+    if token.type == "$END" and "RPAR" in expected:
+        blanked = blank_texts(text)
+        if blanked.count("(") > blanked.count(")"):
+            repair = ((len(text.rstrip()), len(text.rstrip()), ")"),)
+    return Diagnostic("syntax", message, span, hint), repair
+
+
+def _keyword_hint(text: str, token: Token, expected: set[str]) -> tuple[str | None, Repair]:
+    """For a name where a keyword was expected: the keyword meant (`betwen`, `at lest`)."""
+    if token.type != "NAME":
+        return None, None
+    start, end = token.start_pos or 0, token.end_pos or 0
+    previous_word = re.search(r"([A-Za-z_]+)\s+$", text[:start])
+    two_words = f"{previous_word.group(1)} {token}" if previous_word else ""
+    keyword_choices = [_describe(t).strip("'") for t in expected]
+    hint = did_you_mean(str(token), keyword_choices)
+    if hint is not None:
+        word = closest(str(token), keyword_choices)
+        sure = word in keywords()
+        return hint, ((start, end, str(word)),) if sure else None
+    word = closest(two_words, ["at least", "at most"]) if previous_word else None
+    if word is not None and previous_word is not None:
+        return f"did you mean '{word}'?", ((previous_word.start(1), end, word),)
+    word = closest(str(token), keywords())
+    if word is not None:
+        return f"did you mean '{word}'?", ((start, end, word),)
+    return None, None
+
+
+def _unexpected_character(draft: Draft, pos: int) -> tuple[Diagnostic, Repair]:
+    char = draft.text[pos : pos + 1]
+    shown = repr(char) if not char.isprintable() else f"'{char}'"
+    hint = None
+    repair: Repair = None
+    if char == "'":
+        hint = 'texts are written in double quotes: "instagram"'
+        closing = re.match(r"([^'\"\n]*)'", draft.text[pos + 1 :])
+        if closing:  # 'instagram' -> "instagram"
+            hint = f'texts are written in double quotes: "{closing.group(1)}"'
+            repair = ((pos, pos + 1, '"'), (pos + closing.end(), pos + closing.end() + 1, '"'))
+    elif char.isdigit():
+        hint = "a number ends with at most one of k, M, B or %, then a space"
+    diagnostic = Diagnostic(
+        "unexpected-character", f"unexpected character {shown}", draft.span(pos, pos + 1), hint
+    )
+    return diagnostic, repair

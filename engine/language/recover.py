@@ -1,0 +1,209 @@
+"""One statement's text → its syntax tree, or every error in it.
+
+A parser stops at the first token it cannot place, so a line with a decimal
+comma used to hide the `10.000` after it until the comma was fixed: errors
+arrived in waves. Here a statement that does not parse is read again:
+
+1. every mistake `mistakes.py` recognises is reported, and repaired when the
+   spelling meant is certain (`3,0 %` → `3.0%`, `≥` → `>=`, `TIER` → `tier`);
+2. the repaired text is parsed again; an error no habit explains is reported
+   as lark sees it (`syntax_errors.py`), and when its hint is a sure spelling
+   (`betwen` → `between`, 'x' → "x") that is repaired too, and so on, as long
+   as each repair moves the parser on;
+3. a statement that now parses is built (`build.py`, which reports every
+   `10.000` and every number past a double); one that still does not has its
+   numbers looked at all the same.
+
+A repair only ever serves to read further: nothing repaired is accepted, the
+file still fails. An error that lands on a repaired spot, or that a repair did
+not move past, is not reported, so a guess never shows as an error of its own.
+When every problem of the statement had a repair and the repaired statement
+builds cleanly, it is handed to the checker, which can then report the unknown
+names and wrong types of the same line in the same run.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import re
+from dataclasses import dataclass
+
+from lark import Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+
+from engine.language import ast
+from engine.language.build import Builder, number_problem
+from engine.language.diagnostics import Diagnostic
+from engine.language.draft import Draft
+from engine.language.grammar import keywords, parser
+from engine.language.mistakes import blank_texts, mistakes
+from engine.language.source import Source, Span
+from engine.language.syntax_errors import syntax_diagnostic
+
+MAX_DEPTH = 100
+MAX_REPAIRS = 20  # per statement: ample for a line written by a person
+_NUMBER = re.compile(r"(?<![\w.])[0-9][0-9_]*(?:\.[0-9][0-9_]*)?[kKMB%]?(?![A-Za-z0-9_])")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What was read of one statement.
+
+    `statement` is None when the statement could not be read whole; with
+    diagnostics and a statement, the statement is the repaired one."""
+
+    statement: ast.Statement | None
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+
+def read_statement(source: Source, start: int, end: int) -> Reading:
+    """Parse source.text[start:end]; on errors, every error recovery can find."""
+    draft = Draft(source, start, source.text[start:end])
+    try:
+        return _build(draft, parser().parse(draft.text))
+    except UnexpectedInput as error:
+        first: UnexpectedInput | None = error
+    except RecursionError:
+        return Reading(None, (_too_deep(draft),))
+    found = mistakes(draft.text)
+    reported = [Diagnostic("syntax", m.message, draft.span(m.start, m.end), m.hint) for m in found]
+    # a mistake only the author can fix: the parser is not followed past it
+    stop = min((m.start for m in found if m.repair is None), default=len(draft.text) + 1)
+    draft.apply(edit for m in found for edit in m.repair or ())
+    return _read_on(draft, reported, None if found else first, stop)
+
+
+def _read_on(
+    draft: Draft, reported: list[Diagnostic], error: UnexpectedInput | None, stop: int
+) -> Reading:
+    """Parse the draft again after each repair, until it parses or cannot be repaired;
+    `stop` (as written) is where a mistake without a repair is."""
+    last = -1  # where the last error a repair answered was, as written
+    for _ in range(MAX_REPAIRS):
+        if error is None:
+            try:
+                tree = parser().parse(draft.text)
+            except UnexpectedInput as again:
+                error = again
+            except RecursionError:
+                return Reading(None, (*reported, _too_deep(draft)))
+            else:
+                built = _build(draft, tree)
+                whole = built.statement if stop > len(draft.text) else None
+                return Reading(whole, (*reported, *built.diagnostics))
+        at = draft.origin(_position(draft, error))
+        diagnostic, repair = syntax_diagnostic(draft, error)
+        if (
+            at <= last  # the last repair did not move the parser on
+            or at >= stop
+            or any(_overlap(diagnostic.span, d.span) for d in reported)  # reported there
+            or _keyword_read_as_name(draft, error)  # a repair was not read as meant
+        ):
+            break
+        reported.append(diagnostic)
+        if repair is None:
+            break
+        last = at
+        draft.apply(repair)
+        error = None
+    return Reading(None, (*reported, *_numbers(draft, reported)))
+
+
+def _position(draft: Draft, error: UnexpectedInput) -> int:
+    """Where lark stopped, in the draft."""
+    if isinstance(error, UnexpectedToken) and error.token.type == "$END":
+        return len(draft.text.rstrip())
+    if isinstance(error, UnexpectedToken):
+        return error.token.start_pos or 0
+    assert isinstance(error, UnexpectedCharacters)
+    return error.pos_in_stream or 0
+
+
+def _keyword_read_as_name(draft: Draft, error: UnexpectedInput) -> bool:
+    """Whether the token read just before the error is a keyword a repair wrote that the
+    parser took for a name (`followers TIER at least`: `tier` is no keyword there): the
+    error after it comes from the repair, not from the author."""
+    token = _last_read(error)
+    if token is None or token.type != "NAME":
+        return False
+    start = draft.origin(token.start_pos or 0)
+    return any(
+        first <= start < max(last, first + 1) and spelling in keywords()
+        for first, last, spelling in draft.repairs
+    )
+
+
+def _last_read(error: UnexpectedInput) -> Token | None:
+    """The last token lark read before the one it could not place, if it says."""
+    history = getattr(error, "token_history", None)
+    if history:
+        last = history[-1]
+        return last if isinstance(last, Token) else None
+    stack = getattr(getattr(error, "state", None), "value_stack", None)
+    item = stack[-1] if stack else None
+    while isinstance(item, Tree) and item.children:
+        item = item.children[-1]
+    return item if isinstance(item, Token) else None
+
+
+def _overlap(a: Span, b: Span) -> bool:
+    return a.start < max(b.end, b.start + 1) and b.start < max(a.end, a.start + 1)
+
+
+def _numbers(draft: Draft, reported: list[Diagnostic]) -> list[Diagnostic]:
+    """The numbers of a statement that did not parse whole that could not be read as
+    written (`10.000`, past a double): the parser never reached them, the author
+    should not have to wait for it."""
+    taken = sorted((d.span.start, max(d.span.end, d.span.start + 1)) for d in reported)
+    starts = [start for start, _ in taken]
+    reach = list(itertools.accumulate((end for _, end in taken), max))  # furthest end so far
+    found = []
+    for match in _NUMBER.finditer(blank_texts(draft.text)):
+        problem = number_problem(match.group(0), draft.span(*match.span()))
+        if problem is None:
+            continue
+        before = bisect.bisect_left(starts, max(problem.span.end, problem.span.start + 1))
+        if before == 0 or reach[before - 1] <= problem.span.start:  # no reported range overlaps
+            found.append(problem)
+    return found
+
+
+def _build(draft: Draft, tree: Tree[Token]) -> Reading:
+    """The statement from its parse tree, or every problem the building found."""
+    builder = Builder(draft.source, draft.base, draft.origin)
+    try:
+        statement: ast.Statement = builder.transform(tree)
+    except (RecursionError, VisitError):
+        return Reading(None, (_too_deep(draft),))
+    if builder.problems:
+        return Reading(None, tuple(builder.problems))
+    if _depth(statement) > MAX_DEPTH:
+        return Reading(None, (_too_deep(draft),))
+    return Reading(statement)
+
+
+def _too_deep(draft: Draft) -> Diagnostic:
+    width = len(draft.source.text[draft.base :].split("\n", 1)[0])
+    return Diagnostic(
+        "too-deep",
+        f"this statement is nested more than {MAX_DEPTH} levels deep",
+        draft.source.span(draft.base, draft.base + width),
+        "split it with `let` definitions",
+    )
+
+
+def _depth(node: object) -> int:
+    """Nesting depth of an AST, walked without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+        for name in getattr(current, "__slots__", ()):
+            child = getattr(current, name)
+            children = child if isinstance(child, tuple) else (child,)
+            stack.extend((c, depth + 1) for c in children if hasattr(c, "__slots__"))
+    return deepest
