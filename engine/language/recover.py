@@ -69,16 +69,16 @@ def read_statement(source: Source, start: int, end: int) -> Reading:
     found = mistakes(draft.text)
     reported = [Diagnostic("syntax", m.message, draft.span(m.start, m.end), m.hint) for m in found]
     # a mistake only the author can fix: the parser is not followed past it
-    stop = min((m.start for m in found if m.repair is None), default=len(draft.text) + 1)
+    stop = min((m.start for m in found if m.repair is None), default=None)
     draft.apply(edit for m in found for edit in m.repair or ())
     return _read_on(draft, reported, None if found else first, stop)
 
 
 def _read_on(
-    draft: Draft, reported: list[Diagnostic], error: UnexpectedInput | None, stop: int
+    draft: Draft, reported: list[Diagnostic], error: UnexpectedInput | None, stop: int | None
 ) -> Reading:
     """Parse the draft again after each repair, until it parses or cannot be repaired;
-    `stop` (as written) is where a mistake without a repair is."""
+    `stop` (as written) is where a mistake without a repair is, if there is one."""
     last = -1  # where the last error a repair answered was, as written
     for _ in range(MAX_REPAIRS):
         if error is None:
@@ -90,13 +90,13 @@ def _read_on(
                 return Reading(None, (*reported, _too_deep(draft)))
             else:
                 built = _build(draft, tree)
-                whole = built.statement if stop > len(draft.text) else None
+                whole = built.statement if stop is None else None
                 return Reading(whole, (*reported, *built.diagnostics))
         at = draft.origin(_position(draft, error))
         diagnostic, repair = syntax_diagnostic(draft, error)
         if (
             at <= last  # the last repair did not move the parser on
-            or at >= stop
+            or (stop is not None and at >= stop)
             or any(_overlap(diagnostic.span, d.span) for d in reported)  # reported there
             or _keyword_read_as_name(draft, error)  # a repair was not read as meant
         ):
