@@ -26,7 +26,8 @@ def parse(source: Source) -> ast.RuleFile:
 
     A broken statement that recovery could repair whole stays in the partial file
     (the checker reads it for the names and types of its line); one it could not
-    leaves its words behind, so that the checker does not call them unknown."""
+    leaves the names it may declare behind, so that the checker does not call
+    them unknown: the names it declares when it was read whole, else all its words."""
     statements: list[ast.Statement] = []
     diagnostics: list[Diagnostic] = []
     words: set[str] = set()
@@ -35,6 +36,8 @@ def parse(source: Source) -> ast.RuleFile:
         diagnostics.extend(reading.diagnostics)
         if reading.statement is not None:
             statements.append(reading.statement)
+        elif reading.declares is not None:
+            words.update(reading.declares)
         else:
             words.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source.text[start:end]))
     if diagnostics:

@@ -51,10 +51,14 @@ class Reading:
     """What was read of one statement.
 
     `statement` is None when the statement could not be read whole; with
-    diagnostics and a statement, the statement is the repaired one."""
+    diagnostics and a statement, the statement is the repaired one. `declares`:
+    for a statement read whole but not usable (`10.000` in it), the names it
+    declares, which the checker must not call unknown elsewhere; None when even
+    that is unknown (then every word of the statement may be a declaration)."""
 
     statement: ast.Statement | None
     diagnostics: tuple[Diagnostic, ...] = ()
+    declares: frozenset[str] | None = None
 
 
 def read_statement(source: Source, start: int, end: int) -> Reading:
@@ -90,8 +94,9 @@ def _read_on(
                 return Reading(None, (*reported, _too_deep(draft)))
             else:
                 built = _build(draft, tree)
-                whole = built.statement if stop is None else None
-                return Reading(whole, (*reported, *built.diagnostics))
+                if stop is not None:  # parsed, but only because of what the author must fix
+                    return Reading(None, (*reported, *built.diagnostics))
+                return Reading(built.statement, (*reported, *built.diagnostics), built.declares)
         at = draft.origin(_position(draft, error))
         diagnostic, repair = syntax_diagnostic(draft, error)
         if (
@@ -177,10 +182,26 @@ def _build(draft: Draft, tree: Tree[Token]) -> Reading:
     except (RecursionError, VisitError):
         return Reading(None, (_too_deep(draft),))
     if builder.problems:
-        return Reading(None, tuple(builder.problems))
+        return Reading(None, tuple(builder.problems), _declares(statement))
     if _depth(statement) > MAX_DEPTH:
         return Reading(None, (_too_deep(draft),))
     return Reading(statement)
+
+
+def _declares(statement: ast.Statement) -> frozenset[str]:
+    """The names a statement declares (uses of names declare nothing)."""
+    match statement:
+        case ast.LevelDecl(name=name, bands=bands):
+            return frozenset([name.name, *(band.name.name for band in bands)])
+        case (
+            ast.InputDecl(name=name)
+            | ast.LetDecl(name=name)
+            | ast.TierRule(name=name)
+            | ast.LabelRule(name=name)
+            | ast.OtherwiseRule(name=name)
+        ):
+            return frozenset([name.name])
+    return frozenset()
 
 
 def _too_deep(draft: Draft) -> Diagnostic:
