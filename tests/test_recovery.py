@@ -10,8 +10,10 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import shutil
 from pathlib import Path
 
+import grpc
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -20,6 +22,9 @@ from engine.language.diagnostics import RuleError
 from engine.language.mistakes import blank_texts
 from engine.language.source import Source
 from engine.load import check_source
+from server.app import create_server
+from server.pb import pb, pb_grpc
+from server.settings import Settings
 from tests.conftest import RULES, tierline
 
 SYNTHESIS = (RULES / "synthesis.tiers").read_text(encoding="utf-8")
@@ -57,7 +62,6 @@ def inject(chosen: list[tuple[int, int, str, str]]) -> tuple[str, set[Report]]:
     """The clean file with these mistakes made, and the errors they must give."""
     pieces: list[str] = []
     expected: set[Report] = set()
-    dropped_lines: set[int] = set()  # a statement with `10.000` is not checked further
     done = 0
     for start, end, written, code in chosen:
         pieces.append(SYNTHESIS[done:start])
@@ -68,11 +72,8 @@ def inject(chosen: list[tuple[int, int, str, str]]) -> tuple[str, set[Report]]:
         line = text.count("\n") + 1
         col = offset - (text.rfind("\n", 0, offset) + 1) + 1
         expected.add((line, col, code))
-        if code == "ambiguous-number":
-            dropped_lines.add(line)
     pieces.append(SYNTHESIS[done:])
-    names = {r for r in expected if r[2] == "unknown-name" and r[0] in dropped_lines}
-    return "".join(pieces), expected - names
+    return "".join(pieces), expected
 
 
 def test_the_clean_file_has_every_kind_of_spot() -> None:
@@ -103,6 +104,7 @@ def test_a_line_with_every_mistake_at_once() -> None:
     assert reported(text) == [
         (line, 1, "syntax"),  # TIER
         (line, 12, "syntax"),  # WHEN
+        (line, 17, "unknown-name"),  # folowers, on a line with 10.000
         (line, 34, "ambiguous-number"),  # 10.000
         (line, 45, "syntax"),  # 100,000
         (line, 73, "syntax"),  # ≥
@@ -261,6 +263,40 @@ def test_check_prints_every_error_of_every_line_with_caret_and_hint(tmp_path: Pa
     rules.write_text(fixed, encoding="utf-8")
     again = tierline("check", str(rules))
     assert again.returncode == 0, again.stdout  # one round of fixes was all it took
+
+
+def test_validate_rules_returns_every_error_of_a_line(tmp_path: Path) -> None:
+    """The studio and editors ask the running service (ValidateRules): the same errors,
+    all of them, in one answer."""
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    settings = Settings(
+        rules=rules,
+        port=0,
+        decision_log=str(tmp_path / "decisions.log"),
+        metrics_port=None,
+        watch=False,
+    )
+    running = create_server(settings)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = pb_grpc.ClassifierStub(channel)
+            source = (
+                "input followers: count\ninput engagement_rate: percent\n"
+                "tier micro when engagement_rate at least 3,0 % and folowers at least 10.000\n"
+            )
+            found = stub.ValidateRules(
+                pb.ValidateRulesRequest(source=source, file_name="x.tiers"), timeout=30
+            )
+    finally:
+        running.stop(grace=1)
+    assert not found.ok
+    assert [(d.line, d.column, d.code, d.hint) for d in found.diagnostics] == [
+        (3, 42, "syntax", "write 3% or 3.0%"),
+        (3, 52, "unknown-name", "did you mean 'followers'?"),
+        (3, 70, "ambiguous-number", "for 10,000, write 10_000 or 10k; for 10, write 10"),
+    ]
+    assert all(f"x.tiers:3:{col}:" in found.rendered for col in (42, 52, 70))
 
 
 def _error(text: str) -> RuleError:

@@ -8,8 +8,11 @@ is kept beside the value so that the formatter can keep it.
 
 A problem found while building (`10.000`, a number past a double, a level test
 on an expression) is collected in `problems` and the build goes on, so that
-every problem of a statement is reported at once; a statement with problems is
-not used. When the statement was repaired before parsing (`recover.py`),
+every problem of a statement is reported at once. A number that cannot be read
+becomes a name spelled as written (in `unreadable`): the checker takes such a
+name for a value it cannot know, as it does a name from a statement that did
+not parse, so the rest of the line is still checked and nothing that depends on
+the number is reported. When the statement was repaired before parsing (`recover.py`),
 `origin` maps offsets in the repaired text back to the text as written, so
 that spans still point at what the author wrote.
 """
@@ -95,6 +98,7 @@ class Builder(Transformer[Token, Any]):
         self.base = base
         self.origin = origin or (lambda offset: offset)
         self.problems: list[Diagnostic] = []
+        self.unreadable: set[str] = set()  # numbers built as names: see the module's doc
 
     def _at(self, start: int, end: int) -> Span:
         return self.source.span(self.base + self.origin(start), self.base + self.origin(end))
@@ -267,9 +271,14 @@ class Builder(Transformer[Token, Any]):
     def name(self, meta: Meta, token: Token) -> ast.Name:
         return self._name(token)
 
-    def number(self, meta: Meta, token: Token) -> ast.Number:
+    def number(self, meta: Meta, token: Token) -> ast.Number | ast.Name:
         span = self._tok(token)
-        return ast.Number(self._number_value(token, span), str(token), span)
+        problem = number_problem(str(token), span)
+        if problem is None:
+            return ast.Number(number_value(token), str(token), span)
+        self.problems.append(problem)
+        self.unreadable.add(str(token))
+        return ast.Name(str(token), span)
 
     def _number_value(self, token: Token, span: Span) -> float:
         problem = number_problem(str(token), span)

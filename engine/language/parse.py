@@ -25,9 +25,11 @@ def parse(source: Source) -> ast.RuleFile:
     """Parse a whole file; raise `RuleError` with every error of every broken statement.
 
     A broken statement that recovery could repair whole stays in the partial file
-    (the checker reads it for the names and types of its line); one it could not
-    leaves the names it may declare behind, so that the checker does not call
-    them unknown: the names it declares when it was read whole, else all its words."""
+    (the checker reads it for the names and types of its line), and so does one
+    whose only problem is a number that cannot be read (that number is an
+    unknown value to the checker). One that cannot be checked leaves the names it
+    may declare behind, so that the checker does not call them unknown: the names
+    it declares when it was read whole, else all its words."""
     statements: list[ast.Statement] = []
     diagnostics: list[Diagnostic] = []
     words: set[str] = set()
@@ -36,9 +38,9 @@ def parse(source: Source) -> ast.RuleFile:
         diagnostics.extend(reading.diagnostics)
         if reading.statement is not None:
             statements.append(reading.statement)
-        elif reading.declares is not None:
-            words.update(reading.declares)
-        else:
+        if reading.maybe_declared is not None:
+            words.update(reading.maybe_declared)
+        elif reading.statement is None:
             words.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source.text[start:end]))
     if diagnostics:
         partial = ast.RuleFile(tuple(statements))

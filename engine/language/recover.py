@@ -50,15 +50,17 @@ _NUMBER = re.compile(r"(?<![\w.])[0-9][0-9_]*(?:\.[0-9][0-9_]*)?[kKMB%]?(?![A-Za
 class Reading:
     """What was read of one statement.
 
-    `statement` is None when the statement could not be read whole; with
-    diagnostics and a statement, the statement is the repaired one. `declares`:
-    for a statement read whole but not usable (`10.000` in it), the names it
-    declares, which the checker must not call unknown elsewhere; None when even
-    that is unknown (then every word of the statement may be a declaration)."""
+    `statement` is None when the statement could not be read whole or cannot be
+    checked; with diagnostics and a statement, it is the repaired one, or one with
+    its unreadable numbers as names (`build.py`). `maybe_declared`: the names the
+    checker must take for unknown values rather than mistakes: those numbers, or
+    for a statement read whole but not checked, the names it declares; None when
+    even that is not known (then every word of the statement may be a name it
+    declares)."""
 
     statement: ast.Statement | None
     diagnostics: tuple[Diagnostic, ...] = ()
-    declares: frozenset[str] | None = None
+    maybe_declared: frozenset[str] | None = None
 
 
 def read_statement(source: Source, start: int, end: int) -> Reading:
@@ -96,7 +98,9 @@ def _read_on(
                 built = _build(draft, tree)
                 if stop is not None:  # parsed, but only because of what the author must fix
                     return Reading(None, (*reported, *built.diagnostics))
-                return Reading(built.statement, (*reported, *built.diagnostics), built.declares)
+                return Reading(
+                    built.statement, (*reported, *built.diagnostics), built.maybe_declared
+                )
         at = draft.origin(_position(draft, error))
         diagnostic, repair = syntax_diagnostic(draft, error)
         if (
@@ -181,11 +185,19 @@ def _build(draft: Draft, tree: Tree[Token]) -> Reading:
         statement: ast.Statement = builder.transform(tree)
     except (RecursionError, VisitError):
         return Reading(None, (_too_deep(draft),))
-    if builder.problems:
-        return Reading(None, tuple(builder.problems), _declares(statement))
     if _depth(statement) > MAX_DEPTH:
         return Reading(None, (_too_deep(draft),))
-    return Reading(statement)
+    if not builder.problems:
+        return Reading(statement)
+    problems = tuple(builder.problems)
+    if isinstance(statement, _EXPRESSIONS_ONLY) and all(
+        p.code in ("ambiguous-number", "number-too-large") for p in problems
+    ):  # every number there may be a name: checked, the numbers as unknown values
+        return Reading(statement, problems, frozenset(builder.unreadable))
+    return Reading(None, problems, _declares(statement))  # bands, ranges, examples: literals
+
+
+_EXPRESSIONS_ONLY = (ast.TierRule, ast.LabelRule, ast.LetDecl)
 
 
 def _declares(statement: ast.Statement) -> frozenset[str]:
