@@ -7,7 +7,7 @@ arrived in waves. Here a statement that does not parse is read again:
 1. every mistake `mistakes.py` recognises is reported, and repaired when the
    spelling meant is certain (`3,0 %` → `3.0%`, `≥` → `>=`, `TIER` → `tier`);
 2. the repaired text is parsed again; an error no habit explains is reported
-   as lark sees it (`syntax_errors.py`), and when its hint is a sure spelling
+   as lark sees it (`syntax_errors.py`), and when its hint names a spelling
    (`betwen` → `between`, 'x' → "x") that is repaired too, and so on, as long
    as each repair moves the parser on;
 3. a statement that now parses is built (`build.py`, which reports every
@@ -17,9 +17,10 @@ arrived in waves. Here a statement that does not parse is read again:
 A repair only ever serves to read further: nothing repaired is accepted, the
 file still fails. An error that lands on a repaired spot, or that a repair did
 not move past, is not reported, so a guess never shows as an error of its own.
-When every problem of the statement had a repair and the repaired statement
-builds cleanly, it is handed to the checker, which can then report the unknown
-names and wrong types of the same line in the same run.
+When every problem of the statement had a sure repair (a guessed keyword is
+not sure: `syntax_errors.py`) and the repaired statement builds, it is handed
+to the checker, which can then report the unknown names and wrong types of the
+same line in the same run.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def _read_on(
     """Parse the draft again after each repair, until it parses or cannot be repaired;
     `stop` (as written) is where a mistake without a repair is, if there is one."""
     last = -1  # where the last error a repair answered was, as written
+    guessed = False  # a repair was a guess
     for _ in range(MAX_REPAIRS):
         if error is None:
             try:
@@ -96,7 +98,7 @@ def _read_on(
                 return Reading(None, (*reported, _too_deep(draft)))
             else:
                 built = _build(draft, tree)
-                if stop is not None:  # parsed, but only because of what the author must fix
+                if stop is not None or guessed:  # what the checker would see is not sure
                     return Reading(None, (*reported, *built.diagnostics))
                 return Reading(
                     built.statement, (*reported, *built.diagnostics), built.maybe_declared
@@ -114,7 +116,8 @@ def _read_on(
         if repair is None:
             break
         last = at
-        draft.apply(repair)
+        draft.apply(repair.edits)
+        guessed = guessed or not repair.sure
         error = None
     return Reading(None, (*reported, *_numbers(draft, reported)))
 

@@ -6,14 +6,19 @@ number or a name; found the text "x""). The mistakes people make (keywords in
 capitals, a decimal comma, `more than`, `≥`, …) are recognised before this, in
 `mistakes.py`; what reaches here is an error no known habit explains.
 
-Where the hint is a sure spelling (a misspelled keyword, 'single quotes', a
+Where the hint names a spelling (a misspelled keyword, 'single quotes', a
 missing `)` at the end), the diagnostic comes with the repair that applies it,
-so that `recover.py` can read the rest of the statement for further errors.
+so that `recover.py` can read the rest of the statement for further errors. A
+repair is sure when the author's intent is plain ('x' is the text "x"), and a
+guess otherwise (`low` where a comparison was expected may be `below`, or a
+band name after a line that lost its bound): a statement read with a guess is
+not handed to the checker, whose findings would then be about the guess.
 """
 
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -24,7 +29,13 @@ from engine.language.grammar import STATEMENT_KEYWORDS, keywords, parser
 from engine.language.mistakes import blank_texts
 from engine.language.source import Span
 
-Repair = tuple[Edit, ...] | None
+
+class Fix(NamedTuple):
+    edits: tuple[Edit, ...]
+    sure: bool  # the author's intent is plain; else a guess (see the module's doc)
+
+
+Repair = Fix | None
 
 _TERMINAL_WORDS = {
     "NAME": "a name",
@@ -95,7 +106,7 @@ def syntax_diagnostic(draft: Draft, error: UnexpectedInput) -> tuple[Diagnostic,
             word = closest(previous.group(1), keywords())
             if word:
                 hint = f"did you mean '{word}'?"
-                repair = ((previous.start(1), previous.end(1), word),)
+                repair = Fix(((previous.start(1), previous.end(1), word),), sure=False)
                 span = draft.span(previous.start(1), previous.end(1))
                 message = f"'{previous.group(1)}' is not a word of the rule language here"
     if hint is None and span.line == 1 and token.type == "NAME" and span.col == 1:
@@ -105,7 +116,8 @@ def syntax_diagnostic(draft: Draft, error: UnexpectedInput) -> tuple[Diagnostic,
     if token.type == "$END" and "RPAR" in expected:
         blanked = blank_texts(text)
         if blanked.count("(") > blanked.count(")"):
-            repair = ((len(text.rstrip()), len(text.rstrip()), ")"),)
+            end = len(text.rstrip())
+            repair = Fix(((end, end, ")"),), sure=False)  # where the `)` belongs is a guess
     return Diagnostic("syntax", message, span, hint), repair
 
 
@@ -121,13 +133,13 @@ def _keyword_hint(text: str, token: Token, expected: set[str]) -> tuple[str | No
     if hint is not None:
         word = closest(str(token), keyword_choices)
         sure = word in keywords()
-        return hint, ((start, end, str(word)),) if sure else None
+        return hint, Fix(((start, end, str(word)),), sure=False) if sure else None
     word = closest(two_words, ["at least", "at most"]) if previous_word else None
     if word is not None and previous_word is not None:
-        return f"did you mean '{word}'?", ((previous_word.start(1), end, word),)
+        return f"did you mean '{word}'?", Fix(((previous_word.start(1), end, word),), sure=False)
     word = closest(str(token), keywords())
     if word is not None:
-        return f"did you mean '{word}'?", ((start, end, word),)
+        return f"did you mean '{word}'?", Fix(((start, end, word),), sure=False)
     return None, None
 
 
@@ -141,7 +153,8 @@ def _unexpected_character(draft: Draft, pos: int) -> tuple[Diagnostic, Repair]:
         closing = re.match(r"([^'\"\n]*)'", draft.text[pos + 1 :])
         if closing:  # 'instagram' -> "instagram"
             hint = f'texts are written in double quotes: "{closing.group(1)}"'
-            repair = ((pos, pos + 1, '"'), (pos + closing.end(), pos + closing.end() + 1, '"'))
+            quotes = ((pos, pos + 1, '"'), (pos + closing.end(), pos + closing.end() + 1, '"'))
+            repair = Fix(quotes, sure=True)
     elif char.isdigit():
         hint = "a number ends with at most one of k, M, B or %, then a space"
     diagnostic = Diagnostic(
