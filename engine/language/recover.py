@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 
 from lark import Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import UnexpectedInput, UnexpectedToken, VisitError
 
 from engine.language import ast
 from engine.language.build import Builder, number_problem
@@ -128,8 +128,7 @@ def _position(draft: Draft, error: UnexpectedInput) -> int:
         return len(draft.text.rstrip())
     if isinstance(error, UnexpectedToken):
         return error.token.start_pos or 0
-    assert isinstance(error, UnexpectedCharacters)
-    return error.pos_in_stream or 0
+    return error.pos_in_stream or 0  # UnexpectedCharacters: where the lexer stopped
 
 
 def _keyword_read_as_name(draft: Draft, error: UnexpectedInput) -> bool:

@@ -6,10 +6,9 @@ number or a name; found the text "x""). The mistakes people make (keywords in
 capitals, a decimal comma, `more than`, `≥`, …) are recognised before this, in
 `mistakes.py`; what reaches here is an error no known habit explains.
 
-Where the hint names a spelling (a misspelled keyword, 'single quotes', a
-missing `)` at the end), the diagnostic comes with the repair that applies it,
-so that `recover.py` can read the rest of the statement for further errors. A
-repair is sure when the author's intent is plain ('x' is the text "x"), and a
+Where the hint names a spelling (a misspelled keyword, 'single quotes'), the
+diagnostic comes with the repair that applies it, so that `recover.py` can read
+the rest of the statement for further errors. A repair is sure when the author's intent is plain ('x' is the text "x"), and a
 guess otherwise (`low` where a comparison was expected may be `below`, or a
 band name after a line that lost its bound): a statement read with a guess is
 not handed to the checker, whose findings would then be about the guess.
@@ -26,7 +25,6 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from engine.language.diagnostics import Diagnostic, closest, did_you_mean
 from engine.language.draft import Draft, Edit
 from engine.language.grammar import STATEMENT_KEYWORDS, keywords, parser
-from engine.language.mistakes import blank_texts
 from engine.language.source import Span
 
 
@@ -79,7 +77,7 @@ def _found(token: Token) -> str:
 
 
 def syntax_diagnostic(draft: Draft, error: UnexpectedInput) -> tuple[Diagnostic, Repair]:
-    """The diagnostic for lark's error in the draft, and the repair its hint names, if sure."""
+    """The diagnostic for lark's error in the draft, and the repair its hint names, if any."""
     if isinstance(error, UnexpectedCharacters):
         return _unexpected_character(draft, error.pos_in_stream or 0)
     assert isinstance(error, UnexpectedToken)
@@ -113,11 +111,6 @@ def syntax_diagnostic(draft: Draft, error: UnexpectedInput) -> tuple[Diagnostic,
         hint = "a statement starts with " + ", ".join(f"'{k}'" for k in STATEMENT_KEYWORDS)
     if hint is None and token.type == "NAME" and span.col == 1:
         hint = "indent a line that continues the statement above"
-    if token.type == "$END" and "RPAR" in expected:
-        blanked = blank_texts(text)
-        if blanked.count("(") > blanked.count(")"):
-            end = len(text.rstrip())
-            repair = Fix(((end, end, ")"),), sure=False)  # where the `)` belongs is a guess
     return Diagnostic("syntax", message, span, hint), repair
 
 
@@ -131,9 +124,9 @@ def _keyword_hint(text: str, token: Token, expected: set[str]) -> tuple[str | No
     keyword_choices = [_describe(t).strip("'") for t in expected]
     hint = did_you_mean(str(token), keyword_choices)
     if hint is not None:
-        word = closest(str(token), keyword_choices)
-        sure = word in keywords()
-        return hint, Fix(((start, end, str(word)),), sure=False) if sure else None
+        word = closest(str(token), keyword_choices)  # a keyword, or "a name", "a number"
+        is_keyword = word in keywords()
+        return hint, Fix(((start, end, str(word)),), sure=False) if is_keyword else None
     word = closest(two_words, ["at least", "at most"]) if previous_word else None
     if word is not None and previous_word is not None:
         return f"did you mean '{word}'?", Fix(((previous_word.start(1), end, word),), sure=False)
