@@ -8,10 +8,11 @@ capitals, a decimal comma, `more than`, `≥`, …) are recognised before this, 
 
 Where the hint names a spelling (a misspelled keyword, 'single quotes'), the
 diagnostic comes with the repair that applies it, so that `recover.py` can read
-the rest of the statement for further errors. A repair is sure when the author's intent is plain ('x' is the text "x"), and a
-guess otherwise (`low` where a comparison was expected may be `below`, or a
-band name after a line that lost its bound): a statement read with a guess is
-not handed to the checker, whose findings would then be about the guess.
+the rest of the statement for further errors. A repair is sure when the
+author's intent is plain ('x' is the text "x"), and a guess otherwise (`low`
+where a comparison was expected may be `below`, or a band name after a line
+that lost its bound): a statement read with a guess is not handed to the
+checker, whose findings would then be about the guess.
 """
 
 from __future__ import annotations
