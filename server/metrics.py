@@ -6,10 +6,11 @@ from collections import Counter as Tally
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from engine import Decision
 from engine.registry import Entry
+from server.probes import Readiness, serve_probes
 
 BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5)
 
@@ -61,8 +62,9 @@ class Metrics:
         self.log_writable.set(1)
         self._children: dict[tuple[Any, ...], Any] = {}  # labels() is slow on the hot path
 
-    def serve(self, port: int, host: str = "127.0.0.1") -> int:
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+    def serve(self, port: int, host: str = "127.0.0.1", ready: Readiness | None = None) -> int:
+        """The metrics port (`server/probes.py`); returns the port it listens on."""
+        server = serve_probes(self.registry, port, host, ready or (lambda: (True, {})))
         return int(server.server_port)
 
     def count_decisions(self, ruleset: str, decisions: Iterable[Decision]) -> None:

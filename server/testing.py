@@ -57,18 +57,23 @@ def start_serve(
     return process, port
 
 
-def wait_listening(process: subprocess.Popen[str], port: int) -> None:
-    """Read stdout up to the "tierline listening on ..." line (printed once ready)."""
-    assert process.stdout is not None
-    for _ in range(100):
-        line = process.stdout.readline()
-        if f"listening on 127.0.0.1:{port}" in line:
-            return
-        if not line:
+def wait_listening(process: subprocess.Popen[str], port: int, timeout: float = 120.0) -> None:
+    """Wait until the server accepts connections on `port` (it listens only once its rules
+    are loaded and its decision log is ready); fail with its stderr if it exits first.
+    (Not by reading stdout: that is the decision log's alone.)"""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
             break
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
     process.kill()
+    process.wait(timeout=30)
     errors = process.stderr.read() if process.stderr else ""
-    raise RuntimeError(f"tierline serve did not start: {errors}")
+    raise RuntimeError(f"tierline serve did not start (exit {process.returncode}): {errors}")
 
 
 def child_pids(pid: int) -> list[int]:
