@@ -68,5 +68,5 @@ class Settings(BaseSettings):
         if self.archive is not None:
             return self.archive
         if self.decision_log in ("-", "off"):
-            return Path("archive")
+            return Path("archive").absolute()  # said in full: which folder is it?
         return Path(self.decision_log).resolve().parent / "archive"

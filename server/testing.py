@@ -247,12 +247,13 @@ class CannotMount(Exception):
 
 
 @contextlib.contextmanager
-def small_disk(where: Path, size: str = "2m") -> Iterator[Path]:
-    """A real tmpfs of `size` mounted at `where`: a disk that fills up (root only;
-    CannotMount elsewhere)."""
+def small_disk(where: Path, size: str = "2m", *, read_only: bool = False) -> Iterator[Path]:
+    """A real tmpfs of `size` mounted at `where`: a disk that fills up, or, `read_only`,
+    one nobody can write, root included (root only; CannotMount elsewhere)."""
     where.mkdir(parents=True, exist_ok=True)
+    options = f"size={size}" + (",ro" if read_only else "")
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True
     )
     if mounted.returncode != 0:
         raise CannotMount(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
@@ -265,3 +266,10 @@ def small_disk(where: Path, size: str = "2m") -> Iterator[Path]:
 def grow_disk(where: Path, size: str = "256m") -> None:
     """Room again on a `small_disk`."""
     subprocess.run(["mount", "-o", f"remount,size={size}", str(where)], check=True)
+
+
+def remount(where: Path, *, read_only: bool) -> None:
+    """Make a `small_disk` read-only (as a container's root file system is), or writable
+    again. (A mount with a file open for writing cannot turn read-only: EBUSY.)"""
+    mode = "ro" if read_only else "rw"
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(where)], check=True, timeout=30)
