@@ -116,12 +116,18 @@ def create_server(settings: Settings) -> Running:
     health_state = Health(health_servicer, (SERVICE,))
     if settings.log_when_full == "block":  # calls fail while the log cannot take them
         decision_log.on_health = lambda ok, why: health_state.set("decision_log", ok, why)
+    metrics_port = None
+    if settings.metrics_port is not None:  # before gRPC: up once the port takes calls
+        try:
+            metrics_port = metrics.serve(
+                settings.metrics_port, settings.metrics_host, ready=health_state.status
+            )
+        except OSError as error:
+            decision_log.close()
+            validator.close()
+            where = f"{settings.metrics_host}:{settings.metrics_port}"
+            raise OSError(f"cannot serve metrics on {where}: {error.strerror or error}") from None
     server.start()
-    metrics_port = (
-        metrics.serve(settings.metrics_port, settings.metrics_host, ready=health_state.status)
-        if settings.metrics_port is not None
-        else None
-    )
     running = Running(
         server,
         port,

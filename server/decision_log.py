@@ -16,16 +16,12 @@ that the dead writer had written but not yet confirmed is then written
 twice: the log may hold a decision id twice (the same line), never a
 decision of a caller not at all. `tierline audit` shows one.
 
-What a line needs before it is written: its ruleset's source kept in the
-archive by digest (`server/archive.py`: `tierline audit` replays from it) and
-the writer's confirmation that it can encode that ruleset's decisions. A
-ruleset is registered here before any call can get it (`engine/registry.py`
-calls `on_activate` before it publishes a version), and a version whose source
-cannot be archived (a folder gone read-only) or that the writer cannot encode
-is a failure of the log, never of the rule file: its decisions are refused
-(`block`: UNAVAILABLE naming the decision log, health NOT_SERVING while it is
-served) or counted as dropped (`drop`), and the archive is tried again every
-`WATCH_S` until it works.
+What a line needs before it is written: its version's source in the archive
+and a writer that can encode it (`server/log_versions.py`). A version is
+registered here before any call can get it (`engine/registry.py` calls
+`on_activate` before it publishes), and when either fails, that is the log's
+failure, never the rule file's: its decisions are refused (`block`) or counted
+(`drop`) until it works again.
 
 What is bounded: at most `log_queue` x 1,000 decisions wait here. When that
 many wait, or when the writer says the log cannot be written (disk full,
@@ -58,6 +54,7 @@ import structlog
 from engine import Decision, Ruleset
 from server.archive import Archive
 from server.log_lines import WriterConfig, packed
+from server.log_versions import LogUnavailable, Versions
 from server.log_writer import writer_main
 from server.logs import get_logger
 from server.metrics import Metrics
@@ -72,10 +69,6 @@ RESTART_BACKOFF_S = (0.0, 0.25, 0.5, 1.0, 2.0)  # a writer that keeps dying is r
 READY_WAIT_S = 10.0  # how long a reload waits for the writer to take a new version
 
 _SPAWN = multiprocessing.get_context("spawn")  # never fork a process that runs gRPC
-
-
-class LogUnavailable(Exception):
-    """The log cannot take this call's decisions now (`block`): the call fails, UNAVAILABLE."""
 
 
 @dataclass
@@ -102,7 +95,8 @@ class DecisionLog:
             hash_key=settings.hash_key,
         )
         self.on_health: Callable[[bool, str], None] = lambda ok, why: None  # health follows it
-        self.archive = Archive(settings.archive_dir())
+        self.versions = Versions(Archive(settings.archive_dir()), self.policy, self.wait_s)
+        self.versions.on_change = self._publish_health
         self.dropped = 0  # decisions not kept (drop), or not written when the log closed
         self.writable = True
         self.reason = ""
@@ -117,12 +111,6 @@ class DecisionLog:
         self._finished = threading.Event()
         self._send_lock = threading.Lock()
         self._rulesets: dict[str, tuple[Any, ...]] = {}
-        self._names: dict[str, str] = {}  # digest -> ruleset name, for messages
-        self._ready: set[str] = set()  # digests whose decisions the log takes
-        self._failing: dict[str, str] = {}  # digest -> why its decisions cannot be logged
-        self._unarchived: dict[str, tuple[str, str]] = {}  # digest -> (source, why not kept)
-        self._encodable: dict[str, str] = {}  # the writer's verdict by digest: "" or why not
-        self._served: frozenset[str] = frozenset()  # digests the registry serves now
         self._deaths: deque[float] = deque(maxlen=len(RESTART_BACKOFF_S))
         with _signals_ignored():  # inherited through exec: Ctrl-C cannot kill it mid-start
             self._writer = self._start_writer()
@@ -145,90 +133,28 @@ class DecisionLog:
         digest = ruleset.digest
         message = ("ruleset", digest, ruleset.source, ruleset.path, ruleset.name)
         with self._send_lock:
-            known = digest in self._rulesets
-            if not known:
+            if digest not in self._rulesets:
                 self._rulesets[digest] = message
-                self._names[digest] = ruleset.name
-                self._keep_source(digest, ruleset.source)
+                self.versions.add(digest, ruleset.name, ruleset.source)
                 self._to_writer(message)
         if wait_s:
             self.wait_ready([digest], wait_s)
 
     def wait_ready(self, digests: list[str] | None = None, timeout: float = READY_WAIT_S) -> bool:
-        """Wait until the writer has given its verdict on every digest (all registered
-        ones when None); False if it has not within `timeout`."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                wanted = self._rulesets if digests is None else digests
-                if all(d in self._encodable for d in wanted):
-                    return True
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(min(left, 0.1))
+        """Wait until the writer has judged every digest (all registered ones when None);
+        False if it has not within `timeout`."""
+        return self.versions.wait_judged(digests, timeout)
 
     def served(self, digests: frozenset[str]) -> None:
-        """The versions the registry serves now: health asks only about them (a replaced
-        version that could not be archived no longer matters)."""
-        with self._cond:
-            self._served = digests
-        self._publish_health()
-
-    def _keep_source(self, digest: str, source: str) -> None:
-        """Archive `source`; on failure, note why and let the supervisor try again."""
-        try:
-            self.archive.keep(digest, source)
-        except OSError as error:
-            why = f"cannot keep its source in {self.archive.folder}: {error.strerror or error}"
-            first = digest not in self._unarchived
-            with self._cond:
-                self._unarchived[digest] = (source, why)
-                self._settle(digest)
-            if first:
-                log.error(
-                    "decision_log_archive_failed",
-                    ruleset=self._names.get(digest),
-                    digest=digest,
-                    archive=str(self.archive.folder),
-                    error=error.strerror or str(error),
-                    policy=self.policy,
-                )
-                self._publish_health()
-            return
-        if digest in self._unarchived:
-            with self._cond:
-                del self._unarchived[digest]
-                self._settle(digest)
-            log.info(
-                "decision_log_archive_recovered", ruleset=self._names.get(digest), digest=digest
-            )
-            self._publish_health()
-
-    def _settle(self, digest: str) -> None:
-        """Whether the log takes this digest's decisions now. (Called holding `_cond`.)"""
-        why = self._unarchived.get(digest, ("", ""))[1] or self._encodable.get(digest, "")
-        if why:
-            name = self._names.get(digest, "?")
-            self._failing[digest] = (
-                f"the decision log cannot take decisions of ruleset '{name}' "
-                f"(digest {digest[:12]}…): {why}"
-            )
-            self._ready.discard(digest)
-        else:
-            self._failing.pop(digest, None)
-            if digest in self._encodable:
-                self._ready.add(digest)
-        self._cond.notify_all()
+        """The versions the registry serves now: health asks only about them."""
+        self.versions.served(digests)
 
     def _publish_health(self) -> None:
-        with self._cond:
-            if not self.writable:
-                ok, why = False, f"the decision log cannot be written: {self.reason}"
-            else:
-                failing = [self._failing[d] for d in sorted(self._served) if d in self._failing]
-                ok, why = not failing, "; ".join(failing)
-        self.on_health(ok, why)
+        if not self.writable:
+            self.on_health(False, f"the decision log cannot be written: {self.reason}")
+            return
+        failing = self.versions.failing_served()
+        self.on_health(not failing, "; ".join(failing))
 
     def record(
         self, rpc: str, request_id: str, latency_us: int, decisions: list[tuple[Decision, str]]
@@ -239,7 +165,8 @@ class DecisionLog:
         if not count:
             return
         digest = decisions[0][0].ruleset.digest
-        if digest not in self._ready and not self._admit_digest(digest, count):
+        if digest not in self.versions.ready and not self.versions.admit(digest, self.policy):
+            self._drop(count)  # `drop`, and this version cannot be logged
             return
         peer = structlog.contextvars.get_contextvars().get("peer", "")
         small = count < GATHER_BELOW
@@ -266,32 +193,6 @@ class DecisionLog:
             else:
                 self._outbox.extend(chunks)
                 self._cond.notify_all()
-
-    def _admit_digest(self, digest: str, count: int) -> bool:
-        """Can the log take decisions of this version? Not when its source could not be
-        archived or the writer cannot encode it: `block` raises, `drop` counts. While
-        the writer has not yet said (a slow start), `block` waits up to `wait_s`; `drop`
-        sends them on (the writer has the source first: they are written or counted)."""
-        deadline = time.monotonic() + self.wait_s
-        with self._cond:
-            while digest not in self._ready:
-                failing = self._failing.get(digest)
-                if failing is not None:
-                    if self.policy == "drop":
-                        self._drop(count)
-                        return False
-                    raise LogUnavailable(failing)
-                if self.policy == "drop":
-                    return True
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    name = self._names.get(digest, "?")
-                    raise LogUnavailable(
-                        f"the decision log has not yet taken ruleset '{name}' "
-                        f"(digest {digest[:12]}…): its writer is starting"
-                    )
-                self._cond.wait(min(left, 0.1))
-        return True
 
     def _admit(self, count: int) -> bool:
         """Room for `count` more decisions? (Called holding the condition.)"""
@@ -380,8 +281,8 @@ class DecisionLog:
             try:
                 ready = wait([current.acks, current.process.sentinel], timeout=WATCH_S)
                 self._read_acks(current)
-                if self._unarchived:
-                    self._retry_archive()
+                if self.versions.unarchived:
+                    self.versions.retry_archive()
                 if current.process.sentinel in ready and not self._finished.is_set():
                     self._restart(current)
             except Exception as error:  # the watch must outlive anything: it is the guarantee
@@ -397,7 +298,7 @@ class DecisionLog:
                 elif message[0] == "state":
                     self._set_writable(message[1], message[2])
                 elif message[0] == "ruleset":
-                    self._verdict(message[1], message[2])
+                    self.versions.verdict(message[1], message[2])
         except (EOFError, OSError, pickle.UnpicklingError):
             pass  # the writer is gone (perhaps mid-message); its sentinel says so
 
@@ -423,29 +324,6 @@ class DecisionLog:
             log.error("decision_log_unwritable", reason=reason, policy=self.policy)
         self.metrics.log_writable.set(1 if ok else 0)
         self._publish_health()
-
-    def _verdict(self, digest: str, why: str) -> None:
-        """The writer built (or could not build) the lines of this version."""
-        with self._cond:
-            before = self._encodable.get(digest)
-            self._encodable[digest] = f"cannot encode its decisions: {why}" if why else ""
-            self._settle(digest)
-        if why and before != self._encodable[digest]:
-            log.error(
-                "decision_log_ruleset_unusable",
-                ruleset=self._names.get(digest),
-                digest=digest,
-                error=why,
-                policy=self.policy,
-            )
-        self._publish_health()
-
-    def _retry_archive(self) -> None:
-        """Sources not yet kept: try again (a folder made writable again)."""
-        with self._cond:
-            pending = [(d, source) for d, (source, _why) in self._unarchived.items()]
-        for digest, source in pending:
-            self._keep_source(digest, source)
 
     def _restart(self, dead: _Process) -> None:
         dead.process.join(1.0)  # reap it: its sentinel can fire before it is a waitable zombie

@@ -14,7 +14,7 @@ from grpc_status import rpc_status
 from engine import ClassifyError, Decision, InputError, RuleConflict, Ruleset
 from engine.registry import DigestNotLoaded, NoDefaultRuleset, Registry, UnknownRuleset
 from server import convert
-from server.decision_log import LogUnavailable
+from server.log_versions import LogUnavailable
 from server.metrics import Metrics
 from server.pb import pb, pb_grpc
 from server.validation import ValidationRefused, Validator, validation

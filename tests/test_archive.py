@@ -28,7 +28,8 @@ from grpc_health.v1 import health_pb2
 
 from engine import load_ruleset
 from server.client import account_message
-from server.decision_log import DecisionLog, LogUnavailable
+from server.decision_log import DecisionLog
+from server.log_versions import LogUnavailable
 from server.metrics import Metrics
 from server.pb import pb, pb_grpc
 from server.settings import Settings
@@ -270,7 +271,7 @@ def test_a_version_the_writer_cannot_encode_is_refused_or_counted(
     broken = load_ruleset(RULES / "fda.tiers")
     with log._send_lock:  # the writer gets a source it cannot build under fda's digest
         log._rulesets[broken.digest] = ("ruleset", broken.digest, "tier broken when", "x", "x")
-        log._names[broken.digest] = "fda"
+        log.versions.add(broken.digest, "fda", broken.source)
         log._to_writer(log._rulesets[broken.digest])
     good = load_ruleset(RULES / "synthesis.tiers")
     log.register(good, wait_s=30)
