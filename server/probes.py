@@ -64,5 +64,7 @@ def serve_probes(
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="tierline-metrics", daemon=True).start()
+    threading.Thread(  # a short poll: a stop waits for it (`Metrics.close`)
+        target=server.serve_forever, args=(0.1,), name="tierline-metrics", daemon=True
+    ).start()
     return server

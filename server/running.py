@@ -99,4 +99,5 @@ class Running:
         self.server.stop(max(0.0, deadline - time.monotonic())).wait()
         self.validator.close()
         self.decision_log.close(LOG_CLOSE_S)
+        self.metrics.close()
         log.info("server_stopped", dropped_decision_events=self.decision_log.dropped)

@@ -17,8 +17,10 @@ import pytest
 from google.rpc import code_pb2
 from grpc_health.v1 import health_pb2
 
+from server.app import create_server
 from server.client import account_message
 from server.pb import pb, pb_grpc
+from server.settings import Settings
 from server.testing import free_port, start_serve
 from tests.conftest import ACCOUNT, RULES
 from tests.test_faults import health_status, stop
@@ -203,3 +205,17 @@ def test_serve_leaves_stdout_empty_when_the_log_is_elsewhere(tmp_path: Path) -> 
         process.kill()
     assert code == 0, errors
     assert out == ""
+
+
+def test_a_stopped_server_closes_its_metrics_port() -> None:
+    """In process (tests run several servers in one process): the port goes with the stop."""
+    running = create_server(
+        Settings(rules=RULES, port=0, metrics_port=0, decision_log="off", watch=False)
+    )
+    url = f"http://127.0.0.1:{running.metrics_port}/healthz"
+    try:
+        assert http_get(url)[0] == 200
+    finally:
+        running.stop(grace=0)
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(url, timeout=2)
