@@ -133,10 +133,12 @@ class DecisionLog:
         digest = ruleset.digest
         message = ("ruleset", digest, ruleset.source, ruleset.path, ruleset.name)
         with self._send_lock:
-            if digest not in self._rulesets:
+            new = digest not in self._rulesets
+            if new:
                 self._rulesets[digest] = message
-                self.versions.add(digest, ruleset.name, ruleset.source)
                 self._to_writer(message)
+        if new:  # outside the lock: a slow archive must not hold up the sender
+            self.versions.add(digest, ruleset.name, ruleset.source)
         if wait_s:
             self.wait_ready([digest], wait_s)
 
@@ -166,7 +168,8 @@ class DecisionLog:
             return
         digest = decisions[0][0].ruleset.digest
         if digest not in self.versions.ready and not self.versions.admit(digest, self.policy):
-            self._drop(count)  # `drop`, and this version cannot be logged
+            with self._cond:
+                self._drop(count)  # `drop`, and this version cannot be logged
             return
         peer = structlog.contextvars.get_contextvars().get("peer", "")
         small = count < GATHER_BELOW
