@@ -33,6 +33,7 @@ from server.watch import RuleWatcher
 
 log = get_logger("tierline.server")
 SERVICE = pb.DESCRIPTOR.services_by_name["Classifier"].full_name
+START_READY_S = 30.0  # how long the start waits for the log writer to take every ruleset
 
 
 def _port_free(host: str, port: int) -> None:
@@ -74,7 +75,8 @@ def create_server(settings: Settings) -> Running:
 
     registry.on_activate = on_activate
     load_folder(registry, settings.rules, metrics)
-    decision_log.wait_ready(timeout=30.0)
+    if not decision_log.wait_ready(timeout=START_READY_S):  # calls wait for it, then fail
+        log.warning("decision_log_not_ready", waited_s=START_READY_S)
     started = True
 
     options = [
