@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from server.app import serve as run_server
+    from server.archive import StartRefused
     from server.logs import configure_logging
     from server.settings import Settings
 
@@ -72,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
     configure_logging()
     try:
         return run_server(settings)
+    except StartRefused as refused:  # a log or archive that cannot be written: the fix
+        print(f"tierline serve: {refused}", file=sys.stderr)
+        return 2
     except OSError as error:
         print(f"tierline serve: {error}", file=sys.stderr)
         return 1

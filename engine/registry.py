@@ -36,6 +36,19 @@ class UnknownRuleset(LookupError):
         super().__init__(f"unknown ruleset '{name}' (known: {listed})")
 
 
+class NoDefaultRuleset(LookupError):
+    """A request named no ruleset and there is no default to use: the caller must name one.
+    Not "unknown ruleset ''": the caller's mistake is the missing name, so the message lists
+    what can be named."""
+
+    def __init__(self, known: list[str]):
+        self.known = known
+        listed = ", ".join(known) if known else "none are loaded"
+        super().__init__(
+            f"the request names no ruleset and there is no default ruleset; name one of: {listed}"
+        )
+
+
 class DigestNotLoaded(LookupError):
     def __init__(self, name: str, wanted: str, serving: str):
         self.wanted, self.serving = wanted, serving
@@ -100,6 +113,8 @@ class Registry:
     def get(self, name: str = "", digest: str = "") -> Ruleset:
         entries = self._entries
         key = name or self.default or ""
+        if not key:
+            raise NoDefaultRuleset(sorted(n for n, e in entries.items() if e.serving))
         entry = entries.get(key)
         if entry is None or entry.serving is None:
             raise UnknownRuleset(key, sorted(n for n, e in entries.items() if e.serving))
@@ -160,6 +175,8 @@ class Registry:
                     current = taken  # the going file's version is the one replaced
                 previous = current.serving.digest if current and current.serving else None
                 entry = Entry(name, path, candidate, time.time(), previous, None)
+                if self.on_activate is not None:  # before any call can get it: its decisions
+                    self.on_activate(candidate)  # must find the decision log ready for them
                 old_name = self._names_by_path.get(path)
                 if old_name and old_name != name:
                     entries.pop(old_name, None)  # the file renamed its ruleset
@@ -167,8 +184,6 @@ class Registry:
                 self._names_by_path = {**self._names_by_path, path: name}
                 self._sources[candidate.digest] = candidate.source
                 self._entries = entries
-                if self.on_activate is not None:
-                    self.on_activate(candidate)
                 return LoadResult(path, name, True, entry)
             assert failure is not None
             return self._reject(entries, path, current, failure, name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import socket
+import sys
 import time
 from concurrent import futures
 from types import FrameType
@@ -15,10 +16,11 @@ from grpc_reflection.v1alpha import reflection
 
 from engine.registry import Registry
 from engine.ruleset import Ruleset
-from server.decision_log import open_decision_log
+from server.archive import Archive, check_log_path
+from server.decision_log import READY_WAIT_S, open_decision_log
 from server.drain import Drain
 from server.health import Health
-from server.loading import archive_source, load_folder
+from server.loading import load_folder
 from server.logs import get_logger
 from server.metrics import Metrics
 from server.observe import ObservingInterceptor
@@ -31,6 +33,7 @@ from server.watch import RuleWatcher
 
 log = get_logger("tierline.server")
 SERVICE = pb.DESCRIPTOR.services_by_name["Classifier"].full_name
+START_READY_S = 30.0  # how long the start waits for the log writer to take every ruleset
 
 
 def _port_free(host: str, port: int) -> None:
@@ -52,21 +55,29 @@ def _port_free(host: str, port: int) -> None:
 
 
 def create_server(settings: Settings) -> Running:
-    """Load the rules, start gRPC (health, reflection), metrics and the decision log."""
+    """Load the rules, start gRPC (health, reflection), metrics and the decision log.
+    Raises StartRefused (a log or archive that cannot be written) or OSError (the port)
+    before anything is started."""
     _port_free(settings.host, settings.port)
+    if settings.decision_log != "off":  # a log whose decisions cannot be audited: refuse
+        check_log_path(settings.decision_log)
+        Archive(settings.archive_dir()).check_writable()
     metrics = Metrics()
     drain = Drain()
     decision_log = open_decision_log(settings, metrics)
     registry = Registry(default=settings.default_ruleset, solver_ms=settings.solver_ms)
+    started = False
 
     def on_activate(ruleset: Ruleset) -> None:
-        if settings.decision_log != "off":  # the archive serves audits of the log
-            archive(ruleset)
-        decision_log.register(ruleset)
+        # Archived and taken by the log before any call can get it; a reload waits for the
+        # writer's word, the start waits once for all of them (below).
+        decision_log.register(ruleset, READY_WAIT_S if started else 0.0)
 
-    archive = archive_source(settings)
     registry.on_activate = on_activate
     load_folder(registry, settings.rules, metrics)
+    if not decision_log.wait_ready(timeout=START_READY_S):  # calls wait for it, then fail
+        log.warning("decision_log_not_ready", waited_s=START_READY_S)
+    started = True
 
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -105,16 +116,20 @@ def create_server(settings: Settings) -> Running:
         validator.close()
         raise OSError(f"cannot listen on {settings.host}:{settings.port}")
     health_state = Health(health_servicer, (SERVICE,))
-    if settings.log_when_full == "block":  # calls fail while the log cannot be written
-        decision_log.on_writable = lambda ok: health_state.set(
-            "decision_log", ok, "the decision log cannot be written"
-        )
+    if settings.log_when_full == "block":  # calls fail while the log cannot take them
+        decision_log.on_health = lambda ok, why: health_state.set("decision_log", ok, why)
+    metrics_port = None
+    if settings.metrics_port is not None:  # before gRPC: up once the port takes calls
+        try:
+            metrics_port = metrics.serve(
+                settings.metrics_port, settings.metrics_host, ready=health_state.status
+            )
+        except OSError as error:
+            decision_log.close()
+            validator.close()
+            where = f"{settings.metrics_host}:{settings.metrics_port}"
+            raise OSError(f"cannot serve metrics on {where}: {error.strerror or error}") from None
     server.start()
-    metrics_port = (
-        metrics.serve(settings.metrics_port, settings.metrics_host)
-        if settings.metrics_port is not None
-        else None
-    )
     running = Running(
         server,
         port,
@@ -133,29 +148,18 @@ def create_server(settings: Settings) -> Running:
 
 def serve(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT; then stop gracefully and exit 0."""
-    running = create_server(settings)
-    if settings.watch:
-        running.watcher = RuleWatcher(running).start()
-    where = f"{settings.host}:{running.port}"
-    log.info(
-        "server_started",
-        address=where,
-        rules=str(settings.rules),
-        rulesets=[e.name for e in running.registry.entries() if e.serving],
-        metrics_port=running.metrics_port,
-        decision_log=settings.decision_log,
-    )
     received: list[int] = []  # handlers only append: no locks, so a second signal cannot deadlock
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         received.append(signum)
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
-    signal.signal(signal.SIGUSR1, on_signal)
-    with contextlib.suppress(OSError):  # nobody reads stdout any more: serve on regardless
-        print(f"tierline listening on {where}", flush=True)
+    # Before the port opens: a signal sent as soon as it accepts calls is a graceful stop.
+    for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+        signal.signal(handled, on_signal)
+    running = create_server(settings)
+    if settings.watch:
+        running.watcher = RuleWatcher(running).start()
+    _say_started(running)
     try:
         while True:
             time.sleep(0.1)
@@ -173,6 +177,36 @@ def serve(settings: Settings) -> int:
                 return 0
     finally:  # whatever ended the loop, the stop is graceful and bounded
         running.stop()
+
+
+def _say_started(running: Running) -> None:
+    """The `server_started` event (on stderr, with the server's other events): where, what,
+    and which default ruleset requests without one get, and why. stdout stays the decision
+    log's alone; a person at a terminal also gets the one line to read."""
+    settings = running.settings
+    where = f"{settings.host}:{running.port}"
+    served = [e.name for e in running.registry.entries() if e.serving]
+    log.info(
+        "server_started",
+        address=where,
+        rules=str(settings.rules),
+        rulesets=served,
+        default_ruleset=running.registry.default,
+        default_ruleset_from=running.default_from,
+        metrics_port=running.metrics_port,
+        decision_log=settings.decision_log,
+        archive=str(settings.archive_dir()) if settings.decision_log != "off" else None,
+    )
+    if running.registry.default is None:
+        log.warning(
+            "no_default_ruleset",
+            rulesets=served,
+            why="no --default-ruleset, no ruleset 'synthesis' and not exactly one ruleset",
+            fix="requests must name their ruleset, or start with --default-ruleset NAME",
+        )
+    if sys.stderr.isatty():
+        with contextlib.suppress(OSError, ValueError):
+            print(f"tierline listening on {where}", file=sys.stderr, flush=True)
 
 
 def _reload_all(running: Running) -> None:

@@ -16,6 +16,13 @@ that the dead writer had written but not yet confirmed is then written
 twice: the log may hold a decision id twice (the same line), never a
 decision of a caller not at all. `tierline audit` shows one.
 
+What a line needs before it is written: its version's source in the archive
+and a writer that can encode it (`server/log_versions.py`). A version is
+registered here before any call can get it (`engine/registry.py` calls
+`on_activate` before it publishes), and when either fails, that is the log's
+failure, never the rule file's: its decisions are refused (`block`) or counted
+(`drop`) until it works again.
+
 What is bounded: at most `log_queue` x 1,000 decisions wait here. When that
 many wait, or when the writer says the log cannot be written (disk full,
 permission), the policy decides: `block` (default) makes the call fail with
@@ -45,7 +52,9 @@ from typing import Any
 import structlog
 
 from engine import Decision, Ruleset
+from server.archive import Archive
 from server.log_lines import WriterConfig, packed
+from server.log_versions import LogUnavailable, Versions
 from server.log_writer import writer_main
 from server.logs import get_logger
 from server.metrics import Metrics
@@ -57,12 +66,9 @@ GATHER_BELOW = 64  # calls with fewer decisions are gathered ...
 GATHER_SECONDS = 0.02  # ... and sent at least this often
 WATCH_S = 0.25  # how often the supervisor looks at the writer
 RESTART_BACKOFF_S = (0.0, 0.25, 0.5, 1.0, 2.0)  # a writer that keeps dying is restarted slower
+READY_WAIT_S = 10.0  # how long a reload waits for the writer to take a new version
 
 _SPAWN = multiprocessing.get_context("spawn")  # never fork a process that runs gRPC
-
-
-class LogUnavailable(Exception):
-    """The log cannot take this call's decisions now (`block`): the call fails, UNAVAILABLE."""
 
 
 @dataclass
@@ -88,7 +94,9 @@ class DecisionLog:
             hash_fields=tuple(settings.hash_fields),
             hash_key=settings.hash_key,
         )
-        self.on_writable: Callable[[bool], None] = lambda ok: None  # health follows it
+        self.on_health: Callable[[bool, str], None] = lambda ok, why: None  # health follows it
+        self.versions = Versions(Archive(settings.archive_dir()), self.policy, self.wait_s)
+        self.versions.on_change = self._publish_health
         self.dropped = 0  # decisions not kept (drop), or not written when the log closed
         self.writable = True
         self.reason = ""
@@ -117,14 +125,38 @@ class DecisionLog:
 
     # ------------------------------------------------------------ serving side
 
-    def register(self, ruleset: Ruleset) -> None:
-        """The writer needs each ruleset version's source before its decisions."""
-        message = ("ruleset", ruleset.digest, ruleset.source, ruleset.path, ruleset.name)
+    def register(self, ruleset: Ruleset, wait_s: float = 0.0) -> None:
+        """Before any call can get this version: keep its source in the archive, and send
+        it to the writer (which needs it before its decisions); then wait up to `wait_s`
+        for the writer to say it can encode them. Never raises for the archive: a source
+        that cannot be kept is this log's failure (see the module's doc)."""
+        digest = ruleset.digest
+        message = ("ruleset", digest, ruleset.source, ruleset.path, ruleset.name)
         with self._send_lock:
-            if ruleset.digest in self._rulesets:
-                return
-            self._rulesets[ruleset.digest] = message
-            self._to_writer(message)
+            new = digest not in self._rulesets
+            if new:
+                self._rulesets[digest] = message
+                self._to_writer(message)
+        if new:  # outside the lock: a slow archive must not hold up the sender
+            self.versions.add(digest, ruleset.name, ruleset.source)
+        if wait_s:
+            self.wait_ready([digest], wait_s)
+
+    def wait_ready(self, digests: list[str] | None = None, timeout: float = READY_WAIT_S) -> bool:
+        """Wait until the writer has judged every digest (all registered ones when None);
+        False if it has not within `timeout`."""
+        return self.versions.wait_judged(digests, timeout)
+
+    def served(self, digests: frozenset[str]) -> None:
+        """The versions the registry serves now: health asks only about them."""
+        self.versions.served(digests)
+
+    def _publish_health(self) -> None:
+        if not self.writable:
+            self.on_health(False, f"the decision log cannot be written: {self.reason}")
+            return
+        failing = self.versions.failing_served()
+        self.on_health(not failing, "; ".join(failing))
 
     def record(
         self, rpc: str, request_id: str, latency_us: int, decisions: list[tuple[Decision, str]]
@@ -134,8 +166,12 @@ class DecisionLog:
         count = len(decisions)
         if not count:
             return
-        peer = structlog.contextvars.get_contextvars().get("peer", "")
         digest = decisions[0][0].ruleset.digest
+        if digest not in self.versions.ready and not self.versions.admit(digest, self.policy):
+            with self._cond:
+                self._drop(count)  # `drop`, and this version cannot be logged
+            return
+        peer = structlog.contextvars.get_contextvars().get("peer", "")
         small = count < GATHER_BELOW
         if small:
             context = (digest, rpc, request_id, peer, latency_us)
@@ -248,6 +284,8 @@ class DecisionLog:
             try:
                 ready = wait([current.acks, current.process.sentinel], timeout=WATCH_S)
                 self._read_acks(current)
+                if self.versions.unarchived:
+                    self.versions.retry_archive()
                 if current.process.sentinel in ready and not self._finished.is_set():
                     self._restart(current)
             except Exception as error:  # the watch must outlive anything: it is the guarantee
@@ -262,6 +300,8 @@ class DecisionLog:
                     self._confirmed(message[1], message[2])
                 elif message[0] == "state":
                     self._set_writable(message[1], message[2])
+                elif message[0] == "ruleset":
+                    self.versions.verdict(message[1], message[2])
         except (EOFError, OSError, pickle.UnpicklingError):
             pass  # the writer is gone (perhaps mid-message); its sentinel says so
 
@@ -286,7 +326,7 @@ class DecisionLog:
         else:
             log.error("decision_log_unwritable", reason=reason, policy=self.policy)
         self.metrics.log_writable.set(1 if ok else 0)
-        self.on_writable(ok)
+        self._publish_health()
 
     def _restart(self, dead: _Process) -> None:
         dead.process.join(1.0)  # reap it: its sentinel can fire before it is a waitable zombie
@@ -357,9 +397,15 @@ class NoDecisionLog:
     writable = True
 
     def __init__(self) -> None:
-        self.on_writable: Callable[[bool], None] = lambda ok: None
+        self.on_health: Callable[[bool, str], None] = lambda ok, why: None
 
-    def register(self, ruleset: Ruleset) -> None:
+    def register(self, ruleset: Ruleset, wait_s: float = 0.0) -> None:
+        pass
+
+    def wait_ready(self, digests: list[str] | None = None, timeout: float = 0.0) -> bool:
+        return True
+
+    def served(self, digests: frozenset[str]) -> None:
         pass
 
     def record(self, rpc: str, request_id: str, latency_us: int, decisions: list[Any]) -> None:

@@ -41,6 +41,14 @@ class Health:
     def serving(self) -> bool:
         return not self._failing and not self._stopped
 
+    def status(self) -> tuple[bool, dict[str, str]]:
+        """Serving, and each failing condition with why: `/readyz` on the metrics port."""
+        with self._lock:
+            failing = dict(self._failing)
+            if self._stopped:
+                failing["stopping"] = "the server is stopping"
+        return not failing, failing
+
     def stop(self) -> None:
         with self._lock:
             self._stopped = True

@@ -3,38 +3,22 @@
 At start-up, on SIGHUP and on every change the watcher sees, a file is read,
 handed to the registry (which only activates it if it checks and passes its
 examples), and the outcome is logged (`ruleset_loaded`, `ruleset_rejected`)
-and counted. Every activated source is kept in the archive by digest, for
-`tierline audit`.
+and counted. Keeping every activated source in the archive by digest, for `tierline
+audit`, is the decision log's part (`server/decision_log.py`): its failure is the log's,
+not the file's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from engine.language.diagnostics import RuleError
 from engine.load import read_source
 from engine.registry import LoadResult, Registry
-from engine.ruleset import Ruleset
 from server.logs import get_logger
 from server.metrics import Metrics
-from server.settings import Settings
 
 log = get_logger("tierline.server")
-
-
-def archive_source(settings: Settings) -> Callable[[Ruleset], None]:
-    directory = settings.archive_dir()
-
-    def archive(ruleset: Ruleset) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        target = directory / f"{ruleset.digest}.tiers"
-        if not target.exists():
-            tmp = target.with_suffix(".tmp")
-            tmp.write_text(ruleset.source, encoding="utf-8")
-            tmp.replace(target)
-
-    return archive
 
 
 def load_folder(
@@ -54,12 +38,15 @@ def load_file(
     """Read, check and offer one file; whatever goes wrong is that file's rejection.
     `replacing`: a file going away whose ruleset this one may take over."""
     try:
-        result = registry.load(read_source(path), replacing)
+        source = read_source(path)
     except RuleError as error:  # not UTF-8, too large
-        result = registry.refuse(str(path), str(error))
+        return report_load(registry.refuse(str(path), str(error)), metrics)
     except OSError as error:  # a folder, no permission, gone since it was listed
-        result = registry.refuse(str(path), f"{path}: cannot be read: {error.strerror or error}")
-    return report_load(result, metrics)
+        message = f"{path}: cannot be read: {error.strerror or error}"
+        return report_load(registry.refuse(str(path), message), metrics)
+    # Only reading is the file's: what activation does (keeping the source in the archive,
+    # the decision log) is the service's, and never a reason to call the file bad.
+    return report_load(registry.load(source, replacing), metrics)
 
 
 def report_load(result: LoadResult, metrics: Metrics | None) -> LoadResult:

@@ -215,7 +215,11 @@ class DecisionLines:
             self._fast[ruleset.digest] = LineEncoder(ruleset, self.masker, orjson.dumps)
 
     def encode(self, digest: str, items: list[Item], context: bytes) -> bytes:
-        encoder = self._fast[digest]
+        encoder = self._fast.get(digest)
+        if encoder is None:  # never given this version: these items only, not the batch
+            log.error("decision_log_unknown_digest", digest=digest, decisions=len(items))
+            self.failed += len(items)
+            return b""
         try:
             return b"".join([encoder.line(*item, context) for item in items])
         except Exception:  # one odd value must not cost the others their lines

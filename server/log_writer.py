@@ -7,8 +7,10 @@ SIGUSR1, and `None` to stop. The writer turns each batch into lines
 (`server/log_lines.py`), appends them to the log, and answers on a second
 pipe: `("written", seq, failed)` once every batch up to `seq` is in the file
 (handed to the kernel: a crash of either process cannot lose it; a machine
-crash can lose up to `FSYNC_EVERY_S`, the interval of fsync), and `("state",
-ok, reason)` when the log stops or starts being writable. The server keeps
+crash can lose up to `FSYNC_EVERY_S`, the interval of fsync), `("state",
+ok, reason)` when the log stops or starts being writable, and `("ruleset",
+digest, error)` once it has built the lines of a version ("" when it can encode
+its decisions; the server refuses or counts them otherwise). The server keeps
 each batch until it is confirmed and sends it again to a restarted writer.
 
 Writing never gives up: a write that fails (disk full, permission, the
@@ -156,10 +158,14 @@ class Writer:
     def take(self, message: Any) -> None:
         if message[0] == "ruleset":
             _kind, digest, source, path, name = message
-            try:
-                self.lines.add(Ruleset(check_source(Source(source, path), name=name)))
+            try:  # no analysis: the server did it; lines need only the checked rules
+                checked = check_source(Source(source, path), name=name, analyse=False)
+                self.lines.add(Ruleset(checked))
             except Exception as error:  # the server ran it: not expected, but never fatal
                 log.error("decision_log_ruleset_failed", digest=digest, error=repr(error))
+                self._say(("ruleset", digest, f"{type(error).__name__}: {error}"))
+            else:
+                self._say(("ruleset", digest, ""))
             return
         if message[0] == "reopen":
             self.file.reopen()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Iterable
+from http.server import ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from engine import Decision
 from engine.registry import Entry
+from server.probes import Readiness, serve_probes
 
 BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5)
 
@@ -60,10 +62,19 @@ class Metrics:
         )
         self.log_writable.set(1)
         self._children: dict[tuple[Any, ...], Any] = {}  # labels() is slow on the hot path
+        self._http: ThreadingHTTPServer | None = None
 
-    def serve(self, port: int, host: str = "127.0.0.1") -> int:
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
-        return int(server.server_port)
+    def serve(self, port: int, host: str = "127.0.0.1", ready: Readiness | None = None) -> int:
+        """The metrics port (`server/probes.py`); returns the port it listens on."""
+        self._http = serve_probes(self.registry, port, host, ready or (lambda: (True, {})))
+        return int(self._http.server_port)
+
+    def close(self) -> None:
+        """Stop serving the metrics port (the last thing a stop does: probes see it go)."""
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
 
     def count_decisions(self, ruleset: str, decisions: Iterable[Decision]) -> None:
         """One increment per distinct tier and rule, however large the batch."""

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import grpc
 
-from engine.registry import Registry
+from engine.registry import Entry, Registry
 from server.decision_log import DecisionLog, NoDecisionLog
 from server.drain import Drain
 from server.health import Health
@@ -24,6 +24,7 @@ from server.validation import Validator
 
 log = get_logger("tierline.server")
 LOG_CLOSE_S = 4.0  # SIGTERM ends the process within the grace plus 5 s
+DERIVED_DEFAULT = "synthesis"  # the common definition: the default when none is set
 
 
 class Stoppable(Protocol):
@@ -45,17 +46,40 @@ class Running:
     validator: Validator
     metrics_port: int | None = None
     watcher: Stoppable | None = None  # the rule watcher, when rules are watched
+    default_from: str | None = None  # why the default ruleset is the one it is
     stopped: threading.Event = field(default_factory=threading.Event)
 
     def rules_changed(self) -> None:
-        """After any load or removal: metrics, and health (is the default still served?)."""
+        """After any load or removal: metrics, the default ruleset when none was set, the
+        versions the decision log must take, and health (is the default still served?)."""
         entries = self.registry.entries()
         self.metrics.set_rulesets(entries)
+        if self.settings.default_ruleset is not None:
+            self.default_from = "configured"
+        elif self.registry.default is None:
+            self._derive_default(entries)
+        self.decision_log.served(frozenset(e.serving.digest for e in entries if e.serving))
         self.health.set("rulesets", any(e.serving for e in entries), "no ruleset is served")
         default = self.registry.default
-        if default:
+        if default:  # configured or derived; with none, requests name their ruleset
             served = any(e.name == default and e.serving for e in entries)
             self.health.set("default_ruleset", served, f"the default ruleset '{default}'")
+        else:
+            self.health.set("default_ruleset", True)
+
+    def _derive_default(self, entries: list[Entry]) -> None:
+        """No default configured: `synthesis` if served, else the only ruleset served, else
+        none. Chosen once, then kept (and required by health) as if configured: a file
+        added later must not change what requests without a ruleset get."""
+        served = [e.name for e in entries if e.serving]
+        if DERIVED_DEFAULT in served:
+            chosen, why = DERIVED_DEFAULT, f"the ruleset '{DERIVED_DEFAULT}' is served"
+        elif len(served) == 1:
+            chosen, why = served[0], "the only ruleset served"
+        else:
+            return
+        self.registry.default, self.default_from = chosen, why
+        log.info("default_ruleset_chosen", default_ruleset=chosen, because=why)
 
     def stop(self, grace: float | None = None) -> None:
         """Stop accepting, let in-flight calls finish, then flush the decision log: within
@@ -75,4 +99,5 @@ class Running:
         self.server.stop(max(0.0, deadline - time.monotonic())).wait()
         self.validator.close()
         self.decision_log.close(LOG_CLOSE_S)
+        self.metrics.close()
         log.info("server_stopped", dropped_decision_events=self.decision_log.dropped)

@@ -12,9 +12,9 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from engine import ClassifyError, Decision, InputError, RuleConflict, Ruleset
-from engine.registry import DigestNotLoaded, Registry, UnknownRuleset
+from engine.registry import DigestNotLoaded, NoDefaultRuleset, Registry, UnknownRuleset
 from server import convert
-from server.decision_log import LogUnavailable
+from server.log_versions import LogUnavailable
 from server.metrics import Metrics
 from server.pb import pb, pb_grpc
 from server.validation import ValidationRefused, Validator, validation
@@ -219,6 +219,8 @@ class Classifier(pb_grpc.ClassifierServicer):
     def _ruleset(self, name: str, digest: str, context: grpc.ServicerContext) -> Ruleset:
         try:
             return self.registry.get(name, digest)
+        except NoDefaultRuleset as error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"ruleset: {error}")
         except UnknownRuleset as error:
             context.abort(grpc.StatusCode.NOT_FOUND, f"ruleset: {error}")
         except DigestNotLoaded as error:
@@ -269,6 +271,8 @@ def _error(error: Exception) -> pb.Error:
             message=str(error),
             field_violations=convert.field_violations(error),
         )
+    if isinstance(error, NoDefaultRuleset):
+        return pb.Error(code=code_pb2.INVALID_ARGUMENT, message=f"ruleset: {error}")
     if isinstance(error, UnknownRuleset):
         return pb.Error(code=code_pb2.NOT_FOUND, message=f"ruleset: {error}")
     if isinstance(error, DigestNotLoaded):

@@ -15,7 +15,11 @@ class Settings(BaseSettings):
     rules: Path = Field(Path("rules"), description="folder of *.tiers files to serve")
     host: str = "127.0.0.1"
     port: int = Field(50051, ge=0, le=65535, description="0 picks a free port")
-    default_ruleset: str = "synthesis"
+    default_ruleset: str | None = Field(
+        None,
+        description="for requests that name none (unset: 'synthesis' if served, else the "
+        "only ruleset, else none)",
+    )
     metrics_port: int | None = Field(None, ge=0, le=65535)
     metrics_host: str = Field("127.0.0.1", description="where metrics listen: loopback only")
     decision_log: str = Field("-", description="file path, '-' for stdout, 'off' for none")
@@ -64,5 +68,5 @@ class Settings(BaseSettings):
         if self.archive is not None:
             return self.archive
         if self.decision_log in ("-", "off"):
-            return Path("archive")
+            return Path("archive").absolute()  # said in full: which folder is it?
         return Path(self.decision_log).resolve().parent / "archive"

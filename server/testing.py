@@ -57,18 +57,23 @@ def start_serve(
     return process, port
 
 
-def wait_listening(process: subprocess.Popen[str], port: int) -> None:
-    """Read stdout up to the "tierline listening on ..." line (printed once ready)."""
-    assert process.stdout is not None
-    for _ in range(100):
-        line = process.stdout.readline()
-        if f"listening on 127.0.0.1:{port}" in line:
-            return
-        if not line:
+def wait_listening(process: subprocess.Popen[str], port: int, timeout: float = 120.0) -> None:
+    """Wait until the server accepts connections on `port` (it listens only once its rules
+    are loaded and its decision log is ready); fail with its stderr if it exits first.
+    (Not by reading stdout: that is the decision log's alone.)"""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
             break
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
     process.kill()
+    process.wait(timeout=30)
     errors = process.stderr.read() if process.stderr else ""
-    raise RuntimeError(f"tierline serve did not start: {errors}")
+    raise RuntimeError(f"tierline serve did not start (exit {process.returncode}): {errors}")
 
 
 def child_pids(pid: int) -> list[int]:
@@ -242,12 +247,13 @@ class CannotMount(Exception):
 
 
 @contextlib.contextmanager
-def small_disk(where: Path, size: str = "2m") -> Iterator[Path]:
-    """A real tmpfs of `size` mounted at `where`: a disk that fills up (root only;
-    CannotMount elsewhere)."""
+def small_disk(where: Path, size: str = "2m", *, read_only: bool = False) -> Iterator[Path]:
+    """A real tmpfs of `size` mounted at `where`: a disk that fills up, or, `read_only`,
+    one nobody can write, root included (root only; CannotMount elsewhere)."""
     where.mkdir(parents=True, exist_ok=True)
+    options = f"size={size}" + (",ro" if read_only else "")
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True
     )
     if mounted.returncode != 0:
         raise CannotMount(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
@@ -260,3 +266,10 @@ def small_disk(where: Path, size: str = "2m") -> Iterator[Path]:
 def grow_disk(where: Path, size: str = "256m") -> None:
     """Room again on a `small_disk`."""
     subprocess.run(["mount", "-o", f"remount,size={size}", str(where)], check=True)
+
+
+def remount(where: Path, *, read_only: bool) -> None:
+    """Make a `small_disk` read-only (as a container's root file system is), or writable
+    again. (A mount with a file open for writing cannot turn read-only: EBUSY.)"""
+    mode = "ro" if read_only else "rw"
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(where)], check=True, timeout=30)

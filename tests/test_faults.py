@@ -373,7 +373,14 @@ def test_health_is_not_serving_while_the_default_ruleset_is_not(tmp_path: Path) 
     rules = tmp_path / "rules"
     rules.mkdir()
     shutil.copy(RULES / "fda.tiers", rules)
-    process, port = start_serve(rules, "--decision-log", "off", env={"TIERLINE_DEBOUNCE_MS": "50"})
+    process, port = start_serve(  # configured: without it, fda (the only one) is the default
+        rules,
+        "--decision-log",
+        "off",
+        "--default-ruleset",
+        "synthesis",
+        env={"TIERLINE_DEBOUNCE_MS": "50"},
+    )
     try:
         assert health_status(port) == health_pb2.HealthCheckResponse.NOT_SERVING  # synthesis
         shutil.copy(RULES / "synthesis.tiers", rules)
