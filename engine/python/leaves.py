@@ -15,6 +15,7 @@ from typing import Any
 from engine.checker.model import CheckedRuleset, Rule, Value
 from engine.checker.types import show_value
 from engine.language import ast
+from engine.python.terminal import printable
 
 COMBINATORS = (ast.AllOf, ast.AnyOf, ast.Not)
 
@@ -208,10 +209,13 @@ def value_formatters(checked: CheckedRuleset) -> dict[str, Callable[[Any], str]]
 
 def _formatter(type_: ast.TypeName) -> Callable[[Any], str]:
     T = ast.TypeName
-    if type_ is T.TEXT:
-        return lambda v: f'"{v}"'
-    if type_ is T.TEXT_SET:
-        return lambda v: "{" + ", ".join(f'"{x}"' for x in sorted(v)) + "}"
+    if type_ is T.TEXT:  # a text from data: its control characters shown as escapes
+        return lambda v: f'"{printable(v)}"'
+    if type_ is T.TEXT_SET:  # a list on the fast path (its items may be StrEnum members):
+        # shown as the set of plain texts it stands for
+        return lambda v: (
+            "{" + ", ".join(f'"{printable(x)}"' for x in sorted({str.__str__(x) for x in v})) + "}"
+        )
     if type_ is T.FLAG:
         return lambda v: "true" if v else "false"
     if type_ is T.PERCENT:
