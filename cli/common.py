@@ -17,6 +17,8 @@ from engine import RuleError, Ruleset, load_ruleset
 from engine.language.diagnostics import Diagnostic, render_all, to_json
 from engine.language.source import Source
 from engine.load import check_source, decode
+from engine.python.terminal import json_printable
+from engine.python.terminal import printable as escaped
 
 # what `add_subparsers()` returns; each subcommand module adds its parser to it
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -41,9 +43,12 @@ def rule_files(paths: list[str]) -> Iterator[Path]:
 
 
 def printable(text: str) -> str:
-    """Text from a rule file, safe for a terminal: control characters (escape sequences
-    that could repaint the screen or hide a line) shown as \\x1b, tabs and newlines kept."""
-    return "".join(ch if ch.isprintable() or ch in "\n\t" else f"\\x{ord(ch):02x}" for ch in text)
+    """Text of the tool's own lines with pieces from a rule file or data in them, safe for
+    a terminal: control characters, bidi overrides and line separators shown as escapes
+    (`\\x1b`, `\\u202e`; see engine/python/terminal.py), the newlines kept. A single value
+    (an id, a file name) goes through `engine.python.terminal.printable` itself, which
+    escapes its newlines too."""
+    return escaped(text, newlines=True)
 
 
 def use_color(args: argparse.Namespace, stream: TextIO) -> bool:
@@ -73,11 +78,13 @@ def paint(text: str, color: bool) -> str:
 
 
 def report(args: argparse.Namespace, source: Source, diagnostics: list[Diagnostic]) -> None:
+    """Diagnostics as text or JSON lines. Their messages quote the rule file (texts,
+    witnesses) and name it: escaped for the terminal before the colours go in."""
     if args.output == "json":
         for item in to_json(source, diagnostics):
-            print(json.dumps(item, ensure_ascii=False))
+            print(json_printable(json.dumps(item, ensure_ascii=False)))
     elif diagnostics:
-        print(paint(render_all(source, diagnostics), use_color(args, sys.stdout)))
+        print(paint(printable(render_all(source, diagnostics)), use_color(args, sys.stdout)))
 
 
 def usage(error: UsageError) -> int:
@@ -91,7 +98,7 @@ def load_rules(path: Path, args: argparse.Namespace) -> Ruleset | None:
     except RuleError as error:
         report(args, error.source, error.diagnostics)
     except OSError as error:
-        print(f"tierline: cannot read {path}: {error.strerror}", file=sys.stderr)
+        print(f"tierline: cannot read {escaped(str(path))}: {error.strerror}", file=sys.stderr)
     return None
 
 
