@@ -5,6 +5,7 @@ when piped, or as JSON for editors and CI bots."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -78,13 +79,22 @@ def paint(text: str, color: bool) -> str:
 
 
 def report(args: argparse.Namespace, source: Source, diagnostics: list[Diagnostic]) -> None:
-    """Diagnostics as text or JSON lines. Their messages quote the rule file (texts,
-    witnesses) and name it: escaped for the terminal before the colours go in."""
+    """Diagnostics as text or JSON lines. Their messages and hints quote the rule file
+    (texts, witnesses) and name it (a file name is anyone's bytes): each escaped for the
+    terminal on its own, so that a newline in one shows as `\\n` and cannot forge a
+    diagnostic; the rendering's own lines and colours go in after."""
     if args.output == "json":
         for item in to_json(source, diagnostics):
             print(json_printable(json.dumps(item, ensure_ascii=False)))
     elif diagnostics:
-        print(paint(printable(render_all(source, diagnostics)), use_color(args, sys.stdout)))
+        named = Source(source.text, escaped(source.path))
+        shown = [
+            dataclasses.replace(
+                d, message=escaped(d.message), hint=None if d.hint is None else escaped(d.hint)
+            )
+            for d in diagnostics
+        ]
+        print(paint(render_all(named, shown), use_color(args, sys.stdout)))
 
 
 def usage(error: UsageError) -> int:
