@@ -334,3 +334,35 @@ def test_accounts_that_are_not_mappings_are_refused_in_words() -> None:
                 raise AssertionError(f"{account!r} is not an account")
         (refused,) = EVERY.classify_many([account])
         assert isinstance(refused, InputError)
+
+
+def test_nan_is_refused_not_taken_as_missing() -> None:
+    """A missing value is None or an absent field (an optional input then takes its
+    default). NaN, what a DataFrame holds for a missing float, is refused naming the
+    field, also where the input is optional: it is as often the result of 0/0 upstream,
+    and a default taken silently would hide that."""
+    float64 = type("float64", (float,), {})
+    optional = Ruleset(
+        check_source(
+            Source(
+                "input followers: count\ninput fake: percent optional default 0%\n"
+                "tier clean when fake below 10%\notherwise none\n",
+                "nan.tiers",
+            ),
+            analyse=False,
+        )
+    )
+    assert optional.classify({"followers": 1, "fake": None}).tier == "clean"
+    assert optional.classify({"followers": 1}).tier == "clean"
+    for nan in (float("nan"), float64("nan")):
+        for account, field in (
+            ({"followers": 1, "fake": nan}, "fake"),
+            ({"followers": nan}, "followers"),
+        ):
+            try:
+                optional.classify(account)
+            except InputError as error:
+                (problem,) = error.problems
+                assert (problem.field, problem.given) == (field, "NaN (not a number)")
+            else:
+                raise AssertionError("NaN is not a value")
