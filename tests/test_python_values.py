@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from engine import ClassifyError, Decision, InputError, Ruleset
 from engine.language.source import Source
 from engine.load import check_source
+from tests.test_log_writer import assert_same_as_to_dict
 from tests.typed_rules import EVERY_CONSTRUCT
 from tests.typed_rules import accounts as typed_accounts
 
@@ -103,6 +104,7 @@ def same(a: Decision, b: Decision) -> None:
     assert json.dumps(one) == json.dumps(two)
     assert one == two
     assert a.explain() == b.explain()
+    assert_same_as_to_dict(a)  # the decision log's line says what to_dict says
 
 
 @settings(max_examples=150, deadline=None)
