@@ -42,6 +42,8 @@ def printable(text: str, *, newlines: bool = False) -> str:
     """`text` with every character that can act on a terminal shown as its escape;
     with `newlines`, "\\n" is kept (a text of the tool's own lines, whose values were
     escaped when they were put in)."""
+    if text.isprintable():  # in C, and true of most texts: every escaped character is
+        return text  # a control (Cc), a format character (Cf) or a separator (Zl, Zp)
     pattern = _UNSAFE_BUT_NEWLINE if newlines else _UNSAFE
     return pattern.sub(_escape, text) if pattern.search(text) else text
 
