@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,15 @@ def test_printable_escapes_exactly_what_acts_on_a_terminal() -> None:
     assert json.loads(encoded) == {"id": RAW} and not unsafe(encoded, newlines_allowed=False)
     indented = json.dumps({"id": RAW, "n": [1]}, ensure_ascii=False, indent=2)
     assert json.loads(json_printable(indented)) == {"id": RAW, "n": [1]}
+
+
+def test_every_escaped_character_is_one_isprintable_refuses() -> None:
+    """`printable` returns at once when str.isprintable() holds: that is sound only if
+    every character it escapes is one isprintable() refuses, over all of Unicode."""
+    every = "".join(map(chr, range(sys.maxunicode + 1)))
+    escaped = {ch for ch in every if printable(ch) != ch}
+    assert not any(ch.isprintable() for ch in escaped)
+    assert len(escaped) == 32 + 1 + 32 + 3 + 5 + 4 + 2  # C0, DEL, C1, marks, bidi, separators
 
 
 @pytest.fixture
