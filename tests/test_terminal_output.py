@@ -225,3 +225,47 @@ def test_check_and_test_escape_file_names_and_texts(tmp_path: Path) -> None:
     assert unsafe(tested.stdout) == []
     assert f"FAIL {failing}:4 desc{shown}" in tested.stdout
     assert f'has platform "x{shown}"' in tested.stdout
+
+
+def test_explanations_escape_file_names_and_versions(tmp_path: Path) -> None:
+    """The explanation's head names the rule file and the version: a newline in either
+    (a file's name on disk, `version "1\\n…"`) shows as \\n and adds no line."""
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    named = folder / "z\nFAIL forged.tiers"
+    named.write_text(
+        'version "1\\nFAIL forged too"\n'
+        "input followers: count\n"
+        "tier a when followers > 10\n"
+        "otherwise none\n"
+        'example "small"\n  given followers 5\n  expect a\n'
+    )
+    tested = tierline("test", str(folder))
+    assert tested.returncode == 1
+    assert [line for line in tested.stdout.splitlines() if line.startswith("FAIL")] == [
+        f"FAIL {folder}/z\\nFAIL forged.tiers:5 small"
+    ]
+    assert (
+        f"  tier none: no tier rule matched, so `otherwise none` at {folder}/z\\nFAIL "
+        "forged.tiers:4 applies (ruleset z\\nFAIL forged, version 1\\nFAIL forged too)"
+    ) in tested.stdout.splitlines()
+
+
+def test_audit_of_a_log_naming_a_forged_rule_file(
+    logged: tuple[Path, Path, dict[str, str]],
+) -> None:
+    """A log line is anyone's text: its rule file's name names the archived source's file."""
+    rules, log, ids = logged
+    # split on "\n" only: a log line may hold U+2028 raw, which splitlines() splits on
+    events = [json.loads(line) for line in log.read_text().split("\n") if line]
+    for event in events:
+        event["rule"]["file"] = "synthesis.tiers\nreplay with the archived rules: forged ✓"
+    log.write_text("".join(json.dumps(e) + "\n" for e in events))
+    result = tierline(
+        "audit", "--log", str(log), "--decision", ids["forger"], "--rules", str(rules)
+    )
+    assert result.returncode == 0, result.stderr
+    assert unsafe(result.stdout) == []
+    assert "forged ✓" in result.stdout
+    assert not any(line.startswith("replay with the archived rules: forged") for line in
+                   result.stdout.splitlines())  # fmt: skip

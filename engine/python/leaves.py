@@ -28,7 +28,8 @@ class Leaf:
     id: int
     rule: Rule
     expr: ast.Expr
-    text: str  # the rule's own words for it
+    text: str  # the rule's own words for it (as reasons and the decision log keep them)
+    shown: str  # the same, as explanations show it: a string's ESC as \x1b (`printable`)
     names: tuple[str, ...]  # what it reads: inputs, lets, levels (a level adds its source)
     sets: frozenset[str]  # which of those are sets (shown as sorted lists)
     gap: GapSpec | None  # how to say by how much it failed, for numeric tests
@@ -84,6 +85,7 @@ def rule_leaves(checked: CheckedRuleset) -> tuple[Leaf, ...]:
             continue
         for expr in leaves_of(rule.when):
             text = " ".join(checked.source.text_of(expr.span).split())
+            shown = printable(text)
             names = ordered_names(expr, checked)
             spec = gap_spec(expr, checked)
             out.append(
@@ -92,12 +94,13 @@ def rule_leaves(checked: CheckedRuleset) -> tuple[Leaf, ...]:
                     rule,
                     expr,
                     text,
+                    shown,
                     names,
                     frozenset(set_names & set(names)),
                     spec,
-                    needs=f"  ✗ {rule.name} (line {rule.line}) needs {text}",
-                    held=f"  ✓ {text} (",
-                    missed=f"  ✗ {text} (",
+                    needs=f"  ✗ {rule.name} (line {rule.line}) needs {shown}",
+                    held=f"  ✓ {shown} (",
+                    missed=f"  ✗ {shown} (",
                     short_of=_short_of(spec),
                 )
             )

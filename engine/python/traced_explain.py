@@ -83,7 +83,7 @@ def explain_traced(decision: Traced) -> str:
         for leaf_id, result in steps:
             leaf = leaves[leaf_id]
             if result and leaf.rule.kind == "label" and leaf.rule.name in why:
-                why[leaf.rule.name].append(f"{leaf.text} ({seen(leaf)})")
+                why[leaf.rule.name].append(f"{leaf.shown} ({seen(leaf)})")
         lines.extend(f"  ✓ {label}: " + "; ".join(parts) for label, parts in why.items())
     notes = decision.notes if steps and program.divisions else ()
     if notes:
