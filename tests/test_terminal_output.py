@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from engine import load_ruleset
 from engine.python.terminal import json_printable, printable
+from engine.python.traced_explain import explain_traced
 from tests.conftest import ACCOUNT, RULES, tierline
 
 # every kind of character that acts on a terminal, as it is shown escaped
@@ -269,3 +271,29 @@ def test_audit_of_a_log_naming_a_forged_rule_file(
     assert "forged ✓" in result.stdout
     assert not any(line.startswith("replay with the archived rules: forged") for line in
                    result.stdout.splitlines())  # fmt: skip
+
+
+def test_decision_explain_itself_shows_rule_texts_and_values_escaped() -> None:
+    """`Decision.explain()` is what the gRPC FULL view and the reports show: its rule
+    texts (a string with ESC in it, a division's note) and values come escaped, and
+    the generated explainer says what the traced reference says."""
+    ruleset = load_ruleset(
+        text=(
+            'ruleset hostile\nversion "v\\n2"\n'
+            "input platform: text\ninput likes: count\ninput posts: count\n"
+            "let per_post = likes / posts\n"
+            'tier a when platform == "ig\x1b[31m\u202e" and per_post > 1\n'
+            "otherwise none\n"
+        ),
+        name="hostile",
+    )
+    decision = ruleset.classify({"platform": "x\x1b]0;t\x07\n", "likes": 5, "posts": 0})
+    text = decision.explain()
+    assert text == explain_traced(decision)
+    assert unsafe(text) == []
+    assert (
+        '✗ a (line 7) needs platform == "ig\\x1b[31m\\u202e"; has platform "x\\x1b]0;t\\x07\\n"'
+        in text
+    )
+    assert "(ruleset hostile, version v\\n2)" in text
+    assert len(text.splitlines()) == 6  # head, tiers tried, a, labels, notes, the note

@@ -83,7 +83,7 @@ class _ExplainGenerator(CodeGenerator):
             ]
         if self.divisions and self.leaves:
             divisions = tuple(self.divisions)
-            notes = k(lambda met: [f"  {note}" for note in division_notes(divisions, met)])
+            notes = k(lambda met: [f"  {printable(n)}" for n in division_notes(divisions, met)])
             lines += ["if notes:", f"    out.append({k('notes:')}); out += {notes}(notes)"]
         lines.append(f"return {k(chr(10))}.join(out)")
         cached = [" = ".join(self.shown.values()) + " = ''"] if self.shown else []

@@ -13,6 +13,7 @@ from engine.checker.model import Rule
 from engine.python.evaluator import Program
 from engine.python.explainer import header
 from engine.python.leaves import Leaf
+from engine.python.terminal import printable
 
 
 class _Ruleset(Protocol):
@@ -88,5 +89,5 @@ def explain_traced(decision: Traced) -> str:
     notes = decision.notes if steps and program.divisions else ()
     if notes:
         lines.append("notes:")
-        lines.extend(f"  {note}" for note in notes)
+        lines.extend(f"  {printable(note)}" for note in notes)
     return "\n".join(lines)
