@@ -23,6 +23,7 @@ from cli.common import Subparsers, UsageError, output_options, usage
 from engine import ClassifyError, Decision, RuleError, Ruleset
 from engine.language.source import Source
 from engine.load import check_source, read_source
+from engine.python.terminal import json_printable, printable
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -73,33 +74,32 @@ def run(args: argparse.Namespace) -> int:
             at=at,
         )
     except AuditError as error:
-        print(f"tierline audit: {error}", file=sys.stderr)
+        print(printable(f"tierline audit: {error}"), file=sys.stderr)
         return 1
     if args.output == "json":
-        print(
-            json.dumps(
-                {
-                    "decision": event,
-                    "replay": {
-                        "ran": archived.ran,
-                        "same": archived.same,
-                        "differences": archived.differences,
-                        "why_not": archived.why_not or None,
-                    },
-                    "today": None
-                    if today is None
-                    else {
-                        "digest": today_digest,
-                        "ran": today.ran,
-                        "tier": today.decision.tier if today.decision else None,
-                        "labels": list(today.decision.labels) if today.decision else None,
-                        "same_as_logged": today.same,
-                        "why_not": today.why_not or None,
-                    },
+        text = json.dumps(
+            {
+                "decision": event,
+                "replay": {
+                    "ran": archived.ran,
+                    "same": archived.same,
+                    "differences": archived.differences,
+                    "why_not": archived.why_not or None,
                 },
-                ensure_ascii=False,
-            )
+                "today": None
+                if today is None
+                else {
+                    "digest": today_digest,
+                    "ran": today.ran,
+                    "tier": today.decision.tier if today.decision else None,
+                    "labels": list(today.decision.labels) if today.decision else None,
+                    "same_as_logged": today.same,
+                    "why_not": today.why_not or None,
+                },
+            },
+            ensure_ascii=False,
         )
+        print(json_printable(text))
     else:
         print(report(event, archived, today, today_digest))
     return 0 if not archived.ran or archived.same else 1
@@ -208,6 +208,10 @@ def todays_ruleset(name: str, rules: Path) -> Ruleset | None:
 def report(
     event: dict[str, Any], archived: Replay, today: Replay | None, today_digest: str | None
 ) -> str:
+    """The audit for people. Everything in it came from the log or a rule file (ids,
+    tiers, texts, set items: anyone's bytes), so each line is escaped for the terminal as
+    it is made: a newline in an account id shows as `\\n` and cannot forge a line of
+    the report, nor an ESC repaint it. Explanations keep their own newlines."""
     lines = [
         f"decision {event['decision_id']} at {event.get('ts')}",
         f"account {event.get('account_id') or '(no id)'}: tier {event['tier'] or 'none'}"
@@ -218,35 +222,47 @@ def report(
     meta = [f"{k} {event[k]}" for k in ("rpc", "request_id", "peer") if event.get(k)]
     if meta:
         lines.append("call: " + ", ".join(meta))
+    lines = [printable(line) for line in lines]
     lines.append("")
     if archived.ran and archived.decision is not None:
-        lines.append(archived.decision.explain())
+        lines.append(printable(archived.decision.explain(), newlines=True))
         lines.append("")
         if archived.same:
             lines.append("replay with the archived rules: same tier, labels and reasons ✓")
         else:
             lines.append("!!! REPLAY DIFFERS FROM THE LOG !!!")
-            lines.extend(f"  {d}" for d in archived.differences)
+            lines.extend(printable(f"  {d}") for d in archived.differences)
     else:
-        lines.extend(_logged_reasons(event))
-        lines.append(f"replay not possible: {archived.why_not}")
+        lines.extend(printable(line) for line in _logged_reasons(event))
+        lines.append(printable(f"replay not possible: {archived.why_not}"))
     lines.append("")
-    if today is None:
-        lines.append(f"today: no ruleset named {event['ruleset']} is in the rules folder")
-    elif not today.ran:
-        lines.append(f"today: {today.why_not}")
-    elif today_digest == event["digest"]:
-        lines.append("today: the same rules (same digest) are in force")
-    elif today.decision is not None and today.decision.tier == event["tier"] and today.same:
-        changed = f"today (digest {(today_digest or '?')[:12]}…): the rules changed"
-        lines.append(f"{changed}, but this account gets the same result")
-    elif today.decision is not None:
-        lines.append(
-            f"today (digest {today_digest[:12] if today_digest else '?'}…): tier would be "
-            f"{today.decision.tier or 'none'} instead of {event['tier'] or 'none'}"
-        )
-        lines.extend("  " + line for line in today.decision.explain().splitlines())
+    verdict, differing = _today(event, today, today_digest)
+    lines.append(printable(verdict))
+    if differing is not None:
+        explained = printable(differing.explain(), newlines=True)
+        lines.extend("  " + line for line in explained.splitlines())
     return "\n".join(lines)
+
+
+def _today(
+    event: dict[str, Any], today: Replay | None, today_digest: str | None
+) -> tuple[str, Decision | None]:
+    """What today's rules say of the logged input, in one line, and today's decision
+    when it differs (to be explained below that line)."""
+    if today is None:
+        return f"today: no ruleset named {event['ruleset']} is in the rules folder", None
+    if not today.ran or today.decision is None:
+        return f"today: {today.why_not}", None
+    if today_digest == event["digest"]:
+        return "today: the same rules (same digest) are in force", None
+    if today.decision.tier == event["tier"] and today.same:
+        changed = f"today (digest {(today_digest or '?')[:12]}…): the rules changed"
+        return f"{changed}, but this account gets the same result", None
+    return (
+        f"today (digest {today_digest[:12] if today_digest else '?'}…): tier would be "
+        f"{today.decision.tier or 'none'} instead of {event['tier'] or 'none'}",
+        today.decision,
+    )
 
 
 def _logged_reasons(event: dict[str, Any]) -> list[str]:

@@ -5,10 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.common import Subparsers, UsageError, output_options, report, rule_files, usage
+from cli.common import (
+    Subparsers,
+    UsageError,
+    output_options,
+    printable,
+    report,
+    rule_files,
+    usage,
+)
 from cli.examples import suggestions
 from engine import RuleError, Ruleset
 from engine.load import SOLVER_MS, check_source, read_source
+from engine.python.terminal import printable as escaped
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -44,14 +53,15 @@ def run(args: argparse.Namespace) -> int:
         except RuleError as error:
             source, found, checked = error.source, error.diagnostics, None
         except OSError as error:
-            print(f"tierline: cannot read {path}: {error.strerror}", file=sys.stderr)
+            print(f"tierline: cannot read {escaped(str(path))}: {error.strerror}", file=sys.stderr)
             errors += 1
             continue
         report(args, source, found)
         if args.suggest_examples and checked is not None:
             suggested = suggestions(Ruleset(checked), args.solver_ms)
             if suggested:
-                print(f"# {path}: examples for what no example reaches\n\n{suggested}", end="")
+                head = f"# {escaped(str(path))}: examples for what no example reaches"
+                print(f"{head}\n\n{printable(suggested)}", end="")
         n_errors = sum(1 for d in found if d.severity.value == "error")
         errors += n_errors
         warnings += len(found) - n_errors

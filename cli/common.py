@@ -5,6 +5,7 @@ when piped, or as JSON for editors and CI bots."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -17,6 +18,8 @@ from engine import RuleError, Ruleset, load_ruleset
 from engine.language.diagnostics import Diagnostic, render_all, to_json
 from engine.language.source import Source
 from engine.load import check_source, decode
+from engine.python.terminal import json_printable
+from engine.python.terminal import printable as escaped
 
 # what `add_subparsers()` returns; each subcommand module adds its parser to it
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -41,9 +44,12 @@ def rule_files(paths: list[str]) -> Iterator[Path]:
 
 
 def printable(text: str) -> str:
-    """Text from a rule file, safe for a terminal: control characters (escape sequences
-    that could repaint the screen or hide a line) shown as \\x1b, tabs and newlines kept."""
-    return "".join(ch if ch.isprintable() or ch in "\n\t" else f"\\x{ord(ch):02x}" for ch in text)
+    """Text of the tool's own lines with pieces from a rule file or data in them, safe for
+    a terminal: control characters, bidi overrides and line separators shown as escapes
+    (`\\x1b`, `\\u202e`; see engine/python/terminal.py), the newlines kept. A single value
+    (an id, a file name) goes through `engine.python.terminal.printable` itself, which
+    escapes its newlines too."""
+    return escaped(text, newlines=True)
 
 
 def use_color(args: argparse.Namespace, stream: TextIO) -> bool:
@@ -73,11 +79,22 @@ def paint(text: str, color: bool) -> str:
 
 
 def report(args: argparse.Namespace, source: Source, diagnostics: list[Diagnostic]) -> None:
+    """Diagnostics as text or JSON lines. Their messages and hints quote the rule file
+    (texts, witnesses) and name it (a file name is anyone's bytes): each escaped for the
+    terminal on its own, so that a newline in one shows as `\\n` and cannot forge a
+    diagnostic; the rendering's own lines and colours go in after."""
     if args.output == "json":
         for item in to_json(source, diagnostics):
-            print(json.dumps(item, ensure_ascii=False))
+            print(json_printable(json.dumps(item, ensure_ascii=False)))
     elif diagnostics:
-        print(paint(render_all(source, diagnostics), use_color(args, sys.stdout)))
+        named = Source(source.text, escaped(source.path))
+        shown = [
+            dataclasses.replace(
+                d, message=escaped(d.message), hint=None if d.hint is None else escaped(d.hint)
+            )
+            for d in diagnostics
+        ]
+        print(paint(render_all(named, shown), use_color(args, sys.stdout)))
 
 
 def usage(error: UsageError) -> int:
@@ -91,7 +108,7 @@ def load_rules(path: Path, args: argparse.Namespace) -> Ruleset | None:
     except RuleError as error:
         report(args, error.source, error.diagnostics)
     except OSError as error:
-        print(f"tierline: cannot read {path}: {error.strerror}", file=sys.stderr)
+        print(f"tierline: cannot read {escaped(str(path))}: {error.strerror}", file=sys.stderr)
     return None
 
 

@@ -21,6 +21,8 @@ from cli.common import (
     usage,
 )
 from engine import ClassifyError, Decision, Ruleset
+from engine.python.terminal import json_printable, printable
+from engine.python.values import kind_of, preview
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -45,11 +47,14 @@ def add_parser(sub: Subparsers) -> None:
 
 
 def _accounts(stream: TextIO) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed JSON or the error) for one object, an array, or JSON lines."""
+    """(line number, parsed JSON or the error) for one object, an array, or JSON lines.
+    JSON nested deeper than Python's parser follows (about 1,000 levels: it raises
+    RecursionError), or a number of more than 4,300 digits (ValueError), is an error of
+    its line, and the lines after it are still read."""
     text = stream.read()
     try:
         whole = json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
         whole = None
     else:
         if isinstance(whole, list):
@@ -64,6 +69,10 @@ def _accounts(stream: TextIO) -> Iterator[tuple[int, Any]]:
             yield n, json.loads(line)
         except json.JSONDecodeError as error:
             yield n, ValueError(f"invalid JSON: {error.msg} (column {error.colno})")
+        except RecursionError:
+            yield n, ValueError("invalid JSON: nested too deeply to read")
+        except ValueError as error:  # int(): "Exceeds the limit (4300 digits) …"
+            yield n, ValueError(f"invalid JSON: {str(error).partition(':')[0]}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,25 +99,40 @@ def run(args: argparse.Namespace) -> int:
             try:
                 if isinstance(raw, Exception):
                     raise raw
-                account_id = raw.get(args.id) if isinstance(raw, dict) else None
+                account_id = _account_id(raw, args.id)
                 account = {k: v for k, v in raw.items() if k != args.id} if account_id else raw
                 decision = classify(account)
             except (ClassifyError, ValueError) as error:
                 bad += 1
-                print(f"tierline: {args.input}:{number}: {error}", file=sys.stderr)
+                print(printable(f"tierline: {args.input}:{number}: {error}"), file=sys.stderr)
                 continue
             _warn_misspelled(decision, warned, f"{args.input}:{number}")
             shown_id = "" if account_id is None else str(account_id)
             if log_writer is not None:
                 log_writer.write(decision, shown_id, "eval")
             if args.explain:
-                print(decision.explain() + "\n")
+                # values from data came escaped; the rule file's own words may hold anything
+                print(printable(decision.explain(), newlines=True) + "\n")
             else:
                 out = {"account_id": account_id, **decision.to_dict()}
-                print(json.dumps(out, ensure_ascii=False, default=str))
+                print(json_printable(json.dumps(out, ensure_ascii=False, default=str)))
     if log_stream is not None:
         log_stream.close()
     return 1 if bad else 0
+
+
+def _account_id(raw: Any, field: str) -> str | int | float | None:
+    """The account's id: a text or a number (as the decision log keeps it), or None.
+    Anything else is refused in words (a list nested 900 deep would fail in json.dumps)."""
+    if not isinstance(raw, dict):
+        return None
+    found = raw.get(field)
+    if found is None or (isinstance(found, str | int | float) and not isinstance(found, bool)):
+        return found
+    raise ValueError(
+        f"{field}: expected a text or a number as the account's id, "
+        f"got {preview(found)} ({kind_of(found)})"
+    )
 
 
 def _warn_misspelled(decision: Decision, warned: set[str], where: str) -> None:
@@ -117,7 +141,7 @@ def _warn_misspelled(decision: Decision, warned: set[str], where: str) -> None:
     for name, hint in decision.ignored_hints:
         if name not in warned:
             warned.add(name)
-            print(f"tierline: {where}: '{name}' is ignored: {hint}", file=sys.stderr)
+            print(printable(f"tierline: {where}: '{name}' is ignored: {hint}"), file=sys.stderr)
 
 
 def _eval_log(target: str, ruleset: Ruleset) -> tuple[Any, Any]:

@@ -24,6 +24,8 @@ from cli.common import (
 )
 from cli.examples import unreached
 from engine import ExampleResult
+from engine.python.terminal import json_printable
+from engine.python.terminal import printable as escaped
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -59,19 +61,19 @@ def run(args: argparse.Namespace) -> int:
                  _unreached(path, tiers, labels))  # fmt: skip
         for result in results:
             where = f"{path}:{result.example.span.line}"
-            description = printable(result.example.description)
+            description = escaped(result.example.description)
             if result.passed:
                 passed += 1
                 if args.verbose and not as_json:
-                    print(f"{ok_mark}   {printable(where)} {description}")
+                    print(f"{ok_mark}   {escaped(where)} {description}")
             else:
                 failed += 1
             if as_json:
                 _say(True, _example_json(path, result), "")
             elif not result.passed:
-                print(f"{fail_mark} {printable(where)} {description}")
-                print(f"  expected {result.expected()}")
-                print(f"  got      {result.got()}")
+                print(f"{fail_mark} {escaped(where)} {description}")
+                print(f"  expected {escaped(result.expected())}")
+                print(f"  got      {escaped(result.got())}")  # an error may quote data
                 if result.decision is not None:
                     print("  " + printable(result.decision.explain()).replace("\n", "\n  "))
     summary = f"{passed} passed, {failed} failed"
@@ -100,7 +102,7 @@ def _example_json(path: Path, result: ExampleResult) -> dict[str, Any]:
 
 def _no_examples(path: Path) -> str:
     return (
-        f'WARNING: {printable(str(path))}: no examples to run; add `example "…" given … '
+        f'WARNING: {escaped(str(path))}: no examples to run; add `example "…" given … '
         "expect …` so that tests and reloads check the rules"
     )
 
@@ -108,10 +110,10 @@ def _no_examples(path: Path) -> str:
 def _unreached(path: Path, tiers: list[str], labels: list[str]) -> str:
     named = [f"tier {t}" for t in tiers] + [f"label {x}" for x in labels]
     return (
-        f"NOTE: {printable(str(path))}: no example reaches {', '.join(named)}; "
+        f"NOTE: {escaped(str(path))}: no example reaches {', '.join(named)}; "
         "`tierline check --suggest-examples` writes one for each"
     )
 
 
 def _say(as_json: bool, data: dict[str, Any], text: str) -> None:
-    print(json.dumps(data, ensure_ascii=False) if as_json else text)
+    print(json_printable(json.dumps(data, ensure_ascii=False)) if as_json else text)

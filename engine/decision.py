@@ -19,7 +19,7 @@ from engine.python.codegen import division_notes
 from engine.python.evaluator import Program
 from engine.python.explainer import Explainer
 from engine.python.reasoner import Reasoner
-from engine.python.values import json_value
+from engine.python.values import field_name, json_value
 
 Steps = tuple[list[tuple[int, bool]], dict[str, Value], list[int]]
 Facts = tuple[tuple["Reason", ...], list[int], dict[str, Value]]
@@ -188,7 +188,7 @@ class Decision:
     @property
     def ignored_fields(self) -> tuple[str, ...]:
         declared = self.ruleset.program.checked.inputs
-        return tuple(sorted(str(k) for k in self.account if k not in declared))
+        return tuple(sorted(field_name(k) for k in self.account if k not in declared))
 
     @property
     def ignored_hints(self) -> tuple[tuple[str, str], ...]:

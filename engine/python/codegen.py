@@ -239,7 +239,9 @@ class CodeGenerator:
 
     def _read_inputs(self) -> list[str]:
         """Locals for the inputs, read with exact types; anything else (a missing field,
-        another type, an account that is not a dict) goes to the slow path."""
+        another type, an account that is not a dict) goes to the slow path. Any exception
+        while reading does: an account that is not a mapping raises whatever its own
+        `[]` raises (a numpy array: IndexError), and the slow path refuses it in words."""
         inputs = self.checked.inputs
         reads: list[str] = []
         for name, decl in inputs.items():
@@ -256,7 +258,7 @@ class CodeGenerator:
         if not reads:  # no inputs: the account must still be an object
             reads.append(f"if not isinstance(raw, {self.k(Mapping)}): raise TypeError")
         lines = ["try:", *("    " + line for line in reads)]
-        lines.append("except (KeyError, TypeError, AttributeError):")
+        lines.append("except Exception:")
         lines.append(f"    return {self._slow()}")
         bounds = {
             "low": self.k(-MAX_NUMBER),

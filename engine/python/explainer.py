@@ -24,6 +24,7 @@ from engine.checker.model import CheckedRuleset, Rule
 from engine.language.ast import TypeName
 from engine.python.codegen import CodeGenerator, division_notes
 from engine.python.leaves import GapSpec, Leaf, usual_gap_bounds, value_formatters
+from engine.python.terminal import printable
 
 Explainer = Callable[[Mapping[str, Any]], str]  # account -> explanation
 
@@ -82,7 +83,7 @@ class _ExplainGenerator(CodeGenerator):
             ]
         if self.divisions and self.leaves:
             divisions = tuple(self.divisions)
-            notes = k(lambda met: [f"  {note}" for note in division_notes(divisions, met)])
+            notes = k(lambda met: [f"  {printable(n)}" for n in division_notes(divisions, met)])
             lines += ["if notes:", f"    out.append({k('notes:')}); out += {notes}(notes)"]
         lines.append(f"return {k(chr(10))}.join(out)")
         cached = [" = ".join(self.shown.values()) + " = ''"] if self.shown else []
@@ -147,7 +148,7 @@ class _ExplainGenerator(CodeGenerator):
         """A label that held: each condition that ran and held, with what it read."""
         lines = []
         for leaf, guard in self.ran(rule):
-            add = f"why.append({self._text([leaf.text, ' (', *self._seen(leaf), ')'])})"
+            add = f"why.append({self._text([leaf.shown, ' (', *self._seen(leaf), ')'])})"
             lines.append(f"if {' and '.join((*guard, f'x{leaf.id}'))}: {add}")
         return lines
 
@@ -202,18 +203,18 @@ class Code:
 
 
 def header(checked: CheckedRuleset, rule: Rule | None) -> str:
-    """The first line(s), the same for every decision by one rule."""
+    """The first line(s), the same for every decision by one rule. The file's name, the
+    ruleset's name and the version are anyone's text (a name from a log under audit,
+    `version "1\\n…"`): shown through `printable`, so that they cannot add a line."""
     tier = (rule.tier if rule is not None else None) or "none"
-    version = f", version {checked.version}" if checked.version else ""
+    version = f", version {printable(checked.version)}" if checked.version else ""
+    ruleset = f"(ruleset {printable(checked.name)}{version})"
     if rule is not None and rule.kind == "tier":
-        where = f"{rule.file}:{rule.line}"
-        return (
-            f"tier {tier}: rule '{rule.name}' at {where} (ruleset {checked.name}{version})\n"
-            f"why {tier}:"
-        )
+        where = f"{printable(rule.file)}:{rule.line}"
+        return f"tier {tier}: rule '{rule.name}' at {where} {ruleset}\nwhy {tier}:"
     if rule is not None:
         return (
             f"tier {tier}: no tier rule matched, so `otherwise {rule.name}` at "
-            f"{rule.file}:{rule.line} applies (ruleset {checked.name}{version})"
+            f"{printable(rule.file)}:{rule.line} applies {ruleset}"
         )
-    return f"tier none: no tier rule matched (ruleset {checked.name}{version})"
+    return f"tier none: no tier rule matched {ruleset}"

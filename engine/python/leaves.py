@@ -15,6 +15,7 @@ from typing import Any
 from engine.checker.model import CheckedRuleset, Rule, Value
 from engine.checker.types import show_value
 from engine.language import ast
+from engine.python.terminal import printable
 
 COMBINATORS = (ast.AllOf, ast.AnyOf, ast.Not)
 
@@ -27,7 +28,8 @@ class Leaf:
     id: int
     rule: Rule
     expr: ast.Expr
-    text: str  # the rule's own words for it
+    text: str  # the rule's own words for it (as reasons and the decision log keep them)
+    shown: str  # the same, as explanations show it: a string's ESC as \x1b (`printable`)
     names: tuple[str, ...]  # what it reads: inputs, lets, levels (a level adds its source)
     sets: frozenset[str]  # which of those are sets (shown as sorted lists)
     gap: GapSpec | None  # how to say by how much it failed, for numeric tests
@@ -83,6 +85,7 @@ def rule_leaves(checked: CheckedRuleset) -> tuple[Leaf, ...]:
             continue
         for expr in leaves_of(rule.when):
             text = " ".join(checked.source.text_of(expr.span).split())
+            shown = printable(text)
             names = ordered_names(expr, checked)
             spec = gap_spec(expr, checked)
             out.append(
@@ -91,12 +94,13 @@ def rule_leaves(checked: CheckedRuleset) -> tuple[Leaf, ...]:
                     rule,
                     expr,
                     text,
+                    shown,
                     names,
                     frozenset(set_names & set(names)),
                     spec,
-                    needs=f"  ✗ {rule.name} (line {rule.line}) needs {text}",
-                    held=f"  ✓ {text} (",
-                    missed=f"  ✗ {text} (",
+                    needs=f"  ✗ {rule.name} (line {rule.line}) needs {shown}",
+                    held=f"  ✓ {shown} (",
+                    missed=f"  ✗ {shown} (",
                     short_of=_short_of(spec),
                 )
             )
@@ -208,10 +212,13 @@ def value_formatters(checked: CheckedRuleset) -> dict[str, Callable[[Any], str]]
 
 def _formatter(type_: ast.TypeName) -> Callable[[Any], str]:
     T = ast.TypeName
-    if type_ is T.TEXT:
-        return lambda v: f'"{v}"'
-    if type_ is T.TEXT_SET:
-        return lambda v: "{" + ", ".join(f'"{x}"' for x in sorted(v)) + "}"
+    if type_ is T.TEXT:  # a text from data: its control characters shown as escapes
+        return lambda v: f'"{printable(v)}"'
+    if type_ is T.TEXT_SET:  # a list on the fast path (its items may be StrEnum members):
+        # shown as the set of plain texts it stands for
+        return lambda v: (
+            "{" + ", ".join(f'"{printable(x)}"' for x in sorted({str.__str__(x) for x in v})) + "}"
+        )
     if type_ is T.FLAG:
         return lambda v: "true" if v else "false"
     if type_ is T.PERCENT:

@@ -13,6 +13,7 @@ from engine.checker.model import Rule
 from engine.python.evaluator import Program
 from engine.python.explainer import header
 from engine.python.leaves import Leaf
+from engine.python.terminal import printable
 
 
 class _Ruleset(Protocol):
@@ -83,10 +84,10 @@ def explain_traced(decision: Traced) -> str:
         for leaf_id, result in steps:
             leaf = leaves[leaf_id]
             if result and leaf.rule.kind == "label" and leaf.rule.name in why:
-                why[leaf.rule.name].append(f"{leaf.text} ({seen(leaf)})")
+                why[leaf.rule.name].append(f"{leaf.shown} ({seen(leaf)})")
         lines.extend(f"  ✓ {label}: " + "; ".join(parts) for label, parts in why.items())
     notes = decision.notes if steps and program.divisions else ()
     if notes:
         lines.append("notes:")
-        lines.extend(f"  {note}" for note in notes)
+        lines.extend(f"  {printable(note)}" for note in notes)
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +95,7 @@ def kind_of(value: object) -> str:
 
 def _shown(value: object) -> str:
     """The value as JSON would write it, cut short, and its kind."""
+    value = plain(value)
     kind = kind_of(value)
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -104,18 +105,79 @@ def _shown(value: object) -> str:
         return "NaN (not a number)" if math.isnan(value) else f"{'-' * (value < 0)}infinity"
     if value is None or isinstance(value, Mapping) or kind == "a value of another kind":
         return kind
-    try:
-        text = json.dumps(sorted(value, key=str) if isinstance(value, set | frozenset) else value,
-                          ensure_ascii=False, default=str)  # fmt: skip
-    except (TypeError, ValueError):
-        text = "…"
-    if len(text) > 40:
-        text = text[:39] + "…"
-    return f"{text} ({kind})"
+    return f"{preview(value)} ({kind})"
+
+
+def preview(value: object, room: int = 40) -> str:
+    """`value` as JSON writes it, cut to `room` characters ("…" marks the cut). Written
+    piece by piece and stopped once past `room`, so that a list nested 1,000 deep (on
+    which json.dumps raised RecursionError) or a text of 16 MiB costs only what is shown."""
+    pieces: list[str] = []
+    size = 0
+    for piece in _json_pieces(value, room):
+        pieces.append(piece)
+        size += len(piece)
+        if size > room:
+            break
+    text = "".join(pieces)
+    return text if len(text) <= room else text[: room - 1] + "…"
+
+
+def _json_pieces(value: object, room: int) -> Iterator[str]:
+    """The JSON text of `value` in pieces; each list or object opens with a piece of its
+    own before its items, so a reader that stops after `room` characters stops the
+    recursion within `room` levels."""
+    if value is None or isinstance(value, bool):
+        yield "null" if value is None else "true" if value else "false"
+    elif isinstance(value, int):
+        number = int.__int__(value)
+        yield str(number) if abs(number) < 10**30 else "…"
+    elif isinstance(value, float):
+        yield json.dumps(float.__float__(value))
+    elif isinstance(value, str):
+        yield json.dumps(str.__getitem__(value, slice(room + 1)), ensure_ascii=False)
+    elif isinstance(value, Mapping):
+        yield "{"
+        for n, (key, item) in enumerate(value.items()):
+            yield ", " if n else ""
+            yield from _json_pieces(key if isinstance(key, str) else "…", room)
+            yield ": "
+            yield from _json_pieces(item, room)
+        yield "}"
+    elif isinstance(value, list | tuple | set | frozenset):
+        if isinstance(value, set | frozenset) and all(isinstance(v, str) for v in value):
+            value = sorted(value)  # a set's order is not the caller's: sorted when it can be
+        yield "["
+        for n, item in enumerate(value):
+            yield ", " if n else ""
+            yield from _json_pieces(item, room)
+        yield "]"
+    else:
+        yield "…"
+
+
+def plain(value: object) -> object:
+    """A subclass of int, float or str (an IntEnum, a StrEnum, numpy's float64 and str_)
+    as the plain value it holds, read by the base type's own method (a subclass may
+    override `__str__` or `__int__`). The generated evaluator checks exact types and
+    hands anything else to `validate`; what `validate` gives back must pass that check,
+    or the two call each other until RecursionError."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):  # bool has no subclasses: this is an IntEnum or the like
+        return int.__int__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    return value
 
 
 def coerce(type_: TypeName, value: object) -> Value | None:
-    """The value as `type_` wants it, or None if it does not fit."""
+    """The value as `type_` wants it, of exactly the type the evaluator checks for (see
+    `plain`), or None if it does not fit."""
+    value = plain(value)
     kind = type(value)
     if type_ is T.TEXT:
         return value if isinstance(value, str) else None
@@ -125,7 +187,7 @@ def coerce(type_: TypeName, value: object) -> Value | None:
         if isinstance(value, list | tuple | set | frozenset) and all(
             isinstance(v, str) for v in value
         ):
-            return frozenset(value)
+            return frozenset(str.__str__(v) for v in value)
         return None
     if kind is bool or not isinstance(value, int | float) or not -MAX_NUMBER <= value <= MAX_NUMBER:
         return None  # NaN and infinities fail the comparison; so do ints past a float's range
@@ -146,7 +208,7 @@ def validate(inputs: Mapping[str, Input], account: Mapping[str, Any]) -> dict[st
     facts: dict[str, Value] = {}
     problems: list[FieldProblem] = []
     for name, decl in inputs.items():
-        value = account.get(name)
+        value = plain(account.get(name))  # what follows sees no subclass's overrides
         if value is None:
             if decl.optional:
                 assert decl.default is not None
@@ -173,11 +235,18 @@ def undeclared(
     inputs: Mapping[str, Input], account: Mapping[str, Any], hint: Callable[[str], str | None]
 ) -> list[FieldProblem]:
     """Strict mode: every field the rules do not declare, each a problem."""
+    named = [(field_name(name), value) for name, value in account.items() if name not in inputs]
+    named.sort(key=lambda item: item[0])
     return [
-        FieldProblem(str(name), "no field", "undeclared", kind_of(value), hint(str(name)) or "")
-        for name, value in sorted(account.items(), key=lambda item: str(item[0]))
-        if name not in inputs
+        FieldProblem(name, "no field", "undeclared", kind_of(value), hint(name) or "")
+        for name, value in named
     ]
+
+
+def field_name(key: object) -> str:
+    """A field's name as messages show it: a text as it is, any other key (a tuple nested
+    1,000 deep, whose str() raises RecursionError) as a short preview."""
+    return str.__str__(key) if isinstance(key, str) else preview(key)
 
 
 def within(decl: Input, value: Value) -> bool:
@@ -196,7 +265,8 @@ def _out_of_range(decl: Input, value: Any) -> FieldProblem:
 
 
 def json_value(value: Value) -> Any:
-    """A value as JSON: sets become sorted lists."""
+    """A value as JSON: sets become sorted lists (of plain texts: the fast path lets a
+    list of StrEnum members through, which behave as their texts)."""
     if isinstance(value, frozenset | set | list | tuple):
-        return sorted(set(value))
+        return sorted({str.__str__(item) for item in value})
     return value
