@@ -4,9 +4,8 @@ any depth, and accounts that are not mappings at all. `classify` answers each wi
 decision or a ClassifyError, nothing else, and a value of a subclass gets the decision
 of the plain value it holds.
 
-numpy and pandas are not installed in this environment: their scalars that subclass
-float and str are covered by the subclasses here; np.int64 and np.bool_ (which subclass
-neither int nor bool) are refused as "a value of another kind", never looped on."""
+numpy's scalars of every kind the rules read (int8 to uint64, bool_, float16 to float64,
+str_) and one-dimensional arrays of texts are twins too: a DataFrame row holds them."""
 
 from __future__ import annotations
 
@@ -18,8 +17,11 @@ import fractions
 import json
 import types
 import uuid
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +32,7 @@ from tests.test_log_writer import assert_same_as_to_dict
 from tests.typed_rules import EVERY_CONSTRUCT
 from tests.typed_rules import accounts as typed_accounts
 
+SYNTHESIS_TEXT = (Path(__file__).parent.parent / "rules" / "synthesis.tiers").read_text()
 EVERY = Ruleset(check_source(Source(EVERY_CONSTRUCT, "every.tiers"), analyse=False))
 
 
@@ -75,15 +78,15 @@ def twins(value: Any) -> list[Any]:
     """`value` as other types that hold the same plain value."""
     kind = type(value)
     if kind is bool:
-        return []  # bool has no subclasses
+        return [np.bool_(value)]  # bool has no subclasses; numpy's is no subclass of it
     if kind is int:
         member = enum.IntEnum("Count", {"V": value})["V"]
         flag = enum.IntFlag("Bits", {"V": value})["V"] if value else value
-        return [member, LyingInt(value), flag]
+        return [member, LyingInt(value), flag, *_numpy_ints(value)]
     if kind is float:
-        return [LyingFloat(value), type("Float64", (float,), {})(value)]
+        return [LyingFloat(value), type("Float64", (float,), {})(value), np.float64(value)]
     if kind is str:
-        return [enum.StrEnum("Text", {"V": value})["V"], LyingStr(value)]
+        return [enum.StrEnum("Text", {"V": value})["V"], LyingStr(value), np.str_(value)]
     if kind is list:
         return [
             tuple(value),
@@ -91,8 +94,17 @@ def twins(value: Any) -> list[Any]:
             frozenset(value),
             [enum.StrEnum("Topic", {"V": v})["V"] for v in value],
             tuple(LyingStr(v) for v in value),
+            [np.str_(v) for v in value],
+            np.array(value, dtype=object),
+            *([np.array(value)] if value else []),
         ]
     return []
+
+
+def _numpy_ints(value: int) -> list[Any]:
+    """`value` as each numpy integer type that holds it exactly."""
+    types_ = (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64)
+    return [t(value) for t in types_ if np.iinfo(t).min <= value <= np.iinfo(t).max]
 
 
 def same(a: Decision, b: Decision) -> None:
@@ -368,3 +380,20 @@ def test_nan_is_refused_not_taken_as_missing() -> None:
                 assert (problem.field, problem.given) == (field, "NaN (not a number)")
             else:
                 raise AssertionError("NaN is not a value")
+
+
+def test_numpy_values_of_a_dataframe_row_are_read_as_plain_values() -> None:
+    """The issue's first call from a DataFrame row: every value a numpy scalar, the set a
+    numpy array; numpy's dates and time spans are refused, not read as counts."""
+    row = {
+        "followers": np.int64(45_000),
+        "engagement_rate": np.float32(0.042),
+        "topics": np.array(["fashion"]),
+        "platform": np.str_("instagram"),
+    }
+    rules = Ruleset(check_source(Source(SYNTHESIS_TEXT, "synthesis.tiers"), analyse=False))
+    assert rules.classify(row).tier == "micro"
+    assert rules.classify_many([row])[0].tier == "micro"
+    for odd in (np.timedelta64(5), np.datetime64("2026-01-01"), np.complex128(1)):
+        with pytest.raises(InputError, match="followers: expected a count"):
+            rules.classify({**row, "followers": odd})

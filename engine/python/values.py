@@ -157,8 +157,8 @@ def _json_pieces(value: object, room: int) -> Iterator[str]:
 
 
 def plain(value: object) -> object:
-    """A subclass of int, float or str (an IntEnum, a StrEnum, numpy's float64 and str_)
-    as the plain value it holds, read by the base type's own method (a subclass may
+    """A subclass of int, float or str (an IntEnum, a StrEnum, numpy's float64 and str_),
+    or a numpy scalar of another kind (int64, bool_, float32), as the plain value it holds, read by the base type's own method (a subclass may
     override `__str__` or `__int__`). The generated evaluator checks exact types and
     hands anything else to `validate`; what `validate` gives back must pass that check,
     or the two call each other until RecursionError."""
@@ -171,6 +171,28 @@ def plain(value: object) -> object:
         return int.__int__(value)
     if isinstance(value, float):
         return float.__float__(value)
+    return _numpy_plain(value)
+
+
+# numpy's kinds of scalar read as plain values (booleans, signed and unsigned integers,
+# floats, texts), by the dtype's one-letter kind. Dates ("M") and time spans ("m") are
+# left out: Python reads a timedelta64 as an integer, which would make a span a count.
+_NUMPY_KINDS = frozenset("biufU")
+
+
+def _numpy_plain(value: object) -> object:
+    """A numpy scalar (np.int64, np.bool_, np.float32, np.str_) as its plain value, and a
+    one-dimensional numpy array of texts as a list, read through `.item()`/`.tolist()`;
+    anything else as it is. numpy is not imported: an account from a DataFrame row holds
+    numpy values whether or not tierline depends on numpy."""
+    if type(value).__module__ != "numpy":
+        return value
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    shape = getattr(value, "shape", None)
+    if shape == () and kind in _NUMPY_KINDS:
+        return value.item()  # type: ignore[attr-defined]
+    if shape is not None and len(shape) == 1 and kind in ("U", "O"):
+        return value.tolist()  # type: ignore[attr-defined]  # its items are read as any list's
     return value
 
 
