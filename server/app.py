@@ -18,11 +18,13 @@ from engine.ruleset import Ruleset
 from server.decision_log import open_decision_log
 from server.drain import Drain
 from server.health import Health
-from server.loading import archive_source, load_folder
+from server.loading import FolderReload, archive_source, load_folder
 from server.logs import get_logger
 from server.metrics import Metrics
 from server.observe import ObservingInterceptor
 from server.pb import pb, pb_grpc
+from server.protocol import ProtocolInterceptor
+from server.rulefiles import RuleFiles
 from server.running import Running
 from server.service import Classifier
 from server.settings import Settings
@@ -66,7 +68,8 @@ def create_server(settings: Settings) -> Running:
 
     archive = archive_source(settings)
     registry.on_activate = on_activate
-    load_folder(registry, settings.rules, metrics)
+    files = RuleFiles(settings.rules)  # never blocks on a FIFO, never reads past the limit
+    load_folder(registry, settings.rules, metrics, files)
 
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -78,13 +81,24 @@ def create_server(settings: Settings) -> Running:
     threads = settings.workers + settings.max_streams + settings.max_validations
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tierline-rpc"),
-        interceptors=[ObservingInterceptor(metrics, drain, SERVICE, settings.max_streams)],
+        interceptors=[
+            ObservingInterceptor(metrics, drain, SERVICE, settings.max_streams),
+            ProtocolInterceptor(),  # undecodable requests: INVALID_ARGUMENT; bytes answers
+        ],
         options=options,
         maximum_concurrent_rpcs=threads * 8,
     )
     hidden = frozenset([*settings.mask_fields, *settings.hash_fields])
     validator = Validator(settings.validate_workers, settings.max_validations, settings.solver_ms)
-    classifier = Classifier(registry, metrics, decision_log, settings.max_batch, hidden, validator)
+    classifier = Classifier(
+        registry,
+        metrics,
+        decision_log,
+        settings.max_batch,
+        hidden,
+        validator,
+        max_message_bytes=settings.max_message_bytes,
+    )
     pb_grpc.add_ClassifierServicer_to_server(classifier, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -126,6 +140,7 @@ def create_server(settings: Settings) -> Running:
         drain,
         validator,
         metrics_port,
+        files=files,
     )
     running.rules_changed()
     return running
@@ -154,6 +169,7 @@ def serve(settings: Settings) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     signal.signal(signal.SIGUSR1, on_signal)
+    reload = _folder_reload(running)
     with contextlib.suppress(OSError):  # nobody reads stdout any more: serve on regardless
         print(f"tierline listening on {where}", flush=True)
     try:
@@ -163,7 +179,7 @@ def serve(settings: Settings) -> int:
                 signum = received.pop(0)
                 if signum == signal.SIGHUP:
                     log.info("reload_requested", signal="SIGHUP")
-                    _reload_all(running)
+                    reload.request()  # in a thread: SIGTERM never waits for a reload
                     continue
                 if signum == signal.SIGUSR1:
                     log.info("decision_log_reopen_requested", signal="SIGUSR1")
@@ -175,9 +191,8 @@ def serve(settings: Settings) -> int:
         running.stop()
 
 
-def _reload_all(running: Running) -> None:
-    try:
-        load_folder(running.registry, running.settings.rules, running.metrics)
-    except Exception as error:  # the signal loop must outlive anything a folder holds
-        log.error("reload_failed", error=repr(error), exc_info=error)
-    running.rules_changed()
+def _folder_reload(running: Running) -> FolderReload:
+    files = running.files or RuleFiles(running.settings.rules)
+    return FolderReload(
+        running.registry, running.settings.rules, running.metrics, files, running.rules_changed
+    )

@@ -5,20 +5,28 @@ handed to the registry (which only activates it if it checks and passes its
 examples), and the outcome is logged (`ruleset_loaded`, `ruleset_rejected`)
 and counted. Every activated source is kept in the archive by digest, for
 `tierline audit`.
+
+Files are read through `server/rulefiles.py` (never a FIFO or device, never
+past the size limit, never outside the folder), and a refused file is not
+read again until it changes. What is logged about a load is bounded
+(`server/shown.py`): one file with thousands of findings makes one event
+line of at most a few KiB, not megabytes.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from engine.language.diagnostics import RuleError
-from engine.load import read_source
 from engine.registry import LoadResult, Registry
 from engine.ruleset import Ruleset
 from server.logs import get_logger
 from server.metrics import Metrics
+from server.rulefiles import Refused, RuleFiles, stat_key
 from server.settings import Settings
+from server.shown import failure_message
 
 log = get_logger("tierline.server")
 
@@ -38,27 +46,44 @@ def archive_source(settings: Settings) -> Callable[[Ruleset], None]:
 
 
 def load_folder(
-    registry: Registry, folder: Path, metrics: Metrics | None = None
+    registry: Registry, folder: Path, metrics: Metrics | None = None, files: RuleFiles | None = None
 ) -> list[LoadResult]:
+    """Every `*.tiers` file of the folder (start-up, SIGHUP); files refused before and
+    unchanged since are left as they are."""
     try:
         paths = sorted(folder.glob("*.tiers"))
     except OSError as error:
         log.error("rules_folder_unreadable", folder=str(folder), error=error.strerror)
         return []
-    return [load_file(registry, path, metrics) for path in paths]
+    files = files if files is not None else RuleFiles(folder)
+    loaded = [load_file(registry, path, metrics, files=files) for path in paths]
+    return [result for result in loaded if result is not None]
 
 
 def load_file(
-    registry: Registry, path: Path, metrics: Metrics | None = None, replacing: str | None = None
-) -> LoadResult:
+    registry: Registry,
+    path: Path,
+    metrics: Metrics | None = None,
+    replacing: str | None = None,
+    files: RuleFiles | None = None,
+) -> LoadResult | None:
     """Read, check and offer one file; whatever goes wrong is that file's rejection.
-    `replacing`: a file going away whose ruleset this one may take over."""
+    `replacing`: a file going away whose ruleset this one may take over. None: the file
+    was refused before and has not changed since, so it is not read again."""
+    files = files if files is not None else RuleFiles(path.parent)
+    if files.still_refused(path):
+        return None
+    version = stat_key(path)  # before reading: a change during the read is a new version
     try:
-        result = registry.load(read_source(path), replacing)
-    except RuleError as error:  # not UTF-8, too large
+        result = registry.load(files.read(path), replacing)
+    except (RuleError, Refused) as error:  # not a regular file, outside, too large, not UTF-8
         result = registry.refuse(str(path), str(error))
-    except OSError as error:  # a folder, no permission, gone since it was listed
+    except OSError as error:  # no permission, gone since it was listed
         result = registry.refuse(str(path), f"{path}: cannot be read: {error.strerror or error}")
+    if result.accepted:
+        files.accepted(path)
+    elif result.entry.path == str(path):  # refused for what the file holds, not a name clash
+        files.refused(path, version)
     return report_load(result, metrics)
 
 
@@ -84,8 +109,60 @@ def report_load(result: LoadResult, metrics: Metrics | None) -> LoadResult:
             path=result.path,
             digest=result.failure.digest,
             serving_digest=result.entry.serving.digest if result.entry.serving else None,
-            diagnostics=result.failure.message,
+            diagnostics=failure_message(result.failure, result.path),
         )
         if metrics is not None:
             metrics.rejected.labels(result.name).inc()
     return result
+
+
+class FolderReload:
+    """SIGHUP's reload of the whole folder, in a thread of its own: the signal loop runs on
+    the main thread, and a file that takes long to check must not keep it from SIGTERM.
+    A SIGHUP during a reload asks for one more after it; more than one are one."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        folder: Path,
+        metrics: Metrics | None,
+        files: RuleFiles,
+        changed: Callable[[], None],
+    ):
+        self.registry, self.folder, self.metrics = registry, folder, metrics
+        self.files, self.changed = files, changed
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._again = False
+
+    def request(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                self._again = True
+                return
+            self._thread = threading.Thread(
+                target=self._run, name="tierline-sighup-reload", daemon=True
+            )
+            self._thread.start()
+
+    def wait(self, timeout: float) -> bool:
+        """Whether no reload runs any more (tests)."""
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        with self._lock:
+            return self._thread is None
+
+    def _run(self) -> None:
+        while True:
+            try:
+                load_folder(self.registry, self.folder, self.metrics, self.files)
+            except Exception as error:  # the next SIGHUP must still work
+                log.error("reload_failed", error=repr(error), exc_info=error)
+            self.changed()
+            with self._lock:
+                if not self._again:
+                    self._thread = None
+                    return
+                self._again = False

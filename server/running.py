@@ -19,6 +19,7 @@ from server.drain import Drain
 from server.health import Health
 from server.logs import get_logger
 from server.metrics import Metrics
+from server.rulefiles import RuleFiles
 from server.settings import Settings
 from server.validation import Validator
 
@@ -45,6 +46,7 @@ class Running:
     validator: Validator
     metrics_port: int | None = None
     watcher: Stoppable | None = None  # the rule watcher, when rules are watched
+    files: RuleFiles | None = None  # the rules folder's reader, and what it refused
     stopped: threading.Event = field(default_factory=threading.Event)
 
     def rules_changed(self) -> None:
