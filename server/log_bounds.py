@@ -7,7 +7,8 @@ characters and "…", a list to its first `MAX_ITEMS` items. For the audit,
 the line then holds `"cut"`: for each cut value, where it was (`input.topics`,
 `reasons.4.observed.topics`, `account_id`) with its full `length` (characters
 of a text, items of a list) and the `sha256` of the full value (of a text's
-UTF-8 bytes; of a list's compact JSON, as `orjson.dumps` writes it), so a
+UTF-8 bytes; of a list's compact JSON as the line would have held it, a set
+sorted, as `orjson.dumps` writes it), so a
 value kept elsewhere can be proved to be the one decided on. Tier, rule,
 labels and each reason's result are never cut: they were computed from the
 full values.
