@@ -30,6 +30,11 @@ from server.shown import failure_message
 
 log = get_logger("tierline.server")
 
+# One check at a time in this process: the analysis's solver (z3) shares one context
+# between threads, and two checks at once crash it (seen: the watcher's reload and a
+# SIGHUP's, together). Reading and refusing a file need no turn.
+_CHECKING = threading.Lock()
+
 
 def archive_source(settings: Settings) -> Callable[[Ruleset], None]:
     directory = settings.archive_dir()
@@ -75,7 +80,9 @@ def load_file(
         return None
     version = stat_key(path)  # before reading: a change during the read is a new version
     try:
-        result = registry.load(files.read(path), replacing)
+        source = files.read(path)
+        with _CHECKING:
+            result = registry.load(source, replacing)
     except (RuleError, Refused) as error:  # not a regular file, outside, too large, not UTF-8
         result = registry.refuse(str(path), str(error))
     except OSError as error:  # no permission, gone since it was listed
