@@ -139,7 +139,8 @@ class DecisionEncoder:
                     message.tier = rule.tier
                     message.has_tier = True
                 message.rule.name, message.rule.kind = rule.name, rule.kind
-                message.rule.file, message.rule.line = rule.file, rule.line
+                message.rule.file = shown.relative(rule.file)  # as ListRulesets shows it
+                message.rule.line = rule.line
             message.labels.extend(labels)
             cached = self._outcomes[key] = (rs, message.SerializeToString())
         return cached[1]

@@ -134,7 +134,7 @@ def test_hostile_files_are_refused_and_the_good_ones_serve(
     assert SECRET not in str(answer) and "SECRET" not in str(answer)
     assert str(hostile) not in str(answer), "no caller learns where the rules are kept"
     d = stub.Classify(pb.ClassifyRequest(account=account_message({"followers": 10_000})))
-    assert d.decision.tier == "micro"
+    assert (d.decision.tier, d.decision.rule.file) == ("micro", "fda.tiers")
 
 
 def test_diagnostics_that_callers_see_are_bounded(stub: pb_grpc.ClassifierStub) -> None:
