@@ -18,7 +18,7 @@ from engine.ruleset import Ruleset
 from server.decision_log import open_decision_log
 from server.drain import Drain
 from server.health import Health
-from server.loading import FolderReload, archive_source, load_folder
+from server.loading import FolderReload, StartLoad, archive_source
 from server.logs import get_logger
 from server.metrics import Metrics
 from server.observe import ObservingInterceptor
@@ -69,7 +69,8 @@ def create_server(settings: Settings) -> Running:
     archive = archive_source(settings)
     registry.on_activate = on_activate
     files = RuleFiles(settings.rules)  # never blocks on a FIFO, never reads past the limit
-    load_folder(registry, settings.rules, metrics, files)
+    first_load = StartLoad(registry, settings.rules, metrics, files)
+    first_load.wait(settings.start_wait_seconds)  # a slow file does not keep it from listening
 
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -142,6 +143,7 @@ def create_server(settings: Settings) -> Running:
         metrics_port,
         files=files,
     )
+    first_load.changed = running.rules_changed
     running.rules_changed()
     return running
 

@@ -61,8 +61,58 @@ def load_folder(
         log.error("rules_folder_unreadable", folder=str(folder), error=error.strerror)
         return []
     files = files if files is not None else RuleFiles(folder)
-    loaded = [load_file(registry, path, metrics, files=files) for path in paths]
+    loaded = [load_file(registry, path, metrics, files=files) for path in _small_first(paths)]
     return [result for result in loaded if result is not None]
+
+
+LARGE_BYTES = 1024 * 1024  # a file this large takes seconds to check: it is loaded last
+
+
+def _small_first(paths: list[Path]) -> list[Path]:
+    """By name, but files over `LARGE_BYTES` after the others: a huge file (a million
+    lines take about 25 s to check) must not keep every other ruleset waiting."""
+
+    def large(path: Path) -> bool:
+        try:
+            return path.stat().st_size > LARGE_BYTES
+        except OSError:
+            return False
+
+    return sorted(paths, key=large)  # stable: by name within each group
+
+
+class StartLoad:
+    """The first load of the folder, in a thread of its own: the server waits for it at
+    most `wait_s` before it listens, so no file (one that takes minutes to check) keeps
+    it from listening; files still being checked then are served when they pass."""
+
+    def __init__(self, registry: Registry, folder: Path, metrics: Metrics | None, files: RuleFiles):
+        self.changed: Callable[[], None] = lambda: None  # health and metrics, once running
+        self.done = threading.Event()
+        self._args = (registry, folder, metrics, files)
+        self._thread = threading.Thread(target=self._run, name="tierline-start-load", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            load_folder(*self._args)
+        except Exception as error:
+            log.error("reload_failed", error=repr(error), exc_info=error)
+        finally:
+            self.done.set()
+            self.changed()
+
+    def wait(self, wait_s: float) -> bool:
+        """Whether every file was loaded within `wait_s`; if not, says so."""
+        if self.done.wait(wait_s):
+            return True
+        log.warning(
+            "rules_still_loading",
+            folder=str(self._args[1]),
+            waited_s=wait_s,
+            note="listening now; the files still being checked serve once they pass",
+        )
+        return False
 
 
 def load_file(

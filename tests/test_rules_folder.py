@@ -271,3 +271,45 @@ def test_read_rule_file_refuses_what_is_not_a_regular_file_inside(hostile: Path)
     shutil.rmtree(hostile / "store")
     with pytest.raises(Refused, match="leads nowhere readable"):
         read_rule_file(hostile, hostile / "linked.tiers")
+
+
+def test_a_file_that_takes_minutes_to_check_does_not_keep_the_server_from_listening(
+    tmp_path: Path,
+) -> None:
+    """A valid 9 MB file (1.5 million comment lines: about 40 s of checking here) named
+    to sort first: the others are loaded before it, the server listens after at most
+    `start_wait_seconds`, and SIGTERM ends it while the file is still being checked."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "fda.tiers").write_text(FDA)
+    padding = "# pad\n" * 1_500_000  # 9 MB, under the 16 MiB limit
+    (rules / "aaa.tiers").write_text(
+        f"ruleset aaa\ninput followers: count\n{padding}tier a when followers at least 1\n"
+        "otherwise none\n"
+    )
+    started = time.monotonic()
+    process, port = start_serve(
+        rules,
+        "--decision-log",
+        "off",
+        "--default-ruleset",
+        "fda",
+        env={"TIERLINE_START_WAIT_SECONDS": "2", "TIERLINE_GRACE_SECONDS": "2"},
+    )
+    try:
+        assert time.monotonic() - started < 20, "the server waited for the slow file"
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.ClassifierStub(channel)
+            request = pb.ClassifyRequest(account=account_message({"followers": 10_000}))
+            assert stub.Classify(request, timeout=5).decision.tier == "micro"
+        stopping = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=20)
+        took = time.monotonic() - stopping
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    assert code == 0 and took < 2 + 5, (code, took)
+    assert process.stderr is not None
+    assert "rules_still_loading" in process.stderr.read()
