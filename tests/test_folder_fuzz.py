@@ -28,8 +28,9 @@ from pathlib import Path
 import grpc
 
 from server.pb import pb, pb_grpc
-from server.testing import Callers, start_serve
+from server.testing import Callers
 from tests.conftest import RULES
+from tests.test_rules_folder import serve_within
 
 SECRET = "SECRET-OUTSIDE-THE-FOLDER"
 FDA = (RULES / "fda.tiers").read_text()
@@ -176,7 +177,8 @@ def test_a_hostile_folder_under_load_fails_no_call(tmp_path: Path) -> None:
     os.mkfifo(rules / "h0.tiers")  # present at start-up
     stderr_path = tmp_path / "stderr.log"
     with open(stderr_path, "w") as stderr:  # a file, not a pipe: nothing can fill and block it
-        process, port = start_serve(
+        process, port = serve_within(
+            30,
             rules,
             "--decision-log",
             "off",

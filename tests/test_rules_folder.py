@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ from server.client import account_message
 from server.pb import pb, pb_grpc
 from server.settings import Settings
 from server.shown import MAX_DIAGNOSTICS, MAX_TEXT
-from server.testing import start_serve
+from server.testing import child_pids, start_serve
 from server.watch import RuleWatcher
 from tests.conftest import ACCOUNT, RULES
 
@@ -74,6 +75,26 @@ def hostile(tmp_path: Path) -> Path:
     (rules / "linked.tiers").symlink_to(rules / "store" / "linked.tiers")
     (rules / "many.tiers").write_text(many_diagnostics())
     return rules
+
+
+def serve_within(
+    seconds: float, rules: Path, *flags: str, **popen: Any
+) -> tuple[subprocess.Popen[str], int]:
+    """`start_serve`, bounded: a server that never listens (a file holding its start) is
+    killed after `seconds` and the test fails, instead of waiting for its first line."""
+    box: list[tuple[subprocess.Popen[str], int]] = []
+    before = set(child_pids(os.getpid()))
+    thread = threading.Thread(
+        target=lambda: box.append(start_serve(rules, *flags, **popen)), daemon=True
+    )
+    thread.start()
+    thread.join(seconds)
+    if not box:
+        for pid in set(child_pids(os.getpid())) - before:  # only the server this started
+            os.kill(pid, signal.SIGKILL)
+        thread.join(10)
+        raise AssertionError(f"tierline serve did not listen within {seconds} s")
+    return box[0]
 
 
 def started_within(seconds: float, start: Callable[[], Running]) -> Running:
@@ -222,7 +243,8 @@ def test_tierline_serve_listens_reloads_and_stops_whatever_the_folder_holds(
     SIGHUP do not stop it, its memory never holds the 3 GB file, and SIGTERM ends it
     within the grace time."""
     grace = 2.0
-    process, port = start_serve(
+    process, port = serve_within(
+        30,
         hostile,
         "--decision-log",
         "off",
@@ -288,7 +310,8 @@ def test_a_file_that_takes_minutes_to_check_does_not_keep_the_server_from_listen
         "otherwise none\n"
     )
     started = time.monotonic()
-    process, port = start_serve(
+    process, port = serve_within(
+        30,
         rules,
         "--decision-log",
         "off",
