@@ -202,15 +202,6 @@ class FolderReload:
             )
             self._thread.start()
 
-    def wait(self, timeout: float) -> bool:
-        """Whether no reload runs any more (tests)."""
-        with self._lock:
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-        with self._lock:
-            return self._thread is None
-
     def _run(self) -> None:
         while True:
             try:
