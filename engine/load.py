@@ -6,6 +6,7 @@ result is a CheckedRuleset or a RuleError, never another exception.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -39,21 +40,24 @@ def _replay(checked: CheckedRuleset) -> Replay:
     return replay
 
 
-def decode(data: bytes, path: str) -> Source:
-    """Rule files are UTF-8; anything else is one clear diagnostic."""
-    if len(data) > MAX_SOURCE_BYTES:
+def _not_too_large(size: int, path: str) -> None:
+    if size > MAX_SOURCE_BYTES:
         source = Source("", path)
         raise RuleError(
             source,
             [
                 Diagnostic(
                     "file-too-large",
-                    f"this file is {len(data):,} bytes; rule files may be at most "
-                    f"{MAX_SOURCE_BYTES:,}",
+                    f"this file is {size:,} bytes; rule files may be at most {MAX_SOURCE_BYTES:,}",
                     source.span(0, 0),
                 )
             ],
         )
+
+
+def decode(data: bytes, path: str) -> Source:
+    """Rule files are UTF-8; anything else is one clear diagnostic."""
+    _not_too_large(len(data), path)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -75,7 +79,13 @@ def decode(data: bytes, path: str) -> Source:
 
 
 def read_source(path: str | Path) -> Source:
-    return decode(Path(path).read_bytes(), str(path))
+    """A file's size is known before it is read (a 3 GB file is refused unread), and no
+    more than the limit is read from what has no size (a pipe: `check <(…)`)."""
+    with open(path, "rb") as handle:
+        _not_too_large(os.fstat(handle.fileno()).st_size, str(path))
+        data = handle.read(MAX_SOURCE_BYTES + 1)
+    _not_too_large(len(data), str(path))
+    return decode(data, str(path))
 
 
 def check_source(

@@ -20,11 +20,13 @@ from server.archive import Archive, check_log_path
 from server.decision_log import READY_WAIT_S, open_decision_log
 from server.drain import Drain
 from server.health import Health
-from server.loading import load_folder
+from server.loading import FolderReload, StartLoad
 from server.logs import get_logger
 from server.metrics import Metrics
 from server.observe import ObservingInterceptor
 from server.pb import pb, pb_grpc
+from server.protocol import ProtocolInterceptor
+from server.rulefiles import RuleFiles
 from server.running import Running
 from server.service import Classifier
 from server.settings import Settings
@@ -74,7 +76,9 @@ def create_server(settings: Settings) -> Running:
         decision_log.register(ruleset, READY_WAIT_S if started else 0.0)
 
     registry.on_activate = on_activate
-    load_folder(registry, settings.rules, metrics)
+    files = RuleFiles(settings.rules)  # never blocks on a FIFO, never reads past the limit
+    first_load = StartLoad(registry, settings.rules, metrics, files)
+    first_load.wait(settings.start_wait_seconds)  # a slow file does not keep it from listening
     if not decision_log.wait_ready(timeout=START_READY_S):  # calls wait for it, then fail
         log.warning("decision_log_not_ready", waited_s=START_READY_S)
     started = True
@@ -89,13 +93,24 @@ def create_server(settings: Settings) -> Running:
     threads = settings.workers + settings.max_streams + settings.max_validations
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tierline-rpc"),
-        interceptors=[ObservingInterceptor(metrics, drain, SERVICE, settings.max_streams)],
+        interceptors=[
+            ObservingInterceptor(metrics, drain, SERVICE, settings.max_streams),
+            ProtocolInterceptor(),  # undecodable requests: INVALID_ARGUMENT; bytes answers
+        ],
         options=options,
         maximum_concurrent_rpcs=threads * 8,
     )
     hidden = frozenset([*settings.mask_fields, *settings.hash_fields])
     validator = Validator(settings.validate_workers, settings.max_validations, settings.solver_ms)
-    classifier = Classifier(registry, metrics, decision_log, settings.max_batch, hidden, validator)
+    classifier = Classifier(
+        registry,
+        metrics,
+        decision_log,
+        settings.max_batch,
+        hidden,
+        validator,
+        max_message_bytes=settings.max_message_bytes,
+    )
     pb_grpc.add_ClassifierServicer_to_server(classifier, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -141,7 +156,9 @@ def create_server(settings: Settings) -> Running:
         drain,
         validator,
         metrics_port,
+        files=files,
     )
+    first_load.changed = running.rules_changed
     running.rules_changed()
     return running
 
@@ -159,6 +176,7 @@ def serve(settings: Settings) -> int:
     running = create_server(settings)
     if settings.watch:
         running.watcher = RuleWatcher(running).start()
+    reload = _folder_reload(running)
     _say_started(running)
     try:
         while True:
@@ -167,7 +185,7 @@ def serve(settings: Settings) -> int:
                 signum = received.pop(0)
                 if signum == signal.SIGHUP:
                     log.info("reload_requested", signal="SIGHUP")
-                    _reload_all(running)
+                    reload.request()  # in a thread: SIGTERM never waits for a reload
                     continue
                 if signum == signal.SIGUSR1:
                     log.info("decision_log_reopen_requested", signal="SIGUSR1")
@@ -209,9 +227,8 @@ def _say_started(running: Running) -> None:
             print(f"tierline listening on {where}", file=sys.stderr, flush=True)
 
 
-def _reload_all(running: Running) -> None:
-    try:
-        load_folder(running.registry, running.settings.rules, running.metrics)
-    except Exception as error:  # the signal loop must outlive anything a folder holds
-        log.error("reload_failed", error=repr(error), exc_info=error)
-    running.rules_changed()
+def _folder_reload(running: Running) -> FolderReload:
+    files = running.files or RuleFiles(running.settings.rules)
+    return FolderReload(
+        running.registry, running.settings.rules, running.metrics, files, running.rules_changed
+    )

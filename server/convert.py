@@ -17,7 +17,8 @@ from engine.language.diagnostics import Diagnostic
 from engine.language.source import Source
 from engine.load import check_source
 from engine.python.values import MAX_COUNT
-from engine.registry import Entry, LoadState
+from engine.registry import Entry, LoadFailure, LoadState
+from server import shown
 from server.pb import pb
 
 _STATE = {
@@ -138,7 +139,8 @@ class DecisionEncoder:
                     message.tier = rule.tier
                     message.has_tier = True
                 message.rule.name, message.rule.kind = rule.name, rule.kind
-                message.rule.file, message.rule.line = rule.file, rule.line
+                message.rule.file = shown.relative(rule.file)  # as ListRulesets shows it
+                message.rule.line = rule.line
             message.labels.extend(labels)
             cached = self._outcomes[key] = (rs, message.SerializeToString())
         return cached[1]
@@ -199,12 +201,12 @@ def diagnostic(d: Diagnostic, file: str) -> pb.Diagnostic:
     return pb.Diagnostic(
         severity=d.severity.value,
         code=d.code,
-        message=d.message,
+        message=shown.cut(d.message, 1024),
         file=file,
         line=d.span.line,
         column=d.span.col,
         length=max(1, d.span.end - d.span.start),
-        hint=d.hint or "",
+        hint=shown.cut(d.hint or "", 1024),
         witness={name: to_value(value) for name, value in (d.witness or {}).items()},
     )
 
@@ -215,7 +217,7 @@ def ruleset_info(rs: Ruleset) -> pb.RulesetInfo:
         version=rs.version,
         title=rs.title,
         digest=rs.digest,
-        path=rs.path,
+        path=shown.relative(rs.path),
         policy=rs.policy,
         inputs=rs.inputs,
         tiers=rs.tiers,
@@ -229,13 +231,13 @@ def archived_info(text: str, path: str, digest: str) -> pb.RulesetInfo:
     try:
         checked = check_source(Source(text, path), analyse=False)
     except RuleError:  # it served once, so it checked then; an older checker is the only way
-        return pb.RulesetInfo(digest=digest, path=path)
+        return pb.RulesetInfo(digest=digest, path=shown.relative(path))
     return pb.RulesetInfo(
         name=checked.name,
         version=checked.version,
         title=checked.title,
         digest=checked.digest,
-        path=path,
+        path=shown.relative(path),
         policy=checked.policy,
         inputs={name: decl.type.value for name, decl in checked.inputs.items()},
         tiers=checked.tier_names(),
@@ -244,20 +246,40 @@ def archived_info(text: str, path: str, digest: str) -> pb.RulesetInfo:
 
 
 def entry_info(entry: Entry) -> pb.RulesetInfo:
+    """What callers of ListRulesets and GetRuleset learn of one ruleset: its path relative
+    to the rules folder, and its last load error bounded (`server/shown.py`)."""
     info = ruleset_info(entry.serving) if entry.serving else pb.RulesetInfo(name=entry.name)
-    info.path = entry.path
+    info.path = shown.relative(entry.path)
     info.state = _STATE[entry.state]
     if entry.loaded_at is not None:
         info.loaded_at.CopyFrom(timestamp(entry.loaded_at))
     info.previous_digest = entry.previous_digest or ""
     failure = entry.last_error
     if failure is not None:
-        info.last_error.CopyFrom(
-            pb.LoadError(
-                at=timestamp(failure.at),
-                digest=failure.digest,
-                message=failure.message,
-                diagnostics=[diagnostic(d, entry.path) for d in failure.diagnostics],
-            )
-        )
+        info.last_error.MergeFromString(_load_error(failure, entry.path))
     return info
+
+
+_LOAD_ERRORS: dict[tuple[int, str], tuple[LoadFailure, bytes]] = {}  # by id: cheap to look up
+
+
+def _load_error(failure: LoadFailure, path: str) -> bytes:
+    """The bounded LoadError of a failure, encoded once: ListRulesets is asked often, and
+    a failure may hold tens of thousands of diagnostics to sort and render."""
+    key = (id(failure), path)
+    cached = _LOAD_ERRORS.get(key)
+    if cached is not None and cached[0] is failure:
+        return cached[1]
+    first, _more = shown.first_diagnostics(failure.diagnostics)
+    file = shown.relative(path)
+    message = pb.LoadError(
+        at=timestamp(failure.at),
+        digest=failure.digest,
+        message=shown.failure_message(failure, path),
+        diagnostics=[diagnostic(d, file) for d in first],
+    )
+    if len(_LOAD_ERRORS) >= 256:
+        _LOAD_ERRORS.clear()
+    encoded = message.SerializeToString()
+    _LOAD_ERRORS[key] = (failure, encoded)
+    return encoded

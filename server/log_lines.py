@@ -30,6 +30,7 @@ import orjson
 from engine.decision import Decider, Decision, iso_ts_bytes
 from engine.python.codegen import division_notes
 from engine.python.log_encoder import compile_log_encoder
+from server.log_bounds import bounded_lines
 from server.logs import get_logger
 
 log = get_logger("tierline.decision_log")
@@ -220,10 +221,10 @@ class DecisionLines:
             log.error("decision_log_unknown_digest", digest=digest, decisions=len(items))
             self.failed += len(items)
             return b""
-        try:
-            return b"".join([encoder.line(*item, context) for item in items])
+        try:  # bounded: the caller's long values cut (server/log_bounds.py)
+            return bounded_lines([encoder.line(*item, context) for item in items])
         except Exception:  # one odd value must not cost the others their lines
-            return b"".join([self._careful(digest, item, context) for item in items])
+            return bounded_lines([self._careful(digest, item, context) for item in items])
 
     def _careful(self, digest: str, item: Item, context: bytes) -> bytes:
         try:

@@ -19,6 +19,7 @@ from server.drain import Drain
 from server.health import Health
 from server.logs import get_logger
 from server.metrics import Metrics
+from server.rulefiles import RuleFiles
 from server.settings import Settings
 from server.validation import Validator
 
@@ -47,6 +48,7 @@ class Running:
     metrics_port: int | None = None
     watcher: Stoppable | None = None  # the rule watcher, when rules are watched
     default_from: str | None = None  # why the default ruleset is the one it is
+    files: RuleFiles | None = None  # the rules folder's reader, and what it refused
     stopped: threading.Event = field(default_factory=threading.Event)
 
     def rules_changed(self) -> None:

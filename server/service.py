@@ -1,4 +1,11 @@
-"""The Classifier servicer: proto in, engine call, proto out. Logic lives in engine/."""
+"""The Classifier servicer: proto in, engine call, proto out. Logic lives in engine/.
+
+What reached the log reached the caller: an answer is encoded, and its size
+checked against the largest message the server sends, before its decisions
+are logged; one that cannot be sent is RESOURCE_EXHAUSTED and logs nothing.
+Ids the caller sends are at most `MAX_ID_CHARS` (INVALID_ARGUMENT naming the
+field), and no message quotes a caller's value longer than a few dozen
+characters (`server/shown.py`)."""
 
 from __future__ import annotations
 
@@ -17,7 +24,16 @@ from server import convert
 from server.log_versions import LogUnavailable
 from server.metrics import Metrics
 from server.pb import pb, pb_grpc
-from server.validation import ValidationRefused, Validator, validation
+from server.shown import (
+    MAX_FILE_NAME_CHARS,
+    MAX_ID_CHARS,
+    MAX_STATUS_TEXT,
+    MAX_VIOLATIONS,
+    cut,
+    names,
+    quote,
+)
+from server.validation import ValidationRefused, Validator, too_large, validation
 
 FULL = pb.DECISION_VIEW_FULL
 DEADLINE_CHECK_EVERY = 256
@@ -39,7 +55,9 @@ class Classifier(pb_grpc.ClassifierServicer):
         hidden: frozenset[str] = frozenset(),
         validator: Validator | None = None,
         strict: bool = False,
+        max_message_bytes: int = 32 * 1024 * 1024,
     ):
+        self.max_message_bytes = max_message_bytes  # the largest answer gRPC will send
         self.strict = strict  # refuse undeclared fields in every request
         self.validator = validator  # None: validate in this process (tests)
         self.hidden = hidden  # masked and hashed inputs: no error message shows their values
@@ -51,13 +69,16 @@ class Classifier(pb_grpc.ClassifierServicer):
 
     # ---------------------------------------------------------------- classify
 
-    def Classify(
+    def Classify(  # type: ignore[override]
         self, request: pb.ClassifyRequest, context: grpc.ServicerContext
-    ) -> pb.ClassifyResponse:
+    ) -> bytes:
+        """The answer encoded (`server/protocol.py` sends bytes as they are)."""
         started = time.perf_counter_ns()
         full = _full_view(request.view, context)
-        ruleset = self._ruleset(request.ruleset, request.digest, context)
         account_id = request.account.id
+        _abort_if_long("account.id", account_id, context)
+        request_id = _request_id(request.request_id, context)
+        ruleset = self._ruleset(request.ruleset, request.digest, context)
         try:
             decision = self._classify(ruleset, request.strict)(
                 convert.account_values(request.account)
@@ -66,15 +87,16 @@ class Classifier(pb_grpc.ClassifierServicer):
             self.metrics.input_errors.labels(ruleset.name, _code_name(error)).inc()
             _abort_for(convert.masked(error, self.hidden), context)
         self.metrics.count_decision(ruleset.name, decision)
-        response = self.encoder.response(decision, account_id, full)
+        answer = self.encoder.response(decision, account_id, full).SerializeToString()
+        self._fits(len(answer), context)
         latency = (time.perf_counter_ns() - started) // 1000
-        request_id = _request_id(request.request_id, context)
         self._record("Classify", request_id, latency, [(decision, account_id)], context)
-        return response
+        return answer
 
-    def ClassifyBatch(
+    def ClassifyBatch(  # type: ignore[override]
         self, request: pb.ClassifyBatchRequest, context: grpc.ServicerContext
-    ) -> pb.ClassifyBatchResponse:
+    ) -> bytes:
+        """The answer encoded, as Classify's."""
         started = time.perf_counter_ns()
         count = len(request.accounts)
         if count > self.max_batch:
@@ -83,6 +105,7 @@ class Classifier(pb_grpc.ClassifierServicer):
                 f"accounts: {count:,} accounts in one batch; the limit is {self.max_batch:,}",
             )
         full = _full_view(request.view, context)
+        request_id = _request_id(request.request_id, context)
         ruleset = self._ruleset(request.ruleset, request.digest, context)
         fill = self.encoder.fill
         classify = self._classify(ruleset, request.strict)
@@ -95,6 +118,9 @@ class Classifier(pb_grpc.ClassifierServicer):
                 _check_deadline(context)
             account_id = account.id
             result = add()
+            if len(account_id) > MAX_ID_CHARS:
+                result.error.CopyFrom(_too_long("account.id", account_id))
+                continue
             result.account_id = account_id
             try:
                 decision = classify(values(account))
@@ -104,11 +130,12 @@ class Classifier(pb_grpc.ClassifierServicer):
                 continue
             decided.append((decision, account_id))
             fill(result.decision, decision, account_id, full)
+        answer = response.SerializeToString()
+        self._fits(len(answer), context)
         self.metrics.count_decisions(ruleset.name, (d for d, _ in decided))
         latency = (time.perf_counter_ns() - started) // 1000
-        request_id = _request_id(request.request_id, context)
         self._record("ClassifyBatch", request_id, latency, decided, context)
-        return response
+        return answer
 
     def ClassifyStream(
         self, request_iterator: Iterator[pb.ClassifyRequest], context: grpc.ServicerContext
@@ -117,6 +144,11 @@ class Classifier(pb_grpc.ClassifierServicer):
         for request in request_iterator:
             started = time.perf_counter_ns()
             account_id = request.account.id
+            if len(account_id) > MAX_ID_CHARS or len(request.request_id) > MAX_ID_CHARS:
+                field = "account.id" if len(account_id) > MAX_ID_CHARS else "request_id"
+                value = account_id if field == "account.id" else request.request_id
+                yield pb.ClassifyResponse(error=_too_long(field, value))
+                continue
             if request.view not in _VIEWS:
                 yield pb.ClassifyResponse(account_id=account_id, error=_bad_view(request.view))
                 continue
@@ -132,8 +164,12 @@ class Classifier(pb_grpc.ClassifierServicer):
             except LookupError as error:
                 yield pb.ClassifyResponse(account_id=account_id, error=_error(error))
                 continue
-            self.metrics.count_decision(ruleset.name, decision)
             response = self.encoder.response(decision, account_id, request.view == FULL)
+            size = response.ByteSize()
+            if size > self.max_message_bytes:  # not sent, so not logged
+                yield pb.ClassifyResponse(account_id=account_id, error=self._too_large(size))
+                continue
+            self.metrics.count_decision(ruleset.name, decision)
             latency = (time.perf_counter_ns() - started) // 1000
             try:  # logged before it is sent: a cancel after this message cannot lose it
                 self.sink.record(
@@ -162,10 +198,10 @@ class Classifier(pb_grpc.ClassifierServicer):
     ) -> pb.GetRulesetResponse:
         entry = self.registry.entry(request.name)
         if entry is None:
-            known = ", ".join(e.name for e in self.registry.entries()) or "none are loaded"
+            known = names([e.name for e in self.registry.entries()])
             context.abort(
                 grpc.StatusCode.NOT_FOUND,
-                f"name: unknown ruleset '{request.name}' (known: {known})",
+                f"name: unknown ruleset {quote(request.name)} (known: {known})",
             )
         info = convert.entry_info(entry)
         if request.digest and (entry.serving is None or entry.serving.digest != request.digest):
@@ -173,7 +209,8 @@ class Classifier(pb_grpc.ClassifierServicer):
             if archived is None:
                 context.abort(
                     grpc.StatusCode.NOT_FOUND,
-                    f"digest: no archived source of '{request.name}' has digest {request.digest}",
+                    f"digest: no archived source of {quote(request.name)} has digest "
+                    f"{quote(request.digest)}",
                 )
             return pb.GetRulesetResponse(
                 info=convert.archived_info(archived, entry.path, request.digest), source=archived
@@ -186,6 +223,14 @@ class Classifier(pb_grpc.ClassifierServicer):
         self, request: pb.ValidateRulesRequest, context: grpc.ServicerContext
     ) -> pb.ValidateRulesResponse:
         file_name = request.file_name or "candidate.tiers"
+        if len(file_name) > MAX_FILE_NAME_CHARS:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"file_name: {len(file_name):,} characters; at most {MAX_FILE_NAME_CHARS:,}",
+            )
+        unread = too_large(request.source, file_name)  # as loading would: not checked
+        if unread is not None:
+            return unread
         if self.validator is None:
             return validation(request.source, file_name)
         try:
@@ -222,10 +267,23 @@ class Classifier(pb_grpc.ClassifierServicer):
         except NoDefaultRuleset as error:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"ruleset: {error}")
         except UnknownRuleset as error:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"ruleset: {error}")
+            context.abort(grpc.StatusCode.NOT_FOUND, _unknown(error))
         except DigestNotLoaded as error:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"digest: {error}")
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _too_large(self, size: int) -> pb.Error:
+        return pb.Error(
+            code=code_pb2.RESOURCE_EXHAUSTED,
+            message=f"the answer would be {size:,} bytes, more than the {self.max_message_bytes:,} "
+            "this server sends; nothing was logged: ask for DECISION_VIEW_BASIC, fewer "
+            "accounts, or shorter values",
+        )
+
+    def _fits(self, size: int, context: grpc.ServicerContext) -> None:
+        """Before anything is logged: an answer gRPC would refuse to send never was given."""
+        if size > self.max_message_bytes:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, self._too_large(size).message)
 
 
 _VIEWS = frozenset([pb.DECISION_VIEW_UNSPECIFIED, pb.DECISION_VIEW_BASIC, FULL])
@@ -247,11 +305,30 @@ def _full_view(view: int, context: grpc.ServicerContext) -> bool:
 
 def _request_id(given: str, context: grpc.ServicerContext) -> str:
     if given:
+        _abort_if_long("request_id", given, context)
         return given
     for key, value in context.invocation_metadata():
         if key == "x-request-id":
+            _abort_if_long("x-request-id", str(value), context)
             return str(value)
     return ""
+
+
+def _too_long(field: str, value: str) -> pb.Error:
+    return pb.Error(
+        code=code_pb2.INVALID_ARGUMENT,
+        message=f"{field}: {len(value):,} characters; at most {MAX_ID_CHARS:,}",
+        field_violations=[pb.FieldViolation(field=field, description="too long")],
+    )
+
+
+def _abort_if_long(field: str, value: str, context: grpc.ServicerContext) -> None:
+    if len(value) > MAX_ID_CHARS:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, _too_long(field, value).message)
+
+
+def _unknown(error: UnknownRuleset) -> str:
+    return f"ruleset: unknown ruleset {quote(error.name)} (known: {names(error.known)})"
 
 
 def _check_deadline(context: grpc.ServicerContext) -> None:
@@ -268,18 +345,26 @@ def _error(error: Exception) -> pb.Error:
     if isinstance(error, InputError):
         return pb.Error(
             code=code_pb2.INVALID_ARGUMENT,
-            message=str(error),
-            field_violations=convert.field_violations(error),
+            message=cut(str(error), MAX_STATUS_TEXT),
+            field_violations=_violations(error),
         )
     if isinstance(error, NoDefaultRuleset):
         return pb.Error(code=code_pb2.INVALID_ARGUMENT, message=f"ruleset: {error}")
     if isinstance(error, UnknownRuleset):
-        return pb.Error(code=code_pb2.NOT_FOUND, message=f"ruleset: {error}")
+        return pb.Error(code=code_pb2.NOT_FOUND, message=_unknown(error))
     if isinstance(error, DigestNotLoaded):
         return pb.Error(code=code_pb2.FAILED_PRECONDITION, message=f"digest: {error}")
     if isinstance(error, LogUnavailable):
         return pb.Error(code=code_pb2.UNAVAILABLE, message=str(error))
-    return pb.Error(code=code_pb2.FAILED_PRECONDITION, message=str(error))
+    return pb.Error(code=code_pb2.FAILED_PRECONDITION, message=cut(str(error), MAX_STATUS_TEXT))
+
+
+def _violations(error: InputError) -> list[pb.FieldViolation]:
+    """At most `MAX_VIOLATIONS`, each bounded: a status's details ride in its trailers."""
+    return [
+        pb.FieldViolation(field=cut(v.field, 256), description=cut(v.description, 512))
+        for v in convert.field_violations(error)[:MAX_VIOLATIONS]
+    ]
 
 
 def _abort_for(error: ClassifyError, context: grpc.ServicerContext) -> NoReturn:
@@ -288,15 +373,19 @@ def _abort_for(error: ClassifyError, context: grpc.ServicerContext) -> NoReturn:
         detail.Pack(
             error_details_pb2.BadRequest(
                 field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=p.field, description=str(p))
-                    for p in error.problems
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=v.field, description=v.description
+                    )
+                    for v in _violations(error)
                 ]
             )
         )
         status = status_pb2.Status(
-            code=code_pb2.INVALID_ARGUMENT, message=str(error), details=[detail]
+            code=code_pb2.INVALID_ARGUMENT,
+            message=cut(str(error), MAX_STATUS_TEXT),
+            details=[detail],
         )
         context.abort_with_status(rpc_status.to_status(status))
     assert isinstance(error, RuleConflict)
-    context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+    context.abort(grpc.StatusCode.FAILED_PRECONDITION, cut(str(error), MAX_STATUS_TEXT))
     raise AssertionError("unreachable")  # pragma: no cover

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     grace_seconds: float = Field(10.0, ge=0, description="time for in-flight calls at shutdown")
     watch: bool = Field(True, description="reload rule files when they change")
     debounce_ms: int = Field(300, ge=0, description="quiet time before a changed file is loaded")
+    start_wait_seconds: float = Field(
+        30.0, ge=0, description="longest wait for the rules before listening (the rest load on)"
+    )
     mask_fields: list[str] = Field(default_factory=list, description="logged as '***'")
     hash_fields: list[str] = Field(default_factory=list, description="logged as a keyed hash")
     hash_key: str = Field("", description="secret for hash_fields (HMAC-SHA256)")

@@ -10,6 +10,12 @@ processes (spawned, so nothing of gRPC is forked). At most
 once); an admitted call waits for a free worker only until its deadline, and
 a worker still busy when the caller's deadline passes, or the caller
 cancels, is killed and replaced, so no work outlives its caller.
+
+A candidate is held to what loading holds a file to: over `MAX_SOURCE_BYTES`
+(16 MiB of UTF-8) it is not checked, and the answer says so (`ok=false`, the
+`file-too-large` diagnostic `tierline check` gives). An answer carries at
+most `MAX_DIAGNOSTICS` diagnostics and `MAX_TEXT` characters of rendered text
+(`server/shown.py`), with "… and K more".
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from engine import RuleError, Ruleset
+from engine.language.diagnostics import Diagnostic
 from engine.language.source import Source
-from engine.load import SOLVER_MS, check_source
-from server import convert
+from engine.load import MAX_SOURCE_BYTES, SOLVER_MS, check_source
+from server import convert, shown
 from server.logs import get_logger
 from server.pb import pb
 from server.process_name import set_process_name
@@ -36,17 +43,41 @@ _SPAWN = multiprocessing.get_context("spawn")
 NO_DEADLINE_S = 60.0  # a call without a deadline still gets one
 
 
+def too_large(text: str, file_name: str) -> pb.ValidateRulesResponse | None:
+    """The answer for a candidate that loading would refuse unread, or None."""
+    if len(text) <= MAX_SOURCE_BYTES // 4:  # four bytes a character at most: surely small
+        return None
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size <= MAX_SOURCE_BYTES:
+        return None
+    source = Source("", file_name)
+    diagnostic = Diagnostic(  # the words of engine.load.decode, which loading gives
+        "file-too-large",
+        f"this file is {size:,} bytes; rule files may be at most {MAX_SOURCE_BYTES:,}",
+        source.span(0, 0),
+    )
+    return _refused(source, [diagnostic])
+
+
+def _refused(source: Source, diagnostics: list[Diagnostic]) -> pb.ValidateRulesResponse:
+    first, _more = shown.first_diagnostics(diagnostics)
+    return pb.ValidateRulesResponse(
+        ok=False,
+        diagnostics=[convert.diagnostic(d, source.path) for d in first],
+        rendered=shown.rendered(source, diagnostics),
+    )
+
+
 def validation(text: str, file_name: str, solver_ms: int = SOLVER_MS) -> pb.ValidateRulesResponse:
     """Check a candidate file and run its examples, loading nothing."""
+    refused = too_large(text, file_name)
+    if refused is not None:
+        return refused
     source = Source(text, file_name)
     try:
         ruleset = Ruleset(check_source(source, solver_ms=solver_ms))
     except RuleError as error:
-        return pb.ValidateRulesResponse(
-            ok=False,
-            diagnostics=[convert.diagnostic(d, file_name) for d in error.diagnostics],
-            rendered=str(error),
-        )
+        return _refused(error.source, error.diagnostics)
     examples = [
         pb.ExampleResult(
             description=r.example.description,
@@ -58,10 +89,11 @@ def validation(text: str, file_name: str, solver_ms: int = SOLVER_MS) -> pb.Vali
         for r in ruleset.run_examples()
     ]
     warnings = list(ruleset.checked.warnings)
+    first, _more = shown.first_diagnostics(warnings)
     return pb.ValidateRulesResponse(
         ok=all(e.passed for e in examples),
-        diagnostics=[convert.diagnostic(d, file_name) for d in warnings],
-        rendered=str(RuleError(source, warnings)) if warnings else "",
+        diagnostics=[convert.diagnostic(d, file_name) for d in first],
+        rendered=shown.rendered(source, warnings) if warnings else "",
         examples=examples,
         info=convert.ruleset_info(ruleset),
     )

@@ -12,6 +12,11 @@ watch is set up, or an event queue that overflowed. So the watcher first
 compares the folder with what the registry loaded, and then, every few
 seconds, each file's size and modification time with those it had when it
 was last read: what events missed is loaded at most that much later.
+
+Files are read as `server/rulefiles.py` reads them: a FIFO, a device or a
+huge file in the folder is refused without blocking or filling memory, and a
+refused file is not read again until it changes. Stopping does not wait for a
+file being checked: the threads are daemons and the registry is swapped whole.
 """
 
 from __future__ import annotations
@@ -24,11 +29,10 @@ from pathlib import Path
 
 import watchfiles
 
-from engine.language.diagnostics import RuleError
-from engine.load import read_source
 from engine.registry import LoadState
 from server.loading import load_file
 from server.logs import get_logger
+from server.rulefiles import RuleFiles, read_rule_text
 from server.running import Running
 
 log = get_logger("tierline.reload")
@@ -39,6 +43,7 @@ Signature = tuple[int, int] | None  # (mtime_ns, size), or None: the file is gon
 
 class RuleWatcher:
     rescan_s = 2.0  # how often files are compared with what was last read
+    join_s = 1.0  # how long `stop` waits for each thread (a long check is not waited for)
 
     def __init__(self, running: Running):
         self.running = running
@@ -50,6 +55,7 @@ class RuleWatcher:
         self._threads: list[threading.Thread] = []
         self._read: dict[Path, Signature] = {}  # each file as it was when last read
         self._refolder = threading.Event()  # the rules symlink was re-pointed
+        self.files = running.files or RuleFiles(running.settings.rules)
 
     def start(self) -> RuleWatcher:
         for target, name in ((self._watch, "tierline-watch"), (self._settle, "tierline-reload")):
@@ -63,7 +69,7 @@ class RuleWatcher:
         with self._lock:
             self._lock.notify_all()
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=self.join_s)
 
     def _watch(self) -> None:
         """File events; if the watch fails (the folder gone, unreadable), it starts again a
@@ -137,10 +143,11 @@ class RuleWatcher:
         changed = []
         for path in self._tiers():
             signature = _signature(path)
-            try:
-                digest = read_source(path).digest
-            except (RuleError, OSError):
-                digest = None
+            if self.files.still_refused(self._display(path)):
+                self._read[path] = signature
+                continue
+            source = read_rule_text(self.running.settings.rules, self._display(path))
+            digest = source.digest if source is not None else None
             if digest is not None and latest.get(path) == digest:
                 self._read[path] = signature
             else:
@@ -174,7 +181,7 @@ class RuleWatcher:
                 self._load_waiting()
                 running.rules_changed()
             return
-        load_file(running.registry, self._display(path), running.metrics)
+        load_file(running.registry, self._display(path), running.metrics, files=self.files)
         running.rules_changed()
 
     def _load_waiting(self, replacing: str | None = None) -> None:
@@ -186,7 +193,7 @@ class RuleWatcher:
         for path in self._tiers():
             shown = self._display(path)
             if str(shown) not in serving and str(shown) != replacing:
-                load_file(self.running.registry, shown, self.running.metrics, replacing)
+                load_file(self.running.registry, shown, self.running.metrics, replacing, self.files)
 
     def _display(self, path: Path) -> Path:
         """The path as the server first named it (`--rules` and the file's name)."""
