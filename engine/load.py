@@ -80,8 +80,12 @@ def decode(data: bytes, path: str) -> Source:
 
 def read_source(path: str | Path) -> Source:
     """A file's size is known before it is read (a 3 GB file is refused unread), and no
-    more than the limit is read from what has no size (a pipe: `check <(…)`)."""
-    with open(path, "rb") as handle:
+    more than the limit is read from what has no size (a pipe: `check <(…)`). Opening
+    never waits: a FIFO nobody writes to (`mkfifo rules/x.tiers`) reads as empty instead
+    of blocking the command forever; one that has a writer is read as a pipe."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    os.set_blocking(descriptor, True)  # opened without waiting; a pipe's reads may wait
+    with open(descriptor, "rb") as handle:
         _not_too_large(os.fstat(handle.fileno()).st_size, str(path))
         data = handle.read(MAX_SOURCE_BYTES + 1)
     _not_too_large(len(data), str(path))

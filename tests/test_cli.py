@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -211,3 +212,13 @@ def test_test_in_json_warns_about_files_without_examples_and_escapes_text(
     failed = [line for line in lines if line.get("passed") is False]
     assert failed and failed[0]["expected"] == "none" and "explanation" in failed[0]
     assert lines[-1]["files_without_examples"] == 1 and lines[-1]["failed"] == 1
+
+
+def test_a_fifo_named_as_a_rule_file_is_read_without_waiting(tmp_path: Path) -> None:
+    """`mkfifo x.tiers` with nobody writing: check reports the file empty at once (it
+    waited forever), and fmt --check does not hang either."""
+    fifo = tmp_path / "x.tiers"
+    os.mkfifo(fifo)
+    checked = tierline("check", str(fifo))  # conftest bounds the run to 120 s
+    assert checked.returncode == 1 and "[no-tiers]" in checked.stdout + checked.stderr
+    assert tierline("fmt", "--check", str(fifo)).returncode in (0, 1)
