@@ -172,9 +172,9 @@ def test_every_let_is_computed_once_per_row() -> None:
     (twice), its EXCLUDE, and the rules (the level graded on l10 reads it in each band
     at each of its four uses), where its expression was written out 3^19 times."""
     query = compile_sql(load_ruleset(text=chain(20)).checked, "duckdb", "accounts", pretty=False)
-    for n in range(1, 21):
-        assert query.count(f'AS "__tierline_l{n}"') == 1, n
-    reads = {n: query.count(f'"__tierline_l{n}"') for n in range(1, 21)}
+    for n in range(1, 21):  # l1 is the third let, after reach and loud
+        assert query.count(f'AS "__tierline_{n + 2}_l{n}"') == 1, n
+    reads = {n: query.count(f'"__tierline_{n + 2}_l{n}"') for n in range(1, 21)}
     assert max(reads.values()) <= 16 and reads[10] == 16, reads
     assert query.count('"posts"') < 100  # an input is read where it is used, each let once
 
@@ -276,6 +276,25 @@ def test_a_ruleset_without_lets_has_no_helper_columns() -> None:
     for dialect in DIALECTS:
         assert "__tierline" not in compile_sql(checked, dialect, "accounts")
     assert result_columns(checked, "spark").layers == ()
+
+
+def test_lets_whose_names_differ_in_case_or_say_refused_keep_their_own_columns() -> None:
+    """Helper columns are numbered: DuckDB reads `"L1"` and `"l1"` as one name, and a
+    let called `refused` must not be taken for the refusal of the row."""
+    text = (
+        "input followers: count\nlet L1 = followers * 2\nlet l1 = followers + 1\n"
+        "let refused = l1 - L1\ntier a when refused above 0\ntier b when L1 > l1\n"
+        "otherwise c\n"
+    )
+    ruleset = load_ruleset(text=text)
+    connection = duckdb.connect()
+    connection.execute("CREATE TABLE accounts (followers DOUBLE)")
+    values = [0.0, 1.0, 5.0, -1.0]
+    connection.executemany("INSERT INTO accounts VALUES (?)", [(v,) for v in values])
+    got = classify_table(connection, ruleset, "accounts").select("tier, labels, rule, error")
+    answers = [(t, labels, r, e is not None) for t, labels, r, e in got.fetchall()]
+    assert answers == [python_answer(ruleset, {"followers": v}) for v in values]
+    assert [tier for tier, *_ in answers] == ["a", "c", "b", None]
 
 
 def test_a_let_chain_under_policy_unique_refuses_ambiguous_rows(

@@ -140,15 +140,18 @@ class _Builder:
             self.refused_column = prefix + "refused"
             found.append([(self.refused_column, exp.or_(*(bad for bad, _said in checks)))])
         first, depth = len(found), depths(self.checked)
-        for let in lets:  # in dependency order: the lets it reads have their columns
+        for n, let in enumerate(lets, start=1):  # in dependency order: what it reads is there
             value = self.expr(let.expr)
             if self.refused_column is not None:
                 refused = exp.column(self.refused_column, quoted=True)
                 value = exp.Case().when(refused, exp.null()).else_(value)
             index = first + depth[let.name] - 1
             found += [[] for _ in range(index + 1 - len(found))]
-            found[index].append((prefix + let.name, value))
-            self.let_columns[let.name] = prefix + let.name
+            # numbered: `L1` and `l1` are one name to DuckDB and Spark, a let `refused` is not
+            # the refusal, whose name has no number
+            column = f"{prefix}{n}_{let.name}"
+            found[index].append((column, value))
+            self.let_columns[let.name] = column
         return found
 
     def results(self) -> dict[str, exp.Expr]:
