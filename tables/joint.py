@@ -24,6 +24,7 @@ import duckdb
 from engine.checker.model import CheckedRuleset, Input
 from engine.language.ast import TypeName
 from engine.sql.compile import result_columns
+from engine.sql.layers import PREFIX
 from tables.cells import quoted
 from tables.read import files, inputs_of, stage
 
@@ -93,9 +94,15 @@ def _query(
     sides = ["__id", "hash(__id) AS __h"]
     sides += [f"{quoted(column)} AS {quoted('__v_' + name)}" for name, column in columns.items()]
     outcomes, keys, errors = [], [], []
+    layers: list[str] = []  # CTEs of helper columns, each over the one before
     for i, checked in enumerate(rulesets):
-        added = result_columns(checked, "duckdb", columns, unreadable)
-        sides += [f"{added[name]} AS __{name}_{i}" for name in ("tier", "labels", "error")]
+        added = result_columns(checked, "duckdb", columns, unreadable, prefix=f"{PREFIX}{i}_")
+        for layer in added.layers:  # each ruleset's lets, once per row (engine/sql/layers.py)
+            helpers = ", ".join(f"{sql} AS {quoted(name)}" for name, sql in layer.items())
+            below = f"__layer{len(layers) - 1}" if layers else "__staged"
+            layers.append(f"__layer{len(layers)} AS (SELECT *, {helpers} FROM {below})")
+        results = added.results
+        sides += [f"{results[name]} AS __{name}_{i}" for name in ("tier", "labels", "error")]
         outcomes.append(
             f"CASE WHEN __error_{i} IS NOT NULL THEN '{REFUSED}' "
             f"ELSE coalesce(__tier_{i}, '') END AS __o{i}"
@@ -109,8 +116,10 @@ def _query(
     if examples > 0:
         drawn = f"struct_pack(id := __id, h := __h, account := {account}, {', '.join(errors)})"
         aggregates.append(f"min_by({drawn}, __h, {int(examples)}) AS __examples")
+    ctes = [f"__staged AS ({staged})", *layers]
+    rows = f"__layer{len(layers) - 1}" if layers else "__staged"
     return (
-        f"WITH __staged AS ({staged}), __sides AS (SELECT {', '.join(sides)} FROM __staged) "
+        f"WITH {', '.join(ctes)}, __sides AS (SELECT {', '.join(sides)} FROM {rows}) "
         f"SELECT {', '.join(outcomes + keys + aggregates)} FROM __sides GROUP BY ALL"
     )
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from engine import Ruleset
 from engine.checker.model import CheckedRuleset, Input
 from engine.sql.compile import result_columns
+from engine.sql.layers import PREFIX, Columns
 from tables import cells
 from tables.classify import Summary, output_format
 from tables.joint import REFUSED, Joint, cell
@@ -29,10 +30,27 @@ def with_tiers(
     df: DataFrame, ruleset: Ruleset, columns: Mapping[str, str] | None = None
 ) -> DataFrame:
     """`df` with the four columns the rules add; `columns` maps an input to its column."""
+    added = result_columns(ruleset.checked, "spark", columns)
+    return _ruled(df, added).drop(*added.helpers)
+
+
+def _layered(df: DataFrame, added: Columns) -> DataFrame:
+    """`df` with the helper columns the rules' columns read (each let, once per row),
+    layer by layer: Spark keeps a column read twice as one column, never writes its
+    expression out twice (engine/sql/layers.py)."""
     from pyspark.sql import functions as F
 
-    added = result_columns(ruleset.checked, "spark", columns)
-    return df.select("*", *(F.expr(sql).alias(name) for name, sql in added.items()))
+    for layer in added.layers:
+        df = df.select("*", *(F.expr(sql).alias(name) for name, sql in layer.items()))
+    return df
+
+
+def _ruled(df: DataFrame, added: Columns) -> DataFrame:
+    """`df` with the helpers and the four columns the rules add."""
+    from pyspark.sql import functions as F
+
+    results = (F.expr(sql).alias(name) for name, sql in added.results.items())
+    return _layered(df, added).select("*", *results)
 
 
 def local_session(
@@ -76,8 +94,7 @@ def classify_files_spark(
     spark = local_session(master)
     staged = _stage(spark, ruleset.checked.inputs, paths, kind, mapping or {}, id_column)
     df, columns, unreadable, id_name, names = staged
-    added = result_columns(ruleset.checked, "spark", columns, unreadable)
-    ruled = df.select("*", *(F.expr(sql).alias(n) for n, sql in added.items()))
+    ruled = _ruled(df, result_columns(ruleset.checked, "spark", columns, unreadable))
     kept = [n for n in names if n != id_name] if keep_columns else []
     result = ruled.select(id_name, *kept, "tier", "labels", "rule", "error")
     if out_kind == "csv":
@@ -176,9 +193,11 @@ def joint_spark(
     sides += [F.col(_quoted(column)).alias("__v_" + name) for name, column in columns.items()]
     keys, errors = [], []
     for i, checked in enumerate(rulesets):
-        added = result_columns(checked, "spark", columns, unreadable)
+        added = result_columns(checked, "spark", columns, unreadable, prefix=f"{PREFIX}{i}_")
+        df = _layered(df, added)
         sides += [
-            F.expr(added[name]).alias(f"__{name}_{i}") for name in ("tier", "labels", "error")
+            F.expr(added.results[name]).alias(f"__{name}_{i}")
+            for name in ("tier", "labels", "error")
         ]
         keys.append(
             F.expr(f"CASE WHEN __error_{i} IS NOT NULL THEN '{REFUSED}' "

@@ -8,9 +8,11 @@ bad field, in the words of the Python API, and no tier; `between` is
 inclusive; division by zero gives 0; optional inputs take their defaults;
 under `policy unique` a row that two tiers match gets an error naming both.
 
-Everything is one SELECT over the table (no helper columns to drop, which
-not every dialect can): each input is read where it is used, lets are
-expanded where they are used, and levels become the index of their band.
+Everything is one SELECT over the table: each input is read where it is used,
+and levels become the index of their band. Each let is a helper column,
+computed once per row in a layer of the query and read by name where it is
+used (`layers.py`, which also drops the helpers from the answer in every
+dialect); written out at each use, a chain of lets doubled the query per let.
 Numbers with a fraction are written as `CAST('0.035' AS DOUBLE)`, never as a
 decimal literal, so that `0.035` compares with a double column as Python's
 float does. Arithmetic runs in doubles (BIGINT arithmetic can overflow and
@@ -31,6 +33,7 @@ from engine.checker.model import CheckedRuleset, Input, Let, Level, Rule
 from engine.language import ast
 from engine.python.values import EXPECTED, MAX_COUNT, MAX_NUMBER
 from engine.sql import DIALECTS
+from engine.sql.layers import PREFIX, Columns, Layer, depths, query
 
 T = ast.TypeName
 _COMPARE = {"==": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}
@@ -60,7 +63,8 @@ def compile_sql(
     optional inputs the table has no column for (`--absent`): every row takes
     the default, as an account without the field does."""
     builder = _builder(checked, dialect, columns, unreadable, absent)
-    select = builder.select(table)
+    layers = builder.layers(PREFIX)
+    select = query(dialect, table, layers, builder.results())
     try:
         return select.sql(dialect=dialect, pretty=pretty, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as error:
@@ -117,18 +121,46 @@ class _Builder:
         self.absent = absent
         self.derived = {item.name: item for item in checked.derived}
         self._bounds: dict[int, int | None] = {}  # _whole_bound's, by node
+        self.let_columns: dict[str, str] = {}  # a let -> its helper column (`layers`)
+        self.refused_column: str | None = None  # whether the row is refused, once per row
 
     # ----------------------------------------------------------------- query
 
-    def select(self, table: str) -> exp.Select:
-        results = [exp.alias_(value, name) for name, value in self.results().items()]
-        return exp.select(exp.Star(), *results).from_(exp.to_table(table, dialect=self.dialect))
+    def layers(self, prefix: str) -> list[Layer]:
+        """The helper columns, by layer: whether the row is refused, then each let,
+        NULL on a refused row (its cells unchecked, its arithmetic could fail the
+        query), in the layer of its depth. From here on, the expressions built read
+        a let from its column (`layers.py` says why)."""
+        lets = [item for item in self.checked.derived if isinstance(item, Let)]
+        if not lets:
+            return []
+        found: list[Layer] = []
+        checks = self._checks()
+        if checks:
+            self.refused_column = prefix + "refused"
+            found.append([(self.refused_column, exp.or_(*(bad for bad, _said in checks)))])
+        first, depth = len(found), depths(self.checked)
+        for n, let in enumerate(lets, start=1):  # in dependency order: what it reads is there
+            value = self.expr(let.expr)
+            if self.refused_column is not None:
+                refused = exp.column(self.refused_column, quoted=True)
+                value = exp.Case().when(refused, exp.null()).else_(value)
+            index = first + depth[let.name] - 1
+            found += [[] for _ in range(index + 1 - len(found))]
+            # numbered: `L1` and `l1` are one name to DuckDB and Spark, a let `refused` is not
+            # the refusal, whose name has no number
+            column = f"{prefix}{n}_{let.name}"
+            found[index].append((column, value))
+            self.let_columns[let.name] = column
+        return found
 
     def results(self) -> dict[str, exp.Expr]:
         """The four columns the rules add: tier, labels, rule and error."""
         checked = self.checked
         checks = self._checks()
         bad = exp.or_(*(b for b, _said in checks)) if checks else exp.false()
+        if self.refused_column is not None:  # computed ahead of the lets (`layers`)
+            bad = exp.column(self.refused_column, quoted=True)
         tiers = [r for r in checked.tiers if r.when is not None]
         fallback = next((r for r in checked.tiers if r.when is None), None)
         conditions = [(rule, self.condition(rule)) for rule in tiers]
@@ -399,7 +431,10 @@ class _Builder:
                 assert isinstance(literal, int)  # a whole bound holds only whole literals
                 return _whole_literal(literal)
             case ast.Name(name=name) if isinstance(let := self.derived.get(name), Let):
-                return exp.Paren(this=self._whole(let.expr))
+                column = self.let_columns.get(name)
+                if column is not None and isinstance(let.expr, ast.Arith):  # exact already
+                    return exp.column(column, quoted=True)
+                return exp.Paren(this=self._whole(let.expr))  # a count, a literal, a negation
         value = self.expr(node)  # a count input
         can_be = exp.Between(
             this=value.copy(), low=exp.Literal.number(0), high=exp.Literal.number(MAX_COUNT)
@@ -445,6 +480,9 @@ class _Builder:
             return self._value(decl)
         item = self.derived[name]
         if isinstance(item, Let):
+            column = self.let_columns.get(name)
+            if column is not None:
+                return exp.column(column, quoted=True)
             return exp.Paren(this=self.expr(item.expr))
         return self._level(item)
 
@@ -473,16 +511,24 @@ def result_columns(
     columns: Mapping[str, str] | None = None,
     unreadable: Mapping[str, str] | None = None,
     absent: Collection[str] = (),
-) -> dict[str, str]:
-    """The SQL of each column the rules add (tier, labels, rule, error), for an API
-    that takes expressions, not a query: PySpark's `F.expr`. Arguments as
-    `compile_sql`'s, except that `columns` may name other rulesets' inputs."""
+    prefix: str = PREFIX,
+) -> Columns:
+    """The SQL of each column the rules add (tier, labels, rule, error), after the
+    layers of helper columns they read (each let once per row), for an API that
+    takes expressions, not a query: PySpark's `F.expr`, a pass of several rulesets.
+    Arguments as `compile_sql`'s, except that `columns` may name other rulesets'
+    inputs; `prefix` starts every helper's name (one per ruleset in a joint pass)."""
     builder = _builder(checked, dialect, columns, unreadable, absent, mapped_elsewhere=True)
+
+    def sql(value: exp.Expr) -> str:
+        return value.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
+
     try:
-        return {
-            name: value.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
-            for name, value in builder.results().items()
-        }
+        layers = builder.layers(prefix)
+        return Columns(
+            layers=tuple({name: sql(value) for name, value in layer} for layer in layers),
+            results={name: sql(value) for name, value in builder.results().items()},
+        )
     except UnsupportedError as error:
         raise SqlError(f"{dialect} cannot express these rules: {error}") from None
 
