@@ -25,7 +25,7 @@ from engine.checker.model import CheckedRuleset, Input
 from engine.language.ast import TypeName
 from engine.sql.compile import result_columns
 from tables.cells import quoted
-from tables.read import files, inputs_of, stage
+from tables.read import inputs_of, readable, serially_if_needed, stage
 
 REFUSED = "(error)"  # never a tier's name: tier names are identifiers
 
@@ -68,17 +68,24 @@ def joint(
 ) -> Joint:
     """Classify the files under every ruleset at once and count the outcomes."""
     started = time.perf_counter()
-    paths, kind = files(inputs)
     declared = inputs_of(rulesets)
-    connection = duckdb.connect()
-    connection.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
-    staged = stage(connection, declared, paths, kind, dict(mapping or {}), id_column)
-    query = _query(
-        rulesets, declared, staged.sql, staged.columns, staged.unreadable, examples, labels
-    )
-    cells = [cell(row, len(rulesets), labels, declared) for row in connection.sql(query).fetchall()]
+    with readable(inputs) as (paths, kind):
+
+        def run(parallel: bool) -> tuple[list[Cell], str]:
+            connection = duckdb.connect()
+            connection.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
+            staged = stage(
+                connection, declared, paths, kind, dict(mapping or {}), id_column, parallel
+            )
+            query = _query(
+                rulesets, declared, staged.sql, staged.columns, staged.unreadable, examples, labels
+            )
+            found = connection.sql(query).fetchall()
+            return [cell(row, len(rulesets), labels, declared) for row in found], staged.id_name
+
+        cells, id_name = serially_if_needed(run)
     rows = sum(cell.count for cell in cells)
-    return Joint(rows, cells, staged.id_name, time.perf_counter() - started)
+    return Joint(rows, cells, id_name, time.perf_counter() - started)
 
 
 def _query(

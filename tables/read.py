@@ -14,11 +14,16 @@ by its name with runs of spaces and newlines read as one space, trimmed.
 
 from __future__ import annotations
 
+import codecs
 import glob
 import re
-from collections.abc import Mapping
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -28,6 +33,7 @@ from tables import cells
 from tables.cells import quoted
 
 T = TypeName
+R = TypeVar("R")
 FORMATS = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -81,7 +87,86 @@ def files(patterns: list[str]) -> tuple[list[str], str]:
     return found, next(k for k in kinds if k)
 
 
-def source(paths: list[str], kind: str) -> str:
+TEXT_KINDS = ("csv", "tsv", "text")
+_CHUNK = 1 << 20
+
+
+@contextmanager
+def readable(patterns: list[str]) -> Iterator[tuple[list[str], str]]:
+    """`files(patterns)`, with each text file that is not valid UTF-8 read from a UTF-8
+    copy in a temporary folder (removed when the block ends) in which what is not UTF-8
+    is U+FFFD, said on stderr. DuckDB refuses such a file outright (scraped
+    exports carry stray bytes in names), and one bad byte in a name should not stop a
+    run that reads counts; the rows stay, in their order."""
+    paths, kind = files(patterns)
+    folder: tempfile.TemporaryDirectory[str] | None = None
+    try:
+        read: list[str] = []
+        for i, path in enumerate(paths):
+            if kind not in TEXT_KINDS or _is_utf8(path):
+                read.append(path)
+                continue
+            folder = folder or tempfile.TemporaryDirectory(prefix="tierline-")
+            copy = Path(folder.name) / f"{i}{Path(path).suffix}"
+            replaced = _utf8_copy(path, copy)
+            print(
+                f"tierline: {path} is not UTF-8: {replaced:,} bytes that are not were read "
+                "as U+FFFD (�)",
+                file=sys.stderr,
+            )
+            read.append(str(copy))
+        yield read, kind
+    finally:
+        if folder is not None:
+            folder.cleanup()
+
+
+def _is_utf8(path: str) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as handle:
+        try:
+            while chunk := handle.read(_CHUNK):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def _utf8_copy(path: str, copy: Path) -> int:
+    """Copy `path` to `copy` with each sequence of bytes that is not UTF-8 as U+FFFD, as
+    Python's errors="replace" does; how many bytes were."""
+    replaced = 0
+
+    def count(error: UnicodeError) -> tuple[str, int]:
+        nonlocal replaced
+        assert isinstance(error, UnicodeDecodeError)
+        replaced += error.end - error.start
+        return "\ufffd", error.end  # one for each bad sequence, as errors="replace"
+
+    codecs.register_error("tierline-count", count)
+    decoder = codecs.getincrementaldecoder("utf-8")("tierline-count")
+    with open(path, "rb") as source_file, open(copy, "w", encoding="utf-8", newline="") as out:
+        while chunk := source_file.read(_CHUNK):
+            out.write(decoder.decode(chunk))
+        out.write(decoder.decode(b"", final=True))
+    return replaced
+
+
+def serially_if_needed(run: Callable[[bool], R]) -> R:
+    """`run(True)`, reading CSV files in parallel; again with `run(False)` when DuckDB
+    says that its parallel reader cannot read these files (a quoted field with a line
+    break, with rows of too few cells padded: posts with their text, as exports have).
+    The failure comes at the first such field, before any result is kept."""
+    try:
+        return run(True)
+    except duckdb.Error as error:
+        if "parallel=false" not in str(error):
+            raise
+        return run(False)
+
+
+def source(paths: list[str], kind: str, parallel: bool = True) -> str:
     """The DuckDB table function that reads the files."""
     listed = "[" + ", ".join(_string(p) for p in paths) + "]"
     if kind == "parquet":
@@ -92,7 +177,7 @@ def source(paths: list[str], kind: str) -> str:
     return (
         f"read_csv({listed}, header = true, all_varchar = true, null_padding = true, "
         "quote = '\"', escape = '\"', "
-        f"strict_mode = false{delim})"
+        f"strict_mode = false{delim}{'' if parallel else ', parallel = false'})"
     )
 
 
@@ -103,8 +188,9 @@ def stage(
     kind: str,
     mapping: dict[str, str],
     id_column: str | None,
+    parallel: bool = True,
 ) -> Staged:
-    reader = source(paths, kind)
+    reader = source(paths, kind, parallel)
     described = connection.sql(f"SELECT * FROM {reader} LIMIT 0")
     types = dict(zip(described.columns, (str(t) for t in described.types), strict=True))
     names = list(types)

@@ -17,9 +17,9 @@ from engine import Ruleset
 from engine.checker.model import CheckedRuleset, Input
 from engine.sql.compile import result_columns
 from tables import cells
-from tables.classify import Summary, output_format
+from tables.classify import Summary, beside, output_format
 from tables.joint import REFUSED, Joint, cell
-from tables.read import files, inputs_of, match_columns
+from tables.read import inputs_of, match_columns, readable
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row, SparkSession
@@ -68,11 +68,30 @@ def classify_files_spark(
     """`tierline classify --engine spark`: the files read by Spark, text cells read as
     the DuckDB engine reads them (`cells.py`, written for Spark by sqlglot), the rules
     as Spark expressions, and Spark's own output: a folder of part files at OUTPUT."""
-    from pyspark.sql import functions as F
 
     started = time.perf_counter()
-    paths, kind = files(inputs)
     out_kind = output_format(output)
+    with readable(inputs) as (paths, kind):
+        summary = _classify_spark(
+            ruleset, paths, kind, output, out_kind, mapping, id_column, keep_columns, master
+        )
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _classify_spark(
+    ruleset: Ruleset,
+    paths: list[str],
+    kind: str,
+    output: str,
+    out_kind: str,
+    mapping: Mapping[str, str] | None,
+    id_column: str | None,
+    keep_columns: bool,
+    master: str,
+) -> Summary:
+    from pyspark.sql import functions as F
+
     spark = local_session(master)
     staged = _stage(spark, ruleset.checked.inputs, paths, kind, mapping or {}, id_column)
     df, columns, unreadable, id_name, names = staged
@@ -82,18 +101,18 @@ def classify_files_spark(
     result = ruled.select(id_name, *kept, "tier", "labels", "rule", "error")
     if out_kind == "csv":
         result = result.withColumn("labels", F.array_join("labels", ";"))
-    writer = result.write.mode("overwrite")
-    if out_kind == "csv":
-        writer.option("header", True).csv(output)
-    elif out_kind == "parquet":
-        writer.parquet(output)
-    else:
-        writer.json(output)
-    summary = Summary()
-    counts = result.groupBy("tier", F.col("error").isNotNull().alias("bad")).count().collect()
-    for row in counts:
-        summary.add(row["tier"], row["bad"], row["count"])
-    summary.seconds = time.perf_counter() - started
+    with beside(output) as partial:  # Spark's folder, renamed to OUTPUT once whole
+        writer = result.write.mode("overwrite")
+        if out_kind == "csv":
+            writer.option("header", True).csv(partial)
+        elif out_kind == "parquet":
+            writer.parquet(partial)
+        else:
+            writer.json(partial)
+        summary = Summary()
+        counts = result.groupBy("tier", F.col("error").isNotNull().alias("bad")).count().collect()
+        for row in counts:
+            summary.add(row["tier"], row["bad"], row["count"])
     return summary
 
 
@@ -162,13 +181,35 @@ def joint_spark(
 ) -> Joint:
     """`tables.joint.joint` on Spark: one job over the files; each cell's examples are
     its rows with the smallest xxhash64 of their id (so not DuckDB's examples)."""
+
+    started = time.perf_counter()
+    declared = inputs_of(rulesets)
+    spark = local_session(master)
+    with readable(inputs) as (paths, kind):
+        found, id_name = _joint_rows(
+            spark, rulesets, declared, paths, kind, mapping, id_column, examples, labels
+        )
+    rows = [_plain(row, examples > 0) for row in found]
+    cells_found = [cell(row, len(rulesets), labels, declared) for row in rows]
+    return Joint(sum(c.count for c in cells_found), cells_found, id_name,
+                 time.perf_counter() - started)  # fmt: skip
+
+
+def _joint_rows(
+    spark: SparkSession,
+    rulesets: list[CheckedRuleset],
+    declared: Mapping[str, Input],
+    paths: list[str],
+    kind: str,
+    mapping: Mapping[str, str] | None,
+    id_column: str | None,
+    examples: int,
+    labels: bool,
+) -> tuple[list[Row], str]:
+    """The groups of `joint_spark`, collected from Spark, and the id column's name."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    started = time.perf_counter()
-    paths, kind = files(inputs)
-    declared = inputs_of(rulesets)
-    spark = local_session(master)
     df, columns, unreadable, id_name, _names = _stage(
         spark, declared, paths, kind, mapping or {}, id_column
     )
@@ -203,11 +244,7 @@ def joint_spark(
                          account.alias("account"), *errors)  # fmt: skip
         sided = sided.withColumn("__drawn", F.when(rank <= examples, drawn))
         aggregates.append(F.collect_list("__drawn").alias("__examples"))
-    found = sided.groupBy(*names).agg(*aggregates).collect()
-    rows = [_plain(row, examples > 0) for row in found]
-    cells_found = [cell(row, len(rulesets), labels, declared) for row in rows]
-    return Joint(sum(c.count for c in cells_found), cells_found, id_name,
-                 time.perf_counter() - started)  # fmt: skip
+    return sided.groupBy(*names).agg(*aggregates).collect(), id_name
 
 
 def _plain(row: Row, drawn: bool) -> tuple[Any, ...]:
