@@ -20,7 +20,15 @@ import duckdb
 from engine import Ruleset
 from engine.sql.compile import compile_sql
 from tables.cells import quoted
-from tables.read import FORMATS, Staged, TableError, readable, serially_if_needed, stage
+from tables.read import (
+    FORMATS,
+    Staged,
+    TableError,
+    readable,
+    required_by,
+    serially_if_needed,
+    stage,
+)
 
 OUTPUTS = {"csv": "FORMAT CSV, HEADER", "parquet": "FORMAT PARQUET", "json": "FORMAT JSON"}
 RESULTS = ("tier", "labels", "rule", "error")
@@ -143,7 +151,8 @@ def classify_files(
             connection = duckdb.connect()
             connection.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
             staged = stage(connection, ruleset.checked.inputs, paths, in_kind,
-                           dict(mapping or {}), id_column, parallel)  # fmt: skip
+                           dict(mapping or {}), id_column, parallel,
+                           required_by([ruleset.checked]))  # fmt: skip
             query, kept = _query(ruleset, staged, kind, keep_columns)
             with beside(output) as partial:
                 target = _string(partial)

@@ -25,7 +25,7 @@ from engine.checker.model import CheckedRuleset, Input
 from engine.language.ast import TypeName
 from engine.sql.compile import result_columns
 from tables.cells import quoted
-from tables.read import inputs_of, readable, serially_if_needed, stage
+from tables.read import inputs_of, readable, required_by, serially_if_needed, stage
 
 REFUSED = "(error)"  # never a tier's name: tier names are identifiers
 
@@ -74,9 +74,8 @@ def joint(
         def run(parallel: bool) -> tuple[list[Cell], str]:
             connection = duckdb.connect()
             connection.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
-            staged = stage(
-                connection, declared, paths, kind, dict(mapping or {}), id_column, parallel
-            )
+            staged = stage(connection, declared, paths, kind, dict(mapping or {}), id_column,
+                           parallel, required_by(rulesets))  # fmt: skip
             query = _query(
                 rulesets, declared, staged.sql, staged.columns, staged.unreadable, examples, labels
             )

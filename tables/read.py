@@ -19,7 +19,7 @@ import glob
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +27,7 @@ from typing import TypeVar
 
 import duckdb
 
-from engine.checker.model import CheckedRuleset, Input
+from engine.checker.model import CheckedRuleset, Input, names_in
 from engine.language.ast import TypeName
 from tables import cells
 from tables.cells import quoted
@@ -189,25 +189,31 @@ def stage(
     mapping: dict[str, str],
     id_column: str | None,
     parallel: bool = True,
+    needed_by: Mapping[str, Sequence[CheckedRuleset]] | None = None,
 ) -> Staged:
     reader = source(paths, kind, parallel)
     described = connection.sql(f"SELECT * FROM {reader} LIMIT 0")
     types = dict(zip(described.columns, (str(t) for t in described.types), strict=True))
     names = list(types)
-    found, id_name = match_columns(inputs, names, mapping, id_column)
+    found, id_name = match_columns(inputs, names, mapping, id_column, needed_by)
     selected = ["__src.*"]
     columns: dict[str, str] = {}
     unreadable: dict[str, str] = {}
     for name, decl in inputs.items():
-        column = found[name]
-        if column is None:
-            selected.append(f"NULL AS {quoted('__in_' + name)}")
+        read = [_read(decl, column, types[column]) for column in found[name]]
+        values = [value for value, _bad in read]
+        bads = [bad for _value, bad in read if bad is not None]
+        if not read:
+            value = "NULL"
+        elif len(read) == 1:
+            value = values[0]
         else:
-            value, bad = _read(decl, column, types[column])
-            selected.append(f"{value} AS {quoted('__in_' + name)}")
-            if bad is not None:
-                selected.append(f"{bad} AS {quoted('__bad_' + name)}")
-                unreadable[name] = "__bad_" + name
+            value = cells.union(values, "duckdb")
+        selected.append(f"{value} AS {quoted('__in_' + name)}")
+        if bads:
+            bad = bads[0] if len(bads) == 1 else f"coalesce({', '.join(bads)})"
+            selected.append(f"{bad} AS {quoted('__bad_' + name)}")
+            unreadable[name] = "__bad_" + name
         columns[name] = "__in_" + name
     found_id = None if id_name == "row" else id_name
     selected.append(f"{quoted(found_id)} AS __id" if found_id else "row_number() OVER () AS __id")
@@ -243,32 +249,103 @@ def match_columns(
     names: list[str],
     mapping: Mapping[str, str],
     id_column: str | None,
-) -> tuple[dict[str, str | None], str]:
-    """Each input's column (None: an optional input the files lack) and the id column
-    ("row" when there is none); TableError for what cannot be matched, on any engine."""
+    needed_by: Mapping[str, Sequence[CheckedRuleset]] | None = None,
+) -> tuple[dict[str, tuple[str, ...]], str]:
+    """Each input's columns (none: an optional input the files lack; several: a set of
+    text read from several, `--map topics=category_1,category_2`) and the id column
+    ("row" when there is none); TableError for what cannot be matched, on any engine.
+    `needed_by` names the rulesets that require each input, for the message when the
+    files lack it."""
     unknown = sorted(set(mapping) - set(inputs))
     if unknown:
         raise TableError(
             f"--map names {', '.join(unknown)}, which the rules do not declare "
             f"(inputs: {', '.join(inputs)})"
         )
-    found: dict[str, str | None] = {}
+    found: dict[str, tuple[str, ...]] = {}
     for name, decl in inputs.items():
-        found[name] = find_column(names, mapping.get(name, name), name in mapping)
-        if found[name] is None and name in mapping:
-            raise TableError(
-                f"--map {name}={mapping[name]}: the files have no column {mapping[name]!r}; "
-                f"they have {_listing(names)}"
-            )
-        if found[name] is None and not decl.optional:
-            raise TableError(
-                f"no column for the input {name}: the files have {_listing(names)}; "
-                f"use --map {name}=COLUMN"
-            )
+        if name in mapping:
+            found[name] = _mapped(decl, mapping[name], names)
+            continue
+        column = find_column(names, name, False)
+        if column is None and not decl.optional:
+            raise TableError(_lacking(decl, names, (needed_by or {}).get(name, ())))
+        found[name] = () if column is None else (column,)
     found_id = find_column(names, id_column or "id", id_column is not None)
     if id_column is not None and found_id is None:
         raise TableError(f"--id {id_column}: no such column; the files have {_listing(names)}")
     return found, found_id or "row"
+
+
+def _mapped(decl: Input, mapped: str, names: list[str]) -> tuple[str, ...]:
+    """The columns of `--map NAME=MAPPED`: a column of that name (commas and all), or
+    the columns it lists between commas, which only a set of text may have."""
+    whole = find_column(names, mapped, True)
+    if whole is not None:
+        return (whole,)
+    try:
+        parts = cells.several(mapped)
+    except ValueError as error:
+        raise TableError(f"--map {decl.name}={mapped}: {error}") from None
+    if len(parts) > 1 and decl.type is not T.TEXT_SET:
+        raise TableError(
+            f"--map {decl.name}={mapped}: {decl.name} is a {decl.type.value}, read from one "
+            "column; only a set of text takes several (the union of their items)"
+        )
+    columns = [find_column(names, part, True) for part in parts]
+    missing = [part for part, column in zip(parts, columns, strict=True) if column is None]
+    if missing:
+        raise TableError(
+            f"--map {decl.name}={mapped}: the files have no column "
+            f"{', '.join(repr(m) for m in missing)}; they have {_listing(names)}"
+        )
+    return tuple(c for c in columns if c is not None)
+
+
+_DEFAULTS = {T.COUNT: "default 0", T.NUMBER: "default 0", T.PERCENT: "default 0%",
+             T.TEXT: 'default ""', T.FLAG: "default false", T.TEXT_SET: ""}  # fmt: skip
+
+
+def _lacking(decl: Input, names: list[str], needed_by: Sequence[CheckedRuleset]) -> str:
+    """Why the files cannot be classified without a column for `decl`, and the ways out:
+    `--map`, or, when no tier reads it (only labels do, or nothing), declaring it
+    optional; a tier that reads a default instead of the account's value would be an
+    answer that looks right and is not, so that is not offered."""
+    listed = ", ".join(r.name for r in needed_by)
+    who = ""
+    if needed_by:
+        who = (
+            f", which ruleset {listed} requires"
+            if len(needed_by) == 1
+            else f", which rulesets {listed} require"
+        )
+    said = (
+        f"no column for the input {decl.name}{who}: the files have {_listing(names)}; "
+        f"use --map {decl.name}=COLUMN"
+    )
+    free = [r.name for r in needed_by if not _tiers_read(r, decl.name)]
+    if free and len(free) == len(needed_by):
+        declared = f"input {decl.name}: {decl.type.value} optional {_DEFAULTS[decl.type]}"
+        said += (
+            f"; or, since no tier of {', '.join(free)} reads it, declare it optional "
+            f"{'there' if len(free) == 1 else 'in each'}: `{declared.rstrip()}`"
+        )
+    return said
+
+
+def _tiers_read(ruleset: CheckedRuleset, name: str) -> bool:
+    reading = ruleset.depending_on([name])
+    return any(r.when is not None and names_in(r.when) & reading for r in ruleset.tiers)
+
+
+def required_by(rulesets: Sequence[CheckedRuleset]) -> dict[str, list[CheckedRuleset]]:
+    """For each input, the rulesets that require it (declare it, not optional)."""
+    found: dict[str, list[CheckedRuleset]] = {}
+    for checked in rulesets:
+        for name, decl in checked.inputs.items():
+            if not decl.optional:
+                found.setdefault(name, []).append(checked)
+    return found
 
 
 def _read(decl: Input, name: str, sql_type: str) -> tuple[str, str | None]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from engine import Ruleset
@@ -19,7 +19,7 @@ from engine.sql.compile import result_columns
 from tables import cells
 from tables.classify import Summary, beside, output_format
 from tables.joint import REFUSED, Joint, cell
-from tables.read import inputs_of, match_columns, readable
+from tables.read import inputs_of, match_columns, readable, required_by
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row, SparkSession
@@ -93,7 +93,8 @@ def _classify_spark(
     from pyspark.sql import functions as F
 
     spark = local_session(master)
-    staged = _stage(spark, ruleset.checked.inputs, paths, kind, mapping or {}, id_column)
+    staged = _stage(spark, ruleset.checked.inputs, paths, kind, mapping or {}, id_column,
+                    required_by([ruleset.checked]))  # fmt: skip
     df, columns, unreadable, id_name, names = staged
     added = result_columns(ruleset.checked, "spark", columns, unreadable)
     ruled = df.select("*", *(F.expr(sql).alias(n) for n, sql in added.items()))
@@ -126,6 +127,7 @@ def _stage(
     kind: str,
     mapping: Mapping[str, str],
     id_column: str | None,
+    needed_by: Mapping[str, Sequence[CheckedRuleset]],
 ) -> Staged:
     """The files as a DataFrame with each input read as its type (`__in_<name>`), the
     cells that could not be (`__bad_<name>`), the input -> column maps the rules' SQL
@@ -137,30 +139,37 @@ def _stage(
         df = spark.read.parquet(*paths)
     elif kind == "json":
         df = spark.read.json(paths)
-    else:  # every cell a text, under the header DuckDB would give (`name_1` repeats)
+    else:  # every cell a text, under the header DuckDB would give (`name_1` repeats);
+        # a quote inside a quoted cell is doubled (`"[""tech""]"`), as DuckDB reads it
         header, delimiter = _header(paths[0], kind)
-        df = spark.read.options(header=True, multiLine=True, sep=delimiter).csv(paths)
+        df = spark.read.options(header=True, multiLine=True, sep=delimiter, escape='"').csv(paths)
         df = df.toDF(*header)
     names = df.columns
     text = kind not in ("parquet", "json")
     if text and names:
         others = " AND ".join(f"{_quoted(n)} IS NULL" for n in names[1:]) or "true"
         df = df.where(f"NOT ({cells.drawn(names[0], 'spark')} AND {others})")
-    found, id_name = match_columns(inputs, names, mapping, id_column)
+    found, id_name = match_columns(inputs, names, mapping, id_column, needed_by)
     staged, columns, unreadable = ["*"], {}, {}
     for name, decl in inputs.items():
-        column = found[name]
-        if column is None:
+        values: list[str] = []
+        bads: list[str] = []
+        for column in found[name]:
+            if text:
+                value, bad = cells.read(decl.type, column, "spark")
+                values.append(value)
+                bads += [bad] if bad != "NULL" else []
+            else:
+                values.append(_quoted(column))
+        if not values:
             staged.append(f"NULL AS {_quoted('__in_' + name)}")
-        elif text:
-            value, bad = cells.read(decl.type, column, "spark")
-            staged += [
-                f"{value} AS {_quoted('__in_' + name)}",
-                f"{bad} AS {_quoted('__bad_' + name)}",
-            ]
-            unreadable[name] = "__bad_" + name
         else:
-            staged.append(f"{_quoted(column)} AS {_quoted('__in_' + name)}")
+            joined = values[0] if len(values) == 1 else cells.union(values, "spark")
+            staged.append(f"{joined} AS {_quoted('__in_' + name)}")
+        if bads:
+            bad = bads[0] if len(bads) == 1 else f"coalesce({', '.join(bads)})"
+            staged.append(f"{bad} AS {_quoted('__bad_' + name)}")
+            unreadable[name] = "__bad_" + name
         columns[name] = "__in_" + name
     df = df.selectExpr(*staged)
     if id_name == "row":  # the row number, in file order (one partition numbers them)
@@ -211,7 +220,7 @@ def _joint_rows(
     from pyspark.sql import functions as F
 
     df, columns, unreadable, id_name, _names = _stage(
-        spark, declared, paths, kind, mapping or {}, id_column
+        spark, declared, paths, kind, mapping or {}, id_column, required_by(rulesets)
     )
     sides = [F.col(_quoted(id_name)).alias("__id"), F.xxhash64(_quoted(id_name)).alias("__h")]
     sides += [F.col(_quoted(column)).alias("__v_" + name) for name, column in columns.items()]
