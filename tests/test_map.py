@@ -157,7 +157,8 @@ def test_a_missing_map_column_is_named(tmp_path: Path) -> None:
 def test_tierline_sql_reads_a_set_from_several_columns_on_duckdb(tmp_path: Path) -> None:
     """The printed query, run on DuckDB over array columns, gives the Python answers."""
     done = tierline("sql", SYNTHESIS, "--map", "topics=category_1,category_2",
-                    "--map", "followers=follower_count", "--absent", "fake_follower_ratio")  # fmt: skip
+                    "--map", "followers=follower_count",
+                    "--absent", "fake_follower_ratio")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "__tierline" not in done.stdout  # no stand-in is left in the query
     connection = duckdb.connect()
