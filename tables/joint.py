@@ -39,6 +39,7 @@ class Example:
     account: dict[str, Any]
     errors: tuple[str | None, ...]
     order: int  # the hash that drew it; examples of merged cells sort by it
+    labels: tuple[tuple[str, ...], ...] = ()  # per ruleset, when labels were asked for
 
 
 @dataclass(frozen=True)
@@ -127,16 +128,22 @@ def cell(row: tuple[Any, ...], n: int, labels: bool, declared: Mapping[str, Inpu
     rest = row[2 * n :] if labels else row[n:]
     count = rest[0]
     drawn = rest[1] if len(rest) > 1 else []
-    return Cell(outcomes, label_sets, count, tuple(_example(d, n, declared) for d in drawn))
+    examples = tuple(_example(d, n, declared, label_sets) for d in drawn)
+    return Cell(outcomes, label_sets, count, examples)
 
 
-def _example(drawn: dict[str, Any], n: int, declared: Mapping[str, Input]) -> Example:
+def _example(
+    drawn: dict[str, Any],
+    n: int,
+    declared: Mapping[str, Input],
+    labels: tuple[tuple[str, ...], ...],
+) -> Example:
     account: dict[str, Any] = {}
     for name, value in (drawn["account"] or {}).items():
         if value is not None:
             account[name] = _as_python(declared[name].type, value)
     errors = tuple(drawn[f"e{i}"] for i in range(n))
-    return Example(drawn["id"], account, errors, drawn["h"])
+    return Example(drawn["id"], account, errors, drawn["h"], labels)
 
 
 def _as_python(type_: TypeName, value: Any) -> Any:

@@ -311,24 +311,24 @@ def _lacking(decl: Input, names: list[str], needed_by: Sequence[CheckedRuleset])
     `--map`, or, when no tier reads it (only labels do, or nothing), declaring it
     optional; a tier that reads a default instead of the account's value would be an
     answer that looks right and is not, so that is not offered."""
-    listed = ", ".join(r.name for r in needed_by)
+    rulesets = list(dict.fromkeys(r.name for r in needed_by))  # diff: old and new, once
+    listed = ", ".join(rulesets)
     who = ""
-    if needed_by:
+    if rulesets:
         who = (
             f", which ruleset {listed} requires"
-            if len(needed_by) == 1
+            if len(rulesets) == 1
             else f", which rulesets {listed} require"
         )
     said = (
         f"no column for the input {decl.name}{who}: the files have {_listing(names)}; "
         f"use --map {decl.name}=COLUMN"
     )
-    free = [r.name for r in needed_by if not _tiers_read(r, decl.name)]
-    if free and len(free) == len(needed_by):
+    if rulesets and not any(_tiers_read(r, decl.name) for r in needed_by):
         declared = f"input {decl.name}: {decl.type.value} optional {_DEFAULTS[decl.type]}"
         said += (
-            f"; or, since no tier of {', '.join(free)} reads it, declare it optional "
-            f"{'there' if len(free) == 1 else 'in each'}: `{declared.rstrip()}`"
+            f"; or, since no tier of {listed} reads it, declare it optional "
+            f"{'there' if len(rulesets) == 1 else 'in each'}: `{declared.rstrip()}`"
         )
     return said
 
