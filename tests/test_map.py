@@ -177,3 +177,17 @@ def test_tierline_sql_reads_a_set_from_several_columns_on_duckdb(tmp_path: Path)
     unions = {"a": ["tech"], "b": ["fashion"], "c": ["gaming", "x"]}
     assert got[:3] == [expected(i, topics) for i, topics in unions.items()]
     assert got[3] == ("d", None, None)  # no topics in either column: missing, refused
+
+
+@pytest.mark.parametrize("dialect", ["bigquery", "snowflake", "spark", "postgres", "duckdb"])
+def test_tierline_sql_with_several_set_columns_reads_back_in_each_dialect(dialect: str) -> None:
+    """BigQuery and Snowflake exist only as cloud services: their query is parsed back
+    by sqlglot (DuckDB, Spark and PostgreSQL run theirs in their own tests)."""
+    import sqlglot
+
+    done = tierline("sql", SYNTHESIS, "--dialect", dialect, "--map", "topics=category_1,category_2")
+    assert done.returncode == 0, done.stderr
+    query = done.stdout.rstrip().rstrip(";")
+    assert "__tierline" not in query and "category_2" in query
+    assert '"topics"' not in query and "`topics`" not in query  # no column of that name
+    sqlglot.parse_one(query, read=dialect, error_level=sqlglot.ErrorLevel.RAISE)
