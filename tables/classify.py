@@ -1,7 +1,9 @@
 """Classify files into a file on DuckDB: the staged input (`read.py`), the rules'
 SQL (`engine.sql`) over it, and DuckDB's COPY to CSV, Parquet or JSON lines.
 DuckDB streams the rows from the files to the output, in parallel and within
-its memory limit; nothing is held in Python."""
+its memory limit; nothing is held in Python. The output is written beside
+OUTPUT and renamed to it once whole and counted (`beside`), so a failed run
+never leaves a half-file under the name asked for."""
 
 from __future__ import annotations
 
