@@ -75,6 +75,8 @@ def beside(output: str) -> Iterator[str]:
     except OSError as error:
         raise TableError(f"cannot write {output}: {error.strerror}") from None
     os.close(handle)
+    os.unlink(partial)  # a name the folder proved writable: the writer creates the file
+    # itself, with the usual permissions (mkstemp's are the owner's alone)
     try:
         yield partial
         if Path(partial).is_dir() and target.exists():  # Spark writes a folder

@@ -363,9 +363,20 @@ def _read(decl: Input, name: str, sql_type: str) -> tuple[str, str | None]:
         T.TEXT_SET: sql_type.endswith("[]"),
         T.TEXT: False,
     }
+    if typed[decl.type] and decl.type is T.TEXT_SET and sql_type != "VARCHAR[]":
+        return _texts(column, sql_type), None
     if typed[decl.type]:
         return column, None
     return "NULL", f"CAST({column} AS VARCHAR)"  # a column of another type: every cell refused
+
+
+def _texts(column: str, sql_type: str) -> str:
+    """A list column of another element type as texts: DuckDB types a JSON-lines array
+    that is empty in every row it samples `JSON[]`, whose items are JSON ("fashion" with
+    its quotes); a list of numbers is written as the numbers."""
+    if sql_type == "JSON[]":
+        return f"list_transform({column}, lambda x: json_extract_string(x, '$'))"
+    return f"CAST({column} AS VARCHAR[])"
 
 
 def _normal(name: str) -> str:

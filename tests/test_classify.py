@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import duckdb
@@ -245,6 +246,13 @@ def test_a_run_that_fails_leaves_the_earlier_output_and_no_partial_file(tmp_path
     assert done.returncode == 1 and "Malformed JSON" in done.stderr, done.stderr
     assert out.read_text() == "id,tier\nearlier,micro\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["accounts.jsonl", "tiers.csv"]
+    source.write_text(line % 1)
+    out.unlink()
+    done = tierline("classify", SYNTHESIS, str(source), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not the partial file's 0600
 
 
 def test_output_appears_only_when_whole(tmp_path: Path) -> None:
@@ -260,6 +268,7 @@ def test_output_appears_only_when_whole(tmp_path: Path) -> None:
         raise RuntimeError("the count failed after the file was written")
     assert out.read_text() == "earlier\n" and list(tmp_path.iterdir()) == [out]
     with beside(str(out)) as partial:
+        assert not Path(partial).exists()  # the writer creates it, with its permissions
         Path(partial).write_text("whole\n")
     assert out.read_text() == "whole\n" and list(tmp_path.iterdir()) == [out]
 
@@ -270,3 +279,16 @@ def test_an_output_folder_that_does_not_exist_is_a_usage_error(tmp_path: Path) -
     done = tierline("classify", SYNTHESIS, str(source), "-o", str(tmp_path / "nope" / "o.csv"))
     assert done.returncode == 2, done.stderr
     assert f"cannot write {tmp_path / 'nope' / 'o.csv'}: No such file or directory" in done.stderr
+
+
+def test_a_set_whose_sampled_rows_are_all_empty_reads_as_texts(tmp_path: Path) -> None:
+    """DuckDB types a JSON-lines array that is empty in every sampled row `JSON[]`: its
+    items are read as texts, not compared as JSON with the rules' texts (which failed
+    the whole run with a conversion error)."""
+    source = tmp_path / "accounts.jsonl"
+    row = '{"id": %d, "followers": 45000, "engagement_rate": 0.042, "topics": %s, "platform": "x"}'
+    source.write_text(row % (1, "[]") + "\n")
+    out = tmp_path / "tiers.jsonl"
+    done = tierline("classify", SYNTHESIS, str(source), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert duckdb.sql(f"SELECT tier, labels FROM read_json('{out}')").fetchall() == [("micro", [])]
