@@ -127,13 +127,23 @@ def rules_and_map(args: argparse.Namespace) -> tuple[Ruleset, dict[str, str]] | 
 
 
 def mapped(pairs: list[str]) -> dict[str, str]:
-    """The `--map INPUT=COLUMN` pairs."""
+    """The `--map INPUT=COLUMN` pairs (COLUMN may list several columns of a set of text,
+    `topics=category_1,category_2`, which the table commands resolve against the files).
+    An input mapped twice is a usage error naming both: silently keeping the last would
+    classify on a column the user may not have meant."""
     columns: dict[str, str] = {}
+    given: dict[str, str] = {}
     for pair in pairs:
         name, sep, column = pair.partition("=")
-        if not sep or not name.strip() or not column.strip():
+        name, column = name.strip(), column.strip()
+        if not sep or not name or not column:
             raise UsageError(f"--map {pair}: expected INPUT=COLUMN, e.g. followers=follower_count")
-        columns[name.strip()] = column.strip()
+        if name in columns:
+            raise UsageError(
+                f"--map {given[name]} and --map {pair} both map {name}; give one (a set of "
+                f"text may take several columns: --map {name}={columns[name]},{column})"
+            )
+        columns[name], given[name] = column, pair
     return columns
 
 

@@ -41,6 +41,11 @@ def _compare(args: argparse.Namespace) -> int:
             f"two files are both ruleset {', '.join(twice)}: compare needs "
             "different rulesets (to compare versions of one, use tierline diff)"
         )
+    if args.tier is not None and not any(args.tier in r.checked.tier_names() for r in loaded):
+        raise UsageError(
+            f"--tier {args.tier}: no definition has that tier (they have "
+            f"{', '.join(dict.fromkeys(t for r in loaded for t in r.checked.tier_names()))})"
+        )
     from tables.compare import compare
 
     found = compare(
@@ -54,6 +59,8 @@ def _compare(args: argparse.Namespace) -> int:
         args.engine,
         args.master,
     )
+    for warning in found.warnings:
+        print(f"tierline compare: warning: {warning}", file=sys.stderr)
     from reports.compare import document
 
     charts = args.report_format == "html"

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import altair as alt
 import vl_convert
 
-from reports.values import merged_order, tier_name
+from reports.values import NOTHING, merged_order, tier_name
 from tables.compare import Comparison
 from tables.joint import REFUSED
 from tables.migration import Migration
@@ -91,7 +91,7 @@ def tier_shares(c: Comparison) -> alt.Chart:
                     "definition": name,
                     "tier": tier_name(tier),
                     "count": count,
-                    "share": count / c.rows if c.rows else 0.0,
+                    "share": count / c.rows if c.rows else None,
                 }
             )
     order = _tier_order(c)
@@ -120,31 +120,38 @@ def tier_shares(c: Comparison) -> alt.Chart:
 def agreement(c: Comparison) -> alt.LayerChart:
     """For every pair of definitions: with a focus tier, of the rows either calls it, the
     share both do (the overlap of their micro); without one, the share of rows they give
-    the same tier."""
+    the same tier. A share of nothing (neither calls any row micro: 0 of 0) is a grey
+    cell marked "—", never a colour and a percentage."""
     data = []
     for p in c.pairs:
-        if c.focus is not None:
-            share = p.both / p.either if p.either else 1.0
-        else:
-            share = p.same / c.rows if c.rows else 0.0
-        data += [{"a": p.a, "b": p.b, "share": share}, {"a": p.b, "b": p.a, "share": share}]
-    data += [{"a": n, "b": n, "share": 1.0} for n in c.names]
+        part, whole = (p.both, p.either) if c.focus is not None else (p.same, c.rows)
+        data += [_share_cell(p.a, p.b, part, whole), _share_cell(p.b, p.a, part, whole)]
+    for n in c.names:
+        own = c.counts[n].get(c.focus, 0) if c.focus is not None else c.rows
+        data.append(_share_cell(n, n, own, own))
     names = list(c.names)
     base = alt.Chart(_data(data)).encode(
         x=alt.X("b:N", sort=names, title=None, axis=alt.Axis(orient="top", labelAngle=0)),
         y=alt.Y("a:N", sort=names, title=None),
     )
     legend = f"both {c.focus}" if c.focus is not None else "same tier"
-    cells = base.mark_rect(stroke="white").encode(
-        color=alt.Color(
-            "share:Q",
-            scale=alt.Scale(domain=[0, 1], scheme="blues"),
-            legend=alt.Legend(format="%", title=legend),
+    nothing = base.mark_rect(stroke="white", color="#eeeeee")
+    cells = (
+        base.transform_filter("isValid(datum.share)")
+        .mark_rect(stroke="white")
+        .encode(
+            color=alt.Color(
+                "share:Q",
+                scale=alt.Scale(domain=[0, 1], scheme="blues"),
+                legend=alt.Legend(format="%", title=legend),
+            )
         )
     )
     text = base.mark_text(fontSize=13).encode(
-        text=alt.Text("share:Q", format=".0%"),
-        color=alt.condition("datum.share > 0.6", alt.value("white"), alt.value("black")),
+        text=alt.Text("label:N"),
+        color=alt.condition(
+            "isValid(datum.share) && datum.share > 0.6", alt.value("white"), alt.value("black")
+        ),
     )
     title = (
         f"Of the accounts either definition calls {c.focus}, the share both do"
@@ -152,10 +159,21 @@ def agreement(c: Comparison) -> alt.LayerChart:
         else "How often two definitions give a row the same tier"
     )
     size = 78
-    chart: alt.LayerChart = alt.LayerChart(layer=[cells, text]).properties(
+    chart: alt.LayerChart = alt.LayerChart(layer=[nothing, cells, text]).properties(
         width=size * len(names), height=size * 0.6 * len(names), title=title
     )
     return chart
+
+
+def _share_cell(a: str, b: str, part: int, whole: int) -> dict[str, Any]:
+    """A cell of the agreement chart: its share (None for 0 of 0) and its text."""
+    share = part / whole if whole else None
+    return {
+        "a": a,
+        "b": b,
+        "share": share,
+        "label": f"{share:.0%}" if share is not None else NOTHING,
+    }
 
 
 _PALETTE = [

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from engine import Ruleset
 from reports.document import Chart, Document, Heading, Para, Table
-from reports.values import account_text, count_share, formats, merged_order, percent, tier_name
+from reports.values import (
+    NOTHING,
+    Formats,
+    account_text,
+    count_share,
+    formats,
+    labelled,
+    merged_order,
+    percent,
+    tier_name,
+)
 from tables.compare import Comparison, Pair
+from tables.joint import Example
 
 
 def document(c: Comparison, rulesets: list[Ruleset], data: str, charts: bool) -> Document:
@@ -17,6 +28,8 @@ def document(c: Comparison, rulesets: list[Ruleset], data: str, charts: bool) ->
             f"({c.seconds:.2f} s)."
         )
     )
+    for warning in c.warnings:
+        doc.add(Para(f"Warning: {warning}."))
     doc.add(
         Table(
             ("definition", "title"),
@@ -30,6 +43,8 @@ def document(c: Comparison, rulesets: list[Ruleset], data: str, charts: bool) ->
             Chart(drawn.svg(drawn.tier_shares(c)), "the share of rows in each tier, per definition")
         )
     doc.add(Heading("Tier counts"), _counts(c))
+    if any(c.labels.values()):
+        doc.add(Heading("Labels"), _label_counts(c))
     doc.add(Heading("Agreement"))
     if c.focus is not None:
         doc.add(Para(_headline(c)))
@@ -65,12 +80,12 @@ def document(c: Comparison, rulesets: list[Ruleset], data: str, charts: bool) ->
         shown = formats(rulesets)
         doc.add(
             Table(
-                (*c.names, "rows", f"for example ({c.id_name}: input)"),
+                (*c.names, "rows", f"for example ({c.id_name}: input [labels])"),
                 [
                     (
                         *map(tier_name, d.tiers),
                         f"{d.count:,}",
-                        "; ".join(f"{e.id}: {account_text(e.account, shown)}" for e in d.examples),
+                        "; ".join(_example(c, e, shown) for e in d.examples),
                     )
                     for d in c.disputes
                 ],
@@ -80,22 +95,56 @@ def document(c: Comparison, rulesets: list[Ruleset], data: str, charts: bool) ->
     return doc
 
 
+def _example(c: Comparison, e: Example, shown: Formats) -> str:
+    given = labelled(zip(c.names, e.labels, strict=False))
+    return f"{e.id}: {account_text(e.account, shown)}" + (f" [labels: {given}]" if given else "")
+
+
+def _label_counts(c: Comparison) -> Table:
+    """Each label, per definition: the rows that have it ("—" where it is not declared)."""
+    names = list(dict.fromkeys(label for labels in c.labels.values() for label in labels))
+    rows = [
+        (
+            label,
+            *(
+                count_share(c.labels[name][label], c.rows) if label in c.labels[name] else NOTHING
+                for name in c.names
+            ),
+        )
+        for label in names
+    ]
+    return Table(("label", *c.names), rows, numeric=frozenset(range(1, len(c.names) + 1)))
+
+
 def _headline(c: Comparison) -> str:
+    """How far the definitions agree on the focus tier, in one sentence that stays true
+    at the edges: no rows, no account in the focus tier at all, no two agreeing."""
     n = len(c.names)
     most = max((k for k, v in c.focus_votes.items() if v), default=0)
     everyone = c.focus_votes.get(n, 0)
-    said = (
-        f"{count_share(everyone, c.rows)} of the accounts are {c.focus} under all {n} definitions"
-        if everyone
-        else f"No account is {c.focus} under all {n} definitions; at most {most} agree on any"
-    )
+    if c.rows == 0:
+        return f"The data has no rows, so no account is {c.focus} under any definition."
+    if most == 0:
+        return (
+            f"No account is {c.focus} under any of the {n} definitions: all {c.rows:,} rows "
+            f"are {c.focus} under none."
+        )
+    if everyone:
+        said = (
+            f"{count_share(everyone, c.rows)} of the accounts are {c.focus} "
+            f"under all {n} definitions"
+        )
+    elif most == 1:
+        said = f"No account is {c.focus} under two definitions or more: no two agree on any"
+    else:
+        said = f"No account is {c.focus} under all {n} definitions; at most {most} agree on any"
     return f"{said}, and {count_share(c.focus_votes.get(0, 0), c.rows)} are {c.focus} under none."
 
 
 def _pair_row(c: Comparison, p: Pair) -> tuple[str, ...]:
     row: tuple[str, ...] = (p.a, p.b, f"{p.same:,}", percent(p.same, c.rows))
     if c.focus is not None:
-        row += (f"{p.both:,}", f"{p.either:,}", percent(p.both, p.either) if p.either else "—")
+        row += (f"{p.both:,}", f"{p.either:,}", percent(p.both, p.either))
     return row
 
 
@@ -104,7 +153,7 @@ def _counts(c: Comparison) -> Table:
         (
             tier_name(t),
             *(
-                count_share(c.counts[name][t], c.rows) if t in c.counts[name] else "—"
+                count_share(c.counts[name][t], c.rows) if t in c.counts[name] else NOTHING
                 for name in c.names
             ),
         )

@@ -12,15 +12,24 @@ from tables.joint import REFUSED
 Formats = Mapping[str, Callable[[Any], str]]
 
 
+NOTHING = "—"  # a share of nothing: 0 of 0 is no percentage at all, not 0% nor 100%
+
+
 def percent(part: int, whole: int) -> str:
     if not whole:
-        return "0%"
+        return NOTHING
     share = 100 * part / whole
     return f"{share:.1f}%" if share >= 0.1 or part == 0 else "<0.1%"
 
 
 def count_share(part: int, whole: int) -> str:
     return f"{part:,} ({percent(part, whole)})"
+
+
+def labelled(labels: Iterable[tuple[str, tuple[str, ...]]]) -> str:
+    """The labels each definition gives one account: "synthesis: fashion_expert; niche:
+    techie" (definitions that give none left out), or "" when none gives any."""
+    return "; ".join(f"{name}: {', '.join(given)}" for name, given in labels if given)
 
 
 def formats(rulesets: Iterable[Ruleset]) -> dict[str, Callable[[Any], str]]:

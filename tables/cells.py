@@ -101,3 +101,33 @@ def read(type_: T, name: str, dialect: str) -> tuple[str, str]:
     if type_ is T.TEXT_SET:
         return text_set(name, dialect)
     return _sql(quoted(name), dialect), "NULL"
+
+
+def several(mapped: str) -> tuple[str, ...]:
+    """The columns of a `--map INPUT=A,B` (one when there is no comma), trimmed, each once."""
+    parts = tuple(dict.fromkeys(part.strip() for part in mapped.split(",")))
+    if "" in parts:
+        raise ValueError(f"{mapped!r} names an empty column; write COLUMN,COLUMN")
+    return parts
+
+
+_UNION_PART = "coalesce({c}, CAST([] AS VARCHAR[]))"
+
+
+def union(values: list[str], dialect: str, tidy: bool = True) -> str:
+    """Sets read from several columns as one (`--map topics=category_1,category_2`): the
+    items of each, NULL only when every one is NULL (an account without the input). With
+    `tidy`, each item once and sorted, as a set is shown; without, only concatenated,
+    which the rules' tests (has any of, has all of) read the same, for dialects that
+    have no such functions (PostgreSQL). `values` are SQL in `dialect`."""
+    holders = [f"__union_{i}" for i in range(len(values))]
+    joined = _UNION_PART.format(c=quoted(holders[0]))
+    for holder in holders[1:]:
+        joined = f"list_concat({joined}, {_UNION_PART.format(c=quoted(holder))})"
+    if tidy:
+        joined = f"list_sort(list_distinct({joined}))"
+    missing = " AND ".join(f"{quoted(h)} IS NULL" for h in holders)
+    sql = _sql(f"CASE WHEN {missing} THEN NULL ELSE {joined} END", dialect)
+    for holder, value in zip(holders, values, strict=True):
+        sql = sql.replace(_sql(quoted(holder), dialect), f"({value})")
+    return sql

@@ -5,15 +5,17 @@ each ruleset's tier counts; for every pair of rulesets the cross-table of
 their tiers and how many rows they give the same tier; how many rows every
 ruleset puts in the same tier (for each tier); for a focus tier (`micro` by
 default) how many definitions call each row that; and the combinations of
-tiers that disagree most, with accounts. Two rulesets "agree" on a row when
-they give it the same tier name, no tier (`""`) or both refuse it.
+tiers that disagree most, with accounts; each ruleset's labels and how many
+rows have each. Two rulesets "agree" on a row when they give it the same tier
+name, no tier (`""`) or both refuse it. A share of nothing (0 of 0 rows) is
+None, never 0 or 1: no definition's micro accounts cannot agree 100%.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any, TypeVar
 
@@ -62,6 +64,21 @@ class Comparison:
     disputes: list[Dispute]  # the most divided combinations first
     id_name: str
     seconds: float
+    labels: dict[str, dict[str, int]] = field(default_factory=dict)  # ruleset -> label -> rows
+
+    @property
+    def warnings(self) -> list[str]:
+        """What makes the comparison say little, said before anyone reads it as an answer."""
+        if self.rows == 0:
+            return ["the data has no rows: there is nothing to compare"]
+        if self.focus is not None and self.focus_votes.get(0, 0) == self.rows:
+            return [
+                f"no row of the data is {self.focus} under any definition, so their agreement "
+                f"on {self.focus} says nothing: the table may hold no accounts in the range "
+                f"of {self.focus}, or a column may be mapped or read wrongly (a percent is a "
+                "fraction: 4.2% is 0.042); --tier T counts agreement on another tier"
+            ]
+        return []
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,15 +87,18 @@ class Comparison:
                 {"name": n, "title": t} for n, t in zip(self.names, self.titles, strict=True)
             ],
             "counts": self.counts,
+            "labels": self.labels,
+            "warnings": self.warnings,
             "agreement": {
                 "pairs": [
                     {
                         "a": p.a,
                         "b": p.b,
                         "same": p.same,
-                        "share": _share(p.same, self.rows),
+                        "share": share(p.same, self.rows),
                         "both_focus": p.both,
                         "either_focus": p.either,
+                        "focus_overlap": share(p.both, p.either),
                         "cross": [
                             {"a": ta, "b": tb, "count": c} for (ta, tb), c in p.cross.items()
                         ],
@@ -99,7 +119,9 @@ class Comparison:
                     {
                         "tiers": dict(zip(self.names, d.tiers, strict=True)),
                         "count": d.count,
-                        "examples": [_example_json(e, self.id_name) for e in d.examples],
+                        "examples": [
+                            _example_json(e, self.id_name, self.names) for e in d.examples
+                        ],
                     }
                     for d in self.disputes
                 ],
@@ -119,10 +141,8 @@ def compare(
     master: str = "local[*]",
 ) -> Comparison:
     checked = [r.checked for r in rulesets]
-    found = run_joint(
-        checked, inputs, mapping, id_column, examples, False, progress, engine, master
-    )
-    return comparison(rulesets, found, focus)
+    found = run_joint(checked, inputs, mapping, id_column, examples, True, progress, engine, master)
+    return comparison(rulesets, found, focus, examples)
 
 
 def run_joint(
@@ -144,7 +164,10 @@ def run_joint(
     return joint(rulesets, inputs, mapping, id_column, examples, labels, progress)
 
 
-def comparison(rulesets: list[Ruleset], found: Joint, focus: str | None = None) -> Comparison:
+def comparison(
+    rulesets: list[Ruleset], found: Joint, focus: str | None = None, examples: int = 3
+) -> Comparison:
+    """The comparison of the joint outcomes; with labels in `found`, their counts too."""
     names = tuple(r.name for r in rulesets)
     n = len(names)
     tiers = tuple(outcomes_of(r, found.cells, i) for i, r in enumerate(rulesets))
@@ -166,8 +189,7 @@ def comparison(rulesets: list[Ruleset], found: Joint, focus: str | None = None) 
             votes[len(saying)] += cell.count
             sets[saying] += cell.count
     pairs = [_pair(names, i, j, found.cells, focus) for i, j in combinations(range(n), 2)]
-    disputes = [Dispute(c.outcomes, c.count, c.examples) for c in found.cells]
-    disputes.sort(key=lambda d: (-d.spread, -d.count, d.tiers))
+    disputes = _disputes(found.cells, examples)
     return Comparison(
         names=names,
         titles=tuple(r.checked.title for r in rulesets),
@@ -182,7 +204,36 @@ def comparison(rulesets: list[Ruleset], found: Joint, focus: str | None = None) 
         disputes=[d for d in disputes if d.spread > 1][:10],
         id_name=found.id_name,
         seconds=found.seconds,
+        labels=_label_counts(rulesets, found.cells),
     )
+
+
+def _disputes(cells: list[Cell], examples: int) -> list[Dispute]:
+    """The combinations of tiers, the cells of one combination (split by labels) merged,
+    each with its `examples` rows of smallest hash; the most divided first."""
+    merged: dict[tuple[str, ...], list[Cell]] = {}
+    for cell in cells:
+        merged.setdefault(cell.outcomes, []).append(cell)
+    disputes = [
+        Dispute(
+            tiers,
+            sum(c.count for c in group),
+            tuple(sorted((e for c in group for e in c.examples), key=lambda e: e.order))[:examples],
+        )
+        for tiers, group in merged.items()
+    ]
+    disputes.sort(key=lambda d: (-d.spread, -d.count, d.tiers))
+    return disputes
+
+
+def _label_counts(rulesets: list[Ruleset], cells: list[Cell]) -> dict[str, dict[str, int]]:
+    """Per ruleset, each label it declares (in its order) -> the rows that have it."""
+    counts = {r.name: dict.fromkeys((rule.name for rule in r.checked.labels), 0) for r in rulesets}
+    for cell in cells:
+        for ruleset, labels in zip(rulesets, cell.labels, strict=False):
+            for label in labels:
+                counts[ruleset.name][label] = counts[ruleset.name].get(label, 0) + cell.count
+    return counts
 
 
 def outcomes_of(ruleset: Ruleset, cells: list[Cell], i: int) -> tuple[str, ...]:
@@ -210,9 +261,13 @@ def _most_first(counts: Counter[Key]) -> dict[Key, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def _share(part: int, whole: int) -> float:
-    return round(part / whole, 6) if whole else 0.0
+def share(part: int, whole: int) -> float | None:
+    """`part` of `whole` as a fraction; None for a share of nothing (0 of 0)."""
+    return round(part / whole, 6) if whole else None
 
 
-def _example_json(example: Example, id_name: str) -> dict[str, Any]:
-    return {id_name: example.id, "input": example.account}
+def _example_json(example: Example, id_name: str, names: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {id_name: example.id, "input": example.account}
+    if example.labels:
+        out["labels"] = {n: list(ls) for n, ls in zip(names, example.labels, strict=True)}
+    return out

@@ -26,7 +26,7 @@ from engine.language.ast import TypeName
 from engine.sql.compile import result_columns
 from engine.sql.layers import PREFIX
 from tables.cells import quoted
-from tables.read import files, inputs_of, stage
+from tables.read import inputs_of, readable, required_by, serially_if_needed, stage
 
 REFUSED = "(error)"  # never a tier's name: tier names are identifiers
 
@@ -40,6 +40,7 @@ class Example:
     account: dict[str, Any]
     errors: tuple[str | None, ...]
     order: int  # the hash that drew it; examples of merged cells sort by it
+    labels: tuple[tuple[str, ...], ...] = ()  # per ruleset, when labels were asked for
 
 
 @dataclass(frozen=True)
@@ -69,17 +70,23 @@ def joint(
 ) -> Joint:
     """Classify the files under every ruleset at once and count the outcomes."""
     started = time.perf_counter()
-    paths, kind = files(inputs)
     declared = inputs_of(rulesets)
-    connection = duckdb.connect()
-    connection.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
-    staged = stage(connection, declared, paths, kind, dict(mapping or {}), id_column)
-    query = _query(
-        rulesets, declared, staged.sql, staged.columns, staged.unreadable, examples, labels
-    )
-    cells = [cell(row, len(rulesets), labels, declared) for row in connection.sql(query).fetchall()]
+    with readable(inputs) as (paths, kind):
+
+        def run(parallel: bool) -> tuple[list[Cell], str]:
+            connection = duckdb.connect()
+            connection.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
+            staged = stage(connection, declared, paths, kind, dict(mapping or {}), id_column,
+                           parallel, required_by(rulesets))  # fmt: skip
+            query = _query(
+                rulesets, declared, staged.sql, staged.columns, staged.unreadable, examples, labels
+            )
+            found = connection.sql(query).fetchall()
+            return [cell(row, len(rulesets), labels, declared) for row in found], staged.id_name
+
+        cells, id_name = serially_if_needed(run)
     rows = sum(cell.count for cell in cells)
-    return Joint(rows, cells, staged.id_name, time.perf_counter() - started)
+    return Joint(rows, cells, id_name, time.perf_counter() - started)
 
 
 def _query(
@@ -130,16 +137,22 @@ def cell(row: tuple[Any, ...], n: int, labels: bool, declared: Mapping[str, Inpu
     rest = row[2 * n :] if labels else row[n:]
     count = rest[0]
     drawn = rest[1] if len(rest) > 1 else []
-    return Cell(outcomes, label_sets, count, tuple(_example(d, n, declared) for d in drawn))
+    examples = tuple(_example(d, n, declared, label_sets) for d in drawn)
+    return Cell(outcomes, label_sets, count, examples)
 
 
-def _example(drawn: dict[str, Any], n: int, declared: Mapping[str, Input]) -> Example:
+def _example(
+    drawn: dict[str, Any],
+    n: int,
+    declared: Mapping[str, Input],
+    labels: tuple[tuple[str, ...], ...],
+) -> Example:
     account: dict[str, Any] = {}
     for name, value in (drawn["account"] or {}).items():
         if value is not None:
             account[name] = _as_python(declared[name].type, value)
     errors = tuple(drawn[f"e{i}"] for i in range(n))
-    return Example(drawn["id"], account, errors, drawn["h"])
+    return Example(drawn["id"], account, errors, drawn["h"], labels)
 
 
 def _as_python(type_: TypeName, value: Any) -> Any:

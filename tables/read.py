@@ -14,20 +14,26 @@ by its name with runs of spaces and newlines read as one space, trimmed.
 
 from __future__ import annotations
 
+import codecs
 import glob
 import re
-from collections.abc import Mapping
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
-from engine.checker.model import CheckedRuleset, Input
+from engine.checker.model import CheckedRuleset, Input, names_in
 from engine.language.ast import TypeName
 from tables import cells
 from tables.cells import quoted
 
 T = TypeName
+R = TypeVar("R")
 FORMATS = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -81,7 +87,86 @@ def files(patterns: list[str]) -> tuple[list[str], str]:
     return found, next(k for k in kinds if k)
 
 
-def source(paths: list[str], kind: str) -> str:
+TEXT_KINDS = ("csv", "tsv", "text")
+_CHUNK = 1 << 20
+
+
+@contextmanager
+def readable(patterns: list[str]) -> Iterator[tuple[list[str], str]]:
+    """`files(patterns)`, with each text file that is not valid UTF-8 read from a UTF-8
+    copy in a temporary folder (removed when the block ends) in which what is not UTF-8
+    is U+FFFD, said on stderr. DuckDB refuses such a file outright (scraped
+    exports carry stray bytes in names), and one bad byte in a name should not stop a
+    run that reads counts; the rows stay, in their order."""
+    paths, kind = files(patterns)
+    folder: tempfile.TemporaryDirectory[str] | None = None
+    try:
+        read: list[str] = []
+        for i, path in enumerate(paths):
+            if kind not in TEXT_KINDS or _is_utf8(path):
+                read.append(path)
+                continue
+            folder = folder or tempfile.TemporaryDirectory(prefix="tierline-")
+            copy = Path(folder.name) / f"{i}{Path(path).suffix}"
+            replaced = _utf8_copy(path, copy)
+            print(
+                f"tierline: {path} is not UTF-8: {replaced:,} bytes that are not were read "
+                "as U+FFFD (�)",
+                file=sys.stderr,
+            )
+            read.append(str(copy))
+        yield read, kind
+    finally:
+        if folder is not None:
+            folder.cleanup()
+
+
+def _is_utf8(path: str) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(path, "rb") as handle:
+        try:
+            while chunk := handle.read(_CHUNK):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def _utf8_copy(path: str, copy: Path) -> int:
+    """Copy `path` to `copy` with each sequence of bytes that is not UTF-8 as U+FFFD, as
+    Python's errors="replace" does; how many bytes were."""
+    replaced = 0
+
+    def count(error: UnicodeError) -> tuple[str, int]:
+        nonlocal replaced
+        assert isinstance(error, UnicodeDecodeError)
+        replaced += error.end - error.start
+        return "\ufffd", error.end  # one for each bad sequence, as errors="replace"
+
+    codecs.register_error("tierline-count", count)
+    decoder = codecs.getincrementaldecoder("utf-8")("tierline-count")
+    with open(path, "rb") as source_file, open(copy, "w", encoding="utf-8", newline="") as out:
+        while chunk := source_file.read(_CHUNK):
+            out.write(decoder.decode(chunk))
+        out.write(decoder.decode(b"", final=True))
+    return replaced
+
+
+def serially_if_needed(run: Callable[[bool], R]) -> R:
+    """`run(True)`, reading CSV files in parallel; again with `run(False)` when DuckDB
+    says that its parallel reader cannot read these files (a quoted field with a line
+    break, with rows of too few cells padded: posts with their text, as exports have).
+    The failure comes at the first such field, before any result is kept."""
+    try:
+        return run(True)
+    except duckdb.Error as error:
+        if "parallel=false" not in str(error):
+            raise
+        return run(False)
+
+
+def source(paths: list[str], kind: str, parallel: bool = True) -> str:
     """The DuckDB table function that reads the files."""
     listed = "[" + ", ".join(_string(p) for p in paths) + "]"
     if kind == "parquet":
@@ -92,7 +177,7 @@ def source(paths: list[str], kind: str) -> str:
     return (
         f"read_csv({listed}, header = true, all_varchar = true, null_padding = true, "
         "quote = '\"', escape = '\"', "
-        f"strict_mode = false{delim})"
+        f"strict_mode = false{delim}{'' if parallel else ', parallel = false'})"
     )
 
 
@@ -103,25 +188,32 @@ def stage(
     kind: str,
     mapping: dict[str, str],
     id_column: str | None,
+    parallel: bool = True,
+    needed_by: Mapping[str, Sequence[CheckedRuleset]] | None = None,
 ) -> Staged:
-    reader = source(paths, kind)
+    reader = source(paths, kind, parallel)
     described = connection.sql(f"SELECT * FROM {reader} LIMIT 0")
     types = dict(zip(described.columns, (str(t) for t in described.types), strict=True))
     names = list(types)
-    found, id_name = match_columns(inputs, names, mapping, id_column)
+    found, id_name = match_columns(inputs, names, mapping, id_column, needed_by)
     selected = ["__src.*"]
     columns: dict[str, str] = {}
     unreadable: dict[str, str] = {}
     for name, decl in inputs.items():
-        column = found[name]
-        if column is None:
-            selected.append(f"NULL AS {quoted('__in_' + name)}")
+        read = [_read(decl, column, types[column]) for column in found[name]]
+        values = [value for value, _bad in read]
+        bads = [bad for _value, bad in read if bad is not None]
+        if not read:
+            value = "NULL"
+        elif len(read) == 1:
+            value = values[0]
         else:
-            value, bad = _read(decl, column, types[column])
-            selected.append(f"{value} AS {quoted('__in_' + name)}")
-            if bad is not None:
-                selected.append(f"{bad} AS {quoted('__bad_' + name)}")
-                unreadable[name] = "__bad_" + name
+            value = cells.union(values, "duckdb")
+        selected.append(f"{value} AS {quoted('__in_' + name)}")
+        if bads:
+            bad = bads[0] if len(bads) == 1 else f"coalesce({', '.join(bads)})"
+            selected.append(f"{bad} AS {quoted('__bad_' + name)}")
+            unreadable[name] = "__bad_" + name
         columns[name] = "__in_" + name
     found_id = None if id_name == "row" else id_name
     selected.append(f"{quoted(found_id)} AS __id" if found_id else "row_number() OVER () AS __id")
@@ -157,32 +249,103 @@ def match_columns(
     names: list[str],
     mapping: Mapping[str, str],
     id_column: str | None,
-) -> tuple[dict[str, str | None], str]:
-    """Each input's column (None: an optional input the files lack) and the id column
-    ("row" when there is none); TableError for what cannot be matched, on any engine."""
+    needed_by: Mapping[str, Sequence[CheckedRuleset]] | None = None,
+) -> tuple[dict[str, tuple[str, ...]], str]:
+    """Each input's columns (none: an optional input the files lack; several: a set of
+    text read from several, `--map topics=category_1,category_2`) and the id column
+    ("row" when there is none); TableError for what cannot be matched, on any engine.
+    `needed_by` names the rulesets that require each input, for the message when the
+    files lack it."""
     unknown = sorted(set(mapping) - set(inputs))
     if unknown:
         raise TableError(
             f"--map names {', '.join(unknown)}, which the rules do not declare "
             f"(inputs: {', '.join(inputs)})"
         )
-    found: dict[str, str | None] = {}
+    found: dict[str, tuple[str, ...]] = {}
     for name, decl in inputs.items():
-        found[name] = find_column(names, mapping.get(name, name), name in mapping)
-        if found[name] is None and name in mapping:
-            raise TableError(
-                f"--map {name}={mapping[name]}: the files have no column {mapping[name]!r}; "
-                f"they have {_listing(names)}"
-            )
-        if found[name] is None and not decl.optional:
-            raise TableError(
-                f"no column for the input {name}: the files have {_listing(names)}; "
-                f"use --map {name}=COLUMN"
-            )
+        if name in mapping:
+            found[name] = _mapped(decl, mapping[name], names)
+            continue
+        column = find_column(names, name, False)
+        if column is None and not decl.optional:
+            raise TableError(_lacking(decl, names, (needed_by or {}).get(name, ())))
+        found[name] = () if column is None else (column,)
     found_id = find_column(names, id_column or "id", id_column is not None)
     if id_column is not None and found_id is None:
         raise TableError(f"--id {id_column}: no such column; the files have {_listing(names)}")
     return found, found_id or "row"
+
+
+def _mapped(decl: Input, mapped: str, names: list[str]) -> tuple[str, ...]:
+    """The columns of `--map NAME=MAPPED`: a column of that name (commas and all), or
+    the columns it lists between commas, which only a set of text may have."""
+    whole = find_column(names, mapped, True)
+    if whole is not None:
+        return (whole,)
+    try:
+        parts = cells.several(mapped)
+    except ValueError as error:
+        raise TableError(f"--map {decl.name}={mapped}: {error}") from None
+    if len(parts) > 1 and decl.type is not T.TEXT_SET:
+        raise TableError(
+            f"--map {decl.name}={mapped}: {decl.name} is a {decl.type.value}, read from one "
+            "column; only a set of text takes several (the union of their items)"
+        )
+    columns = [find_column(names, part, True) for part in parts]
+    missing = [part for part, column in zip(parts, columns, strict=True) if column is None]
+    if missing:
+        raise TableError(
+            f"--map {decl.name}={mapped}: the files have no column "
+            f"{', '.join(repr(m) for m in missing)}; they have {_listing(names)}"
+        )
+    return tuple(c for c in columns if c is not None)
+
+
+_DEFAULTS = {T.COUNT: "default 0", T.NUMBER: "default 0", T.PERCENT: "default 0%",
+             T.TEXT: 'default ""', T.FLAG: "default false", T.TEXT_SET: ""}  # fmt: skip
+
+
+def _lacking(decl: Input, names: list[str], needed_by: Sequence[CheckedRuleset]) -> str:
+    """Why the files cannot be classified without a column for `decl`, and the ways out:
+    `--map`, or, when no tier reads it (only labels do, or nothing), declaring it
+    optional; a tier that reads a default instead of the account's value would be an
+    answer that looks right and is not, so that is not offered."""
+    rulesets = list(dict.fromkeys(r.name for r in needed_by))  # diff: old and new, once
+    listed = ", ".join(rulesets)
+    who = ""
+    if rulesets:
+        who = (
+            f", which ruleset {listed} requires"
+            if len(rulesets) == 1
+            else f", which rulesets {listed} require"
+        )
+    said = (
+        f"no column for the input {decl.name}{who}: the files have {_listing(names)}; "
+        f"use --map {decl.name}=COLUMN"
+    )
+    if rulesets and not any(_tiers_read(r, decl.name) for r in needed_by):
+        declared = f"input {decl.name}: {decl.type.value} optional {_DEFAULTS[decl.type]}"
+        said += (
+            f"; or, since no tier of {listed} reads it, declare it optional "
+            f"{'there' if len(rulesets) == 1 else 'in each'}: `{declared.rstrip()}`"
+        )
+    return said
+
+
+def _tiers_read(ruleset: CheckedRuleset, name: str) -> bool:
+    reading = ruleset.depending_on([name])
+    return any(r.when is not None and names_in(r.when) & reading for r in ruleset.tiers)
+
+
+def required_by(rulesets: Sequence[CheckedRuleset]) -> dict[str, list[CheckedRuleset]]:
+    """For each input, the rulesets that require it (declare it, not optional)."""
+    found: dict[str, list[CheckedRuleset]] = {}
+    for checked in rulesets:
+        for name, decl in checked.inputs.items():
+            if not decl.optional:
+                found.setdefault(name, []).append(checked)
+    return found
 
 
 def _read(decl: Input, name: str, sql_type: str) -> tuple[str, str | None]:
@@ -200,9 +363,20 @@ def _read(decl: Input, name: str, sql_type: str) -> tuple[str, str | None]:
         T.TEXT_SET: sql_type.endswith("[]"),
         T.TEXT: False,
     }
+    if typed[decl.type] and decl.type is T.TEXT_SET and sql_type != "VARCHAR[]":
+        return _texts(column, sql_type), None
     if typed[decl.type]:
         return column, None
     return "NULL", f"CAST({column} AS VARCHAR)"  # a column of another type: every cell refused
+
+
+def _texts(column: str, sql_type: str) -> str:
+    """A list column of another element type as texts: DuckDB types a JSON-lines array
+    that is empty in every row it samples `JSON[]`, whose items are JSON ("fashion" with
+    its quotes); a list of numbers is written as the numbers."""
+    if sql_type == "JSON[]":
+        return f"list_transform({column}, lambda x: json_extract_string(x, '$'))"
+    return f"CAST({column} AS VARCHAR[])"
 
 
 def _normal(name: str) -> str:

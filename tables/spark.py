@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from engine import Ruleset
@@ -18,9 +18,9 @@ from engine.checker.model import CheckedRuleset, Input
 from engine.sql.compile import result_columns
 from engine.sql.layers import PREFIX, Columns
 from tables import cells
-from tables.classify import Summary, output_format
+from tables.classify import Summary, beside, output_format
 from tables.joint import REFUSED, Joint, cell
-from tables.read import files, inputs_of, match_columns
+from tables.read import inputs_of, match_columns, readable, required_by
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row, SparkSession
@@ -86,31 +86,51 @@ def classify_files_spark(
     """`tierline classify --engine spark`: the files read by Spark, text cells read as
     the DuckDB engine reads them (`cells.py`, written for Spark by sqlglot), the rules
     as Spark expressions, and Spark's own output: a folder of part files at OUTPUT."""
-    from pyspark.sql import functions as F
 
     started = time.perf_counter()
-    paths, kind = files(inputs)
     out_kind = output_format(output)
+    with readable(inputs) as (paths, kind):
+        summary = _classify_spark(
+            ruleset, paths, kind, output, out_kind, mapping, id_column, keep_columns, master
+        )
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _classify_spark(
+    ruleset: Ruleset,
+    paths: list[str],
+    kind: str,
+    output: str,
+    out_kind: str,
+    mapping: Mapping[str, str] | None,
+    id_column: str | None,
+    keep_columns: bool,
+    master: str,
+) -> Summary:
+    from pyspark.sql import functions as F
+
     spark = local_session(master)
-    staged = _stage(spark, ruleset.checked.inputs, paths, kind, mapping or {}, id_column)
+    staged = _stage(spark, ruleset.checked.inputs, paths, kind, mapping or {}, id_column,
+                    required_by([ruleset.checked]))  # fmt: skip
     df, columns, unreadable, id_name, names = staged
     ruled = _ruled(df, result_columns(ruleset.checked, "spark", columns, unreadable))
     kept = [n for n in names if n != id_name] if keep_columns else []
     result = ruled.select(id_name, *kept, "tier", "labels", "rule", "error")
     if out_kind == "csv":
         result = result.withColumn("labels", F.array_join("labels", ";"))
-    writer = result.write.mode("overwrite")
-    if out_kind == "csv":
-        writer.option("header", True).csv(output)
-    elif out_kind == "parquet":
-        writer.parquet(output)
-    else:
-        writer.json(output)
-    summary = Summary()
-    counts = result.groupBy("tier", F.col("error").isNotNull().alias("bad")).count().collect()
-    for row in counts:
-        summary.add(row["tier"], row["bad"], row["count"])
-    summary.seconds = time.perf_counter() - started
+    with beside(output) as partial:  # Spark's folder, renamed to OUTPUT once whole
+        writer = result.write.mode("overwrite")
+        if out_kind == "csv":
+            writer.option("header", True).csv(partial)
+        elif out_kind == "parquet":
+            writer.parquet(partial)
+        else:
+            writer.json(partial)
+        summary = Summary()
+        counts = result.groupBy("tier", F.col("error").isNotNull().alias("bad")).count().collect()
+        for row in counts:
+            summary.add(row["tier"], row["bad"], row["count"])
     return summary
 
 
@@ -124,6 +144,7 @@ def _stage(
     kind: str,
     mapping: Mapping[str, str],
     id_column: str | None,
+    needed_by: Mapping[str, Sequence[CheckedRuleset]],
 ) -> Staged:
     """The files as a DataFrame with each input read as its type (`__in_<name>`), the
     cells that could not be (`__bad_<name>`), the input -> column maps the rules' SQL
@@ -135,30 +156,37 @@ def _stage(
         df = spark.read.parquet(*paths)
     elif kind == "json":
         df = spark.read.json(paths)
-    else:  # every cell a text, under the header DuckDB would give (`name_1` repeats)
+    else:  # every cell a text, under the header DuckDB would give (`name_1` repeats);
+        # a quote inside a quoted cell is doubled (`"[""tech""]"`), as DuckDB reads it
         header, delimiter = _header(paths[0], kind)
-        df = spark.read.options(header=True, multiLine=True, sep=delimiter).csv(paths)
+        df = spark.read.options(header=True, multiLine=True, sep=delimiter, escape='"').csv(paths)
         df = df.toDF(*header)
     names = df.columns
     text = kind not in ("parquet", "json")
     if text and names:
         others = " AND ".join(f"{_quoted(n)} IS NULL" for n in names[1:]) or "true"
         df = df.where(f"NOT ({cells.drawn(names[0], 'spark')} AND {others})")
-    found, id_name = match_columns(inputs, names, mapping, id_column)
+    found, id_name = match_columns(inputs, names, mapping, id_column, needed_by)
     staged, columns, unreadable = ["*"], {}, {}
     for name, decl in inputs.items():
-        column = found[name]
-        if column is None:
+        values: list[str] = []
+        bads: list[str] = []
+        for column in found[name]:
+            if text:
+                value, bad = cells.read(decl.type, column, "spark")
+                values.append(value)
+                bads += [bad] if bad != "NULL" else []
+            else:
+                values.append(_quoted(column))
+        if not values:
             staged.append(f"NULL AS {_quoted('__in_' + name)}")
-        elif text:
-            value, bad = cells.read(decl.type, column, "spark")
-            staged += [
-                f"{value} AS {_quoted('__in_' + name)}",
-                f"{bad} AS {_quoted('__bad_' + name)}",
-            ]
-            unreadable[name] = "__bad_" + name
         else:
-            staged.append(f"{_quoted(column)} AS {_quoted('__in_' + name)}")
+            joined = values[0] if len(values) == 1 else cells.union(values, "spark")
+            staged.append(f"{joined} AS {_quoted('__in_' + name)}")
+        if bads:
+            bad = bads[0] if len(bads) == 1 else f"coalesce({', '.join(bads)})"
+            staged.append(f"{bad} AS {_quoted('__bad_' + name)}")
+            unreadable[name] = "__bad_" + name
         columns[name] = "__in_" + name
     df = df.selectExpr(*staged)
     if id_name == "row":  # the row number, in file order (one partition numbers them)
@@ -179,15 +207,37 @@ def joint_spark(
 ) -> Joint:
     """`tables.joint.joint` on Spark: one job over the files; each cell's examples are
     its rows with the smallest xxhash64 of their id (so not DuckDB's examples)."""
+
+    started = time.perf_counter()
+    declared = inputs_of(rulesets)
+    spark = local_session(master)
+    with readable(inputs) as (paths, kind):
+        found, id_name = _joint_rows(
+            spark, rulesets, declared, paths, kind, mapping, id_column, examples, labels
+        )
+    rows = [_plain(row, examples > 0) for row in found]
+    cells_found = [cell(row, len(rulesets), labels, declared) for row in rows]
+    return Joint(sum(c.count for c in cells_found), cells_found, id_name,
+                 time.perf_counter() - started)  # fmt: skip
+
+
+def _joint_rows(
+    spark: SparkSession,
+    rulesets: list[CheckedRuleset],
+    declared: Mapping[str, Input],
+    paths: list[str],
+    kind: str,
+    mapping: Mapping[str, str] | None,
+    id_column: str | None,
+    examples: int,
+    labels: bool,
+) -> tuple[list[Row], str]:
+    """The groups of `joint_spark`, collected from Spark, and the id column's name."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    started = time.perf_counter()
-    paths, kind = files(inputs)
-    declared = inputs_of(rulesets)
-    spark = local_session(master)
     df, columns, unreadable, id_name, _names = _stage(
-        spark, declared, paths, kind, mapping or {}, id_column
+        spark, declared, paths, kind, mapping or {}, id_column, required_by(rulesets)
     )
     sides = [F.col(_quoted(id_name)).alias("__id"), F.xxhash64(_quoted(id_name)).alias("__h")]
     sides += [F.col(_quoted(column)).alias("__v_" + name) for name, column in columns.items()]
@@ -222,11 +272,7 @@ def joint_spark(
                          account.alias("account"), *errors)  # fmt: skip
         sided = sided.withColumn("__drawn", F.when(rank <= examples, drawn))
         aggregates.append(F.collect_list("__drawn").alias("__examples"))
-    found = sided.groupBy(*names).agg(*aggregates).collect()
-    rows = [_plain(row, examples > 0) for row in found]
-    cells_found = [cell(row, len(rulesets), labels, declared) for row in rows]
-    return Joint(sum(c.count for c in cells_found), cells_found, id_name,
-                 time.perf_counter() - started)  # fmt: skip
+    return sided.groupBy(*names).agg(*aggregates).collect(), id_name
 
 
 def _plain(row: Row, drawn: bool) -> tuple[Any, ...]:

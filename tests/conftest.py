@@ -12,7 +12,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
-SHARED_DATA = ROOT.parent / "shared" / "data" / "influencers"
+# beside the main checkout (/work/main -> /work/shared), or two up from a worktree
+SHARED_DATA = next(
+    (
+        up / "shared" / "data" / "influencers"
+        for up in (ROOT.parent, ROOT.parent.parent)
+        if (up / "shared" / "data" / "influencers").is_dir()
+    ),
+    ROOT.parent / "shared" / "data" / "influencers",
+)
 
 
 @pytest.fixture

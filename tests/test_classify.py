@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import duckdb
@@ -187,3 +188,107 @@ def test_scraped_files_read_their_abbreviated_counts_as_the_exact_ones(tmp_path:
                 assert a["tier"] == e["tier"], (source.name, a, e)
                 compared += 1
     assert compared > 10_000
+
+
+SHARED_FILES = sorted(
+    p for p in SHARED_DATA.glob("*/*") if p.suffix in (".csv", ".txt")
+) if SHARED_DATA.is_dir() else []  # fmt: skip
+OPTIONAL_FOLLOWERS = (
+    "ruleset reach\ninput followers: count optional default 0\n"
+    "tier big when followers at least 1M\notherwise none\n"
+)
+
+
+def _cells(path: Path) -> list[list[str]]:
+    """The file's records as Python's csv module reads them (bytes that are not UTF-8
+    as U+FFFD, as tierline reads them)."""
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        return list(csv.reader(handle, delimiter="\t" if path.suffix == ".txt" else ","))
+
+
+@pytest.mark.skipif(not SHARED_FILES, reason="the shared data set is absent")
+@pytest.mark.parametrize("source", SHARED_FILES, ids=lambda p: p.name)
+def test_keep_columns_to_csv_on_every_shared_file(tmp_path: Path, source: Path) -> None:
+    """Every file of ../shared/data/influencers classifies to CSV with its columns kept
+    (issue 23: the scraped Instagram file failed with a DuckDB sniffing error after the
+    output was written; the YouTube statistics are not all UTF-8; the posts have line
+    breaks in quoted cells), and each kept cell is the file's own."""
+    rules = tmp_path / "reach.tiers"
+    rules.write_text(OPTIONAL_FOLLOWERS)
+    out = tmp_path / "out.csv"
+    done = tierline("classify", str(rules), str(source), "-o", str(out), "--keep-columns")
+    assert done.returncode in (0, 1), done.stderr
+    assert "rows in" in done.stderr and "Error" not in done.stderr, done.stderr
+    written = _cells(out)
+    header, body = written[0], written[1:]
+    assert header[-4:] == ["tier", "labels", "rule", "error"]
+    assert f"{len(body):,} rows" in done.stderr
+    records = [r for r in _cells(source)[1:] if not (len(r) == 1 and set(r[0]) <= set("=-+"))]
+    assert len(body) == len(records)
+    kept = len(header) - 5  # the row number first, the four results last
+    for record, row in zip(records, body, strict=True):
+        padded = (record + [""] * kept)[:kept]
+        assert row[1 : 1 + kept] == padded, (source.name, record, row)
+    assert not list(tmp_path.glob(".*.part")), "the partial file stays behind"
+
+
+def test_a_run_that_fails_leaves_the_earlier_output_and_no_partial_file(tmp_path: Path) -> None:
+    """DuckDB meets a broken line far into the file while it writes: the run fails (1),
+    the output of an earlier run is still there, whole, and no partial file is left."""
+    source = tmp_path / "accounts.jsonl"
+    line = (
+        '{"id": %d, "followers": 45000, "engagement_rate": 0.042, "topics": [], "platform": "x"}\n'
+    )
+    source.write_text("".join(line % i for i in range(60_000)) + '{"id": 1, "followers": \n')
+    out = tmp_path / "tiers.csv"
+    out.write_text("id,tier\nearlier,micro\n")
+    done = tierline("classify", SYNTHESIS, str(source), "-o", str(out))
+    assert done.returncode == 1 and "Malformed JSON" in done.stderr, done.stderr
+    assert out.read_text() == "id,tier\nearlier,micro\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["accounts.jsonl", "tiers.csv"]
+    source.write_text(line % 1)
+    out.unlink()
+    done = tierline("classify", SYNTHESIS, str(source), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not the partial file's 0600
+
+
+def test_output_appears_only_when_whole(tmp_path: Path) -> None:
+    """`beside`: what is written goes to a partial file beside the output, renamed to it
+    when the block ends well and removed when it fails after writing."""
+    from tables.classify import beside
+
+    out = tmp_path / "tiers.csv"
+    out.write_text("earlier\n")
+    with pytest.raises(RuntimeError), beside(str(out)) as partial:
+        Path(partial).write_text("half a fi")
+        assert Path(partial).parent == tmp_path and not out.read_text().startswith("half")
+        raise RuntimeError("the count failed after the file was written")
+    assert out.read_text() == "earlier\n" and list(tmp_path.iterdir()) == [out]
+    with beside(str(out)) as partial:
+        assert not Path(partial).exists()  # the writer creates it, with its permissions
+        Path(partial).write_text("whole\n")
+    assert out.read_text() == "whole\n" and list(tmp_path.iterdir()) == [out]
+
+
+def test_an_output_folder_that_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:
+    source = tmp_path / "export.csv"
+    source.write_text(HEADER + "a,45k,4.2%,fashion,instagram\n")
+    done = tierline("classify", SYNTHESIS, str(source), "-o", str(tmp_path / "nope" / "o.csv"))
+    assert done.returncode == 2, done.stderr
+    assert f"cannot write {tmp_path / 'nope' / 'o.csv'}: No such file or directory" in done.stderr
+
+
+def test_a_set_whose_sampled_rows_are_all_empty_reads_as_texts(tmp_path: Path) -> None:
+    """DuckDB types a JSON-lines array that is empty in every sampled row `JSON[]`: its
+    items are read as texts, not compared as JSON with the rules' texts (which failed
+    the whole run with a conversion error)."""
+    source = tmp_path / "accounts.jsonl"
+    row = '{"id": %d, "followers": 45000, "engagement_rate": 0.042, "topics": %s, "platform": "x"}'
+    source.write_text(row % (1, "[]") + "\n")
+    out = tmp_path / "tiers.jsonl"
+    done = tierline("classify", SYNTHESIS, str(source), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert duckdb.sql(f"SELECT tier, labels FROM read_json('{out}')").fetchall() == [("micro", [])]

@@ -22,11 +22,11 @@ from reports.values import merged_order
 from tables.compare import compare
 from tables.joint import REFUSED
 from tables.migration import migrate
-from tests.conftest import ROOT, tierline
+from tests.conftest import ROOT, SHARED_DATA, tierline
 from tests.typed_rules import PLATFORMS, TOPICS, rulesets
 
 CASES = Path(__file__).parent / "cases"
-KIM = ROOT.parent / "shared/data/influencers/kim2020_instagram_influencers/influencers.txt"
+KIM = SHARED_DATA / "kim2020_instagram_influencers" / "influencers.txt"
 KIM_MAP = [
     "--map",
     "followers=#Followers",

@@ -162,3 +162,33 @@ def test_bad_count_cells_are_refused_rows_on_postgres(database: Any, policy: str
         got = cursor.fetchall()
     assert len(got) == len(rows)
     assert all(tier is None and error.startswith("invalid account: ") for tier, error in got)
+
+
+def test_tierline_sql_with_several_set_columns_runs_on_postgres(database: Any) -> None:
+    """`--map topics=category_1,category_2` in the postgres dialect: the union of two
+    text[] columns (NULL in one adds nothing; NULL in both is a missing input)."""
+    from tests.test_map import expected
+
+    done = tierline("sql", str(RULES / "synthesis.tiers"), "--dialect", "postgres",
+                    "--map", "topics=category_1,category_2",
+                    "--absent", "fake_follower_ratio")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with database.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS accounts")
+        cursor.execute(
+            "CREATE TABLE accounts AS SELECT * FROM (VALUES "
+            "('a', ARRAY['tech'], NULL::text[]), ('b', NULL, ARRAY['fashion']), "
+            "('c', ARRAY[]::text[], ARRAY['gaming', 'x']), ('d', NULL, NULL)) "
+            "AS t(id, category_1, category_2)"
+        )
+        cursor.execute(
+            "ALTER TABLE accounts ADD COLUMN followers bigint DEFAULT 45000, "
+            "ADD COLUMN engagement_rate double precision DEFAULT 0.042, "
+            "ADD COLUMN platform text DEFAULT 'instagram'"
+        )
+        query = done.stdout.rstrip().rstrip(";")
+        cursor.execute(f"SELECT id, tier, labels FROM ({query}) AS q ORDER BY id")
+        got = cursor.fetchall()
+    unions = {"a": ["tech"], "b": ["fashion"], "c": ["gaming", "x"]}
+    assert got[:3] == [expected(i, topics) for i, topics in unions.items()]
+    assert got[3] == ("d", None, None)

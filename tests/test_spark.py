@@ -242,3 +242,52 @@ def test_compare_on_spark_counts_as_duckdb_does(tmp_path: Path) -> None:
         for engine, g in got.items()
     }
     assert pairs["spark"] == pairs["duckdb"]
+
+
+def test_a_set_from_several_columns_on_spark_as_on_duckdb(tmp_path: Path) -> None:
+    """`--map topics=category_1,category_2` (`a;b`, JSON arrays, empty cells) on Spark:
+    the rows DuckDB gives, which are the Python evaluator's."""
+    import duckdb
+
+    from tests.test_map import SPLIT, expected, split_csv
+
+    source = split_csv(tmp_path)
+    outputs = {}
+    for engine in ("duckdb", "spark"):
+        out = tmp_path / f"{engine}.csv"
+        done = tierline("classify", str(RULES / "synthesis.tiers"), str(source), "-o", str(out),
+                        "--map", "topics=category_1,category_2", "--engine", engine,
+                        "--master", "local[1]")  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        where = f"{out}/*.csv" if out.is_dir() else str(out)
+        outputs[engine] = duckdb.sql(
+            f"SELECT id, tier, labels FROM read_csv('{where}', all_varchar = true) ORDER BY id"
+        ).fetchall()
+    assert outputs["duckdb"] == outputs["spark"]
+    want = [expected(i, topics) for i, _one, _two, topics in SPLIT]
+    assert outputs["spark"] == [(i, tier, ";".join(labels) or None) for i, tier, labels in want]
+
+
+def test_tierline_sql_with_several_set_columns_runs_on_spark(spark: SparkSession) -> None:
+    from tests.test_map import expected
+
+    done = tierline("sql", str(RULES / "synthesis.tiers"), "--dialect", "spark",
+                    "--map", "topics=category_1,category_2",
+                    "--absent", "fake_follower_ratio")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    schema = S.StructType(
+        [S.StructField("id", S.StringType()), S.StructField("followers", S.LongType()),
+         S.StructField("engagement_rate", S.DoubleType()),
+         S.StructField("category_1", S.ArrayType(S.StringType())),
+         S.StructField("category_2", S.ArrayType(S.StringType())),
+         S.StructField("platform", S.StringType())]
+    )  # fmt: skip
+    rows = [("a", ["tech"], None), ("b", None, ["fashion"]), ("c", [], ["gaming", "x"]),
+            ("d", None, None)]  # fmt: skip
+    table = [(i, 45_000, 0.042, one, two, "instagram") for i, one, two in rows]
+    spark.createDataFrame(table, schema).createOrReplaceTempView("accounts")
+    got = spark.sql(done.stdout.rstrip().rstrip(";")).orderBy("id").collect()
+    answers = [(r["id"], r["tier"], r["labels"]) for r in got]
+    unions = {"a": ["tech"], "b": ["fashion"], "c": ["gaming", "x"]}
+    assert answers[:3] == [expected(i, topics) for i, topics in unions.items()]
+    assert answers[3] == ("d", None, None)
