@@ -49,6 +49,10 @@ class Inputs:
     members: dict[str, list[str]] = field(default_factory=dict)  # set input -> tested texts
     vars: dict[str, Any] = field(default_factory=dict)
     held: dict[tuple[str, str], z3.BoolRef] = field(default_factory=dict)
+    # the position of each text in `texts[name]` (a list search made `platform in` a set
+    # of 100,000 texts quadratic), and each tested text of a set input
+    text_at: dict[str, dict[str, int]] = field(default_factory=dict)
+    member_at: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, rulesets: Iterable[CheckedRuleset]) -> Inputs:
@@ -77,12 +81,10 @@ class Inputs:
                 case ast.Compare(value=ast.Name(name=name), bound=ast.Text(value=text)):
                     self._named(name, [text])
                 case ast.Has(value=ast.Name(name=name), items=items):
-                    known = self.members.setdefault(name, [])
-                    known += sorted(v for v in items.values if v not in known)
+                    _add_sorted(self.members, self.member_at, name, items.values)
 
     def _named(self, name: str, values: Iterable[str]) -> None:
-        known = self.texts.setdefault(name, [])
-        known += sorted(v for v in values if v not in known)
+        _add_sorted(self.texts, self.text_at, name, values)
 
     def _declare(self, name: str, decl: Input) -> None:
         if decl.type is T.COUNT:
@@ -94,8 +96,10 @@ class Inputs:
         elif decl.type is T.TEXT:
             self.vars[name] = z3.Int(name)
             self.texts.setdefault(name, [])
+            self.text_at.setdefault(name, {})
         else:
             self.members.setdefault(name, [])
+            self.member_at.setdefault(name, {})
             for text in self.members[name]:
                 self.held[(name, text)] = z3.Bool(f"{name} has {text!r}")
 
@@ -142,6 +146,20 @@ class Inputs:
         return out
 
 
+def _add_sorted(
+    lists: dict[str, list[str]],
+    positions: dict[str, dict[str, int]],
+    name: str,
+    values: Iterable[str],
+) -> None:
+    """Append the values not yet in `lists[name]`, sorted, keeping their positions."""
+    known = lists.setdefault(name, [])
+    at = positions.setdefault(name, {})
+    for value in sorted({v for v in values if v not in at}):
+        at[value] = len(known)
+        known.append(value)
+
+
 def _other(named: list[str]) -> str:
     """A text that none of the rules name."""
     text = "other"
@@ -167,12 +185,13 @@ class Encoding:
     def __init__(self, checked: CheckedRuleset, inputs: Inputs):
         self.checked = checked
         self.inputs = inputs
-        self.values: dict[str, Any] = {}
-        for item in checked.derived:  # in dependency order
-            if isinstance(item, Let):
-                self.values[item.name] = self._number(item.expr)
-            else:
-                self.values[item.name] = self._level(item)
+        self.values: dict[str, Any] = {}  # each let and level encoded, when first needed
+        self._derived = {item.name: item for item in checked.derived}
+        self._encoded = 0  # checked.derived[:_encoded] are in `values`
+        self._band_index = {
+            name: {band.name: i for i, band in reversed(list(enumerate(level.bands)))}
+            for name, level in checked.levels.items()
+        }
         self._conditions: dict[int, z3.BoolRef] = {}
         self._ambiguous: z3.BoolRef | None = None
 
@@ -211,6 +230,20 @@ class Encoding:
             self._ambiguous = z3.Or(*pairs) if pairs else z3.BoolVal(False)
         return self._ambiguous
 
+    def _value(self, name: str) -> Any:
+        """A let's or level's encoding. Encoded on first use (a ruleset whose rules the
+        intervals decide needs none: a level of 5,000 bands is 5,000 nested `If`s), and
+        in dependency order up to it, so a long chain of lets never recurses deeply."""
+        derived = self.checked.derived
+        while name not in self.values:
+            item = derived[self._encoded]
+            if isinstance(item, Let):
+                self.values[item.name] = self._number(item.expr)
+            else:
+                self.values[item.name] = self._level(item)
+            self._encoded += 1
+        return self.values[name]
+
     # ----------------------------------------------------------- expressions
 
     def test(self, expr: ast.Expr) -> z3.BoolRef:
@@ -230,8 +263,8 @@ class Encoding:
             case ast.Between(value=value, low=low, high=high):
                 v = self._number(value)
                 return z3.And(self._number(low) <= v, v <= self._number(high))
-            case ast.InSet(value=value, items=items, negated=negated):
-                inside = z3.Or(*[self._text_is(value, t) for t in sorted(items.values)])
+            case ast.InSet(value=ast.Name(name=name), items=items, negated=negated):
+                inside = self._text_in(name, items.values)
                 return z3.Not(inside) if negated else inside
             case ast.TextIs(value=value, text=text, negated=negated):
                 same = self._text_is(value, text.value)
@@ -240,9 +273,8 @@ class Encoding:
                 held = [self.inputs.held[(name, t)] for t in sorted(items.values)]
                 return z3.Or(*held) if mode == "any" else z3.And(*held)
             case ast.LevelIs(value=ast.Name(name=name), band=band, negated=negated):
-                level = self.checked.levels[name]
-                index = [b.name for b in level.bands].index(band.name)
-                same = self.values[name] == index
+                index = self._band_index[name][band.name]
+                same = self._value(name) == index
                 return z3.Not(same) if negated else same
         raise Unsupported(f"cannot encode {type(expr).__name__}")
 
@@ -258,16 +290,30 @@ class Encoding:
 
     def _text_is(self, value: ast.Expr, text: str) -> z3.BoolRef:
         assert isinstance(value, ast.Name)
-        named = self.inputs.texts[value.name]
-        return self.inputs.vars[value.name] == named.index(text)
+        return self.inputs.vars[value.name] == self.inputs.text_at[value.name][text]
+
+    def _text_in(self, name: str, texts: Iterable[str]) -> z3.BoolRef:
+        """The text is one of `texts`: a range test for each run of neighbouring
+        positions (a set's texts are usually one run: one test, not 100,000)."""
+        var = self.inputs.vars[name]
+        at = self.inputs.text_at[name]
+        positions = sorted(at[t] for t in texts)
+        tests: list[z3.BoolRef] = []
+        start = 0
+        for end in range(1, len(positions) + 1):
+            if end < len(positions) and positions[end] == positions[end - 1] + 1:
+                continue
+            low, high = positions[start], positions[end - 1]
+            tests.append(var == low if low == high else z3.And(var >= low, var <= high))
+            start = end
+        return z3.Or(*tests) if tests else z3.BoolVal(False)
 
     def _number(self, expr: ast.Expr) -> z3.ArithRef:
         match expr:
             case ast.Number(value=value):
                 return _real(value)
-            case ast.Name(name=name) if name in self.values:
-                value = self.values[name]
-                return value
+            case ast.Name(name=name) if name in self._derived:
+                return self._value(name)
             case ast.Name(name=name):
                 var = self.inputs.vars[name]
                 return z3.ToReal(var) if var.sort() == z3.IntSort() else var
@@ -298,7 +344,20 @@ class Encoding:
 
 
 def _ops(op: str, a: z3.ArithRef, b: z3.ArithRef) -> z3.BoolRef:
-    return {">=": a >= b, "<=": a <= b, ">": a > b, "<": a < b, "==": a == b, "!=": a != b}[op]
+    """`a op b`, building only that comparison (z3 terms are not cheap)."""
+    match op:
+        case ">=":
+            return a >= b
+        case "<=":
+            return a <= b
+        case ">":
+            return a > b
+        case "<":
+            return a < b
+        case "==":
+            return a == b
+    assert op == "!="
+    return a != b
 
 
 def _walk(expr: ast.Expr) -> Iterator[ast.Expr]:
@@ -371,10 +430,8 @@ class Solver:
                     self.inputs.held[(name, t)] == (t in value) for t in self.inputs.members[name]
                 ]
             elif decl.type is T.TEXT:
-                named = self.inputs.texts[name]
-                out.append(
-                    self.inputs.vars[name] == (named.index(value) if value in named else len(named))
-                )
+                at = self.inputs.text_at[name]
+                out.append(self.inputs.vars[name] == at.get(value, len(at)))
             elif decl.type is T.FLAG:
                 out.append(self.inputs.vars[name] == value)
             else:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 INF = math.inf
@@ -92,3 +93,74 @@ def uncovered(domain: Interval, parts: Iterable[Interval]) -> Interval | None:
 
 def covers(parts: Iterable[Interval], target: Interval) -> bool:
     return target.empty or uncovered(target, parts) is None
+
+
+class Units:
+    """The real line cut at a set of points into units: each point, and each open
+    stretch between two neighbours (and below the first, above the last). An interval
+    whose finite ends are among the points is a run of consecutive units, and two such
+    intervals share a value exactly when they share a unit: so questions about many
+    intervals become questions about index ranges."""
+
+    def __init__(self, points: Iterable[float]) -> None:
+        self.points = sorted({p for p in points if math.isfinite(p)})
+        self.count = 2 * len(self.points) + 1
+
+    def run(self, interval: Interval) -> tuple[int, int] | None:
+        """The first and last unit of an interval (its ends among the points), None if empty."""
+        if math.isinf(interval.lo):
+            first = 0
+        else:
+            k = bisect.bisect_left(self.points, interval.lo)
+            first = 2 * k + 1 if interval.lo_closed else 2 * k + 2
+        if math.isinf(interval.hi):
+            last = self.count - 1
+        else:
+            k = bisect.bisect_left(self.points, interval.hi)
+            last = 2 * k + 1 if interval.hi_closed else 2 * k
+        return (first, last) if first <= last else None
+
+
+def first_cover(units: Units, intervals: Sequence[Interval | None]) -> list[int]:
+    """For each unit, the index of the first interval that covers it (`len(intervals)`
+    for none). Each unit is painted once: a unit's pointer skips to the next one not
+    yet painted, so the whole is near-linear however the intervals nest."""
+    nobody = len(intervals)
+    owner = [nobody] * units.count
+    following = list(range(units.count + 1))  # next unpainted unit at or after each
+
+    def unpainted(unit: int) -> int:
+        while following[unit] != unit:
+            following[unit] = following[following[unit]]
+            unit = following[unit]
+        return unit
+
+    for index, interval in enumerate(intervals):
+        run = None if interval is None else units.run(interval)
+        if run is None:
+            continue
+        unit = unpainted(run[0])
+        while unit <= run[1]:
+            owner[unit] = index
+            following[unit] = unit + 1
+            unit = unpainted(unit + 1)
+    return owner
+
+
+class RangeQuery:
+    """The least (or greatest) of a fixed list over any index range, in constant time
+    after an n log n table (a sparse table)."""
+
+    def __init__(self, values: list[int], pick: Callable[[int, int], int]) -> None:
+        self.pick = pick
+        self.levels = [values]
+        width = 1
+        while 2 * width <= len(values):
+            below = self.levels[-1]
+            self.levels.append([pick(a, b) for a, b in zip(below, below[width:], strict=False)])
+            width *= 2
+
+    def __call__(self, first: int, last: int) -> int:
+        level = (last - first + 1).bit_length() - 1
+        row = self.levels[level]
+        return self.pick(row[first], row[last - (1 << level) + 1])
