@@ -52,10 +52,10 @@ def run(args: argparse.Namespace) -> int:
             suggested = suggestions(Ruleset(checked), args.solver_ms)
             if suggested:
                 print(f"# {path}: examples for what no example reaches\n\n{suggested}", end="")
-        # a summary diagnostic stands for `omitted` more than itself
-        n_errors = sum(1 + d.omitted for d in found if d.severity.value == "error")
+        # a summary diagnostic stands for the `omitted` findings not listed
+        n_errors = sum(d.omitted or 1 for d in found if d.severity.value == "error")
         errors += n_errors
-        warnings += sum(1 + d.omitted for d in found) - n_errors
+        warnings += sum(d.omitted or 1 for d in found) - n_errors
     if args.output == "text":
         summary = f"checked {len(files)} file{'s' * (len(files) != 1)}: "
         print(summary + f"{errors} error(s), {warnings} warning(s)", file=sys.stderr)
