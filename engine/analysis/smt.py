@@ -46,13 +46,20 @@ class Inputs:
 
     declared: dict[str, Input]
     texts: dict[str, list[str]] = field(default_factory=dict)  # text input -> named texts
-    members: dict[str, list[str]] = field(default_factory=dict)  # set input -> tested texts
     vars: dict[str, Any] = field(default_factory=dict)
-    held: dict[tuple[str, str], z3.BoolRef] = field(default_factory=dict)
     # the position of each text in `texts[name]` (a list search made `platform in` a set
-    # of 100,000 texts quadratic), and each tested text of a set input
+    # of 100,000 texts quadratic)
     text_at: dict[str, dict[str, int]] = field(default_factory=dict)
-    member_at: dict[str, dict[str, int]] = field(default_factory=dict)
+    # set input -> the sets of texts its `has` tests name
+    tested: dict[str, dict[frozenset[str], None]] = field(default_factory=dict)
+    # set input -> its tested texts in groups: texts that every test names together (no
+    # rule tells them apart), so `has any of` a set of 100,000 texts is one group, not
+    # 100,000 variables; `group_of[name][text]` is the group's number
+    groups: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
+    group_of: dict[str, dict[str, int]] = field(default_factory=dict)
+    # (set input, group): the account holds some text of the group / every text of it
+    some: dict[tuple[str, int], z3.BoolRef] = field(default_factory=dict)
+    every: dict[tuple[str, int], z3.BoolRef] = field(default_factory=dict)
 
     @classmethod
     def of(cls, rulesets: Iterable[CheckedRuleset]) -> Inputs:
@@ -81,7 +88,7 @@ class Inputs:
                 case ast.Compare(value=ast.Name(name=name), bound=ast.Text(value=text)):
                     self._named(name, [text])
                 case ast.Has(value=ast.Name(name=name), items=items):
-                    _add_sorted(self.members, self.member_at, name, items.values)
+                    self.tested.setdefault(name, {})[frozenset(items.values)] = None
 
     def _named(self, name: str, values: Iterable[str]) -> None:
         _add_sorted(self.texts, self.text_at, name, values)
@@ -98,16 +105,39 @@ class Inputs:
             self.texts.setdefault(name, [])
             self.text_at.setdefault(name, {})
         else:
-            self.members.setdefault(name, [])
-            self.member_at.setdefault(name, {})
-            for text in self.members[name]:
-                self.held[(name, text)] = z3.Bool(f"{name} has {text!r}")
+            self._group(name)
+
+    def _group(self, name: str) -> None:
+        """Group a set input's tested texts by the tests that name them."""
+        named_by: dict[str, list[int]] = {}
+        for test, items in enumerate(self.tested.get(name, {})):
+            for text in items:
+                named_by.setdefault(text, []).append(test)
+        groups: dict[tuple[int, ...], list[str]] = {}
+        for text in sorted(named_by):
+            groups.setdefault(tuple(named_by[text]), []).append(text)
+        self.groups[name] = [tuple(texts) for texts in groups.values()]
+        self.group_of[name] = {}
+        for number, texts in enumerate(self.groups[name]):
+            self.group_of[name].update(dict.fromkeys(texts, number))
+            some = z3.Bool(f"{name} has {texts[0]!r}" + (" or its group" if texts[1:] else ""))
+            self.some[(name, number)] = some
+            many = len(texts) > 1
+            self.every[(name, number)] = (
+                z3.Bool(f"{name} has all of {texts[0]!r}'s group") if many else some
+            )
 
     def domain(self) -> list[z3.BoolRef]:
         """What every account satisfies: counts whole and in range, declared ranges."""
         out: list[z3.BoolRef] = []
         for name, decl in self.declared.items():
-            if decl.type in (T.FLAG, T.TEXT_SET):
+            if decl.type is T.TEXT_SET:  # holding every text of a group is holding some
+                for number in range(len(self.groups[name])):
+                    some, every = self.some[(name, number)], self.every[(name, number)]
+                    if every is not some:
+                        out.append(z3.Implies(every, some))
+                continue
+            if decl.type is T.FLAG:
                 continue
             var = self.vars[name]
             if decl.type is T.TEXT:
@@ -129,8 +159,7 @@ class Inputs:
         out: dict[str, Any] = {}
         for name, decl in self.declared.items():
             if decl.type is T.TEXT_SET:
-                out[name] = [t for t in self.members[name]
-                             if z3.is_true(model.eval(self.held[(name, t)], True))]  # fmt: skip
+                out[name] = self._held(name, model)
                 continue
             value = model.eval(self.vars[name], model_completion=True)
             if decl.type is T.FLAG:
@@ -143,6 +172,32 @@ class Inputs:
                 out[name] = value.as_long()
             else:
                 out[name] = float(_fraction(value))
+        return out
+
+    def _held(self, name: str, model: z3.ModelRef) -> list[str]:
+        """The texts of a set input in a model: every text of a group it holds all of,
+        the first text of one it holds some of."""
+        out: list[str] = []
+        for number, texts in enumerate(self.groups[name]):
+            if z3.is_true(model.eval(self.every[(name, number)], True)):
+                out += texts
+            elif z3.is_true(model.eval(self.some[(name, number)], True)):
+                out.append(texts[0])
+        return out
+
+    def holds(self, name: str, value: Iterable[str]) -> list[z3.BoolRef]:
+        """A set input's value as facts about its groups (to ask for a different one)."""
+        counts = [0] * len(self.groups[name])
+        for text in set(value):
+            number = self.group_of[name].get(text)
+            if number is not None:
+                counts[number] += 1
+        out: list[z3.BoolRef] = []
+        for number, texts in enumerate(self.groups[name]):
+            some, every = self.some[(name, number)], self.every[(name, number)]
+            out.append(some == (counts[number] > 0))
+            if every is not some:
+                out.append(every == (counts[number] == len(texts)))
         return out
 
 
@@ -270,8 +325,10 @@ class Encoding:
                 same = self._text_is(value, text.value)
                 return z3.Not(same) if negated else same
             case ast.Has(value=ast.Name(name=name), mode=mode, items=items):
-                held = [self.inputs.held[(name, t)] for t in sorted(items.values)]
-                return z3.Or(*held) if mode == "any" else z3.And(*held)
+                numbers = sorted({self.inputs.group_of[name][t] for t in items.values})
+                if mode == "any":  # a group is all in the set or all out of it
+                    return z3.Or(*[self.inputs.some[(name, n)] for n in numbers])
+                return z3.And(*[self.inputs.every[(name, n)] for n in numbers])
             case ast.LevelIs(value=ast.Name(name=name), band=band, negated=negated):
                 index = self._band_index[name][band.name]
                 same = self._value(name) == index
@@ -426,9 +483,7 @@ class Solver:
         for name, value in account.items():
             decl = self.inputs.declared[name]
             if decl.type is T.TEXT_SET:
-                out += [
-                    self.inputs.held[(name, t)] == (t in value) for t in self.inputs.members[name]
-                ]
+                out += self.inputs.holds(name, value)
             elif decl.type is T.TEXT:
                 at = self.inputs.text_at[name]
                 out.append(self.inputs.vars[name] == at.get(value, len(at)))
