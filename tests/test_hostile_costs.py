@@ -6,6 +6,7 @@ are measured by `benchmarks/hostile_costs.py`, not here."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import RuleConflict, RuleError, Ruleset, load_ruleset
+from engine.analysis.analyze import _band_region, _NotBoxable
 from engine.checker.bands import band_interval, check_bands
-from engine.checker.intervals import INF, Interval, covers
+from engine.checker.intervals import INF, Interval, Union, covers
 from engine.checker.model import Band, Level
 from engine.checker.types import show_value
 from engine.language import ast
@@ -214,6 +216,73 @@ def test_bands_report_what_comparing_every_pair_did(
 
     check_bands(level, ast.TypeName.NUMBER, domain, report)
     assert got == _reference_bands(level, ast.TypeName.NUMBER, domain)
+
+
+@settings(max_examples=300, deadline=None)
+@given(bounds=st.lists(_BANDS, min_size=1, max_size=9), negated=st.booleans())
+def test_a_bands_region_is_the_values_it_is_the_first_band_for(
+    bounds: list[tuple[str, float | None, float | None]], negated: bool
+) -> None:
+    """What the analysis reads `size is bJ` as (one pass over the level, kept): exactly
+    the values for which bJ is the first band whose range holds them."""
+    bands = tuple(
+        Band(f"b{i}", op, low, high, "", NO_SPAN) for i, (op, low, high) in enumerate(bounds)
+    )
+    level = Level("size", "followers", bands, NO_SPAN)
+    intervals = [band_interval(b.op, b.low, b.high) for b in bands]
+    ends = sorted({x for _, a, b in bounds for x in (a, b) if x is not None} | {0.0})
+    points = [*ends, *(a + (b - a) / 2 for a, b in itertools.pairwise(ends))]
+    points += [ends[0] - 1, ends[-1] + 1]
+    for index, band in enumerate(bands):
+        if any(i is None for i in intervals[: index + 1]):
+            with pytest.raises(_NotBoxable):
+                _band_region(level, band.name, negated)
+            continue
+        region = _band_region(level, band.name, negated)
+        for x in points:
+            first = next((i for i, iv in enumerate(intervals) if iv and iv.contains(x)), None)
+            assert any(r.contains(x) for r in region) == ((first == index) != negated), (x, region)
+
+
+_INTERVALS = st.builds(
+    lambda a, b, lc, hc: Interval(min(a, b), max(a, b), lc, hc),
+    st.sampled_from([-INF, 0.0, 1.0, 2.0, 3.0]),
+    st.sampled_from([0.0, 1.0, 2.0, 3.0, INF]),
+    st.booleans(),
+    st.booleans(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(_INTERVALS, max_size=8), probe=_INTERVALS)
+def test_a_union_holds_the_values_of_its_parts(parts: list[Interval], probe: Interval) -> None:
+    union = Union()
+    for part in parts:
+        union.add(part)
+    pieces = union.pieces
+    assert all(not p.empty for p in pieces)
+    for a, b in itertools.pairwise(pieces):  # sorted and disjoint
+        assert a.intersect(b).empty and (a.lo, not a.lo_closed) < (b.lo, not b.lo_closed)
+    outside = union.minus(probe)
+    for x in [-5.0, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0]:
+        inside = any(p.contains(x) for p in parts)
+        assert any(p.contains(x) for p in pieces) == inside
+        assert any(p.contains(x) for p in outside) == (probe.contains(x) and not inside)
+
+
+def test_a_tier_for_each_of_two_thousand_bands_is_checked(tmp_path: Path) -> None:
+    bands = "".join(f"  b{j} at least {(2_000 - j) * 10}\n" for j in range(2_000))
+    tiers = "".join(f"tier t{j} when size b{j}\n" for j in range(2_000))
+    path = tmp_path / "band_tiers.tiers"
+    path.write_text(
+        "ruleset b\npolicy unique\ninput followers: count\nlevel size from followers\n"
+        f"{bands}  tiny otherwise\n{tiers}tier t0_again when size b0\notherwise none\n",
+        encoding="utf-8",
+    )
+    done = tierline("check", str(path))
+    assert done.returncode == 1
+    assert "tiers 't0' (line 2006) and 't0_again' both match" in done.stdout
+    assert "1 error(s), 0 warning(s)" in done.stderr
 
 
 def test_a_level_of_five_thousand_bands_is_checked(tmp_path: Path) -> None:

@@ -164,3 +164,64 @@ class RangeQuery:
         level = (last - first + 1).bit_length() - 1
         row = self.levels[level]
         return self.pick(row[first], row[last - (1 << level) + 1])
+
+
+class Union:
+    """A union of intervals kept as disjoint pieces sorted by position, so that taking
+    an interval's part outside it, or adding one, costs the pieces it meets (which an
+    addition merges into one) plus a binary search, not every piece."""
+
+    def __init__(self, pieces: Iterable[Interval] = ()) -> None:
+        self.pieces: list[Interval] = []
+        for piece in pieces:
+            self.add(piece)
+
+    def _meeting(self, interval: Interval) -> tuple[int, int]:
+        """The range of pieces that share a value with `interval`."""
+        first = bisect.bisect_left(_Highs(self.pieces), interval.lo)
+        while first < len(self.pieces) and self.pieces[first].intersect(interval).empty:
+            piece = self.pieces[first]  # it only touches `interval`: on which side?
+            if (piece.lo, not piece.lo_closed) > (interval.lo, not interval.lo_closed):
+                return first, first
+            first += 1
+        last = first
+        while last < len(self.pieces) and not self.pieces[last].intersect(interval).empty:
+            last += 1
+        return first, last
+
+    def minus(self, interval: Interval) -> list[Interval]:
+        """The parts of `interval` outside the union, left to right."""
+        first, last = self._meeting(interval)
+        out: list[Interval] = []
+        rest = interval
+        for cut in self.pieces[first:last]:
+            left = rest.intersect(Interval(-INF, cut.lo, False, not cut.lo_closed))
+            if not left.empty:
+                out.append(left)
+            rest = rest.intersect(Interval(cut.hi, INF, not cut.hi_closed, False))
+        if not rest.empty:
+            out.append(rest)
+        return out
+
+    def add(self, interval: Interval) -> None:
+        if interval.empty:
+            return
+        first, last = self._meeting(interval)
+        merged = [interval, *self.pieces[first:last]]
+        low = min(merged, key=lambda p: (p.lo, not p.lo_closed))
+        high = max(merged, key=lambda p: (p.hi, p.hi_closed))
+        self.pieces[first:last] = [Interval(low.lo, high.hi, low.lo_closed, high.hi_closed)]
+
+
+class _Highs:
+    """The upper ends of sorted disjoint pieces, as a sequence `bisect` can search
+    without copying them."""
+
+    def __init__(self, pieces: list[Interval]) -> None:
+        self.pieces = pieces
+
+    def __len__(self) -> int:
+        return len(self.pieces)
+
+    def __getitem__(self, index: int) -> float:
+        return self.pieces[index].hi
