@@ -84,6 +84,22 @@ def test_two_thousand_overlapping_tiers_are_listed_bounded_and_refused(tmp_path:
     assert len(str(refused.value)) < 10_000
 
 
+def test_listed_overlaps_have_witnesses_after_many_other_findings(tmp_path: Path) -> None:
+    """Witnesses are asked for the overlaps that will be listed, counted apart from the
+    other findings before them (here, tiers no count can satisfy)."""
+    lines = ["ruleset w", "policy unique", "input followers: count"]
+    lines += [f"tier dead{j} when followers below 0" for j in range(MAX_PER_CODE + 5)]
+    lines += [f"tier t{j} when followers at least {j}" for j in range(5)]
+    path = tmp_path / "w.tiers"
+    path.write_text("\n".join([*lines, "otherwise none"]) + "\n", encoding="utf-8")
+    code, found, _ = _json_findings(path)
+    assert code == 1
+    overlaps = [d for d in found if d["code"] == "overlapping-tiers"]
+    assert len(overlaps) == 4 and all("witness" in d for d in overlaps)
+    dead = [d for d in found if d["code"] == "unreachable-rule"]
+    assert len(dead) == MAX_PER_CODE + 1 and dead[-1]["omitted"] == 5
+
+
 def test_a_tier_is_reported_once_with_the_first_tier_it_overlaps() -> None:
     text = (
         "ruleset r\npolicy unique\ninput followers: count\n"

@@ -75,10 +75,13 @@ def analyze(
     prover = Prover(checked, replay, budget_ms, lambda parts: _boxes_hold(parts, checked))
     spans = {d.span for d, _ in paired}
     reported = {i for i, r in enumerate(rules) if r.span in spans}
-    found = [
-        _witnessed(prover, d, earlier) if n < MAX_PER_CODE else d
-        for n, (d, earlier) in enumerate(paired)
-    ]
+    found: list[Diagnostic] = []
+    asked = 0  # a witness for the overlaps `bounded` will list (the first, by position)
+    for finding, pair in paired:
+        if pair is not None and asked < MAX_PER_CODE:
+            finding = _witnessed(prover, finding, pair)
+            asked += 1
+        found.append(finding)
     boxable = [b is not None for b in boxes]
     return found + prove(prover, boxable, reported, lambda: approximate_reaches(checked))
 
