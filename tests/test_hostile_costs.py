@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import RuleConflict, RuleError, Ruleset, load_ruleset
-from engine.analysis.analyze import _band_region, _NotBoxable
+from engine.analysis.analyze import _band_region, _covered, _NotBoxable
 from engine.checker.bands import band_interval, check_bands
 from engine.checker.intervals import INF, Interval, Union, covers
 from engine.checker.model import Band, Level
@@ -284,6 +284,13 @@ def test_a_union_holds_the_values_of_its_parts(parts: list[Interval], probe: Int
         inside = any(p.contains(x) for p in parts)
         assert any(p.contains(x) for p in pieces) == inside
         assert any(p.contains(x) for p in outside) == (probe.contains(x) and not inside)
+
+
+@settings(max_examples=500, deadline=None)
+@given(part=_INTERVALS, outer=_INTERVALS)
+def test_one_range_covers_as_the_general_cover_says(part: Interval, outer: Interval) -> None:
+    """The analysis's shortcut for one range (policy first: is a tier inside one above)."""
+    assert _covered(part, (outer,)) == covers([outer], part)
 
 
 def test_a_tier_for_each_of_two_thousand_bands_is_checked(tmp_path: Path) -> None:
