@@ -20,6 +20,7 @@ ALL = [
     "reload_soak",
     "audit_speed",
     "faults",
+    "hostile_costs",
 ]
 
 

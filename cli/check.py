@@ -62,9 +62,10 @@ def run(args: argparse.Namespace) -> int:
             if suggested:
                 head = f"# {escaped(str(path))}: examples for what no example reaches"
                 print(f"{head}\n\n{printable(suggested)}", end="")
-        n_errors = sum(1 for d in found if d.severity.value == "error")
+        # a summary diagnostic stands for the `omitted` findings not listed
+        n_errors = sum(d.omitted or 1 for d in found if d.severity.value == "error")
         errors += n_errors
-        warnings += len(found) - n_errors
+        warnings += sum(d.omitted or 1 for d in found) - n_errors
     if args.output == "text":
         summary = f"checked {len(files)} file{'s' * (len(files) != 1)}: "
         print(summary + f"{errors} error(s), {warnings} warning(s)", file=sys.stderr)

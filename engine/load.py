@@ -16,7 +16,13 @@ from engine.analysis.analyze import analyze
 from engine.analysis.prove import Replay
 from engine.checker.check import check
 from engine.checker.model import CheckedRuleset
-from engine.language.diagnostics import Diagnostic, RuleError, Severity
+from engine.language.diagnostics import (
+    MAX_PER_CODE,
+    Diagnostic,
+    RuleError,
+    Severity,
+    bounded,
+)
 from engine.language.parse import PartialParse, parse
 from engine.language.source import Source
 from engine.python.interpret import conditions
@@ -119,8 +125,9 @@ def check_source(
         errors = [d for d in found if d.severity is Severity.ERROR]
         if errors:
             raise RuleError(source, [*found, *checked.warnings])
-        if found:
-            checked = replace(checked, warnings=(*checked.warnings, *found))
+        if found or len(checked.warnings) > MAX_PER_CODE:
+            warnings = bounded([*checked.warnings, *found], by_position=False)
+            checked = replace(checked, warnings=tuple(warnings))
         return checked
     except RuleError as error:
         raise RuleError(source, syntax + error.diagnostics) from None

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import ClassifyError, Ruleset
-from engine.language.diagnostics import RuleError
+from engine.language.diagnostics import MAX_PER_CODE, RuleError
 from engine.language.source import Source
 from engine.load import check_source, decode
 from server.convert import DecisionEncoder
@@ -168,8 +168,13 @@ def test_ten_megabytes_finishes_promptly() -> None:
 
 
 def test_many_broken_statements_are_all_reported() -> None:
+    """Each is read and counted; the first MAX_PER_CODE are listed, the rest summed up
+    in one summary diagnostic (issue 24: bounded diagnostics)."""
     text = "input a: count\n" + "tier x when a >\n" * 500
-    assert len(rule_error(text.encode()).diagnostics) == 500
+    diagnostics = rule_error(text.encode()).diagnostics
+    assert len(diagnostics) == MAX_PER_CODE + 1
+    assert sum(d.omitted or 1 for d in diagnostics) == 500
+    assert diagnostics[-1].omitted == 500 - MAX_PER_CODE
 
 
 # ---------------------------------------------------------------- accounts

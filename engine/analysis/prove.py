@@ -26,7 +26,7 @@ from engine.analysis.smt import Encoding, Inputs, Solver
 from engine.checker.model import CheckedRuleset, Level, Rule, names_in
 from engine.checker.types import show_value
 from engine.language import ast
-from engine.language.diagnostics import Diagnostic, Severity
+from engine.language.diagnostics import MAX_PER_CODE, Diagnostic, Severity
 
 T = ast.TypeName
 # account -> whether each rule's condition holds, by (kind, name); None: refused
@@ -50,6 +50,7 @@ class Prover:
         self.enc = Encoding(self.checked, self.inputs)
         self.solver = Solver(self.inputs, self.budget_ms)
         self.found: list[Diagnostic] = []
+        self.overlaps = 0  # overlapping-tiers found so far
         self.never: dict[tuple[ast.Expr, ...], bool | None] = {}
         self.reads: dict[str, frozenset[str]] = {n: frozenset([n]) for n in self.checked.inputs}
         for item in self.checked.derived:  # the inputs each let and level is made of
@@ -137,15 +138,16 @@ def prove(
         earlier = [i for i in index.earlier(j)]
         if checked.policy == "unique":
             for i in earlier:
-                _overlap(p, tiers[i], later)
+                if _overlap(p, tiers[i], later):
+                    break  # a tier is reported once, with the first tier it overlaps
         else:
             _shadowed(p, [tiers[i] for i in earlier], later, tiers)
     if checked.policy == "unique" and index is not None:  # a boxable tier, an earlier not
         for j, later in enumerate(tiers):
             if boxable[j] and j not in reported:
                 for i in index.earlier(j):
-                    if not boxable[i]:
-                        _overlap(p, tiers[i], later)
+                    if not boxable[i] and _overlap(p, tiers[i], later):
+                        break
     for label in checked.labels:
         _label(p, label)
     if not any(r.when is None for r in checked.tiers):
@@ -173,22 +175,32 @@ def _tier_can_match(p: Prover, rule: Rule) -> bool:
     return True
 
 
-def _overlap(p: Prover, earlier: Rule, later: Rule) -> None:
+def _overlap(p: Prover, earlier: Rule, later: Rule) -> bool:
+    """Report the two tiers if they share an account; whether they do. Past the first
+    MAX_PER_CODE overlaps (which carry a confirmed witness) the solver is only asked
+    whether they do: the rest are listed as a count (`bounded`)."""
     both = [p.enc.condition(earlier), p.enc.condition(later)]
     keys = [("tier", earlier.name), ("tier", later.name)]
-    status, account = p.witness(both, lambda held: all(held[k] for k in keys))
+    if p.overlaps >= MAX_PER_CODE:
+        never = p.proves(*both)
+        status, account = ("undecided" if never is None else "unsat" if never else "sat"), None
+    else:
+        status, account = p.witness(both, lambda held: all(held[k] for k in keys))
     if status == "undecided":
         p.undecided(f"tiers '{earlier.name}' and '{later.name}' can match one account", later)
     elif status == "sat":
-        assert account is not None
+        p.overlaps += 1
+        example = f": for example {shown(p.checked, account)}" if account is not None else ""
         p.found.append(Diagnostic(
             "overlapping-tiers",
             f"tiers '{earlier.name}' (line {earlier.line}) and '{later.name}' both match "
-            f"some accounts, which policy unique forbids: for example {shown(p.checked, account)}",
+            f"some accounts, which policy unique forbids{example}",
             later.span,
             "make the conditions exclude each other",
             witness=account,
         ))  # fmt: skip
+        return True
+    return False
 
 
 def _shadowed(p: Prover, earlier: list[Rule], later: Rule, tiers: list[Rule]) -> None:

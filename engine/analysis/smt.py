@@ -46,9 +46,20 @@ class Inputs:
 
     declared: dict[str, Input]
     texts: dict[str, list[str]] = field(default_factory=dict)  # text input -> named texts
-    members: dict[str, list[str]] = field(default_factory=dict)  # set input -> tested texts
     vars: dict[str, Any] = field(default_factory=dict)
-    held: dict[tuple[str, str], z3.BoolRef] = field(default_factory=dict)
+    # the position of each text in `texts[name]` (a list search made `platform in` a set
+    # of 100,000 texts quadratic)
+    text_at: dict[str, dict[str, int]] = field(default_factory=dict)
+    # set input -> the sets of texts its `has` tests name
+    tested: dict[str, dict[frozenset[str], None]] = field(default_factory=dict)
+    # set input -> its tested texts in groups: texts that every test names together (no
+    # rule tells them apart), so `has any of` a set of 100,000 texts is one group, not
+    # 100,000 variables; `group_of[name][text]` is the group's number
+    groups: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
+    group_of: dict[str, dict[str, int]] = field(default_factory=dict)
+    # (set input, group): the account holds some text of the group / every text of it
+    some: dict[tuple[str, int], z3.BoolRef] = field(default_factory=dict)
+    every: dict[tuple[str, int], z3.BoolRef] = field(default_factory=dict)
 
     @classmethod
     def of(cls, rulesets: Iterable[CheckedRuleset]) -> Inputs:
@@ -77,12 +88,10 @@ class Inputs:
                 case ast.Compare(value=ast.Name(name=name), bound=ast.Text(value=text)):
                     self._named(name, [text])
                 case ast.Has(value=ast.Name(name=name), items=items):
-                    known = self.members.setdefault(name, [])
-                    known += sorted(v for v in items.values if v not in known)
+                    self.tested.setdefault(name, {})[frozenset(items.values)] = None
 
     def _named(self, name: str, values: Iterable[str]) -> None:
-        known = self.texts.setdefault(name, [])
-        known += sorted(v for v in values if v not in known)
+        _add_sorted(self.texts, self.text_at, name, values)
 
     def _declare(self, name: str, decl: Input) -> None:
         if decl.type is T.COUNT:
@@ -94,16 +103,41 @@ class Inputs:
         elif decl.type is T.TEXT:
             self.vars[name] = z3.Int(name)
             self.texts.setdefault(name, [])
+            self.text_at.setdefault(name, {})
         else:
-            self.members.setdefault(name, [])
-            for text in self.members[name]:
-                self.held[(name, text)] = z3.Bool(f"{name} has {text!r}")
+            self._group(name)
+
+    def _group(self, name: str) -> None:
+        """Group a set input's tested texts by the tests that name them."""
+        named_by: dict[str, list[int]] = {}
+        for test, items in enumerate(self.tested.get(name, {})):
+            for text in items:
+                named_by.setdefault(text, []).append(test)
+        groups: dict[tuple[int, ...], list[str]] = {}
+        for text in sorted(named_by):
+            groups.setdefault(tuple(named_by[text]), []).append(text)
+        self.groups[name] = [tuple(texts) for texts in groups.values()]
+        self.group_of[name] = {}
+        for number, texts in enumerate(self.groups[name]):
+            self.group_of[name].update(dict.fromkeys(texts, number))
+            some = z3.Bool(f"{name} has {texts[0]!r}" + (" or its group" if texts[1:] else ""))
+            self.some[(name, number)] = some
+            many = len(texts) > 1
+            self.every[(name, number)] = (
+                z3.Bool(f"{name} has all of {texts[0]!r}'s group") if many else some
+            )
 
     def domain(self) -> list[z3.BoolRef]:
         """What every account satisfies: counts whole and in range, declared ranges."""
         out: list[z3.BoolRef] = []
         for name, decl in self.declared.items():
-            if decl.type in (T.FLAG, T.TEXT_SET):
+            if decl.type is T.TEXT_SET:  # holding every text of a group is holding some
+                for number in range(len(self.groups[name])):
+                    some, every = self.some[(name, number)], self.every[(name, number)]
+                    if every is not some:
+                        out.append(z3.Implies(every, some))
+                continue
+            if decl.type is T.FLAG:
                 continue
             var = self.vars[name]
             if decl.type is T.TEXT:
@@ -125,8 +159,7 @@ class Inputs:
         out: dict[str, Any] = {}
         for name, decl in self.declared.items():
             if decl.type is T.TEXT_SET:
-                out[name] = [t for t in self.members[name]
-                             if z3.is_true(model.eval(self.held[(name, t)], True))]  # fmt: skip
+                out[name] = self._held(name, model)
                 continue
             value = model.eval(self.vars[name], model_completion=True)
             if decl.type is T.FLAG:
@@ -140,6 +173,46 @@ class Inputs:
             else:
                 out[name] = float(_fraction(value))
         return out
+
+    def _held(self, name: str, model: z3.ModelRef) -> list[str]:
+        """The texts of a set input in a model: every text of a group it holds all of,
+        the first text of one it holds some of."""
+        out: list[str] = []
+        for number, texts in enumerate(self.groups[name]):
+            if z3.is_true(model.eval(self.every[(name, number)], True)):
+                out += texts
+            elif z3.is_true(model.eval(self.some[(name, number)], True)):
+                out.append(texts[0])
+        return out
+
+    def holds(self, name: str, value: Iterable[str]) -> list[z3.BoolRef]:
+        """A set input's value as facts about its groups (to ask for a different one)."""
+        counts = [0] * len(self.groups[name])
+        for text in set(value):
+            number = self.group_of[name].get(text)
+            if number is not None:
+                counts[number] += 1
+        out: list[z3.BoolRef] = []
+        for number, texts in enumerate(self.groups[name]):
+            some, every = self.some[(name, number)], self.every[(name, number)]
+            out.append(some == (counts[number] > 0))
+            if every is not some:
+                out.append(every == (counts[number] == len(texts)))
+        return out
+
+
+def _add_sorted(
+    lists: dict[str, list[str]],
+    positions: dict[str, dict[str, int]],
+    name: str,
+    values: Iterable[str],
+) -> None:
+    """Append the values not yet in `lists[name]`, sorted, keeping their positions."""
+    known = lists.setdefault(name, [])
+    at = positions.setdefault(name, {})
+    for value in sorted({v for v in values if v not in at}):
+        at[value] = len(known)
+        known.append(value)
 
 
 def _other(named: list[str]) -> str:
@@ -167,12 +240,13 @@ class Encoding:
     def __init__(self, checked: CheckedRuleset, inputs: Inputs):
         self.checked = checked
         self.inputs = inputs
-        self.values: dict[str, Any] = {}
-        for item in checked.derived:  # in dependency order
-            if isinstance(item, Let):
-                self.values[item.name] = self._number(item.expr)
-            else:
-                self.values[item.name] = self._level(item)
+        self.values: dict[str, Any] = {}  # each let and level encoded, when first needed
+        self._derived = {item.name: item for item in checked.derived}
+        self._encoded = 0  # checked.derived[:_encoded] are in `values`
+        self._band_index = {
+            name: {band.name: i for i, band in reversed(list(enumerate(level.bands)))}
+            for name, level in checked.levels.items()
+        }
         self._conditions: dict[int, z3.BoolRef] = {}
         self._ambiguous: z3.BoolRef | None = None
 
@@ -211,6 +285,20 @@ class Encoding:
             self._ambiguous = z3.Or(*pairs) if pairs else z3.BoolVal(False)
         return self._ambiguous
 
+    def _value(self, name: str) -> Any:
+        """A let's or level's encoding. Encoded on first use (a ruleset whose rules the
+        intervals decide needs none: a level of 5,000 bands is 5,000 nested `If`s), and
+        in dependency order up to it, so a long chain of lets never recurses deeply."""
+        derived = self.checked.derived
+        while name not in self.values:
+            item = derived[self._encoded]
+            if isinstance(item, Let):
+                self.values[item.name] = self._number(item.expr)
+            else:
+                self.values[item.name] = self._level(item)
+            self._encoded += 1
+        return self.values[name]
+
     # ----------------------------------------------------------- expressions
 
     def test(self, expr: ast.Expr) -> z3.BoolRef:
@@ -230,19 +318,20 @@ class Encoding:
             case ast.Between(value=value, low=low, high=high):
                 v = self._number(value)
                 return z3.And(self._number(low) <= v, v <= self._number(high))
-            case ast.InSet(value=value, items=items, negated=negated):
-                inside = z3.Or(*[self._text_is(value, t) for t in sorted(items.values)])
+            case ast.InSet(value=ast.Name(name=name), items=items, negated=negated):
+                inside = self._text_in(name, items.values)
                 return z3.Not(inside) if negated else inside
             case ast.TextIs(value=value, text=text, negated=negated):
                 same = self._text_is(value, text.value)
                 return z3.Not(same) if negated else same
             case ast.Has(value=ast.Name(name=name), mode=mode, items=items):
-                held = [self.inputs.held[(name, t)] for t in sorted(items.values)]
-                return z3.Or(*held) if mode == "any" else z3.And(*held)
+                numbers = sorted({self.inputs.group_of[name][t] for t in items.values})
+                if mode == "any":  # a group is all in the set or all out of it
+                    return z3.Or(*[self.inputs.some[(name, n)] for n in numbers])
+                return z3.And(*[self.inputs.every[(name, n)] for n in numbers])
             case ast.LevelIs(value=ast.Name(name=name), band=band, negated=negated):
-                level = self.checked.levels[name]
-                index = [b.name for b in level.bands].index(band.name)
-                same = self.values[name] == index
+                index = self._band_index[name][band.name]
+                same = self._value(name) == index
                 return z3.Not(same) if negated else same
         raise Unsupported(f"cannot encode {type(expr).__name__}")
 
@@ -258,16 +347,30 @@ class Encoding:
 
     def _text_is(self, value: ast.Expr, text: str) -> z3.BoolRef:
         assert isinstance(value, ast.Name)
-        named = self.inputs.texts[value.name]
-        return self.inputs.vars[value.name] == named.index(text)
+        return self.inputs.vars[value.name] == self.inputs.text_at[value.name][text]
+
+    def _text_in(self, name: str, texts: Iterable[str]) -> z3.BoolRef:
+        """The text is one of `texts`: a range test for each run of neighbouring
+        positions (a set's texts are usually one run: one test, not 100,000)."""
+        var = self.inputs.vars[name]
+        at = self.inputs.text_at[name]
+        positions = sorted(at[t] for t in texts)
+        tests: list[z3.BoolRef] = []
+        start = 0
+        for end in range(1, len(positions) + 1):
+            if end < len(positions) and positions[end] == positions[end - 1] + 1:
+                continue
+            low, high = positions[start], positions[end - 1]
+            tests.append(var == low if low == high else z3.And(var >= low, var <= high))
+            start = end
+        return z3.Or(*tests) if tests else z3.BoolVal(False)
 
     def _number(self, expr: ast.Expr) -> z3.ArithRef:
         match expr:
             case ast.Number(value=value):
                 return _real(value)
-            case ast.Name(name=name) if name in self.values:
-                value = self.values[name]
-                return value
+            case ast.Name(name=name) if name in self._derived:
+                return self._value(name)
             case ast.Name(name=name):
                 var = self.inputs.vars[name]
                 return z3.ToReal(var) if var.sort() == z3.IntSort() else var
@@ -298,7 +401,20 @@ class Encoding:
 
 
 def _ops(op: str, a: z3.ArithRef, b: z3.ArithRef) -> z3.BoolRef:
-    return {">=": a >= b, "<=": a <= b, ">": a > b, "<": a < b, "==": a == b, "!=": a != b}[op]
+    """`a op b`, building only that comparison (z3 terms are not cheap)."""
+    match op:
+        case ">=":
+            return a >= b
+        case "<=":
+            return a <= b
+        case ">":
+            return a > b
+        case "<":
+            return a < b
+        case "==":
+            return a == b
+    assert op == "!="
+    return a != b
 
 
 def _walk(expr: ast.Expr) -> Iterator[ast.Expr]:
@@ -367,14 +483,10 @@ class Solver:
         for name, value in account.items():
             decl = self.inputs.declared[name]
             if decl.type is T.TEXT_SET:
-                out += [
-                    self.inputs.held[(name, t)] == (t in value) for t in self.inputs.members[name]
-                ]
+                out += self.inputs.holds(name, value)
             elif decl.type is T.TEXT:
-                named = self.inputs.texts[name]
-                out.append(
-                    self.inputs.vars[name] == (named.index(value) if value in named else len(named))
-                )
+                at = self.inputs.text_at[name]
+                out.append(self.inputs.vars[name] == at.get(value, len(at)))
             elif decl.type is T.FLAG:
                 out.append(self.inputs.vars[name] == value)
             else:

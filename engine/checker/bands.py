@@ -3,7 +3,7 @@ the ones that overlap, and the values that fall in no band."""
 
 from __future__ import annotations
 
-from engine.checker.intervals import INF, Interval, covers, uncovered
+from engine.checker.intervals import INF, Interval, RangeQuery, Units, first_cover, uncovered
 from engine.checker.model import MAX_COUNT, Level
 from engine.checker.types import ReportFn, show_value
 from engine.language import ast
@@ -29,9 +29,20 @@ def band_interval(op: str, low: float | None, high: float | None) -> Interval | 
 
 
 def check_bands(level: Level, source_type: T, domain: Interval, report: ReportFn) -> None:
-    earlier: list[tuple[str, Interval]] = []
+    """Each band against the bands above it, in n log n: which units of the line
+    (`Units`) each band is the first to cover, for all bands and for those with an
+    upper end; a band is unreachable when every unit of it in the domain has an earlier
+    first cover, and overlaps the earliest band above that covers one of its units.
+    (Comparing each band with every band above took 19 s for 5,000 bands.)"""
+    intervals = [band_interval(b.op, b.low, b.high) for b in level.bands]
+    ends = [x for i in (*intervals, domain) if i is not None for x in (i.lo, i.hi)]
+    units = Units(ends)
+    nobody = len(intervals)
+    taken = RangeQuery(first_cover(units, intervals), max)
+    bounded = [i if i is not None and i.hi != INF else None for i in intervals]
+    shared = RangeQuery(first_cover(units, bounded), min)
     for index, band in enumerate(level.bands):
-        interval = band_interval(band.op, band.low, band.high)
+        interval = intervals[index]
         if interval is None:
             continue
         if band.op == "" and index != len(level.bands) - 1:
@@ -41,30 +52,30 @@ def check_bands(level: Level, source_type: T, domain: Interval, report: ReportFn
                 band.span,
                 "make `otherwise` the last band",
             )
+        run = units.run(interval)
+        reachable = units.run(interval.intersect(domain))
         if band.op == "between" and interval.empty:
             report("empty-range", f"band '{band.name}' is an empty range", band.span)
-        elif covers([i for _, i in earlier], interval.intersect(domain)):
+        elif reachable is None or taken(*reachable) < index:
             report(
                 "unreachable-band",
                 f"band '{band.name}' can never be chosen: the bands above it cover all its values",
                 band.span,
                 "bands are tried top to bottom: put the narrower band first",
             )
-        else:
-            for other_name, other in earlier:
-                both = other.intersect(interval)
-                if band.op == "between" and not both.empty and other.hi != INF:
-                    report(
-                        "overlapping-bands",
-                        f"bands '{other_name}' and '{band.name}' overlap "
-                        f"from {show_value(both.lo, source_type)} to "
-                        f"{show_value(both.hi, source_type)}",
-                        band.span,
-                        "make the ranges meet without sharing values",
-                    )
-                    break
-        earlier.append((band.name, interval))
-    gap = uncovered(domain, [i for _, i in earlier])
+        elif band.op == "between" and run is not None and (first := shared(*run)) < index:
+            other = intervals[first]
+            assert other is not None and first != nobody
+            both = other.intersect(interval)
+            report(
+                "overlapping-bands",
+                f"bands '{level.bands[first].name}' and '{band.name}' overlap "
+                f"from {show_value(both.lo, source_type)} to "
+                f"{show_value(both.hi, source_type)}",
+                band.span,
+                "make the ranges meet without sharing values",
+            )
+    gap = uncovered(domain, [i for i in intervals if i is not None])
     if gap is not None:
         report(
             "level-gap",

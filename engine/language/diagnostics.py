@@ -8,13 +8,27 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from engine.language.source import Source, Span
 
 SNIPPET_WIDTH = 120
+# At most this many diagnostics of one code are listed for a file; the rest are one
+# summary diagnostic with their count (400 overlapping tiers made 79,800 diagnostics and
+# 27 MB of text). The listed ones are the first by position, with their witnesses.
+MAX_PER_CODE = 20
+# A message or hint longer than this is cut in its middle (a rule can quote a text of
+# megabytes; the line it is on is already shown cut to SNIPPET_WIDTH).
+MAX_MESSAGE = 1_000
+# How a summary names what it counts; other codes are counted as "findings".
+_COUNTED = {
+    "overlapping-tiers": "tiers that overlap a tier above them",
+    "unreachable-rule": "rules that can never match",
+    "overlapping-bands": "bands that overlap a band above them",
+    "unreachable-band": "bands that can never be chosen",
+}
 
 
 class Severity(StrEnum):
@@ -32,6 +46,8 @@ class Diagnostic:
     # An account that shows the finding (input -> value as the Python API takes it),
     # replayed through the evaluator before it was attached; None when none can.
     witness: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    # > 0: this diagnostic is a summary standing for that many more of its code, not listed
+    omitted: int = 0
 
 
 class RuleError(Exception):
@@ -39,7 +55,7 @@ class RuleError(Exception):
 
     def __init__(self, source: Source, diagnostics: Sequence[Diagnostic]):
         self.source = source
-        self.diagnostics = sorted(diagnostics, key=_reading_order)
+        self.diagnostics = bounded(diagnostics)
         super().__init__(render_all(source, self.diagnostics))
 
     @property
@@ -54,14 +70,66 @@ PARSE_CODES = frozenset(
 )
 
 
-def _reading_order(diagnostic: Diagnostic) -> tuple[int, bool, str]:
-    return diagnostic.span.start, diagnostic.code not in PARSE_CODES, diagnostic.code
-
-
 def closest(word: str, candidates: Iterable[str]) -> str | None:
     """The candidate a misspelled name or keyword most likely meant, if one is close."""
     matches = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.7)
     return matches[0] if matches else None
+
+
+def bounded(
+    diagnostics: Iterable[Diagnostic], per_code: int = MAX_PER_CODE, *, by_position: bool = True
+) -> list[Diagnostic]:
+    """The diagnostics sorted by position, at most `per_code` of each code, each message
+    and hint at most MAX_MESSAGE characters: what a file's problems may cost wherever
+    they travel (a terminal, a JSON report, an editor, a server's last load error).
+    Beyond `per_code`, one summary diagnostic of the same code and severity, at the
+    first one not listed, says how many more there are (`omitted`). Bounding bounded
+    diagnostics again gives them back unchanged (summaries add up). `by_position=False`
+    keeps the given order (the summaries last)."""
+    ordered = sorted(diagnostics, key=_position) if by_position else list(diagnostics)
+    kept: list[Diagnostic] = []
+    listed: dict[str, int] = {}
+    summary: dict[str, Diagnostic] = {}
+    for diag in ordered:
+        if not diag.omitted and listed.get(diag.code, 0) < per_code:
+            listed[diag.code] = listed.get(diag.code, 0) + 1
+            kept.append(_clipped(diag))
+            continue
+        more = diag.omitted or 1
+        first = summary.get(diag.code, diag)
+        worst = (
+            Severity.ERROR if Severity.ERROR in (first.severity, diag.severity) else diag.severity
+        )
+        count = (first.omitted if first is not diag else 0) + more
+        summary[diag.code] = Diagnostic(
+            diag.code,
+            f"… and {count:,} more {_COUNTED.get(diag.code, 'findings')} "
+            f"({diag.code}): only the first {per_code} of each kind are listed",
+            first.span,
+            "fix the ones listed and check again to see the rest",
+            worst,
+            omitted=count,
+        )
+    out = [*kept, *summary.values()]
+    return sorted(out, key=_position) if by_position else out
+
+
+def _position(diag: Diagnostic) -> tuple[int, bool, str, int]:
+    return diag.span.start, diag.code not in PARSE_CODES, diag.code, diag.omitted
+
+
+def _clipped(diag: Diagnostic) -> Diagnostic:
+    message, hint = _clip(diag.message), None if diag.hint is None else _clip(diag.hint)
+    if message is diag.message and hint is diag.hint:
+        return diag
+    return replace(diag, message=message, hint=hint)
+
+
+def _clip(text: str) -> str:
+    if len(text) <= MAX_MESSAGE:
+        return text
+    half = MAX_MESSAGE // 2
+    return f"{text[:half]} … ({len(text) - 2 * half:,} characters cut) … {text[-half:]}"
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
@@ -112,6 +180,7 @@ def to_json(source: Source, diagnostics: Iterable[Diagnostic]) -> list[dict[str,
             "message": d.message,
             "hint": d.hint,
             **({"witness": d.witness} if d.witness is not None else {}),
+            **({"omitted": d.omitted} if d.omitted else {}),
         }
         for d in diagnostics
     ]

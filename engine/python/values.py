@@ -158,8 +158,9 @@ def _json_pieces(value: object, room: int) -> Iterator[str]:
 
 def plain(value: object) -> object:
     """A subclass of int, float or str (an IntEnum, a StrEnum, numpy's float64 and str_),
-    or a numpy scalar of another kind (int64, bool_, float32), as the plain value it holds, read by the base type's own method (a subclass may
-    override `__str__` or `__int__`). The generated evaluator checks exact types and
+    or a numpy scalar of another kind (int64, bool_, float32), as the plain value it
+    holds, read by the base type's own method (a subclass may override `__str__` or
+    `__int__`). The generated evaluator checks exact types and
     hands anything else to `validate`; what `validate` gives back must pass that check,
     or the two call each other until RecursionError."""
     kind = type(value)
