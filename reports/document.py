@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
+from typing import assert_never
 
 import jinja2
+
+from engine.python.terminal import printable
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,37 @@ def render(document: Document, kind: str) -> str:
     raise ValueError(f"no renderer for {kind!r}")
 
 
+def printable_blocks(document: Document) -> Document:
+    """The document with every text that may hold data (ids, texts, set items, file
+    names) made safe for a terminal (`engine.python.terminal`): a table cell, heading or
+    title is one line, so its newlines are escaped too; paragraphs and details keep the
+    report's own line breaks. Text and markdown go to terminals and to pull-request
+    comments read in terminals; HTML escapes its own way."""
+
+    def safe(block: Block) -> Block:
+        match block:
+            case Heading(words, level):
+                return Heading(printable(words), level)
+            case Para(words):
+                return Para(printable(words, newlines=True))
+            case Table():
+                return replace(
+                    block,
+                    header=tuple(printable(h) for h in block.header),
+                    rows=[tuple(printable(c) for c in row) for row in block.rows],
+                )
+            case Details(summary, body):
+                return Details(printable(summary), printable(body, newlines=True))
+            case Chart():
+                return block
+            case _:
+                assert_never(block)
+
+    return Document(printable(document.title), [safe(b) for b in document.blocks])
+
+
 def text(document: Document) -> str:
+    document = printable_blocks(document)
     out = [document.title, "=" * len(document.title)]
     for block in document.blocks:
         out.append("")
@@ -105,6 +138,7 @@ def _aligned(table: Table) -> list[str]:
 
 
 def markdown(document: Document) -> str:
+    document = printable_blocks(document)
     out = [f"# {document.title}"]
     for block in document.blocks:
         out.append("")

@@ -186,3 +186,28 @@ def test_classify_suggests_optional_only_where_no_tier_reads_the_input(tmp_path:
     assert done.returncode == 2
     assert "no column for the input followers, which ruleset synthesis requires" in done.stderr
     assert "optional" not in done.stderr
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_ids_from_data_cannot_act_on_the_terminal(tmp_path: Path, fmt: str) -> None:
+    """An account id holding ESC, a bidi override and a newline (issue 24, item 7) shows
+    escaped in the disputed examples of compare and the examples of diff: no raw
+    control character, no forged line."""
+    hostile = "ev\x1b[2Jil\u202e\nFORGED"
+    data = tmp_path / "accounts.jsonl"
+    data.write_text(json.dumps({"id": hostile, "followers": 7000, "topics": []}) + "\n")
+    (tmp_path / "alpha.tiers").write_text(ALPHA)
+    (tmp_path / "beta.tiers").write_text(BETA)
+    compared = tierline("compare", str(tmp_path / "alpha.tiers"), str(tmp_path / "beta.tiers"),
+                        "--data", str(data), "--format", fmt)  # fmt: skip
+    assert compared.returncode == 0, compared.stderr
+    (tmp_path / "old.tiers").write_text(ALPHA)
+    (tmp_path / "new.tiers").write_text(ALPHA.replace("below 10k", "below 5k"))
+    diff = tierline(
+        "diff", str(tmp_path / "old.tiers"), str(tmp_path / "new.tiers"),
+        "--data", str(data), "--format", fmt,
+    )  # fmt: skip
+    for shown in (compared.stdout, diff.stdout):
+        assert "\\x1b[2J" in shown and "\\u202e" in shown and "\\nFORGED" in shown
+        assert "\x1b" not in shown and "\u202e" not in shown
+        assert not any(line.startswith("FORGED") for line in shown.splitlines())
