@@ -22,10 +22,12 @@ from tests.conftest import RULES, tierline
 from tests.postgres import postgres_server
 from tests.test_sql import (
     BAD_COUNTS,
+    RANGED,
     WHOLE,
     boundary_value,
     normalised,
     python_answer,
+    ranged_rows,
     unchecked,
     whole_rows,
 )
@@ -100,6 +102,12 @@ def test_generated_rulesets_agree_on_postgres(database: Any, text: str, seed: in
     policies, labels: each generated ruleset on 2,000 boundary-heavy rows."""
     ruleset = Ruleset(check_source(Source(text, "generated.tiers"), analyse=False))
     assert _answers(database, ruleset, _boundary_rows(ruleset, seed, 2_000)) == 2_000
+
+
+def test_out_of_range_rows_say_what_python_says_on_postgres(database: Any) -> None:
+    """The error texts of test_sql's declared and default ranges, numbers normalised."""
+    rows = ranged_rows()
+    assert _answers(database, load_ruleset(text=RANGED), rows) == len(rows)
 
 
 def test_a_bad_row_names_each_bad_field_on_postgres(database: Any) -> None:

@@ -190,6 +190,49 @@ def test_a_bad_row_names_each_bad_field(tmp_path: Path) -> None:
     )
 
 
+RANGED = """ruleset ranged
+input rate: percent
+input growth: percent at least -50%
+input reach: percent at most 1000% optional default 0%
+input share: percent between -100% and 1000% optional default 0%
+input followers: count at most 10M
+input score: number above -1 optional default 0
+tier shrinking when growth below 0%
+tier engaged when rate at least 3.5%
+otherwise other
+"""
+
+
+def ranged_rows() -> list[dict[str, Any]]:
+    """Each input of RANGED on, beside and past its range, and the unit mistakes."""
+    rnd = random.Random("ranged")
+    edges = [0.0, 1.0, -0.5, -1.0, 10.0, 10.5, -0.5000001, 1.0000001, 0.035, 4.2]
+    pick = BAD_PERCENTS + edges
+    return [
+        {
+            "rate": rnd.choice(pick),
+            "growth": rnd.choice(pick),
+            "reach": rnd.choice([*pick, None]),
+            "share": rnd.choice([*pick, None]),
+            "followers": rnd.choice([0.0, 10e6, 10e6 + 1, 45_000.0, -1.0, 2.5]),
+            "score": rnd.choice([-1.0, -0.999, 0.0, None, float("inf")]),
+        }
+        for _ in range(3_000)
+    ]
+
+
+def test_out_of_range_rows_say_what_python_says_word_for_word(tmp_path: Path) -> None:
+    """Declared ranges (a side left open keeps 0% or 100%) and the default 0%..100%:
+    every refused row's `error` is the Python API's message, character for character."""
+    ruleset = load_ruleset(text=RANGED)
+    rows = ranged_rows()
+    assert assert_same_answers(ruleset, rows, tmp_path) == len(rows)
+    said = [python_answer(ruleset, row)[3] for row in rows]
+    assert sum(s is not None for s in said) > 1000
+    assert any(s and "a percentage is a fraction: 4.2% is 0.042" in s for s in said)
+    assert any(s and "at least -50% (and at most 100%), got 1.0000001" in s for s in said)
+
+
 def test_fractions_compare_as_doubles_at_the_bound(tmp_path: Path) -> None:
     """0.035 against 3.5%: a double literal, as Python's float, never a decimal."""
     ruleset = load_ruleset(

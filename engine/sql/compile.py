@@ -296,14 +296,14 @@ class _Builder:
 
     def _tidy(self, number: exp.Expr) -> exp.Expr:
         """`tidy` of values.py: rounded to TIDY_DIGITS decimals below TIDY_BELOW. PostgreSQL
-        rounds only a NUMERIC to a number of decimals."""
+        rounds a double only to a whole number (and a NUMERIC of it keeps 15 digits, which
+        rounds twice): scaled, rounded and scaled back, as DuckDB rounds a double."""
         digits = exp.Literal.number(V.TIDY_DIGITS)
         rounded: exp.Expr
         if self.dialect == "postgres":
-            decimal = exp.cast(number.copy(), exp.DataType.build("DECIMAL"))
-            rounded = exp.cast(
-                exp.Round(this=decimal, decimals=digits), exp.DataType.build("DOUBLE")
-            )
+            scale = _double(10.0**V.TIDY_DIGITS)
+            scaled = exp.Round(this=exp.Mul(this=number.copy(), expression=scale.copy()))
+            rounded = exp.Div(this=scaled, expression=scale)
         else:
             rounded = exp.Round(this=number.copy(), decimals=digits)
         small = exp.and_(
