@@ -40,20 +40,19 @@ NOT_A_NUMBER, INFINITY, MINUS_INFINITY = "NaN (not a number)", "infinity", "-inf
 # as a percentage; then, above 100%, the same number written as a percent (4.2 for 4.2%),
 # or, far above, a count where a rate was wanted (average engagement instead of a rate).
 PERCENT_IS = "{value} is {percent}%"
-PERCENT_UNITS = PERCENT_IS + "; a percentage is a fraction: {value}% is {fraction}"
-LOOKS_LIKE_A_COUNT = (
-    PERCENT_IS + "; a percentage is a fraction (0.042 is 4.2%): is this a count, not a rate?"
-)
+AS_A_PERCENT = "; a percentage is a fraction: {value}% is {fraction}"
+AS_A_COUNT = "; a percentage is a fraction (0.042 is 4.2%): is this a count, not a rate?"
+CELL_GIVEN = '"{cell}" (a text)'  # a table's cell no reading fits, as written (as JSON quotes)
 SEND_A_NUMBER = "send it as a number: {number}"  # "45k" or "4.2%" given as a text
 CONFLICT = (
     "ruleset {ruleset} has policy unique, but tiers '{first}' (line {first_line}) "
     "and '{second}' (line {second_line}) both match this account"
 )
-# Numbers in these texts: a whole value below WHOLE_BELOW as digits ("2", also for 2.0,
-# as every SQL engine can write it), others as the shortest text that reads back (Python's
-# repr, DuckDB's too). A percent's hint shows value * 100 and value / 100 rounded to
-# TIDY_DIGITS decimals where they are below TIDY_BELOW (4.2 * 100 is 420.00000000000006).
-WHOLE_BELOW = 1e15
+# Numbers in these texts: an int as its digits, a float as the shortest text that reads
+# back (Python's repr, DuckDB's too) without a trailing ".0" (637000, not 637000.0, and
+# the same for an engine that writes 637000). A percent's hint shows value * 100 and
+# value / 100 rounded to TIDY_DIGITS decimals where they are below TIDY_BELOW
+# (4.2 * 100 is 420.00000000000006); past it the rounding could not be exact in SQL.
 TIDY_DIGITS = 9
 TIDY_BELOW = 1e6
 
@@ -271,12 +270,13 @@ def percent_hint(decl: Input, value: int | float) -> str:
     """What a percent outside its range probably meant (the SQL compiler asks the same
     questions of a cell, in `_percent_hint`)."""
     number = float(value)
-    fields = {"value": number_text(value), "percent": number_text(tidy(number * 100))}
+    shown = number_text(value)
+    hint = PERCENT_IS.format(value=shown, percent=number_text(tidy(number * 100)))
     if number > 1 and decl.range is not None and decl.range.contains(number / 100):
-        return PERCENT_UNITS.format(**fields, fraction=number_text(tidy(number / 100)))
+        return hint + AS_A_PERCENT.format(value=shown, fraction=number_text(tidy(number / 100)))
     if number > 100 and number.is_integer():
-        return LOOKS_LIKE_A_COUNT.format(**fields)
-    return PERCENT_IS.format(**fields)
+        return hint + AS_A_COUNT
+    return hint
 
 
 def tidy(number: float) -> float:
@@ -285,16 +285,14 @@ def tidy(number: float) -> float:
 
 
 def number_text(value: int | float) -> str:
-    """A number as the input error texts write it (see WHOLE_BELOW)."""
+    """A number as the input error texts write it (see TIDY_DIGITS above)."""
     if isinstance(value, int):
         return str(value) if abs(value) < 10**30 else _shown(value)
     if math.isnan(value):
         return NOT_A_NUMBER
     if math.isinf(value):
         return MINUS_INFINITY if value < 0 else INFINITY
-    if value.is_integer() and -WHOLE_BELOW < value < WHOLE_BELOW:
-        return str(int(value))
-    return repr(value)
+    return repr(value).removesuffix(".0")
 
 
 def json_value(value: Value) -> Any:

@@ -191,7 +191,7 @@ class _Builder:
             cell = self.unreadable.get(decl.name)
             written = exp.column(cell, quoted=True) if cell is not None else None
             if written is not None:
-                given = _fill('"{cell}" (a text)', cell=written.copy())
+                given = _fill(V.CELL_GIVEN, cell=written.copy())
                 said = _fill(V.WRONG, field=decl.name, expected=EXPECTED[decl.type], given=given)
                 checks.append((written.copy().is_(exp.null()).not_(), said))
             if not decl.optional:
@@ -273,25 +273,27 @@ class _Builder:
         return exp.Paren(this=exp.or_(*parts)) if parts else None
 
     def _percent_hint(self, decl: Input, value: exp.Expr) -> exp.Expr:
-        """`percent_hint` of engine/python/values.py, for a cell."""
+        """`percent_hint` of engine/python/values.py, for a cell: the value as a percentage,
+        then what it probably was (each text once: SQL has no names for values)."""
         number = exp.cast(value.copy(), exp.DataType.build("DOUBLE"))
         hundred = exp.Literal.number(100)
         fraction = exp.Div(this=number.copy(), expression=hundred.copy())
-        fields: dict[str, exp.Expr | str] = {
-            "value": _number_text(value.copy()),
-            "percent": _number_text(self._tidy(exp.Mul(this=number.copy(), expression=hundred))),
-        }
+        shown = _number_text(value.copy())
+        percent = _number_text(self._tidy(exp.Mul(this=number.copy(), expression=hundred)))
         outside = self._outside(decl, exp.Paren(this=fraction.copy()))
         fits = exp.Not(this=outside) if outside is not None else exp.true()
-        as_percent = exp.and_(number.copy() > 1, fits)
         whole = exp.EQ(this=number.copy(), expression=exp.Round(this=number.copy()))
-        count_like = exp.and_(number.copy() > 100, whole)
-        units = _fill(V.PERCENT_UNITS, **fields, fraction=_number_text(self._tidy(fraction)))
-        return (
+        tail = (
             exp.Case()
-            .when(as_percent, units)
-            .when(count_like, _fill(V.LOOKS_LIKE_A_COUNT, **fields))
-            .else_(_fill(V.PERCENT_IS, **fields))
+            .when(
+                exp.and_(number.copy() > 1, fits),
+                _fill(V.AS_A_PERCENT, value=shown, fraction=_number_text(self._tidy(fraction))),
+            )
+            .when(exp.and_(number.copy() > 100, whole), _text(V.AS_A_COUNT))
+            .else_(_text(""))
+        )
+        return exp.DPipe(
+            this=_fill(V.PERCENT_IS, value=shown, percent=percent), expression=tail, safe=True
         )
 
     def _tidy(self, number: exp.Expr) -> exp.Expr:
@@ -579,12 +581,19 @@ def _fill(template: str, **parts: exp.Expr | str) -> exp.Expr:
     if all(isinstance(part, str) for part in parts.values()):
         return exp.Literal.string(template.format(**parts))
     pieces: list[exp.Expr] = []
+    words = ""  # text not yet written: the template's and the parts given as text
     for literal, name, _spec, _conversion in string.Formatter().parse(template):
-        if literal:
-            pieces.append(exp.Literal.string(literal))
-        if name is not None:
-            part = parts[name]
-            pieces.append(exp.Literal.string(part) if isinstance(part, str) else part.copy())
+        words += literal
+        part = parts[name] if name is not None else ""
+        if isinstance(part, str):
+            words += part
+            continue
+        if words:
+            pieces.append(exp.Literal.string(words))
+            words = ""
+        pieces.append(part.copy())
+    if words:
+        pieces.append(exp.Literal.string(words))
     joined = pieces[0]
     for piece in pieces[1:]:
         joined = exp.DPipe(this=joined, expression=piece, safe=True)
@@ -596,17 +605,12 @@ def _text(value: str) -> exp.Expr:
 
 
 def _number_text(value: exp.Expr) -> exp.Expr:
-    """`number_text` of engine/python/values.py: a whole value below WHOLE_BELOW as its
-    digits (through BIGINT: a double's text would end in ".0" on some engines), others
-    as the engine writes a double. The BIGINT cast reads a value made small first: Spark
-    may evaluate it ahead of the CASE that guards it, and fail on a huge one."""
-    small = exp.and_(value.copy() > _double(-V.WHOLE_BELOW), value.copy() < _double(V.WHOLE_BELOW))
-    whole = exp.and_(
-        small.copy(), exp.EQ(this=value.copy(), expression=exp.Round(this=value.copy()))
+    """`number_text` of engine/python/values.py: the number as the engine writes it,
+    without a trailing ".0" (DuckDB writes a double as Python's repr does)."""
+    text = exp.cast(value.copy(), exp.DataType.build("TEXT"))
+    return exp.RegexpReplace(
+        this=text, expression=exp.Literal.string("[.]0$"), replacement=exp.Literal.string("")
     )
-    safe = exp.Case().when(small, value.copy()).else_(exp.Literal.number(0))
-    digits = exp.cast(exp.cast(safe, exp.DataType.build("BIGINT")), exp.DataType.build("TEXT"))
-    return exp.Case().when(whole, digits).else_(exp.cast(value.copy(), exp.DataType.build("TEXT")))
 
 
 def _text_or_null(value: str | None) -> exp.Expr:
