@@ -340,7 +340,8 @@ class _Checker:
             bands.append(Band(band.name.name, band.bound.op, low, high, text, band.span))
         level = Level(decl.name.name, decl.source.name, tuple(bands), decl.name.span)
         source_input = self.typer.inputs.get(decl.source.name)
-        if source_input is not None and source_input.range is not None:
+        if source_input is not None and source_input.type is T.PERCENT:
+            assert source_input.range is not None  # a percent input always has one
             check_bands(
                 level,
                 source_type,
@@ -354,15 +355,19 @@ class _Checker:
         return level
 
     def _bounds_in_range(self, inputs: dict[str, Input]) -> None:
-        """A rule comparing an input with a number outside the values the input allows
+        """A rule comparing a percent input with a number outside the values it allows
         is true for every account or for none: most often a unit mistake
         (`engagement_rate at least 150%` where 1.5% was meant) or a range left narrower
-        than the data (a percent allows 0% to 100% unless its declaration widens it)."""
+        than the data (a percent allows 0% to 100% unless its declaration widens it).
+        Never true is an error (the rule cannot hold), always true a warning. Counts and
+        numbers have no implicit range: the analysis's unreachable-rule covers theirs."""
         for bound in self.typer.bounds:
             decl = inputs[bound.input]
             written = [bound.low] if bound.high is None else [bound.low, bound.high]
-            if decl.range is None or any(
-                decl.type is T.PERCENT and not n.is_percent and n.value != 0 for n in written
+            if (
+                decl.type is not T.PERCENT
+                or decl.range is None
+                or any(not n.is_percent and n.value != 0 for n in written)
             ):
                 continue  # `engagement_rate above 4`: percent-without-sign says it better
             high = bound.high.value if bound.high is not None else None
@@ -376,6 +381,7 @@ class _Checker:
                 f"out of its range and this comparison is {fixed} true",
                 bound.span,
                 _range_hint(decl.name, decl.range_text),
+                Severity.ERROR if fixed == "never" else Severity.WARNING,
             )
 
     def _band_bound(self, expr: ast.Expr | None, source_type: T, source: str) -> float | None:
