@@ -74,7 +74,7 @@ class ClassifyError(Exception):
 class FieldProblem:
     field: str
     expected: str
-    given: str  # "missing", or the value and its kind: '"45k" (a text)'
+    given: str  # "missing", the value and its kind ('"45k" (a text)'), or a number: "4.2"
     kind: str = ""  # the kind alone, in the language's words: "a text", "true/false"
     hint: str = ""  # what was probably meant: "did you mean 'followers'?", "4.2 is 420%"
 
