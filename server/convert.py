@@ -185,7 +185,7 @@ def masked(error: ClassifyError, hidden: frozenset[str]) -> ClassifyError:
         return error
     return InputError(
         [
-            replace(p, given=f"{p.kind} (masked)")
+            replace(p, given=f"{p.kind} (masked)", hint="")  # a hint quotes the value
             if p.field in hidden and p.given != "missing"
             else p
             for p in error.problems

@@ -178,7 +178,7 @@ def test_input_error_names_field_expected_and_given(synthesis: Ruleset) -> None:
     with pytest.raises(InputError) as caught:
         synthesis.classify({**ACCOUNT, "followers": -5})
     [problem] = caught.value.problems
-    assert (problem.field, problem.given) == ("followers", "-5 (a whole number)")
+    assert (problem.field, problem.given, problem.kind) == ("followers", "-5", "a whole number")
     assert "a count" in problem.expected
 
 

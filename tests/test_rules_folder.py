@@ -163,12 +163,13 @@ def test_diagnostics_that_callers_see_are_bounded(stub: pb_grpc.ClassifierStub) 
     answer = stub.ListRulesets(pb.ListRulesetsRequest(), timeout=10)
     assert answer.ByteSize() < 64 * 1024
     many = next(r for r in answer.rulesets if r.path == "many.tiers")
-    assert len(many.last_error.diagnostics) == MAX_DIAGNOSTICS
-    assert "… and 950 more diagnostics (1,000 in all)" in many.last_error.message
+    # the engine lists 20 of a code and sums up the rest; the server bounds what is left
+    assert 21 == len(many.last_error.diagnostics) <= MAX_DIAGNOSTICS
+    assert "… and 980 more findings (unknown-name)" in many.last_error.message
     assert len(many.last_error.message) < MAX_TEXT + 200
     assert many.last_error.message.startswith("ERROR: many.tiers:3:")  # relative, as listed
     info = stub.GetRuleset(pb.GetRulesetRequest(name="many"), timeout=10).info
-    assert len(info.last_error.diagnostics) == MAX_DIAGNOSTICS and info.path == "many.tiers"
+    assert len(info.last_error.diagnostics) == 21 and info.path == "many.tiers"
 
 
 def test_reload_event_lines_are_bounded(served: Running) -> None:
@@ -180,7 +181,7 @@ def test_reload_event_lines_are_bounded(served: Running) -> None:
         )
     rejected = next(e for e in events if e["event"] == "ruleset_rejected")
     assert len(rejected["diagnostics"]) < MAX_TEXT + 200
-    assert "… and 950 more diagnostics" in rejected["diagnostics"]
+    assert "… and 980 more findings (unknown-name)" in rejected["diagnostics"]
 
 
 def test_a_refused_file_is_not_read_again_until_it_changes(served: Running) -> None:
@@ -336,3 +337,21 @@ def test_a_file_that_takes_minutes_to_check_does_not_keep_the_server_from_listen
     assert code == 0 and took < 2 + 5, (code, took)
     assert process.stderr is not None
     assert "rules_still_loading" in process.stderr.read()
+
+
+def test_the_servers_own_bound_holds_for_many_kinds_of_diagnostic() -> None:
+    """The engine bounds each code; a file with many codes still reaches callers as at
+    most MAX_DIAGNOSTICS diagnostics and MAX_TEXT characters (server/shown.py)."""
+    from engine.language.diagnostics import Diagnostic
+    from engine.language.source import Source, Span
+    from server.shown import first_diagnostics, rendered
+
+    source = Source("tier x\n" * 800, "many.tiers")
+    diagnostics = [
+        Diagnostic(f"code-{i % 40}", f"finding {i}", Span(7 * i, 7 * i + 4, i + 1, 1))
+        for i in range(800)
+    ]
+    listed, omitted = first_diagnostics(diagnostics)
+    assert len(listed) == MAX_DIAGNOSTICS and omitted == 750
+    text = rendered(source, diagnostics)
+    assert len(text) < MAX_TEXT + 200 and "… and 750 more diagnostics (800 in all)" in text

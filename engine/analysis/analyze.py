@@ -127,7 +127,7 @@ def _interval_findings(
                         f"tier '{later.name}' can never match: no account satisfies its condition",
                         later.span,
                         "check the bounds against the inputs' ranges (a count is a whole number, "
-                        "a percentage 0% or more unless its input allows less)",
+                        "a percentage from 0% to 100% unless its input says otherwise)",
                     ),
                     None,
                 )

@@ -2,7 +2,7 @@
 prove what no account can do and show an account for what one can.
 
 - a count is an integer from 0 to 2^63 - 1; a number or percent a real within
-  its declared range (a percent 0% or more unless the input allows less);
+  its declared range (a percent 0% to 100% unless the input says otherwise);
 - a text is one of the texts the rules compare it with, or one they never
   name ("another text"): an integer that indexes those texts, so equality
   and `in` are integer tests;

@@ -10,7 +10,14 @@ from collections.abc import Iterable
 from pathlib import PurePath
 from typing import Literal as Lit
 
-from engine.checker.bands import band_interval, check_bands, domain_of
+from engine.checker.bands import (
+    PERCENT_RANGE,
+    PERCENT_RANGE_TEXT,
+    band_interval,
+    check_bands,
+    domain_of,
+    fixed_by_range,
+)
 from engine.checker.intervals import Interval
 from engine.checker.literals import literal_value
 from engine.checker.model import (
@@ -78,6 +85,7 @@ class _Checker:
         inputs = self._inputs(rule_file.statements)
         derived = self._derived(rule_file.statements, inputs)
         tiers, labels = self._rules(rule_file.statements)
+        self._bounds_in_range(inputs)
         examples = self._examples(rule_file.statements, inputs, tiers, labels)
         tiered = any(r.kind == "tier" or (r.kind == "otherwise" and r.tier) for r in tiers)
         if not tiered and not self.partial:
@@ -179,6 +187,7 @@ class _Checker:
                     "default-out-of-range",
                     f"the default of '{stmt.name.name}' is not {allowed_text}",
                     stmt.default.span,
+                    _range_hint(stmt.name.name, allowed_text),
                 )
             inputs[stmt.name.name] = Input(
                 stmt.name.name,
@@ -193,7 +202,10 @@ class _Checker:
 
     def _input_range(self, stmt: ast.InputDecl) -> tuple[Interval | None, str]:
         """The values an input allows beyond its type's own check: its declared range
-        (within the type's), or for a percent without one, 0% or more; else None."""
+        (within the type's), else None. A percent always has one: 0% to 100% unless its
+        declaration widens it, so that 4.2 meant as 4.2% (420%) or a column of counts read
+        as percentages is refused instead of becoming a tier; a side the declaration does
+        not state keeps that default (`percent at most 1000%` is 0% to 1000%)."""
         if stmt.type not in NUMERIC:
             if stmt.range is not None:
                 self.report(
@@ -203,7 +215,7 @@ class _Checker:
                 )
             return None, ""
         domain = domain_of(stmt.type)
-        natural = (domain, "0% or more") if stmt.type is T.PERCENT else (None, "")
+        natural = (PERCENT_RANGE, PERCENT_RANGE_TEXT) if stmt.type is T.PERCENT else (None, "")
         bound = stmt.range
         if bound is None:
             return natural
@@ -221,12 +233,17 @@ class _Checker:
         if interval is None:
             return natural
         text = self.source.text_of(bound.span)
-        if stmt.type is not T.PERCENT or math.isinf(interval.lo):
-            if stmt.type is T.PERCENT:  # below 0% only when the range says how far
+        if stmt.type is T.PERCENT:  # the sides the range leaves open keep the default
+            if math.isinf(interval.lo):
                 text += " (and 0% or more)"
+                interval = interval.intersect(domain)
+            if math.isinf(interval.hi):
+                text += " (and at most 100%)"
+                interval = interval.intersect(Interval(-math.inf, 1.0, False, True))
+        else:
             interval = interval.intersect(domain)
         if interval.empty:
-            self.report("empty-range", f"no value is {self.source.text_of(bound.span)}", bound.span)
+            self.report("empty-range", f"no value is {text}", bound.span)
             return natural
         return interval, text
 
@@ -323,9 +340,49 @@ class _Checker:
             bands.append(Band(band.name.name, band.bound.op, low, high, text, band.span))
         level = Level(decl.name.name, decl.source.name, tuple(bands), decl.name.span)
         source_input = self.typer.inputs.get(decl.source.name)
-        domain = source_input.range if source_input and source_input.range else None
-        check_bands(level, source_type, domain or domain_of(source_type), self.report)
+        if source_input is not None and source_input.type is T.PERCENT:
+            assert source_input.range is not None  # a percent input always has one
+            check_bands(
+                level,
+                source_type,
+                source_input.range,
+                self.report,
+                source_input.range_text,
+                _range_hint(source_input.name, source_input.range_text),
+            )
+        else:
+            check_bands(level, source_type, domain_of(source_type), self.report)
         return level
+
+    def _bounds_in_range(self, inputs: dict[str, Input]) -> None:
+        """A rule comparing a percent input with a number outside the values it allows
+        is true for every account or for none: most often a unit mistake
+        (`engagement_rate at least 150%` where 1.5% was meant) or a range left narrower
+        than the data (a percent allows 0% to 100% unless its declaration widens it).
+        Never true is an error (the rule cannot hold), always true a warning. Counts and
+        numbers have no implicit range: the analysis's unreachable-rule covers theirs."""
+        for bound in self.typer.bounds:
+            decl = inputs[bound.input]
+            written = [bound.low] if bound.high is None else [bound.low, bound.high]
+            if (
+                decl.type is not T.PERCENT
+                or decl.range is None
+                or any(not n.is_percent and n.value != 0 for n in written)
+            ):
+                continue  # `engagement_rate above 4`: percent-without-sign says it better
+            high = bound.high.value if bound.high is not None else None
+            fixed = fixed_by_range(bound.op, bound.low.value, high, decl.range)
+            if fixed is None:
+                continue
+            outside = next(n for n in written if not decl.range.contains(n.value))
+            self.report(
+                "out-of-range",
+                f"'{decl.name}' allows only values {decl.range_text}, so {outside.text} is "
+                f"out of its range and this comparison is {fixed} true",
+                bound.span,
+                _range_hint(decl.name, decl.range_text),
+                Severity.ERROR if fixed == "never" else Severity.WARNING,
+            )
 
     def _band_bound(self, expr: ast.Expr | None, source_type: T, source: str) -> float | None:
         if expr is None:
@@ -413,7 +470,15 @@ class _Checker:
                     self._unknown_input(item.name, inputs)
                 else:
                     value = self.literal_value(item.value, inputs[key].type, key)
-                    if value is not None:
+                    if value is not None and not _allowed(inputs[key], value):
+                        self.report(
+                            "out-of-range",
+                            f"'{key}' allows only values {inputs[key].range_text}; "
+                            f"{self.source.text_of(item.value.span)} is not",
+                            item.value.span,
+                            _range_hint(key, inputs[key].range_text),
+                        )
+                    elif value is not None:
                         given[key] = value
                 seen.add(key)
             missing = [n for n, i in inputs.items() if not i.optional and n not in seen]
@@ -463,6 +528,27 @@ class _Checker:
         if problem is not None:
             self.diagnostics.append(problem)
         return value
+
+
+def _allowed(decl: Input, value: Value) -> bool:
+    """A value inside its input's range, if the input has one and the value is a number."""
+    if decl.range is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return True
+    return decl.range.contains(value)
+
+
+def _range_hint(name: str, range_text: str) -> str:
+    if range_text == PERCENT_RANGE_TEXT:
+        return (
+            "a percent input accepts 0% to 100% unless its declaration widens it, "
+            f"e.g. `input {name}: percent at most 1000%`"
+        )
+    if range_text.endswith("(and at most 100%)"):
+        return (
+            "a percent is at most 100% unless its declaration says how far above, "
+            f"e.g. `input {name}: percent between … and 1000%`"
+        )
+    return f"widen the range of '{name}' where it is declared, or change this value"
 
 
 def _reads(decl: ast.LetDecl | ast.LevelDecl) -> set[str]:

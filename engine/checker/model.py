@@ -27,10 +27,10 @@ class Input:
     default: Value | None
     span: Span
     # The values an account may give beyond what its type admits (a count 0 to 2^63-1, a
-    # finite number): the declared range (`percent at most 100%`), for a percent without
-    # one 0% or more; None when the type's own check is all.
+    # finite number): the declared range (`percent at most 1000%`); for a percent without
+    # one 0% to 100% (DESIGN, "Input units"); None when the type's own check is all.
     range: Interval | None = None
-    range_text: str = ""  # as written, for messages: "at most 100%"
+    range_text: str = ""  # for messages: "at most 1000% (and 0% or more)", "from 0% to 100%"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ Conditions and arithmetic share one grammar, so the checker is where
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
@@ -24,6 +25,20 @@ _NAMES = {
     T.FLAG: "a flag (true or false)",
     T.TEXT_SET: "a set of texts",
 }
+
+
+_FLIPPED = {">=": "<=", "<=": ">=", ">": "<", "<": ">", "==": "==", "!=": "!="}
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """`input op low` or `input between low and high`, as a rule writes it."""
+
+    input: str
+    op: str
+    low: ast.Number
+    high: ast.Number | None
+    span: Span
 
 
 class Report(Protocol):
@@ -79,6 +94,9 @@ class ExprTyper:
         self.levels: dict[str, ast.LevelDecl] = {}
         self.lets: dict[str, ast.LetDecl] = {}
         self._typing: set[str] = set()
+        # Each comparison of an input with numbers written in the file, as `x op low`
+        # (`x between low and high`): the checker holds them against the input's range.
+        self.bounds: list[Bound] = []
 
     def bind(self, inputs: dict[str, Input], decls: dict[str, ast.LetDecl | ast.LevelDecl]) -> None:
         self.inputs = inputs
@@ -241,6 +259,11 @@ class ExprTyper:
             return None
         if left in NUMERIC and right in NUMERIC:
             self._units(expr.value, left, expr.bound, right)
+            value, bound = expr.value, expr.bound
+            if isinstance(value, ast.Name) and isinstance(bound, ast.Number):
+                self._bound(value, expr.op, bound, None, expr.span)
+            elif isinstance(value, ast.Number) and isinstance(bound, ast.Name):
+                self._bound(bound, _FLIPPED[expr.op], value, None, expr.span)
             return T.FLAG
         if left == right and left in (T.TEXT, T.FLAG) and expr.op in ("==", "!="):
             return T.FLAG
@@ -285,7 +308,16 @@ class ExprTyper:
                 span,
                 f"write `between {high.text} and {low.text}`",
             )
+        elif all(isinstance(b, ast.Number) for b in (low, high)) and isinstance(value, ast.Name):
+            assert isinstance(low, ast.Number) and isinstance(high, ast.Number)
+            self._bound(value, "between", low, high, span)
         return T.FLAG
+
+    def _bound(
+        self, name: ast.Name, op: str, low: ast.Number, high: ast.Number | None, span: Span
+    ) -> None:
+        if name.name in self.inputs:
+            self.bounds.append(Bound(name.name, op, low, high, span))
 
     def _units(self, a: ast.Expr, at: T, b: ast.Expr, bt: T) -> None:
         for value, vt, other in ((a, at, b), (b, bt, a)):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -23,6 +24,38 @@ from engine.language.ast import TypeName
 
 T = TypeName
 MAX_NUMBER = sys.float_info.max  # a number (or percent) must be finite
+# One wording of input errors. The Python API fills these templates; the SQL compiler
+# (engine/sql/compile.py) builds each row's `error` column from the same ones, so that a
+# table and the API refuse a value in the same words (tests/test_sql.py compares them).
+INVALID = "invalid account: {problems}"
+SEPARATOR = "; "  # between the problems of one account
+MISSING = "{field}: missing, expected {expected}"
+WRONG = "{field}: expected {expected}, got {given}"
+UNDECLARED = "{field}: not an input of these rules"
+HINTED = "{problem}; {hint}"
+IN_RANGE = "{expected} {range}"  # the range as its declaration says it: "at most 100%"
+NO_LARGER = "{expected} no larger than {largest}"  # a count past what int64 holds
+NOT_A_NUMBER, INFINITY, MINUS_INFINITY = "NaN (not a number)", "infinity", "-infinity"
+# What a percent out of its range probably meant (DESIGN, "Input units"): the value read
+# as a percentage; then, above 100%, the same number written as a percent (4.2 for 4.2%),
+# or, far above, a count where a rate was wanted (average engagement instead of a rate).
+PERCENT_IS = "{value} is {percent}%"
+AS_A_PERCENT = "; a percentage is a fraction: {value}% is {fraction}"
+AS_A_COUNT = "; a percentage is a fraction (0.042 is 4.2%): is this a count, not a rate?"
+CELL_GIVEN = '"{cell}" (a text)'  # a table's cell no reading fits, as written (as JSON quotes)
+SEND_A_NUMBER = "send it as a number: {number}"  # "45k" or "4.2%" given as a text
+CONFLICT = (
+    "ruleset {ruleset} has policy unique, but tiers '{first}' (line {first_line}) "
+    "and '{second}' (line {second_line}) both match this account"
+)
+# Numbers in these texts: an int as its digits, a float as the shortest text that reads
+# back (Python's repr, DuckDB's too) without a trailing ".0" (637000, not 637000.0, and
+# the same for an engine that writes 637000). A percent's hint shows value * 100 and
+# value / 100 rounded to TIDY_DIGITS decimals where they are below TIDY_BELOW
+# (4.2 * 100 is 420.00000000000006); past it the rounding could not be exact in SQL.
+TIDY_DIGITS = 9
+TIDY_BELOW = 1e6
+
 EXPECTED = {
     T.COUNT: "a count (a whole number, 0 or more)",
     T.NUMBER: "a number",
@@ -41,17 +74,18 @@ class ClassifyError(Exception):
 class FieldProblem:
     field: str
     expected: str
-    given: str  # "missing", or the value and its kind: '"45k" (a text)'
+    given: str  # "missing", the value and its kind ('"45k" (a text)'), or a number: "4.2"
     kind: str = ""  # the kind alone, in the language's words: "a text", "true/false"
     hint: str = ""  # what was probably meant: "did you mean 'followers'?", "4.2 is 420%"
 
     def __str__(self) -> str:
         if self.given == "missing":
-            return f"{self.field}: missing, expected {self.expected}"
-        hint = f"; {self.hint}" if self.hint else ""
+            return MISSING.format(field=self.field, expected=self.expected)
         if self.given == "undeclared":
-            return f"{self.field}: not an input of these rules{hint}"
-        return f"{self.field}: expected {self.expected}, got {self.given}{hint}"
+            problem = UNDECLARED.format(field=self.field)
+        else:
+            problem = WRONG.format(field=self.field, expected=self.expected, given=self.given)
+        return HINTED.format(problem=problem, hint=self.hint) if self.hint else problem
 
 
 class InputError(ClassifyError):
@@ -59,7 +93,7 @@ class InputError(ClassifyError):
 
     def __init__(self, problems: list[FieldProblem]):
         self.problems = problems
-        super().__init__("invalid account: " + "; ".join(str(p) for p in problems))
+        super().__init__(INVALID.format(problems=SEPARATOR.join(str(p) for p in problems)))
 
 
 class RuleConflict(ClassifyError):
@@ -68,8 +102,13 @@ class RuleConflict(ClassifyError):
     def __init__(self, ruleset: str, first: tuple[str, int], second: tuple[str, int]):
         self.rules = (first, second)
         super().__init__(
-            f"ruleset {ruleset} has policy unique, but tiers '{first[0]}' (line {first[1]}) "
-            f"and '{second[0]}' (line {second[1]}) both match this account"
+            CONFLICT.format(
+                ruleset=ruleset,
+                first=first[0],
+                first_line=first[1],
+                second=second[0],
+                second_line=second[1],
+            )
         )
 
 
@@ -102,7 +141,7 @@ def _shown(value: object) -> str:
     if isinstance(value, int) and abs(value) >= 10**30:  # str() of a huge int is slow or refused
         return f"{kind} of {value.bit_length() * 30103 // 100000 + 1:,} digits"
     if isinstance(value, float) and not math.isfinite(value):
-        return "NaN (not a number)" if math.isnan(value) else f"{'-' * (value < 0)}infinity"
+        return number_text(value)
     if value is None or isinstance(value, Mapping) or kind == "a value of another kind":
         return kind
     return f"{preview(value)} ({kind})"
@@ -243,10 +282,7 @@ def validate(inputs: Mapping[str, Input], account: Mapping[str, Any]) -> dict[st
         if fitted is not None and not within(decl, fitted):
             problems.append(_out_of_range(decl, value))
         elif fitted is None:
-            expected = EXPECTED[decl.type]
-            if decl.type is T.COUNT and isinstance(value, int | float) and value > MAX_COUNT:
-                expected += f" no larger than {MAX_COUNT:,}"
-            problems.append(FieldProblem(name, expected, _shown(value), kind_of(value)))
+            problems.append(_unfit(decl, value))
         else:
             facts[name] = fitted
     if problems:
@@ -277,14 +313,78 @@ def within(decl: Input, value: Value) -> bool:
     return decl.range is None or (isinstance(value, int | float) and decl.range.contains(value))
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _unfit(decl: Input, value: Any) -> FieldProblem:
+    """A value its type refuses. A number given for a number is shown without its kind
+    (what is wrong is its value: negative, a fraction, not finite), as SQL shows it."""
+    expected = EXPECTED[decl.type]
+    if decl.type is T.COUNT and _is_number(value) and value > MAX_COUNT:
+        expected = NO_LARGER.format(expected=expected, largest=f"{MAX_COUNT:,}")
+    numeric = decl.type in (T.COUNT, T.NUMBER, T.PERCENT)
+    given = number_text(value) if numeric and _is_number(value) else _shown(value)
+    hint = _number_in_text(decl, value) if numeric and isinstance(value, str) else ""
+    return FieldProblem(decl.name, expected, given, kind_of(value), hint)
+
+
+_WRITTEN_NUMBER = re.compile(r"\s*([+-]?\d[\d,_]*(?:\.\d+)?)\s*([kKmMbB%]?)\s*")
+_SCALE = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "%": 0.01}
+
+
+def _number_in_text(decl: Input, text: str) -> str:
+    """A number sent as a text ("45k", "1,200", "4.2%"): the number to send instead, in
+    the input's units (a percent's "4.2" is 0.042 when 4.2 is out of its range). Refused
+    all the same: the API takes numbers as numbers."""
+    found = _WRITTEN_NUMBER.fullmatch(text)
+    if found is None:
+        return ""
+    digits, suffix = found.group(1).replace(",", "").replace("_", ""), found.group(2).lower()
+    if suffix == "%" and decl.type is not T.PERCENT:
+        return ""
+    number = tidy(float(digits) * _SCALE[suffix])
+    if decl.type is T.PERCENT and not within(decl, number):
+        number = tidy(number / 100)  # "4.2" meant as 4.2%
+    fits = coerce(decl.type, number)
+    if not math.isfinite(number) or fits is None or not within(decl, fits):
+        return ""
+    return SEND_A_NUMBER.format(number=number_text(number))
+
+
 def _out_of_range(decl: Input, value: Any) -> FieldProblem:
-    hint = ""
-    if decl.type is T.PERCENT and isinstance(value, int | float):
-        hint = f"{value:g} is {value * 100:g}%"
-        if value > 1 and decl.range is not None and decl.range.contains(value / 100):
-            hint += f"; percentages are fractions: {value:g}% is {value / 100:g}"
-    expected = f"{EXPECTED[decl.type]} {decl.range_text}"
-    return FieldProblem(decl.name, expected, _shown(value), kind_of(value), hint)
+    hint = percent_hint(decl, value) if decl.type is T.PERCENT else ""
+    expected = IN_RANGE.format(expected=EXPECTED[decl.type], range=decl.range_text)
+    return FieldProblem(decl.name, expected, number_text(value), kind_of(value), hint)
+
+
+def percent_hint(decl: Input, value: int | float) -> str:
+    """What a percent outside its range probably meant (the SQL compiler asks the same
+    questions of a cell, in `_percent_hint`)."""
+    number = float(value)
+    shown = number_text(value)
+    hint = PERCENT_IS.format(value=shown, percent=number_text(tidy(number * 100)))
+    if number > 1 and decl.range is not None and decl.range.contains(number / 100):
+        return hint + AS_A_PERCENT.format(value=shown, fraction=number_text(tidy(number / 100)))
+    if number > 100 and number.is_integer():
+        return hint + AS_A_COUNT
+    return hint
+
+
+def tidy(number: float) -> float:
+    """A hint's computed number without the last bits of binary arithmetic."""
+    return round(number, TIDY_DIGITS) if -TIDY_BELOW < number < TIDY_BELOW else number
+
+
+def number_text(value: int | float) -> str:
+    """A number as the input error texts write it (see TIDY_DIGITS above)."""
+    if isinstance(value, int):
+        return str(value) if abs(value) < 10**30 else _shown(value)
+    if math.isnan(value):
+        return NOT_A_NUMBER
+    if math.isinf(value):
+        return MINUS_INFINITY if value < 0 else INFINITY
+    return repr(value).removesuffix(".0")
 
 
 def json_value(value: Value) -> Any:

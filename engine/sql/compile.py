@@ -24,6 +24,7 @@ the rest.
 from __future__ import annotations
 
 import math
+import string
 from collections.abc import Collection, Mapping
 
 from sqlglot import exp
@@ -31,6 +32,7 @@ from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from engine.checker.model import CheckedRuleset, Input, Let, Level, Rule
 from engine.language import ast
+from engine.python import values as V
 from engine.python.values import EXPECTED, MAX_COUNT, MAX_NUMBER
 from engine.sql import DIALECTS
 from engine.sql.layers import PREFIX, Columns, Layer, depths, query
@@ -207,9 +209,12 @@ class _Builder:
         return exp.ArrayCompact(this=array)
 
     # ------------------------------------------------------------ validation
+    # The texts are engine/python/values.py's templates, filled with SQL (`_fill`):
+    # one wording for the API and the tables, asked the same questions in the same
+    # order as `validate` (missing; not a value of its type; outside its range).
 
     def _checks(self) -> list[tuple[exp.Expr, exp.Expr]]:
-        """(the value is bad, what the error says) for every check of every input."""
+        """(the value is bad, what the error says) for every bad field: one a field."""
         checks: list[tuple[exp.Expr, exp.Expr]] = []
         for decl in self.checked.inputs.values():
             if decl.name in self.absent:  # its default, which its declaration admits
@@ -218,43 +223,39 @@ class _Builder:
             cell = self.unreadable.get(decl.name)
             written = exp.column(cell, quoted=True) if cell is not None else None
             if written is not None:
-                said = exp.DPipe(
-                    this=exp.Literal.string(f'{decl.name}: expected {EXPECTED[decl.type]}, got "'),
-                    expression=exp.DPipe(
-                        this=written.copy(), expression=exp.Literal.string('" (a text)'), safe=True
-                    ),
-                    safe=True,
-                )
+                given = _fill(V.CELL_GIVEN, cell=written.copy())
+                said = _fill(V.WRONG, field=decl.name, expected=EXPECTED[decl.type], given=given)
                 checks.append((written.copy().is_(exp.null()).not_(), said))
             if not decl.optional:
-                missing = f"{decl.name}: missing, expected {EXPECTED[decl.type]}"
+                missing = V.MISSING.format(field=decl.name, expected=EXPECTED[decl.type])
                 absent: exp.Expr = column.copy().is_(exp.null())
                 if written is not None:
                     absent = exp.and_(absent, written.copy().is_(exp.null()))
                 checks.append((absent, exp.Literal.string(missing)))
-            value = self._value(decl)
-            wrong = self._wrong(decl, value)
-            if wrong is not None:
-                expected = EXPECTED[decl.type]
-                if decl.range is not None:
-                    expected += f" {decl.range_text}"
-                said = exp.DPipe(
-                    this=exp.Literal.string(f"{decl.name}: expected {expected}, got "),
-                    expression=exp.cast(value.copy(), exp.DataType.build("TEXT")),
-                    safe=True,
-                )
+            if decl.type in (T.COUNT, T.NUMBER, T.PERCENT):
                 present = column.copy().is_(exp.null()).not_()
-                checks.append((exp.and_(present, wrong), said))
+                checks += self._number_checks(decl, self._value(decl), present)
         return checks
 
-    def _wrong(self, decl: Input, value: exp.Expr) -> exp.Expr | None:
-        """When a present value of `decl` is refused (the Python API's `coerce`, `within`)."""
-        parts: list[exp.Expr] = []
-        if decl.type in (T.COUNT, T.NUMBER, T.PERCENT):  # NaN and infinities fail this
-            bounds = exp.Between(
-                this=value.copy(), low=_double(-MAX_NUMBER), high=_double(MAX_NUMBER)
+    def _number_checks(
+        self, decl: Input, value: exp.Expr, present: exp.Expr
+    ) -> list[tuple[exp.Expr, exp.Expr]]:
+        """A number its type refuses (not finite; for a count negative, a fraction or past
+        int64), else one outside its range (with a percent's hint): `validate`'s words."""
+        finite = exp.Between(this=value.copy(), low=_double(-MAX_NUMBER), high=_double(MAX_NUMBER))
+        infinity = _double(math.inf)
+        shown = (
+            exp.Case()
+            .when(exp.EQ(this=value.copy(), expression=infinity.copy()), _text(V.INFINITY))
+            .when(
+                exp.EQ(this=value.copy(), expression=exp.Neg(this=infinity.copy())),
+                _text(V.MINUS_INFINITY),
             )
-            parts.append(exp.Not(this=bounds))
+            .else_(_text(V.NOT_A_NUMBER))
+        )
+        expected = EXPECTED[decl.type]
+        wrong = exp.Case().when(exp.Not(this=finite), self._unfit(decl, value, shown))
+        bad: list[exp.Expr] = [exp.Not(this=finite.copy())]
         if decl.type is T.COUNT:
             # `>= 2^63`, not `> 2^63 - 1`: against a double the latter is read as a double,
             # 2^63, and lets the double 2^63 through. 2^63 is a DECIMAL: an integer
@@ -262,27 +263,94 @@ class _Builder:
             # ROUND, not FLOOR: Spark's FLOOR of a double is a BIGINT, which overflows in
             # ANSI mode past int64, and Spark may evaluate it ahead of the CASE that
             # guards it when several columns share it.
-            outside = exp.or_(
-                parts.pop(), value.copy() < 0, value.copy() >= _whole_literal(MAX_COUNT + 1)
-            )
+            past = value.copy() >= _whole_literal(MAX_COUNT + 1)
             fraction = exp.NEQ(this=value.copy(), expression=exp.Round(this=value.copy()))
-            case = exp.Case().when(outside, exp.true()).else_(exp.Paren(this=fraction))
-            parts.append(exp.Paren(this=case))
-        if decl.range is not None and decl.type in (T.COUNT, T.NUMBER, T.PERCENT):
-            allowed = decl.range
-            if allowed.lo != float("-inf"):
-                low = _number(allowed.lo)
-                parts.append(value.copy() < low if allowed.lo_closed else value.copy() <= low)
-            if allowed.hi != float("inf"):
-                high = _number(allowed.hi)
-                parts.append(value.copy() > high if allowed.hi_closed else value.copy() >= high)
-        return exp.or_(*parts) if parts else None
+            outside = exp.or_(value.copy() < 0, past.copy())
+            whole = exp.Case().when(outside, exp.true()).else_(exp.Paren(this=fraction))
+            unfit = exp.Paren(this=whole)
+            bad.append(unfit.copy())
+            wrong = wrong.when(unfit, self._unfit(decl, value, _number_text(value)))
+        outside_range = self._outside(decl, value)
+        if outside_range is not None:
+            bad.append(outside_range)
+            in_range = V.IN_RANGE.format(expected=expected, range=decl.range_text)
+            said = _fill(
+                V.WRONG, field=decl.name, expected=in_range, given=_number_text(value.copy())
+            )
+            if decl.type is T.PERCENT:
+                said = _fill(V.HINTED, problem=said, hint=self._percent_hint(decl, value))
+            wrong = wrong.else_(said)
+        return [(exp.and_(present, exp.or_(*bad)), wrong)]
+
+    def _unfit(self, decl: Input, value: exp.Expr, given: exp.Expr) -> exp.Expr:
+        expected: exp.Expr = exp.Literal.string(EXPECTED[decl.type])
+        if decl.type is T.COUNT:  # as `validate`: past int64 (+infinity too) says the limit
+            larger = V.NO_LARGER.format(expected=EXPECTED[decl.type], largest=f"{MAX_COUNT:,}")
+            past = value.copy() >= _whole_literal(MAX_COUNT + 1)
+            expected = exp.Case().when(past, exp.Literal.string(larger)).else_(expected)
+        return _fill(V.WRONG, field=decl.name, expected=expected, given=given)
+
+    def _outside(self, decl: Input, value: exp.Expr) -> exp.Expr | None:
+        """When a value of `decl` is outside its range (the Python API's `within`)."""
+        allowed = decl.range
+        if allowed is None:
+            return None
+        parts: list[exp.Expr] = []
+        if allowed.lo != float("-inf"):
+            low = _number(allowed.lo)
+            parts.append(value.copy() < low if allowed.lo_closed else value.copy() <= low)
+        if allowed.hi != float("inf"):
+            high = _number(allowed.hi)
+            parts.append(value.copy() > high if allowed.hi_closed else value.copy() >= high)
+        return exp.Paren(this=exp.or_(*parts)) if parts else None
+
+    def _percent_hint(self, decl: Input, value: exp.Expr) -> exp.Expr:
+        """`percent_hint` of engine/python/values.py, for a cell: the value as a percentage,
+        then what it probably was (each text once: SQL has no names for values)."""
+        number = exp.cast(value.copy(), exp.DataType.build("DOUBLE"))
+        hundred = exp.Literal.number(100)
+        fraction = exp.Div(this=number.copy(), expression=hundred.copy())
+        shown = _number_text(value.copy())
+        percent = _number_text(self._tidy(exp.Mul(this=number.copy(), expression=hundred)))
+        outside = self._outside(decl, exp.Paren(this=fraction.copy()))
+        fits = exp.Not(this=outside) if outside is not None else exp.true()
+        whole = exp.EQ(this=number.copy(), expression=exp.Round(this=number.copy()))
+        tail = (
+            exp.Case()
+            .when(
+                exp.and_(number.copy() > 1, fits),
+                _fill(V.AS_A_PERCENT, value=shown, fraction=_number_text(self._tidy(fraction))),
+            )
+            .when(exp.and_(number.copy() > 100, whole), _text(V.AS_A_COUNT))
+            .else_(_text(""))
+        )
+        return exp.DPipe(
+            this=_fill(V.PERCENT_IS, value=shown, percent=percent), expression=tail, safe=True
+        )
+
+    def _tidy(self, number: exp.Expr) -> exp.Expr:
+        """`tidy` of values.py: rounded to TIDY_DIGITS decimals below TIDY_BELOW. PostgreSQL
+        rounds a double only to a whole number (and a NUMERIC of it keeps 15 digits, which
+        rounds twice): scaled, rounded and scaled back, as DuckDB rounds a double."""
+        digits = exp.Literal.number(V.TIDY_DIGITS)
+        rounded: exp.Expr
+        if self.dialect == "postgres":
+            scale = _double(10.0**V.TIDY_DIGITS)
+            scaled = exp.Round(this=exp.Mul(this=number.copy(), expression=scale.copy()))
+            rounded = exp.Div(this=scaled, expression=scale)
+        else:
+            rounded = exp.Round(this=number.copy(), decimals=digits)
+        small = exp.and_(
+            number.copy() > _double(-V.TIDY_BELOW), number.copy() < _double(V.TIDY_BELOW)
+        )
+        return exp.Case().when(small, rounded).else_(number)
 
     def _problems(self, checks: list[tuple[exp.Expr, exp.Expr]]) -> exp.Expr:
-        """Each bad field's message, joined by "; " (InputError's words after its colon)."""
+        """Each bad field's message, joined as InputError joins them."""
+        separator = exp.Literal.string(V.SEPARATOR)
         pieces = [
             exp.Case()
-            .when(bad, exp.DPipe(this=said, expression=exp.Literal.string("; ")))
+            .when(bad, exp.DPipe(this=said, expression=separator.copy()))
             .else_(exp.Literal.string(""))
             for bad, said in checks
         ]
@@ -291,9 +359,11 @@ class _Builder:
         joined: exp.Expr = pieces[0]
         for piece in pieces[1:]:
             joined = exp.DPipe(this=joined, expression=piece, safe=True)
-        text = exp.DPipe(this=exp.Literal.string("invalid account: "), expression=joined, safe=True)
+        text = _fill(V.INVALID, problems=joined)
         length = exp.Length(this=text.copy())
-        return exp.Substring(this=text, start=exp.Literal.number(1), length=length - 2)
+        return exp.Substring(
+            this=text, start=exp.Literal.number(1), length=length - len(V.SEPARATOR)
+        )
 
     # -------------------------------------------------------------- conflicts
 
@@ -312,10 +382,12 @@ class _Builder:
         for n, (first, a) in enumerate(conditions):
             inner = exp.Case()
             for second, b in conditions[n + 1 :]:
-                said = (
-                    f"ruleset {self.checked.name} has policy unique, but tiers "
-                    f"'{first.name}' (line {first.line}) and '{second.name}' "
-                    f"(line {second.line}) both match this account"
+                said = V.CONFLICT.format(
+                    ruleset=self.checked.name,
+                    first=first.name,
+                    first_line=first.line,
+                    second=second.name,
+                    second_line=second.line,
                 )
                 inner = inner.when(b.copy(), exp.Literal.string(said))
             if conditions[n + 1 :]:
@@ -547,6 +619,44 @@ def _whole_literal(value: int) -> exp.Expr:
 
 def _double(value: float) -> exp.Expr:
     return exp.cast(exp.Literal.string(repr(float(value))), exp.DataType.build("DOUBLE"))
+
+
+def _fill(template: str, **parts: exp.Expr | str) -> exp.Expr:
+    """A template of engine/python/values.py as SQL text: its words as literals, each
+    `{name}` the given expression (or text), joined with `||`."""
+    if all(isinstance(part, str) for part in parts.values()):
+        return exp.Literal.string(template.format(**parts))
+    pieces: list[exp.Expr] = []
+    words = ""  # text not yet written: the template's and the parts given as text
+    for literal, name, _spec, _conversion in string.Formatter().parse(template):
+        words += literal
+        part = parts[name] if name is not None else ""
+        if isinstance(part, str):
+            words += part
+            continue
+        if words:
+            pieces.append(exp.Literal.string(words))
+            words = ""
+        pieces.append(part.copy())
+    if words:
+        pieces.append(exp.Literal.string(words))
+    joined = pieces[0]
+    for piece in pieces[1:]:
+        joined = exp.DPipe(this=joined, expression=piece, safe=True)
+    return joined
+
+
+def _text(value: str) -> exp.Expr:
+    return exp.Literal.string(value)
+
+
+def _number_text(value: exp.Expr) -> exp.Expr:
+    """`number_text` of engine/python/values.py: the number as the engine writes it,
+    without a trailing ".0" (DuckDB writes a double as Python's repr does)."""
+    text = exp.cast(value.copy(), exp.DataType.build("TEXT"))
+    return exp.RegexpReplace(
+        this=text, expression=exp.Literal.string("[.]0$"), replacement=exp.Literal.string("")
+    )
 
 
 def _text_or_null(value: str | None) -> exp.Expr:
