@@ -184,15 +184,15 @@ def _security(settings: Settings, metrics: Metrics) -> tuple[CertificateFiles | 
     """The certificate files (TLS) and the interceptor for callers and roles (when
     tokens or client certificates identify callers); StartRefused when a file cannot be
     used, said in one line."""
-    try:
+    try:  # the callers first: they say nothing when they load, the certificates do
+        callers = None
+        if settings.auth_tokens is not None:
+            callers = CallersFile(settings.auth_tokens, metrics)
         certificates = None
         if settings.tls_cert is not None and settings.tls_key is not None:
             certificates = CertificateFiles(
                 settings.tls_cert, settings.tls_key, settings.tls_client_ca, metrics
             )
-        callers = None
-        if settings.auth_tokens is not None:
-            callers = CallersFile(settings.auth_tokens, metrics)
     except (CertificateProblem, CallersProblem) as problem:
         raise StartRefused(str(problem)) from None
     if callers is None and settings.tls_client_ca is None:
