@@ -295,8 +295,12 @@ def test_tokens_missing_malformed_unknown_revoked_and_added_without_a_restart(
         assert set(refused.values()) == {grpc.StatusCode.UNAUTHENTICATED}, refused
         missing = details_of(lambda: classify(stub, None))
         assert "authorization: Bearer TOKEN" in missing
-        health = health_pb2_grpc.HealthStub(channel).Check  # open: probes carry no token
-        assert health(health_pb2.HealthCheckRequest(), timeout=5).status == 1
+        assert health_code(channel) == grpc.StatusCode.OK  # open: probes carry no token
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo
+        ask = reflection_pb2.ServerReflectionRequest(list_services="")
+        assert code_of(lambda: list(reflection(iter([ask]), timeout=5))) == (
+            grpc.StatusCode.UNAUTHENTICATED
+        )
 
         new, _ = new_token("crm", "classify", "--add-to", str(tokens))  # rotation: both work
         assert wait_for(lambda: code(bearer(new)) == grpc.StatusCode.OK)
@@ -405,3 +409,12 @@ def test_token_new_prints_the_token_once_and_its_line(tmp_path: Path) -> None:
     for bad in (["bad name", "--roles", "classify"], ["x", "--roles", "admin"]):
         wrong = tierline("token", "new", *bad)
         assert wrong.returncode == 2 and wrong.stdout == ""
+
+
+def test_the_proto_names_its_packages_for_other_languages() -> None:
+    """A Go, Java or C# client is generated from the proto alone, without flags that name
+    its package (the issue's Go client needed `--go_opt=M...`)."""
+    options = pb.DESCRIPTOR.GetOptions()
+    assert options.go_package == "tierline.dev/gen/go/tierline/v1;tierlinev1"
+    assert (options.java_package, options.java_multiple_files) == ("dev.tierline.v1", True)
+    assert options.csharp_namespace == "Tierline.V1"
