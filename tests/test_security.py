@@ -311,11 +311,27 @@ def test_tokens_missing_malformed_unknown_revoked_and_added_without_a_restart(
         assert wait_for(lambda: code(bearer(old)) == grpc.StatusCode.UNAUTHENTICATED)
         assert code(bearer(new)) == grpc.StatusCode.OK
         assert "not known" in details_of(lambda: classify(stub, bearer(old)))
+        # a bad line (here a pasted token) is left out, never quoted; the others apply
+        with tokens.open("a") as file:
+            file.write(f"intruder classify {old}\n")
+        third, _ = new_token("crm", "classify", "--add-to", str(tokens))
+        assert wait_for(lambda: code(bearer(third)) == grpc.StatusCode.OK)
+        assert code(bearer(old)) == grpc.StatusCode.UNAUTHENTICATED
     code_, errors = stop(process, 20)
     assert code_ == 0, errors
-    assert old not in errors and new not in errors
-    reasons = Counter(e["reason"] for e in events(errors) if e["event"] == "call_refused")
+    assert old not in errors and new not in errors and third not in errors
+    said = events(errors)
+    reasons = Counter(e["reason"] for e in said if e["event"] == "call_refused")
     assert {"no_token", "malformed_token", "unknown_token"} <= set(reasons)
+    left_out = [e["problems"] for e in said if e["event"] == "auth_tokens_lines_left_out"]
+    assert left_out and all(
+        problems
+        == [
+            "line 2: the third field must be sha256: and 64 hex digits (the token's SHA-256, "
+            "never the token; `tierline token new` prints the line) or cert"
+        ]
+        for problems in left_out
+    ), left_out
 
 
 def test_certificate_rotation_under_load_fails_no_call(

@@ -23,6 +23,7 @@ lines name it.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -51,6 +52,7 @@ METHOD_ROLES: dict[str, tuple[str, ...]] = {
 OPEN = ("/grpc.health.v1.Health/",)
 ANY_CALLER = ("/grpc.reflection.v1alpha.ServerReflection/", "/grpc.reflection.v1.ServerReflection/")
 MAX_TOKEN_CHARS = 4096  # longer authorization metadata is malformed, and never hashed
+_TOKEN = re.compile(r"[\x21-\x7e]+")  # visible ASCII, as RFC 6750's b64token and more
 EVENTS_PER_S = 10
 
 MISSING = (
@@ -177,7 +179,7 @@ def _bearer(values: Sequence[str]) -> str | None:
         return None
     scheme, _, token = values[0].strip().partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token or any(c.isspace() for c in token):
+    if scheme.lower() != "bearer" or _TOKEN.fullmatch(token) is None:
         return None
     return token
 
