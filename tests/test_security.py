@@ -26,6 +26,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from server.client import account_message
 from server.pb import pb, pb_grpc
+from server.security.exposure import loopback_only
 from server.testing import free_port, start_serve
 from tests.certs import CA, Issued
 from tests.conftest import ACCOUNT, RULES, tierline
@@ -434,3 +435,24 @@ def test_the_proto_names_its_packages_for_other_languages() -> None:
     assert options.go_package == "tierline.dev/gen/go/tierline/v1;tierlinev1"
     assert (options.java_package, options.java_multiple_files) == ("dev.tierline.v1", True)
     assert options.csharp_namespace == "Tierline.V1"
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("[::]", False),
+        ("", False),
+        ("no-such-host.invalid", False),
+    ],
+)
+def test_what_counts_as_loopback_for_plaintext(host: str, loopback: bool) -> None:
+    """Plaintext binds only where every address the host names is loopback; a wildcard
+    or a name that does not resolve is refused (the start says so, see above)."""
+    assert loopback_only(host) is loopback
