@@ -341,7 +341,8 @@ def test_certificate_rotation_under_load_fails_no_call(
     """New connections get the new certificate; open ones keep working; the files are
     replaced one after the other (certificate first), as `cp` would."""
     flags = pki.serve_flags(mutual=False)
-    process, port = start_serve(RULES, "--no-watch", "--decision-log", "off", *flags)
+    log_path = tmp_path / "decisions.log"
+    process, port = start_serve(RULES, "--no-watch", "--decision-log", str(log_path), *flags)
     served.append(process)
     first = served_serial(port, pki.ca)
     assert first == pki.server.serial
@@ -386,6 +387,9 @@ def test_certificate_rotation_under_load_fails_no_call(
     code, errors = stop(process, 20)
     assert code == 0, errors
     assert failures == []
+    decisions = [json.loads(line) for line in log_path.read_text().splitlines()]
+    assert len(decisions) == done["open"] + done["reconnect"]  # every answer is logged ...
+    assert not any("caller" in d for d in decisions)  # ... and nobody is named: auth is off
     said = [e["event"] for e in events(errors)]
     assert "tls_certificate_refused" in said  # the half-replaced set was never served
     assert said.count("tls_certificate_reloaded") == 1
