@@ -123,11 +123,9 @@ class Guard(grpc.ServerInterceptor):  # type: ignore[type-arg]
                 self._refuse(context, short, why, None, grpc.StatusCode.UNAUTHENTICATED, message)
             assert caller is not None
             if needs is None or (needs and caller.roles.isdisjoint(needs)):
+                denied = grpc.StatusCode.PERMISSION_DENIED
                 message = _denied(caller, short, needs)
-                self._refuse(
-                    context, short, "missing_role", caller, grpc.StatusCode.PERMISSION_DENIED,
-                    message,
-                )  # fmt: skip
+                self._refuse(context, short, "missing_role", caller, denied, message)
             structlog.contextvars.bind_contextvars(caller=caller.name)
 
         return admit
