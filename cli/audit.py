@@ -219,7 +219,7 @@ def report(
         f"ruleset {event['ruleset']} version {event.get('version') or '-'} "
         f"digest {event['digest']}",
     ]
-    meta = [f"{k} {event[k]}" for k in ("rpc", "request_id", "peer") if event.get(k)]
+    meta = [f"{k} {event[k]}" for k in ("caller", "rpc", "request_id", "peer") if event.get(k)]
     if meta:
         lines.append("call: " + ", ".join(meta))
     lines = [printable(line) for line in lines]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -34,10 +35,39 @@ def add_parser(sub: Subparsers) -> None:
         metavar="MS",
         help="the analysis's budget per solver query (default 1000)",
     )
+    security = parser.add_argument_group(
+        "security", "TLS, callers and roles (see README, 'Run it in production')"
+    )
+    security.add_argument(
+        "--tls-cert", type=Path, metavar="FILE", help="serve TLS: certificate chain (PEM)"
+    )
+    security.add_argument(
+        "--tls-key", type=Path, metavar="FILE", help="the certificate's private key (PEM)"
+    )
+    security.add_argument(
+        "--tls-client-ca",
+        type=Path,
+        metavar="FILE",
+        help="mutual TLS: clients need a certificate from this CA; its name is the caller",
+    )
+    security.add_argument(
+        "--auth-tokens",
+        type=Path,
+        metavar="FILE",
+        help="callers by bearer token and their roles (lines from `tierline token new`)",
+    )
+    security.add_argument(
+        "--insecure",
+        action="store_true",
+        default=None,
+        help="allow plaintext beyond loopback (only when a proxy or mesh does TLS)",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    # gRPC's own lines (a failed TLS handshake: INFO) are not JSON events; before its import
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     # imported here, not above: the other subcommands start without loading gRPC
     from pydantic import ValidationError
 
@@ -60,6 +90,11 @@ def run(args: argparse.Namespace) -> int:
             "watch",
             "log_when_full",
             "solver_ms",
+            "tls_cert",
+            "tls_key",
+            "tls_client_ca",
+            "auth_tokens",
+            "insecure",
         )
         if (value := getattr(args, key)) is not None
     }

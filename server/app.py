@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from engine.registry import Registry
 from engine.ruleset import Ruleset
-from server.archive import Archive, check_log_path
+from server.archive import Archive, StartRefused, check_log_path
 from server.decision_log import READY_WAIT_S, open_decision_log
 from server.drain import Drain
 from server.health import Health
@@ -28,6 +28,14 @@ from server.pb import pb, pb_grpc
 from server.protocol import ProtocolInterceptor
 from server.rulefiles import RuleFiles
 from server.running import Running
+from server.security.callers import CallersFile, CallersProblem
+from server.security.exposure import (
+    authentication,
+    loopback_only,
+    refuse_plaintext_beyond_loopback,
+)
+from server.security.guard import Guard
+from server.security.tls import CertificateFiles, CertificateProblem
 from server.service import Classifier
 from server.settings import Settings
 from server.validation import Validator
@@ -58,13 +66,16 @@ def _port_free(host: str, port: int) -> None:
 
 def create_server(settings: Settings) -> Running:
     """Load the rules, start gRPC (health, reflection), metrics and the decision log.
-    Raises StartRefused (a log or archive that cannot be written) or OSError (the port)
-    before anything is started."""
+    Raises StartRefused (plaintext beyond loopback, certificate or token files that cannot
+    be used, a log or archive that cannot be written) or OSError (the port) before
+    anything is started."""
+    refuse_plaintext_beyond_loopback(settings)
     _port_free(settings.host, settings.port)
     if settings.decision_log != "off":  # a log whose decisions cannot be audited: refuse
         check_log_path(settings.decision_log)
         Archive(settings.archive_dir()).check_writable()
     metrics = Metrics()
+    certificates, guard = _security(settings, metrics)
     drain = Drain()
     decision_log = open_decision_log(settings, metrics)
     registry = Registry(default=settings.default_ruleset, solver_ms=settings.solver_ms)
@@ -95,6 +106,8 @@ def create_server(settings: Settings) -> Running:
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tierline-rpc"),
         interceptors=[
             ObservingInterceptor(metrics, drain, SERVICE, settings.max_streams),
+            # callers and roles (when on): before a request is looked at, after it is counted
+            *([guard] if guard is not None else []),
             ProtocolInterceptor(),  # undecodable requests: INVALID_ARGUMENT; bytes answers
         ],
         options=options,
@@ -122,8 +135,12 @@ def create_server(settings: Settings) -> Running:
         ),
         server,
     )
+    address = f"{settings.host}:{settings.port}"
     try:
-        port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+        if certificates is not None:
+            port = server.add_secure_port(address, certificates.credentials())
+        else:
+            port = server.add_insecure_port(address)
     except RuntimeError:  # taken between the probe and now
         port = 0
     if port == 0:
@@ -161,6 +178,26 @@ def create_server(settings: Settings) -> Running:
     first_load.changed = running.rules_changed
     running.rules_changed()
     return running
+
+
+def _security(settings: Settings, metrics: Metrics) -> tuple[CertificateFiles | None, Guard | None]:
+    """The certificate files (TLS) and the interceptor for callers and roles (when
+    tokens or client certificates identify callers); StartRefused when a file cannot be
+    used, said in one line."""
+    try:  # the callers first: they say nothing when they load, the certificates do
+        callers = None
+        if settings.auth_tokens is not None:
+            callers = CallersFile(settings.auth_tokens, metrics)
+        certificates = None
+        if settings.tls_cert is not None and settings.tls_key is not None:
+            certificates = CertificateFiles(
+                settings.tls_cert, settings.tls_key, settings.tls_client_ca, metrics
+            )
+    except (CertificateProblem, CallersProblem) as problem:
+        raise StartRefused(str(problem)) from None
+    if callers is None and settings.tls_client_ca is None:
+        return certificates, None
+    return certificates, Guard(callers, settings.tls_client_ca is not None, metrics)
 
 
 def serve(settings: Settings) -> int:
@@ -214,7 +251,12 @@ def _say_started(running: Running) -> None:
         metrics_port=running.metrics_port,
         decision_log=settings.decision_log,
         archive=str(settings.archive_dir()) if settings.decision_log != "off" else None,
+        tls=settings.tls,
+        mtls=settings.tls_client_ca is not None,
+        authentication=authentication(settings) or "off",
+        **({"insecure": True} if settings.insecure and not settings.tls else {}),
     )
+    _say_exposure(settings)
     if running.registry.default is None:
         log.warning(
             "no_default_ruleset",
@@ -225,6 +267,24 @@ def _say_started(running: Running) -> None:
     if sys.stderr.isatty():
         with contextlib.suppress(OSError, ValueError):
             print(f"tierline listening on {where}", file=sys.stderr, flush=True)
+
+
+def _say_exposure(settings: Settings) -> None:
+    """Warnings a security reviewer would want in the log of a start that is allowed."""
+    beyond = not loopback_only(settings.host)
+    if beyond and not authentication(settings):
+        log.warning(
+            "no_authentication",
+            address=settings.host,
+            why="anyone who reaches the port may call every method",
+            fix="--auth-tokens FILE, or --tls-client-ca FILE",
+        )
+    if beyond and not settings.tls and settings.auth_tokens is not None:
+        log.warning(
+            "tokens_over_plaintext",
+            address=settings.host,
+            why="--insecure: tokens cross the network in plaintext unless a proxy encrypts",
+        )
 
 
 def _folder_reload(running: Running) -> FolderReload:

@@ -45,11 +45,29 @@ def result_dict(response: pb.ClassifyResponse) -> dict[str, Any]:
 
 
 class Client:
-    def __init__(self, target: str = "127.0.0.1:50051", *, timeout: float = 10.0):
+    """`tls_ca` (PEM bytes) makes the channel TLS, trusting that CA; `tls_cert` and
+    `tls_key` add a client certificate (mutual TLS); `token` is sent as
+    `authorization: Bearer TOKEN` with every call."""
+
+    def __init__(
+        self,
+        target: str = "127.0.0.1:50051",
+        *,
+        timeout: float = 10.0,
+        token: str | None = None,
+        tls_ca: bytes | None = None,
+        tls_cert: bytes | None = None,
+        tls_key: bytes | None = None,
+    ):
         options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
-        self.channel = grpc.insecure_channel(target, options=options)
+        if tls_ca is not None or tls_cert is not None:
+            credentials = grpc.ssl_channel_credentials(tls_ca, tls_key, tls_cert)
+            self.channel = grpc.secure_channel(target, credentials, options=options)
+        else:
+            self.channel = grpc.insecure_channel(target, options=options)
         self.stub = pb_grpc.ClassifierStub(self.channel)
         self.timeout = timeout
+        self.metadata = (("authorization", f"Bearer {token}"),) if token else None
 
     def __enter__(self) -> Client:
         return self
@@ -78,6 +96,7 @@ class Client:
                 request_id=request_id,
             ),
             timeout=self.timeout,
+            metadata=self.metadata,
         )
         return decision_dict(response.decision)
 
@@ -88,7 +107,10 @@ class Client:
             ruleset=ruleset, accounts=[account_message(a) for a in accounts], view=VIEWS[view]
         )
         return [
-            result_dict(r) for r in self.stub.ClassifyBatch(request, timeout=self.timeout).results
+            result_dict(r)
+            for r in self.stub.ClassifyBatch(
+                request, timeout=self.timeout, metadata=self.metadata
+            ).results
         ]
 
     def classify_stream(
@@ -98,15 +120,19 @@ class Client:
             pb.ClassifyRequest(ruleset=ruleset, account=account_message(a), view=VIEWS[view])
             for a in accounts
         )
-        for response in self.stub.ClassifyStream(requests):
+        for response in self.stub.ClassifyStream(requests, metadata=self.metadata):
             yield result_dict(response)
 
     def rulesets(self) -> list[dict[str, Any]]:
-        response = self.stub.ListRulesets(pb.ListRulesetsRequest(), timeout=self.timeout)
+        response = self.stub.ListRulesets(
+            pb.ListRulesetsRequest(), timeout=self.timeout, metadata=self.metadata
+        )
         return [MessageToDict(r, preserving_proto_field_name=True) for r in response.rulesets]
 
     def validate(self, source: str, file_name: str = "candidate.tiers") -> dict[str, Any]:
         response = self.stub.ValidateRules(
-            pb.ValidateRulesRequest(source=source, file_name=file_name), timeout=self.timeout
+            pb.ValidateRulesRequest(source=source, file_name=file_name),
+            timeout=self.timeout,
+            metadata=self.metadata,
         )
         return MessageToDict(response, preserving_proto_field_name=True)

@@ -171,10 +171,12 @@ class DecisionLog:
             with self._cond:
                 self._drop(count)  # `drop`, and this version cannot be logged
             return
-        peer = structlog.contextvars.get_contextvars().get("peer", "")
+        bound = structlog.contextvars.get_contextvars()  # the call's (server/observe.py)
+        peer = bound.get("peer", "")
+        caller = bound.get("caller", "")  # its authenticated caller (server/security/guard.py)
         small = count < GATHER_BELOW
         if small:
-            context = (digest, rpc, request_id, peer, latency_us)
+            context = (digest, rpc, request_id, peer, latency_us, caller)
             records = [
                 packed((*context, d.decision_id, d.time_ns, aid, d.account)) for d, aid in decisions
             ]
@@ -183,7 +185,7 @@ class DecisionLog:
             for start in range(0, count, CHUNK):
                 part = decisions[start : start + CHUNK]
                 items = packed([(d.decision_id, d.time_ns, aid, d.account) for d, aid in part])
-                payload = ("decisions", digest, rpc, request_id, peer, latency_us, items)
+                payload = ("decisions", digest, rpc, request_id, peer, latency_us, caller, items)
                 chunks.append((len(part), payload))
         with self._cond:
             if not self._admit(count):

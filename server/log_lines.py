@@ -167,8 +167,9 @@ class LineEncoder:
         )
 
 
-def call_context(rpc: str, request_id: str, peer: str, latency_us: int) -> bytes:
-    """The end of a line: what the call that made the decision says about itself."""
+def call_context(rpc: str, request_id: str, peer: str, latency_us: int, caller: str = "") -> bytes:
+    """The end of a line: what the call that made the decision says about itself, and
+    who made it (`caller`: absent when the server authenticates nobody)."""
     return b"".join(
         (
             b',"latency_us":',
@@ -179,6 +180,7 @@ def call_context(rpc: str, request_id: str, peer: str, latency_us: int) -> bytes
             orjson.dumps(request_id or None),
             b',"peer":',
             orjson.dumps(peer or None),
+            b',"caller":' + orjson.dumps(caller) if caller else b"",
             _EVENT,
         )
     )

@@ -252,8 +252,9 @@ def writer_main(inbox: Connection, acks: Connection, config: WriterConfig) -> No
 def _encode(lines: DecisionLines, payload: tuple[Any, ...]) -> bytes:
     if payload[0] == "records":  # gathered small calls, each with its own context
         return b"".join(
-            lines.encode(digest, [item], call_context(rpc, request_id, peer, latency))
-            for digest, rpc, request_id, peer, latency, *item in map(unpacked, payload[1])
+            lines.encode(digest, [item], call_context(rpc, request_id, peer, latency, caller))
+            for digest, rpc, request_id, peer, latency, caller, *item in map(unpacked, payload[1])
         )
-    _kind, digest, rpc, request_id, peer, latency_us, items = payload
-    return lines.encode(digest, unpacked(items), call_context(rpc, request_id, peer, latency_us))
+    _kind, digest, rpc, request_id, peer, latency_us, caller, items = payload
+    context = call_context(rpc, request_id, peer, latency_us, caller)
+    return lines.encode(digest, unpacked(items), context)

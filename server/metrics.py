@@ -61,6 +61,29 @@ class Metrics:
             "tierline_decision_log_writable", "1 while the decision log can be written", registry=r
         )
         self.log_writable.set(1)
+        self.refused = Counter(
+            "tierline_calls_refused",
+            "calls refused by authentication (UNAUTHENTICATED) or roles (PERMISSION_DENIED)",
+            ["method", "reason"],
+            registry=r,
+        )
+        self.tls_not_after = Gauge(
+            "tierline_tls_certificate_expiry_timestamp_seconds",
+            "when the serving TLS certificate expires (Unix time): alert well before",
+            registry=r,
+        )
+        self.tls_reloads = Counter(
+            "tierline_tls_certificate_reloads",
+            "certificate files read again after a change: loaded, or refused (the old one serves)",
+            ["result"],
+            registry=r,
+        )
+        self.callers_reloads = Counter(
+            "tierline_auth_tokens_reloads",
+            "--auth-tokens files read again after a change, by result",
+            ["result"],
+            registry=r,
+        )
         self._children: dict[tuple[Any, ...], Any] = {}  # labels() is slow on the hot path
         self._http: ThreadingHTTPServer | None = None
 

@@ -52,6 +52,17 @@ class Settings(BaseSettings):
     solver_ms: int = Field(
         1_000, ge=1, description="the analysis's budget per solver query, on load and validate"
     )
+    tls_cert: Path | None = Field(None, description="the server's certificate chain (PEM)")
+    tls_key: Path | None = Field(None, description="the server certificate's private key (PEM)")
+    tls_client_ca: Path | None = Field(
+        None, description="mutual TLS: clients must present a certificate from this CA (PEM)"
+    )
+    auth_tokens: Path | None = Field(
+        None, description="callers by bearer token: NAME ROLE[,ROLE...] sha256:HEX a line"
+    )
+    insecure: bool = Field(
+        False, description="allow plaintext on addresses other than loopback (TLS elsewhere)"
+    )
 
     @classmethod
     def from_environment(cls, **flags: Any) -> Settings:
@@ -66,6 +77,20 @@ class Settings(BaseSettings):
                 "hash a guess and find the value)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _tls_needs_both_files(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both files: give --tls-cert FILE and --tls-key FILE")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError(
+                "--tls-client-ca (mutual TLS) needs TLS: give --tls-cert FILE and --tls-key FILE"
+            )
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
     def archive_dir(self) -> Path:
         if self.archive is not None:

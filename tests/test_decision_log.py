@@ -66,7 +66,7 @@ def test_a_message_the_writer_cannot_use_costs_only_itself(tmp_path: Path) -> No
     ruleset = load_ruleset(RULES / "synthesis.tiers")
     with log._send_lock:  # straight to the writer, as no server would send them
         log._to_writer(("ruleset", "f00d", "tier broken when", "x.tiers", "x"))
-        payload = ("decisions", "f00d", "ClassifyBatch", "", "", 0, b'[["id", 1, "a", {}]]')
+        payload = ("decisions", "f00d", "ClassifyBatch", "", "", 0, "", b'[["id", 1, "a", {}]]')
         log._to_writer(("batch", 0, 1, payload))
     log.register(ruleset)
     decision = ruleset.classify(ACCOUNT)
