@@ -8,8 +8,9 @@ d.tier, d.labels, d.rule, d.explain(), d.to_dict()
 
 The pipeline, one package a stage, each importing only those before it:
 
-    text ─language→ RuleFile ─checker→ CheckedRuleset ─analysis→ findings
-                                     └─python→ Program (generated functions) → Decision
+    text ─language→ RuleFile ─checker→ CheckedRuleset ─analysis→ findings (with witnesses)
+                                     ├─python→ Program (generated functions) → Decision
+                                     └─sql→ one SQL query per dialect (sqlglot)
 
 `load.py` runs the front half (bytes → CheckedRuleset or one RuleError);
 `ruleset.py` (Ruleset, load_ruleset), `decision.py` (Decision, Reason) and

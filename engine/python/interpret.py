@@ -1,7 +1,8 @@
 """The reference interpreter: walks the AST, small and plainly correct.
 
-Used only by tests, which check that the compiled evaluator agrees with it on
-tier, labels and reasons for every shipped ruleset and for generated ones.
+Tests check that the compiled evaluator agrees with it on tier, labels and
+reasons for every shipped ruleset and for generated ones; `engine/load.py` uses
+its `conditions` to replay the analysis's witnesses before reporting them.
 """
 
 from __future__ import annotations

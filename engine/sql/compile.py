@@ -15,10 +15,12 @@ used (`layers.py`, which also drops the helpers from the answer in every
 dialect); written out at each use, a chain of lets doubled the query per let.
 Numbers with a fraction are written as `CAST('0.035' AS DOUBLE)`, never as a
 decimal literal, so that `0.035` compares with a double column as Python's
-float does. Arithmetic runs in doubles (BIGINT arithmetic can overflow and
-stop the query). The few constructs dialects spell differently (dropping
-NULLs from the labels array) are written per dialect here; sqlglot writes
-the rest.
+float does. Whole-number arithmetic (counts under +, - and *) runs in
+DECIMAL(38, 0), exact as Python's ints are, where its bound stays below 10^38;
+division and arithmetic mixing in a number or percent run in doubles (BIGINT
+arithmetic could overflow and stop the query). The few constructs dialects
+spell differently (dropping NULLs from the labels array) are written per
+dialect here; sqlglot writes the rest.
 """
 
 from __future__ import annotations
