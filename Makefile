@@ -24,13 +24,13 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check engine server cli tables reports tests benchmarks
-	$(BIN)/ruff format --check engine server cli tables reports tests benchmarks
-	$(BIN)/mypy engine server cli tables reports
+	$(BIN)/ruff check engine server tierline tests benchmarks
+	$(BIN)/ruff format --check engine server tierline tests benchmarks
+	$(BIN)/mypy engine server tierline
 
 fmt: $(STAMP)
-	$(BIN)/ruff format engine server cli tables reports tests benchmarks
-	$(BIN)/ruff check --fix engine server cli tables reports tests benchmarks
+	$(BIN)/ruff format engine server tierline tests benchmarks
+	$(BIN)/ruff check --fix engine server tierline tests benchmarks
 
 check: $(STAMP)
 	$(BIN)/tierline check $(RULES) definitions

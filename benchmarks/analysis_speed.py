@@ -83,7 +83,7 @@ def main() -> Rows:
         a, b = Path(where) / "old.tiers", Path(where) / "new.tiers"
         a.write_text(text)
         b.write_text(edited)
-        cli = [sys.executable, "-m", "cli"]
+        cli = [sys.executable, "-m", "tierline"]
         rows.append(
             (
                 "tierline check, 1,000 tiers, as a process (target < 2 s)",

@@ -62,7 +62,7 @@ def write_log(path: Path, lines: int) -> tuple[str, str, float]:
 # mark; getrusage's maxrss would include the benchmark process it was forked from).
 _AUDIT = """
 import sys
-from cli.main import main
+from tierline.cli.main import main
 code = main(sys.argv[1:])
 status = open("/proc/self/status").read().splitlines()
 print(next(line for line in status if line.startswith("VmHWM")).split()[1], file=sys.stderr)

@@ -64,7 +64,7 @@ def main() -> list[tuple[str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "generated-1000.tiers"
         path.write_text(generated(1_000))
-        cli = [sys.executable, "-m", "cli", "check", str(path)]
+        cli = [sys.executable, "-m", "tierline", "check", str(path)]
         seconds = best_of(3, lambda: subprocess.run(cli, check=True, capture_output=True))
         rows.append(("`tierline check`, 1,000 tier rules (whole command)", f"{seconds:.2f} s"))
     ratio = per_rule[10_000] / per_rule[100]

@@ -70,7 +70,7 @@ def main() -> Rows:
         old, new = ROOT / "rules" / "synthesis.tiers", _edited(folder)
         out = folder / "classified.parquet"
         report = folder / "diff.json"
-        cli = [sys.executable, "-m", "cli"]
+        cli = [sys.executable, "-m", "tierline"]
         commands = {
             "classify": [*cli, "classify", str(old), str(table), "-o", str(out)],
             "diff": [*cli, "diff", str(old), str(new), "--data", str(table), "--format", "json",

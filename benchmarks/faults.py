@@ -28,7 +28,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from server.client import account_message
 from server.pb import pb, pb_grpc
-from server.testing import (
+from tests.real_server import (
     ACCOUNT,
     Callers,
     CannotMount,

@@ -37,7 +37,7 @@ import grpc
 from benchmarks.accounts import accounts
 from server.client import account_message
 from server.pb import pb, pb_grpc
-from server.testing import free_port, start_serve
+from tests.real_server import free_port, start_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 SECONDS = float(os.environ.get("TIERLINE_BENCH_SECONDS", "4"))

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-m", "cli"]
+CLI = [sys.executable, "-m", "tierline"]
 Rows = list[tuple[str, str]]
 
 HEAD = """\

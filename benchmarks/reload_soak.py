@@ -20,7 +20,7 @@ import grpc
 from engine import load_ruleset
 from server.client import account_message
 from server.pb import pb, pb_grpc
-from server.testing import start_serve
+from tests.real_server import start_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 WRITES = int(os.environ.get("TIERLINE_SOAK_WRITES", "200"))

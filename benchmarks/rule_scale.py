@@ -37,7 +37,7 @@ from engine.python.index import MIN_TIERS
 from server.client import account_message
 from server.gen.tierline.v1 import classifier_pb2 as pb
 from server.gen.tierline.v1 import classifier_pb2_grpc as pb_grpc
-from server.testing import start_serve
+from tests.real_server import start_serve
 
 SIZES = (10, 1_000, 10_000, 100_000)
 Rows = list[tuple[str, str]]

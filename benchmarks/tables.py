@@ -138,7 +138,7 @@ def spark_rows(table: Path, folder: Path) -> Rows:
     each read from the Parquet file and written to Parquet, in turn, ROUNDS times."""
     from pyspark.sql import functions as F
 
-    from tables.spark import local_session, with_tiers
+    from tierline.tables.spark import local_session, with_tiers
 
     spark = local_session("local[*]", "tierline-bench", progress=False)
     ruleset = load_ruleset(ROOT / "rules" / "synthesis.tiers")
@@ -219,7 +219,7 @@ def main() -> Rows:
         table = folder / "accounts.parquet"
         what = make_table(table)
         ours, theirs = folder / "tierline.parquet", folder / "hand.parquet"
-        tierline = [sys.executable, "-m", "cli", "classify", "rules/synthesis.tiers",
+        tierline = [sys.executable, "-m", "tierline", "classify", "rules/synthesis.tiers",
                     str(table), "-o", str(ours), "--keep-columns"]  # fmt: skip
         copy = HAND_WRITTEN.format(source=table, target=theirs)
         hand = [sys.executable, "-c", f"import duckdb; duckdb.sql({copy!r})"]
@@ -240,7 +240,7 @@ def main() -> Rows:
             f"COPY (SELECT * FROM read_parquet('{table}') LIMIT {EVAL_ROWS}) TO '{lines}' "
             "(FORMAT JSON)"
         )
-        evaluate = [sys.executable, "-m", "cli", "eval", "rules/synthesis.tiers",
+        evaluate = [sys.executable, "-m", "tierline", "eval", "rules/synthesis.tiers",
                     "--input", str(lines)]  # fmt: skip
         eval_rate = EVAL_ROWS / _timed(evaluate)[0]
         kim_seconds = None
@@ -252,7 +252,7 @@ def main() -> Rows:
                 "tier nano when followers at least 1k\notherwise none\n"
             )
             kim_out = str(folder / "kim.csv")
-            kim = [sys.executable, "-m", "cli", "classify", str(kim_rules), str(KIM),
+            kim = [sys.executable, "-m", "tierline", "classify", str(kim_rules), str(KIM),
                    "-o", kim_out, "--map", "followers=#Followers", "--id", "Username"]  # fmt: skip
             kim_seconds = statistics.median(_timed(kim)[0] for _ in range(ROUNDS))
         spark = spark_rows(table, folder)

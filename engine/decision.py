@@ -159,7 +159,7 @@ class Decision:
 
     def steps(self) -> Steps:
         """The traced run: (leaf id, result) in evaluation order, every value, divisions by 0.
-        The reference that `engine/python/traced_explain.py` renders from; tests compare with it."""
+        The reference that `tests/traced_explain.py` renders from; tests compare with it."""
         if self._steps is None:
             _rule, _labels, steps, env, notes = self.ruleset.program.trace(self.account)
             self._steps = (steps, env, notes)

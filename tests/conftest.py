@@ -48,7 +48,7 @@ def tierline(
     if cwd != ROOT:
         env = {**(env or {}), "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
+        [sys.executable, "-m", "tierline", *args],
         input=stdin,
         capture_output=True,
         text=True,

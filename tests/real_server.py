@@ -38,7 +38,7 @@ def start_serve(
         [
             sys.executable,
             "-m",
-            "cli",
+            "tierline",
             "serve",
             "--rules",
             str(rules),

@@ -9,7 +9,7 @@ dropped (`drop`) until the archive works again; and every decision id a caller g
 is in the log, with its source in the archive.
 
 Tests run as root, which file modes do not stop: a read-only folder is a real tmpfs
-mounted read-only (`server/testing.py`), as a container's read-only root is.
+mounted read-only (`tests/real_server.py`), as a container's read-only root is.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from server.log_versions import LogUnavailable
 from server.metrics import Metrics
 from server.pb import pb, pb_grpc
 from server.settings import Settings
-from server.testing import (
+from tests.conftest import ACCOUNT, RULES, tierline
+from tests.real_server import (
     Callers,
     CannotMount,
     free_port,
@@ -42,7 +43,6 @@ from server.testing import (
     small_disk,
     start_serve,
 )
-from tests.conftest import ACCOUNT, RULES, tierline
 from tests.test_faults import assert_all_received_are_logged, dropped_metric, health_status, stop
 
 

@@ -258,7 +258,7 @@ def test_a_run_that_fails_leaves_the_earlier_output_and_no_partial_file(tmp_path
 def test_output_appears_only_when_whole(tmp_path: Path) -> None:
     """`beside`: what is written goes to a partial file beside the output, renamed to it
     when the block ends well and removed when it fails after writing."""
-    from tables.classify import beside
+    from tierline.tables.classify import beside
 
     out = tmp_path / "tiers.csv"
     out.write_text("earlier\n")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main
 from tests.conftest import RULES, tierline
+from tierline.cli.main import main
 
 
 def test_shipped_rules_check_clean(capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from engine import ClassifyError, Ruleset
 from engine.language.source import Source
 from engine.load import check_source
-from reports.values import merged_order
-from tables.compare import compare
-from tables.joint import REFUSED
-from tables.migration import migrate
 from tests.conftest import ROOT, SHARED_DATA, tierline
 from tests.typed_rules import PLATFORMS, TOPICS, rulesets
+from tierline.reports.values import merged_order
+from tierline.tables.compare import compare
+from tierline.tables.joint import REFUSED
+from tierline.tables.migration import migrate
 
 CASES = Path(__file__).parent / "cases"
 KIM = SHARED_DATA / "kim2020_instagram_influencers" / "influencers.txt"

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from engine import InputError, load_ruleset
 from engine.language.ast import TypeName
 from engine.python.leaves import _distance, _short_of
-from engine.python.traced_explain import explain_traced
 from tests.conftest import RULES
 from tests.test_differential import SHIPPED, shipped_accounts
+from tests.traced_explain import explain_traced
 from tests.typed_rules import accounts, generated_decision, rulesets
 
 SYNTHESIS = load_ruleset(RULES / "synthesis.tiers")

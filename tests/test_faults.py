@@ -29,7 +29,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from server.client import account_message
 from server.pb import pb, pb_grpc
-from server.testing import (
+from tests.conftest import ACCOUNT, RULES
+from tests.real_server import (
     Callers,
     CannotMount,
     big_ruleset,
@@ -41,10 +42,9 @@ from server.testing import (
     unread,
     writer_pid,
 )
-from server.testing import (
+from tests.real_server import (
     small_disk as mounted_small_disk,
 )
-from tests.conftest import ACCOUNT, RULES
 
 
 def stop(process: subprocess.Popen[str], within: float) -> tuple[int, str]:
@@ -516,7 +516,16 @@ def test_a_busy_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
     process, port = start_serve(RULES, "--decision-log", "off", "--no-watch")
     try:
         second = subprocess.run(
-            [sys.executable, "-m", "cli", "serve", "--port", str(port), "--decision-log", "off"],
+            [
+                sys.executable,
+                "-m",
+                "tierline",
+                "serve",
+                "--port",
+                str(port),
+                "--decision-log",
+                "off",
+            ],
             capture_output=True,
             text=True,
             timeout=60,

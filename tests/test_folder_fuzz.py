@@ -28,8 +28,8 @@ from pathlib import Path
 import grpc
 
 from server.pb import pb, pb_grpc
-from server.testing import Callers
 from tests.conftest import RULES
+from tests.real_server import Callers
 from tests.test_rules_folder import serve_within
 
 SECRET = "SECRET-OUTSIDE-THE-FOLDER"

@@ -12,8 +12,8 @@ from engine.python.codegen import CodeGenerator
 from engine.python.explainer import compile_explainer
 from engine.python.log_encoder import compile_log_encoder
 from engine.python.terminal import printable
-from engine.python.traced_explain import explain_traced
 from tests.test_log_writer import assert_same_as_to_dict
+from tests.traced_explain import explain_traced
 
 HOSTILE_NAMES = [
     "__import__",

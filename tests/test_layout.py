@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("engine", "server", "cli", "tables", "reports")
+PACKAGES = ("engine", "server", "tierline")
 
 # Each stage of the engine may import only the stages before it, and itself.
 ENGINE_ORDER = ("language", "checker", "analysis", "python", "sql")
@@ -80,7 +80,7 @@ def _cycle_from(start: str) -> list[str] | None:
 
 
 def test_the_layout_is_read_from_the_packages() -> None:
-    assert "engine.language.parse" in MODULES and "cli.main" in MODULES
+    assert "engine.language.parse" in MODULES and "tierline.cli.main" in MODULES
     assert "engine.language.ast" in GRAPH["engine.language.parse"]
 
 
@@ -127,11 +127,40 @@ def test_engine_imports_no_grpc_and_does_no_serving() -> None:
 
 def test_tables_run_the_engine_and_serve_nothing() -> None:
     for name in MODULES:
-        if name.startswith("tables"):
-            assert not any(t.startswith(("cli", "server")) for t in GRAPH[name]), name
+        if name.startswith("tierline.tables"):
+            assert not any(t.startswith(("tierline.cli", "server")) for t in GRAPH[name]), name
 
 
-def test_server_does_not_import_the_command_line() -> None:
+def test_engine_and_server_do_not_import_the_tools() -> None:
+    """`tierline.*` builds on `engine` and `server`; never the reverse."""
     for name in MODULES:
-        if name.startswith("server"):
-            assert not any(t.startswith("cli") for t in GRAPH[name]), name
+        if name.startswith(("engine", "server")):
+            assert not any(t.startswith("tierline") for t in GRAPH[name]), name
+
+
+def test_a_wheel_installs_exactly_three_packages() -> None:
+    """`tables` is PyTables' import name, `cli` and `reports` are anyone's: the wheel installs
+    only names the product owns."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'include = ["engine*", "server*", "tierline*"]' in text
+    assert 'tierline = "tierline.cli.main:main"' in text
+    tops = {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()}
+    assert tops == {"engine", "server", "tierline", "tests", "benchmarks"}, tops
+
+
+def test_no_test_code_in_the_runtime_packages() -> None:
+    """What only tests and benchmarks use lives under tests/ or benchmarks/: nothing in the
+    wheel imports a test framework or the test helpers, or refers to a repository checkout."""
+    for name, path in MODULES.items():
+        assert not name.rpartition(".")[2].startswith(("testing", "test_")), name
+        for target in GRAPH[name]:
+            assert not target.startswith(("tests", "benchmarks")), f"{name} imports {target}"
+        text = path.read_text(encoding="utf-8")
+        for word in ("import pytest", "import hypothesis", "from hypothesis"):
+            assert word not in text, f"{name} uses {word}"
+
+
+def test_every_package_is_typed() -> None:
+    """PEP 561: a `py.typed` at the top of each package types its subpackages too."""
+    for package in PACKAGES:
+        assert (ROOT / package / "py.typed").is_file(), package

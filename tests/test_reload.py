@@ -19,9 +19,9 @@ from server.app import Running, create_server
 from server.client import account_message
 from server.pb import pb, pb_grpc
 from server.settings import Settings
-from server.testing import start_serve
 from server.watch import RuleWatcher
 from tests.conftest import ACCOUNT, RULES
+from tests.real_server import start_serve
 
 GOOD = (RULES / "synthesis.tiers").read_text()
 # micro starts at 40k instead of 10k; the examples are updated to match

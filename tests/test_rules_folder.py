@@ -25,9 +25,9 @@ from server.client import account_message
 from server.pb import pb, pb_grpc
 from server.settings import Settings
 from server.shown import MAX_DIAGNOSTICS, MAX_TEXT
-from server.testing import child_pids, start_serve
 from server.watch import RuleWatcher
 from tests.conftest import ACCOUNT, RULES
+from tests.real_server import child_pids, start_serve
 
 SECRET = "root:x:0:0:SECRET-LINE-THAT-MUST-NOT-LEAK:/root:/bin/bash"
 FDA = (RULES / "fda.tiers").read_text()

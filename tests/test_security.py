@@ -27,9 +27,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from server.client import account_message
 from server.pb import pb, pb_grpc
 from server.security.exposure import loopback_only
-from server.testing import free_port, start_serve
 from tests.certs import CA, Issued
 from tests.conftest import ACCOUNT, RULES, tierline
+from tests.real_server import free_port, start_serve
 from tests.test_faults import stop
 
 WAIT_S = 10.0  # longest wait for a change the server should see within about a second

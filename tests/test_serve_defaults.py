@@ -21,8 +21,8 @@ from server.app import create_server
 from server.client import account_message
 from server.pb import pb, pb_grpc
 from server.settings import Settings
-from server.testing import free_port, start_serve
 from tests.conftest import ACCOUNT, RULES
+from tests.real_server import free_port, start_serve
 from tests.test_faults import health_status, stop
 
 FOLLOWERS = {"followers": 20_000}

@@ -539,7 +539,7 @@ def test_hashing_without_a_key_is_refused_at_start_up(tmp_path: Path) -> None:
     env = {**os.environ, "TIERLINE_HASH_FIELDS": '["platform"]'}
     env.pop("TIERLINE_HASH_KEY", None)
     done = subprocess.run(
-        [sys.executable, "-m", "cli", "serve", "--rules", str(RULES), "--port", "0"],
+        [sys.executable, "-m", "tierline", "serve", "--rules", str(RULES), "--port", "0"],
         env=env,
         capture_output=True,
         text=True,

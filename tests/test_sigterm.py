@@ -14,8 +14,8 @@ import grpc
 
 from server.client import account_message
 from server.pb import pb, pb_grpc
-from server.testing import start_serve
 from tests.conftest import ACCOUNT, RULES
+from tests.real_server import start_serve
 
 
 def test_sigterm_in_the_middle_of_a_load_loses_no_decision(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ pyspark = pytest.importorskip(
 from pyspark.sql import SparkSession  # noqa: E402
 from pyspark.sql import types as S  # noqa: E402
 
-from tables.spark import local_session, with_tiers  # noqa: E402
+from tierline.tables.spark import local_session, with_tiers  # noqa: E402
 
 T = TypeName
 SPARK_TYPES = {

@@ -22,9 +22,9 @@ from engine.language.source import Source
 from engine.load import check_source
 from engine.sql import DIALECTS
 from engine.sql.compile import SqlError, compile_sql
-from tables.duck import classify_table
 from tests.conftest import RULES, tierline
 from tests.typed_rules import EVERY_CONSTRUCT, rulesets
+from tierline.tables.duck import classify_table
 
 T = TypeName
 SQL_TYPES = {

@@ -22,10 +22,10 @@ from engine.language.source import Source
 from engine.load import check_source
 from engine.sql import DIALECTS
 from engine.sql.compile import compile_sql, result_columns
-from tables.duck import classify_table
 from tests.conftest import tierline
 from tests.postgres import postgres_server
 from tests.test_sql import python_answer
+from tierline.tables.duck import classify_table
 
 INPUTS = {"followers": "count", "posts": "count", "rate": "percent", "bonus": "number"}
 # Each let reads the one before twice; the steps cycle through whole-number arithmetic
@@ -230,7 +230,7 @@ def test_a_let_chain_on_postgres_gives_the_python_answers(
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
     pytest.importorskip("pyspark", reason="pyspark is the `spark` extra: make test installs it")
-    from tables.spark import local_session
+    from tierline.tables.spark import local_session
 
     session = local_session("local[2]", "tierline-lets", progress=False)
     yield session
@@ -253,7 +253,7 @@ def test_a_let_chain_on_spark_gives_the_python_answers(
 ) -> None:
     """Both ways onto Spark: the query of `tierline sql --dialect spark` (lateral
     joins), and `with_tiers`, which adds the layers as DataFrame columns."""
-    from tables.spark import with_tiers
+    from tierline.tables.spark import with_tiers
 
     ruleset = load_ruleset(rules)
     want = expected(ruleset, accounts)

@@ -17,8 +17,8 @@ import pytest
 
 from engine import load_ruleset
 from engine.python.terminal import json_printable, printable
-from engine.python.traced_explain import explain_traced
 from tests.conftest import ACCOUNT, RULES, tierline
+from tests.traced_explain import explain_traced
 
 # every kind of character that acts on a terminal, as it is shown escaped
 HOSTILE = {

@@ -10,7 +10,7 @@ keeping its result in a local of its own (the `explain` mode), and joins text
 made once per ruleset (headers, "needs …" heads, condition texts) with the
 values read, each value formatted once and only if shown.
 
-The traced renderer, `engine/python/traced_explain.py`, stays as the reference: tests check
+The traced renderer, `tests/traced_explain.py`, stays as the reference: tests check
 that both give the same text.
 """
 

@@ -2,10 +2,10 @@
 
 In: argument lists (`tierline check rules/`); out: text or JSON on stdout,
 diagnostics and summaries on stderr, and the exit code (0 ok, 1 rule or input
-errors, 2 usage errors). `main.py` assembles the subcommands; `check.py`,
-`fmt.py`, `test.py`, `eval.py`, `serve.py` and `audit.py` each hold one, and a
-new one (`sql`, `classify`, `compare`, `diff`) is a new module listed in
-`main.SUBCOMMANDS`. What they share (finding rule files, colour, usage errors)
-is in `common.py`; what runs tables on DuckDB or Spark belongs in a package of
-its own beside this one, which these commands call.
+errors, 2 usage errors). `main.py` assembles the subcommands, each a module of
+its own listed in `main.SUBCOMMANDS` (`check`, `fmt`, `test`, `eval`, `sql`,
+`classify`, `compare`, `diff`, `serve`, `audit`, `token`). What they share
+(finding rule files, colour, usage errors, terminal-safe text) is in
+`common.py`; tables run on DuckDB or Spark through `tierline.tables`, and
+reports are rendered by `tierline.reports`.
 """

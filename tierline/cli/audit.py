@@ -19,11 +19,11 @@ from typing import IO, Any
 
 import orjson
 
-from cli.common import Subparsers, UsageError, output_options, usage
 from engine import ClassifyError, Decision, RuleError, Ruleset
 from engine.language.source import Source
 from engine.load import check_source, read_source
 from engine.python.terminal import json_printable, printable
+from tierline.cli.common import Subparsers, UsageError, output_options, usage
 
 
 def add_parser(sub: Subparsers) -> None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.common import (
+from engine import RuleError, Ruleset
+from engine.load import SOLVER_MS, check_source, read_source
+from engine.python.terminal import printable as escaped
+from tierline.cli.common import (
     Subparsers,
     UsageError,
     output_options,
@@ -14,10 +17,7 @@ from cli.common import (
     rule_files,
     usage,
 )
-from cli.examples import suggestions
-from engine import RuleError, Ruleset
-from engine.load import SOLVER_MS, check_source, read_source
-from engine.python.terminal import printable as escaped
+from tierline.cli.examples import suggestions
 
 
 def add_parser(sub: Subparsers) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.common import (
+from engine import Ruleset
+from tierline.cli.common import (
     Subparsers,
     engine_options,
     guarded,
@@ -14,7 +15,6 @@ from cli.common import (
     output_options,
     rules_and_map,
 )
-from engine import Ruleset
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -41,13 +41,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _classify(args: argparse.Namespace, ruleset: Ruleset, columns: dict[str, str]) -> int:
     if args.engine == "spark":
-        from tables.spark import classify_files_spark
+        from tierline.tables.spark import classify_files_spark
 
         summary = classify_files_spark(
             ruleset, args.inputs, args.output, columns, args.id, args.keep_columns, args.master
         )
     else:
-        from tables.classify import classify_files
+        from tierline.tables.classify import classify_files
 
         summary = classify_files(
             ruleset,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.common import Subparsers, UsageError, guarded, load_version, mapped
-from cli.reporting import data_options, write
+from tierline.cli.common import Subparsers, UsageError, guarded, load_version, mapped
+from tierline.cli.reporting import data_options, write
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -46,7 +46,7 @@ def _compare(args: argparse.Namespace) -> int:
             f"--tier {args.tier}: no definition has that tier (they have "
             f"{', '.join(dict.fromkeys(t for r in loaded for t in r.checked.tier_names()))})"
         )
-    from tables.compare import compare
+    from tierline.tables.compare import compare
 
     found = compare(
         loaded,
@@ -61,7 +61,7 @@ def _compare(args: argparse.Namespace) -> int:
     )
     for warning in found.warnings:
         print(f"tierline compare: warning: {warning}", file=sys.stderr)
-    from reports.compare import document
+    from tierline.reports.compare import document
 
     charts = args.report_format == "html"
     write(args, found.to_json, lambda: document(found, loaded, ", ".join(args.data), charts))

@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.common import Subparsers, UsageError, guarded, load_version, mapped
-from cli.reporting import data_options, write
 from engine import Ruleset
 from engine.load import SOLVER_MS
+from tierline.cli.common import Subparsers, UsageError, guarded, load_version, mapped
+from tierline.cli.reporting import data_options, write
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -48,7 +48,7 @@ def _diff(args: argparse.Namespace) -> int:
         return 1
     if not args.data:
         return _from_rules(args, old, new)
-    from tables.migration import migrate
+    from tierline.tables.migration import migrate
 
     found = migrate(
         old,
@@ -61,7 +61,7 @@ def _diff(args: argparse.Namespace) -> int:
         args.engine,
         args.master,
     )
-    from reports.diff import document
+    from tierline.reports.diff import document
 
     charts = args.report_format == "html"
     write(args, found.to_json, lambda: document(found, old, new, ", ".join(args.data), charts))
@@ -72,7 +72,7 @@ def _from_rules(args: argparse.Namespace, old: Ruleset, new: Ruleset) -> int:
     """No data: whether any account can change, decided by the solver from the rules."""
     from engine.analysis.changes import IncomparableError
     from engine.ruleset import rule_changes
-    from reports.changes import document, to_json
+    from tierline.reports.changes import document, to_json
 
     try:
         found = rule_changes(old, new, args.solver_ms)

@@ -12,7 +12,10 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
-from cli.common import (
+from engine import ClassifyError, Decision, Ruleset
+from engine.python.terminal import json_printable, printable
+from engine.python.values import kind_of, preview
+from tierline.cli.common import (
     Subparsers,
     UsageError,
     load_rules,
@@ -20,9 +23,6 @@ from cli.common import (
     settings_problems,
     usage,
 )
-from engine import ClassifyError, Decision, Ruleset
-from engine.python.terminal import json_printable, printable
-from engine.python.values import kind_of, preview
 
 
 def add_parser(sub: Subparsers) -> None:

@@ -7,10 +7,10 @@ import argparse
 import difflib
 import sys
 
-from cli.common import Subparsers, UsageError, output_options, report, rule_files, usage
 from engine import RuleError
 from engine.language.format import format_source
 from engine.load import decode, read_source
+from tierline.cli.common import Subparsers, UsageError, output_options, report, rule_files, usage
 
 
 def add_parser(sub: Subparsers) -> None:

@@ -11,8 +11,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import audit, check, classify, compare, diff, fmt, serve, sql, test, token
-from cli import eval as evaluate
+from tierline.cli import audit, check, classify, compare, diff, fmt, serve, sql, test, token
+from tierline.cli import eval as evaluate
 
 SUBCOMMANDS = (check, fmt, test, evaluate, sql, classify, compare, diff, serve, token, audit)
 

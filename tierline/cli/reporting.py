@@ -10,10 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cli.common import engine_options, map_option
+from tierline.cli.common import engine_options, map_option
 
 if TYPE_CHECKING:
-    from reports.document import Document
+    from tierline.reports.document import Document
 
 FORMATS = ("text", "markdown", "json", "html")
 
@@ -70,6 +70,6 @@ def write(
     if args.report_format == "json":
         emit(args, as_json(json_value()))
     else:
-        from reports.document import render
+        from tierline.reports.document import render
 
         emit(args, render(document(), args.report_format))

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from cli.common import Subparsers, UsageError, settings_problems, usage
+from tierline.cli.common import Subparsers, UsageError, settings_problems, usage
 
 
 def add_parser(sub: Subparsers) -> None:

@@ -6,10 +6,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.common import Subparsers, UsageError, map_option, output_options, rules_and_map, usage
 from engine import Ruleset
 from engine.language.ast import TypeName
 from engine.sql import DIALECTS  # not engine.sql.compile: `tierline --help` needs no sqlglot
+from tierline.cli.common import (
+    Subparsers,
+    UsageError,
+    map_option,
+    output_options,
+    rules_and_map,
+    usage,
+)
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -65,7 +72,7 @@ def _several(
     mapping to compile with, and each stand-in as the dialect quotes it -> its union."""
     from sqlglot import exp
 
-    from tables.cells import several, union
+    from tierline.tables.cells import several, union
 
     single: dict[str, str] = {}
     unions: dict[str, str] = {}

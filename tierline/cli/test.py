@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cli.common import (
+from engine import ExampleResult
+from engine.python.terminal import json_printable
+from engine.python.terminal import printable as escaped
+from tierline.cli.common import (
     BOLD,
     RED,
     RESET,
@@ -22,10 +25,7 @@ from cli.common import (
     usage,
     use_color,
 )
-from cli.examples import unreached
-from engine import ExampleResult
-from engine.python.terminal import json_printable
-from engine.python.terminal import printable as escaped
+from tierline.cli.examples import unreached
 
 
 def add_parser(sub: Subparsers) -> None:

@@ -15,8 +15,8 @@ import os
 import sys
 from pathlib import Path
 
-from cli.common import Subparsers, UsageError, usage
 from server.security.callers import NAME, ROLES, new_token, parse_callers, token_line
+from tierline.cli.common import Subparsers, UsageError, usage
 
 
 def add_parser(sub: Subparsers) -> None:

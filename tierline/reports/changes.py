@@ -8,8 +8,8 @@ from typing import Any
 from engine import Ruleset
 from engine.analysis.changes import Changes
 from engine.analysis.prove import show_account_value
-from reports.document import Document, Para, Table
-from reports.values import tier_name
+from tierline.reports.document import Document, Para, Table
+from tierline.reports.values import tier_name
 
 
 def document(found: Changes, old: Ruleset, new: Ruleset) -> Document:

@@ -13,10 +13,10 @@ from typing import Any, Literal
 import altair as alt
 import vl_convert
 
-from reports.values import NOTHING, merged_order, tier_name
-from tables.compare import Comparison
-from tables.joint import REFUSED
-from tables.migration import Migration
+from tierline.reports.values import NOTHING, merged_order, tier_name
+from tierline.tables.compare import Comparison
+from tierline.tables.joint import REFUSED
+from tierline.tables.migration import Migration
 
 _SCHEMA = alt.SCHEMA_VERSION.lstrip("v").rsplit(".", 1)[0]  # "6.4"
 

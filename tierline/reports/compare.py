@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from engine import Ruleset
-from reports.document import Chart, Document, Heading, Para, Table
-from reports.values import (
+from tierline.reports.document import Chart, Document, Heading, Para, Table
+from tierline.reports.values import (
     NOTHING,
     Formats,
     account_text,
@@ -15,8 +15,8 @@ from reports.values import (
     percent,
     tier_name,
 )
-from tables.compare import Comparison, Pair
-from tables.joint import Example
+from tierline.tables.compare import Comparison, Pair
+from tierline.tables.joint import Example
 
 
 def document(c: Comparison, rulesets: list[Ruleset], data: str, charts: bool) -> Document:
@@ -37,7 +37,7 @@ def document(c: Comparison, rulesets: list[Ruleset], data: str, charts: bool) ->
         )
     )
     if charts:
-        from reports import charts as drawn
+        from tierline.reports import charts as drawn
 
         doc.add(
             Chart(drawn.svg(drawn.tier_shares(c)), "the share of rows in each tier, per definition")
@@ -59,7 +59,7 @@ def document(c: Comparison, rulesets: list[Ruleset], data: str, charts: bool) ->
             )
         )
     if charts and c.pairs:
-        from reports import charts as drawn
+        from tierline.reports import charts as drawn
 
         doc.add(Chart(drawn.svg(drawn.agreement(c)), "how much each pair of definitions agrees"))
     header: tuple[str, ...] = ("definition", "and", "same tier (or both none)", "share of rows")

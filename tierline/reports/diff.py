@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from engine import Ruleset
-from reports.document import Chart, Details, Document, Heading, Para, Table
-from reports.values import account_text, count_share, formats, percent, tier_name
-from tables.migration import Migration
+from tierline.reports.document import Chart, Details, Document, Heading, Para, Table
+from tierline.reports.values import account_text, count_share, formats, percent, tier_name
+from tierline.tables.migration import Migration
 
 
 def document(m: Migration, old: Ruleset, new: Ruleset, data: str, charts: bool) -> Document:
@@ -28,7 +28,7 @@ def document(m: Migration, old: Ruleset, new: Ruleset, data: str, charts: bool) 
             )
         )
     if charts:
-        from reports import charts as drawn
+        from tierline.reports import charts as drawn
 
         doc.add(
             Chart(

@@ -181,7 +181,7 @@ def _markdown_table(table: Table) -> list[str]:
 
 _PAGE = jinja2.Environment(
     loader=jinja2.FunctionLoader(
-        lambda name: resources.files("reports").joinpath(name).read_text(encoding="utf-8")
+        lambda name: resources.files("tierline.reports").joinpath(name).read_text(encoding="utf-8")
     ),
     autoescape=True,
     trim_blocks=True,

@@ -7,7 +7,7 @@ from typing import Any
 
 from engine import Ruleset
 from engine.python.leaves import value_formatters
-from tables.joint import REFUSED
+from tierline.tables.joint import REFUSED
 
 Formats = Mapping[str, Callable[[Any], str]]
 

@@ -21,8 +21,8 @@ import duckdb
 
 from engine import Ruleset
 from engine.sql.compile import compile_sql
-from tables.cells import quoted
-from tables.read import (
+from tierline.tables.cells import quoted
+from tierline.tables.read import (
     FORMATS,
     Staged,
     TableError,

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from engine import Ruleset
 from engine.checker.model import CheckedRuleset
-from tables.joint import REFUSED, Cell, Example, Joint, joint
+from tierline.tables.joint import REFUSED, Cell, Example, Joint, joint
 
 Key = TypeVar("Key", str, tuple[str, str], tuple[str, ...])
 
@@ -158,7 +158,7 @@ def run_joint(
 ) -> Joint:
     """`joint` on DuckDB (embedded), or on Spark (`master`: local mode or a cluster)."""
     if engine == "spark":
-        from tables.spark import joint_spark
+        from tierline.tables.spark import joint_spark
 
         return joint_spark(rulesets, inputs, mapping, id_column, examples, labels, master)
     return joint(rulesets, inputs, mapping, id_column, examples, labels, progress)

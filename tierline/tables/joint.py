@@ -25,8 +25,8 @@ from engine.checker.model import CheckedRuleset, Input
 from engine.language.ast import TypeName
 from engine.sql.compile import result_columns
 from engine.sql.layers import PREFIX
-from tables.cells import quoted
-from tables.read import inputs_of, readable, required_by, serially_if_needed, stage
+from tierline.tables.cells import quoted
+from tierline.tables.read import inputs_of, readable, required_by, serially_if_needed, stage
 
 REFUSED = "(error)"  # never a tier's name: tier names are identifiers
 

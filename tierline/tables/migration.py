@@ -18,9 +18,9 @@ from typing import Any
 
 from engine import Ruleset
 from engine.python.values import ClassifyError
-from tables.compare import outcomes_of, run_joint
-from tables.joint import REFUSED, Example, Joint
-from tables.why import why
+from tierline.tables.compare import outcomes_of, run_joint
+from tierline.tables.joint import REFUSED, Example, Joint
+from tierline.tables.why import why
 
 
 class Disagreement(Exception):

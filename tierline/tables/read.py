@@ -29,8 +29,8 @@ import duckdb
 
 from engine.checker.model import CheckedRuleset, Input, names_in
 from engine.language.ast import TypeName
-from tables import cells
-from tables.cells import quoted
+from tierline.tables import cells
+from tierline.tables.cells import quoted
 
 T = TypeName
 R = TypeVar("R")

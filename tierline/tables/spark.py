@@ -17,10 +17,10 @@ from engine import Ruleset
 from engine.checker.model import CheckedRuleset, Input
 from engine.sql.compile import result_columns
 from engine.sql.layers import PREFIX, Columns
-from tables import cells
-from tables.classify import Summary, beside, output_format
-from tables.joint import REFUSED, Joint, cell
-from tables.read import inputs_of, match_columns, readable, required_by
+from tierline.tables import cells
+from tierline.tables.classify import Summary, beside, output_format
+from tierline.tables.joint import REFUSED, Joint, cell
+from tierline.tables.read import inputs_of, match_columns, readable, required_by
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row, SparkSession
