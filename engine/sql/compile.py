@@ -288,7 +288,12 @@ class _Builder:
         expected: exp.Expr = exp.Literal.string(EXPECTED[decl.type])
         if decl.type is T.COUNT:  # as `validate`: past int64 (+infinity too) says the limit
             larger = V.NO_LARGER.format(expected=EXPECTED[decl.type], largest=f"{MAX_COUNT:,}")
-            past = value.copy() >= _whole_literal(MAX_COUNT + 1)
+            # NaN is past every number in DuckDB, PostgreSQL and Spark (it sorts above
+            # +infinity): `<= +infinity` keeps it out, as Python's `NaN > MAX_COUNT` does.
+            past = exp.and_(
+                value.copy() >= _whole_literal(MAX_COUNT + 1),
+                value.copy() <= _double(math.inf),
+            )
             expected = exp.Case().when(past, exp.Literal.string(larger)).else_(expected)
         return _fill(V.WRONG, field=decl.name, expected=expected, given=given)
 
