@@ -11,10 +11,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import audit, check, classify, compare, diff, fmt, serve, sql, test
+from cli import audit, check, classify, compare, diff, fmt, key, serve, sql, test
 from cli import eval as evaluate
 
-SUBCOMMANDS = (check, fmt, test, evaluate, sql, classify, compare, diff, serve, audit)
+SUBCOMMANDS = (check, fmt, test, evaluate, sql, classify, compare, diff, serve, audit, key)
 
 
 def _parser() -> argparse.ArgumentParser:

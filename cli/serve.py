@@ -29,6 +29,12 @@ def add_parser(sub: Subparsers) -> None:
     )
     parser.add_argument("--log-when-full", choices=("block", "drop"))
     parser.add_argument(
+        "--log-signing-key",
+        type=Path,
+        metavar="FILE",
+        help="Ed25519 private key (PEM, `tierline key new`): chain and sign the decision log",
+    )
+    parser.add_argument(
         "--solver-ms",
         type=int,
         metavar="MS",
@@ -59,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
             "metrics_host",
             "watch",
             "log_when_full",
+            "log_signing_key",
             "solver_ms",
         )
         if (value := getattr(args, key)) is not None

@@ -42,6 +42,7 @@ class WriterConfig:
     mask_fields: tuple[str, ...] = ()
     hash_fields: tuple[str, ...] = ()
     hash_key: str = ""
+    signing_key: bytes = b""  # PEM of an Ed25519 private key: chain and sign the lines
 
 
 def _safe_dumps(value: Any, *, sort_keys: bool = False) -> bytes:
