@@ -35,6 +35,12 @@ def add_parser(sub: Subparsers) -> None:
         help="Ed25519 private key (PEM, `tierline key new`): chain and sign the decision log",
     )
     parser.add_argument(
+        "--log-checkpoint-seconds",
+        type=float,
+        metavar="S",
+        help="with a signing key: the longest time between signed checkpoints (default 10)",
+    )
+    parser.add_argument(
         "--solver-ms",
         type=int,
         metavar="MS",
@@ -66,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
             "watch",
             "log_when_full",
             "log_signing_key",
+            "log_checkpoint_seconds",
             "solver_ms",
         )
         if (value := getattr(args, key)) is not None

@@ -95,6 +95,7 @@ class DecisionLog:
             hash_fields=tuple(settings.hash_fields),
             hash_key=settings.hash_key,
             signing_key=_signing_key(settings),
+            checkpoint_s=settings.log_checkpoint_seconds,
         )
         self.on_health: Callable[[bool, str], None] = lambda ok, why: None  # health follows it
         self.versions = Versions(Archive(settings.archive_dir()), self.policy, self.wait_s)

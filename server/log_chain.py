@@ -101,7 +101,8 @@ def split_line(line: bytes) -> tuple[bytes, bytes] | None:
 class Chain:
     """The writer's chain: seals lines, and makes checkpoint and start lines."""
 
-    def __init__(self, key: Ed25519PrivateKey, file: str):
+    def __init__(self, key: Ed25519PrivateKey, file: str, every_s: float = CHECKPOINT_EVERY_S):
+        self.every_s = min(every_s, CHECKPOINT_EVERY_S)
         self.key = key
         self.key_id = key_id(key.public_key())
         self.file = os.path.basename(file) if file != "-" else "-"
@@ -145,7 +146,7 @@ class Chain:
 
     def checkpoint(self, reason: str) -> bytes:
         """A signed checkpoint over the head; b"" when nothing was written since the last."""
-        if not self.since and reason in ("interval", "close"):
+        if not self.since and reason == "interval":
             self.checked_at = time.monotonic()
             return b""
         ts = iso_ts_bytes(time.time_ns()).decode()
@@ -173,7 +174,7 @@ class Chain:
         """Why a checkpoint is due now ("" when none is)."""
         if self.since >= CHECKPOINT_EVERY_LINES:
             return "lines"
-        if self.since and now - self.checked_at >= CHECKPOINT_EVERY_S:
+        if self.since and now - self.checked_at >= self.every_s:
             return "interval"
         return ""
 
@@ -367,6 +368,7 @@ class Verifier:
         # line number, and the head the chain runs on from after it
         self._since = 0  # lines since the last checkpoint
         self._since_start = 0
+        self._shift = 0  # lines removed (+) or inserted (-) in this file, said already
 
     def problem(self, line: int, kind: str, detail: str, count: int | None = None) -> None:
         self._segment_bad = True
@@ -395,6 +397,7 @@ class Verifier:
         sha256, mark, focus = hashlib.sha256, MARK, self.focus
         ahead: deque[bytes] = deque()
         number = 0
+        self._shift = 0
         with open(path, "rb", buffering=1 << 20) as handle:
             lines = iter(handle)
             head = self.head
@@ -544,7 +547,7 @@ class Verifier:
                 self.verdict.problems.append(pending)
             self.problem(item.number, "bad-signature", why)
         else:
-            held = item.number - 1  # lines of this file before the checkpoint
+            held = item.number - 1 + self._shift  # lines of this file before it, as signed
             if pending is not None:
                 pending.kind = (
                     "removed" if held < lines else "inserted" if held > lines else "edited"
@@ -559,6 +562,7 @@ class Verifier:
                     self.verdict.focus_verified = True
                     self.verdict.focus_where = self._focus_seen
                     self.focus = b""
+            self._shift += lines - held  # said once: later checkpoints count from here
         self._segment_bad = False
         self._focus_seen = ""
         self._since = 0

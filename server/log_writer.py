@@ -164,9 +164,8 @@ class Writer:
         self.chain: Chain | None = None  # with a signing key (server/log_chain.py)
         self.switch_at: int | None = None  # rotation: reopen once this many bytes are written
         if config.signing_key:
-            self.chain = Chain(
-                load_private_key(config.signing_key, "the signing key"), config.target
-            )
+            key = load_private_key(config.signing_key, "the signing key")
+            self.chain = Chain(key, config.target, config.checkpoint_s)
             self._queue(self.chain.open_on(config.target))
 
     def _queue(self, data: bytes) -> None:
