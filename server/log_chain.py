@@ -113,24 +113,32 @@ class Chain:
         self.checked_at = time.monotonic()
 
     def seal(self, data: bytes) -> bytes:
-        """Lines (each ending in `}` and a newline) with their chain members."""
+        """Lines (each ending in `}` and a newline) with their chain members. One pass
+        over the bytes, hashing views of them: no line is copied but into the result."""
         if not data:
             return data
-        out = []
+        sha256, find, mark = hashlib.sha256, data.find, MARK
+        view = memoryview(data)
+        out = bytearray()
         head = self.head
-        parts = data.split(b"\n")
-        for line in parts[:-1]:
-            body = line[:-1]
-            digest = hashlib.sha256(head)
+        start = count = 0
+        while (end := find(b"\n", start)) >= 0:
+            body = view[start : end - 1]
+            digest = sha256(head)
             digest.update(body)
             digest.update(b"}")
             head = digest.hexdigest().encode()
-            out.append(body + MARK + head + b'"}\n')
+            out += body
+            out += mark
+            out += head
+            out += b'"}\n'
+            start = end + 1
+            count += 1
+        view.release()
         self.head = head
-        count = len(parts) - 1
         self.lines += count
         self.since += count
-        return b"".join(out)
+        return bytes(out)
 
     def _event(self, event: str, fields: dict[str, Any]) -> bytes:
         ts = iso_ts_bytes(time.time_ns()).decode()
@@ -394,35 +402,37 @@ class Verifier:
         return self.verdict
 
     def _file(self, path: Path, last: bool) -> None:
-        sha256, mark, focus = hashlib.sha256, MARK, self.focus
+        sha256, mark = hashlib.sha256, MARK
         ahead: deque[bytes] = deque()
         number = 0
         self._shift = 0
         with open(path, "rb", buffering=1 << 20) as handle:
             lines = iter(handle)
             head = self.head
+            focus = self.focus
+            quick = head is not None and self._swap is None
+            since, since_start = self._since, self._since_start
             while True:
                 line = ahead.popleft() if ahead else next(lines, None)
                 if line is None:
                     break
                 number += 1
-                if (  # the common case, inline: a decision line whose chain holds
-                    head is not None
+                # the common case, inline: a decision line whose chain holds
+                if (
+                    quick
                     and line[-77:-67] == mark
-                    and line[-3:] == b'"}\n'
                     and not line.startswith(b'{"event"')
                     and not (focus and focus in line)
-                    and self._swap is None
                 ):
-                    digest = sha256(head)
+                    digest = sha256(head)  # type: ignore[arg-type]
                     digest.update(line[:-77])
                     digest.update(b"}")
                     chained = digest.hexdigest().encode()
                     if chained == line[-67:-3]:
                         head = chained
-                        if not self._since:
-                            self._since_start = number
-                        self._since += 1
+                        if not since:
+                            since_start = number
+                        since += 1
                         continue
                 while len(ahead) < 2:
                     more = next(lines, None)
@@ -430,10 +440,12 @@ class Verifier:
                         break
                     ahead.append(more)
                 window = [_line(number + i, raw) for i, raw in enumerate([line, *ahead])]
-                self.head = head
+                self.head, self._since, self._since_start = head, since, since_start
                 self._take(window)
-                head = self.head
+                head, since, since_start = self.head, self._since, self._since_start
                 focus = self.focus
+                quick = head is not None and self._swap is None
+        self.head, self._since, self._since_start = head, since, since_start
         self.verdict.lines += number
         if self._since:
             if last:
