@@ -371,7 +371,7 @@ class Verifier:
         self.file = ""
         self._focus_seen = ""  # where the focused line is, until a checkpoint signs it
         self._segment_bad = False  # a problem since the last checkpoint
-        self._pending: Problem | None = None  # a break: edited or removed, said at the checkpoint
+        self._pending: list[Problem] = []  # breaks: edited or removed, said at the checkpoint
         self._swap: tuple[int, bytes] | None = None  # after a moved line: its partner's
         # line number, and the head the chain runs on from after it
         self._since = 0  # lines since the last checkpoint
@@ -458,7 +458,13 @@ class Verifier:
             else:
                 self.problem(number, "truncated", "the file does not end with a checkpoint")
             self._since = 0
-        self._pending = None
+        self._said(self._pending)  # no checkpoint follows to count them: edited
+        self._pending = []
+
+    def _said(self, problems: list[Problem]) -> None:
+        room = MAX_PROBLEMS - len(self.verdict.problems)
+        self.verdict.problems.extend(problems[: max(0, room)])
+        self.verdict.more_problems += max(0, len(problems) - max(0, room))
 
     def _take(self, window: list[_Line]) -> None:
         item = window[0]
@@ -535,8 +541,8 @@ class Verifier:
                 self.problem(item.number, "inserted", "a line that is not in the chain")
             item.claimed = head  # the chain goes on as if it were not there
             return
-        if self._pending is None and not self._segment_bad:
-            self._pending = Problem(self.file, item.number, "edited", "the chain breaks here")
+        if len(self._pending) < MAX_PROBLEMS:
+            self._pending.append(Problem(self.file, item.number, "edited", "the chain breaks here"))
         self._segment_bad = True
 
     def _checkpoint(self, item: _Line, before: bytes | None) -> None:
@@ -551,20 +557,26 @@ class Verifier:
             good = True
         except (InvalidSignature, ValueError):
             good = False
-        pending, self._pending = self._pending, None
+        pending, self._pending = self._pending, []
         if not good:
             other = event.get("key_id") != self.key_id
             why = f"signed by key {event.get('key_id')}, not by this key" if other else "forged"
-            if pending is not None and pending.line != item.number:
-                self.verdict.problems.append(pending)
+            self._said([p for p in pending if p.line != item.number])
             self.problem(item.number, "bad-signature", why)
         else:
             held = item.number - 1 + self._shift  # lines of this file before it, as signed
-            if pending is not None:
-                pending.kind = (
+            if pending:  # the first break takes its kind from the count the checkpoint signs
+                pending[0].kind = (
                     "removed" if held < lines else "inserted" if held > lines else "edited"
                 )
-                self.verdict.problems.append(pending)
+                if len(pending) > 1 and held != lines:
+                    for problem in pending:
+                        problem.detail += (
+                            f"; {len(pending)} breaks and {abs(lines - held)} line(s) "
+                            f"{'missing' if held < lines else 'extra'} before the checkpoint "
+                            f"at line {item.number}: which break is which cannot be told"
+                        )
+                self._said(pending)
             elif not self._segment_bad and (head.encode() != before or held != lines):
                 kind = "removed" if held < lines else "inserted" if held > lines else "edited"
                 self.problem(self._since_start, kind, "the chain does not lead to this checkpoint")

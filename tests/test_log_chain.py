@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,7 @@ from server.testing import (
     start_serve,
     writer_pid,
 )
-from tests.conftest import RULES, tierline
+from tests.conftest import ROOT, RULES, tierline
 
 
 def new_key(folder: Path, name: str = "key") -> tuple[Path, Path]:
@@ -337,3 +338,55 @@ def test_usage_errors_exit_2(signed: tuple[Path, Path, Path], tmp_path: Path) ->
     assert done.returncode == 2 and "not a PEM public key" in done.stderr
     done = tierline("audit", "verify", "--log", str(tmp_path / "none"), "--public-key", "k")
     assert done.returncode == 2
+
+
+def test_two_breaks_in_one_stretch_are_both_named(
+    signed: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """An edit and a removal before the same checkpoint: both lines are named (which is
+    which the count cannot tell, and the detail says so), none is hidden by the other."""
+    lines = lines_of(signed[0])
+    rows = decision_rows(lines)
+    edited = next(i for i in rows if b'"tier":"micro"' in lines[i])
+    removed = edited + 30
+    lines[edited] = lines[edited].replace(b'"tier":"micro"', b'"tier":"mega"', 1)
+    del lines[removed]
+    code, verdict = verify(signed[2], tampered(tmp_path, lines))
+    assert code == 1
+    named = [(p["line"], p["kind"]) for p in verdict["problems"]]
+    assert [line for line, _kind in named] == [edited + 1, removed + 1]
+    assert sorted(kind for _line, kind in named) == ["edited", "removed"]
+    assert all("cannot be told" in p["detail"] for p in verdict["problems"])
+
+
+def test_an_edit_in_the_unsigned_tail_is_named_besides_the_tail(
+    signed: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    lines = lines_of(signed[0])
+    marks = [i for i, line in enumerate(lines) if b'"event":"checkpoint"' in line]
+    cut_after = next(a for a, b in itertools.pairwise(marks) if b - a > 41)
+    lines = lines[: cut_after + 41]  # 40 lines after a checkpoint, the rest cut
+    index = len(lines) - 3
+    lines[index] = lines[index].replace(b'"latency_us":', b'"latency_us":9', 1)
+    code, verdict = verify(signed[2], tampered(tmp_path, lines))
+    assert code == 1
+    kinds = [(p["line"], p["kind"]) for p in verdict["problems"]]
+    assert (index + 1, "edited") in kinds
+    assert [k for _line, k in kinds].count("unsigned-tail") == 1
+
+
+def test_serve_refuses_a_key_that_cannot_sign(tmp_path: Path) -> None:
+    """A wrong key stops the start with the reason (exit 2), not a writer that dies on
+    every restart."""
+    _private, public = new_key(tmp_path)
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "cli", "serve", "--rules", str(RULES), "--port", "0",
+            "--decision-log", str(tmp_path / "d.log"), "--log-signing-key", str(public),
+        ],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert (
+        "--log-signing-key" in done.stderr and "not an unencrypted PEM private key" in done.stderr
+    )
