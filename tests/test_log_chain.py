@@ -390,3 +390,37 @@ def test_serve_refuses_a_key_that_cannot_sign(tmp_path: Path) -> None:
     assert (
         "--log-signing-key" in done.stderr and "not an unencrypted PEM private key" in done.stderr
     )
+
+
+def test_a_checkpoint_every_100000_lines_and_after_server_kill_9(tmp_path: Path) -> None:
+    """Default interval (10 s): under batch load a checkpoint comes every 100,000 lines;
+    a server killed with SIGKILL leaves its writer to write what it had and close the
+    chain with a checkpoint, so the log verifies whole."""
+    private, public = new_key(tmp_path)
+    log = tmp_path / "decisions.log"
+    process, port = start_serve(
+        RULES, "--decision-log", str(log), "--log-signing-key", str(private), "--no-watch"
+    )
+    writer = writer_pid(process.pid)
+    try:
+        callers = Callers(port, kinds=("batch", "batch")).start()
+        deadline = time.monotonic() + 90
+        while (
+            time.monotonic() < deadline and log.stat().st_size < 110_000 * 1_700
+        ):  # lines of ~1.6 KB
+            time.sleep(0.2)
+        callers.stop()
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and Path(f"/proc/{writer}").exists():
+        time.sleep(0.1)
+    events = [orjson.loads(line) for line in lines_of(log) if line.startswith(b'{"event"')]
+    checkpoints = [e for e in events if e["event"] == "checkpoint"]
+    by_lines = [e for e in checkpoints if e["reason"] == "lines"]
+    assert by_lines, [e["reason"] for e in checkpoints]
+    assert 100_000 <= by_lines[0]["lines"] < 101_100  # batches of 1,000: the first after
+    assert checkpoints[-1]["reason"] == "close"
+    code, verdict = verify(public, log)
+    assert (code, verdict["problems"]) == (0, [])
