@@ -377,6 +377,7 @@ class Verifier:
         self._since = 0  # lines since the last checkpoint
         self._since_start = 0
         self._shift = 0  # lines removed (+) or inserted (-) in this file, said already
+        self._cut_file = False  # the file before ended without its checkpoint (said)
 
     def problem(self, line: int, kind: str, detail: str, count: int | None = None) -> None:
         self._segment_bad = True
@@ -457,6 +458,7 @@ class Verifier:
                 )
             else:
                 self.problem(number, "truncated", "the file does not end with a checkpoint")
+                self._cut_file = True
             self._since = 0
         self._said(self._pending)  # no checkpoint follows to count them: edited
         self._pending = []
@@ -519,9 +521,11 @@ class Verifier:
             self.problem(item.number, "missing-file", why)
             self.head = prev
         elif prev != self.head:
-            self.problem(item.number, "truncated", "the file before this one was cut short")
+            if not self._cut_file:  # said once, at the file that was cut
+                self.problem(item.number, "truncated", "the file before this one was cut short")
             self.head = prev
         self.file_seq = seq
+        self._cut_file = False
 
     def _break(self, window: list[_Line]) -> None:
         item = window[0]

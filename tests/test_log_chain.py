@@ -230,6 +230,16 @@ def test_rotation_continues_the_chain_and_a_missing_middle_file_is_named(
     code, verdict = verify(public, *files)
     assert (code, verdict["problems"]) == (0, [])
 
+    cut = tmp_path / "cut" / "decisions.log.1"  # the middle file's last 5 lines cut
+    cut.parent.mkdir()
+    kept = lines_of(files[1])[:-5]
+    cut.write_bytes(b"".join(kept))
+    code, verdict = verify(public, files[0], cut, files[2])
+    assert code == 1
+    assert [(p["file"], p["line"], p["kind"]) for p in verdict["problems"]] == [
+        (str(cut), len(kept), "truncated")
+    ]
+
     code, verdict = verify(public, files[0], files[2])  # the middle one removed
     assert code == 1
     assert verdict["problems"] == [
