@@ -113,32 +113,41 @@ class Chain:
         self.checked_at = time.monotonic()
 
     def seal(self, data: bytes) -> bytes:
-        """Lines (each ending in `}` and a newline) with their chain members. One pass
-        over the bytes, hashing views of them: no line is copied but into the result."""
-        if not data:
-            return data
-        sha256, find, mark = hashlib.sha256, data.find, MARK
-        view = memoryview(data)
+        """Lines (each ending in `}` and a newline) with their chain members."""
         out = bytearray()
+        self.seal_into(out, data)
+        return bytes(out)
+
+    def seal_into(self, out: bytearray, data: bytes) -> None:
+        """`seal`, appending to `out` (the writer's backlog). One pass over the bytes,
+        hashing views of them, each line copied once, into room made for all of them
+        at once: fresh memory is what costs most here, more than the hashing."""
+        if not data:
+            return
+        count = data.count(b"\n")
+        at = len(out)
+        out.extend(bytes(len(data) + (TAIL - 1) * count))  # TAIL - 2 + newline - `}\n`
+        sha256, find, mark = hashlib.sha256, data.find, MARK
+        view, target = memoryview(data), memoryview(out)
         head = self.head
-        start = count = 0
+        start = 0
         while (end := find(b"\n", start)) >= 0:
             body = view[start : end - 1]
             digest = sha256(head)
             digest.update(body)
             digest.update(b"}")
             head = digest.hexdigest().encode()
-            out += body
-            out += mark
-            out += head
-            out += b'"}\n'
+            size = end - 1 - start
+            target[at : at + size] = body
+            at += size
+            target[at : at + TAIL + 1] = mark + head + b'"}\n'
+            at += TAIL + 1
             start = end + 1
-            count += 1
         view.release()
+        target.release()
         self.head = head
         self.lines += count
         self.since += count
-        return bytes(out)
 
     def _event(self, event: str, fields: dict[str, Any]) -> bytes:
         ts = iso_ts_bytes(time.time_ns()).decode()

@@ -227,9 +227,12 @@ class Writer:
             data, failed = b"", count
         else:
             failed = self.lines.failed - before
-        if self.chain is not None:
-            data = self.chain.seal(data)
-        self._queue(data)
+        if self.chain is not None:  # sealed straight into the backlog: one copy a line
+            before_bytes = len(self.backlog)
+            self.chain.seal_into(self.backlog, data)
+            self.queued += len(self.backlog) - before_bytes
+        else:
+            self._queue(data)
         self.ends.append((self.queued, seq, failed))
         if self.chain is not None and self.chain.due(time.monotonic()) == "lines":
             self._queue(self.chain.checkpoint("lines"))
