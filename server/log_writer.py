@@ -24,6 +24,15 @@ anew. SIGHUP and SIGUSR1 reopen too; SIGINT and SIGTERM are ignored, so that
 the writer outlives the server's graceful stop and writes what is queued.
 When the server's end of the pipe closes (the server died), the writer
 writes what it has and exits.
+
+With a signing key (`--log-signing-key`) every line is chained and sealed as it
+joins the backlog, so whatever delays the write (a full disk, a rotation) cannot
+reorder the chain; checkpoints join the backlog the same way (every 10 s with
+lines, every 100,000 lines, at close). A rotation is followed only once the old
+file's rotation checkpoint is written to it: `switch_at` holds the backlog's
+position of that end, and the new file's first line (`chain_start`) is already
+sealed behind it. A writer started on a file that holds a chain continues it
+(`chain_resumed`, `server/log_chain.py`).
 """
 
 from __future__ import annotations
