@@ -13,7 +13,8 @@ from pathlib import Path
 
 from cli.common import UsageError, usage
 from engine.python.terminal import json_printable, printable
-from server.log_chain import KeyProblem, Verdict, load_public_key, order_files, verify
+from server.log_chain import KeyProblem, load_public_key
+from server.log_verify import Verdict, order_files, verify
 
 
 def run_verify(args: argparse.Namespace) -> int:
