@@ -19,6 +19,7 @@ ALL = [
     "grpc_speed",
     "reload_soak",
     "audit_speed",
+    "log_chain",
     "faults",
     "hostile_costs",
 ]

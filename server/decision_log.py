@@ -52,7 +52,8 @@ from typing import Any
 import structlog
 
 from engine import Decision, Ruleset
-from server.archive import Archive
+from server.archive import Archive, StartRefused
+from server.log_chain import KeyProblem, load_private_key
 from server.log_lines import WriterConfig, packed
 from server.log_versions import LogUnavailable, Versions
 from server.log_writer import writer_main
@@ -93,6 +94,8 @@ class DecisionLog:
             mask_fields=tuple(settings.mask_fields),
             hash_fields=tuple(settings.hash_fields),
             hash_key=settings.hash_key,
+            signing_key=_signing_key(settings),
+            checkpoint_s=settings.log_checkpoint_seconds,
         )
         self.on_health: Callable[[bool, str], None] = lambda ok, why: None  # health follows it
         self.versions = Versions(Archive(settings.archive_dir()), self.policy, self.wait_s)
@@ -432,6 +435,22 @@ def _signals_ignored() -> Iterator[None]:
     finally:
         for s, handler in saved.items():
             signal.signal(s, handler)
+
+
+def _signing_key(settings: Settings) -> bytes:
+    """The PEM of `--log-signing-key`, checked before the writer starts: a key that cannot
+    sign stops the start with the reason, instead of a writer that dies on every start."""
+    path = settings.log_signing_key
+    if path is None:
+        return b""
+    try:
+        data = path.read_bytes()
+        load_private_key(data, str(path))
+    except OSError as error:
+        raise StartRefused(f"cannot read the log signing key {path}: {error.strerror}") from None
+    except KeyProblem as error:
+        raise StartRefused(f"--log-signing-key: {error}") from None
+    return data
 
 
 def open_decision_log(settings: Settings, metrics: Metrics) -> DecisionLog | NoDecisionLog:

@@ -42,6 +42,8 @@ class WriterConfig:
     mask_fields: tuple[str, ...] = ()
     hash_fields: tuple[str, ...] = ()
     hash_key: str = ""
+    signing_key: bytes = b""  # PEM of an Ed25519 private key: chain and sign the lines
+    checkpoint_s: float = 10.0  # with a key: the longest time between checkpoints
 
 
 def _safe_dumps(value: Any, *, sort_keys: bool = False) -> bytes:

@@ -24,6 +24,15 @@ anew. SIGHUP and SIGUSR1 reopen too; SIGINT and SIGTERM are ignored, so that
 the writer outlives the server's graceful stop and writes what is queued.
 When the server's end of the pipe closes (the server died), the writer
 writes what it has and exits.
+
+With a signing key (`--log-signing-key`) every line is chained and sealed as it
+joins the backlog, so whatever delays the write (a full disk, a rotation) cannot
+reorder the chain; checkpoints join the backlog the same way (every 10 s with
+lines, every 100,000 lines, at close). A rotation is followed only once the old
+file's rotation checkpoint is written to it: `switch_at` holds the backlog's
+position of that end, and the new file's first line (`chain_start`) is already
+sealed behind it. A writer started on a file that holds a chain continues it
+(`chain_resumed`, `server/log_chain.py`).
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ from typing import Any
 from engine import Ruleset
 from engine.language.source import Source
 from engine.load import check_source
+from server.log_chain import Chain, load_private_key
 from server.log_lines import DecisionLines, Masker, WriterConfig, call_context, unpacked
 from server.logs import configure_logging, get_logger
 from server.process_name import set_process_name
@@ -112,25 +122,31 @@ class LogFile:
     def reopen(self) -> None:
         self._close()
 
-    def tend(self, now: float) -> None:
-        """Follow a rotation; fsync what was written in the last interval."""
+    def moved(self) -> bool:
+        """Does the path no longer name the open file (renamed or removed)?"""
         if self.fd is None or self.target == "-":
-            return
+            return False
+        try:
+            named = os.stat(self.target)
+            opened = os.fstat(self.fd)
+        except OSError:
+            return True  # removed: a new file at the path
+        return (named.st_dev, named.st_ino) != (opened.st_dev, opened.st_ino)
+
+    def tend(self, now: float) -> bool:
+        """Fsync what was written in the last interval; True when the path moved (a
+        rotation), which the caller follows: at once, or after sealing the old file."""
+        if self.fd is None or self.target == "-":
+            return False
         if now - self._checked >= CHECK_PATH_S:
             self._checked = now
-            try:
-                named = os.stat(self.target)
-                opened = os.fstat(self.fd)
-                moved = (named.st_dev, named.st_ino) != (opened.st_dev, opened.st_ino)
-            except OSError:
-                moved = True  # removed: a new file at the path
-            if moved:
+            if self.moved():
                 log.info("decision_log_reopened", path=self.target)
-                self._close()
-                return
+                return True
         if self._dirty and now - self._synced >= FSYNC_EVERY_S:
             self.sync()
             self._synced = now
+        return False
 
     def sync(self) -> None:
         if self.fd is not None and self.target != "-":
@@ -154,6 +170,47 @@ class Writer:
         self.written = 0  # bytes ever written
         self.ends: deque[tuple[int, int, int]] = deque()  # (queued at its end, seq, failed)
         self.said_unwritable = False
+        self.chain: Chain | None = None  # with a signing key (server/log_chain.py)
+        self.switch_at: int | None = None  # rotation: reopen once this many bytes are written
+        if config.signing_key:
+            key = load_private_key(config.signing_key, "the signing key")
+            self.chain = Chain(key, config.target, config.checkpoint_s)
+            self._queue(self.chain.open_on(config.target))
+
+    def _queue(self, data: bytes) -> None:
+        self.backlog += data
+        self.queued += len(data)
+
+    def rotate(self) -> None:
+        """The path moved: without a chain, open it anew at once; with one, seal the old
+        file with a checkpoint first, and start the new one with the chain's next line."""
+        if self.chain is None:
+            self.file.reopen()
+            return
+        if self.switch_at is not None:
+            return  # already switching
+        self._queue(self.chain.checkpoint("rotation"))
+        self.switch_at = self.queued
+        self._queue(self.chain.start("rotated"))
+
+    def reopen(self) -> None:
+        """SIGHUP, SIGUSR1: open the path again (a rotation, when it moved)."""
+        if self.chain is not None and self.file.moved():
+            self.rotate()
+        elif self.chain is None or self.switch_at is None:
+            self.file.reopen()
+
+    def tick(self, now: float) -> None:
+        """A checkpoint when one is due (every 10 s with lines, every 100,000 lines)."""
+        if self.chain is not None:
+            due = self.chain.due(now)
+            if due:
+                self._queue(self.chain.checkpoint(due))
+
+    def closing(self) -> None:
+        """The last line of a closing writer: a checkpoint over everything it wrote."""
+        if self.chain is not None:
+            self._queue(self.chain.checkpoint("close"))
 
     def take(self, message: Any) -> None:
         if message[0] == "ruleset":
@@ -168,7 +225,7 @@ class Writer:
                 self._say(("ruleset", digest, ""))
             return
         if message[0] == "reopen":
-            self.file.reopen()
+            self.reopen()
             return
         _kind, seq, count, payload = message
         before = self.lines.failed
@@ -179,16 +236,31 @@ class Writer:
             data, failed = b"", count
         else:
             failed = self.lines.failed - before
-        self.backlog += data
-        self.queued += len(data)
+        if self.chain is not None:  # sealed straight into the backlog: one copy a line
+            before_bytes = len(self.backlog)
+            self.chain.seal_into(self.backlog, data)
+            self.queued += len(self.backlog) - before_bytes
+        else:
+            self._queue(data)
         self.ends.append((self.queued, seq, failed))
+        if self.chain is not None and self.chain.due(time.monotonic()) == "lines":
+            self._queue(self.chain.checkpoint("lines"))
 
     def flush(self) -> None:
         """Write what the file takes; confirm the batches now wholly written."""
-        if self.backlog:
-            done = self.file.write(memoryview(self.backlog))
+        while self.backlog:
+            size = len(self.backlog)
+            if self.switch_at is not None:
+                size = self.switch_at - self.written
+            view = memoryview(self.backlog)
+            done = self.file.write(view[:size])
+            view.release()
             del self.backlog[:done]
             self.written += done
+            if self.switch_at is None or self.written < self.switch_at:
+                break
+            self.switch_at = None  # the old file is sealed: on to the new one
+            self.file.reopen()
         confirmed, failed = None, 0
         while self.ends and self.ends[0][0] <= self.written:
             _end, confirmed, lost = self.ends.popleft()
@@ -221,6 +293,7 @@ def writer_main(inbox: Connection, acks: Connection, config: WriterConfig) -> No
     signal.signal(signal.SIGHUP, on_reopen)
     signal.signal(signal.SIGUSR1, on_reopen)
     ending_at: float | None = None  # set once the server said stop, or went away
+    closed = False  # the closing checkpoint is queued
     while True:
         wait = RETRY_S if writer.backlog else 0.2
         try:
@@ -238,9 +311,15 @@ def writer_main(inbox: Connection, acks: Connection, config: WriterConfig) -> No
             ending_at = time.monotonic() + EXIT_WRITE_S
         if reopen:
             reopen.clear()
-            writer.file.reopen()
+            writer.reopen()
+        now = time.monotonic()
+        writer.tick(now)
+        if ending_at is not None and not closed:
+            closed = True
+            writer.closing()
         writer.flush()
-        writer.file.tend(time.monotonic())
+        if writer.file.tend(time.monotonic()):
+            writer.rotate()
         if ending_at is not None and (not writer.backlog or time.monotonic() > ending_at):
             break
     writer.file.sync()

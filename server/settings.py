@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     archive: Path | None = Field(
         None, description="rule sources by digest (default: beside the log)"
     )
+    log_signing_key: Path | None = Field(
+        None, description="Ed25519 private key (PEM): chain and sign the decision log's lines"
+    )
+    log_checkpoint_seconds: float = Field(
+        10.0, gt=0, le=10, description="with a signing key: the longest time between checkpoints"
+    )
     strict_fields: bool = Field(False, description="refuse fields the rules do not declare")
     max_batch: int = Field(10_000, ge=1, description="accounts per ClassifyBatch call")
     max_message_bytes: int = Field(32 * 1024 * 1024, ge=1024)

@@ -24,12 +24,24 @@ from engine.language.source import Source
 from engine.load import check_source, read_source
 from engine.python.terminal import json_printable, printable
 from tierline.cli.common import Subparsers, UsageError, output_options, usage
+from tierline.cli.verify import run_verify, stretch
 
 
 def add_parser(sub: Subparsers) -> None:
-    parser = sub.add_parser("audit", help="why was this account classified this way")
-    parser.add_argument("--log", required=True, help="a decision log (JSON lines)")
-    which = parser.add_mutually_exclusive_group(required=True)
+    parser = sub.add_parser(
+        "audit",
+        help="why was this account classified this way; `audit verify`: was the log altered",
+    )
+    parser.add_argument(
+        "action", nargs="?", choices=("verify",), help="verify: check chains and signatures"
+    )
+    parser.add_argument(
+        "--log", required=True, nargs="+", help="a decision log (verify: its files, rotated ones)"
+    )
+    parser.add_argument(
+        "--public-key", metavar="KEY", help="the signer's public key (PEM): verify the log"
+    )
+    which = parser.add_mutually_exclusive_group()
     which.add_argument("--decision", metavar="ID", help="a decision id, as returned to the caller")
     which.add_argument("--account", metavar="ID", help="an account id: its latest decision")
     parser.add_argument(
@@ -54,9 +66,13 @@ def _utc_iso(text: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "verify":
+        return run_verify(args)
     if bool(args.decision) == bool(args.account):
         return usage(UsageError("give --decision ID or --account ID"))
-    log_path = Path(args.log)
+    if len(args.log) != 1:
+        return usage(UsageError("audit explains from one log file: give one --log"))
+    log_path = Path(args.log[0])
     if not log_path.is_file():
         return usage(UsageError(f"no such log file: {args.log}"))
     archive = Path(args.archive) if args.archive else log_path.resolve().parent / "archive"
@@ -76,6 +92,15 @@ def run(args: argparse.Namespace) -> int:
     except AuditError as error:
         print(printable(f"tierline audit: {error}"), file=sys.stderr)
         return 1
+    verified: tuple[bool, str] | None = None
+    if args.public_key:
+        try:
+            verified = stretch(log_path, args.public_key, event["decision_id"])
+        except UsageError as error:
+            return usage(error)
+    code = 0 if not archived.ran or archived.same else 1
+    if verified is not None and not verified[0]:
+        code = 1
     if args.output == "json":
         text = json.dumps(
             {
@@ -96,13 +121,16 @@ def run(args: argparse.Namespace) -> int:
                     "same_as_logged": today.same,
                     "why_not": today.why_not or None,
                 },
+                "verified": None if verified is None else verified[0],
             },
             ensure_ascii=False,
         )
         print(json_printable(text))
     else:
         print(report(event, archived, today, today_digest))
-    return 0 if not archived.ran or archived.same else 1
+        if verified is not None:
+            print(printable(verified[1]))
+    return code
 
 
 class AuditError(Exception):

@@ -11,10 +11,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tierline.cli import audit, check, classify, compare, diff, fmt, serve, sql, test, token
+from tierline.cli import audit, check, classify, compare, diff, fmt, key, serve, sql, test, token
 from tierline.cli import eval as evaluate
 
-SUBCOMMANDS = (check, fmt, test, evaluate, sql, classify, compare, diff, serve, token, audit)
+SUBCOMMANDS = (check, fmt, test, evaluate, sql, classify, compare, diff, serve, token, audit, key)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -30,6 +30,18 @@ def add_parser(sub: Subparsers) -> None:
     )
     parser.add_argument("--log-when-full", choices=("block", "drop"))
     parser.add_argument(
+        "--log-signing-key",
+        type=Path,
+        metavar="FILE",
+        help="Ed25519 private key (PEM, `tierline key new`): chain and sign the decision log",
+    )
+    parser.add_argument(
+        "--log-checkpoint-seconds",
+        type=float,
+        metavar="S",
+        help="with a signing key: the longest time between signed checkpoints (default 10)",
+    )
+    parser.add_argument(
         "--solver-ms",
         type=int,
         metavar="MS",
@@ -89,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
             "metrics_host",
             "watch",
             "log_when_full",
+            "log_signing_key",
+            "log_checkpoint_seconds",
             "solver_ms",
             "tls_cert",
             "tls_key",

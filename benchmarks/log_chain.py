@@ -1,0 +1,193 @@
+"""The signed decision log (issue 30): what signing costs, and how fast a log verifies.
+
+1. Throughput of a real `tierline serve` with the decision log to a file, signing off
+   and on, side by side: both servers run at once and the rounds alternate between
+   them (off, on, off, on, …), so a neighbour's load on this machine hits both alike;
+   each round is sustained (its window lasts until the log holds every decision, as in
+   `grpc_speed`). The figure is the median of the rounds' rates, on over off.
+2. The writer's own cost per line: the service's line encoder alone, and with the
+   chain (one SHA-256 a line and the member appended), in this process.
+3. `tierline audit verify` of a LINES-line signed log (1,000,000 by default) in its
+   own process: seconds, and peak memory (VmHWM) against a 1,000-line log.
+Run: `.venv/bin/python -m benchmarks.run log_chain`.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from benchmarks.accounts import accounts
+from benchmarks.grpc_speed import measure
+from engine import load_ruleset
+from engine.decision import new_decision_id
+from server.client import account_message
+from server.log_chain import CHECKPOINT_EVERY_LINES, Chain
+from server.log_lines import DecisionLines, Masker, WriterConfig, call_context
+from server.pb import pb
+from tests.real_server import start_serve
+
+ROOT = Path(__file__).resolve().parent.parent
+LINES = int(os.environ.get("TIERLINE_BENCH_VERIFY_LINES", "1000000"))
+ROUNDS = int(os.environ.get("TIERLINE_BENCH_ROUNDS", "5"))
+CHUNK = 1000
+
+
+def _keys(folder: Path) -> tuple[Path, Path, Ed25519PrivateKey]:
+    key = Ed25519PrivateKey.generate()
+    private, public = folder / "key.pem", folder / "key.pub"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private, public, key
+
+
+def throughput(folder: Path, private: Path) -> list[tuple[str, str]]:
+    """Accounts per second through ClassifyBatch (1,000 accounts a call, 4 callers)."""
+    messages = [account_message(a, str(i)) for i, a in enumerate(accounts(1000))]
+    request = pb.ClassifyBatchRequest(accounts=messages, view=pb.DECISION_VIEW_BASIC)
+
+    def body(stub: object) -> int:
+        stub.ClassifyBatch(request, timeout=60)  # type: ignore[attr-defined]
+        return 1000
+
+    servers = {}
+    for name, flags in (("off", ()), ("on", ("--log-signing-key", str(private)))):
+        log = folder / f"decisions-{name}.log"
+        process, port = start_serve(
+            ROOT / "rules",
+            "--no-watch",
+            "--decision-log",
+            str(log),
+            "--archive",
+            str(folder / "archive"),
+            *flags,
+            stderr=subprocess.DEVNULL,
+        )
+        servers[name] = (process, port, log)
+    rates: dict[str, list[float]] = {"off": [], "on": []}
+    try:
+        for _ in range(ROUNDS):
+            for name in ("off", "on"):
+                _process, port, log = servers[name]
+                rate, _latencies = measure(4, body, port, log)
+                rates[name].append(rate)
+    finally:
+        for process, _port, _log in servers.values():
+            process.terminate()
+            process.wait(120)
+    ratios = [on / off for on, off in zip(rates["on"], rates["off"], strict=True)]
+    off, on = statistics.median(rates["off"]), statistics.median(rates["on"])
+    return [
+        ("decision log to a file, signing off: accounts/s (median)", f"{off:,.0f}"),
+        ("decision log to a file, signing on: accounts/s (median)", f"{on:,.0f}"),
+        ("signing on / off (median of rates; target >= 0.9)", f"{on / off:.2f}"),
+        ("  each round, on / off", ", ".join(f"{r:.2f}" for r in ratios)),
+    ]
+
+
+def write_signed_log(path: Path, key: Ed25519PrivateKey, lines: int) -> tuple[float, float]:
+    """A signed log as the writer makes it (a checkpoint every 100,000 lines and at the
+    end); seconds spent encoding lines, and spent chaining and signing them."""
+    ruleset = load_ruleset(ROOT / "rules" / "synthesis.tiers")
+    encoder = DecisionLines(Masker(WriterConfig(str(path))))
+    encoder.add(ruleset)
+    chain = Chain(key, str(path))
+    sample = accounts(CHUNK)
+    context = call_context("ClassifyBatch", "bench", "ipv4:127.0.0.1:50000", 1200)
+    start_ns = time.time_ns() - lines * 1000
+    encoding = sealing = 0.0
+    with open(path, "wb") as log:
+        log.write(chain.open_on(str(path)))
+        for first in range(0, lines, CHUNK):
+            items = []
+            for n in range(first, min(first + CHUNK, lines)):
+                moment = start_ns + n * 1000
+                items.append((new_decision_id(moment), moment, f"acct-{n}", sample[n % CHUNK]))
+            started = time.perf_counter()
+            data = encoder.encode(ruleset.digest, items, context)
+            encoded = time.perf_counter()
+            sealed = bytearray()  # as the writer does: sealed into its backlog
+            chain.seal_into(sealed, data)
+            if chain.since >= CHECKPOINT_EVERY_LINES:
+                sealed += chain.checkpoint("lines")
+            sealing += time.perf_counter() - encoded
+            encoding += encoded - started
+            log.write(sealed)
+        log.write(chain.checkpoint("close"))
+    return encoding, sealing
+
+
+_VERIFY = """
+import sys
+from tierline.cli.main import main
+code = main(sys.argv[1:])
+status = open("/proc/self/status").read().splitlines()
+print(next(line for line in status if line.startswith("VmHWM")).split()[1], file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def timed_verify(log: Path, public: Path) -> tuple[float, float]:
+    """Seconds and peak resident MiB of one `tierline audit verify` process."""
+    command = [sys.executable, "-c", _VERIFY, "audit", "verify", "--log", str(log)]
+    command += ["--public-key", str(public), "--format", "json"]
+    started = time.perf_counter()
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"audit verify exited {done.returncode}: {done.stdout[:500]}")
+    return seconds, int(done.stderr.split()[-1]) / 1024
+
+
+def main() -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        private, public, key = _keys(folder)
+        rows += throughput(folder, private)
+        results = {}
+        for lines in (1000, LINES):
+            log = folder / f"signed-{lines}.log"
+            encoding, sealing = write_signed_log(log, key, lines)
+            if lines == LINES:
+                rows.append(
+                    (
+                        "writer, µs a line: encode / chain and sign",
+                        f"{encoding / lines * 1e6:.2f} / {sealing / lines * 1e6:.2f}",
+                    )
+                )
+                rows.append(
+                    (f"signed log: {lines:,} lines, MB", f"{log.stat().st_size / 1e6:,.0f}")
+                )
+            results[lines] = timed_verify(log, public)
+            log.unlink()
+        rows.append(
+            (f"audit verify: {LINES:,} lines, seconds (target < 5)", f"{results[LINES][0]:.2f}")
+        )
+        rows.append(
+            (
+                f"audit verify: peak MiB, 1,000 lines / {LINES:,} lines",
+                f"{results[1000][1]:.0f} / {results[LINES][1]:.0f}",
+            )
+        )
+    return rows
