@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 RULES ?= rules
 PORT ?= 50051
 
-.PHONY: setup run test lint fmt check bench compare-kim proto proto-check clean
+.PHONY: setup run test test-slow test-all lint fmt check bench compare-kim proto proto-check clean
 
 setup: $(STAMP)
 
@@ -20,7 +20,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/tierline serve --rules $(RULES) --host 127.0.0.1 --port $(PORT)
 
+# The suite without the tests marked slow (Spark, load, fuzz, whole data sets): under 10
+# minutes on 2 cores. CI runs both halves (.ci/run).
 test: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow
+
+test-all: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

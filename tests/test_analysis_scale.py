@@ -4,6 +4,7 @@ reports, in the same order, and it must stay fast at 10,000 tiers."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from engine.analysis import analyze as analysis
@@ -31,6 +32,7 @@ def _findings(text: str, *, all_pairs: bool) -> list[tuple[str, str, int, int]]:
     return [(d.code, d.message, d.span.start, d.span.end) for d in found]
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=banded_rulesets())
 def test_the_pair_index_finds_what_every_pair_finds(text: str) -> None:

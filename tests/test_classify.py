@@ -153,6 +153,7 @@ def test_the_kim_file_as_it_is_agrees_with_the_python_evaluator(tmp_path: Path) 
 SCRAPED = SHARED_DATA / "social_media_influencers_2022"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SCRAPED.exists(), reason="the shared data set is absent")
 def test_scraped_files_read_their_abbreviated_counts_as_the_exact_ones(tmp_path: Path) -> None:
     """Each scraped file gives every count twice under one header (`13.8M`, then
@@ -206,6 +207,7 @@ def _cells(path: Path) -> list[list[str]]:
         return list(csv.reader(handle, delimiter="\t" if path.suffix == ".txt" else ","))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SHARED_FILES, reason="the shared data set is absent")
 @pytest.mark.parametrize("source", SHARED_FILES, ids=lambda p: p.name)
 def test_keep_columns_to_csv_on_every_shared_file(tmp_path: Path, source: Path) -> None:

@@ -148,6 +148,7 @@ def generated_table(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, lis
     return path, rows
 
 
+@pytest.mark.slow
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

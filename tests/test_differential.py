@@ -115,6 +115,7 @@ def test_generated_rulesets_agree_when_run_is_cut_into_pieces(
         assert compiled_outcome(ruleset, account) == reference_outcome(ruleset, account)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=banded_rulesets(policies=("first",)), data=st.data())
 def test_the_range_index_gives_the_first_match(text: str, data: st.DataObject) -> None:

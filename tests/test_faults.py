@@ -402,6 +402,7 @@ def test_health_is_not_serving_while_the_default_ruleset_is_not(tmp_path: Path) 
 # ------------------------------------------------------------------ starving the server
 
 
+@pytest.mark.slow
 def test_idle_streams_and_heavy_validations_do_not_starve_health_or_classify(
     tmp_path: Path,
 ) -> None:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import grpc
+import pytest
 
 from server.pb import pb, pb_grpc
 from tests.conftest import RULES
@@ -160,6 +161,7 @@ def _peak_rss_kib(pid: int) -> int:
     return 0
 
 
+@pytest.mark.slow
 def test_a_hostile_folder_under_load_fails_no_call(tmp_path: Path) -> None:
     seed = int(os.environ.get("TIERLINE_FUZZ_SEED", time.time_ns() % 2**32))
     rng = random.Random(seed)

@@ -179,6 +179,7 @@ def test_two_files_with_one_ruleset_name(served: Running) -> None:
     assert serving_digest(served) == old
 
 
+@pytest.mark.slow
 def test_rewrites_under_load_never_fail_a_call(tmp_path: Path) -> None:
     """4 callers against `tierline serve` (its own process, as in production) while
     the file is rewritten 50 times, alternating good and broken versions."""

@@ -46,6 +46,8 @@ SPARK_TYPES = {
     T.TEXT_SET: S.ArrayType(S.StringType()),
 }
 
+pytestmark = pytest.mark.slow  # a JVM each session: make test-slow and CI run these
+
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[SparkSession]:

@@ -153,6 +153,7 @@ def test_generated_rulesets_agree(text: str, seed: int, tmp_path: Path) -> None:
     _generated_agree(text, seed, 2_000, tmp_path)
 
 
+@pytest.mark.slow
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow,
           HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(text=rulesets(), seed=st.integers(0, 2**32))

@@ -248,6 +248,7 @@ def _spark_rows(spark: Any, accounts: list[dict[str, Any]]) -> Any:
     return spark.createDataFrame(data, schema)
 
 
+@pytest.mark.slow
 def test_a_let_chain_on_spark_gives_the_python_answers(
     spark: Any, rules: Path, accounts: list[dict[str, Any]]
 ) -> None:
