@@ -18,7 +18,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -42,6 +42,7 @@ from tests.real_server import (
     remount,
     small_disk,
     start_serve,
+    wait_until,
 )
 from tests.test_faults import assert_all_received_are_logged, dropped_metric, health_status, stop
 
@@ -151,15 +152,6 @@ def _serving_version(stub: pb_grpc.ClassifierStub, name: str) -> pb.RulesetInfo:
     return next(r for r in listed if r.name == name)
 
 
-def _wait(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def _archived_digests_cover_the_log(log_path: Path, archive: Path) -> set[str]:
     digests = {
         orjson.loads(line)["digest"]
@@ -199,7 +191,7 @@ def test_an_archive_that_turns_read_only_fails_calls_naming_the_log_and_recovers
             timeout=5,
         ).decision.tier
         remount(disk, read_only=False)
-        assert _wait(lambda: health_status(port) == health_pb2.HealthCheckResponse.SERVING, 10)
+        assert wait_until(lambda: health_status(port) == health_pb2.HealthCheckResponse.SERVING, 10)
         after = stub.Classify(request, timeout=5)
         assert after.decision.digest == info.digest
         time.sleep(0.5)
@@ -229,10 +221,10 @@ def test_under_drop_an_unarchivable_version_is_counted_as_dropped(
         time.sleep(0.5)
         remount(disk, read_only=True)
         _edit_synthesis(rules, "dropped")
-        assert _wait(lambda: dropped_metric(metrics_port) > 0, 20)
+        assert wait_until(lambda: dropped_metric(metrics_port) > 0, 20)
         assert health_status(port) == health_pb2.HealthCheckResponse.SERVING  # drop: serving
         remount(disk, read_only=False)
-        assert _wait(lambda: len(list(archive.glob("*.tiers"))) == 3, 10)
+        assert wait_until(lambda: len(list(archive.glob("*.tiers"))) == 3, 10)
         time.sleep(0.5)  # the retry that wrote the file has told the log by now
         dropped_then = dropped_metric(metrics_port)
         time.sleep(1.0)

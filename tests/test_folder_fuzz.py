@@ -30,7 +30,7 @@ import pytest
 
 from server.pb import pb, pb_grpc
 from tests.conftest import RULES
-from tests.real_server import Callers
+from tests.real_server import Callers, wait_until
 from tests.test_rules_folder import serve_within
 
 SECRET = "SECRET-OUTSIDE-THE-FOLDER"
@@ -145,15 +145,6 @@ def _served_version(stub: pb_grpc.ClassifierStub) -> str:
     return ""
 
 
-def _wait(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def _peak_rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -204,7 +195,7 @@ def test_a_hostile_folder_under_load_fails_no_call(tmp_path: Path) -> None:
                 version = f"fuzz-{edit}"
                 (rules / "fda.tiers").write_text(fda_version(version))
                 began = time.monotonic()
-                if not _wait(lambda v=version: _served_version(stub) == v, 10):
+                if not wait_until(lambda v=version: _served_version(stub) == v, 10):
                     slow_edits.append((version, time.monotonic() - began))
             assert callers.wait_for(lambda: callers.calls > 0, 5)
             peak = _peak_rss_kib(process.pid)

@@ -27,7 +27,7 @@ from server.settings import Settings
 from server.shown import MAX_DIAGNOSTICS, MAX_TEXT
 from server.watch import RuleWatcher
 from tests.conftest import ACCOUNT, RULES
-from tests.real_server import child_pids, start_serve
+from tests.real_server import child_pids, start_serve, wait_until
 
 SECRET = "root:x:0:0:SECRET-LINE-THAT-MUST-NOT-LEAK:/root:/bin/bash"
 FDA = (RULES / "fda.tiers").read_text()
@@ -38,15 +38,6 @@ def many_diagnostics(count: int = 1000) -> str:
     """A file with `count` errors (a misspelled input on every tier)."""
     tiers = [f"tier t{j} when folowers at least {j}" for j in range(count)]
     return "\n".join(["ruleset many", "input followers: count", *tiers, "otherwise none", ""])
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def listed(stub: pb_grpc.ClassifierStub) -> dict[str, Any]:
@@ -176,7 +167,7 @@ def test_reload_event_lines_are_bounded(served: Running) -> None:
     path = served.settings.rules / "many2.tiers"
     with capture_logs() as events:
         path.write_text(many_diagnostics(1000).replace("ruleset many", "ruleset many2"))
-        assert wait_for(
+        assert wait_until(
             lambda: any(e["event"] == "ruleset_rejected" for e in list(events)), timeout=20
         )
     rejected = next(e for e in events if e["event"] == "ruleset_rejected")
@@ -191,16 +182,16 @@ def test_a_refused_file_is_not_read_again_until_it_changes(served: Running) -> N
     with capture_logs() as events:
         for n in range(4):  # each removal used to re-read every file not serving
             (rules / f"gone{n}.tiers").write_text(FDA.replace("ruleset fda", f"ruleset g{n}"))
-            assert wait_for(lambda n=n: served.registry.entry(f"g{n}") is not None)
+            assert wait_until(lambda n=n: served.registry.entry(f"g{n}") is not None)
             (rules / f"gone{n}.tiers").unlink()
-            assert wait_for(lambda n=n: served.registry.entry(f"g{n}") is None)
+            assert wait_until(lambda n=n: served.registry.entry(f"g{n}") is None)
         time.sleep(RuleWatcher.rescan_s + 0.5)  # a rescan too
         refused = {"empty.tiers", "big.tiers", "fifo.tiers", "passwd.tiers", "many.tiers"}
         again = [e for e in events if e["event"] == "ruleset_rejected" and e["path"].endswith(
             tuple(refused))]  # fmt: skip
         assert again == [], again
         (rules / "empty.tiers").write_text("ruleset empty\n")  # changed: read again
-        assert wait_for(
+        assert wait_until(
             lambda: any(
                 e["event"] == "ruleset_rejected" and e["path"].endswith("empty.tiers")
                 for e in list(events)
@@ -212,7 +203,7 @@ def test_a_fifo_added_while_serving_stops_nothing(served: Running, stub: Any) ->
     rules = served.settings.rules
     os.mkfifo(rules / "late.tiers")
     (rules / "fda.tiers").write_text(FDA_V2)  # an edit after the FIFO still goes live
-    assert wait_for(lambda: served.registry.get("fda").version == "v2-from-test")
+    assert wait_until(lambda: served.registry.get("fda").version == "v2-from-test")
     assert "FIFO" in listed(stub)["late.tiers"].last_error.message
 
 
@@ -220,7 +211,7 @@ def test_a_symlink_swapped_to_leave_the_folder_is_refused(served: Running, tmp_p
     link = served.settings.rules / "linked.tiers"
     link.unlink()
     link.symlink_to(tmp_path / "passwd")
-    assert wait_for(
+    assert wait_until(
         lambda: (
             (e := served.registry.entry("linked")) is not None
             and e.last_error is not None
@@ -259,7 +250,7 @@ def test_tierline_serve_listens_reloads_and_stops_whatever_the_folder_holds(
             os.mkfifo(hostile / "added.tiers")
             process.send_signal(signal.SIGHUP)
             (hostile / "fda.tiers").write_text(FDA_V2)
-            assert wait_for(
+            assert wait_until(
                 lambda: listed(stub)["fda.tiers"].version == "v2-from-test", timeout=15
             ), "an edit after a FIFO and a SIGHUP was never served"
             process.send_signal(signal.SIGHUP)

@@ -172,7 +172,7 @@ class CallersFile:
         self.path = path
         self.metrics = metrics
         self._lock = threading.Lock()
-        self._stamp = _stamp(path)
+        self._stamp = file_stamp(path)
         self.callers = read_callers(path)  # raises CallersProblem: the start is refused
         self._next_check = time.monotonic() + CHECK_S
 
@@ -187,7 +187,7 @@ class CallersFile:
         return self.callers
 
     def _refresh(self) -> None:
-        stamp = _stamp(self.path)
+        stamp = file_stamp(self.path)
         if stamp == self._stamp:
             return
         self._stamp = stamp
@@ -220,7 +220,8 @@ class CallersFile:
             self.metrics.callers_reloads.labels(result).inc()
 
 
-def _stamp(path: Path) -> tuple[int, int, int, int] | None:
+def file_stamp(path: Path) -> tuple[int, int, int, int] | None:
+    """What tells a changed file (a replaced one: a new inode), or None when it is gone."""
     try:
         st = os.stat(path)
     except OSError:

@@ -23,7 +23,6 @@ read from the call's auth context after gRPC verified the certificate against
 from __future__ import annotations
 
 import datetime
-import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from server.logs import get_logger
 from server.metrics import Metrics
+from server.security.callers import file_stamp as _stamp
 
 log = get_logger("tierline.security")
 EXPIRY_WARNING = datetime.timedelta(days=14)  # a start this close to expiry warns
@@ -193,14 +193,6 @@ class CertificateFiles:
     def _count(self, result: str) -> None:
         if self.metrics is not None:
             self.metrics.tls_reloads.labels(result).inc()
-
-
-def _stamp(path: Path) -> tuple[int, int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
 
 
 def certificate_names(auth: Mapping[str, Any]) -> list[str]:
