@@ -5,10 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import grpc
 import pytest
+
+from server.pb import pb_grpc
+
+if TYPE_CHECKING:
+    from server.running import Running
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
@@ -57,3 +64,11 @@ def tierline(
         env={**os.environ, **env} if env else None,
         timeout=120,
     )
+
+
+@pytest.fixture(scope="module")
+def stub(served: Running) -> Iterator[pb_grpc.ClassifierStub]:
+    """A client of the module's own module-scoped `served` server (each server test
+    module starts one with the settings it tests; a module may define its own stub)."""
+    with grpc.insecure_channel(f"127.0.0.1:{served.port}") as channel:
+        yield pb_grpc.ClassifierStub(channel)

@@ -273,24 +273,26 @@ def test_writer_kill_9_under_load_leaves_a_log_that_verifies(tmp_path: Path) -> 
     assert (code, verdict["problems"]) == (0, [])
 
 
+def _calls_for_a_second(port: int) -> None:
+    callers = Callers(port, kinds=("unary",)).start()
+    time.sleep(1.0)
+    callers.stop()
+
+
 def test_a_cut_line_left_by_a_killed_writer_is_chained_by_the_next(tmp_path: Path) -> None:
     """A writer killed mid-line leaves half a line; the next writer chains it as cut."""
     private, public = new_key(tmp_path)
     log = tmp_path / "decisions.log"
     process, port = serve_signed(log, private)
     try:
-        callers = Callers(port, kinds=("unary",)).start()
-        time.sleep(1.0)
-        callers.stop()
+        _calls_for_a_second(port)
     finally:
         stop(process)
     with open(log, "ab") as handle:  # what a kill -9 in the middle of a write leaves
         handle.write(b'{"decision_id":"01a2-cut","ts":"2026-12-06T00:00:00Z","rul')
     process, port = serve_signed(log, private)
     try:
-        callers = Callers(port, kinds=("unary",)).start()
-        time.sleep(1.0)
-        callers.stop()
+        _calls_for_a_second(port)
     finally:
         stop(process)
     resumed = [line for line in lines_of(log) if line.startswith(b'{"event":"chain_resumed"')]

@@ -52,12 +52,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     running.stop(grace=1)
 
 
-@pytest.fixture(scope="module")
-def stub(served: Running) -> Iterator[pb_grpc.ClassifierStub]:
-    with grpc.insecure_channel(f"127.0.0.1:{served.port}") as channel:
-        yield pb_grpc.ClassifierStub(channel)
-
-
 def request(values: dict[str, Any], **fields: Any) -> pb.ClassifyRequest:
     return pb.ClassifyRequest(account=account_message(values, "acct-1"), **fields)
 
