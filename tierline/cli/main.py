@@ -13,8 +13,11 @@ from collections.abc import Sequence
 
 from tierline.cli import audit, check, classify, compare, diff, fmt, key, serve, sql, test, token
 from tierline.cli import eval as evaluate
+from tierline.lsp import command as lsp
 
-SUBCOMMANDS = (check, fmt, test, evaluate, sql, classify, compare, diff, serve, token, audit, key)
+SUBCOMMANDS = (
+    check, fmt, test, evaluate, sql, classify, compare, diff, serve, token, audit, key, lsp
+)  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
