@@ -204,7 +204,7 @@ async def _diagnose(ls: TierlineServer, uri: str, delay: float) -> None:
     full = await asyncio.get_running_loop().run_in_executor(
         None, lambda: document.diagnostics(analysis=True)
     )
-    if ls.document(uri) is document and full != first:
+    if ls.document(uri) is document:  # sent even when equal: the client knows it is done
         _publish(ls, uri, version, full)
 
 
@@ -388,10 +388,9 @@ def make_server(solver_ms: int | None = None) -> TierlineServer:
         codec = _codec(ls, uri)
         document = ls.document(uri)
         actions: list[lsp.CodeAction] = []
-        known = {(d.code, codec.range(d.range).start, codec.range(d.range).end): d
-                 for d in document.diagnostics(analysis=False)}  # fmt: skip
+        known = {_place(d.code, codec.range(d.range)): d for d in document.diagnostics()}
         for sent in params.context.diagnostics:
-            diag = known.get((str(sent.code), sent.range.start, sent.range.end))
+            diag = known.get(_place(str(sent.code), sent.range))
             if diag is None:
                 continue
             for fix in document.fixes(diag):
@@ -486,6 +485,12 @@ def make_server(solver_ms: int | None = None) -> TierlineServer:
         return found
 
     return server
+
+
+def _place(code: str, range_: lsp.Range) -> tuple[str, int, int, int, int]:
+    """A diagnostic's code and place, to find the one a client sends back."""
+    start, end = range_.start, range_.end
+    return code, start.line, start.character, end.line, end.character
 
 
 def _plain_range(range_: Range) -> lsp.Range:
