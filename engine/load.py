@@ -7,13 +7,14 @@ result is a CheckedRuleset or a RuleError, never another exception.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.checker.check import check
 from engine.checker.model import CheckedRuleset
+from engine.language.ast import RuleFile
 from engine.language.diagnostics import (
     MAX_PER_CODE,
     Diagnostic,
@@ -105,11 +106,15 @@ def check_source(
     name: str | None = None,
     analyse: bool = True,
     solver_ms: int = SOLVER_MS,
+    parse_with: Callable[[Source], RuleFile] = parse,
 ) -> CheckedRuleset:
     """Parse, check and analyse; every error of the file in one RuleError, and the
     analysis's warnings on the CheckedRuleset. (`analyse=False` skips overlap and
     reachability analysis: tests use it to compare evaluators on rulesets the analysis
     would refuse.) `solver_ms` is the solver's budget for each of its queries.
+
+    `parse_with` parses (raising PartialParse like `parse`): the language server passes
+    one that keeps each statement's reading between edits (engine/services).
 
     The solver is imported here, not with the module: `read_source` and `decode` serve
     commands that never analyse (`tierline fmt`), and loading z3 is most of their start."""
@@ -120,7 +125,7 @@ def check_source(
     syntax: list[Diagnostic] = []
     maybe_declared = None
     try:
-        rule_file = parse(source)
+        rule_file = parse_with(source)
     except PartialParse as error:
         syntax = error.diagnostics
         rule_file = error.partial

@@ -17,20 +17,21 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-# command → its module in this package, in the order `tierline --help` lists them
+# command → its module, in the order `tierline --help` lists them
 SUBCOMMANDS = {
-    "check": "check",
-    "fmt": "fmt",
-    "test": "test",
-    "eval": "eval",
-    "sql": "sql",
-    "classify": "classify",
-    "compare": "compare",
-    "diff": "diff",
-    "serve": "serve",
-    "token": "token",
-    "audit": "audit",
-    "key": "key",
+    "check": "tierline.cli.check",
+    "fmt": "tierline.cli.fmt",
+    "test": "tierline.cli.test",
+    "eval": "tierline.cli.eval",
+    "sql": "tierline.cli.sql",
+    "classify": "tierline.cli.classify",
+    "compare": "tierline.cli.compare",
+    "diff": "tierline.cli.diff",
+    "serve": "tierline.cli.serve",
+    "token": "tierline.cli.token",
+    "audit": "tierline.cli.audit",
+    "key": "tierline.cli.key",
+    "lsp": "tierline.lsp.command",
 }
 
 
@@ -41,7 +42,7 @@ def _parser(commands: Sequence[str]) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in commands:
-        importlib.import_module(f"tierline.cli.{SUBCOMMANDS[command]}").add_parser(sub)
+        importlib.import_module(SUBCOMMANDS[command]).add_parser(sub)
     return parser
 
 
