@@ -11,23 +11,22 @@ and never offers what does not work.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from engine.language.diagnostics import RuleError
 from engine.language.parse import PartialParse
 from engine.language.source import Source
 from engine.load import check_source
+from engine.services.answers import Diagnostic, Fix
+from engine.services.core import DocumentCore
 from engine.services.positions import TextEdit
-
-if TYPE_CHECKING:
-    from engine.services.document import Diagnostic, Document, Fix
 
 _CANDIDATES = (
     re.compile(r"did you mean '([^']+)'\?"),
     re.compile(r"did you mean (\S+)\?"),
     re.compile(r"write \S+ as (\S+?)(?: or |\s*$| \()"),
     re.compile(r"write \S+ as \S+ or (\S+)"),
-    re.compile(r"write (\S+?)(?::| with| without| or |\s*$)"),
+    re.compile(r"write (\S+?)(?::| with| without| or | \(|\s*$)"),
+    re.compile(r"write \S+ \(or ([^)]+)\)"),
     re.compile(r"write \S+ or (\S+)"),
     re.compile(r"write a set: (\{.*\})"),
     re.compile(r"double quotes: (\".*\")"),
@@ -45,9 +44,7 @@ def candidates(hint: str) -> list[str]:
     return list(found)
 
 
-def fixes(doc: Document, diagnostic: Diagnostic) -> list[Fix]:
-    from engine.services.document import Fix
-
+def fixes(doc: DocumentCore, diagnostic: Diagnostic) -> list[Fix]:
     if not diagnostic.hint or diagnostic.engine is None:
         return []
     span = diagnostic.engine.span
