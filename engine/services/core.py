@@ -54,6 +54,7 @@ class DocumentCore:
         self.lines = LineIndex(text)
         self.solver_ms = solver_ms
         self._cache = cache
+        self.cache = cache  # what the quick fixes read their what-if texts with (scratch())
         self._parsed: tuple[ast.RuleFile, list[EngineDiagnostic], frozenset[str]] | None = None
         self._index: NameIndex | None = None
         self._checked: tuple[CheckedRuleset | None, list[EngineDiagnostic]] | None = None

@@ -11,9 +11,11 @@ and never offers what does not work.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
+from engine.language.ast import RuleFile
 from engine.language.diagnostics import RuleError
-from engine.language.parse import PartialParse
+from engine.language.parse import PartialParse, parse
 from engine.language.source import Source
 from engine.load import check_source
 from engine.services.answers import Diagnostic, Fix
@@ -49,13 +51,18 @@ def fixes(doc: DocumentCore, diagnostic: Diagnostic) -> list[Fix]:
         return []
     span = diagnostic.engine.span
     written = doc.text[span.start : span.end]
-    before = _problems(doc.text, doc.path)
+    before = [
+        (d.code, d.engine.span.start, d.severity == "error")
+        for d in doc.diagnostics(analysis=False)
+        if d.engine is not None
+    ]
+    reread = doc.cache.scratch().parse if doc.cache is not None else parse
     out = []
     for candidate in candidates(diagnostic.hint):
         if candidate == written:
             continue
         text = doc.text[: span.start] + candidate + doc.text[span.end :]
-        after = _problems(text, doc.path)
+        after = _problems(text, doc.path, reread)
         same = [d for d in after if d[0] == diagnostic.code and d[1] == span.start]
         if same or sum(1 for d in after if d[2]) > sum(1 for d in before if d[2]) - (
             diagnostic.severity == "error"
@@ -68,10 +75,12 @@ def fixes(doc: DocumentCore, diagnostic: Diagnostic) -> list[Fix]:
     return out
 
 
-def _problems(text: str, path: str) -> list[tuple[str, int, bool]]:
+def _problems(
+    text: str, path: str, reread: Callable[[Source], RuleFile]
+) -> list[tuple[str, int, bool]]:
     """(code, start, is error) of what the checker reports, without the analysis."""
     try:
-        checked = check_source(Source(text, path), analyse=False)
+        checked = check_source(Source(text, path), analyse=False, parse_with=reread)
         found = list(checked.warnings)
     except (RuleError, PartialParse) as error:
         found = list(error.diagnostics)
