@@ -37,12 +37,19 @@ _CANDIDATES = (
 )
 
 
+# "the tiers are micro, none", "its bands are high, medium, low": each is a candidate
+_CHOICES = re.compile(r"^(?:the \w+s|its bands) are ([\w, ]+)$")
+
+
 def candidates(hint: str) -> list[str]:
     """The spellings a hint names, in the order it names them."""
     found: dict[str, None] = {}
     for pattern in _CANDIDATES:
         for match in pattern.finditer(hint):
             found[match.group(1)] = None
+    choices = _CHOICES.match(hint)
+    if choices:
+        found.update(dict.fromkeys(c.strip() for c in choices.group(1).split(",") if c.strip()))
     return list(found)
 
 

@@ -271,7 +271,7 @@ def _completion(item: Completion) -> lsp.CompletionItem:
 def _example_summary(document: Document) -> tuple[str, list[str]]:
     outcomes = document.examples()
     if document.checked is None:
-        return "examples not run: the rules have errors", []
+        return "not run: the rules have errors", []
     failed = [o for o in outcomes if not o.passed]
     head = f"{len(outcomes)} example{'s' * (len(outcomes) != 1)}: " + (
         f"{len(failed)} failing" if failed else "all pass"
