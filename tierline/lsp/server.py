@@ -531,11 +531,10 @@ def _workspace_documents(ls: TierlineServer) -> list[tuple[str, Document]]:
     return out
 
 
-def serve(stdio: bool = True, tcp: int | None = None, host: str = "127.0.0.1",
-          solver_ms: int | None = None) -> None:  # fmt: skip
-    """Run the server until the client exits (stdio) or forever (TCP)."""
+def serve(tcp: int | None = None, solver_ms: int | None = None) -> None:
+    """Run the server until the client exits (stdio), or on 127.0.0.1:`tcp`."""
     server = make_server(solver_ms)
     if tcp is not None:
-        server.start_tcp(host, tcp)
+        server.start_tcp("127.0.0.1", tcp)
     else:
         server.start_io()
