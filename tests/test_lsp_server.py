@@ -412,3 +412,24 @@ def test_tcp(tmp_path: Path) -> None:
     finally:
         process.kill()
         process.wait(timeout=10)
+
+
+def test_an_analysis_overtaken_by_an_edit_is_not_published(client: LspClient) -> None:
+    """The solver takes its whole budget on this file: an edit made meanwhile gets its
+    own diagnostics, and the first version's analysis, when done, is dropped."""
+    text = (ROOT / "tests/cases/findings/undecided_cubes.tiers").read_text()
+    uri, first = _open(client, "overtaken.tiers", text)
+    assert first["version"] == 1
+    client.notify(
+        "textDocument/didChange",
+        {"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": text + "\n"}]},
+    )
+    final = _final_diagnostics(client, uri, 2)
+    assert [d["code"] for d in final] == ["analysis-undecided"]
+    time.sleep(0.5)
+    versions = [
+        p.get("version")
+        for p in client.notifications("textDocument/publishDiagnostics")
+        if p["uri"] == uri
+    ]
+    assert versions == [1, 2, 2], versions

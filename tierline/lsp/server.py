@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,9 @@ class TierlineServer(LanguageServer):
         self.open: dict[str, _Open] = {}
         self.solver_ms = solver_ms
         self.published = 0  # diagnostics notifications sent (for the log)
+        # One analysis at a time (the machine's cores are the checker's and the client's
+        # too); one for a version already edited is skipped when its turn comes.
+        self.analyses = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
 
     def document(self, uri: str) -> Document:
         """The services' Document of the newest text of `uri` (made once per version)."""
@@ -203,10 +207,15 @@ async def _diagnose(ls: TierlineServer, uri: str, delay: float) -> None:
     if any(d.severity == "error" for d in first):
         return  # the analysis runs on a file that checks: nothing more to say
     document.rule_file  # noqa: B018  parsed here, in the loop: the worker reads only this version
-    full = await asyncio.get_running_loop().run_in_executor(
-        None, lambda: document.diagnostics(analysis=True)
-    )
-    if ls.document(uri) is document:  # sent even when equal: the client knows it is done
+
+    def analyse() -> list[Diagnostic] | None:
+        """In the analysis thread: nothing for a version edited while it waited."""
+        if state.document is not document:
+            return None
+        return document.diagnostics(analysis=True)
+
+    full = await asyncio.get_running_loop().run_in_executor(ls.analyses, analyse)
+    if full is not None and ls.document(uri) is document:  # sent even when equal: final
         _publish(ls, uri, version, full)
 
 
