@@ -271,6 +271,22 @@ def test_hover_definition_references_on_a_shipped_file(client: LspClient) -> Non
     assert [c["name"] for c in level["children"]] == ["high", "medium", "low"]
 
 
+def test_highlights_and_folding(client: LspClient) -> None:
+    text = SYNTHESIS.read_text()
+    uri, _ = _open(client, "highlights.tiers", text)
+    found = client.request(
+        "textDocument/documentHighlight", _at(uri, _position(text, "engagement high\n"))
+    )
+    kinds = [(h["range"]["start"]["line"], h["kind"]) for h in found]
+    declaration = _position(text, "level engagement", 6)["line"]
+    assert kinds[0] == (declaration, 3) and {k for _, k in kinds[1:]} == {2}  # write, reads
+    assert len(kinds) == 4
+    folds = client.request("textDocument/foldingRange", {"textDocument": {"uri": uri}})
+    level = _position(text, "level engagement")["line"]
+    assert {"startLine": level, "endLine": level + 3} in folds
+    assert len(folds) == 1 + text.count("\nexample ")  # the level and every example
+
+
 def test_completion_by_context(client: LspClient) -> None:
     text = SYNTHESIS.read_text() + '\nexample "new"\n  given platform \n  expect \n'
     uri, _ = _open(client, "completion.tiers", text)

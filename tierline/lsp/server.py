@@ -358,6 +358,38 @@ def make_server(solver_ms: int | None = None) -> TierlineServer:
         )
         return [lsp.Location(uri, codec.range(r)) for r in found]
 
+    @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_HIGHLIGHT)
+    def document_highlight(
+        ls: TierlineServer, params: lsp.DocumentHighlightParams
+    ) -> list[lsp.DocumentHighlight]:
+        """Every occurrence of the name under the cursor; its declarations as writes."""
+        uri = params.text_document.uri
+        codec = _codec(ls, uri)
+        document = ls.document(uri)
+        at = codec.position(params.position)
+        declared = set(document.references(at)) - set(
+            document.references(at, include_declaration=False)
+        )
+        return [
+            lsp.DocumentHighlight(
+                codec.range(r),
+                lsp.DocumentHighlightKind.Write
+                if r in declared
+                else lsp.DocumentHighlightKind.Read,
+            )
+            for r in document.references(at)
+        ]
+
+    @server.feature(lsp.TEXT_DOCUMENT_FOLDING_RANGE)
+    def folding_range(ls: TierlineServer, params: lsp.FoldingRangeParams) -> list[lsp.FoldingRange]:
+        """Each statement written on more than one line (levels, examples, long rules)."""
+        document = ls.document(params.text_document.uri)
+        return [
+            lsp.FoldingRange(start_line=s.range.start.line, end_line=s.range.end.line)
+            for s in document.symbols()
+            if s.range.end.line > s.range.start.line
+        ]
+
     @server.feature(lsp.TEXT_DOCUMENT_PREPARE_RENAME)
     def prepare_rename(
         ls: TierlineServer, params: lsp.PrepareRenameParams
