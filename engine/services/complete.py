@@ -289,16 +289,16 @@ class _Context:
 
         last = tokens[-1]
         previous = tokens[-2] if len(tokens) > 1 else ""
-        if last in _VALUE_STARTS or (last == "least" or last.startswith("at ")):
-            out = self.values()
-            if last in ("when", "and", "or", "not", "("):
-                out.append(Completion("not", "keyword"))
-            return out
         if last == "is" or (last == "not" and previous == "is"):
             subject = tokens[-3] if last == "not" else previous
             if subject in self.levels:
                 return self.bands(subject)
             return self.texts_for(subject)
+        if last in _VALUE_STARTS or (last == "least" or last.startswith("at ")):
+            out = self.values()
+            if last in ("when", "and", "or", "not", "("):
+                out.append(Completion("not", "keyword"))
+            return out
         if last in ("{", ",") and "{" in tokens:
             return self.texts_for(_subject(tokens[: len(tokens) - tokens[::-1].index("{") - 1]))
         if last in ("has",):
