@@ -74,7 +74,7 @@ def complete(doc: DocumentCore, offset: int) -> list[Completion]:
     )
     if inside_text:
         return context.texts_for(_subject(tokens[:-1]), quoted=False)
-    return context.after(tokens, indented)
+    return context.after(tokens, new_line=indented and not before_word.strip())
 
 
 def _in_comment(line: str) -> bool:
@@ -210,7 +210,8 @@ class _Context:
             for t in pool
         ]
 
-    def after(self, tokens: list[str], indented: bool) -> list[Completion]:
+    def after(self, tokens: list[str], new_line: bool) -> list[Completion]:
+        """What may follow `tokens` (`new_line`: on an indented line of its own)."""
 
         def words(*items: str, kind: str = "keyword") -> list[Completion]:
             return [Completion(i, kind) for i in items]
@@ -235,6 +236,9 @@ class _Context:
                 return words(*COMPARISONS, "otherwise", kind="operator")
             return []
         if first == "example":
+            if new_line:  # the next part of the example, on its own line
+                part = next((w for w in ("given", "expect") if w not in tokens), None)
+                return [Completion(part, "keyword")] if part else []
             return self._example(tokens)
         if first in ("tier", "label", "let"):
             if len(tokens) == 1:
