@@ -69,9 +69,12 @@ class LspClient:
     def _drain(self) -> None:
         stream = self.process.stderr
         assert stream is not None
-        for line in iter(stream.readline, b""):
-            self.stderr += line
-            del self.stderr[:-STDERR_KEPT]
+        try:
+            for line in iter(stream.readline, b""):
+                self.stderr += line
+                del self.stderr[:-STDERR_KEPT]
+        except (ValueError, OSError):  # closed by close() after the server exited
+            return
 
     def _read(self) -> None:
         stream = self.process.stdout
