@@ -351,7 +351,9 @@ def test_a_quick_fix_from_a_hint_makes_the_file_clean(client: LspClient) -> None
             "context": {"diagnostics": [diagnostic]},
         },
     )
-    assert [a["title"] for a in actions] == ["replace 'betwen' by between"]
+    assert [(a["title"], a["isPreferred"]) for a in actions] == [
+        ("replace 'betwen' by between", True)
+    ]
     assert _apply(text, actions[0]["edit"]["changes"][uri]) == SYNTHESIS.read_text()
 
 

@@ -442,13 +442,13 @@ def make_server(solver_ms: int | None = None) -> TierlineServer:
             diag = known.get(_place(str(sent.code), sent.range))
             if diag is None:
                 continue
-            for fix in document.fixes(diag):
+            for number, fix in enumerate(document.fixes(diag)):
                 actions.append(
                     lsp.CodeAction(
                         title=fix.title,
                         kind=lsp.CodeActionKind.QuickFix,
                         diagnostics=[sent],
-                        is_preferred=True,
+                        is_preferred=number == 0,  # the hint's first spelling: "fix all" takes it
                         edit=lsp.WorkspaceEdit(changes={uri: [codec.edit(e) for e in fix.edits]}),
                     )
                 )
