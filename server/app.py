@@ -20,6 +20,7 @@ from server.archive import Archive, StartRefused, check_log_path
 from server.decision_log import READY_WAIT_S, open_decision_log
 from server.drain import Drain
 from server.health import Health
+from server.http.serve import start_http
 from server.loading import FolderReload, StartLoad
 from server.logs import get_logger
 from server.metrics import Metrics
@@ -71,6 +72,8 @@ def create_server(settings: Settings) -> Running:
     anything is started."""
     refuse_plaintext_beyond_loopback(settings)
     _port_free(settings.host, settings.port)
+    if settings.http_port:
+        _port_free(settings.host, settings.http_port)
     if settings.decision_log != "off":  # a log whose decisions cannot be audited: refuse
         check_log_path(settings.decision_log)
         Archive(settings.archive_dir()).check_writable()
@@ -161,6 +164,15 @@ def create_server(settings: Settings) -> Running:
             validator.close()
             where = f"{settings.metrics_host}:{settings.metrics_port}"
             raise OSError(f"cannot serve metrics on {where}: {error.strerror or error}") from None
+    http = None
+    if settings.http_port is not None:  # the same servicer, guard and log as HTTP/JSON
+        try:
+            http = start_http(settings, classifier, guard, metrics, drain)
+        except (OSError, CertificateProblem) as error:
+            decision_log.close()
+            validator.close()
+            metrics.close()
+            raise OSError(str(error)) from None
     server.start()
     running = Running(
         server,
@@ -174,6 +186,8 @@ def create_server(settings: Settings) -> Running:
         validator,
         metrics_port,
         files=files,
+        http=http,
+        http_port=http.port if http is not None else None,
     )
     first_load.changed = running.rules_changed
     running.rules_changed()
@@ -249,6 +263,7 @@ def _say_started(running: Running) -> None:
         default_ruleset=running.registry.default,
         default_ruleset_from=running.default_from,
         metrics_port=running.metrics_port,
+        http_port=running.http_port,
         decision_log=settings.decision_log,
         archive=str(settings.archive_dir()) if settings.decision_log != "off" else None,
         tls=settings.tls,
