@@ -138,6 +138,16 @@ def create_server(settings: Settings) -> Running:
         ),
         server,
     )
+    http = None
+    # The same servicer, guard and log as HTTP/JSON; serving before gRPC listens (it does
+    # at add_*_port, before `start`): whoever reaches the gRPC port reaches this one.
+    if settings.http_port is not None:
+        try:
+            http = start_http(settings, classifier, guard, metrics, drain)
+        except (OSError, CertificateProblem) as error:
+            decision_log.close()
+            validator.close()
+            raise OSError(str(error)) from None
     address = f"{settings.host}:{settings.port}"
     try:
         if certificates is not None:
@@ -147,6 +157,8 @@ def create_server(settings: Settings) -> Running:
     except RuntimeError:  # taken between the probe and now
         port = 0
     if port == 0:
+        if http is not None:
+            http.stop()
         decision_log.close()
         validator.close()
         raise OSError(f"cannot listen on {settings.host}:{settings.port}")
@@ -160,19 +172,12 @@ def create_server(settings: Settings) -> Running:
                 settings.metrics_port, settings.metrics_host, ready=health_state.status
             )
         except OSError as error:
+            if http is not None:
+                http.stop()
             decision_log.close()
             validator.close()
             where = f"{settings.metrics_host}:{settings.metrics_port}"
             raise OSError(f"cannot serve metrics on {where}: {error.strerror or error}") from None
-    http = None
-    if settings.http_port is not None:  # the same servicer, guard and log as HTTP/JSON
-        try:
-            http = start_http(settings, classifier, guard, metrics, drain)
-        except (OSError, CertificateProblem) as error:
-            decision_log.close()
-            validator.close()
-            metrics.close()
-            raise OSError(str(error)) from None
     server.start()
     running = Running(
         server,

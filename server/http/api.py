@@ -13,9 +13,10 @@ would call it, with the same guard, drain, metrics and decision log.
 Bodies are the proto3 JSON mapping of the request message (lowerCamelCase or the
 proto's names, enums by name or number, int64 as a string or a number); answers
 are the mapping of the response message, with fields at their default values
-written out (an empty `labels` is `[]`, not absent). A call runs in a worker
-thread, in the order a gRPC call runs: its context bound for the log (rpc, peer,
-request id), the drain (refused once the server stops), the guard (a caller and
+written out (an empty `labels` is `[]`, not absent). A call runs in the order a
+gRPC call runs: the drain (refused once the server stops; admitted before the
+body is read, so that a call begun is a call in flight), then in a worker thread
+its context bound for the log (rpc, peer, request id), the guard (a caller and
 its role, UNAUTHENTICATED before the body is looked at), then the body and the
 servicer. Decisions reach the decision log before the answer is sent, as over gRPC.
 """
@@ -119,18 +120,26 @@ class HttpApi:
     def _route(self, endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         async def answer(request: Request) -> Response:
             started = time.perf_counter()
-            body = await self._body(request) if endpoint.body else None
-            context = _context(request)
-            params = {**request.query_params, **request.path_params}
+            admitted = self.drain.admit()  # before the body: a call begun is a call in flight
             try:
+                if not admitted:
+                    raise Aborted(
+                        grpc.StatusCode.UNAVAILABLE, "tierline is shutting down: retry the call"
+                    )
+                body = await self._body(request) if endpoint.body else None
                 if isinstance(body, Aborted):
                     raise body
+                context = _context(request)
+                params = {**request.query_params, **request.path_params}
                 status, data = await run_in_threadpool(self._call, endpoint, context, body, params)
             except Aborted as aborted:
                 status, data = aborted.http_status, _error_body(aborted)
                 code = aborted.code
             else:
                 code = grpc.StatusCode.OK
+            finally:
+                if admitted:
+                    self.drain.done()
             self.metrics.calls.labels(endpoint.rpc, code.name).inc()
             self.metrics.latency.labels(endpoint.rpc).observe(time.perf_counter() - started)
             headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
@@ -167,14 +176,12 @@ class HttpApi:
         body: bytes | None,
         params: dict[str, str],
     ) -> tuple[int, bytes]:
-        """In a worker thread, as a gRPC call runs: bind, drain, guard, decode, serve."""
+        """In a worker thread, as a gRPC call runs: bind, guard, decode, serve."""
         structlog.contextvars.clear_contextvars()
         request_id = next((v for k, v in context.invocation_metadata() if k == "x-request-id"), "")
         structlog.contextvars.bind_contextvars(
             rpc=endpoint.rpc, peer=context.peer(), request_id=request_id
         )
-        if not self.drain.admit():
-            raise Aborted(grpc.StatusCode.UNAVAILABLE, "tierline is shutting down: retry the call")
         try:
             if self.guard is not None:
                 authorization = [
@@ -197,7 +204,6 @@ class HttpApi:
             return 200, encode(answer)
         finally:
             context.done()
-            self.drain.done()
 
 
 def encode(message: Message) -> bytes:
