@@ -23,6 +23,8 @@ servicer. Decisions reach the decision log before the answer is sent, as over gR
 
 from __future__ import annotations
 
+import functools
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ import grpc
 import orjson
 import structlog
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 from google.rpc import code_pb2
 from starlette.applications import Starlette
@@ -55,7 +58,6 @@ from server.shown import MAX_STATUS_TEXT, cut
 log = get_logger("tierline.server")
 SERVICE = "/tierline.v1.Classifier/"
 JSON = "application/json"
-MAX_TIMEOUT_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -242,6 +244,9 @@ def _decode(endpoint: Endpoint, body: bytes | None, params: dict[str, str]) -> M
             grpc.StatusCode.INVALID_ARGUMENT,
             f"request: the body must be a JSON object (a {name}), not {type(parsed).__name__}",
         )
+    problem = _enum_problem(message.DESCRIPTOR, parsed, "")
+    if problem is not None:
+        raise Aborted(grpc.StatusCode.INVALID_ARGUMENT, problem)
     try:
         json_format.ParseDict(parsed, message)
     except (json_format.ParseError, ValueError, TypeError, AttributeError) as error:
@@ -253,10 +258,58 @@ def _decode(endpoint: Endpoint, body: bytes | None, params: dict[str, str]) -> M
     return message
 
 
+def _enum_problem(descriptor: Descriptor, data: object, path: str) -> str | None:
+    """protobuf's JSON parser takes an enum as 0.5, true, "1" or 2**40 (read as 0): here an
+    enum is one of its names or a whole number in int32, else INVALID_ARGUMENT naming the
+    field. Only messages that can hold an enum are walked (accounts are not)."""
+    if not isinstance(data, dict) or not _holds_enum(descriptor):
+        return None
+    for key, value in data.items():
+        field = descriptor.fields_by_camelcase_name.get(key) or descriptor.fields_by_name.get(key)
+        if field is None or value is None:
+            continue  # unknown fields and nulls: the parser's to judge
+        where = f"{path}.{field.json_name}" if path else field.json_name
+        values = value if field.is_repeated and isinstance(value, list) else [value]
+        for item in values:
+            if field.enum_type is not None:
+                names = field.enum_type.values_by_name
+                if not (
+                    (isinstance(item, str) and item in names)
+                    or (type(item) is int and -(2**31) <= item < 2**31)
+                ):
+                    return (
+                        f"{where}: {cut(repr(item), 40)} is not a value of "
+                        f"{field.enum_type.name} ({', '.join(names)}, or a number)"
+                    )
+            elif field.message_type is not None:
+                problem = _enum_problem(field.message_type, item, where)
+                if problem is not None:
+                    return problem
+    return None
+
+
+@functools.cache
+def _holds_enum(descriptor: Descriptor) -> bool:
+    """Whether a message has an enum field, itself or in a message it holds."""
+    seen: set[str] = set()
+    waiting = [descriptor]
+    while waiting:
+        current = waiting.pop()
+        if current.full_name in seen:
+            continue
+        seen.add(current.full_name)
+        for field in current.fields:
+            if field.enum_type is not None:
+                return True
+            if field.message_type is not None:
+                waiting.append(field.message_type)
+    return False
+
+
 def _context(request: Request) -> HttpContext:
     """The call's context: headers as gRPC metadata, the peer in gRPC's form, the client
-    certificate's names, and the caller's timeout (`grpc-timeout` or `X-Server-Timeout`,
-    seconds) as a deadline."""
+    certificate's names, and the caller's timeout (`X-Server-Timeout`, seconds) as a
+    deadline."""
     metadata = [
         (key.decode("latin-1"), value.decode("latin-1"))
         for key, value in request.scope["headers"]
@@ -276,14 +329,19 @@ def _context(request: Request) -> HttpContext:
 
 
 def _timeout(value: str | None) -> float | None:
+    """`X-Server-Timeout` (seconds, as Google's HTTP APIs take it): a positive finite
+    number, else INVALID_ARGUMENT naming the header (a typo must not mean no deadline)."""
     if value is None:
         return None
     try:
         seconds = float(value)
     except ValueError:
-        return None
-    if not 0 < seconds <= MAX_TIMEOUT_S:
-        return None
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise Aborted(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"x-server-timeout: {cut(value, 40)!r} is not a number of seconds above 0",
+        )
     return seconds
 
 

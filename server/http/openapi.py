@@ -1,10 +1,11 @@
-"""The OpenAPI 3.0 description of the HTTP/JSON port, served at `/openapi.json`.
+"""The OpenAPI 3.1 description of the HTTP/JSON port, served at `/openapi.json`.
 
 Made from the proto's descriptors when the server starts, so that it cannot drift
 from the messages: each message a schema in the proto3 JSON mapping (lowerCamelCase
 names; int64 as a decimal string, or a number on input; a double as a number or
 "NaN"/"Infinity"/"-Infinity"; an enum by name; a Timestamp as RFC 3339 text; a map as
-an object; a `oneof` of a `Value` at most one property), each route with its
+an object; a `oneof` of a `Value` at most one property; null for any field, which is
+its default), each route with its
 request, its answer, the error answers of the statuses it can return, and the
 bearer token it takes. Messages are open to no field they do not declare (the
 server refuses unknown fields)."""
@@ -32,6 +33,7 @@ INT32 = (
     FieldDescriptor.TYPE_SFIXED32,
 )
 REF = "#/components/schemas/"
+NUMBER_TEXT = r"^-?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$"
 
 
 def _scalar(field: FieldDescriptor) -> dict[str, Any]:
@@ -42,26 +44,27 @@ def _scalar(field: FieldDescriptor) -> dict[str, Any]:
         return {"type": "boolean"}
     if kind == FieldDescriptor.TYPE_BYTES:
         return {"type": "string", "format": "byte"}
-    if kind in INT64:
+    if kind in INT64:  # a decimal string, or a number (exponents and ".0" too)
         low, high = (0, 2**64 - 1) if "UINT" in _type_name(kind) else (-(2**63), 2**63 - 1)
         return {
             "oneOf": [
-                {"type": "string", "pattern": r"^-?[0-9]{1,19}$", "format": "int64"},
-                {"type": "integer", "format": "int64", "minimum": low, "maximum": high},
+                {"type": "string", "pattern": NUMBER_TEXT, "format": "int64"},
+                {"type": "number", "minimum": low, "maximum": high},
             ]
         }
     if kind in INT32:
-        return {"type": "integer", "format": "int32", "minimum": -(2**31), "maximum": 2**31 - 1}
+        return {"type": "number", "minimum": -(2**31), "maximum": 2**31 - 1}
     if kind in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
         return {
             "oneOf": [
                 {"type": "number", "format": "double"},
-                {"type": "string", "enum": ["NaN", "Infinity", "-Infinity"]},
+                {"type": "string", "pattern": f"{NUMBER_TEXT}|^(NaN|-?Infinity)$"},
             ]
         }
-    if kind == FieldDescriptor.TYPE_ENUM:
+    if kind == FieldDescriptor.TYPE_ENUM:  # by name; a number is taken too
         assert field.enum_type is not None
-        return {"$ref": REF + field.enum_type.full_name}
+        number = {"type": "integer", "minimum": -(2**31), "maximum": 2**31 - 1}
+        return {"anyOf": [{"$ref": REF + field.enum_type.full_name}, number]}
     if kind == FieldDescriptor.TYPE_MESSAGE:
         assert field.message_type is not None
         if field.message_type.full_name == "google.protobuf.Timestamp":
@@ -76,13 +79,16 @@ def _type_name(kind: int) -> str:
 
 
 def _field(field: FieldDescriptor) -> dict[str, Any]:
+    """A field's schema; null is its default value (proto3 JSON), so it is taken too."""
     message = field.message_type
     if message is not None and message.GetOptions().map_entry:
         value = message.fields_by_name["value"]
-        return {"type": "object", "additionalProperties": _scalar(value)}
-    if field.is_repeated:
-        return {"type": "array", "items": _scalar(field)}
-    return _scalar(field)
+        schema = {"type": "object", "additionalProperties": _scalar(value)}
+    elif field.is_repeated:
+        schema = {"type": "array", "items": _scalar(field)}
+    else:
+        schema = _scalar(field)
+    return {"anyOf": [schema, {"type": "null"}]}
 
 
 def _message(descriptor: Descriptor, schemas: dict[str, Any]) -> None:
@@ -164,7 +170,7 @@ ROUTES = (  # path, HTTP method, rpc, request (None: parameters), response, summ
 
 
 def document() -> dict[str, Any]:
-    """The OpenAPI 3.0.3 document of the HTTP/JSON port."""
+    """The OpenAPI 3.1 document of the HTTP/JSON port."""
     schemas: dict[str, Any] = {}
     paths: dict[str, Any] = {}
     for path, verb, rpc, request, response, summary, role in ROUTES:
@@ -188,25 +194,29 @@ def document() -> dict[str, Any]:
             },
             "parameters": [
                 {
-                    "name": "X-Request-Id",
-                    "in": "header",
-                    "required": False,
-                    "schema": {"type": "string", "maxLength": 4096},
-                    "description": "the caller's request id, for the decision log",
-                },
-                {
                     "name": "X-Server-Timeout",
                     "in": "header",
                     "required": False,
-                    "schema": {"type": "number", "exclusiveMinimum": True, "minimum": 0},
+                    "schema": {"type": "number", "exclusiveMinimum": 0},
                     "description": "seconds the caller waits (DEADLINE_EXCEEDED after)",
                 },
             ],
         }
+        if rpc.startswith("Classify"):
+            operation["parameters"].append(
+                {
+                    "name": "X-Request-Id",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "maxLength": 4096},
+                    "description": "the caller's request id for the decision log, when the "
+                    "body's requestId is empty",
+                }
+            )
         if request is not None:
             _message(request.DESCRIPTOR, schemas)
-            operation["requestBody"] = {
-                "required": True,
+            operation["requestBody"] = {  # none is the empty message, as `{}` is
+                "required": False,
                 "content": {"application/json": {"schema": {"$ref": REF + _name(request)}}},
             }
         if rpc == "GetRuleset":
@@ -223,7 +233,7 @@ def document() -> dict[str, Any]:
         paths[path] = {verb: operation}
     schemas["Error"] = ERROR
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "tierline",
             "version": "v1",
