@@ -92,8 +92,12 @@ def test_schemathesis_finds_no_answer_that_breaks_the_description(
             *("--generation-deterministic", "--no-color", "--workers", "2"),
             *("--request-timeout", "30", "--report", "junit", "--report-junit-path", str(report)),
         ],
-        cwd=ROOT,
-        env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks"},
+        cwd=tmp_path,  # its example database goes there, not into the work tree
+        env={
+            **os.environ,
+            "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks",
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        },
         capture_output=True,
         text=True,
         timeout=RUN_S + 60,
