@@ -103,11 +103,11 @@ def served() -> Iterator[list[subprocess.Popen[str]]]:
 
 
 def serve(
-    served: list[subprocess.Popen[str]], *flags: str
+    served: list[subprocess.Popen[str]], *flags: str, env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[str], int, int]:
     """`tierline serve` with an HTTP port: (process, gRPC port, HTTP port)."""
     http_port = free_port()
-    process, port = start_serve(RULES, "--no-watch", "--http-port", str(http_port), *flags)
+    process, port = start_serve(RULES, "--no-watch", "--http-port", str(http_port), *flags, env=env)
     served.append(process)
     return process, port, http_port
 
@@ -249,7 +249,9 @@ def test_http_answers_what_grpc_answers_and_maps_each_error_code(
     tmp_path: Path, served: list[subprocess.Popen[str]]
 ) -> None:
     log_path = tmp_path / "decisions.log"
-    process, port, http_port = serve(served, "--decision-log", str(log_path))
+    process, port, http_port = serve(
+        served, "--decision-log", str(log_path), env={"TIERLINE_MAX_MESSAGE_BYTES": "200000"}
+    )
     digest = "0" * 64
     bad = dict(
         JSON_ACCOUNT, attributes={**JSON_ACCOUNT["attributes"], "followers": {"intValue": "-4"}}
@@ -278,6 +280,7 @@ def test_http_answers_what_grpc_answers_and_maps_each_error_code(
             "batch too large": client.post(
                 "/v1/classify:batch", json={"accounts": [{"id": "x"}] * 10_001}
             ),
+            "too large": client.post("/v1/rules:validate", json={"source": "#" * 250_000}),
             "unknown path": client.get("/v1/nothing"),
             "wrong method": client.get("/v1/classify"),
             "unknown ruleset source": client.get("/v1/rulesets/nope"),
@@ -321,6 +324,7 @@ def test_http_answers_what_grpc_answers_and_maps_each_error_code(
         "not an object": (400, "INVALID_ARGUMENT"),
         "form": (400, "INVALID_ARGUMENT"),
         "batch too large": (429, "RESOURCE_EXHAUSTED"),
+        "too large": (413, "RESOURCE_EXHAUSTED"),
         "unknown path": (404, "NOT_FOUND"),
         "wrong method": (405, "UNIMPLEMENTED"),
         "unknown ruleset source": (404, "NOT_FOUND"),
@@ -457,7 +461,15 @@ def test_sigterm_lets_an_http_batch_in_flight_finish_and_logs_it(
         httpx.get(f"http://127.0.0.1:{http_port}/v1/rulesets", timeout=5)
 
 
-def test_an_http_port_that_is_taken_refuses_the_start_in_one_line(tmp_path: Path) -> None:
+def test_an_http_port_taken_or_plaintext_beyond_loopback_refuses_the_start(
+    tmp_path: Path,
+) -> None:
+    beyond = tierline(
+        "serve", "--host", "0.0.0.0", "--port", str(free_port()),
+        "--http-port", str(free_port()), "--decision-log", "off",
+    )  # fmt: skip
+    assert beyond.returncode == 2
+    assert "--tls-cert FILE --tls-key FILE" in beyond.stderr.strip().splitlines()[-1]
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

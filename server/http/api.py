@@ -167,6 +167,7 @@ class HttpApi:
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
                     f"request: the body is over {self.max_body_bytes:,} bytes, the largest "
                     "message this server takes",
+                    http_status=413,  # HTTP's own word for it; 429 would invite a retry
                 )
             chunks.append(chunk)
         return b"".join(chunks)

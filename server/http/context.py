@@ -44,16 +44,21 @@ class Aborted(Exception):
     """The call ended with a status other than OK: its code, message and details."""
 
     def __init__(
-        self, code: grpc.StatusCode, message: str, details: Sequence[any_pb2.Any] = ()
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        details: Sequence[any_pb2.Any] = (),
+        http_status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.details = tuple(details)
+        self._http_status = http_status  # where HTTP has a closer word (413) than the code
 
     @property
     def http_status(self) -> int:
-        return HTTP_STATUS.get(self.code, 500)
+        return self._http_status or HTTP_STATUS.get(self.code, 500)
 
 
 class HttpContext:
