@@ -245,7 +245,7 @@ def _decode(endpoint: Endpoint, body: bytes | None, params: dict[str, str]) -> M
             grpc.StatusCode.INVALID_ARGUMENT,
             f"request: the body must be a JSON object (a {name}), not {type(parsed).__name__}",
         )
-    problem = _enum_problem(message.DESCRIPTOR, parsed, "")
+    problem = _enum_problem(cast(Descriptor, endpoint.request.DESCRIPTOR), parsed, "")
     if problem is not None:
         raise Aborted(grpc.StatusCode.INVALID_ARGUMENT, problem)
     try:
