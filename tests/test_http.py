@@ -355,6 +355,56 @@ def test_http_answers_what_grpc_answers_and_maps_each_error_code(
     assert {d.get("request_id") for d in decisions if d["rpc"] == "Classify"} == {None, "snake"}
 
 
+def test_every_spelling_proto3_json_allows_gets_the_same_decision(
+    tmp_path: Path, served: list[subprocess.Popen[str]]
+) -> None:
+    """The plain shapes are read without protobuf's parser, the rest by it: both must
+    read an account alike (camelCase or the proto's names, int64 as a string, a number
+    or an exponent, a double given as a whole number, nulls as defaults)."""
+    _process, _port, http_port = serve(served, "--decision-log", "off")
+    topics = {"stringList": {"values": ["fashion"]}}
+    spellings = {
+        "as written": {
+            "followers": {"intValue": "45000"},
+            "engagement_rate": {"doubleValue": 0.042},
+        },
+        "proto names, numbers": {
+            "followers": {"int_value": 45000},
+            "engagement_rate": {"double_value": 0.042},
+        },
+        "exponent": {
+            "followers": {"intValue": "4.5e4"},
+            "engagement_rate": {"doubleValue": "0.042"},
+        },
+        "whole double": {"followers": {"intValue": 45000}, "engagement_rate": {"doubleValue": 1}},
+    }
+    answers = {}
+    with httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=TIMEOUT) as client:
+        for name, attributes in spellings.items():
+            account = {
+                "id": name,
+                "attributes": {
+                    **attributes,
+                    "topics": topics,
+                    "platform": {"stringValue": "instagram"},
+                },
+            }
+            body = {"accounts": [account], "request_id": None, "strict": True, "view": 1}
+            answers[name] = client.post("/v1/classify:batch", json=body).json()
+        doubled = client.post(
+            "/v1/classify",
+            json={"requestId": "a", "request_id": "b", "account": {"id": "x"}},
+        )
+    tiers = {n: [r["decision"]["tier"] for r in a["results"]] for n, a in answers.items()}
+    assert tiers == {
+        "as written": ["micro"],
+        "proto names, numbers": ["micro"],
+        "exponent": ["micro"],
+        "whole double": ["micro"],  # 100% engagement: still micro by followers
+    }
+    assert doubled.status_code == 400  # one field spelled twice: the parser refuses it
+
+
 def test_http_certificate_rotation_under_load_fails_no_call(
     tmp_path: Path, served: list[subprocess.Popen[str]]
 ) -> None:

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import grpc
 import orjson
@@ -249,6 +250,12 @@ def _decode(endpoint: Endpoint, body: bytes | None, params: dict[str, str]) -> M
     if problem is not None:
         raise Aborted(grpc.StatusCode.INVALID_ARGUMENT, problem)
     try:
+        fast = _classify_request(endpoint.request, parsed)
+    except (ValueError, TypeError, OverflowError):  # e.g. a lone surrogate: the parser says
+        fast = None
+    if fast is not None:
+        return fast
+    try:
         json_format.ParseDict(parsed, message)
     except (json_format.ParseError, ValueError, TypeError, AttributeError) as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
@@ -257,6 +264,98 @@ def _decode(endpoint: Endpoint, body: bytes | None, params: dict[str, str]) -> M
             cut(f"request: not a {name} in the proto3 JSON mapping: {first}", MAX_STATUS_TEXT),
         ) from None
     return message
+
+
+_INT64 = range(-(2**63), 2**63)
+_DIGITS = re.compile(r"-?[0-9]{1,19}")
+_REQUEST_FIELDS = {
+    "ruleset": "ruleset",
+    "digest": "digest",
+    "requestId": "request_id",
+    "request_id": "request_id",
+    "strict": "strict",
+    "view": "view",
+}
+
+
+def _classify_request(kind: type[Message], data: dict[str, Any]) -> Message | None:
+    """A Classify or ClassifyBatch request built straight from its JSON, for the plain
+    shapes clients send (each value of the type the proto3 JSON mapping writes); None
+    for anything else, which protobuf's parser then reads (and refuses, naming the
+    field). The same message either way; three times faster than the parser on a
+    batch (69 against 195 ms for 1,000 accounts, BENCHMARKS.md `secure_speed`)."""
+    if kind is pb.ClassifyBatchRequest:
+        many = "accounts"
+    elif kind is pb.ClassifyRequest:
+        many = ""
+    else:
+        return None
+    fields: dict[str, Any] = {}
+    for key, value in data.items():
+        name = _REQUEST_FIELDS.get(key)
+        if name is None:
+            if many and key == "accounts" and type(value) is list:
+                accounts = [_account(a) for a in value]
+                if None in accounts:
+                    return None
+                fields["accounts"] = accounts
+                continue
+            if not many and key == "account":
+                account = _account(value)
+                if account is None:
+                    return None
+                fields["account"] = account
+                continue
+            return None
+        wanted = bool if name == "strict" else (str, int) if name == "view" else str
+        if type(value) not in (wanted if isinstance(wanted, tuple) else (wanted,)):
+            return None
+        if name in fields:  # both spellings of one field: the parser's to refuse
+            return None
+        fields[name] = value
+    return kind(**fields)
+
+
+def _account(data: object) -> pb.Account | None:
+    if type(data) is not dict or not data.keys() <= {"id", "attributes"}:
+        return None
+    account_id = data.get("id", "")
+    attributes = data.get("attributes", {})
+    if type(account_id) is not str or type(attributes) is not dict:
+        return None
+    values = {}
+    for name, value in attributes.items():
+        converted = _value(value)
+        if converted is None:
+            return None
+        values[name] = converted
+    return pb.Account(id=account_id, attributes=values)
+
+
+def _value(data: object) -> pb.Value | None:
+    if type(data) is not dict or len(data) != 1:
+        return None
+    ((kind, value),) = data.items()
+    got = type(value)
+    if kind in ("intValue", "int_value"):
+        if got is int and value in _INT64:
+            return pb.Value(int_value=value)
+        if got is str and _DIGITS.fullmatch(value) and int(value) in _INT64:
+            return pb.Value(int_value=int(value))
+        return None
+    if kind in ("doubleValue", "double_value") and (
+        got is float or (got is int and value in _INT64)
+    ):
+        return pb.Value(double_value=value)
+    if kind in ("stringValue", "string_value") and got is str:
+        return pb.Value(string_value=value)
+    if kind in ("boolValue", "bool_value") and got is bool:
+        return pb.Value(bool_value=value)
+    if kind in ("stringList", "string_list") and got is dict and value.keys() <= {"values"}:
+        texts = value.get("values", [])
+        if type(texts) is list and all(type(t) is str for t in texts):
+            return pb.Value(string_list=pb.StringList(values=texts))
+    return None
 
 
 def _enum_problem(descriptor: Descriptor, data: object, path: str) -> str | None:
