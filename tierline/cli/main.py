@@ -11,10 +11,25 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tierline.cli import audit, check, classify, compare, diff, fmt, key, serve, sql, test, token
+from tierline.cli import (
+    audit,
+    check,
+    classify,
+    compare,
+    diff,
+    fmt,
+    key,
+    serve,
+    sql,
+    studio,
+    test,
+    token,
+)
 from tierline.cli import eval as evaluate
 
-SUBCOMMANDS = (check, fmt, test, evaluate, sql, classify, compare, diff, serve, token, audit, key)
+SUBCOMMANDS = (
+    check, fmt, test, evaluate, sql, classify, compare, diff, serve, studio, token, audit, key,
+)  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
