@@ -8,6 +8,7 @@ RULES ?= rules
 PORT ?= 50051
 
 .PHONY: setup run test test-slow test-all lint fmt check bench compare-kim proto proto-check clean
+.PHONY: studio-assets studio-assets-check
 
 setup: $(STAMP)
 
@@ -75,6 +76,18 @@ proto-check: $(STAMP)
 	$(MAKE) -s proto GEN=/tmp/tierline-proto-check >/dev/null
 	diff -r $(GEN)/tierline /tmp/tierline-proto-check/tierline
 	rm -rf /tmp/tierline-proto-check
+
+# The studio's page: tierline/studio/web (npm, lockfile) built by esbuild into the committed
+# tierline/studio/static; CI checks that the committed build matches its sources.
+STUDIO_WEB := tierline/studio/web
+studio-assets:
+	cd $(STUDIO_WEB) && npm ci --no-audit --no-fund && node build.mjs
+
+studio-assets-check:
+	rm -rf /tmp/tierline-studio-check && mkdir -p /tmp/tierline-studio-check
+	cd $(STUDIO_WEB) && node build.mjs /tmp/tierline-studio-check
+	diff -r tierline/studio/static /tmp/tierline-studio-check
+	rm -rf /tmp/tierline-studio-check
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -90,8 +90,13 @@ def create_app(studio: Studio) -> Starlette:
             return Response("tierline studio answers loopback names only", 421)
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
+    async def guide(request: Request) -> Response:
+        name = "authoring.de.md" if request.path_params["lang"] == "de" else "authoring.md"
+        return FileResponse(STATIC / name, media_type="text/plain; charset=utf-8")
+
     routes = [
         Route("/", index),
+        Route("/help/{lang}", guide),
         Route("/api/session", api("view", lambda r, b, who: _session(studio, who))),
         Route("/api/files", api("view", lambda r, b, who: _files(studio))),
         Route("/api/file", api("view", lambda r, b, who: _open(studio, r))),
