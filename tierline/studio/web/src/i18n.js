@@ -84,6 +84,7 @@ export const TEXTS = {
     "err_rules-have-errors": "Fix the file's errors to see this.",
     "err_nothing-to-compare": "The folder has no other definition.",
     err_other: "{message}",
+    unreachable: "The studio cannot be reached: is it still running?",
   },
   de: {
     title: "tierline Studio",
@@ -168,6 +169,7 @@ export const TEXTS = {
     "err_rules-have-errors": "Beheben Sie die Fehler der Datei, um dies zu sehen.",
     "err_nothing-to-compare": "Der Ordner hat keine andere Definition.",
     err_other: "{message}",
+    unreachable: "Das Studio ist nicht erreichbar: läuft es noch?",
   },
 };
 

@@ -581,6 +581,15 @@ async function start() {
   showTab(new URLSearchParams(location.search).get("tab") || "problems");
 }
 
+// A request that fails where nobody awaits it (a click, a tab being drawn while the
+// studio stops) is said on the page, not lost in the console.
+window.addEventListener("unhandledrejection", (event) => {
+  event.preventDefault();
+  const error = event.reason;
+  const said = error instanceof ApiError ? errorText(error) : t("unreachable");
+  if ($("notice")) notice(said, "error"); else document.body.textContent = said;
+});
+
 const hash = new URLSearchParams(location.hash.slice(1));
 state.token = hash.get("token") || sessionStorage.getItem("tierline.token") || "";
 if (hash.get("token")) { sessionStorage.setItem("tierline.token", state.token); window.history.replaceState(null, "", location.pathname + location.search); }
