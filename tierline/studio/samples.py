@@ -240,6 +240,7 @@ def impact(saved: Ruleset, edited: Ruleset, sample: Sample, mapping: Mapping_) -
         {"tier": t, "before": b, "after": a} for t, (b, a) in found.tier_counts().items()
     ]
     out["seconds"] = found.seconds
+    out["id_name"] = found.id_name
     return out
 
 

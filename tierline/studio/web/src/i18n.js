@@ -179,9 +179,9 @@ export function language() { return current; }
 export function num(value) {
   return new Intl.NumberFormat(current === "de" ? "de-DE" : "en-US").format(value);
 }
-export function pct(value) {
+export function pct(value, digits = 1) {
   return new Intl.NumberFormat(current === "de" ? "de-DE" : "en-US",
-    { style: "percent", maximumFractionDigits: 1 }).format(value);
+    { style: "percent", maximumFractionDigits: digits }).format(value);
 }
 export function t(key, params = {}) {
   const text = TEXTS[current][key] ?? TEXTS.en[key] ?? key;

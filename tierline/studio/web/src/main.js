@@ -73,11 +73,15 @@ function tierName(tier) {
   return tier;
 }
 
+// What the notice line says is kept as a function of the language, so that switching
+// the language says it again in the other one.
+let said = null;
 function notice(text, kind = "info") {
+  said = typeof text === "function" ? { text, kind } : text ? { text: () => text, kind } : null;
   const box = $("notice");
-  box.textContent = text;
+  box.textContent = said ? said.text() : "";
   box.className = `notice ${kind}`;
-  box.hidden = !text;
+  box.hidden = !said;
 }
 
 // ------------------------------------------------------------------ editor
@@ -100,7 +104,7 @@ async function analyse() {
 const serverLint = linter(async () => {
   if (!state.path) return [];
   let result;
-  try { result = await analyse(); } catch (error) { notice(errorText(error), "error"); return []; }
+  try { result = await analyse(); } catch (error) { notice(() => errorText(error), "error"); return []; }
   const length = view.state.doc.length;
   return result.diagnostics.map((d) => ({
     from: Math.min(d.from, length),
@@ -217,11 +221,11 @@ async function save() {
       path: state.path, text, digest: state.digest, author: $("author").value || undefined,
     });
     state.savedText = text; state.digest = record.new_digest;
-    notice(t("saved", { file: record.file, digest: record.new_digest.slice(0, 12), author: record.author }), "ok");
+    notice(() => t("saved", { file: record.file, digest: record.new_digest.slice(0, 12), author: record.author }), "ok");
     if (state.tab === "history") renderHistory();
     if (state.tab === "impact") refreshTab();
   } catch (error) {
-    notice(errorText(error) + (error.body?.error === "gate" ? `\n${error.body.message}` : ""), "error");
+    notice(() => errorText(error) + (error.body?.error === "gate" ? `\n${error.body.message}` : ""), "error");
   } finally {
     button.textContent = t("save"); updateSave();
   }
@@ -313,8 +317,8 @@ function mappingControls() {
 async function remember() {
   try {
     const found = await api("/api/mapping", { path: state.path, sample: state.sample, mapping: state.mapping });
-    notice(t("remembered", { file: found.remembered }), "ok");
-  } catch (error) { notice(errorText(error), "error"); }
+    notice(() => t("remembered", { file: found.remembered }), "ok");
+  } catch (error) { notice(() => errorText(error), "error"); }
 }
 
 async function chooseSample(id) {
@@ -335,7 +339,7 @@ async function upload(file) {
     state.sample = found.id; state.columns = found.columns; state.mapping = { map: {}, id: null };
     notice("");
     if (state.tab !== "sample") showTab("sample"); else renderSample();
-  } catch (error) { notice(errorText(error), "error"); }
+  } catch (error) { notice(() => errorText(error), "error"); }
 }
 
 function bars(entries, testid) {
@@ -376,7 +380,7 @@ async function renderSample() {
 async function explainRow(row) {
   let found;
   try { found = await api("/api/explain", { path: state.path, text: currentText(), account: row.account }); }
-  catch (error) { notice(errorText(error), "error"); return; }
+  catch (error) { notice(() => errorText(error), "error"); return; }
   const dialog = $("dialog");
   dialog.replaceChildren(
     h("h3", {}, `${String(row.id)}: ${tierName(found.tier ?? "")}`),
@@ -396,8 +400,8 @@ async function makeExample(row) {
     const lead = text.endsWith("\n\n") ? "" : text.endsWith("\n") ? "\n" : "\n\n";
     view.dispatch({ changes: { from: at, insert: lead + found.block } });
     $("dialog").close();
-    notice(t("exampleAdded"), "ok");
-  } catch (error) { notice(errorText(error), "error"); }
+    notice(() => t("exampleAdded"), "ok");
+  } catch (error) { notice(() => errorText(error), "error"); }
 }
 
 async function renderImpact() {
@@ -430,26 +434,43 @@ function impactOnSample(found) {
       const n = cell(a, b);
       return h("td", { class: a === b ? "same" : n ? "moved" : "", "data-from": a, "data-to": b }, n ? num(n) : "");
     }))));
-  const moved = found.examples.filter((e) => e.from !== e.to).slice(0, 12);
+  const moved = found.examples.slice(0, 15);
+  const labels = Object.entries(found.labels);
+  const change = (e) => {
+    const gained = e.new.labels.filter((x) => !e.old.labels.includes(x)).map((x) => `+${x}`);
+    const lost = e.old.labels.filter((x) => !e.new.labels.includes(x)).map((x) => `−${x}`);
+    return [e.from === e.to ? tierName(e.from) : `${tierName(e.from)} → ${tierName(e.to)}`, ...gained, ...lost].join(" ");
+  };
   return h("div", {},
     h("p", { "data-testid": "impact-summary" }, found.changed || found.relabelled
       ? t("changedRows", { changed: found.changed, rows: found.rows, relabelled: found.relabelled })
       : t("unchanged")),
     h("h4", {}, t("matrix")), table,
+    labels.length ? h("ul", { "data-testid": "label-changes" }, labels.map(([name, c]) => h("li", {},
+      c.gained ? `${t("labelGained", { label: name })}: ${num(c.gained)}` : null,
+      c.gained && c.lost ? " · " : null,
+      c.lost ? `${t("labelLost", { label: name })}: ${num(c.lost)}` : null))) : null,
     moved.length ? h("h4", {}, t("movedExamples")) : null,
-    moved.length ? h("table", { class: "rows" }, moved.map((e) => h("tr", {},
-      h("td", {}, String(e[found.id_name ?? "id"] ?? Object.values(e)[2])),
-      h("td", {}, `${tierName(e.from)} → ${tierName(e.to)}`),
+    moved.length ? h("table", { class: "rows", "data-testid": "moved" }, moved.map((e) => h("tr", {},
+      h("td", {}, String(e[found.id_name])),
+      h("td", {}, change(e)),
       h("td", { class: "reason" }, h("div", {}, e.old.why), h("div", {}, e.new.why))))) : null);
 }
 
+function shown(value, type) {
+  if (typeof value === "number") return type === "percent" ? pct(value, 6) : num(value);
+  if (Array.isArray(value)) return `{${value.map((v) => JSON.stringify(v)).join(", ")}}`;
+  return JSON.stringify(value);
+}
+
 function fromRules(found) {
+  const types = Object.fromEntries((state.analysis?.ruleset?.inputs || []).map((i) => [i.name, i.type]));
   if (found.equivalent) return [h("p", { class: "good", "data-testid": "equivalent" }, t("equivalent"))];
   const out = [h("p", {}, t("canMove"))];
   out.push(h("ul", { "data-testid": "witnesses" }, (found.changes || []).map((c) => h("li", {},
     c.label ? `${t(c.gained ? "labelGained" : "labelLost", { label: c.label })} (${tierName(c.from)} → ${tierName(c.to)})`
       : `${tierName(c.from)} → ${tierName(c.to)}`,
-    ": ", h("code", {}, c.witness ? Object.entries(c.witness).map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(", ") : "—")))));
+    ": ", h("code", {}, c.witness ? Object.entries(c.witness).map(([k, v]) => `${k} ${shown(v, types[k])}`).join(", ") : "—")))));
   for (const what of found.undecided || []) out.push(h("p", { class: "hint" }, t("undecided", { what })));
   return out;
 }
@@ -515,6 +536,7 @@ function labelPage() {
   $("author").placeholder = t("author");
   for (const tab of TABS) $(`tab-${tab}`).textContent = t(tab);
   $("lang").value = language();
+  if (said) notice(said.text, said.kind);
   if (state.analysis) { renderProblems(); renderExamples(); updateSave(); }
   if (state.path) showTab(state.tab);
 }
@@ -586,8 +608,8 @@ async function start() {
 window.addEventListener("unhandledrejection", (event) => {
   event.preventDefault();
   const error = event.reason;
-  const said = error instanceof ApiError ? errorText(error) : t("unreachable");
-  if ($("notice")) notice(said, "error"); else document.body.textContent = said;
+  const text = () => (error instanceof ApiError ? errorText(error) : t("unreachable"));
+  if ($("notice")) notice(text, "error"); else document.body.textContent = text();
 });
 
 const hash = new URLSearchParams(location.hash.slice(1));
