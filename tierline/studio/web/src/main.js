@@ -434,7 +434,8 @@ function impactOnSample(found) {
       const n = cell(a, b);
       return h("td", { class: a === b ? "same" : n ? "moved" : "", "data-from": a, "data-to": b }, n ? num(n) : "");
     }))));
-  const moved = found.examples.slice(0, 15);
+  // accounts that change tier first, then those whose labels alone change
+  const moved = [...found.examples].sort((a, b) => (a.from === a.to) - (b.from === b.to)).slice(0, 15);
   const labels = Object.entries(found.labels);
   const change = (e) => {
     const gained = e.new.labels.filter((x) => !e.old.labels.includes(x)).map((x) => `+${x}`);
