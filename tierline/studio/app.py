@@ -32,6 +32,7 @@ from engine import Ruleset
 from server.security.callers import STUDIO_ROLES, CallersFile
 from tierline.studio import live, samples
 from tierline.studio.errors import StudioError
+from tierline.studio.samples import Staging
 from tierline.studio.workspace import Workspace
 
 STATIC = Path(__file__).parent / "static"
@@ -46,6 +47,7 @@ class Studio:
     samples: samples.Samples
     callers: CallersFile | None = None
     checker: live.Checker = field(default_factory=live.Checker)
+    staging: Staging = field(default_factory=Staging)
 
 
 def create_app(studio: Studio) -> Starlette:
@@ -262,7 +264,8 @@ def _saved(studio: Studio, name: str) -> Ruleset:
 def _table(studio: Studio, body: dict[str, Any]) -> dict[str, Any]:
     ruleset = _edited(studio, body)
     sample = studio.samples.get(_text(body, "sample"))
-    return samples.table(ruleset, sample, samples.parse_mapping(body.get("mapping")))
+    mapping = samples.parse_mapping(body.get("mapping"))
+    return samples.table(studio.staging, ruleset, sample, mapping)
 
 
 def _explain(studio: Studio, body: dict[str, Any]) -> dict[str, Any]:
@@ -285,7 +288,8 @@ def _impact(studio: Studio, body: dict[str, Any]) -> dict[str, Any]:
     edited = _edited(studio, body)
     saved = _saved(studio, _text(body, "path"))
     sample = studio.samples.get(_text(body, "sample"))
-    return samples.impact(saved, edited, sample, samples.parse_mapping(body.get("mapping")))
+    mapping = samples.parse_mapping(body.get("mapping"))
+    return samples.impact(studio.staging, saved, edited, sample, mapping)
 
 
 def _impact_rules(studio: Studio, body: dict[str, Any]) -> dict[str, Any]:
@@ -319,7 +323,8 @@ def _compare(studio: Studio, body: dict[str, Any]) -> dict[str, Any]:
     if len(others) < 2:
         raise StudioError("nothing-to-compare", "the folder has no other definition", 422)
     sample = studio.samples.get(_text(body, "sample"))
-    result = samples.comparison(others, sample, samples.parse_mapping(body.get("mapping")))
+    mapping = samples.parse_mapping(body.get("mapping"))
+    result = samples.comparison(studio.staging, others, sample, mapping)
     result["files"] = {r.name: Path(r.path).name for r in others}
     return result
 

@@ -19,23 +19,28 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from engine import ClassifyError, Ruleset
+from engine.checker.model import CheckedRuleset, Input
 from engine.sql.compile import SqlError, compile_sql
 from tierline.studio.errors import StudioError
 from tierline.tables.cells import quoted
-from tierline.tables.compare import compare
-from tierline.tables.joint import _as_python
-from tierline.tables.migration import Disagreement, migrate
+from tierline.tables.compare import comparison as compared
+from tierline.tables.joint import as_python, joint_staged
+from tierline.tables.migration import Disagreement, migration
 from tierline.tables.read import (
     FORMATS,
+    Staged,
     TableError,
+    inputs_of,
     readable,
     required_by,
     serially_if_needed,
@@ -134,38 +139,97 @@ def columns_of(sample: Sample) -> list[str]:
         return list(described.columns)
 
 
+@dataclass
+class _Entry:
+    connection: duckdb.DuckDBPyConnection
+    staged: Staged  # its `sql` reads the staged table, not the file
+    declared: dict[str, Input]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Staging:
+    """Samples staged once as DuckDB tables, each input read as its type by `read.stage`
+    (the cell reading of `tierline classify`), for the rulesets' inputs and the page's
+    mapping: every keystroke's table, impact and comparison then query the staged rows
+    instead of reading and parsing the file again. A changed `--data` file (its size or
+    time) is staged again; the last `KEPT` stagings are kept."""
+
+    KEPT = 6
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def rows(
+        self, sample: Sample, mapping: Mapping_, rulesets: list[CheckedRuleset]
+    ) -> Iterator[_Entry]:
+        declared = inputs_of(rulesets)
+        info = os.stat(sample.path)
+        key = (
+            sample.path, info.st_mtime_ns, info.st_size,
+            tuple(sorted(mapping.columns.items())), mapping.id_column,
+            tuple((n, d.type.value, d.optional) for n, d in sorted(declared.items())),
+            tuple(sorted(n for n, needed in required_by(rulesets).items() if needed)),
+        )  # fmt: skip
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+        if entry is None:
+            entry = _stage(sample, mapping, rulesets, declared)
+            with self._lock:
+                self._entries[key] = entry
+                while len(self._entries) > self.KEPT:
+                    self._entries.popitem(last=False)[1].connection.close()
+        with entry.lock:
+            yield entry
+
+
+def _stage(
+    sample: Sample, mapping: Mapping_, rulesets: list[CheckedRuleset], declared: dict[str, Input]
+) -> _Entry:
+    with readable([sample.path]) as (paths, kind):
+
+        def run(parallel: bool) -> _Entry:
+            connection = duckdb.connect()
+            connection.execute("SET enable_progress_bar = false")
+            staged = stage(connection, declared, paths, kind, dict(mapping.columns),
+                           mapping.id_column, parallel, required_by(rulesets))  # fmt: skip
+            connection.execute(f"CREATE TABLE __sample AS {staged.sql}")
+            kept = Staged("SELECT * FROM __sample", staged.columns, staged.unreadable,
+                          staged.id_name, staged.kept)  # fmt: skip
+            return _Entry(connection, kept, declared)
+
+        return serially_if_needed(run)
+
+
 def table(
-    ruleset: Ruleset, sample: Sample, mapping: Mapping_, shown: int = ROWS_SHOWN
+    staging: Staging, ruleset: Ruleset, sample: Sample, mapping: Mapping_, shown: int = ROWS_SHOWN
 ) -> dict[str, Any]:
     """The sample under the ruleset: counts per tier, per label, errors, and the first
     `shown` rows with the account each row gives the rules and its one-line reason."""
     checked = ruleset.checked
-    with _reading(), readable([sample.path]) as (paths, kind):
-
-        def run(parallel: bool) -> dict[str, Any]:
-            connection = duckdb.connect()
-            connection.execute("SET enable_progress_bar = false")
-            staged = stage(connection, checked.inputs, paths, kind, dict(mapping.columns),
-                           mapping.id_column, parallel, required_by([checked]))  # fmt: skip
-            rules = compile_sql(checked, "duckdb", "__staged", staged.columns, pretty=False,
-                                unreadable=staged.unreadable)  # fmt: skip
-            inputs = ", ".join(quoted(column) for column in staged.columns.values())
-            connection.execute(
-                f"CREATE TEMP TABLE __out AS WITH __staged AS ({staged.sql}) "
-                f"SELECT __id, tier, labels, rule, error{', ' + inputs if inputs else ''} "
-                f"FROM ({rules})"
-            )
-            counts = connection.sql(
-                "SELECT CASE WHEN error IS NOT NULL THEN '(error)' ELSE coalesce(tier, '') END, "
-                "count(*) FROM __out GROUP BY ALL"
-            ).fetchall()
-            labels = connection.sql(
-                "SELECT l, count(*) FROM (SELECT unnest(labels) AS l FROM __out) GROUP BY l"
-            ).fetchall()
-            rows = connection.sql(f"SELECT * FROM __out LIMIT {int(shown)}").fetchall()
-            return _shaped(ruleset, staged.columns, staged.id_name, counts, labels, rows)
-
-        return serially_if_needed(run)
+    with _reading(), staging.rows(sample, mapping, [checked]) as entry:
+        staged, connection = entry.staged, entry.connection
+        rules = compile_sql(checked, "duckdb", "__staged", staged.columns, pretty=False,
+                            unreadable=staged.unreadable)  # fmt: skip
+        inputs = ", ".join(quoted(column) for column in staged.columns.values())
+        results = (
+            f"WITH __staged AS ({staged.sql}) "
+            f"SELECT __id, tier, labels, rule, error{', ' + inputs if inputs else ''} "
+            f"FROM ({rules})"
+        )
+        connection.execute(f"CREATE OR REPLACE TEMP TABLE __out AS {results}")
+        counts = connection.sql(
+            "SELECT CASE WHEN error IS NOT NULL THEN '(error)' ELSE coalesce(tier, '') END, "
+            "count(*) FROM __out GROUP BY ALL"
+        ).fetchall()
+        labels = connection.sql(
+            "SELECT l, count(*) FROM (SELECT unnest(labels) AS l FROM __out) GROUP BY l"
+        ).fetchall()
+        rows = connection.sql(f"SELECT * FROM __out LIMIT {int(shown)}").fetchall()
+        return _shaped(ruleset, staged.columns, staged.id_name, counts, labels, rows)
 
 
 def _shaped(
@@ -185,7 +249,7 @@ def _shaped(
     for row in rows:
         row_id, tier, row_labels, rule, error = row[:5]
         account = {
-            name: _as_python(declared[name].type, value)
+            name: as_python(declared[name].type, value)
             for name, value in zip(staged, row[5:], strict=True)
             if value is not None
         }
@@ -230,11 +294,15 @@ def explain(ruleset: Ruleset, account: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def impact(saved: Ruleset, edited: Ruleset, sample: Sample, mapping: Mapping_) -> dict[str, Any]:
-    """`tierline diff SAVED EDITED --data SAMPLE --format json`, and each tier's rows
-    before and after."""
-    with _reading():
-        found = migrate(saved, edited, [sample.path], mapping.columns, mapping.id_column, 3)
+def impact(
+    staging: Staging, saved: Ruleset, edited: Ruleset, sample: Sample, mapping: Mapping_
+) -> dict[str, Any]:
+    """`tierline diff SAVED EDITED --data SAMPLE --format json` (the same joint count and
+    migration, over the staged rows), and each tier's rows before and after."""
+    checked = [saved.checked, edited.checked]
+    with _reading(), staging.rows(sample, mapping, checked) as entry:
+        joint = joint_staged(entry.connection, checked, entry.declared, entry.staged, 3, True)
+        found = migration(saved, edited, joint, 3)
     out = found.to_json()
     out["tier_counts"] = [
         {"tier": t, "before": b, "after": a} for t, (b, a) in found.tier_counts().items()
@@ -244,11 +312,14 @@ def impact(saved: Ruleset, edited: Ruleset, sample: Sample, mapping: Mapping_) -
     return out
 
 
-def comparison(rulesets: list[Ruleset], sample: Sample, mapping: Mapping_) -> dict[str, Any]:
+def comparison(
+    staging: Staging, rulesets: list[Ruleset], sample: Sample, mapping: Mapping_
+) -> dict[str, Any]:
     """`tierline compare … --data SAMPLE --format json` over the given definitions."""
-    with _reading():
-        found = compare(rulesets, [sample.path], mapping.columns, mapping.id_column, 2)
-    return found.to_json()
+    checked = [r.checked for r in rulesets]
+    with _reading(), staging.rows(sample, mapping, checked) as entry:
+        joint = joint_staged(entry.connection, checked, entry.declared, entry.staged, 2, True)
+        return compared(rulesets, joint, None, 2).to_json()
 
 
 class _reading:

@@ -26,7 +26,14 @@ from engine.language.ast import TypeName
 from engine.sql.compile import result_columns
 from engine.sql.layers import PREFIX
 from tierline.tables.cells import quoted
-from tierline.tables.read import inputs_of, readable, required_by, serially_if_needed, stage
+from tierline.tables.read import (
+    Staged,
+    inputs_of,
+    readable,
+    required_by,
+    serially_if_needed,
+    stage,
+)
 
 REFUSED = "(error)"  # never a tier's name: tier names are identifiers
 
@@ -73,20 +80,36 @@ def joint(
     declared = inputs_of(rulesets)
     with readable(inputs) as (paths, kind):
 
-        def run(parallel: bool) -> tuple[list[Cell], str]:
+        def run(parallel: bool) -> Joint:
             connection = duckdb.connect()
             connection.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
             staged = stage(connection, declared, paths, kind, dict(mapping or {}), id_column,
                            parallel, required_by(rulesets))  # fmt: skip
-            query = _query(
-                rulesets, declared, staged.sql, staged.columns, staged.unreadable, examples, labels
-            )
-            found = connection.sql(query).fetchall()
-            return [cell(row, len(rulesets), labels, declared) for row in found], staged.id_name
+            return joint_staged(connection, rulesets, declared, staged, examples, labels)
 
-        cells, id_name = serially_if_needed(run)
-    rows = sum(cell.count for cell in cells)
-    return Joint(rows, cells, id_name, time.perf_counter() - started)
+        found = serially_if_needed(run)
+    return Joint(found.rows, found.cells, found.id_name, time.perf_counter() - started)
+
+
+def joint_staged(
+    connection: duckdb.DuckDBPyConnection,
+    rulesets: list[CheckedRuleset],
+    declared: Mapping[str, Input],
+    staged: Staged,
+    examples: int = 3,
+    labels: bool = False,
+) -> Joint:
+    """`joint` over rows already staged (`read.stage`): the studio stages a sample once,
+    as a table, and counts every edit's outcomes over it without reading the file again.
+    `declared` must be what the rows were staged with (`read.inputs_of`)."""
+    started = time.perf_counter()
+    query = _query(
+        rulesets, declared, staged.sql, staged.columns, staged.unreadable, examples, labels
+    )
+    found = connection.sql(query).fetchall()
+    cells = [cell(row, len(rulesets), labels, declared) for row in found]
+    rows = sum(c.count for c in cells)
+    return Joint(rows, cells, staged.id_name, time.perf_counter() - started)
 
 
 def _query(
@@ -150,12 +173,12 @@ def _example(
     account: dict[str, Any] = {}
     for name, value in (drawn["account"] or {}).items():
         if value is not None:
-            account[name] = _as_python(declared[name].type, value)
+            account[name] = as_python(declared[name].type, value)
     errors = tuple(drawn[f"e{i}"] for i in range(n))
     return Example(drawn["id"], account, errors, drawn["h"], labels)
 
 
-def _as_python(type_: TypeName, value: Any) -> Any:
+def as_python(type_: TypeName, value: Any) -> Any:
     """A staged value as the Python API takes it: a count read from a text cell
     is a double in SQL (`3.3k`), an int here."""
     if isinstance(value, Decimal):  # a DECIMAL column of a Parquet file
