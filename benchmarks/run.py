@@ -22,6 +22,7 @@ ALL = [
     "log_chain",
     "faults",
     "hostile_costs",
+    "studio_speed",
 ]
 
 
