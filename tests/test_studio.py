@@ -87,7 +87,8 @@ def test_files_and_a_misspelling_with_its_fix(base: str, folder: Path) -> None:
     assert (
         diagnostic["code"] == "unknown-name" and diagnostic["hint"] == "did you mean 'followers'?"
     )
-    fix = diagnostic["fix"]
+    assert diagnostic["fix"]["title"]
+    [fix] = diagnostic["fix"]["changes"]
     assert broken[fix["from"] : fix["to"]] == "folowers"  # ASCII: UTF-16 offsets equal
     fixed = broken[: fix["from"]] + fix["insert"] + broken[fix["to"] :]
     assert fixed == text_of(folder)
@@ -104,8 +105,30 @@ def test_offsets_count_as_the_editor_counts(base: str, folder: Path) -> None:
         "diagnostics"
     ]
     as_editor = text.encode("utf-16-le")
-    start, end = diagnostic["fix"]["from"], diagnostic["fix"]["to"]
+    start, end = diagnostic["from"], diagnostic["to"]
     assert as_editor[2 * start : 2 * end].decode("utf-16-le") == "folowers"
+
+
+def test_hover_and_completion_come_from_the_language_services(base: str, folder: Path) -> None:
+    """The page's position is the services' (0-based, code points); the answers are
+    `engine.services.Document`'s, as `tierline lsp` gives them."""
+    from engine.services import Document, Position
+
+    text = text_of(folder)
+    line = next(i for i, t in enumerate(text.splitlines()) if t.startswith("tier micro"))
+    at = {"line": line, "character": len("tier micro when foll")}
+    hover = post(base, "/api/hover", {"path": SYNTHESIS, "text": text, "position": at}).json()
+    expected = Document(text, SYNTHESIS).hover(Position(line, at["character"]))
+    assert expected is not None and hover["contents"] == expected.markdown
+    assert "followers" in hover["contents"]
+    typed = text.replace("tier nano  when followers", "tier nano  when eng")
+    end = {"line": line + 1, "character": len("tier nano  when eng")}
+    found = post(base, "/api/complete", {"path": SYNTHESIS, "text": typed, "position": end})
+    labels = [item["label"] for item in found.json()["items"]]
+    assert "engagement" in labels and "engagement_rate" in labels
+    nowhere = post(base, "/api/hover", {"path": SYNTHESIS, "text": text,
+                                        "position": {"line": -1, "character": 0}})  # fmt: skip
+    assert nowhere.status_code == 400
 
 
 def test_a_failing_example_says_why(base: str, folder: Path) -> None:

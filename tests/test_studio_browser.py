@@ -64,6 +64,32 @@ def type_at_end(page: Any, text: str) -> None:
     page.keyboard.type(text)
 
 
+def word_at(page: Any, line: str, word: str) -> tuple[float, float]:
+    """The middle of `word` on the editor's line that starts with `line`, on screen
+    (scrolled there first)."""
+    found = page.evaluate(
+        """([line, word]) => {
+          const el = [...document.querySelectorAll(".cm-line")]
+            .find((l) => l.textContent.startsWith(line));
+          el.scrollIntoView({ block: "center" });
+          const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+          for (let node; (node = walk.nextNode()); ) {
+            const at = node.textContent.indexOf(word);
+            if (at < 0) continue;
+            const range = document.createRange();
+            range.setStart(node, at);
+            range.setEnd(node, at + word.length);
+            const box = range.getBoundingClientRect();
+            return [box.x + box.width / 2, box.y + box.height / 2];
+          }
+          return null;
+        }""",
+        [line, word],
+    )
+    assert found is not None, f"{word!r} is not on the line {line!r}"
+    return found[0], found[1]
+
+
 def test_a_diagnostic_appears_and_its_fix_works(page: Any, tmp_path: Path) -> None:
     folder = rules_folder(tmp_path, SYNTHESIS)
     with studio(folder) as base:
@@ -72,11 +98,24 @@ def test_a_diagnostic_appears_and_its_fix_works(page: Any, tmp_path: Path) -> No
         type_at_end(page, "\nlabel big when folowers above 1M\n")
         page.wait_for_selector(".cm-lintRange-error")
         fix = page.wait_for_selector("[data-testid=fix]")
-        assert "use 'followers'" in fix.inner_text()
+        assert fix.inner_text() == "Fix: replace 'folowers' with 'followers'"
         fix.click()
         page.wait_for_selector("text=No problems: the file checks clean.")
         assert "label big when followers above 1M" in page.inner_text(".cm-content")
         assert page.query_selector(".cm-lintRange-error") is None
+        # hover and completion come from the language services
+        x, y = word_at(page, "tier micro when", "followers")
+        page.mouse.move(x, y)
+        hover = page.wait_for_selector("[data-testid=hover]").inner_text()
+        assert "input followers: count" in hover
+        page.click(".cm-line:has-text('tier nano')")
+        page.keyboard.press("End")
+        page.keyboard.type(" and eng")
+        page.keyboard.press("Control+Space")
+        options = page.wait_for_selector(".cm-tooltip-autocomplete").inner_text()
+        assert "engagement_rate" in options
+        page.keyboard.press("Enter")
+        assert "and engagement" in page.inner_text(".cm-line:has-text('tier nano')")
 
 
 def test_break_and_fix_an_example(page: Any, tmp_path: Path) -> None:

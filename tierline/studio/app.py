@@ -2,6 +2,8 @@
 engine's pieces (`live.py`, `samples.py`, `workspace.py`); nothing here decides
 anything about rules.
 
+Hover, completion and quick fixes come from `engine.services` (as `tierline lsp`'s).
+
 Access: without `--auth-tokens`, the studio listens on loopback only, answers only
 requests whose Host is a loopback name (a web page elsewhere cannot reach it by a
 DNS name that points at 127.0.0.1), and saves under the name the page gives. With
@@ -29,6 +31,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from engine import Ruleset
+from engine.services import Position
 from server.security.callers import STUDIO_ROLES, CallersFile
 from tierline.studio import live, samples
 from tierline.studio.errors import StudioError
@@ -103,6 +106,10 @@ def create_app(studio: Studio) -> Starlette:
         Route("/api/files", api("view", lambda r, b, who: _files(studio))),
         Route("/api/file", api("view", lambda r, b, who: _open(studio, r))),
         Route("/api/analyze", api("view", lambda r, b, who: _analyze(studio, b)), methods=["POST"]),
+        Route("/api/hover", api("view", lambda r, b, who: _hover(studio, b)), methods=["POST"]),
+        Route(
+            "/api/complete", api("view", lambda r, b, who: _complete(studio, b)), methods=["POST"]
+        ),
         Route("/api/columns", api("view", lambda r, b, who: _columns(studio, r))),
         Route("/api/samples", upload, methods=["POST"]),
         Route("/api/table", api("view", lambda r, b, who: _table(studio, b)), methods=["POST"]),
@@ -238,6 +245,30 @@ def _analyze(studio: Studio, body: dict[str, Any]) -> dict[str, Any]:
         out["examples"] = live.examples_json(found.ruleset)
         out["ruleset"] = live.declared(found.ruleset)
     return out
+
+
+def _position(body: dict[str, Any]) -> Position:
+    """The services' position: 0-based line and character in code points (the page
+    counts them from the editor's line text)."""
+    raw = body.get("position")
+    if not isinstance(raw, dict):
+        raise StudioError("bad-request", "position: give {line, character}", 400)
+    line, character = raw.get("line"), raw.get("character")
+    if not isinstance(line, int) or not isinstance(character, int) or line < 0 or character < 0:
+        raise StudioError("bad-request", "position: line and character are counts from 0", 400)
+    return Position(line, character)
+
+
+def _hover(studio: Studio, body: dict[str, Any]) -> dict[str, Any]:
+    name, text = _text(body, "path"), _text(body, "text")
+    studio.workspace.resolve(name)
+    return studio.checker.hover(name, text, _position(body))
+
+
+def _complete(studio: Studio, body: dict[str, Any]) -> dict[str, Any]:
+    name, text = _text(body, "path"), _text(body, "text")
+    studio.workspace.resolve(name)
+    return studio.checker.complete(name, text, _position(body))
 
 
 def _columns(studio: Studio, request: Request) -> dict[str, Any]:

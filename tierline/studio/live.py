@@ -1,81 +1,105 @@
-"""The unsaved text of a rule file, checked as `tierline check` checks it and tested as
-`tierline test` tests it, in the shapes the page draws.
+"""The unsaved text of a rule file, answered by the engine's language services
+(`engine.services.Document`, shared with `tierline lsp`) and tested as `tierline test`
+tests it, in the shapes the page draws.
 
-In: the text in the editor and its file's name. Out: the diagnostics (with the
-editor's offsets: CodeMirror counts UTF-16 code units, Python code points), a
-quick fix for each diagnostic that carries one, every example's outcome with the
-explanation of a failure, and what the ruleset declares (for the column mapping
-and the impact views). The last checked texts are kept by their digest: the
-sample, the impact and the examples of one keystroke share one check.
+In: the text in the editor and its file's name. Out: the diagnostics of `tierline
+check` with the editor's offsets (CodeMirror counts UTF-16 code units, the services
+code points) and each diagnostic's quick fixes, hover and completion at a position,
+every example's outcome with the explanation of a failure, and what the ruleset
+declares (for the column mapping and the impact views). The last documents are kept
+by their digest, so the sample, the impact and the examples of one keystroke share
+one check. No `StatementCache`: it moves the spans of the trees it gave for one
+version when it parses the next, and the studio reads several versions of a file at
+once (the saved file beside the edit, an older keystroke's answer still on its way);
+each text is parsed whole, a few milliseconds for a file people write by hand.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from engine import ClassifyError, RuleError, Ruleset
-from engine.language.diagnostics import Diagnostic
+from engine import ClassifyError, Ruleset
 from engine.language.source import Source
-from engine.load import check_source
+from engine.services import Diagnostic, Document, Position
+from engine.services.positions import Range
 from tierline.cli.examples import literal, unreached
 from tierline.studio.errors import StudioError
 
 # One check at a time in this process: the analysis's solver (z3) shares one context
-# between threads, and two checks at once crash it (as in server/loading.py).
-CHECKING = threading.Lock()
+# between threads, and two checks at once crash it (as in server/loading.py); the
+# documents and their statement caches are not thread-safe either.
+CHECKING = threading.RLock()
 _KEPT = 32
-_DID_YOU_MEAN = re.compile(r"did you mean '([^']+)'\?")
 
 
 @dataclass(frozen=True)
 class Checked:
-    source: Source
-    ruleset: Ruleset | None
+    document: Document
+    ruleset: Ruleset | None  # None: the text has errors
     diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def source(self) -> Source:
+        return self.document.source
 
 
 class Checker:
-    """Checks texts, remembering the last few by (name, digest)."""
+    """Documents by (name, digest), the last `_KEPT`."""
 
     def __init__(self) -> None:
         self._kept: OrderedDict[tuple[str, str], Checked] = OrderedDict()
-        self._lock = threading.Lock()
 
     def check(self, name: str, text: str) -> Checked:
-        source = Source(text, name)
-        key = (name, source.digest)
-        with self._lock:
+        key = (name, Source(text, name).digest)
+        with CHECKING:
             found = self._kept.get(key)
             if found is not None:
                 self._kept.move_to_end(key)
                 return found
-        with CHECKING:
-            try:
-                checked = check_source(source)
-                result = Checked(checked.source, Ruleset(checked), tuple(checked.warnings))
-            except RuleError as error:
-                result = Checked(error.source, None, tuple(error.diagnostics))
-        with self._lock:
+            document = Document(text, name)
+            diagnostics = tuple(document.diagnostics())
+            clean = not any(d.severity == "error" for d in diagnostics)
+            checked = document.checked if clean else None
+            result = Checked(document, Ruleset(checked) if checked else None, diagnostics)
             self._kept[key] = result
             while len(self._kept) > _KEPT:
                 self._kept.popitem(last=False)
-        return result
+            return result
 
     def ruleset(self, name: str, text: str) -> Ruleset:
-        """The text's ruleset, or the StudioError-shaped refusal of a text with errors."""
+        """The text's ruleset, or the refusal of a text with errors."""
         found = self.check(name, text)
         if found.ruleset is None:
             raise StudioError(
                 "rules-have-errors",
                 f"{name} has errors; fix them to see this",
                 422,
-                errors=sum(1 for d in found.diagnostics if d.severity.value == "error"),
+                errors=sum(1 for d in found.diagnostics if d.severity == "error"),
             )
         return found.ruleset
+
+    def hover(self, name: str, text: str, position: Position) -> dict[str, Any]:
+        found = self.check(name, text)
+        with CHECKING:
+            answer = found.document.hover(position)
+        if answer is None:
+            return {"contents": None}
+        return {"contents": answer.markdown, **_offsets(found.document, answer.range)}
+
+    def complete(self, name: str, text: str, position: Position) -> dict[str, Any]:
+        found = self.check(name, text)
+        with CHECKING:
+            items = found.document.complete(position)
+        return {
+            "items": [
+                {"label": c.label, "kind": c.kind, "detail": c.detail,
+                 "insert": c.insert_text or c.label}
+                for c in items
+            ]
+        }  # fmt: skip
 
 
 def utf16(text: str, offset: int) -> int:
@@ -84,46 +108,39 @@ def utf16(text: str, offset: int) -> int:
     return len(head) + sum(1 for ch in head if ord(ch) > 0xFFFF)
 
 
+def _offsets(document: Document, where: Range) -> dict[str, int]:
+    text = document.text
+    start = utf16(text, document.lines.offset(where.start))
+    end = utf16(text, document.lines.offset(where.end))
+    return {"from": start, "to": max(start, end)}
+
+
 def diagnostics_json(found: Checked) -> list[dict[str, Any]]:
-    text = found.source.text
+    document = found.document
     out = []
     for d in found.diagnostics:
-        start = utf16(text, d.span.start)
-        end = max(start, utf16(text, d.span.end))
         item: dict[str, Any] = {
-            "from": start,
-            "to": end,
-            "line": d.span.line,
-            "column": d.span.col,
-            "severity": d.severity.value,
+            **_offsets(document, d.range),
+            "line": d.range.start.line + 1,
+            "column": d.range.start.character + 1,
+            "severity": d.severity,
             "code": d.code,
             "message": d.message,
             "hint": d.hint,
         }
         if d.witness is not None:
             item["witness"] = d.witness
-        fix = quick_fix(found.source, d)
-        if fix is not None:
-            item["fix"] = fix
+        with CHECKING:
+            fixes = document.fixes(d)
+        if fixes:  # the first is the likeliest ("did you mean"); the page offers it
+            item["fix"] = {
+                "title": fixes[0].title,
+                "changes": [
+                    {**_offsets(document, e.range), "insert": e.new_text} for e in fixes[0].edits
+                ],
+            }
         out.append(item)
     return out
-
-
-def quick_fix(source: Source, diagnostic: Diagnostic) -> dict[str, Any] | None:
-    """The edit a diagnostic's hint names: "did you mean 'followers'?" replaces the
-    misspelled word the diagnostic points at."""
-    if diagnostic.hint is None:
-        return None
-    matched = _DID_YOU_MEAN.search(diagnostic.hint)
-    if matched is None or diagnostic.span.end <= diagnostic.span.start:
-        return None
-    text = source.text
-    return {
-        "title": f"use '{matched.group(1)}'",
-        "from": utf16(text, diagnostic.span.start),
-        "to": utf16(text, diagnostic.span.end),
-        "insert": matched.group(1),
-    }
 
 
 def examples_json(ruleset: Ruleset) -> dict[str, Any]:

@@ -112,12 +112,23 @@ const serverLint = linter(async () => {
     severity: d.severity === "error" ? "error" : "warning",
     message: d.message + (d.hint ? ` — ${d.hint}` : ""),
     source: d.code,
-    actions: d.fix ? [{ name: t("fix", { title: d.fix.title }), apply: () => applyFix(d.fix) }] : [],
+    actions: d.fix ? [{ name: fixTitle(d.fix), apply: () => applyFix(d.fix) }] : [],
   }));
 }, { delay: 120 });
 
+// A fix's title in the page's language: one replacement is said from its edit; others
+// keep the services' words.
+function fixTitle(fix) {
+  if (fix.changes.length === 1 && view) {
+    const c = fix.changes[0];
+    const old = view.state.sliceDoc(c.from, c.to);
+    if (old && c.insert) return t("replace", { old, new: c.insert });
+  }
+  return t("fix", { title: fix.title });
+}
+
 function applyFix(fix) {
-  view.dispatch({ changes: { from: fix.from, to: fix.to, insert: fix.insert } });
+  view.dispatch({ changes: fix.changes.map((c) => ({ from: c.from, to: c.to, insert: c.insert })) });
 }
 
 function position(pos) {
@@ -127,13 +138,22 @@ function position(pos) {
   return { line: line.number - 1, character };
 }
 
+// The services' hover is Markdown: code blocks, `code` and **bold** are all it uses.
+function markdown(text) {
+  return text.split(/```[a-z]*\n?/).map((part, i) => i % 2
+    ? h("pre", {}, part.replace(/\n$/, ""))
+    : h("div", {}, part.split(/(`[^`]+`|\*\*[^*]+\*\*)/).map((bit) =>
+      bit.startsWith("`") ? h("code", {}, bit.slice(1, -1))
+        : bit.startsWith("**") ? h("strong", {}, bit.slice(2, -2)) : bit)));
+}
+
 const serverHover = hoverTooltip(async (v, pos) => {
   try {
     const found = await api("/api/hover", { path: state.path, text: currentText(), position: position(pos) });
     if (!found.contents) return null;
     return {
       pos, above: true,
-      create: () => ({ dom: h("div", { class: "hover", "data-testid": "hover" }, found.contents) }),
+      create: () => ({ dom: h("div", { class: "hover", "data-testid": "hover" }, markdown(found.contents)) }),
     };
   } catch { return null; }
 });
@@ -146,7 +166,10 @@ async function serverComplete(context) {
     if (!found.items || !found.items.length) return null;
     return {
       from: word ? word.from : context.pos,
-      options: found.items.map((i) => ({ label: i.label, detail: i.detail || undefined, type: i.kind || "variable" })),
+      options: found.items.map((i) => ({
+        label: i.label, detail: i.detail || undefined, apply: i.insert,
+        type: { input: "variable", let: "variable", level: "constant", band: "enum", tier: "class", label: "property", type: "type", operator: "keyword" }[i.kind] || i.kind,
+      })),
     };
   } catch { return null; }
 }
@@ -243,7 +266,7 @@ function renderProblems() {
     h("span", { class: "code" }, d.code), " ", d.message,
     d.hint ? h("div", { class: "hint" }, d.hint) : null,
     d.witness ? h("div", { class: "hint" }, JSON.stringify(d.witness)) : null,
-    d.fix ? h("button", { class: "fix", "data-testid": "fix", onclick: () => applyFix(d.fix) }, t("fix", { title: d.fix.title })) : null,
+    d.fix ? h("button", { class: "fix", "data-testid": "fix", title: d.fix.title, onclick: () => applyFix(d.fix) }, fixTitle(d.fix)) : null,
   ))));
 }
 
