@@ -114,8 +114,8 @@ def test_a_diagnostic_appears_and_its_fix_works(page: Any, tmp_path: Path) -> No
         page.keyboard.press("Control+Space")
         options = page.wait_for_selector(".cm-tooltip-autocomplete").inner_text()
         assert "engagement_rate" in options
-        page.keyboard.press("Enter")
-        assert "and engagement" in page.inner_text(".cm-line:has-text('tier nano')")
+        page.click(".cm-tooltip-autocomplete li:has-text('engagement_rate')")
+        assert "and engagement_rate" in page.inner_text(".cm-line:has-text('tier nano')")
 
 
 def test_break_and_fix_an_example(page: Any, tmp_path: Path) -> None:
