@@ -393,3 +393,18 @@ def test_no_tokens_means_loopback_only(tmp_path: Path) -> None:
         refused.returncode == 2 and "unknown role classify; roles are view, edit" in refused.stderr
     )
     assert os.path.exists(folder / SYNTHESIS)
+
+
+def test_a_finding_of_the_analysis_blocks_the_save_not_the_sample(base: str, folder: Path) -> None:
+    """Tiers that overlap under `policy unique` are an error of the analysis: the page
+    still shows what the text does to the sample (those rows refused), never saves it."""
+    text = text_of(folder).replace("policy first", "policy unique")
+    checked = post(base, "/api/analyze", {"path": SYNTHESIS, "text": text}).json()
+    assert checked["ok"] is False
+    assert "overlapping-tiers" in {d["code"] for d in checked["diagnostics"]}
+    table = post(base, "/api/table", {"path": SYNTHESIS, "text": text, "sample": "data-0"})
+    assert table.status_code == 200 and table.json()["tiers"].get("(error)", 0) > 0
+    opened = httpx.get(base + "/api/file", params={"path": SYNTHESIS}, timeout=10).json()
+    refused = post(base, "/api/save", {"path": SYNTHESIS, "text": text, "digest": opened["digest"]})
+    assert refused.status_code == 422 and refused.json()["error"] == "gate"
+    assert text_of(folder) == opened["text"]

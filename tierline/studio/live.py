@@ -51,35 +51,51 @@ class Checker:
 
     def __init__(self) -> None:
         self._kept: OrderedDict[tuple[str, str], Checked] = OrderedDict()
+        self._quick: OrderedDict[tuple[str, str], Ruleset | None] = OrderedDict()
+        self._lock = threading.Lock()  # the two caches; CHECKING is for the work
 
     def check(self, name: str, text: str) -> Checked:
         key = (name, Source(text, name).digest)
         with CHECKING:
-            found = self._kept.get(key)
-            if found is not None:
-                self._kept.move_to_end(key)
-                return found
+            with self._lock:
+                found = self._kept.get(key)
+                if found is not None:
+                    self._kept.move_to_end(key)
+                    return found
             document = Document(text, name)
             diagnostics = tuple(document.diagnostics())
             clean = not any(d.severity == "error" for d in diagnostics)
             checked = document.checked if clean else None
             result = Checked(document, Ruleset(checked) if checked else None, diagnostics)
-            self._kept[key] = result
-            while len(self._kept) > _KEPT:
-                self._kept.popitem(last=False)
+            with self._lock:
+                self._kept[key] = result
+                while len(self._kept) > _KEPT:
+                    self._kept.popitem(last=False)
             return result
 
     def ruleset(self, name: str, text: str) -> Ruleset:
-        """The text's ruleset, or the refusal of a text with errors."""
-        found = self.check(name, text)
-        if found.ruleset is None:
-            raise StudioError(
-                "rules-have-errors",
-                f"{name} has errors; fix them to see this",
-                422,
-                errors=sum(1 for d in found.diagnostics if d.severity == "error"),
-            )
-        return found.ruleset
+        """The text's ruleset, or the refusal of a text with errors. Without waiting for
+        the analysis: the sample, the impact and the comparison of a keystroke need the
+        rules, not the solver's findings, so a text not yet checked whole is checked
+        without the analysis (no solver, so beside a running check, not after it). A
+        file whose only errors are the analysis's (tiers that overlap under `policy
+        unique`) still shows what it does to the sample; saving it stays refused."""
+        key = (name, Source(text, name).digest)
+        with self._lock:  # not CHECKING: a running check (the solver) is not waited for
+            found = self._kept.get(key)
+            known, quick = key in self._quick, self._quick.get(key)
+        if found is not None and found.ruleset is not None:
+            return found.ruleset
+        if not known:
+            checked = Document(text, name).checked  # parse and check: no solver
+            quick = Ruleset(checked) if checked is not None else None
+            with self._lock:
+                self._quick[key] = quick
+                while len(self._quick) > _KEPT:
+                    self._quick.popitem(last=False)
+        if quick is None:
+            raise StudioError("rules-have-errors", f"{name} has errors; fix them to see this", 422)
+        return quick
 
     def hover(self, name: str, text: str, position: Position) -> dict[str, Any]:
         found = self.check(name, text)
