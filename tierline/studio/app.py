@@ -210,14 +210,12 @@ def _files(studio: Studio) -> dict[str, Any]:
         except StudioError as error:
             out.append({"path": name, "error": error.message})
             continue
-        found = studio.checker.check(name, opened.text)
-        item: dict[str, Any] = {
-            "path": name,
-            "digest": opened.digest,
-            "ok": found.ruleset is not None,
-        }
-        if found.ruleset is not None:
-            item |= {"ruleset": found.ruleset.name, "title": found.ruleset.checked.title}
+        item: dict[str, Any] = {"path": name, "digest": opened.digest}
+        try:  # the list needs names and titles, not the solver's findings
+            ruleset = studio.checker.ruleset(name, opened.text)
+            item |= {"ok": True, "ruleset": ruleset.name, "title": ruleset.checked.title}
+        except StudioError:
+            item["ok"] = False
         out.append(item)
     return {"files": out}
 
@@ -346,11 +344,11 @@ def _compare(studio: Studio, body: dict[str, Any]) -> dict[str, Any]:
         if other == name:
             continue
         try:
-            found = studio.checker.check(other, studio.workspace.open(other).text)
-        except StudioError:
+            ruleset = studio.checker.ruleset(other, studio.workspace.open(other).text)
+        except StudioError:  # unreadable, or with errors: not a definition to compare
             continue
-        if found.ruleset is not None and found.ruleset.name not in {r.name for r in others}:
-            others.append(found.ruleset)
+        if ruleset.name not in {r.name for r in others}:
+            others.append(ruleset)
     if len(others) < 2:
         raise StudioError("nothing-to-compare", "the folder has no other definition", 422)
     sample = studio.samples.get(_text(body, "sample"))

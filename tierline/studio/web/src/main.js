@@ -192,8 +192,11 @@ function makeEditor(text) {
 function canEdit() { return !!state.session && state.session.roles.includes("edit"); }
 
 async function loadFiles() {
-  const found = await api("/api/files");
-  state.files = found.files;
+  state.files = (await api("/api/files")).files;
+  renderFiles();
+}
+
+function renderFiles() {
   const list = $("files");
   list.replaceChildren(...state.files.map((f) => h("li", {},
     h("button", {
@@ -211,7 +214,7 @@ async function openFile(path) {
   state.analysis = null;
   if (found.mapping) state.mapping = { map: found.mapping.map || {}, id: found.mapping.id || null };
   makeEditor(found.text);
-  await loadFiles();
+  renderFiles();
   document.title = `${path} — ${t("title")}`;
   forceLinting(view);
   notice("");
