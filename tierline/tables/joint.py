@@ -13,7 +13,9 @@ scan and a GROUP BY of a few hundred groups.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,7 +26,7 @@ import duckdb
 from engine.checker.model import CheckedRuleset, Input
 from engine.language.ast import TypeName
 from engine.sql.compile import result_columns
-from engine.sql.layers import PREFIX
+from engine.sql.layers import PREFIX, Columns
 from tierline.tables.cells import quoted
 from tierline.tables.read import (
     Staged,
@@ -126,7 +128,7 @@ def _query(
     outcomes, keys, errors = [], [], []
     layers: list[str] = []  # CTEs of helper columns, each over the one before
     for i, checked in enumerate(rulesets):
-        added = result_columns(checked, "duckdb", columns, unreadable, prefix=f"{PREFIX}{i}_")
+        added = _columns_of(checked, columns, unreadable, f"{PREFIX}{i}_")
         for layer in added.layers:  # each ruleset's lets, once per row (engine/sql/layers.py)
             helpers = ", ".join(f"{sql} AS {quoted(name)}" for name, sql in layer.items())
             below = f"__layer{len(layers) - 1}" if layers else "__staged"
@@ -152,6 +154,31 @@ def _query(
         f"WITH {', '.join(ctes)}, __sides AS (SELECT {', '.join(sides)} FROM {rows}) "
         f"SELECT {', '.join(outcomes + keys + aggregates)} FROM __sides GROUP BY ALL"
     )
+
+
+_COMPILED: OrderedDict[tuple[Any, ...], Columns] = OrderedDict()
+_COMPILED_KEPT = 64
+_COMPILING = threading.Lock()
+
+
+def _columns_of(
+    checked: CheckedRuleset, columns: Mapping[str, str], unreadable: Mapping[str, str], prefix: str
+) -> Columns:
+    """`result_columns` on DuckDB, kept by the source's digest: the studio counts every
+    keystroke against the saved file, whose SQL (a tenth of a second of sqlglot) is the
+    same each time. The same digest and name check to the same rules."""
+    key = (checked.digest, checked.name, tuple(columns.items()), tuple(unreadable.items()), prefix)
+    with _COMPILING:
+        found = _COMPILED.get(key)
+        if found is not None:
+            _COMPILED.move_to_end(key)
+            return found
+    found = result_columns(checked, "duckdb", columns, unreadable, prefix=prefix)
+    with _COMPILING:
+        _COMPILED[key] = found
+        while len(_COMPILED) > _COMPILED_KEPT:
+            _COMPILED.popitem(last=False)
+    return found
 
 
 def cell(row: tuple[Any, ...], n: int, labels: bool, declared: Mapping[str, Input]) -> Cell:
