@@ -286,3 +286,22 @@ def test_the_german_interface(page: Any, tmp_path: Path) -> None:
         page.reload()  # the choice is remembered
         page.wait_for_selector("#tab-beispiele, #tab-examples")
         assert page.inner_text("#tab-examples") == "Beispiele"
+
+
+def test_sign_in_with_a_token_and_view_only(page: Any, tmp_path: Path) -> None:
+    folder = rules_folder(tmp_path, SYNTHESIS)
+    tokens = tmp_path / "tokens"
+    made = tierline("token", "new", "viktor", "--roles", "view", "--add-to", str(tokens))
+    assert made.returncode == 0, made.stderr
+    with studio(folder, "--auth-tokens", str(tokens)) as base:
+        page.goto(base + "/")
+        page.fill("#token", "wrong")
+        page.click("form.signin button")
+        page.wait_for_selector("form.signin >> text=A valid access token is needed.")
+        page.fill("#token", made.stdout.strip())
+        page.click("form.signin button")
+        page.wait_for_selector(f"button.file.current[data-file='{SYNTHESIS}']")
+        page.wait_for_selector("text=No problems: the file checks clean.")
+        assert page.is_disabled("#save")
+        assert page.get_attribute("#save", "title") == "You may view; saving needs the edit role."
+        assert page.is_hidden("#author")  # a token's name is the author
