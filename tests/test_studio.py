@@ -408,3 +408,24 @@ def test_a_finding_of_the_analysis_blocks_the_save_not_the_sample(base: str, fol
     refused = post(base, "/api/save", {"path": SYNTHESIS, "text": text, "digest": opened["digest"]})
     assert refused.status_code == 422 and refused.json()["error"] == "gate"
     assert text_of(folder) == opened["text"]
+
+
+def test_only_the_last_uploads_are_kept(tmp_path: Path) -> None:
+    """Each dropped file is bounded, and so is their number: the oldest go first."""
+    from tierline.studio.samples import KEPT_UPLOADS
+
+    folder = rules_folder(tmp_path, SYNTHESIS)
+    small = sample_csv(tmp_path / "a.csv", 5).read_bytes()
+    with studio(folder) as base:
+        ids = []
+        for i in range(KEPT_UPLOADS + 2):
+            named = {**HEADERS, "X-Filename": f"s{i}.csv"}
+            sent = httpx.post(base + "/api/samples", content=small, headers=named, timeout=30)
+            assert sent.status_code == 200, sent.text
+            ids.append(sent.json()["id"])
+        listed = [s["id"] for s in httpx.get(base + "/api/session", timeout=10).json()["samples"]]
+        assert listed == ids[2:]
+        gone = post(
+            base, "/api/table", {"path": SYNTHESIS, "text": text_of(folder), "sample": ids[0]}
+        )
+        assert gone.status_code == 404

@@ -50,6 +50,7 @@ from tierline.tables.read import (
 from tierline.tables.why import why
 
 ROWS_SHOWN = 200
+KEPT_UPLOADS = 8  # dropped files kept at once (each at most --max-upload-mb): disk is bounded
 MAPPINGS = ".columns.json"  # beside `x.tiers`: `x.tiers.columns.json`
 
 
@@ -78,6 +79,7 @@ class Samples:
         self._folder = tempfile.TemporaryDirectory(prefix="tierline-studio-")
         self._lock = threading.Lock()
         self._samples: dict[str, Sample] = {}
+        self._uploads = 0
         for i, path in enumerate(data):
             sample = Sample(f"data-{i}", Path(path).name, path, False)
             self._samples[sample.id] = sample
@@ -107,7 +109,8 @@ class Samples:
                 name=plain,
             )
         with self._lock:
-            number = len(self._samples)
+            self._uploads += 1
+            number = self._uploads
             sample_id = f"upload-{number}"
         path = Path(self._folder.name) / f"{number}{suffix}"
         size = 0
@@ -129,6 +132,10 @@ class Samples:
         sample = Sample(sample_id, plain or path.name, str(path), True)
         with self._lock:
             self._samples[sample_id] = sample
+            uploads = [s for s in self._samples.values() if s.uploaded]
+            for old in uploads[: max(0, len(uploads) - KEPT_UPLOADS)]:  # the oldest go
+                del self._samples[old.id]
+                Path(old.path).unlink(missing_ok=True)
         return sample
 
 
