@@ -202,7 +202,10 @@ function renderFiles() {
     h("button", {
       class: f.path === state.path ? "file current" : "file",
       "data-file": f.path, title: f.title || f.error || "",
-      onclick: () => openFile(f.path),
+      onclick: () => {
+        if (view && currentText() !== state.savedText && !window.confirm(t("discard", { file: state.path }))) return;
+        openFile(f.path);
+      },
     }, f.path, f.ok === false ? " ⚠" : ""))));
 }
 
@@ -637,6 +640,11 @@ window.addEventListener("unhandledrejection", (event) => {
   const error = event.reason;
   const text = () => (error instanceof ApiError ? errorText(error) : t("unreachable"));
   if ($("notice")) notice(text, "error"); else document.body.textContent = text();
+});
+
+// Leaving the page with unsaved changes asks first (the browser words the question).
+window.addEventListener("beforeunload", (event) => {
+  if (view && currentText() !== state.savedText) event.preventDefault();
 });
 
 const hash = new URLSearchParams(location.hash.slice(1));
