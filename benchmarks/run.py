@@ -24,6 +24,7 @@ ALL = [
     "faults",
     "hostile_costs",
     "lsp_speed",
+    "studio_speed",
 ]
 
 

@@ -13,7 +13,9 @@ scan and a GROUP BY of a few hundred groups.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,9 +26,16 @@ import duckdb
 from engine.checker.model import CheckedRuleset, Input
 from engine.language.ast import TypeName
 from engine.sql.compile import result_columns
-from engine.sql.layers import PREFIX
+from engine.sql.layers import PREFIX, Columns
 from tierline.tables.cells import quoted
-from tierline.tables.read import inputs_of, readable, required_by, serially_if_needed, stage
+from tierline.tables.read import (
+    Staged,
+    inputs_of,
+    readable,
+    required_by,
+    serially_if_needed,
+    stage,
+)
 
 REFUSED = "(error)"  # never a tier's name: tier names are identifiers
 
@@ -73,20 +82,36 @@ def joint(
     declared = inputs_of(rulesets)
     with readable(inputs) as (paths, kind):
 
-        def run(parallel: bool) -> tuple[list[Cell], str]:
+        def run(parallel: bool) -> Joint:
             connection = duckdb.connect()
             connection.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
             staged = stage(connection, declared, paths, kind, dict(mapping or {}), id_column,
                            parallel, required_by(rulesets))  # fmt: skip
-            query = _query(
-                rulesets, declared, staged.sql, staged.columns, staged.unreadable, examples, labels
-            )
-            found = connection.sql(query).fetchall()
-            return [cell(row, len(rulesets), labels, declared) for row in found], staged.id_name
+            return joint_staged(connection, rulesets, declared, staged, examples, labels)
 
-        cells, id_name = serially_if_needed(run)
-    rows = sum(cell.count for cell in cells)
-    return Joint(rows, cells, id_name, time.perf_counter() - started)
+        found = serially_if_needed(run)
+    return Joint(found.rows, found.cells, found.id_name, time.perf_counter() - started)
+
+
+def joint_staged(
+    connection: duckdb.DuckDBPyConnection,
+    rulesets: list[CheckedRuleset],
+    declared: Mapping[str, Input],
+    staged: Staged,
+    examples: int = 3,
+    labels: bool = False,
+) -> Joint:
+    """`joint` over rows already staged (`read.stage`): the studio stages a sample once,
+    as a table, and counts every edit's outcomes over it without reading the file again.
+    `declared` must be what the rows were staged with (`read.inputs_of`)."""
+    started = time.perf_counter()
+    query = _query(
+        rulesets, declared, staged.sql, staged.columns, staged.unreadable, examples, labels
+    )
+    found = connection.sql(query).fetchall()
+    cells = [cell(row, len(rulesets), labels, declared) for row in found]
+    rows = sum(c.count for c in cells)
+    return Joint(rows, cells, staged.id_name, time.perf_counter() - started)
 
 
 def _query(
@@ -103,7 +128,7 @@ def _query(
     outcomes, keys, errors = [], [], []
     layers: list[str] = []  # CTEs of helper columns, each over the one before
     for i, checked in enumerate(rulesets):
-        added = result_columns(checked, "duckdb", columns, unreadable, prefix=f"{PREFIX}{i}_")
+        added = _columns_of(checked, columns, unreadable, f"{PREFIX}{i}_")
         for layer in added.layers:  # each ruleset's lets, once per row (engine/sql/layers.py)
             helpers = ", ".join(f"{sql} AS {quoted(name)}" for name, sql in layer.items())
             below = f"__layer{len(layers) - 1}" if layers else "__staged"
@@ -131,6 +156,31 @@ def _query(
     )
 
 
+_COMPILED: OrderedDict[tuple[Any, ...], Columns] = OrderedDict()
+_COMPILED_KEPT = 64
+_COMPILING = threading.Lock()
+
+
+def _columns_of(
+    checked: CheckedRuleset, columns: Mapping[str, str], unreadable: Mapping[str, str], prefix: str
+) -> Columns:
+    """`result_columns` on DuckDB, kept by the source's digest: the studio counts every
+    keystroke against the saved file, whose SQL (a tenth of a second of sqlglot) is the
+    same each time. The same digest and name check to the same rules."""
+    key = (checked.digest, checked.name, tuple(columns.items()), tuple(unreadable.items()), prefix)
+    with _COMPILING:
+        found = _COMPILED.get(key)
+        if found is not None:
+            _COMPILED.move_to_end(key)
+            return found
+    found = result_columns(checked, "duckdb", columns, unreadable, prefix=prefix)
+    with _COMPILING:
+        _COMPILED[key] = found
+        while len(_COMPILED) > _COMPILED_KEPT:
+            _COMPILED.popitem(last=False)
+    return found
+
+
 def cell(row: tuple[Any, ...], n: int, labels: bool, declared: Mapping[str, Input]) -> Cell:
     outcomes = tuple(row[:n])
     label_sets = tuple(tuple(x) for x in row[n : 2 * n]) if labels else ()
@@ -150,12 +200,12 @@ def _example(
     account: dict[str, Any] = {}
     for name, value in (drawn["account"] or {}).items():
         if value is not None:
-            account[name] = _as_python(declared[name].type, value)
+            account[name] = as_python(declared[name].type, value)
     errors = tuple(drawn[f"e{i}"] for i in range(n))
     return Example(drawn["id"], account, errors, drawn["h"], labels)
 
 
-def _as_python(type_: TypeName, value: Any) -> Any:
+def as_python(type_: TypeName, value: Any) -> Any:
     """A staged value as the Python API takes it: a count read from a text cell
     is a double in SQL (`3.3k`), an int here."""
     if isinstance(value, Decimal):  # a DECIMAL column of a Parquet file
