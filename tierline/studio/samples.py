@@ -33,16 +33,14 @@ from engine.checker.model import CheckedRuleset, Input
 from engine.sql.compile import SqlError, compile_sql
 from tierline.studio.errors import StudioError
 from tierline.tables.cells import quoted
+from tierline.tables.columns import TableError, inputs_of, required_by
 from tierline.tables.compare import comparison as compared
 from tierline.tables.joint import as_python, joint_staged
 from tierline.tables.migration import Disagreement, migration
 from tierline.tables.read import (
     FORMATS,
     Staged,
-    TableError,
-    inputs_of,
     readable,
-    required_by,
     serially_if_needed,
     source,
     stage,
@@ -204,8 +202,7 @@ def _stage(
             staged = stage(connection, declared, paths, kind, dict(mapping.columns),
                            mapping.id_column, parallel, required_by(rulesets))  # fmt: skip
             connection.execute(f"CREATE TABLE __sample AS {staged.sql}")
-            kept = Staged("SELECT * FROM __sample", staged.columns, staged.unreadable,
-                          staged.id_name, staged.kept)  # fmt: skip
+            kept = Staged("SELECT * FROM __sample", staged.plan)
             return _Entry(connection, kept, declared)
 
         return serially_if_needed(run)
