@@ -247,7 +247,7 @@ class Encoding:
             name: {band.name: i for i, band in reversed(list(enumerate(level.bands)))}
             for name, level in checked.levels.items()
         }
-        self._conditions: dict[int, z3.BoolRef] = {}
+        self._conditions: dict[ast.NodeId, z3.BoolRef] = {}  # by `Rule.id`
         self._ambiguous: z3.BoolRef | None = None
 
     # -------------------------------------------------------------- decisions
@@ -255,10 +255,9 @@ class Encoding:
     def condition(self, rule: Rule) -> z3.BoolRef:
         if rule.when is None:
             return z3.BoolVal(True)
-        key = id(rule)
-        if key not in self._conditions:
-            self._conditions[key] = self.test(rule.when)
-        return self._conditions[key]
+        if rule.id not in self._conditions:
+            self._conditions[rule.id] = self.test(rule.when)
+        return self._conditions[rule.id]
 
     def tier_is(self, tier: str | None) -> z3.BoolRef:
         """The account's tier is `tier` (None: no tier) under the ruleset's policy,

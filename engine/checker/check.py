@@ -338,7 +338,7 @@ class _Checker:
             high = self._band_bound(band.bound.high, source_type, decl.source.name)
             text = self.source.text_of(band.bound.span)
             bands.append(Band(band.name.name, band.bound.op, low, high, text, band.span))
-        level = Level(decl.name.name, decl.source.name, tuple(bands), decl.name.span)
+        level = Level(decl.name.name, decl.source.name, tuple(bands), decl.name.span, id=decl.id)
         source_input = self.typer.inputs.get(decl.source.name)
         if source_input is not None and source_input.type is T.PERCENT:
             assert source_input.range is not None  # a percent input always has one
@@ -419,7 +419,7 @@ class _Checker:
                         )
                     if self._declare(seen_tiers, name, "tier"):
                         self.typer.condition(when)
-                        tiers.append(Rule("tier", name.name, when, stmt.span, path))
+                        tiers.append(Rule("tier", name.name, when, stmt.span, path, id=stmt.id))
                 case ast.LabelRule(name=name, when=when):
                     if name.name == "none":
                         self.report(
@@ -429,7 +429,7 @@ class _Checker:
                         )
                     elif self._declare(seen_labels, name, "label"):
                         self.typer.condition(when)
-                        labels.append(Rule("label", name.name, when, stmt.span, path))
+                        labels.append(Rule("label", name.name, when, stmt.span, path, id=stmt.id))
                 case ast.OtherwiseRule(name=name):
                     if otherwise is not None:
                         self.report(
@@ -440,7 +440,7 @@ class _Checker:
                         continue
                     if name.name != "none":
                         self._declare(seen_tiers, name, "tier")
-                    otherwise = Rule("otherwise", name.name, None, stmt.span, path)
+                    otherwise = Rule("otherwise", name.name, None, stmt.span, path, id=stmt.id)
         if otherwise is not None:
             tiers.append(otherwise)
         return tuple(tiers), tuple(labels)

@@ -83,12 +83,12 @@ def arith_type(op: str, left: T, right: T) -> T:
 
 
 class ExprTyper:
-    """Types expressions once, recording each node's type by identity."""
+    """Types expressions once, recording each node's type by its number (`ast.new_id`)."""
 
     def __init__(self, report: Report, maybe_declared: frozenset[str] = frozenset()):
         self.report = report
         self.maybe_declared = maybe_declared  # names in statements that failed to parse
-        self.types: dict[int, T] = {}
+        self.types: dict[ast.NodeId, T] = {}
         self.inputs: dict[str, Input] = {}
         self.let_types: dict[str, T] = {}
         self.levels: dict[str, ast.LevelDecl] = {}
@@ -162,7 +162,7 @@ class ExprTyper:
     def type_of(self, expr: ast.Expr) -> T | None:
         found = self._type(expr)
         if found is not None:
-            self.types[id(expr)] = found
+            self.types[expr.id] = found
         return found
 
     def _type(self, expr: ast.Expr) -> T | None:

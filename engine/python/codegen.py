@@ -74,10 +74,10 @@ class CodeGenerator:
         self.constants: list[Any] = []
         self._const_ids: dict[tuple[type, Any], int] = {}
         self.leaves = rule_leaves(checked)
-        self._leaf_ids = {id(leaf.expr): leaf.id for leaf in self.leaves}
+        self._leaf_ids = {leaf.expr.id: leaf.id for leaf in self.leaves}
         self._rule_leaves: dict[int, list[Leaf]] = {}
         for leaf in self.leaves:
-            self._rule_leaves.setdefault(id(leaf.rule), []).append(leaf)
+            self._rule_leaves.setdefault(leaf.rule.id, []).append(leaf)
         self.divisions: list[Division] = []
         self._division_ids: dict[int, int] = {}
         self.vars: dict[str, str] = {}
@@ -193,7 +193,7 @@ class CodeGenerator:
         One test a leaf, so that the code stays linear in a rule's conditions."""
         if rule.when is None:
             return iter(())
-        leaves = self._rule_leaves[id(rule)]
+        leaves = self._rule_leaves[rule.id]
         skippable = _skippable(rule.when)
         return (
             (leaf, (f"x{leaf.id} is not None",) if may_skip else ())
@@ -215,7 +215,7 @@ class CodeGenerator:
             return "(" + joined.join(self.leaf_result(p) for p in expr.parts) + ")"
         if isinstance(expr, ast.Not):
             return f"(not {self.leaf_result(expr.part)})"
-        return f"x{self._leaf_ids[id(expr)]}"
+        return f"x{self._leaf_ids[expr.id]}"
 
     def _has_division(self) -> bool:
         exprs: list[object] = [d.expr for d in self.checked.derived if isinstance(d, Let)]
@@ -435,7 +435,7 @@ class CodeGenerator:
 
     def expr(self, node: ast.Expr) -> str:
         code = self._expr(node)
-        leaf = self._leaf_ids.get(id(node))
+        leaf = self._leaf_ids.get(node.id)
         if leaf is None or self.mode == "run":
             return code
         if self.mode == "trace":
@@ -490,12 +490,12 @@ class CodeGenerator:
     def _divide(self, node: ast.Arith, left: ast.Expr, right: ast.Expr) -> str:
         """Division by zero gives 0; the trace notes it."""
         if self.mode != "run":
-            index = self._division_ids.get(id(node))
+            index = self._division_ids.get(node.id)
             if index is None:
                 text = " ".join(self.checked.source.text_of(node.span).split())
                 divisor = " ".join(self.checked.source.text_of(right.span).split())
                 self.divisions.append(Division(text, divisor))
-                index = self._division_ids[id(node)] = len(self.divisions) - 1
+                index = self._division_ids[node.id] = len(self.divisions) - 1
             return f"_div({self.expr(left)}, {self.expr(right)}, {index})"
         self._temp += 1
         t = f"t{self._temp}"

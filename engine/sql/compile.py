@@ -124,7 +124,7 @@ class _Builder:
         self.unreadable = unreadable
         self.absent = absent
         self.derived = {item.name: item for item in checked.derived}
-        self._bounds: dict[int, int | None] = {}  # _whole_bound's, by node
+        self._bounds: dict[ast.NodeId, int | None] = {}  # _whole_bound's, by node id
         self.let_columns: dict[str, str] = {}  # a let -> its helper column (`layers`)
         self.refused_column: str | None = None  # whether the row is refused, once per row
 
@@ -526,10 +526,9 @@ class _Builder:
         size); None where it computes in floats (a division, a number, a percent).
         Kept by node: each arithmetic asks again for its parts, and a let is asked at
         every use."""
-        key = id(node)  # the nodes live as long as the checked ruleset this builder holds
-        if key not in self._bounds:
-            self._bounds[key] = self._bound_of(node)
-        return self._bounds[key]
+        if node.id not in self._bounds:
+            self._bounds[node.id] = self._bound_of(node)
+        return self._bounds[node.id]
 
     def _bound_of(self, node: ast.Expr) -> int | None:
         match node:
