@@ -21,7 +21,7 @@ through the evaluator by the caller before it is reported.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -79,7 +79,7 @@ class Inputs:
 
     def _collect(self, expr: ast.Expr, checked: CheckedRuleset) -> None:
         """The texts each text input is compared with, and each set input tested for."""
-        for node in _walk(expr):
+        for node in ast.walk(expr):
             match node:
                 case ast.InSet(value=ast.Name(name=name), items=items):
                     self._named(name, items.values)
@@ -414,16 +414,6 @@ def _ops(op: str, a: z3.ArithRef, b: z3.ArithRef) -> z3.BoolRef:
             return a == b
     assert op == "!="
     return a != b
-
-
-def _walk(expr: ast.Expr) -> Iterator[ast.Expr]:
-    yield expr
-    match expr:
-        case ast.AllOf(parts=parts) | ast.AnyOf(parts=parts):
-            for part in parts:
-                yield from _walk(part)
-        case ast.Not(part=part):
-            yield from _walk(part)
 
 
 @dataclass

@@ -136,19 +136,4 @@ class CheckedRuleset:
 
 def names_in(expr: ast.Expr) -> set[str]:
     """Every value name an expression reads (inputs, lets, levels)."""
-    found: set[str] = set()
-    stack: list[object] = [expr]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.Name):
-            found.add(node.name)
-            continue
-        if isinstance(node, ast.LevelIs):
-            found.add(node.value.name)
-            continue
-        for slot in getattr(node, "__slots__", ()):
-            if slot == "span":
-                continue
-            child = getattr(node, slot)
-            stack.extend(child if isinstance(child, tuple) else (child,))
-    return found
+    return {name.name for name in ast.value_names(expr)}

@@ -406,6 +406,18 @@ def children(node: Node) -> tuple[Node, ...]:
             assert_never(node)
 
 
+def value_names(node: Node) -> Iterator[Name]:
+    """The names under `node` that stand for values (inputs, lets, levels), in source
+    order: every `Name` but a band's in `engagement is high`."""
+    bands: set[NodeId] = set()
+    for item in walk(node):
+        if type(item) is Name:
+            if item.id not in bands:
+                yield item
+        elif type(item) is LevelIs:
+            bands.add(item.band.id)  # met next but one: its value comes first
+
+
 def walk(node: Node) -> Iterator[Node]:
     """`node` and every node under it, each before its children and the children in
     source order; without recursion, so that no nesting is too deep to walk."""

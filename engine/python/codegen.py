@@ -218,16 +218,11 @@ class CodeGenerator:
         return f"x{self._leaf_ids[expr.id]}"
 
     def _has_division(self) -> bool:
-        exprs: list[object] = [d.expr for d in self.checked.derived if isinstance(d, Let)]
+        exprs = [d.expr for d in self.checked.derived if isinstance(d, Let)]
         exprs += [r.when for r in (*self.checked.tiers, *self.checked.labels) if r.when]
-        while exprs:
-            node = exprs.pop()
-            if isinstance(node, ast.Arith) and node.op == "/":
-                return True
-            for slot in getattr(node, "__slots__", ()):
-                child = getattr(node, slot)
-                exprs.extend(child if isinstance(child, tuple) else (child,))
-        return False
+        return any(
+            isinstance(node, ast.Arith) and node.op == "/" for e in exprs for node in ast.walk(e)
+        )
 
     def _env_value(self, name: str) -> str:
         var = self.vars[name]
