@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, assert_never
 
 import z3
 
@@ -332,7 +332,19 @@ class Encoding:
                 index = self._band_index[name][band.name]
                 same = self._value(name) == index
                 return z3.Not(same) if negated else same
-        raise Unsupported(f"cannot encode {type(expr).__name__}")
+            case (
+                ast.InSet()
+                | ast.Has()
+                | ast.LevelIs()  # of an expression: refused when checked
+                | ast.Number()
+                | ast.Text()
+                | ast.TextSet()
+                | ast.Arith()
+                | ast.Neg()  # no tests
+            ):
+                raise Unsupported(f"cannot encode {type(expr).__name__}")
+            case _:
+                assert_never(expr)
 
     def _compare(self, value: ast.Expr, op: str, bound: ast.Expr) -> z3.BoolRef:
         if isinstance(bound, ast.Text):
@@ -380,7 +392,23 @@ class Encoding:
                 if op == "/":
                     return z3.If(b == 0, z3.RealVal(0), a / b)
                 return {"+": a + b, "-": a - b, "*": a * b}[op]
-        raise Unsupported(f"cannot encode {type(expr).__name__} as a number")
+            case (
+                ast.Text()
+                | ast.Flag()
+                | ast.TextSet()
+                | ast.Compare()
+                | ast.Between()
+                | ast.InSet()
+                | ast.Has()
+                | ast.LevelIs()
+                | ast.TextIs()
+                | ast.AllOf()
+                | ast.AnyOf()
+                | ast.Not()
+            ):  # not numbers: the checker refuses them in arithmetic and bounds
+                raise Unsupported(f"cannot encode {type(expr).__name__} as a number")
+            case _:
+                assert_never(expr)
 
     def _level(self, level: Level) -> z3.ArithRef:
         source = self._number(ast.Name(level.source))

@@ -9,6 +9,7 @@ import math
 from collections.abc import Iterable
 from pathlib import PurePath
 from typing import Literal as Lit
+from typing import assert_never
 
 from engine.checker.bands import (
     PERCENT_RANGE,
@@ -131,8 +132,18 @@ class _Checker:
                     entry = ("title", text.value)
                 case ast.PolicyDecl(policy=policy):
                     entry = ("policy", policy)
-                case _:
+                case (
+                    ast.InputDecl()
+                    | ast.LevelDecl()
+                    | ast.LetDecl()
+                    | ast.TierRule()
+                    | ast.LabelRule()
+                    | ast.OtherwiseRule()
+                    | ast.Example()
+                ):
                     continue
+                case _:
+                    assert_never(stmt)
             key, value = entry
             earlier = found[key]
             if earlier is not None:
@@ -441,6 +452,19 @@ class _Checker:
                     if name.name != "none":
                         self._declare(seen_tiers, name, "tier")
                     otherwise = Rule("otherwise", name.name, None, stmt.span, path, id=stmt.id)
+                case (
+                    ast.RulesetDecl()
+                    | ast.VersionDecl()
+                    | ast.TitleDecl()
+                    | ast.PolicyDecl()
+                    | ast.InputDecl()
+                    | ast.LevelDecl()
+                    | ast.LetDecl()
+                    | ast.Example()
+                ):
+                    pass  # not rules: `_header`, `_inputs`, `_derived`, `_examples` read them
+                case _:
+                    assert_never(stmt)
         if otherwise is not None:
             tiers.append(otherwise)
         return tuple(tiers), tuple(labels)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, assert_never
 
 from engine.checker.model import NUMERIC, Input
 from engine.language import ast
@@ -200,7 +200,8 @@ class ExprTyper:
                 return T.FLAG if all(ok) else None
             case ast.Not(part=part):
                 return T.FLAG if self._boolean(part) else None
-        raise AssertionError(f"unknown node {expr!r}")  # pragma: no cover
+            case _:
+                assert_never(expr)
 
     def _boolean(self, expr: ast.Expr) -> bool:
         found = self.type_of(expr)

@@ -348,6 +348,7 @@ class Comment:
 class RuleFile:
     statements: tuple[Statement, ...]
     comments: tuple[Comment, ...] = field(default=(), compare=False)
+    id: NodeId = field(default_factory=new_id, compare=False, repr=False, kw_only=True)
 
 
 Node = Expr | Statement | Bound | Band | Given | Comment | RuleFile

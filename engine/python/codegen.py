@@ -22,7 +22,7 @@ import bisect
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, assert_never
 
 from engine.checker.model import CheckedRuleset, Input, Let, Level, Rule, Value
 from engine.language import ast
@@ -480,7 +480,8 @@ class CodeGenerator:
                 return "(" + " or ".join(self.expr(p) for p in parts) + ")"
             case ast.Not(part=part):
                 return f"(not {self.expr(part)})"
-        raise AssertionError(f"cannot compile {node!r}")  # pragma: no cover
+            case _:
+                assert_never(node)
 
     def _divide(self, node: ast.Arith, left: ast.Expr, right: ast.Expr) -> str:
         """Division by zero gives 0; the trace notes it."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import string
 from collections.abc import Collection, Mapping
+from typing import assert_never
 
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
@@ -489,7 +490,10 @@ class _Builder:
                 return exp.Paren(this=exp.or_(*(self.expr(p) for p in parts)))
             case ast.Not(part=part):
                 return exp.Not(this=exp.Paren(this=self.expr(part)))
-        raise SqlError(f"cannot write {type(node).__name__} in SQL")  # pragma: no cover
+            case ast.TextSet():  # a set as a value: the SQL writes one only after `in`, `has`
+                raise SqlError(f"cannot write {type(node).__name__} in SQL")
+            case _:
+                assert_never(node)
 
     def _double(self, node: ast.Expr) -> exp.Expr:
         return exp.cast(self.expr(node), exp.DataType.build("DOUBLE"))
