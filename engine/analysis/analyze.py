@@ -328,7 +328,7 @@ def _band_regions(level: Level) -> list[tuple[Interval, ...] | None]:
     from the first band the intervals cannot read, `!=`). One pass for the whole level,
     kept for the level's next test: a tier for each of 5,000 bands took each band's
     region apart again from all the bands above it."""
-    key = id(level)
+    key = level.id
     kept = _REGIONS.get(key)  # one lookup: another thread may clear the cache meanwhile
     if kept is not None and kept[0] is level:
         return kept[1]

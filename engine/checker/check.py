@@ -9,6 +9,7 @@ import math
 from collections.abc import Iterable
 from pathlib import PurePath
 from typing import Literal as Lit
+from typing import assert_never
 
 from engine.checker.bands import (
     PERCENT_RANGE,
@@ -119,8 +120,18 @@ class _Checker:
                     entry = ("title", text.value)
                 case ast.PolicyDecl(policy=policy):
                     entry = ("policy", policy)
-                case _:
+                case (
+                    ast.InputDecl()
+                    | ast.LevelDecl()
+                    | ast.LetDecl()
+                    | ast.TierRule()
+                    | ast.LabelRule()
+                    | ast.OtherwiseRule()
+                    | ast.Example()
+                ):
                     continue
+                case _:
+                    assert_never(stmt)
             key, value = entry
             earlier = found[key]
             if earlier is not None:
@@ -314,7 +325,7 @@ class _Checker:
             high = self._band_bound(band.bound.high, source_type, decl.source.name)
             text = self.source.text_of(band.bound.span)
             bands.append(Band(band.name.name, band.bound.op, low, high, text, band.span))
-        level = Level(decl.name.name, decl.source.name, tuple(bands), decl.name.span)
+        level = Level(decl.name.name, decl.source.name, tuple(bands), decl.name.span, id=decl.id)
         source_input = self.typer.inputs.get(decl.source.name)
         if source_input is not None and source_input.type is T.PERCENT:
             assert source_input.range is not None  # a percent input always has one
@@ -392,20 +403,33 @@ class _Checker:
                         )
                     if self._declare(seen_tiers, name, "tier"):
                         self.typer.condition(when)
-                        tiers.append(Rule("tier", name.name, when, stmt.span, path))
+                        tiers.append(Rule("tier", name.name, when, stmt.span, path, id=stmt.id))
                 case ast.LabelRule(name=name, when=when):
                     if name.name == "none":
                         self.report(codes.RESERVED_NAME.at(name.span))
                     elif self._declare(seen_labels, name, "label"):
                         self.typer.condition(when)
-                        labels.append(Rule("label", name.name, when, stmt.span, path))
+                        labels.append(Rule("label", name.name, when, stmt.span, path, id=stmt.id))
                 case ast.OtherwiseRule(name=name):
                     if otherwise is not None:
                         self.report(codes.DUPLICATE_OTHERWISE.at(stmt.span, line=otherwise.line))
                         continue
                     if name.name != "none":
                         self._declare(seen_tiers, name, "tier")
-                    otherwise = Rule("otherwise", name.name, None, stmt.span, path)
+                    otherwise = Rule("otherwise", name.name, None, stmt.span, path, id=stmt.id)
+                case (
+                    ast.RulesetDecl()
+                    | ast.VersionDecl()
+                    | ast.TitleDecl()
+                    | ast.PolicyDecl()
+                    | ast.InputDecl()
+                    | ast.LevelDecl()
+                    | ast.LetDecl()
+                    | ast.Example()
+                ):
+                    pass  # not rules: `_header`, `_inputs`, `_derived`, `_examples` read them
+                case _:
+                    assert_never(stmt)
         if otherwise is not None:
             tiers.append(otherwise)
         return tuple(tiers), tuple(labels)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, assert_never
 
 from engine.checker.model import NUMERIC, Input
 from engine.language import ast, codes
@@ -82,12 +82,12 @@ def arith_type(op: str, left: T, right: T) -> T:
 
 
 class ExprTyper:
-    """Types expressions once, recording each node's type by identity."""
+    """Types expressions once, recording each node's type by its number (`ast.new_id`)."""
 
     def __init__(self, report: Report, maybe_declared: frozenset[str] = frozenset()):
         self.report = report
         self.maybe_declared = maybe_declared  # names in statements that failed to parse
-        self.types: dict[int, T] = {}
+        self.types: dict[ast.NodeId, T] = {}
         self.inputs: dict[str, Input] = {}
         self.let_types: dict[str, T] = {}
         self.levels: dict[str, ast.LevelDecl] = {}
@@ -157,7 +157,7 @@ class ExprTyper:
     def type_of(self, expr: ast.Expr) -> T | None:
         found = self._type(expr)
         if found is not None:
-            self.types[id(expr)] = found
+            self.types[expr.id] = found
         return found
 
     def _type(self, expr: ast.Expr) -> T | None:
@@ -195,7 +195,8 @@ class ExprTyper:
                 return T.FLAG if all(ok) else None
             case ast.Not(part=part):
                 return T.FLAG if self._boolean(part) else None
-        raise AssertionError(f"unknown node {expr!r}")  # pragma: no cover
+            case _:
+                assert_never(expr)
 
     def _boolean(self, expr: ast.Expr) -> bool:
         found = self.type_of(expr)

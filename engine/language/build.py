@@ -2,7 +2,8 @@
 
 A `@v_args(meta=True)` Transformer run after parsing (lark gives no `meta`
 to a transformer passed to `Lark(...)`): every node gets its span, shifted
-from the statement's offsets to the file's. Numbers are read here (`10k`,
+from the statement's offsets to the file's, and its number as it is made
+(`ast.new_id`), which later passes key what they learn about it by. Numbers are read here (`10k`,
 `1.5M`, `3.5%`, `10_000`) and texts unquoted; the spelling an author chose
 is kept beside the value so that the formatter can keep it.
 

@@ -234,17 +234,16 @@ def _too_deep(draft: Draft) -> Diagnostic:
 _DEPTH_WITHOUT_TEXT = 20
 
 
-def _depth(node: object) -> int:
-    """Nesting depth of an AST, walked without recursion."""
+def _depth(node: ast.Node) -> int:
+    """Nesting depth of an AST, walked without recursion. The span under the deepest
+    node counts as one more level (the first walk went into every slot, spans too, and
+    MAX_DEPTH was set by it): a statement too deep before is too deep now, and no other."""
     deepest = 0
-    stack: list[tuple[object, int]] = [(node, 1)]
+    stack: list[tuple[ast.Node, int]] = [(node, 2)]
     while stack:
         current, depth = stack.pop()
         deepest = max(deepest, depth)
         if deepest > MAX_DEPTH:
             break
-        for name in getattr(current, "__slots__", ()):
-            child = getattr(current, name)
-            children = child if isinstance(child, tuple) else (child,)
-            stack.extend((c, depth + 1) for c in children if hasattr(c, "__slots__"))
+        stack.extend((child, depth + 1) for child in ast.children(current))
     return deepest

@@ -20,7 +20,6 @@ from engine.language.grammar import STATEMENT_KEYWORDS
 from engine.language.parse import split_statements
 from engine.services.answers import Completion
 from engine.services.core import DocumentCore
-from engine.services.names import walk
 
 _TOKEN = re.compile(
     r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|at\s+least\b|at\s+most\b|[A-Za-z_][A-Za-z0-9_]*'
@@ -186,7 +185,7 @@ class _Context:
                     everywhere[text] = None
                     if stmt.name.name == name:
                         seen[text] = None
-            for node in walk(stmt):
+            for node in ast.walk(stmt):
                 subject = getattr(node, "value", None)
                 if isinstance(node, ast.TextIs):
                     found = [node.text.value]
