@@ -1,15 +1,24 @@
-"""Classify a batch of accounts given as columns: the columnar stage's entry point."""
+"""Classify a batch of accounts given as columns: the columnar stage's entry point.
+
+Tiers are chosen by masks: under `policy first`, each row gets the first tier whose
+mask holds (the masks applied from the last tier to the first); under `policy unique`,
+a row that two tiers match is refused by the Python evaluator, in its words. Labels
+are a bit a label, and each combination of bits that occurs is made a tuple once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from engine.checker.model import CheckedRuleset
+from engine.checker.model import CheckedRuleset, Rule
+from engine.columnar.compute import Batch
+from engine.columnar.inputs import read_input
 from engine.columnar.rows import Classify, decide_rows, python_values
+from engine.columnar.vectors import Mask, Vec
 
 Columns = dict[str, npt.NDArray[np.object_]]
 OUTPUTS = ("tier", "labels", "rule", "error")
@@ -17,29 +26,119 @@ OUTPUTS = ("tier", "labels", "rule", "error")
 
 class ColumnarProgram:
     """The rules of one checked ruleset over columns; `classify` decides the rows that
-    the columns leave to the Python evaluator, and is the reference for the rest."""
+    the columns leave to the Python evaluator."""
 
     def __init__(self, checked: CheckedRuleset, classify: Classify):
         self.checked = checked
         self.classify = classify
+        rules = [r for r in checked.tiers if r.when is not None]
+        fallback = next((r for r in checked.tiers if r.when is None), None)
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        # index len(rules) is the fallback: `otherwise`, or no rule at all
+        self.tier_of = _objects([*(r.tier for r in rules), fallback and fallback.tier])
+        self.rule_of = _objects([*(r.name for r in rules), fallback and fallback.name])
+        self.label_names = tuple(r.name for r in checked.labels)
 
     def run(self, columns: Mapping[str, Any]) -> Columns:
         """tier, labels, rule and error, each an object array with one entry a row."""
         n = batch_length(columns)
-        values = {
-            name: python_values(columns[name]) for name in self.checked.inputs if name in columns
+        columns = {name: _readable(column) for name, column in columns.items()}
+        inputs: dict[str, Vec] = {}
+        python = np.zeros(n, dtype=np.bool_)
+        for name, decl in self.checked.inputs.items():
+            read = read_input(decl, columns.get(name), n)
+            inputs[name] = read.vec
+            python |= read.python
+        with np.errstate(all="ignore"):
+            batch = Batch(self.checked, inputs, n)
+            chosen, conflicts = self._tiers(batch)
+            labels = self._labels(batch)
+        if batch.unsure is not None:
+            python |= batch.unsure
+        if conflicts is not None:
+            python |= conflicts
+        out: Columns = {
+            "tier": np.asarray(self.tier_of[chosen]),
+            "labels": labels,
+            "rule": np.asarray(self.rule_of[chosen]),
+            "error": np.full(n, None, dtype=object),
         }
-        out = {name: np.empty(n, dtype=object) for name in OUTPUTS}
-        decide_rows(self.classify, values, range(n), out)
+        rows = np.flatnonzero(python)
+        if len(rows):
+            values = {
+                name: _rows_of(columns[name], rows)
+                for name in self.checked.inputs
+                if name in columns
+            }
+            decide_rows(self.classify, values, rows.tolist(), out)
         return out
+
+    def _tiers(self, batch: Batch) -> tuple[npt.NDArray[np.intp], Mask | None]:
+        """Each row's rule (an index into `rules`, len(rules) for the fallback) and, under
+        `policy unique`, the rows that more than one tier matches."""
+        chosen = np.full(batch.n, len(self.rules), dtype=np.intp)
+        masks = [batch.mask(rule.when) for rule in self.rules if rule.when is not None]
+        for index in range(len(masks) - 1, -1, -1):
+            chosen[masks[index]] = index
+        if self.checked.policy == "first" or len(masks) < 2:
+            return chosen, None
+        matches = np.zeros(batch.n, dtype=np.int64)
+        for mask in masks:
+            matches += mask
+        return chosen, matches > 1
+
+    def _labels(self, batch: Batch) -> npt.NDArray[np.object_]:
+        """Each row's labels as a tuple, in the order the file declares them."""
+        names = self.label_names
+        if len(names) > 16:  # too many combinations for a table: tuples row by row
+            masks = [batch.mask(rule.when) for rule in self.checked.labels if rule.when]
+            rows = zip(*(m.tolist() for m in masks), strict=True)
+            return _objects(
+                [tuple(n for n, hit in zip(names, r, strict=True) if hit) for r in rows]
+            )
+        code = np.zeros(batch.n, dtype=np.int64)
+        for bit, rule in enumerate(self.checked.labels):
+            assert rule.when is not None
+            code |= batch.mask(rule.when).astype(np.int64) << bit
+        table = np.empty(1 << len(names), dtype=object)
+        for combination in np.flatnonzero(np.bincount(code, minlength=len(table))):
+            table[combination] = tuple(n for b, n in enumerate(names) if combination >> b & 1)
+        return np.asarray(table[code])
+
+
+def _objects(items: Sequence[Any]) -> npt.NDArray[np.object_]:
+    out = np.empty(len(items), dtype=object)
+    for index, item in enumerate(items):
+        out[index] = item
+    return out
+
+
+def _readable(column: Any) -> Any:
+    """A list, tuple, numpy array or Arrow array as it is; a polars Series as Arrow;
+    anything else iterable as a list."""
+    if isinstance(column, list | tuple | np.ndarray):
+        return column
+    if type(column).__module__.startswith("pyarrow"):
+        return column
+    if type(column).__module__.startswith("polars"):
+        return column.to_arrow()
+    return list(column)
+
+
+def _rows_of(column: Any, rows: npt.NDArray[np.intp]) -> Sequence[Any]:
+    """The values of some rows of a column, as Python reads them."""
+    if type(column).__module__.startswith("pyarrow"):
+        return column.take(rows).to_pylist()  # type: ignore[no-any-return]
+    if isinstance(column, np.ndarray) and column.ndim == 1:
+        return python_values(column[rows])
+    return [column[row] for row in rows.tolist()]
 
 
 def batch_length(columns: Mapping[str, Any]) -> int:
     """The number of rows: every column must have it (ValueError naming those that do not)."""
     if not isinstance(columns, Mapping):
-        raise TypeError(
-            f"columns must be a mapping of input name to column, not {type(columns).__name__}"
-        )
+        kind = type(columns).__name__
+        raise TypeError(f"columns must be a mapping of input name to column, not {kind}")
     lengths = {name: len(column) for name, column in columns.items()}
     if not lengths:
         return 0

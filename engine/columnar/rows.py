@@ -36,17 +36,18 @@ def decide_rows(
     rows: Sequence[int],
     out: Mapping[str, Any],
 ) -> None:
-    """Classify `rows` one by one and write each answer into the four columns of `out`.
+    """Classify one account a row and write each answer into the four columns of `out`:
+    the k-th values of `values` make the account of row `rows[k]`.
 
     An input whose column is absent is absent from each account (its default, or the
     "missing" error); a None in a column is the same."""
     names = tuple(values)
     columns = tuple(values[name] for name in names)
     tier, labels, rule, error = out["tier"], out["labels"], out["rule"], out["error"]
-    for row in rows:
+    for k, row in enumerate(rows):
         account = {
             name: value
-            for name, value in zip(names, (column[row] for column in columns), strict=True)
+            for name, value in zip(names, (column[k] for column in columns), strict=True)
             if value is not None
         }
         try:

@@ -1,0 +1,142 @@
+"""DataFrames and Arrow tables classified in place: `classify_frame`.
+
+In: a pandas or polars DataFrame or an Arrow table, and a ruleset. Out: the same kind
+of frame with `tier`, `labels`, `rule` and `error` added (see README, "DataFrames and
+Arrow"). Columns reach the columnar evaluator as Arrow arrays or numpy arrays over
+the frame's own buffers where the library allows (polars and Arrow always; pandas
+for numbers and flags), so that nothing is copied a row at a time. pandas marks a
+missing number with NaN: in a pandas frame, NaN (like None and pd.NA) is a missing
+value, which takes its input's default or is refused as missing; polars and Arrow
+have nulls of their own, and a NaN there is a NaN, refused as `classify` refuses it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import numpy as np
+
+from engine import Ruleset
+
+# pyarrow ships no type information: read as Any, whether or not mypy is told to skip it
+pa: Any = importlib.import_module("pyarrow")
+
+OUTPUTS = ("tier", "labels", "rule", "error")
+Frame = TypeVar("Frame")
+
+
+def classify_frame(
+    frame: Frame, ruleset: Ruleset, columns: Mapping[str, str] | None = None
+) -> Frame:
+    """`frame` with the four columns the rules add, each row classified as `classify`
+    would classify it. `columns` maps an input to the frame's column of another name
+    (`{"followers": "n_followers"}`); an input with no column is absent from every
+    row. Refused when the frame already has a column named tier, labels, rule or error
+    (it would be overwritten), or when `columns` names a column the frame lacks."""
+    names = _frame_columns(frame)
+    clash = [name for name in OUTPUTS if name in names]
+    if clash:
+        raise ValueError(f"the frame already has a column {clash[0]!r}, which classify_frame adds")
+    wanted = dict(columns or {})
+    unknown = sorted(set(wanted) - set(ruleset.inputs))
+    if unknown:
+        raise ValueError(f"columns maps {', '.join(unknown)}, which the rules do not declare")
+    absent = sorted(c for c in wanted.values() if c not in names)
+    if absent:
+        raise ValueError(f"the frame has no column {absent[0]!r}")
+    sources = {name: wanted.get(name, name) for name in ruleset.inputs}
+    n = _frame_length(frame)
+    given = {name: _column(frame, column) for name, column in sources.items() if column in names}
+    if not given:
+        given = {
+            "": np.empty(n, dtype=np.bool_)
+        }  # no input has a column: the batch still has n rows
+    out = ruleset.classify_columns(given)
+    added: Frame = _with_outcome(frame, out)
+    return added
+
+
+def _kind(frame: object) -> str:
+    module = type(frame).__module__
+    if module.startswith("pandas"):
+        return "pandas"
+    if module.startswith("polars"):
+        return "polars"
+    if isinstance(frame, pa.Table | pa.RecordBatch):
+        return "arrow"
+    raise TypeError(
+        f"classify_frame takes a pandas or polars DataFrame or an Arrow table, "
+        f"not {type(frame).__name__}"
+    )
+
+
+def _frame_columns(frame: Any) -> list[str]:
+    kind = _kind(frame)
+    if kind == "arrow":
+        return list(frame.schema.names)
+    return [str(name) for name in frame.columns]
+
+
+def _frame_length(frame: Any) -> int:
+    return int(frame.num_rows) if _kind(frame) == "arrow" else len(frame)
+
+
+def _column(frame: Any, name: str) -> Any:
+    """One column as the columnar evaluator reads it best, without copying where it can."""
+    kind = _kind(frame)
+    if kind == "arrow":
+        return frame.column(name)
+    if kind == "polars":
+        return frame.get_column(name).to_arrow()
+    return _pandas_column(frame[name])
+
+
+def _pandas_column(series: Any) -> Any:
+    """numpy over the Series' buffer for numbers and flags without gaps; Arrow (NaN and
+    pd.NA as nulls) for nullable and text columns; objects with None for gaps otherwise."""
+    dtype = series.dtype
+    kind = getattr(dtype, "kind", "O")
+    if isinstance(dtype, np.dtype) and kind in "biuf":
+        values = series.to_numpy()
+        if kind == "f" and np.isnan(values).any():
+            return pa.array(values, from_pandas=True)  # NaN: a missing value in pandas
+        return values
+    if not isinstance(dtype, np.dtype):  # Int64, boolean, string, category, ArrowDtype
+        try:
+            return pa.array(series, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            pass
+    values = series.to_numpy(dtype=object)
+    gaps = series.isna().to_numpy()
+    if gaps.any():
+        values = values.copy()
+        values[gaps] = None
+    return values
+
+
+def _with_outcome(frame: Any, out: Mapping[str, Any]) -> Any:
+    kind = _kind(frame)
+    if kind == "pandas":
+        return frame.assign(**{name: out[name] for name in OUTPUTS})
+    arrays = _arrow_outcome(out)
+    if kind == "polars":
+        import polars as pl
+
+        return frame.with_columns(
+            pl.Series(name, array) for name, array in zip(OUTPUTS, arrays, strict=True)
+        )
+    for name, array in zip(OUTPUTS, arrays, strict=True):
+        frame = frame.append_column(name, array)
+    return frame
+
+
+def _arrow_outcome(out: Mapping[str, Any]) -> list[Any]:
+    text = pa.string()
+    return [
+        pa.array(out["tier"], type=text),
+        pa.array(out["labels"], type=pa.list_(text)),
+        pa.array(out["rule"], type=text),
+        pa.array(out["error"], type=text),
+    ]
