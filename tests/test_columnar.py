@@ -258,9 +258,9 @@ def python_rows(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     counted: list[int] = []
     real = columnar_evaluate.decide_rows
 
-    def counting(classify: Callable[..., Any], values: Any, rows: Any, out: Any) -> None:
-        counted.append(len(rows))
-        real(classify, values, rows, out)
+    def counting(classify: Callable[..., Any], values: Any, count: int) -> Any:
+        counted.append(count)
+        return real(classify, values, count)
 
     monkeypatch.setattr(columnar_evaluate, "decide_rows", counting)
     yield counted

@@ -9,6 +9,7 @@ are a bit a label, and each combination of bits that occurs is made a tuple once
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,11 @@ class ColumnarProgram:
 
     def run(self, columns: Mapping[str, Any]) -> Columns:
         """tier, labels, rule and error, each an object array with one entry a row."""
+        return {name: coded.values() for name, coded in self.coded(columns).items()}
+
+    def coded(self, columns: Mapping[str, Any]) -> dict[str, Coded]:
+        """The four columns as codes into small tables, for a caller that builds Arrow or
+        DataFrame columns from them without a Python object a row."""
         n = batch_length(columns)
         columns = {name: _readable(column) for name, column in columns.items()}
         inputs: dict[str, Vec] = {}
@@ -57,11 +63,11 @@ class ColumnarProgram:
             python |= batch.unsure
         if conflicts is not None:
             python |= conflicts
-        out: Columns = {
-            "tier": np.asarray(self.tier_of[chosen]),
+        out = {
+            "tier": Coded(chosen, self.tier_of),
             "labels": labels,
-            "rule": np.asarray(self.rule_of[chosen]),
-            "error": np.full(n, None, dtype=object),
+            "rule": Coded(chosen.copy(), self.rule_of),
+            "error": Coded(np.zeros(n, dtype=np.intp), _objects([None])),
         }
         rows = np.flatnonzero(python)
         if len(rows):
@@ -70,7 +76,9 @@ class ColumnarProgram:
                 for name in self.checked.inputs
                 if name in columns
             }
-            decide_rows(self.classify, values, rows.tolist(), out)
+            answers = decide_rows(self.classify, values, len(rows))
+            for column, found in zip(OUTPUTS, zip(*answers, strict=True), strict=True):
+                out[column].place(rows, found)
         return out
 
     def _tiers(self, batch: Batch) -> tuple[npt.NDArray[np.intp], Mask | None]:
@@ -87,15 +95,15 @@ class ColumnarProgram:
             matches += mask
         return chosen, matches > 1
 
-    def _labels(self, batch: Batch) -> npt.NDArray[np.object_]:
-        """Each row's labels as a tuple, in the order the file declares them."""
+    def _labels(self, batch: Batch) -> Coded:
+        """Each row's labels as a tuple, in the order the file declares them: a code a row
+        (a bit a label) into the table of the combinations that occur."""
         names = self.label_names
         if len(names) > 16:  # too many combinations for a table: tuples row by row
             masks = [batch.mask(rule.when) for rule in self.checked.labels if rule.when]
             rows = zip(*(m.tolist() for m in masks), strict=True)
-            return _objects(
-                [tuple(n for n, hit in zip(names, r, strict=True) if hit) for r in rows]
-            )
+            found = [tuple(n for n, hit in zip(names, r, strict=True) if hit) for r in rows]
+            return Coded(np.arange(batch.n, dtype=np.intp), _objects(found))
         code = np.zeros(batch.n, dtype=np.int64)
         for bit, rule in enumerate(self.checked.labels):
             assert rule.when is not None
@@ -103,7 +111,24 @@ class ColumnarProgram:
         table = np.empty(1 << len(names), dtype=object)
         for combination in np.flatnonzero(np.bincount(code, minlength=len(table))):
             table[combination] = tuple(n for b, n in enumerate(names) if combination >> b & 1)
-        return np.asarray(table[code])
+        return Coded(code.astype(np.intp), table)
+
+
+@dataclass
+class Coded:
+    """A column as `table[codes]`: few distinct values (tier names, label combinations)
+    stored once. Rows the Python evaluator decided get entries of their own."""
+
+    codes: npt.NDArray[np.intp]
+    table: npt.NDArray[np.object_]
+
+    def values(self) -> npt.NDArray[np.object_]:
+        return np.asarray(self.table[self.codes])
+
+    def place(self, rows: npt.NDArray[np.intp], values: Sequence[Any]) -> None:
+        """Row rows[k] holds values[k]."""
+        self.codes[rows] = np.arange(len(self.table), len(self.table) + len(rows))
+        self.table = np.concatenate([self.table, _objects(values)])
 
 
 def _objects(items: Sequence[Any]) -> npt.NDArray[np.object_]:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from engine import Ruleset
+from engine.columnar.evaluate import Coded
 
 # pyarrow ships no type information: read as Any, whether or not mypy is told to skip it
 pa: Any = importlib.import_module("pyarrow")
@@ -53,8 +54,7 @@ def classify_frame(
         given = {
             "": np.empty(n, dtype=np.bool_)
         }  # no input has a column: the batch still has n rows
-    out = ruleset.classify_columns(given)
-    added: Frame = _with_outcome(frame, out)
+    added: Frame = _with_outcome(frame, ruleset.columnar.coded(given))
     return added
 
 
@@ -116,27 +116,37 @@ def _pandas_column(series: Any) -> Any:
     return values
 
 
-def _with_outcome(frame: Any, out: Mapping[str, Any]) -> Any:
+def _with_outcome(frame: Any, out: Mapping[str, Coded]) -> Any:
+    """The frame with the four columns, each built from its codes by one `take` (Arrow,
+    polars, pandas' text columns) or one numpy indexing (pandas' labels)."""
     kind = _kind(frame)
     if kind == "pandas":
-        return frame.assign(**{name: out[name] for name in OUTPUTS})
-    arrays = _arrow_outcome(out)
+        texts = ("tier", "rule", "error")
+        columns = {name: _pandas_texts(_arrow_column(name, out[name])) for name in texts}
+        return frame.assign(**columns, labels=out["labels"].values())[[*frame.columns, *OUTPUTS]]
+    arrays = {name: _arrow_column(name, out[name]) for name in OUTPUTS}
     if kind == "polars":
         import polars as pl
 
-        return frame.with_columns(
-            pl.Series(name, array) for name, array in zip(OUTPUTS, arrays, strict=True)
-        )
-    for name, array in zip(OUTPUTS, arrays, strict=True):
-        frame = frame.append_column(name, array)
+        return frame.with_columns(pl.Series(name, arrays[name]) for name in OUTPUTS)
+    for name in OUTPUTS:
+        frame = frame.append_column(name, arrays[name])
     return frame
 
 
-def _arrow_outcome(out: Mapping[str, Any]) -> list[Any]:
+def _arrow_column(name: str, coded: Coded) -> Any:
+    """table[codes] as an Arrow array: texts, or lists of texts for the labels."""
     text = pa.string()
-    return [
-        pa.array(out["tier"], type=text),
-        pa.array(out["labels"], type=pa.list_(text)),
-        pa.array(out["rule"], type=text),
-        pa.array(out["error"], type=text),
-    ]
+    table = pa.array(coded.table, type=pa.list_(text) if name == "labels" else text)
+    return table.take(pa.array(coded.codes))
+
+
+def _pandas_texts(array: Any) -> Any:
+    """An Arrow array of texts as pandas' own text column (its `str` dtype, gaps NaN),
+    without a Python object a row; on a pandas without it, objects."""
+    pd: Any = importlib.import_module("pandas")  # a pandas frame came in: pandas is there
+
+    try:
+        return pd.array(array, dtype=pd.StringDtype("pyarrow", na_value=np.nan))
+    except (TypeError, ValueError):
+        return array.to_numpy(zero_copy_only=False)
