@@ -8,7 +8,7 @@ are a bit a label, and each combination of bits that occurs is made a tuple once
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from engine.columnar.compute import Batch
 from engine.columnar.inputs import read_input
 from engine.columnar.rows import Classify, decide_rows, python_values
 from engine.columnar.vectors import Mask, Vec
+from engine.python.values import ClassifyError
 
 Columns = dict[str, npt.NDArray[np.object_]]
 OUTPUTS = ("tier", "labels", "rule", "error")
@@ -39,6 +40,7 @@ class ColumnarProgram:
         self.tier_of = _objects([*(r.tier for r in rules), fallback and fallback.tier])
         self.rule_of = _objects([*(r.name for r in rules), fallback and fallback.name])
         self.label_names = tuple(r.name for r in checked.labels)
+        self.rule_objects: tuple[Rule | None, ...] = (*rules, fallback)
 
     def run(self, columns: Mapping[str, Any]) -> Columns:
         """tier, labels, rule and error, each an object array with one entry a row."""
@@ -49,6 +51,56 @@ class ColumnarProgram:
         DataFrame columns from them without a Python object a row."""
         n = batch_length(columns)
         columns = {name: _readable(column) for name, column in columns.items()}
+        chosen, labels, rows = self._decide(columns, n)
+        out = {
+            "tier": Coded(chosen, self.tier_of),
+            "labels": labels,
+            "rule": Coded(chosen.copy(), self.rule_of),
+            "error": Coded(np.zeros(n, dtype=np.intp), _objects([None])),
+        }
+        if len(rows):
+            values = {
+                name: _rows_of(columns[name], rows)
+                for name in self.checked.inputs
+                if name in columns
+            }
+            answers = decide_rows(self.classify, values, len(rows))
+            for column, found in zip(OUTPUTS, zip(*answers, strict=True), strict=True):
+                out[column].place(rows, found)
+        return out
+
+    def decisions(
+        self,
+        accounts: Sequence[dict[str, Any]],
+        make: Callable[[Rule | None, tuple[str, ...], Any], Any],
+    ) -> list[Any]:
+        """What `classify` gives for each account (a dict each), in order: `make(rule,
+        labels, account)` where the columns decide, and `classify` itself (its Decision,
+        or the ClassifyError it raises) for the rows they leave to it."""
+        n = len(accounts)
+        columns = {name: [a.get(name) for a in accounts] for name in self.checked.inputs}
+        chosen, labels, rows = self._decide(columns, n)
+        rules = self.rule_objects
+        combinations = labels.table.tolist()
+        out = [
+            make(rules[rule], combinations[code], account)
+            for rule, code, account in zip(
+                chosen.tolist(), labels.codes.tolist(), accounts, strict=True
+            )
+        ]
+        classify = self.classify
+        for row in rows.tolist():
+            try:
+                out[row] = classify(accounts[row])
+            except ClassifyError as error:
+                out[row] = error
+        return out
+
+    def _decide(
+        self, columns: Mapping[str, Any], n: int
+    ) -> tuple[npt.NDArray[np.intp], Coded, npt.NDArray[np.intp]]:
+        """Each row's rule and labels as the arrays decide them, and the rows left to
+        the Python evaluator."""
         inputs: dict[str, Vec] = {}
         python = np.zeros(n, dtype=np.bool_)
         for name, decl in self.checked.inputs.items():
@@ -63,23 +115,7 @@ class ColumnarProgram:
             python |= batch.unsure
         if conflicts is not None:
             python |= conflicts
-        out = {
-            "tier": Coded(chosen, self.tier_of),
-            "labels": labels,
-            "rule": Coded(chosen.copy(), self.rule_of),
-            "error": Coded(np.zeros(n, dtype=np.intp), _objects([None])),
-        }
-        rows = np.flatnonzero(python)
-        if len(rows):
-            values = {
-                name: _rows_of(columns[name], rows)
-                for name in self.checked.inputs
-                if name in columns
-            }
-            answers = decide_rows(self.classify, values, len(rows))
-            for column, found in zip(OUTPUTS, zip(*answers, strict=True), strict=True):
-                out[column].place(rows, found)
-        return out
+        return chosen, labels, np.flatnonzero(python)
 
     def _tiers(self, batch: Batch) -> tuple[npt.NDArray[np.intp], Mask | None]:
         """Each row's rule (an index into `rules`, len(rules) for the fallback) and, under

@@ -201,6 +201,10 @@ def _objects(decl: Input, values: Sequence[Any], n: int) -> Read:
                 pass
         elif kinds <= {float}:
             return _numbers(decl, np.array(values, dtype=np.float64), False, _none(n))
+        elif kinds == {type(None)}:
+            return _absent(decl, np.ones(n, dtype=np.bool_), None)
+        elif kinds <= {int, type(None)} or kinds <= {float, type(None)}:
+            return _numbers_with_gaps(decl, values, n, int in kinds)
         return _mixed_numbers(decl, values, n)
     if decl.type is T.FLAG:
         return _by_element(decl, values, n, bool, lambda v: v)
@@ -213,6 +217,19 @@ def _objects(decl: Input, values: Sequence[Any], n: int) -> Read:
 
 def _none(n: int) -> Mask:
     return np.zeros(n, dtype=np.bool_)
+
+
+def _numbers_with_gaps(decl: Input, values: Sequence[Any], n: int, ints: bool) -> Read:
+    """ints and Nones, or floats and Nones: a gap is a missing value."""
+    missing = np.fromiter((v is None for v in values), dtype=np.bool_, count=n)
+    filled = [0 if v is None else v for v in values]
+    try:
+        read = _numbers(
+            decl, np.array(filled, dtype=np.int64 if ints else np.float64), ints, _none(n)
+        )
+    except OverflowError:  # an int past 64 bits
+        return _mixed_numbers(decl, values, n)
+    return _absent(decl, missing, read)
 
 
 def _mixed_numbers(decl: Input, values: Sequence[Any], n: int) -> Read:
@@ -258,6 +275,14 @@ def _by_element(decl: Input, values: Sequence[Any], n: int, kind: type, convert:
 
 def _sets(decl: Input, values: Sequence[Any], n: int) -> Read:
     """Lists (tuples, sets) of texts; a row holding anything else goes to Python."""
+    if set(map(type, values)) <= set(_SET_TYPES):
+        flat = list(chain.from_iterable(values))
+        if set(map(type, flat)) <= {str}:  # lists of texts only: no loop in Python
+            offsets = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(np.fromiter(map(len, values), dtype=np.int64, count=n), out=offsets[1:])
+            items = np.empty(len(flat), dtype=object)
+            items[:] = flat
+            return Read(Sets(Text(items), offsets), _none(n))
     python = np.zeros(n, dtype=np.bool_)
     missing = np.zeros(n, dtype=np.bool_)
     rows: list[Any] = []
@@ -275,9 +300,9 @@ def _sets(decl: Input, values: Sequence[Any], n: int) -> Read:
     sizes = np.fromiter(map(len, rows), dtype=np.int64, count=n)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
-    flat = np.empty(int(offsets[-1]), dtype=object)
-    flat[:] = list(chain.from_iterable(rows))
-    read = Read(Sets(Text(flat), offsets), python)
+    texts = np.empty(int(offsets[-1]), dtype=object)
+    texts[:] = list(chain.from_iterable(rows))
+    read = Read(Sets(Text(texts), offsets), python)
     return _absent(decl, missing, read) if missing.any() else read
 
 
