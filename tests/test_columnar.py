@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import engine.columnar.evaluate as columnar_evaluate
-from engine import Ruleset, load_ruleset
+from engine import ClassifyError, Decision, Ruleset, load_ruleset
 from engine.language.source import Source
 from engine.load import check_source
 from tests.columnar_accounts import accounts, as_columns, expected
@@ -266,6 +266,20 @@ def python_rows(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     yield counted
 
 
+@pytest.fixture
+def batches(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """The size of each batch the columnar evaluator decided."""
+    counted: list[int] = []
+    real = columnar_evaluate.ColumnarProgram._decide
+
+    def counting(self: Any, columns: Any, n: int) -> Any:
+        counted.append(n)
+        return real(self, columns, n)
+
+    monkeypatch.setattr(columnar_evaluate.ColumnarProgram, "_decide", counting)
+    yield counted
+
+
 @pytest.mark.parametrize("kind", ["lists", "numpy", "arrow"])
 def test_clean_columns_are_decided_without_the_python_evaluator(
     kind: str, python_rows: list[int]
@@ -432,3 +446,40 @@ def test_classify_frame_refuses_what_it_would_overwrite_or_cannot_find() -> None
 
 def test_tables_dir_is_where_the_shipped_rules_are() -> None:
     assert Path(ROOT / "definitions").is_dir() and len(SHIPPED) >= 11
+
+
+# --------------------------------------------------------------- classify_many
+
+
+@pytest.mark.parametrize("name", ["rules/synthesis.tiers", "every first", "every unique"])
+def test_classify_many_of_a_large_batch_answers_exactly_as_one_by_one(
+    name: str, batches: list[int]
+) -> None:
+    """From COLUMNAR_FROM dicts, classify_many runs the columnar path (the spy sees it);
+    each answer is what `classify` gives: the same rule object, labels and account, or an
+    error of the same type and text in its place."""
+    from engine.ruleset import COLUMNAR_FROM
+
+    ruleset = ALL[name]
+    rows = accounts(ruleset, COLUMNAR_FROM, seed=3)
+    many = ruleset.classify_many(rows)
+    assert batches == [len(rows)], "the columnar path was not taken"
+    assert len(many) == len(rows)
+    for account, got in zip(rows, many, strict=True):
+        try:
+            want: Any = ruleset.classify(account)
+        except ClassifyError as error:
+            assert type(got) is type(error) and str(got) == str(error)
+            continue
+        assert isinstance(got, Decision), got
+        assert (got.tier, got.labels, got.rule) == (want.tier, want.labels, want.rule)
+        assert got.rule is want.rule and got.account is account and got.ruleset is ruleset
+
+
+def test_classify_many_of_a_small_batch_or_of_other_accounts_runs_row_by_row(
+    batches: list[int],
+) -> None:
+    ruleset = ALL["rules/synthesis.tiers"]
+    ruleset.classify_many(accounts(ruleset, 100))
+    ruleset.classify_many([*accounts(ruleset, 20_000), "not an account"])
+    assert batches == []
