@@ -23,6 +23,7 @@ from engine.columnar.vectors import Mask, Vec
 from engine.python.values import ClassifyError
 
 Columns = dict[str, npt.NDArray[np.object_]]
+Codes = npt.NDArray[np.unsignedinteger[Any]] | npt.NDArray[np.intp]
 OUTPUTS = ("tier", "labels", "rule", "error")
 
 
@@ -56,7 +57,7 @@ class ColumnarProgram:
             "tier": Coded(chosen, self.tier_of),
             "labels": labels,
             "rule": Coded(chosen.copy(), self.rule_of),
-            "error": Coded(np.zeros(n, dtype=np.intp), _objects([None])),
+            "error": Coded(np.zeros(n, dtype=np.uint8), _objects([None])),
         }
         if len(rows):
             values = {
@@ -98,7 +99,7 @@ class ColumnarProgram:
 
     def _decide(
         self, columns: Mapping[str, Any], n: int
-    ) -> tuple[npt.NDArray[np.intp], Coded, npt.NDArray[np.intp]]:
+    ) -> tuple[Codes, Coded, npt.NDArray[np.intp]]:
         """Each row's rule and labels as the arrays decide them, and the rows left to
         the Python evaluator."""
         inputs: dict[str, Vec] = {}
@@ -117,10 +118,11 @@ class ColumnarProgram:
             python |= conflicts
         return chosen, labels, np.flatnonzero(python)
 
-    def _tiers(self, batch: Batch) -> tuple[npt.NDArray[np.intp], Mask | None]:
+    def _tiers(self, batch: Batch) -> tuple[Codes, Mask | None]:
         """Each row's rule (an index into `rules`, len(rules) for the fallback) and, under
-        `policy unique`, the rows that more than one tier matches."""
-        chosen = np.full(batch.n, len(self.rules), dtype=np.intp)
+        `policy unique`, the rows that more than one tier matches. The codes are as
+        narrow as the rules allow: a byte a row for up to 255 rules."""
+        chosen = np.full(batch.n, len(self.rules), dtype=narrowest(len(self.rules)))
         masks = [batch.mask(rule.when) for rule in self.rules if rule.when is not None]
         for index in range(len(masks) - 1, -1, -1):
             chosen[masks[index]] = index
@@ -140,14 +142,15 @@ class ColumnarProgram:
             rows = zip(*(m.tolist() for m in masks), strict=True)
             found = [tuple(n for n, hit in zip(names, r, strict=True) if hit) for r in rows]
             return Coded(np.arange(batch.n, dtype=np.intp), _objects(found))
-        code = np.zeros(batch.n, dtype=np.int64)
+        kind = narrowest((1 << len(names)) - 1)
+        code = np.zeros(batch.n, dtype=kind)
         for bit, rule in enumerate(self.checked.labels):
             assert rule.when is not None
-            code |= batch.mask(rule.when).astype(np.int64) << bit
+            code |= batch.mask(rule.when).astype(kind) << kind(bit)
         table = np.empty(1 << len(names), dtype=object)
         for combination in np.flatnonzero(np.bincount(code, minlength=len(table))):
             table[combination] = tuple(n for b, n in enumerate(names) if combination >> b & 1)
-        return Coded(code.astype(np.intp), table)
+        return Coded(code, table)
 
 
 @dataclass
@@ -155,7 +158,7 @@ class Coded:
     """A column as `table[codes]`: few distinct values (tier names, label combinations)
     stored once. Rows the Python evaluator decided get entries of their own."""
 
-    codes: npt.NDArray[np.intp]
+    codes: Codes
     table: npt.NDArray[np.object_]
 
     def values(self) -> npt.NDArray[np.object_]:
@@ -163,8 +166,19 @@ class Coded:
 
     def place(self, rows: npt.NDArray[np.intp], values: Sequence[Any]) -> None:
         """Row rows[k] holds values[k]."""
-        self.codes[rows] = np.arange(len(self.table), len(self.table) + len(rows))
+        end = len(self.table) + len(rows)
+        if end > np.iinfo(self.codes.dtype).max:
+            self.codes = self.codes.astype(np.intp)
+        self.codes[rows] = np.arange(len(self.table), end)
         self.table = np.concatenate([self.table, _objects(values)])
+
+
+def narrowest(largest: int) -> type[np.unsignedinteger[Any]]:
+    """The narrowest unsigned integer type that holds 0 to `largest`."""
+    for kind in (np.uint8, np.uint16, np.uint32):
+        if largest <= np.iinfo(kind).max:
+            return kind
+    return np.uint64
 
 
 def _objects(items: Sequence[Any]) -> npt.NDArray[np.object_]:
