@@ -161,19 +161,23 @@ def frame_answers(frame: Any) -> list[tuple[Any, ...]]:
 
 
 def pandas_rows(frame: pd.DataFrame, names: list[str]) -> Rows:
-    """What classify_frame reads from a pandas frame: NaN, None and pd.NA are gaps."""
+    """What classify_frame reads from a pandas frame: a NaN of a float column is a NaN;
+    a gap of any other column (None, pd.NA, the NaN of a text column) is absent."""
     rows: Rows = []
+    floats = {name for name in names if frame[name].dtype.kind == "f"}
     for record in frame[names].to_dict("records"):
         row = {}
         for name, value in record.items():
             if isinstance(value, np.ndarray):
                 row[name] = value.tolist()
-            elif not (
-                value is None or value is pd.NA or (type(value) is float and math.isnan(value))
-            ):
+            elif name in floats or not (value is None or value is pd.NA or _nan(value)):
                 row[name] = value
         rows.append(row)
     return rows
+
+
+def _nan(value: Any) -> bool:
+    return type(value) is float and math.isnan(value)
 
 
 def through(
@@ -423,9 +427,13 @@ def test_classify_frame_keeps_the_kind_and_the_columns_of_the_frame() -> None:
     assert isinstance(out, pd.DataFrame) and list(out.columns) == ["id", "n_followers", *OUTPUTS]
     assert rs.classify({"followers": 500}).tier is None and pd.isna(out["tier"][0])
     assert out["tier"][1] == "micro" and out["rule"][0] == "none"  # `otherwise none`
-    assert (
-        out["error"][2]
-        == "invalid account: followers: missing, expected a count (a whole number, 0 or more)"
+    assert out["error"][2] == (
+        "invalid account: followers: expected a count (a whole number, 0 or more),"
+        " got NaN (not a number)"
+    )  # a NaN is refused as classify refuses it; pd.NA is a gap
+    gaps = pd.DataFrame({"followers": pd.array([20_000, None], dtype="Int64")})
+    assert classify_frame(gaps, rs)["error"][1] == (
+        "invalid account: followers: missing, expected a count (a whole number, 0 or more)"
     )
     polars = classify_frame(pl.from_pandas(frame), rs, columns={"followers": "n_followers"})
     assert isinstance(polars, pl.DataFrame) and polars["tier"].to_list()[1] == "micro"

@@ -4,10 +4,12 @@ In: a pandas or polars DataFrame or an Arrow table, and a ruleset. Out: the same
 of frame with `tier`, `labels`, `rule` and `error` added (see README, "DataFrames and
 Arrow"). Columns reach the columnar evaluator as Arrow arrays or numpy arrays over
 the frame's own buffers where the library allows (polars and Arrow always; pandas
-for numbers and flags), so that nothing is copied a row at a time. pandas marks a
-missing number with NaN: in a pandas frame, NaN (like None and pd.NA) is a missing
-value, which takes its input's default or is refused as missing; polars and Arrow
-have nulls of their own, and a NaN there is a NaN, refused as `classify` refuses it.
+for numbers and flags), so that nothing is copied a row at a time. A cell means what
+it means to `classify`: a null (Arrow's and polars' nulls, pandas' None, pd.NA and
+the gaps of its nullable and text dtypes) is a missing value, which takes its input's
+default or is refused as missing; a NaN in a float column is a NaN, refused naming
+the field as `classify` refuses it (README, "Python API": a NaN as often comes from a
+0/0 upstream; `frame.convert_dtypes()` turns pandas' NaN gaps into pd.NA).
 """
 
 from __future__ import annotations
@@ -94,26 +96,27 @@ def _column(frame: Any, name: str) -> Any:
 
 
 def _pandas_column(series: Any) -> Any:
-    """numpy over the Series' buffer for numbers and flags without gaps; Arrow (NaN and
-    pd.NA as nulls) for nullable and text columns; objects with None for gaps otherwise."""
+    """numpy over the Series' buffer for numbers and flags (a NaN stays a NaN); Arrow,
+    gaps as nulls, for the nullable, text and categorical dtypes; objects otherwise,
+    with pd.NA as None."""
     dtype = series.dtype
-    kind = getattr(dtype, "kind", "O")
-    if isinstance(dtype, np.dtype) and kind in "biuf":
-        values = series.to_numpy()
-        if kind == "f" and np.isnan(values).any():
-            return pa.array(values, from_pandas=True)  # NaN: a missing value in pandas
-        return values
-    if not isinstance(dtype, np.dtype):  # Int64, boolean, string, category, ArrowDtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+        return series.to_numpy()
+    if not isinstance(dtype, np.dtype):  # Int64, boolean, str, category, ArrowDtype
         try:
             return pa.array(series, from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError):
             pass
     values = series.to_numpy(dtype=object)
-    gaps = series.isna().to_numpy()
-    if gaps.any():
+    gaps = [row for row, value in enumerate(values) if value is _pandas_na()]
+    if gaps:
         values = values.copy()
         values[gaps] = None
     return values
+
+
+def _pandas_na() -> Any:
+    return importlib.import_module("pandas").NA
 
 
 def _with_outcome(frame: Any, out: Mapping[str, Coded]) -> Any:
