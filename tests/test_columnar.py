@@ -491,3 +491,14 @@ def test_classify_many_of_a_small_batch_or_of_other_accounts_runs_row_by_row(
     ruleset.classify_many(accounts(ruleset, 100))
     ruleset.classify_many([*accounts(ruleset, 20_000), "not an account"])
     assert batches == []
+
+
+def test_an_arrow_dictionary_that_repeats_a_text_or_holds_a_null() -> None:
+    """Arrow lets a dictionary hold a text twice, or a null: each row means its value."""
+    rules = (
+        'ruleset t\ninput platform: text optional default "web"\ntier tube when platform is "yt"\n'
+    )
+    dictionary = pa.array(["yt", "ig", "yt", None])
+    column = pa.DictionaryArray.from_arrays(pa.array([0, 1, 2, 3, None]), dictionary)
+    out = one(rules, platform=column)
+    assert [o[0] for o in out] == ["tube", None, "tube", None, None]

@@ -207,11 +207,11 @@ def _objects(decl: Input, values: Sequence[Any], n: int) -> Read:
             return _numbers_with_gaps(decl, values, n, int in kinds)
         return _mixed_numbers(decl, values, n)
     if decl.type is T.FLAG:
-        return _by_element(decl, values, n, bool, lambda v: v)
+        return _by_element(decl, values, n, bool)
     if decl.type is T.TEXT:
         if kinds <= {str}:
             return Read(Text(np.array(values, dtype=object)), _none(n))
-        return _by_element(decl, values, n, str, lambda v: v)
+        return _by_element(decl, values, n, str)
     return _sets(decl, values, n)
 
 
@@ -260,7 +260,7 @@ def _mixed_numbers(decl: Input, values: Sequence[Any], n: int) -> Read:
     return _absent(decl, missing, read) if missing.any() else read
 
 
-def _by_element(decl: Input, values: Sequence[Any], n: int, kind: type, convert: Any) -> Read:
+def _by_element(decl: Input, values: Sequence[Any], n: int, kind: type) -> Read:
     """Flags or texts: the elements of exactly that type; None missing; others to Python."""
     python = np.fromiter((type(v) is not kind for v in values), dtype=np.bool_, count=n)
     missing = np.fromiter((v is None for v in values), dtype=np.bool_, count=n)
@@ -324,7 +324,12 @@ def _arrow(decl: Input, column: Any, n: int) -> Read:
         if not (pa.types.is_string(kind.value_type) or pa.types.is_large_string(kind.value_type)):
             return Read(_filler(decl.type, n), np.ones(n, dtype=np.bool_))
         codes = column.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-        read = Read(Text(None, codes, tuple(column.dictionary.to_pylist())), _none(n))
+        vocabulary = tuple(column.dictionary.to_pylist())
+        if None in vocabulary:  # a null in the dictionary: the rows pointing at it are gaps
+            nulls = [i for i, text in enumerate(vocabulary) if text is None]
+            missing = missing | np.isin(codes, nulls)
+            vocabulary = tuple("" if text is None else text for text in vocabulary)
+        read = Read(Text(None, codes, vocabulary or ("",)), _none(n))
     elif decl.type is T.TEXT and (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         encoded = column.dictionary_encode()
         codes = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)

@@ -56,9 +56,10 @@ class Text:
 
     def equals(self, text: str) -> Mask:
         if self.codes is not None:
-            if text not in self.vocabulary:
-                return np.zeros(len(self.codes), dtype=np.bool_)
-            return np.asarray(self.codes == self.vocabulary.index(text))
+            at = [i for i, known in enumerate(self.vocabulary) if known == text]
+            if len(at) == 1:
+                return np.asarray(self.codes == at[0])
+            return np.isin(self.codes, at)  # none, or an Arrow dictionary that repeats it
         assert self.values is not None
         return np.asarray(self.values == text, dtype=np.bool_)
 
