@@ -22,9 +22,13 @@ from engine.python.explainer import Explainer, compile_explainer
 from engine.python.reasoner import Reasoner, compile_reasoner
 from engine.python.values import ClassifyError, InputError, RuleConflict, undeclared
 
-# From this many accounts (a list of dicts), `classify_many` runs the columnar evaluator:
-# below it, turning the dicts into columns costs more than it saves (BENCHMARKS.md).
-COLUMNAR_FROM = 20_000
+# From this many accounts (a list of dicts), `classify_many` would run the columnar
+# evaluator; None: never. Measured (BENCHMARKS.md, issue 29), it does not gain: a
+# Decision object a row costs about what `classify` costs whole, and reading the dicts
+# into columns costs the rest, so the row path stays the default (0.68-1.16 of its
+# speed over 200,000 accounts). The path answers exactly as the row path does (tests
+# set this to run it), ready for the day a decision is cheaper to make.
+COLUMNAR_FROM: int | None = None
 
 
 class Ruleset:
@@ -125,7 +129,8 @@ class Ruleset:
         and a large batch of them otherwise makes the collector walk them again and
         again (it cost a fifth of the time at 200,000 accounts)."""
         if (
-            isinstance(accounts, list)
+            COLUMNAR_FROM is not None
+            and isinstance(accounts, list)
             and len(accounts) >= COLUMNAR_FROM
             and all(type(account) is dict for account in accounts)
         ):

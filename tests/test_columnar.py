@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import engine.columnar.evaluate as columnar_evaluate
+import engine.ruleset
 from engine import ClassifyError, Decision, Ruleset, load_ruleset
 from engine.language.source import Source
 from engine.load import check_source
@@ -461,15 +462,15 @@ def test_tables_dir_is_where_the_shipped_rules_are() -> None:
 
 @pytest.mark.parametrize("name", ["rules/synthesis.tiers", "every first", "every unique"])
 def test_classify_many_of_a_large_batch_answers_exactly_as_one_by_one(
-    name: str, batches: list[int]
+    name: str, batches: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """From COLUMNAR_FROM dicts, classify_many runs the columnar path (the spy sees it);
     each answer is what `classify` gives: the same rule object, labels and account, or an
-    error of the same type and text in its place."""
-    from engine.ruleset import COLUMNAR_FROM
-
+    error of the same type and text in its place. (The path is off by default, as it
+    does not gain; set on, it must still answer as the row path does.)"""
+    monkeypatch.setattr(engine.ruleset, "COLUMNAR_FROM", 20_000)
     ruleset = ALL[name]
-    rows = accounts(ruleset, COLUMNAR_FROM, seed=3)
+    rows = accounts(ruleset, 20_000, seed=3)
     many = ruleset.classify_many(rows)
     assert batches == [len(rows)], "the columnar path was not taken"
     assert len(many) == len(rows)
@@ -484,10 +485,12 @@ def test_classify_many_of_a_large_batch_answers_exactly_as_one_by_one(
         assert got.rule is want.rule and got.account is account and got.ruleset is ruleset
 
 
-def test_classify_many_of_a_small_batch_or_of_other_accounts_runs_row_by_row(
-    batches: list[int],
+def test_classify_many_runs_row_by_row_by_default_and_for_small_or_other_batches(
+    batches: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ruleset = ALL["rules/synthesis.tiers"]
+    ruleset.classify_many(accounts(ruleset, 20_000))  # off by default: it does not gain
+    monkeypatch.setattr(engine.ruleset, "COLUMNAR_FROM", 20_000)
     ruleset.classify_many(accounts(ruleset, 100))
     ruleset.classify_many([*accounts(ruleset, 20_000), "not an account"])
     assert batches == []
