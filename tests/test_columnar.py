@@ -505,3 +505,32 @@ def test_an_arrow_dictionary_that_repeats_a_text_or_holds_a_null() -> None:
     column = pa.DictionaryArray.from_arrays(pa.array([0, 1, 2, 3, None]), dictionary)
     out = one(rules, platform=column)
     assert [o[0] for o in out] == ["tube", None, "tube", None, None]
+
+
+def test_the_column_types_data_people_hold_are_read_as_classify_reads_their_values() -> None:
+    """pandas categorical, nullable Int64 and str columns; polars large strings and lists;
+    an Arrow chunked array, large_string and a sliced list array: each row as classify."""
+    rs = SHIPPED["rules/synthesis.tiers"]
+    rows = accounts(rs, 400, seed=11, bad=0.0)
+    good = [r for r in rows if all(type(v) in (int, float, str, list) for v in r.values())]
+    good = [r for r in good if all(type(v) is not int or abs(v) < 2**62 for v in r.values())]
+    frame = pd.DataFrame(as_columns(rs, good))
+    frame["platform"] = frame["platform"].astype("category")
+    frame["followers"] = frame["followers"].astype("Int64")
+    got = frame_answers(classify_frame(frame, rs))
+    want = [expected(rs, a) for a in pandas_rows(frame, list(rs.inputs))]
+    assert got == want
+    table = pa.Table.from_pandas(frame, preserve_index=False)  # NaN becomes null here
+    arrays = {name: table[name].combine_chunks() for name in rs.inputs}
+    want = [expected(rs, a) for a in seen(arrays, len(good))]
+    assert frame_answers(classify_frame(pl.from_arrow(table), rs)) == want
+    chunked = {
+        "followers": pa.chunked_array(
+            [table["followers"].combine_chunks()[:7], table["followers"].combine_chunks()[7:]]
+        ),
+        "engagement_rate": table["engagement_rate"],
+        "topics": pa.array([[], *frame["topics"].tolist()], pa.large_list(pa.large_string()))[1:],
+        "platform": table["platform"].cast(pa.large_string()),
+        "fake_follower_ratio": table["fake_follower_ratio"],
+    }
+    assert answers(rs.classify_columns(chunked), len(good)) == want
