@@ -534,3 +534,10 @@ def test_the_column_types_data_people_hold_are_read_as_classify_reads_their_valu
         "fake_follower_ratio": table["fake_follower_ratio"],
     }
     assert answers(rs.classify_columns(chunked), len(good)) == want
+
+
+def test_a_sliced_arrow_list_column_reads_its_own_lists() -> None:
+    rules = 'ruleset t\ninput topics: set of text\ntier tech when topics has "tech"\n'
+    lists = pa.array([["tech", "x"], ["tech"], ["food"], [], ["a", "tech"]], pa.list_(pa.string()))
+    out = one(rules, topics=lists[1:])
+    assert [o[0] for o in out] == ["tech", None, None, "tech"]

@@ -350,8 +350,8 @@ def _arrow(decl: Input, column: Any, n: int) -> Read:
 def _arrow_sets(decl: Input, column: Any, n: int, missing: Mask) -> Read:
     pa = importlib.import_module("pyarrow")
 
-    items = column.flatten() if column.offset == 0 and not column.null_count else None
-    if items is None:  # sliced or with null lists: rebuild offsets from the lists
+    items = None if column.null_count else column.flatten()  # a slice: from its offsets
+    if items is None:  # null lists may hold items: read as Python reads them
         return _objects(decl, column.to_pylist(), n)
     kind = items.type
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
