@@ -12,6 +12,7 @@ ALL = [
     "check_speed",
     "evaluate_speed",
     "peers",
+    "columnar_speed",
     "rule_scale",
     "tables",
     "compare_speed",
