@@ -131,6 +131,18 @@ def test_hover_and_completion_come_from_the_language_services(base: str, folder:
     assert nowhere.status_code == 400
 
 
+def test_completion_on_a_new_statement_after_the_last_example(base: str, folder: Path) -> None:
+    """The page's editor keeps the indentation on Enter: after a file's last example, the
+    next line starts indented, and `ti` there must still offer `tier` (it answered nothing)."""
+    text = text_of(folder).rstrip("\n")
+    assert text.splitlines()[-1].lstrip().startswith("expect")
+    typed = text + "\n  ti"
+    end = {"line": len(typed.splitlines()) - 1, "character": len("  ti")}
+    found = post(base, "/api/complete", {"path": SYNTHESIS, "text": typed, "position": end})
+    labels = [item["label"] for item in found.json()["items"]]
+    assert {"tier", "label", "example"} <= set(labels), labels
+
+
 def test_a_failing_example_says_why(base: str, folder: Path) -> None:
     text = text_of(folder).replace("high   at least 3.5%", "high   at least 5%")
     found = post(base, "/api/analyze", {"path": SYNTHESIS, "text": text}).json()
