@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -34,8 +35,9 @@ def rules_folder(where: Path, *names: str, git: bool = False) -> Path:
 
 
 @contextmanager
-def studio(rules: Path, *flags: str) -> Iterator[str]:
-    """`tierline studio --rules RULES --port <free> FLAGS…`, running; yields its base URL."""
+def studio(rules: Path, *flags: str, verify: ssl.SSLContext | None = None) -> Iterator[str]:
+    """`tierline studio --rules RULES --port <free> FLAGS…`, running; yields its base URL
+    (`https://localhost:PORT` with `verify`, the context that trusts its certificate)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "tierline", "studio", "--rules", str(rules), "--port", str(port),
@@ -43,13 +45,13 @@ def studio(rules: Path, *flags: str) -> Iterator[str]:
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    base = f"https://localhost:{port}" if verify is not None else f"http://127.0.0.1:{port}"
 
     def up() -> bool:
         if process.poll() is not None:
             return True
         try:
-            return httpx.get(base + "/", timeout=1).status_code < 500
+            return httpx.get(base + "/", timeout=1, verify=verify or True).status_code < 500
         except httpx.HTTPError:
             return False
 

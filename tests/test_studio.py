@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import socket
+import ssl
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -15,8 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
 
+from tests.certs import CA
 from tests.conftest import tierline
+from tests.real_server import wait_until
 from tests.studio_server import HEADERS, rules_folder, studio
 
 SYNTHESIS = "synthesis.tiers"
@@ -129,6 +134,18 @@ def test_hover_and_completion_come_from_the_language_services(base: str, folder:
     nowhere = post(base, "/api/hover", {"path": SYNTHESIS, "text": text,
                                         "position": {"line": -1, "character": 0}})  # fmt: skip
     assert nowhere.status_code == 400
+
+
+def test_completion_on_a_new_statement_after_the_last_example(base: str, folder: Path) -> None:
+    """The page's editor keeps the indentation on Enter: after a file's last example, the
+    next line starts indented, and `ti` there must still offer `tier` (it answered nothing)."""
+    text = text_of(folder).rstrip("\n")
+    assert text.splitlines()[-1].lstrip().startswith("expect")
+    typed = text + "\n  ti"
+    end = {"line": len(typed.splitlines()) - 1, "character": len("  ti")}
+    found = post(base, "/api/complete", {"path": SYNTHESIS, "text": typed, "position": end})
+    labels = [item["label"] for item in found.json()["items"]]
+    assert {"tier", "label", "example"} <= set(labels), labels
 
 
 def test_a_failing_example_says_why(base: str, folder: Path) -> None:
@@ -393,6 +410,79 @@ def test_no_tokens_means_loopback_only(tmp_path: Path) -> None:
         refused.returncode == 2 and "unknown role classify; roles are view, edit" in refused.stderr
     )
     assert os.path.exists(folder / SYNTHESIS)
+
+
+def _served_serial(base: str, ca: CA) -> int:
+    """The serial of the certificate a new TLS connection to the studio is given."""
+    port = int(base.rsplit(":", 1)[1])
+    context = ssl.create_default_context(cadata=ca.pem.decode())
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return int(x509.load_der_x509_certificate(der).serial_number)
+
+
+def test_the_studio_over_tls_with_tokens(tmp_path: Path) -> None:
+    """`--tls-cert/--tls-key`: the page and the API over HTTPS (the test CA trusted), no
+    plain HTTP on the port, and a rotated certificate served to new connections."""
+    folder = rules_folder(tmp_path, SYNTHESIS)
+    tokens = tmp_path / "tokens"
+    made = tierline("token", "new", "anna", "--roles", "view", "--add-to", str(tokens))
+    assert made.returncode == 0, made.stderr
+    bearer = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    ca = CA()
+    first = ca.server()
+    cert, key = first.write(tmp_path / "pki", "studio")
+    trust = ssl.create_default_context(cadata=ca.pem.decode())
+    flags = ["--auth-tokens", str(tokens), "--tls-cert", str(cert), "--tls-key", str(key)]
+    with studio(folder, *flags, verify=trust) as base:
+        assert base.startswith("https://")
+        page = httpx.get(base + "/", verify=trust, timeout=10)
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        files = httpx.get(base + "/api/files", headers=bearer, verify=trust, timeout=10)
+        assert files.status_code == 200, files.text
+        assert SYNTHESIS in files.text
+        assert httpx.get(base + "/api/files", verify=trust, timeout=10).status_code == 401
+        with pytest.raises(httpx.HTTPError):  # no plaintext on the TLS port
+            httpx.get(base.replace("https://localhost", "http://127.0.0.1") + "/", timeout=5)
+        with pytest.raises(httpx.ConnectError):  # a client that does not trust the CA
+            httpx.get(base + "/", timeout=5)
+        assert _served_serial(base, ca) == first.serial
+        rotated = ca.server()
+        key.write_bytes(rotated.key)
+        cert.write_bytes(rotated.cert)
+        assert wait_until(lambda: _served_serial(base, ca) == rotated.serial, 20)
+        again = httpx.get(base + "/api/files", headers=bearer, verify=trust, timeout=10)
+        assert again.status_code == 200
+
+
+def test_beyond_loopback_the_studio_needs_tls_or_insecure(tmp_path: Path) -> None:
+    """Bearer tokens must not cross the network in plaintext: a non-loopback host without
+    TLS is refused at start with the fix; `--insecure` (a proxy does TLS) and TLS files
+    pass that check (the runs below stop at a later, deliberate error, binding nothing)."""
+    folder = rules_folder(tmp_path, SYNTHESIS)
+    tokens = tmp_path / "tokens"
+    made = tierline("token", "new", "anna", "--roles", "edit", "--add-to", str(tokens))
+    assert made.returncode == 0, made.stderr
+    wide = ["studio", "--rules", str(folder), "--host", "0.0.0.0", "--port", "0"]
+    refused = tierline(*wide, "--auth-tokens", str(tokens))
+    assert refused.returncode == 2
+    assert "plain HTTP beyond this machine" in refused.stderr
+    assert "--tls-cert FILE --tls-key FILE" in refused.stderr and "--insecure" in refused.stderr
+    wrong_roles = tmp_path / "wrong"
+    wrong_roles.write_text("anna classify sha256:" + "0" * 64 + "\n")
+    insecure = tierline(*wide, "--auth-tokens", str(wrong_roles), "--insecure")
+    assert insecure.returncode == 2 and "unknown role classify" in insecure.stderr
+    missing = tmp_path / "missing"
+    with_tls = tierline(*wide, "--auth-tokens", str(tokens), "--tls-cert", str(missing),
+                        "--tls-key", str(missing))  # fmt: skip
+    assert with_tls.returncode == 2 and "cannot read" in with_tls.stderr
+    assert "plain HTTP" not in with_tls.stderr
+    half = tierline(*wide, "--auth-tokens", str(tokens), "--tls-cert", str(missing))
+    assert half.returncode == 2 and "--tls-cert and --tls-key go together" in half.stderr
 
 
 def test_a_finding_of_the_analysis_blocks_the_save_not_the_sample(base: str, folder: Path) -> None:

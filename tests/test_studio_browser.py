@@ -118,6 +118,26 @@ def test_a_diagnostic_appears_and_its_fix_works(page: Any, tmp_path: Path) -> No
         assert "and engagement_rate" in page.inner_text(".cm-line:has-text('tier nano')")
 
 
+def test_completion_of_a_new_statement_after_the_last_example(page: Any, tmp_path: Path) -> None:
+    """Enter at the end of the file's last example keeps its indentation (CodeMirror's
+    default); `ti` typed there must offer `tier` (the completion answered nothing)."""
+    folder = rules_folder(tmp_path, SYNTHESIS)
+    with studio(folder) as base:
+        assert (folder / SYNTHESIS).read_text(encoding="utf-8").endswith("suspicious\n")
+        open_file(page, base)
+        page.click(".cm-content")
+        for key in ("Control+End", "ArrowUp", "End", "Enter"):  # the example's last line
+            page.keyboard.press(key)
+        page.keyboard.type("ti")
+        page.wait_for_selector(".cm-tooltip-autocomplete", timeout=10_000)
+        labels = page.eval_on_selector_all(
+            ".cm-tooltip-autocomplete .cm-completionLabel", "ls => ls.map((l) => l.textContent)"
+        )
+        assert "tier" in labels, labels
+        page.click(".cm-tooltip-autocomplete li:has-text('tier')")
+        assert page.inner_text(".cm-activeLine").strip() == "tier"
+
+
 def test_break_and_fix_an_example(page: Any, tmp_path: Path) -> None:
     folder = rules_folder(tmp_path, SYNTHESIS)
     with studio(folder) as base:

@@ -18,6 +18,8 @@ import re
 from engine.language import ast
 from engine.language.grammar import STATEMENT_KEYWORDS
 from engine.language.parse import split_statements
+from engine.language.recover import read_statement
+from engine.language.source import Source
 from engine.services.answers import Completion
 from engine.services.core import DocumentCore
 
@@ -73,12 +75,34 @@ def complete(doc: DocumentCore, offset: int) -> list[Completion]:
     )
     if inside_text:
         return context.texts_for(_subject(tokens[:-1]), quoted=False)
-    return context.after(tokens, new_line=indented and not before_word.strip())
+    new_line = indented and not before_word.strip()
+    found = context.after(tokens, new_line=new_line)
+    if new_line and _reads_whole(text, start, line_start):
+        # Editors keep the indentation on Enter, so a new statement is often begun on
+        # an indented line; one whose first word is a statement keyword starts a
+        # statement there (split_statements), so offer them once the one above is whole.
+        shown = {c.label for c in found}
+        found += [
+            Completion(k, "keyword", _STATEMENT_DETAIL[k])
+            for k in STATEMENT_KEYWORDS
+            if k not in shown
+        ]
+    return found
 
 
 def _in_comment(line: str) -> bool:
     stripped = re.sub(r'"(?:[^"\\\n]|\\.)*"', "", line)
     return "#" in stripped
+
+
+def _reads_whole(text: str, start: int, end: int) -> bool:
+    """Whether the statement `text[start:end]` (the lines above the cursor's) reads
+    without an error: a statement may then begin on the cursor's line; while it is
+    unfinished (an example without `expect`), only its continuation is offered."""
+    if not text[start:end].strip():
+        return True
+    reading = read_statement(Source(text[start:end]), 0, end - start)
+    return reading.statement is not None and not reading.diagnostics
 
 
 def _statement_start(text: str, offset: int) -> int:
@@ -236,7 +260,9 @@ class _Context:
             return []
         if first == "example":
             if new_line:  # the next part of the example, on its own line
-                part = next((w for w in ("given", "expect") if w not in tokens), None)
+                part = next((w for w in ("given", "expect", "labels") if w not in tokens), None)
+                if part == "labels":
+                    return [Completion(part, "keyword", "the labels the example must get")]
                 return [Completion(part, "keyword")] if part else []
             return self._example(tokens)
         if first in ("tier", "label", "let"):

@@ -1,13 +1,26 @@
-"""`tierline studio --rules DIR [--data FILE…]`: the browser studio (tierline/studio)."""
+"""`tierline studio --rules DIR [--data FILE…]`: the browser studio (tierline/studio).
+
+Beyond loopback the studio needs `--auth-tokens` (anyone who reaches it could save
+rules) and TLS (`--tls-cert`/`--tls-key`), or the tokens would cross the network in
+plaintext: refused at start with the fix, unless `--insecure` says that a proxy in
+front does TLS, as `tierline serve` does (server/security/exposure.py). The
+certificate files are served as the HTTP port serves them (server/http/tls.py):
+re-read on change for new connections, a bad new set refused and the last good kept.
+"""
 
 from __future__ import annotations
 
 import argparse
-import ipaddress
+import ssl
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tierline.cli.common import Subparsers, UsageError, usage
+
+if TYPE_CHECKING:
+    from server.http.tls import HttpCertificates
 
 MAX_UPLOAD_MB = 64
 
@@ -26,6 +39,17 @@ def add_parser(sub: Subparsers) -> None:
         help="callers by token (NAME ROLE[,ROLE…] sha256:HEX; roles view, edit)",
     )  # fmt: skip
     parser.add_argument(
+        "--tls-cert", type=Path, metavar="FILE",
+        help="serve HTTPS: certificate chain (PEM); re-read when it changes",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tls-key", type=Path, metavar="FILE", help="the certificate's private key (PEM)"
+    )
+    parser.add_argument(
+        "--insecure", action="store_true",
+        help="allow plain HTTP beyond loopback (only when a proxy in front does TLS)",
+    )  # fmt: skip
+    parser.add_argument(
         "--max-upload-mb", type=int, default=MAX_UPLOAD_MB, metavar="MB",
         help=f"the largest sample file the page takes (default {MAX_UPLOAD_MB})",
     )  # fmt: skip
@@ -39,12 +63,27 @@ def run(args: argparse.Namespace) -> int:
     for data in args.data:
         if not Path(data).is_file():
             return usage(UsageError(f"--data {data}: no such file"))
-    if args.auth_tokens is None and not _loopback(args.host):
+    from server.security.exposure import loopback_only
+
+    loopback = loopback_only(args.host)
+    if args.auth_tokens is None and not loopback:
         return usage(
             UsageError(
                 f"--host {args.host}: without --auth-tokens the studio listens on loopback "
                 "only (anyone who reaches it could save rules); give --auth-tokens FILE "
                 "(`tierline token new NAME --roles edit --add-to FILE`) or --host 127.0.0.1"
+            )
+        )
+    if (args.tls_cert is None) != (args.tls_key is None):
+        return usage(UsageError("--tls-cert and --tls-key go together: give both"))
+    tls = args.tls_cert is not None
+    if not tls and not loopback and not args.insecure:
+        return usage(
+            UsageError(
+                f"--host {args.host} would serve the studio in plain HTTP beyond this "
+                "machine (its tokens readable on the network); give --tls-cert FILE "
+                "--tls-key FILE, or --host 127.0.0.1, or --insecure if TLS ends before "
+                "tierline (a proxy in front)"
             )
         )
     if args.max_upload_mb < 1:
@@ -62,19 +101,30 @@ def run(args: argparse.Namespace) -> int:
             callers = CallersFile(args.auth_tokens, allowed=STUDIO_ROLES)
         except CallersProblem as error:
             return usage(UsageError(str(error)))
+    certificates = None
+    if tls:
+        from server.http.tls import HttpCertificates
+        from server.security.tls import CertificateProblem
+
+        try:
+            certificates = HttpCertificates(args.tls_cert, args.tls_key, None)
+        except (CertificateProblem, OSError) as error:
+            return usage(UsageError(f"--tls-cert/--tls-key: {error}"))
     samples = Samples(args.data, args.max_upload_mb * 1024 * 1024)
     studio = Studio(Workspace(rules), samples, callers)
     config = uvicorn.Config(
         create_app(studio), host=args.host, port=args.port, log_level="warning",
         access_log=False, lifespan="off",
+        ssl_context_factory=_listening(certificates) if certificates is not None else None,
     )  # fmt: skip
     server = uvicorn.Server(config)
     shown = f"[{args.host}]" if ":" in args.host else args.host
+    scheme = "https" if tls else "http"
     try:
         server.config.load()
         sockets = [config.bind_socket()]
         port = sockets[0].getsockname()[1]
-        print(f"tierline studio: http://{shown}:{port}/ (rules: {rules})", file=sys.stderr,
+        print(f"tierline studio: {scheme}://{shown}:{port}/ (rules: {rules})", file=sys.stderr,
               flush=True)  # fmt: skip
         server.run(sockets=sockets)
     except OSError as error:
@@ -88,10 +138,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+def _listening(certificates: HttpCertificates) -> Callable[[Any, Any], ssl.SSLContext]:
+    """uvicorn's SSL context factory: the listening context of `certificates`, whose
+    handshake callback serves the newest good certificate files."""
+
+    def factory(_config: Any, _default: Any) -> ssl.SSLContext:
+        return certificates.listening
+
+    return factory

@@ -9,7 +9,8 @@ requests whose Host is a loopback name (a web page elsewhere cannot reach it by 
 DNS name that points at 127.0.0.1), and saves under the name the page gives. With
 tokens (`NAME ROLE[,ROLE…] sha256:HEX`, read as `tierline serve` reads them), every
 `/api` request carries `Authorization: Bearer TOKEN`; `view` reads, `edit` also saves
-and remembers a mapping, and a save is recorded under the token's name. Requests
+and remembers a mapping, and a save is recorded under the token's name (beyond
+loopback only over TLS or with `--insecure`: tierline/cli/studio.py). Requests
 that change something must carry `X-Tierline-Studio: 1`, which a cross-site form
 cannot send without the browser asking first.
 """
