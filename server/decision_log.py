@@ -202,6 +202,47 @@ class DecisionLog:
                 self._outbox.extend(chunks)
                 self._cond.notify_all()
 
+    def record_columns(
+        self,
+        rpc: str,
+        request_id: str,
+        latency_us: int,
+        digest: str,
+        batch_id: str,
+        time_ns: int,
+        segment: bytes,
+        count: int,
+    ) -> None:
+        """A columnar batch (`server/columns.py`): its rows as an Arrow IPC stream, kept
+        until the writer has its segment and record line (`server/log_segments.py`); the
+        same guarantees and policy as `record`, counted by its `count` decisions."""
+        if not count:
+            return
+        if digest not in self.versions.ready and not self.versions.admit(digest, self.policy):
+            with self._cond:
+                self._drop(count)
+            return
+        bound = structlog.contextvars.get_contextvars()
+        peer, caller = bound.get("peer", ""), bound.get("caller", "")
+        payload = (
+            "columns",
+            digest,
+            rpc,
+            request_id,
+            peer,
+            latency_us,
+            caller,
+            batch_id,
+            time_ns,
+            segment,
+        )
+        with self._cond:
+            if not self._admit(count):
+                return
+            self._held += count
+            self._outbox.append((count, payload))
+            self._cond.notify_all()
+
     def _admit(self, count: int) -> bool:
         """Room for `count` more decisions? (Called holding the condition.)"""
         if self._closed:
@@ -414,6 +455,9 @@ class NoDecisionLog:
         pass
 
     def record(self, rpc: str, request_id: str, latency_us: int, decisions: list[Any]) -> None:
+        pass
+
+    def record_columns(self, *args: Any) -> None:
         pass
 
     def reopen(self) -> None:

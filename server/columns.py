@@ -1,0 +1,325 @@
+"""`ClassifyColumns`' Arrow in and out, and the one place that evaluates a batch of
+columns (`evaluate`).
+
+A request's accounts arrive as one Arrow IPC stream: an id column and one column
+per input. Everything that is wrong with the stream as a whole, or with a whole
+column, is refused before anything is classified (`ColumnsRefused`, said as
+INVALID_ARGUMENT naming the field: `arrow_stream`, `id_column`, or
+`columns.NAME` with the type found and the types the input takes); everything
+wrong with one row's value is that row's error, in the same words `classify`
+gives it. A null is a missing value, as a key left out of a dict is.
+
+The outcome goes back as an Arrow IPC stream with the columns `id`,
+`decision_id`, `tier`, `labels`, `rule` and `error`. A decision id of a batch
+is the batch's id (a UUIDv7, sortable by time) followed by "." and the row's
+number, zero-padded to the batch's width, so ids sort in time and row order
+and each names the place where `tierline audit` finds it (the log holds one
+record per batch, pointing at a columnar segment: `server/log_segments.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engine import ClassifyError, Ruleset
+from server.shown import MAX_ID_CHARS, MAX_STATUS_TEXT, cut, quote
+
+INPUT_TYPES = {  # what each input kind takes, said in a refusal
+    "count": "an integer column (or a float column of whole values)",
+    "number": "a float or integer column",
+    "percent": "a float or integer column (a fraction: 0.042 is 4.2%)",
+    "text": "a string column",
+    "flag": "a bool column",
+    "set of text": "a list-of-string column",
+}
+
+
+class ColumnsRefused(Exception):
+    """The stream, or a whole column, cannot be read: one sentence naming the field."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass
+class Columns:
+    """A request's accounts, read: ids as strings, and each declared input present."""
+
+    ids: pa.Array  # string, "" for a null id
+    inputs: dict[str, pa.Array]  # input name -> its column (one chunk), declared inputs only
+    ignored: list[str]  # columns that are not inputs, sorted
+    rows: int
+
+
+@dataclass
+class Outcome:
+    """One batch's answers, a column each, row by row."""
+
+    tier: pa.Array  # string, null: no tier
+    labels: pa.Array  # list<string>
+    rule: pa.Array  # string, null: no rule
+    error: pa.Array  # string, null: classified
+
+    @property
+    def failed(self) -> int:
+        return int(len(self.error) - self.error.null_count)
+
+
+def _fits(kind: str, kind_type: pa.DataType) -> bool:
+    t = kind_type
+    if pa.types.is_null(t):
+        return True
+    if pa.types.is_dictionary(t):
+        return kind == "text" and _is_text(t.value_type)
+    if kind in ("count", "number", "percent"):
+        return bool(pa.types.is_integer(t) or pa.types.is_floating(t))
+    if kind == "text":
+        return _is_text(t)
+    if kind == "flag":
+        return bool(pa.types.is_boolean(t))
+    if kind == "set of text":
+        return (
+            pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
+        ) and bool(_is_text(t.value_type) or pa.types.is_null(t.value_type))
+    return False
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
+
+
+def read_table(data: bytes) -> pa.Table:
+    """The request's Arrow IPC stream as a table; ColumnsRefused naming `arrow_stream`."""
+    if not data:
+        raise ColumnsRefused(
+            "arrow_stream", "empty; send the accounts as an Arrow IPC stream (pyarrow.ipc)"
+        )
+    try:
+        with pa.ipc.open_stream(pa.py_buffer(data)) as reader:
+            return reader.read_all()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError) as error:
+        reason = cut(str(error).splitlines()[0] if str(error) else type(error).__name__, 200)
+        raise ColumnsRefused(
+            "arrow_stream", f"not a readable Arrow IPC stream ({reason})"
+        ) from None
+
+
+def read_columns(
+    data: bytes, id_column: str, inputs: Mapping[str, str], strict: bool, max_rows: int
+) -> Columns:
+    """The accounts of one request, or ColumnsRefused naming what is wrong."""
+    table = read_table(data)
+    id_name = id_column or "id"
+    names = table.column_names
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ColumnsRefused(f"columns.{cut(name, 80)}", "the column appears twice")
+        seen.add(name)
+    if table.num_rows > max_rows:
+        raise ColumnsRefused(
+            "arrow_stream",
+            f"{table.num_rows:,} rows in one call; the limit is {max_rows:,}",
+        )
+    if id_name not in seen:
+        raise ColumnsRefused(
+            "id_column",
+            f"no column {quote(id_name)} of account ids in the stream (columns: "
+            f"{', '.join(quote(n) for n in names[:20])}); name it, or set id_column",
+        )
+    ids = table.column(id_name).combine_chunks()
+    if pa.types.is_dictionary(ids.type):
+        ids = ids.dictionary_decode()
+    if pa.types.is_integer(ids.type) or pa.types.is_large_string(ids.type):
+        ids = pc.cast(ids, pa.string())
+    elif not (pa.types.is_string(ids.type) or pa.types.is_null(ids.type)):
+        raise ColumnsRefused(
+            f"columns.{cut(id_name, 80)}",
+            f"an Arrow {ids.type} column; account ids are a string or integer column",
+        )
+    ids = pc.fill_null(pc.cast(ids, pa.string()), "")
+    ignored = sorted(n for n in names if n != id_name and n not in inputs)
+    if strict and ignored:
+        raise ColumnsRefused(
+            f"columns.{cut(ignored[0], 80)}",
+            "not an input of this ruleset (strict: columns the ruleset does not declare "
+            f"are refused; undeclared: {', '.join(quote(n) for n in ignored[:20])})",
+        )
+    columns: dict[str, pa.Array] = {}
+    for name in names:
+        if name == id_name or name not in inputs:
+            continue
+        column = table.column(name).combine_chunks()
+        kind = inputs[name]
+        if not _fits(kind, column.type):
+            raise ColumnsRefused(
+                f"columns.{name}",
+                f"an Arrow {column.type} column; the {kind} input {name} takes "
+                f"{INPUT_TYPES.get(kind, 'another type')}",
+            )
+        if pa.types.is_dictionary(column.type):
+            column = column.dictionary_decode()
+        columns[name] = column
+    return Columns(ids, columns, ignored, table.num_rows)
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+def evaluate(ruleset: Ruleset, columns: Columns, hidden: frozenset[str]) -> Outcome:
+    """The batch's tiers, labels, rules and per-row errors: the one function the service
+    evaluates columns with. Each row's answer equals `ruleset.classify` of that row as a
+    dict (nulls left out); a row's error text is the one `classify` gives, with the
+    values of `hidden` (masked or hashed) fields never quoted."""
+    names = list(columns.inputs)
+    values = [columns.inputs[n].to_pylist() for n in names]
+    rows = [
+        {name: value for name, value in zip(names, row, strict=True) if value is not None}
+        for row in zip(*values, strict=True)
+    ] or [{} for _ in range(columns.rows)]
+    results = ruleset.classify_many(rows)
+    tiers: list[str | None] = []
+    labels: list[list[str]] = []
+    rules: list[str | None] = []
+    errors: list[str | None] = []
+    for result in results:
+        if isinstance(result, ClassifyError):
+            tiers.append(None)
+            labels.append([])
+            rules.append(None)
+            errors.append(error_text(result, hidden))
+        else:
+            tiers.append(result.tier)
+            labels.append(list(result.labels))
+            rules.append(result.rule.name if result.rule is not None else None)
+            errors.append(None)
+    return Outcome(
+        pa.array(tiers, pa.string()),
+        pa.array(labels, pa.list_(pa.string())),
+        pa.array(rules, pa.string()),
+        pa.array(errors, pa.string()),
+    )
+
+
+def error_text(error: ClassifyError, hidden: frozenset[str]) -> str:
+    """A row's error as `Classify` would say it (masked fields' values never shown)."""
+    from server.convert import masked  # convert imports the generated code; keep it lazy
+
+    return cut(str(masked(error, hidden)), MAX_STATUS_TEXT)
+
+
+def tally(outcome: Outcome) -> dict[tuple[str, str], int]:
+    """(tier, rule) -> decisions, "none" for no tier or rule; refused rows left out."""
+    decided = pc.is_null(outcome.error)
+    table = pa.table(
+        {
+            "tier": pc.fill_null(outcome.tier, "none"),
+            "rule": pc.fill_null(outcome.rule, "none"),
+        }
+    ).filter(decided)
+    counts = table.group_by(["tier", "rule"]).aggregate([([], "count_all")])
+    return {
+        (tier, rule): n
+        for tier, rule, n in zip(
+            counts.column("tier").to_pylist(),
+            counts.column("rule").to_pylist(),
+            counts.column("count_all").to_pylist(),
+            strict=True,
+        )
+    }
+
+
+# --------------------------------------------------------------------- outcome
+
+
+def decision_ids(batch_id: str, rows: int) -> pa.Array:
+    """`batch_id.NNN` for every row, the number zero-padded to the batch's width."""
+    width = len(str(max(rows - 1, 0)))
+    numbers = pc.utf8_lpad(
+        pc.cast(pa.array(np.arange(rows, dtype=np.int64)), pa.string()), width, "0"
+    )
+    return pc.binary_join_element_wise(batch_id + ".", numbers, "")
+
+
+def row_of(decision_id: str) -> tuple[str, int] | None:
+    """(batch id, row) of a batch's decision id; None for a decision id of its own."""
+    batch, dot, number = decision_id.rpartition(".")
+    if not dot or len(batch) != 36 or not number.isdigit():
+        return None
+    return batch, int(number)
+
+
+def too_long_ids(columns: Columns, outcome: Outcome) -> Outcome:
+    """Rows whose id is longer than `MAX_ID_CHARS` get an error instead of a decision,
+    as in ClassifyBatch."""
+    lengths = pc.utf8_length(columns.ids)
+    long = pc.greater(lengths, MAX_ID_CHARS)
+    if not pc.any(long).as_py():
+        return outcome
+    said = pc.binary_join_element_wise(
+        "id: ",
+        pc.cast(lengths, pa.string()),
+        f" characters; at most {MAX_ID_CHARS:,}",
+        "",
+    )
+    nothing = pa.nulls(columns.rows, pa.string())
+    return Outcome(
+        pc.if_else(long, nothing, outcome.tier),
+        pc.if_else(long, pa.nulls(columns.rows, outcome.labels.type), outcome.labels),
+        pc.if_else(long, nothing, outcome.rule),
+        pc.if_else(long, said, outcome.error),
+    )
+
+
+def outcome_table(columns: Columns, outcome: Outcome, batch_id: str) -> pa.Table:
+    classified = pc.is_null(outcome.error)
+    ids = pc.if_else(
+        classified, decision_ids(batch_id, columns.rows), pa.nulls(columns.rows, pa.string())
+    )
+    return pa.table(
+        {
+            "id": columns.ids,
+            "decision_id": ids,
+            "tier": outcome.tier,
+            "labels": outcome.labels,
+            "rule": outcome.rule,
+            "error": outcome.error,
+        }
+    )
+
+
+def ipc_bytes(table: pa.Table) -> bytes:
+    """The table as one Arrow IPC stream."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def segment_table(columns: Columns, outcome: Outcome) -> pa.Table:
+    """What the decision log keeps of a batch (before masking, which the writer does):
+    each row's account id, answer and inputs as received; a row's decision id is the
+    batch's id and its row number."""
+    inputs: dict[str, Any] = dict(columns.inputs)
+    struct = (
+        pa.StructArray.from_arrays(list(inputs.values()), list(inputs))
+        if inputs
+        else pa.nulls(columns.rows, pa.struct([]))
+    )
+    return pa.table(
+        {
+            "account_id": columns.ids,
+            "tier": outcome.tier,
+            "labels": outcome.labels,
+            "rule": outcome.rule,
+            "error": outcome.error,
+            "input": struct,
+        }
+    )
