@@ -17,6 +17,7 @@ ALL = [
     "compare_speed",
     "analysis_speed",
     "grpc_speed",
+    "columns_speed",
     "reload_soak",
     "audit_speed",
     "log_chain",

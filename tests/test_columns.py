@@ -30,8 +30,10 @@ from server.columns import row_of
 from server.pb import pb
 from tests.certs import CA
 from tests.conftest import RULES, tierline
-from tests.real_server import start_serve, wait_until, writer_pid
-from tests.test_faults import stop
+from tests.real_server import grow_disk, start_serve, wait_until, writer_pid
+from tests.test_faults import small_disk, stop
+
+__all__ = ["small_disk"]  # the fixture: a 2 MiB tmpfs that fills up
 
 RULESETS = {path.stem: load_ruleset(path) for path in sorted(RULES.glob("*.tiers"))}
 
@@ -550,3 +552,61 @@ def test_kill_9_of_the_writer_during_batches_loses_no_decision_and_the_log_verif
     verify = tierline("audit", "verify", "--log", str(log_path), "--public-key", str(keys[1]))
     assert verify.returncode == 0, verify.stdout
     assert not list((log_path.parent / "segments").glob(".*.tmp"))  # no half-written file
+
+
+def test_a_full_disk_holds_batches_until_there_is_room_and_loses_none(
+    small_disk: Path, tmp_path: Path, keys: tuple[Path, Path]
+) -> None:
+    log_path = small_disk / "decisions.log"
+    process, port = start_serve(
+        RULES,
+        "--no-watch",
+        "--decision-log",
+        str(log_path),
+        "--archive",
+        str(tmp_path / "archive"),
+        "--log-signing-key",
+        str(keys[0]),
+        env={"TIERLINE_LOG_WAIT_SECONDS": "1"},
+    )
+    table = accounts_table(RULESETS["synthesis"], 5_000, seed=11)
+    received: list[str] = []
+    refused: list[str] = []
+    done = threading.Event()
+
+    def call() -> None:
+        with Client(f"127.0.0.1:{port}", timeout=30) as caller:
+            while not done.is_set():
+                try:
+                    received.append(caller.classify_columns(table, ruleset="synthesis").batch_id)
+                except grpc.RpcError as error:
+                    refused.append(f"{error.code()}: {error.details()}")
+                    time.sleep(0.05)
+
+    thread = threading.Thread(target=call)
+    try:
+        thread.start()
+        assert wait_until(lambda: bool(refused), 60), "the disk never filled"
+        full_at = len(received)
+        grow_disk(small_disk)
+        assert wait_until(lambda: len(received) > full_at + 2, 30), "no room again"
+        done.set()
+        thread.join(60)
+        code, errors = stop(process, 30)
+    finally:
+        done.set()
+        process.kill()
+    assert code == 0, errors
+    assert "decision_log_unwritable" in errors and "No space left on device" in errors
+    assert all(r.startswith("StatusCode.UNAVAILABLE: the decision log") for r in refused), refused
+    logged = {
+        orjson.loads(line)["batch_id"]
+        for line in log_path.read_bytes().splitlines()
+        if line.startswith(b'{"event":"decision_batch"')
+    }
+    assert set(received) <= logged
+    for batch_id in received:
+        assert (small_disk / "segments" / f"{batch_id}.arrow").is_file()
+    assert not list((small_disk / "segments").glob(".*.tmp"))
+    verify = tierline("audit", "verify", "--log", str(log_path), "--public-key", str(keys[1]))
+    assert verify.returncode == 0, verify.stdout
