@@ -240,12 +240,22 @@ def tally(outcome: Outcome) -> dict[tuple[str, str], int]:
 
 
 def decision_ids(batch_id: str, rows: int) -> pa.Array:
-    """`batch_id.NNN` for every row, the number zero-padded to the batch's width."""
+    """`batch_id.NNN` for every row, the number zero-padded to the batch's width. Every
+    id has the same length, so the string column is built straight from one byte
+    matrix (a row of bytes per id) and its offsets: no Python string per row."""
     width = len(str(max(rows - 1, 0)))
-    numbers = pc.utf8_lpad(
-        pc.cast(pa.array(np.arange(rows, dtype=np.int64)), pa.string()), width, "0"
-    )
-    return pc.binary_join_element_wise(batch_id + ".", numbers, "")
+    prefix = np.frombuffer((batch_id + ".").encode("ascii"), dtype=np.uint8)
+    size = len(prefix) + width
+    matrix = np.empty((rows, size), dtype=np.uint8)
+    matrix[:, : len(prefix)] = prefix
+    numbers = np.arange(rows, dtype=np.int64)
+    for place in range(width):
+        matrix[:, size - 1 - place] = numbers // 10**place % 10 + ord("0")
+    large = (rows + 1) * size >= 2**31  # past 32-bit offsets: a large_string, cast back
+    offsets = np.arange(0, (rows + 1) * size, size, dtype=np.int64 if large else np.int32)
+    kind = pa.large_string() if large else pa.string()
+    made = pa.Array.from_buffers(kind, rows, [None, pa.py_buffer(offsets), pa.py_buffer(matrix)])
+    return made
 
 
 def row_of(decision_id: str) -> tuple[str, int] | None:

@@ -21,6 +21,10 @@ has its segment. A batch written again after a writer's restart finds its
 segment already there with the same bytes (the encoding is deterministic) and
 keeps it. A row's decision id is the batch id, ".", and its row number
 (`server/columns.py`); `tierline audit` reads the rows back from here.
+
+pyarrow is imported where it is used, not with this module: the log writer (a
+process started again after every crash) and `tierline audit verify` load this
+module, and a writer slow to start is a longer window without a writer.
 """
 
 from __future__ import annotations
@@ -30,14 +34,15 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from engine.decision import Decider, iso_ts_bytes
 from server.log_lines import Masker
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SEGMENTS = "segments"
 RECORD_PREFIX = b'{"event":"decision_batch"'
@@ -63,6 +68,9 @@ class Segment:
 
 
 def _masked_column(masker: Masker, name: str, column: pa.Array) -> pa.Array:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if name in masker.redact:
         present = pc.is_valid(column)
         return pc.if_else(present, pa.scalar("***"), pa.scalar(None, pa.string()))
@@ -72,6 +80,8 @@ def _masked_column(masker: Masker, name: str, column: pa.Array) -> pa.Array:
 
 def masked_table(table: pa.Table, masker: Masker) -> tuple[pa.Table, dict[str, str]]:
     """The segment table with masked and hashed inputs replaced; and which, how."""
+    import pyarrow as pa
+
     if not masker.active:
         return table, {}
     inputs = table.column("input").combine_chunks()
@@ -90,6 +100,8 @@ def masked_table(table: pa.Table, masker: Masker) -> tuple[pa.Table, dict[str, s
 def encode_segment(table: pa.Table) -> bytes:
     """An Arrow IPC file: random access for `tierline audit`, the same bytes for the
     same table (so a batch written twice keeps one segment)."""
+    import pyarrow as pa
+
     sink = pa.BufferOutputStream()
     options = pa.ipc.IpcWriteOptions(compression=COMPRESSION)
     with pa.ipc.new_file(sink, table.schema, options=options) as writer:
@@ -98,6 +110,8 @@ def encode_segment(table: pa.Table) -> bytes:
 
 
 def read_stream(data: bytes) -> pa.Table:
+    import pyarrow as pa
+
     with pa.ipc.open_stream(pa.py_buffer(data)) as reader:
         return reader.read_all()
 
@@ -190,6 +204,8 @@ def segment_path(record: dict[str, Any], log_path: Path) -> Path:
 
 
 def read_segment(path: Path) -> pa.Table:
+    import pyarrow as pa
+
     with pa.memory_map(str(path), "r") as source:
         return pa.ipc.open_file(source).read_all()
 
@@ -232,6 +248,9 @@ def row_event(record: dict[str, Any], table: pa.Table, row: int) -> dict[str, An
 
 def rows_of_account(table: pa.Table, account_id: str) -> list[int]:
     """The rows of `account_id` that were classified (not refused), in row order."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     match = pc.and_(
         pc.equal(table.column("account_id"), pa.scalar(account_id)),
         pc.is_null(table.column("error")),
