@@ -201,8 +201,12 @@ def test_pandas_and_polars_frames_and_nulls_as_missing_values(client: Client) ->
 
 
 def _error_of(account: dict[str, Any]) -> ClassifyError:
+    return _refused(RULESETS["synthesis"], account)
+
+
+def _refused(ruleset: Ruleset, account: dict[str, Any]) -> ClassifyError:
     try:
-        RULESETS["synthesis"].classify(account)
+        ruleset.classify(account)
     except ClassifyError as error:
         return error
     raise AssertionError("expected an error")
@@ -275,6 +279,8 @@ def test_digest_pinning_unknown_ruleset_and_ignored_columns(client: Client) -> N
     with pytest.raises(grpc.RpcError) as unknown:
         client.classify_columns(table, ruleset="nosuch")
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+    ids_only = client.classify_columns(pa.table({"id": ["a", "b"]}), ruleset="agency").table
+    assert ids_only.column("error").to_pylist() == [str(_refused(agency, {}))] * 2
     long_id = pa.table({"id": ["a", "x" * 5000], "followers": [45_000, 45_000]})
     rows = client.classify_columns(long_id, ruleset="agency").table.to_pylist()
     assert (
@@ -455,41 +461,53 @@ def test_masked_inputs_stay_masked_in_segments(tmp_path: Path) -> None:
         str(log_path),
         env={
             "TIERLINE_MASK_FIELDS": '["platform"]',
-            "TIERLINE_HASH_FIELDS": '["topics"]',
+            "TIERLINE_HASH_FIELDS": '["topics", "fake_follower_ratio"]',
             "TIERLINE_HASH_KEY": "k" * 32,
         },
     )
     table = pa.table(
         {
-            "id": ["a", "b"],
-            "followers": [45_000, 45_000],
-            "engagement_rate": [0.042, 0.042],
-            "topics": [["fashion"], ["fashion"]],
-            "platform": ["secret-network", None],
+            "id": ["a", "b", "c"],
+            "followers": [45_000, 45_000, 45_000],
+            "engagement_rate": [0.042, 0.042, 0.042],
+            "topics": [["fashion"], ["fashion"], ["fashion"]],
+            "platform": ["secret-network", None, "instagram"],
+            "fake_follower_ratio": [None, None, 31.4159],  # 3141.59%: refused, never quoted
         }
     )
     try:
         with Client(f"127.0.0.1:{port}") as plain:
             answer = plain.classify_columns(table, ruleset="synthesis")
+            row = {k: v for k, v in table.to_pylist()[2].items() if k != "id"}
+            by_batch = plain.classify_batch([row], ruleset="synthesis")[0]
         code, errors = stop(process, 20)
     finally:
         process.kill()
     assert code == 0, errors
+    refused = answer.table.column("error")[2].as_py()
+    assert refused == by_batch["error"]["message"]  # as ClassifyBatch says it
+    assert "fake_follower_ratio" in refused and "31.4" not in refused and "3141" not in refused
     segment = next((log_path.parent / "segments").glob("*.arrow"))
     kept = pa.ipc.open_file(pa.py_buffer(segment.read_bytes())).read_all()
     assert "secret-network" not in str(kept.to_pylist())
     rows = kept.column("input").to_pylist()
     assert kept.column("labels").to_pylist() == answer.table.column("labels").to_pylist()
-    assert rows[0]["platform"] == "***" and rows[1]["platform"] is None
+    assert [r["platform"] for r in rows] == ["***", None, "***"]
     assert rows[0]["topics"].startswith("hmac-sha256:") and rows[0]["topics"] == rows[1]["topics"]
     record = json.loads(
         next(line for line in log_path.read_text().splitlines() if "batch_id" in line)
     )
-    assert record["masked"] == {"topics": "hmac-sha256", "platform": "redacted"}
+    assert record["masked"] == {
+        "topics": "hmac-sha256",
+        "platform": "redacted",
+        "fake_follower_ratio": "hmac-sha256",
+    }
     first = answer.table.column("decision_id")[0].as_py()
     audit = tierline("audit", "--log", str(log_path), "--decision", first)
     assert audit.returncode == 0, audit.stderr
-    assert "replay not possible: the log masks platform, topics" in audit.stdout
+    assert "replay not possible: the log masks fake_follower_ratio, platform, topics" in (
+        audit.stdout
+    )
     assert "secret-network" not in audit.stdout
 
 
