@@ -7,15 +7,14 @@ result is a CheckedRuleset or a RuleError, never another exception.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.analysis.analyze import analyze
-from engine.analysis.prove import Replay
 from engine.checker.check import check
 from engine.checker.model import CheckedRuleset
+from engine.language.ast import RuleFile
 from engine.language.diagnostics import (
     MAX_PER_CODE,
     Diagnostic,
@@ -25,8 +24,10 @@ from engine.language.diagnostics import (
 )
 from engine.language.parse import PartialParse, parse
 from engine.language.source import Source
-from engine.python.interpret import conditions
 from engine.python.values import ClassifyError
+
+if TYPE_CHECKING:
+    from engine.analysis.prove import Replay
 
 MAX_SOURCE_BYTES = 16 * 1024 * 1024
 SOLVER_MS = 1_000  # the solver's budget for one query: ample for any rule people write
@@ -36,6 +37,7 @@ def _replay(checked: CheckedRuleset) -> Replay:
     """Whether each rule holds for a witness, by the reference interpreter: the
     analysis runs before the ruleset is compiled, and it checks every account it
     reports against an evaluator."""
+    from engine.python.interpret import conditions
 
     def replay(account: dict[str, Any]) -> Mapping[tuple[str, str], bool] | None:
         try:
@@ -104,17 +106,26 @@ def check_source(
     name: str | None = None,
     analyse: bool = True,
     solver_ms: int = SOLVER_MS,
+    parse_with: Callable[[Source], RuleFile] = parse,
 ) -> CheckedRuleset:
     """Parse, check and analyse; every error of the file in one RuleError, and the
     analysis's warnings on the CheckedRuleset. (`analyse=False` skips overlap and
     reachability analysis: tests use it to compare evaluators on rulesets the analysis
-    would refuse.) `solver_ms` is the solver's budget for each of its queries."""
+    would refuse.) `solver_ms` is the solver's budget for each of its queries.
+
+    `parse_with` parses (raising PartialParse like `parse`): the language server passes
+    one that keeps each statement's reading between edits (engine/services).
+
+    The solver is imported here, not with the module: `read_source` and `decode` serve
+    commands that never analyse (`tierline fmt`), and loading z3 is most of their start."""
+    from engine.analysis.analyze import analyze
+
     if source.text.startswith("\ufeff"):  # a BOM, as some editors save: not part of the rules
         source = Source(source.text[1:], source.path)
     syntax: list[Diagnostic] = []
     maybe_declared = None
     try:
-        rule_file = parse(source)
+        rule_file = parse_with(source)
     except PartialParse as error:
         syntax = error.diagnostics
         rule_file = error.partial

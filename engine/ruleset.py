@@ -11,6 +11,7 @@ from typing import Any
 from engine.analysis.changes import REFUSED, Changes, Decide, changes
 from engine.analysis.cover import reaching
 from engine.checker.model import CheckedRuleset, Example
+from engine.columnar.evaluate import ColumnarProgram, Columns
 from engine.decision import Decision, Reason
 from engine.language.diagnostics import did_you_mean
 from engine.language.source import Source
@@ -32,6 +33,7 @@ class Ruleset:
         self.classify = self.program.run
         self._explainer: Explainer | None = None
         self._reasoner: Reasoner | None = None
+        self._columnar: ColumnarProgram | None = None
         self._hints: dict[str, str | None] = {}
 
     def hint_for(self, field: str) -> str | None:
@@ -134,6 +136,22 @@ class Ruleset:
         finally:
             if paused:
                 gc.enable()
+
+    def classify_columns(self, columns: Mapping[str, Any]) -> Columns:
+        """A batch given as columns (input name -> list, numpy array or Arrow array, all
+        of one length; an input without a column is absent from every row) classified
+        at once: a mapping of `tier`, `labels`, `rule` (the matched rule's name) and
+        `error` (the text `classify` raises), each a numpy object array with one entry
+        a row, None for no tier, no rule, no error (a bad row has no labels: None).
+        Row by row equal to `classify`; columns of other names are ignored."""
+        return self.columnar.run(columns)
+
+    @property
+    def columnar(self) -> ColumnarProgram:
+        """The rules over columns; compiled on first use."""
+        if self._columnar is None:
+            self._columnar = ColumnarProgram(self.checked, self.classify)
+        return self._columnar
 
     def run_examples(self) -> list[ExampleResult]:
         return [run_example(self, example) for example in self.checked.examples]

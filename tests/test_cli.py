@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -222,3 +224,29 @@ def test_a_fifo_named_as_a_rule_file_is_read_without_waiting(tmp_path: Path) -> 
     checked = tierline("check", str(fifo))  # conftest bounds the run to 120 s
     assert checked.returncode == 1 and "[no-tiers]" in checked.stdout + checked.stderr
     assert tierline("fmt", "--check", str(fifo)).returncode in (0, 1)
+
+
+def test_a_command_loads_only_what_it_needs() -> None:
+    """`tierline fmt` and `tierline check` on a file start without the solver, the code
+    generator or the server (start-up is most of what an editor or CI waits for on a
+    small file); `tierline --help` still lists every command."""
+    probe = (
+        "import sys\n"
+        "from tierline.cli.main import main\n"
+        "code = main(sys.argv[1:])\n"
+        "heavy = sorted(m for m in ('z3', 'engine.python.codegen', 'server', 'grpc')"
+        " if m in sys.modules)\n"
+        "print('LOADED', heavy, code)\n"
+    )
+    shipped = str(RULES / "synthesis.tiers")
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "fmt", "--check", shipped],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert "LOADED [] 0" in done.stdout, done.stdout + done.stderr
+    helped = subprocess.run(
+        [sys.executable, "-m", "tierline", "--help"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    for command in ("check", "fmt", "classify", "serve", "audit", "key", "token"):
+        assert command in helped.stdout

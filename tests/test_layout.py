@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("engine", "server", "tierline")
 
 # Each stage of the engine may import only the stages before it, and itself.
-ENGINE_ORDER = ("language", "checker", "analysis", "python", "sql")
+ENGINE_ORDER = ("language", "checker", "analysis", "python", "sql", "columnar")
 
 
 def _module_name(path: Path) -> str:

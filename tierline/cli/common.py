@@ -12,14 +12,17 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TextIO, TypeAlias
+from typing import TYPE_CHECKING, Any, TextIO, TypeAlias
 
-from engine import RuleError, Ruleset, load_ruleset
+from engine import RuleError
 from engine.language.diagnostics import Diagnostic, render_all, to_json
 from engine.language.source import Source
 from engine.load import check_source, decode
 from engine.python.terminal import json_printable
 from engine.python.terminal import printable as escaped
+
+if TYPE_CHECKING:  # the evaluator is loaded by the commands that evaluate, when they do
+    from engine import Ruleset
 
 # what `add_subparsers()` returns; each subcommand module adds its parser to it
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -103,6 +106,8 @@ def usage(error: UsageError) -> int:
 
 
 def load_rules(path: Path, args: argparse.Namespace) -> Ruleset | None:
+    from engine import load_ruleset
+
     try:
         return load_ruleset(path)
     except RuleError as error:
@@ -164,6 +169,8 @@ def load_version(spec: str, args: argparse.Namespace) -> Ruleset | None:
     if shown.returncode != 0:
         said = shown.stderr.decode(errors="replace").strip().splitlines()
         raise UsageError(f"{spec}: git cannot show it: {said[0] if said else 'no output'}")
+    from engine import Ruleset
+
     try:
         return Ruleset(check_source(decode(shown.stdout, spec)))
     except RuleError as error:
