@@ -175,37 +175,69 @@ def read_columns(
 
 def evaluate(ruleset: Ruleset, columns: Columns, hidden: frozenset[str]) -> Outcome:
     """The batch's tiers, labels, rules and per-row errors: the one function the service
-    evaluates columns with. Each row's answer equals `ruleset.classify` of that row as a
-    dict (nulls left out); a row's error text is the one `classify` gives, with the
-    values of `hidden` (masked or hashed) fields never quoted."""
-    names = list(columns.inputs)
-    values = [columns.inputs[n].to_pylist() for n in names]
-    rows = [
-        {name: value for name, value in zip(names, row, strict=True) if value is not None}
-        for row in zip(*values, strict=True)
-    ] or [{} for _ in range(columns.rows)]
-    results = ruleset.classify_many(rows)
-    tiers: list[str | None] = []
-    labels: list[list[str]] = []
-    rules: list[str | None] = []
-    errors: list[str | None] = []
-    for result in results:
-        if isinstance(result, ClassifyError):
-            tiers.append(None)
-            labels.append([])
-            rules.append(None)
-            errors.append(error_text(result, hidden))
-        else:
-            tiers.append(result.tier)
-            labels.append(list(result.labels))
-            rules.append(result.rule.name if result.rule is not None else None)
-            errors.append(None)
+    evaluates columns with, the engine's columnar evaluator (`Ruleset.classify_columns`,
+    equal to `classify` row by row; a null is a missing value). The Arrow columns go in
+    as they are (the evaluator reads their buffers); a null-typed column is no column.
+    A row's error text is the one `classify` gives, with the values of `hidden` (masked
+    or hashed) fields never quoted: those few rows are asked again of `classify` for the
+    error itself, which `convert.masked` rewrites."""
+    given = {n: c for n, c in columns.inputs.items() if not pa.types.is_null(c.type)}
+    if not given and ruleset.inputs:  # the batch's length must come from a column
+        given = {next(iter(ruleset.inputs)): [None] * columns.rows}
+    answer = ruleset.classify_columns(given) if given else _no_inputs(ruleset, columns.rows)
+    error = pa.array(answer["error"], pa.string())
+    if hidden and error.null_count < len(error):
+        error = _masked_errors(ruleset, columns, error, hidden)
+    elif error.null_count < len(error) and pc.max(pc.utf8_length(error)).as_py() > MAX_STATUS_TEXT:
+        error = pa.array([t if t is None else cut(t, MAX_STATUS_TEXT) for t in error.to_pylist()])
     return Outcome(
-        pa.array(tiers, pa.string()),
-        pa.array(labels, pa.list_(pa.string())),
-        pa.array(rules, pa.string()),
-        pa.array(errors, pa.string()),
+        pa.array(answer["tier"], pa.string()),
+        _labels(answer["labels"]),
+        pa.array(answer["rule"], pa.string()),
+        error,
     )
+
+
+def _no_inputs(ruleset: Ruleset, rows: int) -> dict[str, list[Any]]:
+    """A ruleset that declares no input: every row is the empty account."""
+    try:
+        decision = ruleset.classify({})
+    except ClassifyError as problem:
+        return {"tier": [None] * rows, "labels": [None] * rows, "rule": [None] * rows,
+                "error": [str(problem)] * rows}  # fmt: skip
+    rule = decision.rule.name if decision.rule is not None else None
+    return {"tier": [decision.tier] * rows, "labels": [decision.labels] * rows,
+            "rule": [rule] * rows, "error": [None] * rows}  # fmt: skip
+
+
+def _labels(labels: Any) -> pa.Array:
+    """Label tuples (None for a refused row: no labels) as a list<string> column. Rows
+    share a few distinct tuples: each is converted once, and taken by index."""
+    index: dict[Any, int] = {}
+    codes = np.fromiter(
+        (index.setdefault(t, len(index)) for t in labels), dtype=np.int32, count=len(labels)
+    )
+    distinct = pa.array([list(t or ()) for t in index], pa.list_(pa.string()))
+    return distinct.take(pa.array(codes))
+
+
+def _masked_errors(
+    ruleset: Ruleset, columns: Columns, error: pa.Array, hidden: frozenset[str]
+) -> pa.Array:
+    texts = error.to_pylist()
+    for row, text in enumerate(texts):
+        if text is None:
+            continue
+        account = {
+            name: value
+            for name, column in columns.inputs.items()
+            if (value := column[row].as_py()) is not None
+        }
+        try:
+            ruleset.classify(account)
+        except ClassifyError as problem:
+            texts[row] = error_text(problem, hidden)
+    return pa.array(texts, pa.string())
 
 
 def error_text(error: ClassifyError, hidden: frozenset[str]) -> str:
