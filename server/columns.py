@@ -247,25 +247,20 @@ def error_text(error: ClassifyError, hidden: frozenset[str]) -> str:
     return cut(str(masked(error, hidden)), MAX_STATUS_TEXT)
 
 
-def tally(outcome: Outcome) -> dict[tuple[str, str], int]:
-    """(tier, rule) -> decisions, "none" for no tier or rule; refused rows left out."""
-    decided = pc.is_null(outcome.error)
-    table = pa.table(
-        {
-            "tier": pc.fill_null(outcome.tier, "none"),
-            "rule": pc.fill_null(outcome.rule, "none"),
-        }
-    ).filter(decided)
-    counts = table.group_by(["tier", "rule"]).aggregate([([], "count_all")])
-    return {
-        (tier, rule): n
-        for tier, rule, n in zip(
-            counts.column("tier").to_pylist(),
-            counts.column("rule").to_pylist(),
-            counts.column("count_all").to_pylist(),
-            strict=True,
-        )
-    }
+def tally(outcome: Outcome, tiers: Mapping[str, str | None]) -> dict[tuple[str, str], int]:
+    """(tier, rule) -> decisions, "none" for no tier or rule; refused rows left out. A
+    rule decides one tier (`tiers`: rule name -> its tier), so rows are counted by rule
+    alone, with one pass of `value_counts`."""
+    decided = outcome.rule.filter(pc.is_null(outcome.error))
+    counts = pc.value_counts(decided)
+    out: dict[tuple[str, str], int] = {}
+    for rule, n in zip(
+        counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
+    ):
+        tier = tiers.get(rule) if rule is not None else None
+        key = (tier or "none", rule or "none")
+        out[key] = out.get(key, 0) + n
+    return out
 
 
 # --------------------------------------------------------------------- outcome

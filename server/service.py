@@ -195,7 +195,8 @@ class Classifier(pb_grpc.ClassifierServicer):
         self._fits(len(answer), context)
         if failed:
             self.metrics.input_errors.labels(ruleset.name, "INVALID_ARGUMENT").inc(failed)
-        self.metrics.count_tally(ruleset.name, columns.tally(outcome))
+        tiers = {rule.name: rule.tier for rule in ruleset.checked.tiers}
+        self.metrics.count_tally(ruleset.name, columns.tally(outcome, tiers))
         latency = (time.perf_counter_ns() - started) // 1000
         if decided:
             segment = columns.ipc_bytes(columns.segment_table(read, outcome))

@@ -13,6 +13,7 @@ import random
 import signal
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from server.columns import row_of
 from server.pb import pb
 from tests.certs import CA
 from tests.conftest import RULES, tierline
-from tests.real_server import grow_disk, start_serve, wait_until, writer_pid
+from tests.real_server import free_port, grow_disk, start_serve, wait_until, writer_pid
 from tests.test_faults import small_disk, stop
 
 __all__ = ["small_disk"]  # the fixture: a 2 MiB tmpfs that fills up
@@ -454,11 +455,14 @@ def test_tokens_tls_and_roles_and_the_record_names_the_caller(tmp_path: Path) ->
 
 def test_masked_inputs_stay_masked_in_segments(tmp_path: Path) -> None:
     log_path = tmp_path / "decisions.log"
+    metrics_port = free_port()
     process, port = start_serve(
         RULES,
         "--no-watch",
         "--decision-log",
         str(log_path),
+        "--metrics-port",
+        str(metrics_port),
         env={
             "TIERLINE_MASK_FIELDS": '["platform"]',
             "TIERLINE_HASH_FIELDS": '["topics", "fake_follower_ratio"]',
@@ -480,10 +484,22 @@ def test_masked_inputs_stay_masked_in_segments(tmp_path: Path) -> None:
             answer = plain.classify_columns(table, ruleset="synthesis")
             row = {k: v for k, v in table.to_pylist()[2].items() if k != "id"}
             by_batch = plain.classify_batch([row], ruleset="synthesis")[0]
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        exposition = urllib.request.urlopen(url, timeout=5).read().decode()
         code, errors = stop(process, 20)
     finally:
         process.kill()
     assert code == 0, errors
+    counted = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in exposition.splitlines()
+        if line.startswith(("tierline_decisions_total", "tierline_rule_hits_total"))
+    }
+    assert answer.decided == 1  # b lacks its platform, c's ratio is refused
+    assert counted == {  # the decision of ClassifyColumns; ClassifyBatch's refusal is none
+        'tierline_decisions_total{ruleset="synthesis",tier="micro"}': 1.0,
+        'tierline_rule_hits_total{rule="micro",ruleset="synthesis"}': 1.0,
+    }
     refused = answer.table.column("error")[2].as_py()
     assert refused == by_batch["error"]["message"]  # as ClassifyBatch says it
     assert "fake_follower_ratio" in refused and "31.4" not in refused and "3141" not in refused
