@@ -211,14 +211,8 @@ def _no_inputs(ruleset: Ruleset, rows: int) -> dict[str, list[Any]]:
 
 
 def _labels(labels: Any) -> pa.Array:
-    """Label tuples (None for a refused row: no labels) as a list<string> column. Rows
-    share a few distinct tuples: each is converted once, and taken by index."""
-    index: dict[Any, int] = {}
-    codes = np.fromiter(
-        (index.setdefault(t, len(index)) for t in labels), dtype=np.int32, count=len(labels)
-    )
-    distinct = pa.array([list(t or ()) for t in index], pa.list_(pa.string()))
-    return distinct.take(pa.array(codes))
+    """Label tuples as a list<string> column (null for a refused row: no decision)."""
+    return pa.array(labels, pa.list_(pa.string()))
 
 
 def _masked_errors(
