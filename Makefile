@@ -8,6 +8,7 @@ RULES ?= rules
 PORT ?= 50051
 
 .PHONY: setup run test test-slow test-all lint fmt check bench compare-kim proto proto-check clean
+.PHONY: vscode vscode-test
 
 setup: $(STAMP)
 
@@ -75,6 +76,13 @@ proto-check: $(STAMP)
 	$(MAKE) -s proto GEN=/tmp/tierline-proto-check >/dev/null
 	diff -r $(GEN)/tierline /tmp/tierline-proto-check/tierline
 	rm -rf /tmp/tierline-proto-check
+
+# The VS Code extension (editors/vscode): its .vsix (not committed), and its grammar's tests.
+vscode:
+	cd editors/vscode && npm ci --no-audit --no-fund && npm run package
+
+vscode-test:
+	cd editors/vscode && npm ci --no-audit --no-fund && npm run test:grammar
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

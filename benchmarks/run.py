@@ -23,6 +23,7 @@ ALL = [
     "log_chain",
     "faults",
     "hostile_costs",
+    "lsp_speed",
 ]
 
 

@@ -29,16 +29,16 @@ re-read only the statements that changed: pass one as `Document(text, path,
 cache=…)` and read only the newest version's answers.
 """
 
-from engine.services.document import (
+from engine.services.answers import (
     Completion,
     Diagnostic,
-    Document,
     ExampleOutcome,
     Fix,
     Hover,
     RenameError,
     Symbol,
 )
+from engine.services.document import Document
 from engine.services.incremental import StatementCache
 from engine.services.positions import Position, Range, TextEdit
 

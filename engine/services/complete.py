@@ -14,15 +14,13 @@ come from the statements that parsed (the rest of the file may be broken).
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from engine.language import ast
 from engine.language.grammar import STATEMENT_KEYWORDS
 from engine.language.parse import split_statements
+from engine.services.answers import Completion
+from engine.services.core import DocumentCore
 from engine.services.names import walk
-
-if TYPE_CHECKING:
-    from engine.services.document import Completion, Document
 
 _TOKEN = re.compile(
     r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|at\s+least\b|at\s+most\b|[A-Za-z_][A-Za-z0-9_]*'
@@ -49,9 +47,7 @@ _STATEMENT_DETAIL = {
 }
 
 
-def complete(doc: Document, offset: int) -> list[Completion]:
-    from engine.services.document import Completion
-
+def complete(doc: DocumentCore, offset: int) -> list[Completion]:
     text = doc.text
     line_start = text.rfind("\n", 0, offset) + 1
     line_before = text[line_start:offset]
@@ -62,7 +58,8 @@ def complete(doc: Document, offset: int) -> list[Completion]:
     indented = line_before[:1] in (" ", "\t")
     if not before_word.strip() and not indented:
         return [Completion(k, "keyword", _STATEMENT_DETAIL[k]) for k in STATEMENT_KEYWORDS]
-    start = _statement_start(text, line_start if not indented else offset)
+    # an unindented line begins a statement; an indented one continues the one above
+    start = line_start if not indented else _statement_start(text, offset)
     tokens = [
         t
         for t in _TOKEN.findall(text[start : offset - (len(partial.group(0)) if partial else 0)])
@@ -106,7 +103,7 @@ def _subject(tokens: list[str]) -> str | None:
 class _Context:
     """The names the file declares and the values it writes, for one completion."""
 
-    def __init__(self, doc: Document):
+    def __init__(self, doc: DocumentCore):
         self.doc = doc
         names = doc.names
         self.inputs = names.declared("input")
@@ -131,7 +128,6 @@ class _Context:
         return ""
 
     def values(self, inputs_only: bool = False) -> list[Completion]:
-        from engine.services.document import Completion
 
         out = [Completion(n, "input", self._type(n)) for n in self.inputs]
         if not inputs_only:
@@ -145,7 +141,6 @@ class _Context:
         return "level: " + ", ".join(b.name.name for b in stmt.bands)
 
     def bands(self, level: str) -> list[Completion]:
-        from engine.services.document import Completion
 
         stmt = self.levels[level].statement
         assert isinstance(stmt, ast.LevelDecl)
@@ -161,14 +156,12 @@ class _Context:
         ]
 
     def tier_names(self) -> list[Completion]:
-        from engine.services.document import Completion
 
         return [Completion(n, "tier") for n in self.tiers] + [
             Completion("none", "keyword", "no tier")
         ]
 
     def label_names(self) -> list[Completion]:
-        from engine.services.document import Completion
 
         return [Completion(n, "label") for n in self.labels] + [
             Completion("none", "keyword", "no label")
@@ -177,7 +170,6 @@ class _Context:
     def texts_for(self, name: str | None, quoted: bool = True) -> list[Completion]:
         """The texts the file compares `name` with (or gives it in examples); for a set
         of texts, the items seen with it; with no such text, every text seen in a set."""
-        from engine.services.document import Completion
 
         seen: dict[str, None] = {}
         everywhere: dict[str, None] = {}
@@ -219,7 +211,6 @@ class _Context:
         ]
 
     def after(self, tokens: list[str], indented: bool) -> list[Completion]:
-        from engine.services.document import Completion
 
         def words(*items: str, kind: str = "keyword") -> list[Completion]:
             return [Completion(i, kind) for i in items]
@@ -258,7 +249,6 @@ class _Context:
         return [Completion(k, "keyword", _STATEMENT_DETAIL[k]) for k in STATEMENT_KEYWORDS]
 
     def _example(self, tokens: list[str]) -> list[Completion]:
-        from engine.services.document import Completion
 
         last = tokens[-1]
         if "expect" in tokens:
@@ -296,7 +286,6 @@ class _Context:
         return [Completion(",", "operator", "give another input"), Completion("expect", "keyword")]
 
     def _condition(self, tokens: list[str]) -> list[Completion]:
-        from engine.services.document import Completion
 
         last = tokens[-1]
         previous = tokens[-2] if len(tokens) > 1 else ""

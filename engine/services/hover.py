@@ -9,22 +9,17 @@ the file checks, from the checker (a let's inferred type, an input's range).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from engine.language import ast
+from engine.services.answers import Hover, number_value
+from engine.services.core import DocumentCore
 from engine.services.names import path_at
-
-if TYPE_CHECKING:
-    from engine.services.document import Document, Hover
 
 
 def _code(text: str) -> str:
     return f"```tierline\n{text.strip()}\n```"
 
 
-def hover(doc: Document, offset: int) -> Hover | None:
-    from engine.services.document import Hover, number_value
-
+def hover(doc: DocumentCore, offset: int) -> Hover | None:
     occurrence = doc.names.at(offset)
     if occurrence is not None:
         text = _name_hover(doc, occurrence.key)
@@ -40,7 +35,7 @@ def hover(doc: Document, offset: int) -> Hover | None:
     return None
 
 
-def _name_hover(doc: Document, key: tuple[str, ...]) -> str | None:
+def _name_hover(doc: DocumentCore, key: tuple[str, ...]) -> str | None:
     declarations = doc.names.declarations(key)
     if not declarations:
         return None

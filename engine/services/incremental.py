@@ -87,6 +87,14 @@ class StatementCache:
         self._readings: OrderedDict[tuple[str, bool], list[_Placed]] = OrderedDict()
         self.hits = 0
         self.misses = 0
+        self._scratch: StatementCache | None = None
+
+    def scratch(self) -> StatementCache:
+        """A second cache for texts that are not versions of the document (what a quick
+        fix would make): reading them must not move the spans of the newest version."""
+        if self._scratch is None:
+            self._scratch = StatementCache(self.size)
+        return self._scratch
 
     def parse(self, source: Source) -> ast.RuleFile:
         """What `engine.language.parse.parse` gives (raising PartialParse the same way),

@@ -5,15 +5,17 @@ module keeps one `Document` per open file (the newest version, with a
 `StatementCache` that re-reads only the statements an edit touched), converts
 positions between the client's encoding (UTF-16 unless the client offers
 another) and the services' code points, and publishes diagnostics after each
-change: debounced (typing a word publishes once), first without the solver's
-analysis (syntax and checker errors, at once), then with it (overlaps,
-unreachable rules, gaps), each only if the document was not changed meanwhile.
+change (debounced: a change after a quiet spell at once, a burst of changes once
+when it ends), first without the solver's analysis (syntax and checker errors),
+then with it (overlaps, unreachable rules, gaps; off the event loop, so that
+hover and completion answer meanwhile), each only for the newest version.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,7 @@ from engine.services import (
 
 NAME = "tierline"
 VERSION = "0.1"
-DEBOUNCE_S = 0.03  # a keystroke within this of the last one publishes once, after both
+DEBOUNCE_S = 0.03  # changes closer than this are one burst: diagnosed once, after it
 RUN_EXAMPLES = "tierline.runExamples"
 REQUEST_FAILED = -32803  # LSP's RequestFailed: the request was valid, the answer is no
 MAX_WORKSPACE_FILES = 500  # workspace symbols read at most this many rule files
@@ -55,6 +57,7 @@ class _Open:
     version: int | None = None
     text: str | None = None
     task: asyncio.Task[None] | None = None
+    changed: float = 0.0  # time.monotonic() of the last change
 
 
 class TierlineServer(LanguageServer):
@@ -188,8 +191,7 @@ def _publish(ls: TierlineServer, uri: str, version: int | None, found: list[Diag
 async def _diagnose(ls: TierlineServer, uri: str, delay: float) -> None:
     """Publish the checker's diagnostics, then the analysis's, for the newest version;
     a newer change cancels this (the task of that change publishes instead)."""
-    if delay:
-        await asyncio.sleep(delay)
+    await asyncio.sleep(delay)  # 0: let the changes already received be applied first
     state = ls.open.get(uri)
     if state is None:
         return
@@ -269,7 +271,7 @@ def _completion(item: Completion) -> lsp.CompletionItem:
 def _example_summary(document: Document) -> tuple[str, list[str]]:
     outcomes = document.examples()
     if document.checked is None:
-        return "examples not run: the rules have errors", []
+        return "not run: the rules have errors", []
     failed = [o for o in outcomes if not o.passed]
     head = f"{len(outcomes)} example{'s' * (len(outcomes) != 1)}: " + (
         f"{len(failed)} failing" if failed else "all pass"
@@ -288,7 +290,13 @@ def make_server(solver_ms: int | None = None) -> TierlineServer:
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     async def did_change(ls: TierlineServer, params: lsp.DidChangeTextDocumentParams) -> None:
-        _schedule(ls, params.text_document.uri, DEBOUNCE_S)
+        """A change after a quiet spell is diagnosed at once; one in a burst (typing,
+        a paste, a client sending many changes) waits for the burst to end."""
+        state = ls.open.setdefault(params.text_document.uri, _Open())
+        now = time.monotonic()
+        burst = now - state.changed < DEBOUNCE_S
+        state.changed = now
+        _schedule(ls, params.text_document.uri, DEBOUNCE_S if burst else 0)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     async def did_save(ls: TierlineServer, params: lsp.DidSaveTextDocumentParams) -> None:
