@@ -644,3 +644,55 @@ def test_a_full_disk_holds_batches_until_there_is_room_and_loses_none(
     assert not list((small_disk / "segments").glob(".*.tmp"))
     verify = tierline("audit", "verify", "--log", str(log_path), "--public-key", str(keys[1]))
     assert verify.returncode == 0, verify.stdout
+
+
+def test_batches_waiting_for_the_log_are_bounded_by_bytes_apart_from_calls(
+    tmp_path: Path,
+) -> None:
+    """With the writer stopped (SIGSTOP), batches wait in the server: up to `log_queue`
+    MiB of them, then UNAVAILABLE; a Classify call meanwhile does not wait behind them.
+    Once the writer runs again, everything answered is in the log."""
+    log_path = tmp_path / "decisions.log"
+    process, port = start_serve(
+        RULES,
+        "--no-watch",
+        "--decision-log",
+        str(log_path),
+        env={"TIERLINE_LOG_QUEUE": "1", "TIERLINE_LOG_WAIT_SECONDS": "1"},
+    )
+    table = accounts_table(RULESETS["synthesis"], 1_000, seed=5)  # about 0.17 MiB a segment
+    answered: list[str] = []
+    try:
+        with Client(f"127.0.0.1:{port}", timeout=30) as caller:
+            caller.classify({"followers": 1, "engagement_rate": 0.01, "topics": [],
+                             "platform": "x"}, ruleset="synthesis")  # fmt: skip
+            writer = writer_pid(process.pid)
+            os.kill(writer, signal.SIGSTOP)
+            try:
+                refusal = ""
+                for _ in range(10):
+                    try:
+                        answered.append(
+                            caller.classify_columns(table, ruleset="synthesis").batch_id
+                        )
+                    except grpc.RpcError as error:
+                        refusal = f"{error.code()}: {error.details()}"
+                        break
+                started = time.monotonic()
+                single = caller.classify(
+                    {"followers": 45_000, "engagement_rate": 0.042, "topics": ["fashion"],
+                     "platform": "instagram"}, ruleset="synthesis")  # fmt: skip
+                waited = time.monotonic() - started
+            finally:
+                os.kill(writer, signal.SIGCONT)
+        code, errors = stop(process, 30)
+    finally:
+        process.kill()
+    assert code == 0, errors
+    assert 3 <= len(answered) <= 8, answered  # 1 MiB of segments, then no more room
+    assert refusal.startswith("StatusCode.UNAVAILABLE: the decision log is behind"), refusal
+    assert waited < 0.9, waited  # not the second of log_wait_seconds
+    text = log_path.read_bytes()
+    for batch_id in answered:
+        assert batch_id.encode() in text
+    assert single["decision_id"].encode() in text
