@@ -260,10 +260,12 @@ def tally(outcome: Outcome, tiers: Mapping[str, str | None]) -> dict[tuple[str, 
 # --------------------------------------------------------------------- outcome
 
 
-def decision_ids(batch_id: str, rows: int) -> pa.Array:
-    """`batch_id.NNN` for every row, the number zero-padded to the batch's width. Every
-    id has the same length, so the string column is built straight from one byte
-    matrix (a row of bytes per id) and its offsets: no Python string per row."""
+def decision_ids(batch_id: str, rows: int, present: pa.Array | None = None) -> pa.Array:
+    """`batch_id.NNN` for every row, the number zero-padded to the batch's width; null
+    where `present` (a bool column without nulls) is false. Every id has the same
+    length, so the string column is built straight from one byte matrix (a row of
+    bytes per id), its offsets and `present`'s bits as validity: no Python string per
+    row, no copy to blank the nulls."""
     width = len(str(max(rows - 1, 0)))
     prefix = np.frombuffer((batch_id + ".").encode("ascii"), dtype=np.uint8)
     size = len(prefix) + width
@@ -272,11 +274,17 @@ def decision_ids(batch_id: str, rows: int) -> pa.Array:
     numbers = np.arange(rows, dtype=np.int64)
     for place in range(width):
         matrix[:, size - 1 - place] = numbers // 10**place % 10 + ord("0")
-    large = (rows + 1) * size >= 2**31  # past 32-bit offsets: a large_string, cast back
+    large = (rows + 1) * size >= 2**31  # past 32-bit offsets: a large_string
     offsets = np.arange(0, (rows + 1) * size, size, dtype=np.int64 if large else np.int32)
     kind = pa.large_string() if large else pa.string()
-    made = pa.Array.from_buffers(kind, rows, [None, pa.py_buffer(offsets), pa.py_buffer(matrix)])
-    return made
+    validity = None
+    if present is not None and not pc.all(present).as_py():
+        if present.offset % 8:
+            present = pa.concat_arrays([present])  # a copy starting at bit 0
+        validity = present.buffers()[1]
+    return pa.Array.from_buffers(
+        kind, rows, [validity, pa.py_buffer(offsets), pa.py_buffer(matrix)]
+    )
 
 
 def row_of(decision_id: str) -> tuple[str, int] | None:
@@ -310,10 +318,7 @@ def too_long_ids(columns: Columns, outcome: Outcome) -> Outcome:
 
 
 def outcome_table(columns: Columns, outcome: Outcome, batch_id: str) -> pa.Table:
-    classified = pc.is_null(outcome.error)
-    ids = pc.if_else(
-        classified, decision_ids(batch_id, columns.rows), pa.nulls(columns.rows, pa.string())
-    )
+    ids = decision_ids(batch_id, columns.rows, pc.is_null(outcome.error))
     return pa.table(
         {
             "id": columns.ids,
