@@ -696,3 +696,42 @@ def test_batches_waiting_for_the_log_are_bounded_by_bytes_apart_from_calls(
     for batch_id in answered:
         assert batch_id.encode() in text
     assert single["decision_id"].encode() in text
+
+
+def test_a_rotated_log_keeps_its_batches_findable_and_verified(
+    tmp_path: Path, keys: tuple[Path, Path]
+) -> None:
+    log_path = tmp_path / "decisions.log"
+    process, port = start_serve(
+        RULES,
+        "--no-watch",
+        "--decision-log",
+        str(log_path),
+        "--log-signing-key",
+        str(keys[0]),
+    )
+    table = accounts_table(RULESETS["synthesis"], 500, seed=9)
+    try:
+        with Client(f"127.0.0.1:{port}", timeout=30) as caller:
+            before = caller.classify_columns(table, ruleset="synthesis")
+            _wait_logged(log_path, [before.batch_id])
+            log_path.rename(tmp_path / "decisions.log.1")  # as logrotate does
+            process.send_signal(signal.SIGUSR1)
+            assert wait_until(lambda: log_path.exists(), 10)
+            after = caller.classify_columns(table, ruleset="synthesis")
+        code, errors = stop(process, 30)
+    finally:
+        process.kill()
+    assert code == 0, errors
+    rotated = tmp_path / "decisions.log.1"
+    verify = tierline(
+        "audit", "verify", "--log", str(log_path), str(rotated), "--public-key", str(keys[1])
+    )
+    assert verify.returncode == 0, verify.stdout
+    for path, answer in ((rotated, before), (log_path, after)):
+        decision_id = next(d for d in answer.table.column("decision_id").to_pylist() if d)
+        audit = tierline(
+            "audit", "--log", str(path), "--decision", decision_id, "--public-key", str(keys[1])
+        )
+        assert audit.returncode == 0, audit.stdout + audit.stderr
+        assert "log: this decision lies in a verified stretch" in audit.stdout
