@@ -43,9 +43,10 @@ INPUT_TYPES = {  # what each input kind takes, said in a refusal
 class ColumnsRefused(Exception):
     """The stream, or a whole column, cannot be read: one sentence naming the field."""
 
-    def __init__(self, field: str, message: str):
+    def __init__(self, field: str, message: str, code: str = "INVALID_ARGUMENT"):
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.code = code  # a grpc.StatusCode name
 
 
 @dataclass
@@ -127,6 +128,7 @@ def read_columns(
         raise ColumnsRefused(
             "arrow_stream",
             f"{table.num_rows:,} rows in one call; the limit is {max_rows:,}",
+            "RESOURCE_EXHAUSTED",
         )
     if id_name not in seen:
         raise ColumnsRefused(

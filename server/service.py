@@ -170,10 +170,7 @@ class Classifier(pb_grpc.ClassifierServicer):
                 self.max_column_rows,
             )
         except columns.ColumnsRefused as refused:
-            too_many = refused.field == "arrow_stream" and "the limit is" in str(refused)
-            code = (
-                grpc.StatusCode.RESOURCE_EXHAUSTED if too_many else grpc.StatusCode.INVALID_ARGUMENT
-            )
+            code = getattr(grpc.StatusCode, refused.code)
             context.abort(code, cut(str(refused), MAX_STATUS_TEXT))
         _check_deadline(context)
         time_ns = time.time_ns()
