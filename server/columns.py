@@ -92,8 +92,19 @@ def _fits(kind: str, kind_type: pa.DataType) -> bool:
     return False
 
 
+def _plain(kind: str, column: pa.Array) -> pa.Array:
+    """Texts as `string` and sets as `list<string>` (from their large and fixed-size
+    kinds): the one layout of each that the evaluator reads by its buffers."""
+    t = column.type
+    if kind == "text" and _is_text(t) and not pa.types.is_string(t):
+        return column.cast(pa.string())
+    if kind == "set of text" and not pa.types.is_null(t) and t != pa.list_(pa.string()):
+        return column.cast(pa.list_(pa.string()))
+    return column
+
+
 def _is_text(t: pa.DataType) -> bool:
-    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t))
 
 
 def read_table(data: bytes) -> pa.Table:
@@ -139,9 +150,9 @@ def read_columns(
     ids = table.column(id_name).combine_chunks()
     if pa.types.is_dictionary(ids.type):
         ids = ids.dictionary_decode()
-    if pa.types.is_integer(ids.type) or pa.types.is_large_string(ids.type):
+    if pa.types.is_integer(ids.type) or _is_text(ids.type):
         ids = pc.cast(ids, pa.string())
-    elif not (pa.types.is_string(ids.type) or pa.types.is_null(ids.type)):
+    elif not pa.types.is_null(ids.type):
         raise ColumnsRefused(
             f"columns.{cut(id_name, 80)}",
             f"an Arrow {ids.type} column; account ids are a string or integer column",
@@ -168,7 +179,7 @@ def read_columns(
             )
         if pa.types.is_dictionary(column.type):
             column = column.dictionary_decode()
-        columns[name] = column
+        columns[name] = _plain(kind, column)
     return Columns(ids, columns, ignored, table.num_rows)
 
 

@@ -191,6 +191,30 @@ def test_pandas_and_polars_frames_and_nulls_as_missing_values(client: Client) ->
     assert [r["tier"] for r in from_pandas] == ["micro", None, None]
     assert from_pandas[1]["error"] == str(_error_of({"followers": 2_000_000, "topics": ["tech"],
                                                      "platform": "tiktok"}))  # fmt: skip
+    texts = pl.DataFrame(  # large_string, large_list and a dictionary (Categorical)
+        {
+            "id": ["p", "q"],
+            "followers": [45_000, 45_000],
+            "engagement_rate": [0.042, 0.042],
+            "topics": [["fashion"], ["tech", "gaming"]],
+            "platform": pl.Series(["instagram", "tiktok"], dtype=pl.Categorical),
+        }
+    )
+    from_polars = client.classify_columns(texts, ruleset="synthesis").table
+    assert answers(from_polars) == expected(RULESETS["synthesis"], texts.to_arrow())
+    views = pa.table(  # string views and fixed-size lists, as other Arrow writers make them
+        {
+            "id": pa.array(["v"], pa.string_view()),
+            "followers": [45_000],
+            "engagement_rate": [0.042],
+            "topics": pa.FixedSizeListArray.from_arrays(pa.array(["fashion"]), 1),
+            "platform": pa.array(["instagram"], pa.string_view()),
+        }
+    )
+    from_views = client.classify_columns(views, ruleset="synthesis").table.to_pylist()
+    assert [(r["id"], r["tier"], r["labels"]) for r in from_views] == [
+        ("v", "micro", ["fashion_expert"])
+    ]
     polars = pl.DataFrame({"id": [1, 2], "followers": [45_000, 150_000]})
     answer = client.classify_columns(polars, ruleset="agency")
     agency = RULESETS["agency"]
