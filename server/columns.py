@@ -300,14 +300,6 @@ def decision_ids(batch_id: str, rows: int, present: pa.Array | None = None) -> p
     )
 
 
-def row_of(decision_id: str) -> tuple[str, int] | None:
-    """(batch id, row) of a batch's decision id; None for a decision id of its own."""
-    batch, dot, number = decision_id.rpartition(".")
-    if not dot or len(batch) != 36 or not number.isdigit():
-        return None
-    return batch, int(number)
-
-
 def too_long_ids(columns: Columns, outcome: Outcome) -> Outcome:
     """Rows whose id is longer than `MAX_ID_CHARS` get an error instead of a decision,
     as in ClassifyBatch."""

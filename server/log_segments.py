@@ -210,6 +210,14 @@ def read_segment(path: Path) -> pa.Table:
         return pa.ipc.open_file(source).read_all()
 
 
+def row_of(decision_id: str) -> tuple[str, int] | None:
+    """(batch id, row) of a batch's decision id; None for a decision id of its own."""
+    batch, dot, number = decision_id.rpartition(".")
+    if not dot or len(batch) != 36 or not number.isdigit():
+        return None
+    return batch, int(number)
+
+
 def row_number_width(rows: int) -> int:
     return len(str(max(rows - 1, 0)))
 

@@ -27,7 +27,7 @@ import pytest
 
 from engine import ClassifyError, Ruleset, load_ruleset
 from server.client import Client
-from server.columns import row_of
+from server.log_segments import row_of
 from server.pb import pb
 from tests.certs import CA
 from tests.conftest import RULES, tierline

@@ -23,11 +23,11 @@ from engine import ClassifyError, Decision, RuleError, Ruleset
 from engine.language.source import Source
 from engine.load import check_source, read_source
 from engine.python.terminal import json_printable, printable
-from server.columns import row_of
 from server.log_segments import (
     RECORD_PREFIX,
     read_segment,
     row_event,
+    row_of,
     rows_of_account,
     segment_path,
 )
