@@ -8,7 +8,7 @@ RULES ?= rules
 PORT ?= 50051
 
 .PHONY: setup run test test-slow test-all lint fmt check bench compare-kim proto proto-check clean
-.PHONY: vscode vscode-test
+.PHONY: vscode vscode-test studio-assets studio-assets-check
 
 setup: $(STAMP)
 
@@ -83,6 +83,18 @@ vscode:
 
 vscode-test:
 	cd editors/vscode && npm ci --no-audit --no-fund && npm run test:grammar
+
+# The studio's page: tierline/studio/web (npm, lockfile) built by esbuild into the committed
+# tierline/studio/static; CI checks that the committed build matches its sources.
+STUDIO_WEB := tierline/studio/web
+studio-assets:
+	cd $(STUDIO_WEB) && npm ci --no-audit --no-fund && node build.mjs
+
+studio-assets-check:
+	rm -rf /tmp/tierline-studio-check && mkdir -p /tmp/tierline-studio-check
+	cd $(STUDIO_WEB) && node build.mjs /tmp/tierline-studio-check
+	diff -r tierline/studio/static /tmp/tierline-studio-check
+	rm -rf /tmp/tierline-studio-check
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

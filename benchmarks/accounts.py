@@ -11,7 +11,17 @@ import random
 from pathlib import Path
 from typing import Any
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "influencers"
+_ROOT = Path(__file__).resolve().parent.parent
+# beside the main checkout (/work/main -> /work/shared), or two up from a worktree, as
+# tests/conftest.py finds it
+DATA = next(
+    (
+        up / "shared" / "data" / "influencers"
+        for up in (_ROOT.parent, _ROOT.parent.parent)
+        if (up / "shared" / "data" / "influencers").is_dir()
+    ),
+    _ROOT.parent / "shared" / "data" / "influencers",
+)
 KIM = DATA / "kim2020_instagram_influencers" / "influencers.txt"
 PLATFORMS = ["instagram", "tiktok", "youtube"]
 

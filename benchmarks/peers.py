@@ -88,6 +88,18 @@ def tierline_classify_many() -> Batch:
     return lambda items: [d.tier or "none" for d in six.classify_many(items)]  # type: ignore[union-attr]
 
 
+def tierline_columns_from_dicts() -> Batch:
+    """classify_columns on columns built from the dicts (one list an input)."""
+    six = load_ruleset(text=SIX_TIERS, name="six")
+    names = tuple(six.inputs)
+
+    def run(items: list[dict[str, Any]]) -> list[str]:
+        out = six.classify_columns({n: [a.get(n) for a in items] for n in names})
+        return [t or "none" for t in out["tier"].tolist()]
+
+    return run
+
+
 def hand_written() -> Batch:
     def decide(a: dict[str, Any]) -> str:
         followers = a["followers"]
@@ -216,6 +228,7 @@ def datalogic() -> Batch:
 PEERS: dict[str, Callable[[], Batch]] = {
     "tierline classify (validated, a Decision each)": tierline_classify,
     "tierline classify_many (validated)": tierline_classify_many,
+    "tierline classify_columns, columns built from the dicts": tierline_columns_from_dicts,
     "hand-written if/elif (no validation)": hand_written,
     "zen-engine decision table (loader + evaluate)": zen_table,
     "zen-engine decision table (evaluate_batch)": zen_table_batch,
@@ -225,6 +238,47 @@ PEERS: dict[str, Callable[[], Batch]] = {
     "json-logic-qubit (jsonLogic)": json_logic,
     "datalogic-py, JSONLogic in Rust (compiled once)": datalogic,
 }
+
+
+def columnar(items: list[dict[str, Any]]) -> dict[str, tuple[Callable[[], Any], Callable[[], Any]]]:
+    """tierline's columnar calls on data made ready outside the timing (numpy columns,
+    a pandas and a polars DataFrame, an Arrow table), as the numpy ceiling is timed on
+    ready columns: each (timed call, its tiers as a list for the agreement check)."""
+    import numpy as np
+    import pandas as pd
+    import polars as pl
+    import pyarrow as pa
+
+    from tierline.tables.frames import classify_frame
+
+    six = load_ruleset(text=SIX_TIERS, name="six")
+    ready = {
+        "followers": np.fromiter((a["followers"] for a in items), np.int64, len(items)),
+        "engagement_rate": np.fromiter((a["engagement_rate"] for a in items), np.float64),
+    }
+    pandas, polars, arrow = pd.DataFrame(ready), pl.DataFrame(ready), pa.table(ready)
+
+    def tiers(values: list[Any]) -> list[str]:
+        return [t if isinstance(t, str) else "none" for t in values]  # pandas: NaN for none
+
+    return {
+        "tierline classify_columns, numpy columns ready": (
+            lambda: six.classify_columns(ready),
+            lambda: tiers(six.classify_columns(ready)["tier"].tolist()),
+        ),
+        "tierline classify_frame, pandas DataFrame": (
+            lambda: classify_frame(pandas, six),
+            lambda: tiers(classify_frame(pandas, six)["tier"].tolist()),
+        ),
+        "tierline classify_frame, polars DataFrame": (
+            lambda: classify_frame(polars, six),
+            lambda: tiers(classify_frame(polars, six)["tier"].to_list()),
+        ),
+        "tierline classify_frame, Arrow table": (
+            lambda: classify_frame(arrow, six),
+            lambda: tiers(classify_frame(arrow, six).column("tier").to_pylist()),
+        ),
+    }
 
 
 def boundary_accounts() -> list[dict[str, Any]]:
@@ -283,6 +337,10 @@ def main() -> list[tuple[str, str]]:
     }
     timed["numpy np.select, columns ready (batch ceiling)"] = on_columns
     timed["numpy np.select, columns built from the dicts"] = with_columns
+    for name, (call, answer) in columnar(items).items():
+        if answer() != expected:
+            raise SystemExit(f"benchmarks.peers: {name} disagrees with tierline")
+        timed[name] = call
     seconds: dict[str, list[float]] = {name: [] for name in timed}
     for _ in range(ROUNDS):
         for name, work in timed.items():
@@ -307,4 +365,31 @@ def main() -> list[tuple[str, str]]:
                 f"tierline classify / this {ratio:.2f}",
             )
         )
+    rows += _targets(seconds)
     return rows
+
+
+def _targets(seconds: dict[str, list[float]]) -> list[tuple[str, str]]:
+    """Issue 29's ratios, each the median over rounds of the round's own ratio."""
+
+    def ratio(ours: str, theirs: str) -> float:
+        return statistics.median(t / o for o, t in zip(seconds[ours], seconds[theirs], strict=True))
+
+    kernel = "numpy np.select, columns ready (batch ceiling)"
+    datalogic_py = "datalogic-py, JSONLogic in Rust (compiled once)"
+    out = [
+        (
+            "classify_columns (numpy ready) / np.select kernel (target >= 0.3)",
+            f"{ratio('tierline classify_columns, numpy columns ready', kernel):.2f}",
+        )
+    ]
+    for name in (
+        "tierline classify_frame, pandas DataFrame",
+        "tierline classify_frame, polars DataFrame",
+        "tierline classify_frame, Arrow table",
+        "tierline classify_columns, columns built from the dicts",
+        "tierline classify_many (validated)",
+    ):
+        out.append((f"{name.removeprefix('tierline ')} / datalogic-py (target >= 3)",
+                    f"{ratio(name, datalogic_py):.2f}"))  # fmt: skip
+    return out

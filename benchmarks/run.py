@@ -12,18 +12,21 @@ ALL = [
     "check_speed",
     "evaluate_speed",
     "peers",
+    "columnar_speed",
     "rule_scale",
     "tables",
     "compare_speed",
     "analysis_speed",
     "grpc_speed",
     "columns_speed",
+    "secure_speed",
     "reload_soak",
     "audit_speed",
     "log_chain",
     "faults",
     "hostile_costs",
     "lsp_speed",
+    "studio_speed",
 ]
 
 

@@ -10,7 +10,8 @@ The pipeline, one package a stage, each importing only those before it:
 
     text ─language→ RuleFile ─checker→ CheckedRuleset ─analysis→ findings (with witnesses)
                                      ├─python→ Program (generated functions) → Decision
-                                     └─sql→ one SQL query per dialect (sqlglot)
+                                     ├─sql→ one SQL query per dialect (sqlglot)
+                                     └─columnar→ numpy over columns: tier, labels, rule, error
 
 `load.py` runs the front half (bytes → CheckedRuleset or one RuleError);
 `ruleset.py` (Ruleset, load_ruleset), `decision.py` (Decision, Reason) and

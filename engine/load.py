@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.checker.check import check
 from engine.checker.model import CheckedRuleset
+from engine.language import codes
 from engine.language.ast import RuleFile
 from engine.language.diagnostics import (
     MAX_PER_CODE,
@@ -53,13 +54,7 @@ def _not_too_large(size: int, path: str) -> None:
         source = Source("", path)
         raise RuleError(
             source,
-            [
-                Diagnostic(
-                    "file-too-large",
-                    f"this file is {size:,} bytes; rule files may be at most {MAX_SOURCE_BYTES:,}",
-                    source.span(0, 0),
-                )
-            ],
+            [codes.FILE_TOO_LARGE.at(source.span(0, 0), size=size, limit=MAX_SOURCE_BYTES)],
         )
 
 
@@ -74,12 +69,10 @@ def decode(data: bytes, path: str) -> Source:
         raise RuleError(
             source,
             [
-                Diagnostic(
-                    "not-utf8",
-                    f"this file is not UTF-8 text "
-                    f"(byte {error.start} is 0x{data[error.start]:02x})",
+                codes.NOT_UTF8.at(
                     source.span(len(good), len(good) + 1),
-                    "save the file as UTF-8",
+                    offset=error.start,
+                    byte=data[error.start],
                 )
             ],
         ) from None
@@ -145,5 +138,5 @@ def check_source(
     except RecursionError:
         raise RuleError(
             source,
-            [Diagnostic("too-deep", "this file is nested too deeply", source.span(0, 0))],
+            [codes.TOO_DEEP.at(source.span(0, 0), "file")],
         ) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -20,6 +21,14 @@ from engine.python.evaluator import Program, compile_program
 from engine.python.explainer import Explainer, compile_explainer
 from engine.python.reasoner import Reasoner, compile_reasoner
 from engine.python.values import ClassifyError, InputError, RuleConflict, undeclared
+
+# From this many accounts (a list of dicts), `classify_many` would run the columnar
+# evaluator; None: never. Measured (BENCHMARKS.md, issue 29), it does not gain: a
+# Decision object a row costs about what `classify` costs whole, and reading the dicts
+# into columns costs the rest, so the row path stays the default (0.68-1.16 of its
+# speed over 200,000 accounts). The path answers exactly as the row path does (tests
+# set this to run it), ready for the day a decision is cheaper to make.
+COLUMNAR_FROM: int | None = None
 
 
 class Ruleset:
@@ -119,6 +128,13 @@ class Ruleset:
         account), with the cyclic garbage collector paused: a decision holds no cycle,
         and a large batch of them otherwise makes the collector walk them again and
         again (it cost a fifth of the time at 200,000 accounts)."""
+        if (
+            COLUMNAR_FROM is not None
+            and isinstance(accounts, list)
+            and len(accounts) >= COLUMNAR_FROM
+            and all(type(account) is dict for account in accounts)
+        ):
+            return self._columnar_decisions(accounts)
         run = self.classify
         out: list[Decision | ClassifyError] = []
         append = out.append
@@ -133,6 +149,18 @@ class Ruleset:
                     return out
                 except ClassifyError as error:
                     append(error)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _columnar_decisions(self, accounts: list[dict[str, Any]]) -> list[Decision | ClassifyError]:
+        """`classify_many` of a large list of dicts: the columnar evaluator chooses each
+        rule and labels, a Decision is made of them; rows it leaves to `classify` (bad
+        values, ints past 2^53 in arithmetic, conflicts) get what `classify` gives."""
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self.columnar.decisions(accounts, functools.partial(Decision, self))
         finally:
             if paused:
                 gc.enable()

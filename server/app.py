@@ -20,6 +20,7 @@ from server.archive import Archive, StartRefused, check_log_path
 from server.decision_log import READY_WAIT_S, open_decision_log
 from server.drain import Drain
 from server.health import Health
+from server.http.serve import start_http
 from server.loading import FolderReload, StartLoad
 from server.logs import get_logger
 from server.metrics import Metrics
@@ -71,6 +72,8 @@ def create_server(settings: Settings) -> Running:
     anything is started."""
     refuse_plaintext_beyond_loopback(settings)
     _port_free(settings.host, settings.port)
+    if settings.http_port:
+        _port_free(settings.host, settings.http_port)
     if settings.decision_log != "off":  # a log whose decisions cannot be audited: refuse
         check_log_path(settings.decision_log)
         Archive(settings.archive_dir()).check_writable()
@@ -136,6 +139,16 @@ def create_server(settings: Settings) -> Running:
         ),
         server,
     )
+    http = None
+    # The same servicer, guard and log as HTTP/JSON; serving before gRPC listens (it does
+    # at add_*_port, before `start`): whoever reaches the gRPC port reaches this one.
+    if settings.http_port is not None:
+        try:
+            http = start_http(settings, classifier, guard, metrics, drain)
+        except (OSError, CertificateProblem) as error:
+            decision_log.close()
+            validator.close()
+            raise OSError(str(error)) from None
     address = f"{settings.host}:{settings.port}"
     try:
         if certificates is not None:
@@ -145,6 +158,8 @@ def create_server(settings: Settings) -> Running:
     except RuntimeError:  # taken between the probe and now
         port = 0
     if port == 0:
+        if http is not None:
+            http.stop()
         decision_log.close()
         validator.close()
         raise OSError(f"cannot listen on {settings.host}:{settings.port}")
@@ -158,6 +173,8 @@ def create_server(settings: Settings) -> Running:
                 settings.metrics_port, settings.metrics_host, ready=health_state.status
             )
         except OSError as error:
+            if http is not None:
+                http.stop()
             decision_log.close()
             validator.close()
             where = f"{settings.metrics_host}:{settings.metrics_port}"
@@ -175,6 +192,8 @@ def create_server(settings: Settings) -> Running:
         validator,
         metrics_port,
         files=files,
+        http=http,
+        http_port=http.port if http is not None else None,
     )
     first_load.changed = running.rules_changed
     running.rules_changed()
@@ -250,6 +269,7 @@ def _say_started(running: Running) -> None:
         default_ruleset=running.registry.default,
         default_ruleset_from=running.default_from,
         metrics_port=running.metrics_port,
+        http_port=running.http_port,
         decision_log=settings.decision_log,
         archive=str(settings.archive_dir()) if settings.decision_log != "off" else None,
         tls=settings.tls,

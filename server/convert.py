@@ -128,7 +128,7 @@ class DecisionEncoder:
         (ruleset, version, digest, tier, labels, rule), encoded once and merged in: one
         C call instead of eight field writes, a third of a BASIC answer's cost (and
         merging bytes is a quarter faster than merging a message)."""
-        key = (id(rs), id(rule), labels)
+        key = (id(rs), 0 if rule is None else rule.id, labels)  # Rule.id: never 0
         cached = self._outcomes.get(key)
         if cached is None or cached[0] is not rs:
             if len(self._outcomes) >= _OUTCOMES:

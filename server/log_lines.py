@@ -124,10 +124,10 @@ class LineEncoder:
         self.declared = frozenset(checked.inputs)
         fixed = {"ruleset": ruleset.name, "version": ruleset.version, "digest": ruleset.digest}
         self.fixed = b"," + orjson.dumps(fixed)[1:-1]
-        self.rules: dict[int, bytes] = {id(None): b',"tier":null,"rule":null'}
+        self.rules: dict[int, bytes] = {0: b',"tier":null,"rule":null'}  # by Rule.id; 0: none
         for rule in checked.tiers:
             shown = {"name": rule.name, "kind": rule.kind, "file": rule.file, "line": rule.line}
-            self.rules[id(rule)] = b"," + orjson.dumps({"tier": rule.tier, "rule": shown})[1:-1]
+            self.rules[rule.id] = b"," + orjson.dumps({"tier": rule.tier, "rule": shown})[1:-1]
         self.labels: dict[tuple[str, ...], bytes] = {}
         self.masked = b""
         if masker.active:
@@ -156,7 +156,7 @@ class LineEncoder:
                 self.fixed,
                 b',"account_id":',
                 dumps(account_id),
-                self.rules[id(rule)],
+                self.rules[0 if rule is None else rule.id],
                 labelled,
                 *pieces,
                 b',"notes":',

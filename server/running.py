@@ -49,6 +49,8 @@ class Running:
     watcher: Stoppable | None = None  # the rule watcher, when rules are watched
     default_from: str | None = None  # why the default ruleset is the one it is
     files: RuleFiles | None = None  # the rules folder's reader, and what it refused
+    http: Stoppable | None = None  # the HTTP/JSON port (server/http/), when served
+    http_port: int | None = None
     stopped: threading.Event = field(default_factory=threading.Event)
 
     def rules_changed(self) -> None:
@@ -99,6 +101,8 @@ class Running:
         if unfinished:
             log.warning("calls_cut_at_shutdown", calls=unfinished, grace_seconds=grace)
         self.server.stop(max(0.0, deadline - time.monotonic())).wait()
+        if self.http is not None:  # its calls are drained too: what is left is idle
+            self.http.stop()
         self.validator.close()
         self.decision_log.close(LOG_CLOSE_S)
         self.metrics.close()

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
         "only ruleset, else none)",
     )
     metrics_port: int | None = Field(None, ge=0, le=65535)
+    http_port: int | None = Field(
+        None, ge=0, le=65535, description="serve HTTP/JSON on this port too (0: a free one)"
+    )
     metrics_host: str = Field("127.0.0.1", description="where metrics listen: loopback only")
     decision_log: str = Field("-", description="file path, '-' for stdout, 'off' for none")
     archive: Path | None = Field(

@@ -30,6 +30,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from engine import RuleError, Ruleset
+from engine.language import codes
 from engine.language.diagnostics import Diagnostic
 from engine.language.source import Source
 from engine.load import MAX_SOURCE_BYTES, SOLVER_MS, check_source
@@ -51,11 +52,8 @@ def too_large(text: str, file_name: str) -> pb.ValidateRulesResponse | None:
     if size <= MAX_SOURCE_BYTES:
         return None
     source = Source("", file_name)
-    diagnostic = Diagnostic(  # the words of engine.load.decode, which loading gives
-        "file-too-large",
-        f"this file is {size:,} bytes; rule files may be at most {MAX_SOURCE_BYTES:,}",
-        source.span(0, 0),
-    )
+    # the diagnostic engine.load.decode gives, which loading would give
+    diagnostic = codes.FILE_TOO_LARGE.at(source.span(0, 0), size=size, limit=MAX_SOURCE_BYTES)
     return _refused(source, [diagnostic])
 
 

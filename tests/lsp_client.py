@@ -21,6 +21,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 30.0
+STDERR_KEPT = 64 * 1024
 
 
 class ServerError(Exception):
@@ -51,6 +52,9 @@ class LspClient:
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        self.stderr = bytearray()  # the server's log, the last STDERR_KEPT bytes of it
+        # read all along: a full pipe would stop the server mid-write
+        threading.Thread(target=self._drain, daemon=True).start()
         self.log: list[tuple[str, dict[str, Any]]] = []  # ("->" or "<-", message): a transcript
 
     # ---------------------------------------------------------------- wire
@@ -61,6 +65,16 @@ class LspClient:
         self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
         self.process.stdin.flush()
         self.log.append(("->", message))
+
+    def _drain(self) -> None:
+        stream = self.process.stderr
+        assert stream is not None
+        try:
+            for line in iter(stream.readline, b""):
+                self.stderr += line
+                del self.stderr[:-STDERR_KEPT]
+        except (ValueError, OSError):  # closed by close() after the server exited
+            return
 
     def _read(self) -> None:
         stream = self.process.stdout

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from engine import load_ruleset
-from engine.python.codegen import CodeGenerator
+from engine.python.codegen import Module, trace_function
 from engine.python.explainer import compile_explainer
 from engine.python.log_encoder import compile_log_encoder
 from engine.python.terminal import printable
@@ -117,7 +117,8 @@ def test_hostile_names_are_data(hostile) -> None:  # type: ignore[no-untyped-def
 def test_generated_code_holds_no_rule_text(hostile, which: str) -> None:  # type: ignore[no-untyped-def]
     code = hostile.program.source_code
     if which == "trace":
-        code = CodeGenerator(hostile.program.checked).factory(["trace"])
+        module = Module(hostile.program.checked)
+        code = module.source([trace_function(module)])
     if which == "log encoder":
         code = compile_log_encoder(hostile.program.checked, orjson.dumps, {}).source_code
     if which == "explainer":

@@ -123,14 +123,6 @@ def test_a_shipped_file_opens_clean_and_formatted(client: LspClient, path: Path)
     assert edits == []
 
 
-@pytest.mark.parametrize("path", FINDINGS, ids=lambda p: p.name)
-def test_the_analysis_findings_are_those_of_tierline_check(client: LspClient, path: Path) -> None:
-    uri = (ROOT / "tests/lsp-scratch" / f"findings-{path.name}").as_uri()
-    client.open(uri, path.read_text())
-    published = _final_diagnostics(client, uri, 1)
-    _same(published, _check_json(path))
-
-
 BROKEN = {
     "misspelled-keyword.tiers": SYNTHESIS.read_text().replace("between 1k", "betwen 1k"),
     "unknown-name.tiers": SYNTHESIS.read_text().replace("engagement high\n", "engagment high\n", 1),
@@ -144,18 +136,61 @@ BROKEN = {
 }
 
 
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+    """`tierline check --format json` of the findings' files and the broken ones, by
+    file name: one run of the command for all of them."""
+    folder = tmp_path_factory.mktemp("checked")
+    for path in FINDINGS:
+        (folder / f"findings-{path.name}").write_text(path.read_text())
+    for name, text in BROKEN.items():
+        (folder / name).write_text(text)
+    by_file: dict[str, list[dict[str, Any]]] = {p.name: [] for p in folder.iterdir()}
+    for item in _check_json(folder):
+        by_file[Path(item["file"]).name].append(item)
+    return by_file
+
+
+@pytest.mark.parametrize("path", FINDINGS, ids=lambda p: p.name)
+def test_the_analysis_findings_are_those_of_tierline_check(
+    client: LspClient, path: Path, checked: dict[str, list[dict[str, Any]]]
+) -> None:
+    uri = (ROOT / "tests/lsp-scratch" / f"findings-{path.name}").as_uri()
+    client.open(uri, path.read_text())
+    published = _final_diagnostics(client, uri, 1)
+    _same(published, checked[f"findings-{path.name}"])
+
+
 @pytest.mark.parametrize("name", sorted(BROKEN))
 def test_a_broken_file_gets_what_tierline_check_says(
-    client: LspClient, name: str, tmp_path: Path
+    client: LspClient, name: str, checked: dict[str, list[dict[str, Any]]]
 ) -> None:
-    text = BROKEN[name]
-    path = tmp_path / name
-    path.write_text(text)
-    uri = path.as_uri()
-    client.open(uri, text)
+    uri = (ROOT / "tests/lsp-scratch" / name).as_uri()
+    client.open(uri, BROKEN[name])
     published = _final_diagnostics(client, uri, 1)
     assert published, "a broken file has diagnostics"
-    _same(published, _check_json(path))
+    _same(published, checked[name])
+
+
+def test_a_broken_file_still_answers(client: LspClient) -> None:
+    """Hover, definition, completion, the outline and the lenses of a file with syntax
+    errors, from the statements that could be read."""
+    text = BROKEN["many-waves.tiers"]
+    uri, _ = _open(client, "broken-answers.tiers", text)
+    hover = client.request(
+        "textDocument/hover", _at(uri, _position(text, "followers between 100k"))
+    )
+    assert "**input** `followers`: count" in hover["contents"]["value"]
+    use = _position(text, "micro labels fashion_expert")
+    definition = client.request("textDocument/definition", _at(uri, use))
+    assert definition["range"]["start"] == _position(text, "micro when")
+    found = client.request("textDocument/completion", _at(uri, _position(text, "expect micro", 7)))
+    assert [i["label"] for i in found["items"]][:3] == ["macro", "micro", "nano"]  # mega is broken
+    symbols = client.request("textDocument/documentSymbol", {"textDocument": {"uri": uri}})
+    names = [s["name"] for s in symbols]
+    assert "mega" not in names and {"macro", "micro", "engagement"} <= set(names)
+    lenses = client.request("textDocument/codeLens", {"textDocument": {"uri": uri}})
+    assert lenses[0]["command"]["title"] == "▶ run examples (not run: the rules have errors)"
 
 
 def test_diagnostics_follow_incremental_and_full_changes(client: LspClient) -> None:
@@ -236,6 +271,22 @@ def test_hover_definition_references_on_a_shipped_file(client: LspClient) -> Non
     assert [c["name"] for c in level["children"]] == ["high", "medium", "low"]
 
 
+def test_highlights_and_folding(client: LspClient) -> None:
+    text = SYNTHESIS.read_text()
+    uri, _ = _open(client, "highlights.tiers", text)
+    found = client.request(
+        "textDocument/documentHighlight", _at(uri, _position(text, "engagement high\n"))
+    )
+    kinds = [(h["range"]["start"]["line"], h["kind"]) for h in found]
+    declaration = _position(text, "level engagement", 6)["line"]
+    assert kinds[0] == (declaration, 3) and {k for _, k in kinds[1:]} == {2}  # write, reads
+    assert len(kinds) == 4
+    folds = client.request("textDocument/foldingRange", {"textDocument": {"uri": uri}})
+    level = _position(text, "level engagement")["line"]
+    assert {"startLine": level, "endLine": level + 3} in folds
+    assert len(folds) == 1 + text.count("\nexample ")  # the level and every example
+
+
 def test_completion_by_context(client: LspClient) -> None:
     text = SYNTHESIS.read_text() + '\nexample "new"\n  given platform \n  expect \n'
     uri, _ = _open(client, "completion.tiers", text)
@@ -300,7 +351,9 @@ def test_a_quick_fix_from_a_hint_makes_the_file_clean(client: LspClient) -> None
             "context": {"diagnostics": [diagnostic]},
         },
     )
-    assert [a["title"] for a in actions] == ["replace 'betwen' by between"]
+    assert [(a["title"], a["isPreferred"]) for a in actions] == [
+        ("replace 'betwen' by between", True)
+    ]
     assert _apply(text, actions[0]["edit"]["changes"][uri]) == SYNTHESIS.read_text()
 
 
@@ -377,3 +430,24 @@ def test_tcp(tmp_path: Path) -> None:
     finally:
         process.kill()
         process.wait(timeout=10)
+
+
+def test_an_analysis_overtaken_by_an_edit_is_not_published(client: LspClient) -> None:
+    """The solver takes its whole budget on this file: an edit made meanwhile gets its
+    own diagnostics, and the first version's analysis, when done, is dropped."""
+    text = (ROOT / "tests/cases/findings/undecided_cubes.tiers").read_text()
+    uri, first = _open(client, "overtaken.tiers", text)
+    assert first["version"] == 1
+    client.notify(
+        "textDocument/didChange",
+        {"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": text + "\n"}]},
+    )
+    final = _final_diagnostics(client, uri, 2)
+    assert [d["code"] for d in final] == ["analysis-undecided"]
+    time.sleep(0.5)
+    versions = [
+        p.get("version")
+        for p in client.notifications("textDocument/publishDiagnostics")
+        if p["uri"] == uri
+    ]
+    assert versions == [1, 2, 2], versions

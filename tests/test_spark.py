@@ -16,9 +16,9 @@ from engine.language.source import Source
 from engine.load import check_source
 from tests.conftest import RULES, tierline
 from tests.test_sql import (
-    BAD_COUNTS,
     RANGED,
     WHOLE,
+    bad_count_rows,
     boundary_value,
     normalised,
     python_answer,
@@ -125,15 +125,20 @@ def test_whole_number_arithmetic_is_exact_on_spark(spark: SparkSession) -> None:
 
 
 def test_bad_count_cells_are_refused_rows_on_spark(spark: SparkSession) -> None:
-    """As on DuckDB (test_sql), under both policies: ANSI mode must not fail the job."""
-    schema = S.StructType([S.StructField(n, S.DoubleType()) for n in ("a", "b", "c")])
-    rows = [(bad, 1.0, 1.0) for bad in BAD_COUNTS] + [(1.0, 1.0, bad) for bad in BAD_COUNTS]
+    """As on DuckDB (test_sql), under both policies: ANSI mode must not fail the job,
+    and each row's error is the Python API's message (numbers normalised)."""
+    schema = S.StructType(
+        [S.StructField("n", S.LongType())]
+        + [S.StructField(c, S.DoubleType()) for c in ("a", "b", "c")]
+    )
+    rows = bad_count_rows()
+    data = [(n, r["a"], r["b"], r["c"]) for n, r in enumerate(rows)]
     for policy in ("first", "unique"):
-        text = WHOLE.replace("ruleset whole", f"ruleset whole\npolicy {policy}")
-        df = with_tiers(spark.createDataFrame(rows, schema), unchecked(text))
-        got = [(r["tier"], r["error"]) for r in df.collect()]
-        assert len(got) == len(rows)
-        assert all(t is None and e.startswith("invalid account: ") for t, e in got), got
+        ruleset = unchecked(WHOLE.replace("ruleset whole", f"ruleset whole\npolicy {policy}"))
+        df = with_tiers(spark.createDataFrame(data, schema), ruleset)
+        got = [(r["tier"], normalised(r["error"])) for r in df.orderBy("n").collect()]
+        said = [normalised(python_answer(ruleset, row)[3]) for row in rows]
+        assert got == [(None, error) for error in said], got
 
 
 def test_tierline_classify_runs_on_spark(tmp_path: Path) -> None:
@@ -157,10 +162,11 @@ def test_tierline_classify_runs_on_spark(tmp_path: Path) -> None:
         "local[1]",
     )
     assert done.returncode == 1, done.stderr  # one row is refused
-    got = duckdb.sql(
-        f"SELECT id, tier, labels, error IS NOT NULL FROM '{out}/*.parquet' ORDER BY id"
-    )
-    assert got.fetchall() == [("a", "micro", ["fashion_expert"], False), ("b", None, None, True)]
+    got = duckdb.sql(f"SELECT id, tier, labels, error FROM '{out}/*.parquet' ORDER BY id")
+    refused = {"followers": -5, "engagement_rate": 0.01, "topics": [], "platform": "tiktok"}
+    said = python_answer(load_ruleset(RULES / "synthesis.tiers"), refused)[3]
+    assert said is not None and said.startswith("invalid account: followers:")
+    assert got.fetchall() == [("a", "micro", ["fashion_expert"], None), ("b", None, None, said)]
     assert "2 rows" in done.stderr and "1 with errors" in done.stderr
 
 

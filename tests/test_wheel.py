@@ -127,3 +127,43 @@ def test_tierline_serves_from_the_wheel(installed: Path, tmp_path: Path) -> None
             process.wait(timeout=30)
         finally:
             process.kill()
+
+
+def test_the_studio_serves_its_page_from_the_wheel(installed: Path, tmp_path: Path) -> None:
+    """The built page ships as package data: a user needs no Node.js and no repository."""
+    import httpx
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    shutil.copy(ROOT / "rules" / "synthesis.tiers", rules / "synthesis.tiers")
+    port = free_port()
+    process = subprocess.Popen(
+        [str(installed / "tierline"), "studio", "--rules", str(rules), "--port", str(port)],
+        cwd=tmp_path, env=OUTSIDE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        page = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                page = httpx.get(base + "/", timeout=2)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert page is not None and page.status_code == 200, process.stderr
+        script = httpx.get(base + "/static/studio.js", timeout=10)
+        assert (
+            script.status_code == 200
+            and script.content
+            == (ROOT / "tierline" / "studio" / "static" / "studio.js").read_bytes()
+        )
+        assert httpx.get(base + "/help/en", timeout=10).text.startswith("# Writing")
+        files = httpx.get(base + "/api/files", timeout=30).json()["files"]
+        assert [f["path"] for f in files] == ["synthesis.tiers"]
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        finally:
+            process.kill()

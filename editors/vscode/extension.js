@@ -26,8 +26,10 @@ async function start() {
     "tierline",
     serverOptions(),
     {
-      documentSelector: [{ scheme: "file", language: "tierline" }, { scheme: "untitled", language: "tierline" }],
-      synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher("**/*.tiers") },
+      documentSelector: [
+        { scheme: "file", language: "tierline" },
+        { scheme: "untitled", language: "tierline" },
+      ],
     },
   );
   await client.start();

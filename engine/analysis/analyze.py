@@ -23,7 +23,7 @@ from engine.checker.bands import band_interval, domain_of
 from engine.checker.intervals import Interval, Union
 from engine.checker.model import CheckedRuleset, Level, Rule
 from engine.checker.types import show_value
-from engine.language import ast
+from engine.language import ast, codes
 from engine.language.diagnostics import MAX_PER_CODE, Diagnostic
 
 T = ast.TypeName
@@ -122,13 +122,7 @@ def _interval_findings(
         if not mine:
             found.append(
                 (
-                    Diagnostic(
-                        "unreachable-rule",
-                        f"tier '{later.name}' can never match: no account satisfies its condition",
-                        later.span,
-                        "check the bounds against the inputs' ranges (a count is a whole number, "
-                        "a percentage from 0% to 100% unless its input says otherwise)",
-                    ),
+                    codes.UNREACHABLE_RULE.at(later.span, "no-account", tier=later.name),
                     None,
                 )
             )
@@ -144,12 +138,12 @@ def _interval_findings(
             elif all(any(_contains(t, m, checked) for t in theirs) for m in mine):
                 found.append(
                     (
-                        Diagnostic(
-                            "unreachable-rule",
-                            f"tier '{later.name}' can never match: tier '{earlier.name}' "
-                            f"(line {earlier.line}) above it takes every account it would",
+                        codes.UNREACHABLE_RULE.at(
                             later.span,
-                            "tiers are tried top to bottom: move it up, or narrow the one above",
+                            "taken",
+                            tier=later.name,
+                            earlier=earlier.name,
+                            line=earlier.line,
                         ),
                         None,
                     )
@@ -180,12 +174,13 @@ def _reach(boxes: list[Box]) -> Reach:
 
 def _overlap_error(earlier: Rule, later: Rule, witness: dict[str, str]) -> Diagnostic:
     example = ", ".join(f"{k} {v}" for k, v in witness.items()) or "any account"
-    return Diagnostic(
-        "overlapping-tiers",
-        f"tiers '{earlier.name}' (line {earlier.line}) and '{later.name}' both match "
-        f"some accounts, which policy unique forbids: for example {example}",
+    return codes.OVERLAPPING_TIERS.at(
         later.span,
-        "make the ranges meet without sharing a value (at least … / below …)",
+        hint=codes.OVERLAPPING_TIERS.hint("ranges"),
+        earlier=earlier.name,
+        line=earlier.line,
+        later=later.name,
+        example=f": for example {example}",
     )
 
 
@@ -333,7 +328,7 @@ def _band_regions(level: Level) -> list[tuple[Interval, ...] | None]:
     from the first band the intervals cannot read, `!=`). One pass for the whole level,
     kept for the level's next test: a tier for each of 5,000 bands took each band's
     region apart again from all the bands above it."""
-    key = id(level)
+    key = level.id
     kept = _REGIONS.get(key)  # one lookup: another thread may clear the cache meanwhile
     if kept is not None and kept[0] is level:
         return kept[1]

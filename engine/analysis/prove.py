@@ -25,8 +25,8 @@ from engine.analysis.pairs import Reach, pair_index
 from engine.analysis.smt import Encoding, Inputs, Solver
 from engine.checker.model import CheckedRuleset, Level, Rule, names_in
 from engine.checker.types import show_value
-from engine.language import ast
-from engine.language.diagnostics import MAX_PER_CODE, Diagnostic, Severity
+from engine.language import ast, codes
+from engine.language.diagnostics import MAX_PER_CODE, Diagnostic
 
 T = ast.TypeName
 # account -> whether each rule's condition holds, by (kind, name); None: refused
@@ -105,13 +105,7 @@ class Prover:
         return None if model is None else model is False
 
     def undecided(self, what: str, rule: Rule) -> None:
-        self.found.append(Diagnostic(
-            "analysis-undecided",
-            f"the solver could not decide within {self.budget_ms} ms whether {what}",
-            rule.span,
-            "simplify the condition, or raise the budget (tierline check --solver-ms N)",
-            Severity.WARNING,
-        ))  # fmt: skip
+        self.found.append(codes.ANALYSIS_UNDECIDED.at(rule.span, budget=self.budget_ms, what=what))
 
 
 def prove(
@@ -165,12 +159,7 @@ def _tier_can_match(p: Prover, rule: Rule) -> bool:
         p.undecided(f"tier '{rule.name}' can match", rule)
         return False
     if never:
-        p.found.append(Diagnostic(
-            "unreachable-rule",
-            f"tier '{rule.name}' can never match: no account satisfies its condition",
-            rule.span,
-            "look for tests that contradict each other (has \"x\" and not has any of {\"x\"})",
-        ))  # fmt: skip
+        p.found.append(codes.UNREACHABLE_RULE.at(rule.span, "contradiction", tier=rule.name))
         return False
     return True
 
@@ -191,14 +180,16 @@ def _overlap(p: Prover, earlier: Rule, later: Rule) -> bool:
     elif status == "sat":
         p.overlaps += 1
         example = f": for example {shown(p.checked, account)}" if account is not None else ""
-        p.found.append(Diagnostic(
-            "overlapping-tiers",
-            f"tiers '{earlier.name}' (line {earlier.line}) and '{later.name}' both match "
-            f"some accounts, which policy unique forbids{example}",
-            later.span,
-            "make the conditions exclude each other",
-            witness=account,
-        ))  # fmt: skip
+        p.found.append(
+            codes.OVERLAPPING_TIERS.at(
+                later.span,
+                witness=account,
+                earlier=earlier.name,
+                line=earlier.line,
+                later=later.name,
+                example=example,
+            )
+        )
         return True
     return False
 
@@ -224,14 +215,16 @@ def _shadowed(p: Prover, earlier: list[Rule], later: Rule, tiers: list[Rule]) ->
         example = (
             f": for example {shown(p.checked, account)} goes to an earlier tier" if account else ""
         )
-        p.found.append(Diagnostic(
-            "unreachable-rule",
-            f"tier '{later.name}' can never match: {named or 'the tiers above'} take every "
-            f"account it would{example}",
-            later.span,
-            "tiers are tried top to bottom: move it up, or narrow the ones above",
-            witness=account,
-        ))  # fmt: skip
+        p.found.append(
+            codes.UNREACHABLE_RULE.at(
+                later.span,
+                "shadowed",
+                witness=account,
+                tier=later.name,
+                takers=named or "the tiers above",
+                example=example,
+            )
+        )
 
 
 def _label(p: Prover, label: Rule) -> None:
@@ -240,24 +233,13 @@ def _label(p: Prover, label: Rule) -> None:
     if never is None:
         p.undecided(f"label '{label.name}' can hold", label)
     elif never:
-        p.found.append(Diagnostic(
-            "unreachable-rule",
-            f"label '{label.name}' can never hold: no account satisfies its condition",
-            label.span,
-            "look for tests that contradict each other (platform == \"a\" and platform == \"b\")",
-        ))  # fmt: skip
+        p.found.append(codes.UNREACHABLE_RULE.at(label.span, "label", label=label.name))
         return
     always = p.proves(z3.Not(cond))
     if always is None:
         p.undecided(f"label '{label.name}' always holds", label)
     elif always:
-        p.found.append(Diagnostic(
-            "label-always",
-            f"label '{label.name}' holds for every account, so it tells nothing apart",
-            label.span,
-            "narrow its condition, or drop the label",
-            Severity.WARNING,
-        ))  # fmt: skip
+        p.found.append(codes.LABEL_ALWAYS.at(label.span, label=label.name))
 
 
 def _uncovered(p: Prover, tiers: list[Rule]) -> None:
@@ -274,15 +256,9 @@ def _uncovered(p: Prover, tiers: list[Rule]) -> None:
         p.undecided("every account gets a tier", last)
     elif status == "sat":
         assert account is not None
-        p.found.append(Diagnostic(
-            "uncovered",
-            f"some accounts get no tier: for example {shown(p.checked, account)}; "
-            "the file has no `otherwise`",
-            last.span,
-            "add `otherwise none` to say that is meant, or a tier for them",
-            Severity.WARNING,
-            witness=account,
-        ))  # fmt: skip
+        p.found.append(
+            codes.UNCOVERED.at(last.span, witness=account, example=shown(p.checked, account))
+        )
 
 
 def _inner_tests(p: Prover, rule: Rule) -> None:
@@ -296,25 +272,19 @@ def _inner_tests(p: Prover, rule: Rule) -> None:
         for k, part in enumerate(when.parts):
             rest = [p.enc.test(q) for i, q in enumerate(when.parts) if i != k]
             if p.proves(*rest, z3.Not(p.enc.test(part))) is True and p.proves(*rest) is False:
-                p.found.append(Diagnostic(
-                    "always-true",
-                    f"`{_text(p.checked, part)}` always holds where the rest of {kind} "
-                    f"'{rule.name}' does, so it changes nothing",
-                    part.span,
-                    "drop it, or fix the bound it was meant to have",
-                    Severity.WARNING,
-                ))  # fmt: skip
+                p.found.append(
+                    codes.ALWAYS_TRUE.at(
+                        part.span, text=_text(p.checked, part), kind=kind, rule=rule.name
+                    )
+                )
     elif isinstance(when, ast.AnyOf):
         for part in when.parts:
             if p.proves(p.enc.test(part)) is True:
-                p.found.append(Diagnostic(
-                    "never-true",
-                    f"`{_text(p.checked, part)}` never holds, so this alternative of {kind} "
-                    f"'{rule.name}' never applies",
-                    part.span,
-                    "look for tests that contradict each other",
-                    Severity.WARNING,
-                ))  # fmt: skip
+                p.found.append(
+                    codes.NEVER_TRUE.at(
+                        part.span, text=_text(p.checked, part), kind=kind, rule=rule.name
+                    )
+                )
 
 
 def _text(checked: CheckedRuleset, expr: ast.Expr) -> str:

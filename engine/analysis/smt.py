@@ -21,10 +21,10 @@ through the evaluator by the caller before it is reported.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, assert_never
 
 import z3
 
@@ -79,7 +79,7 @@ class Inputs:
 
     def _collect(self, expr: ast.Expr, checked: CheckedRuleset) -> None:
         """The texts each text input is compared with, and each set input tested for."""
-        for node in _walk(expr):
+        for node in ast.walk(expr):
             match node:
                 case ast.InSet(value=ast.Name(name=name), items=items):
                     self._named(name, items.values)
@@ -247,7 +247,7 @@ class Encoding:
             name: {band.name: i for i, band in reversed(list(enumerate(level.bands)))}
             for name, level in checked.levels.items()
         }
-        self._conditions: dict[int, z3.BoolRef] = {}
+        self._conditions: dict[ast.NodeId, z3.BoolRef] = {}  # by `Rule.id`
         self._ambiguous: z3.BoolRef | None = None
 
     # -------------------------------------------------------------- decisions
@@ -255,10 +255,9 @@ class Encoding:
     def condition(self, rule: Rule) -> z3.BoolRef:
         if rule.when is None:
             return z3.BoolVal(True)
-        key = id(rule)
-        if key not in self._conditions:
-            self._conditions[key] = self.test(rule.when)
-        return self._conditions[key]
+        if rule.id not in self._conditions:
+            self._conditions[rule.id] = self.test(rule.when)
+        return self._conditions[rule.id]
 
     def tier_is(self, tier: str | None) -> z3.BoolRef:
         """The account's tier is `tier` (None: no tier) under the ruleset's policy,
@@ -333,7 +332,19 @@ class Encoding:
                 index = self._band_index[name][band.name]
                 same = self._value(name) == index
                 return z3.Not(same) if negated else same
-        raise Unsupported(f"cannot encode {type(expr).__name__}")
+            case (
+                ast.InSet()
+                | ast.Has()
+                | ast.LevelIs()  # of an expression: refused when checked
+                | ast.Number()
+                | ast.Text()
+                | ast.TextSet()
+                | ast.Arith()
+                | ast.Neg()  # no tests
+            ):
+                raise Unsupported(f"cannot encode {type(expr).__name__}")
+            case _:
+                assert_never(expr)
 
     def _compare(self, value: ast.Expr, op: str, bound: ast.Expr) -> z3.BoolRef:
         if isinstance(bound, ast.Text):
@@ -381,7 +392,23 @@ class Encoding:
                 if op == "/":
                     return z3.If(b == 0, z3.RealVal(0), a / b)
                 return {"+": a + b, "-": a - b, "*": a * b}[op]
-        raise Unsupported(f"cannot encode {type(expr).__name__} as a number")
+            case (
+                ast.Text()
+                | ast.Flag()
+                | ast.TextSet()
+                | ast.Compare()
+                | ast.Between()
+                | ast.InSet()
+                | ast.Has()
+                | ast.LevelIs()
+                | ast.TextIs()
+                | ast.AllOf()
+                | ast.AnyOf()
+                | ast.Not()
+            ):  # not numbers: the checker refuses them in arithmetic and bounds
+                raise Unsupported(f"cannot encode {type(expr).__name__} as a number")
+            case _:
+                assert_never(expr)
 
     def _level(self, level: Level) -> z3.ArithRef:
         source = self._number(ast.Name(level.source))
@@ -415,16 +442,6 @@ def _ops(op: str, a: z3.ArithRef, b: z3.ArithRef) -> z3.BoolRef:
             return a == b
     assert op == "!="
     return a != b
-
-
-def _walk(expr: ast.Expr) -> Iterator[ast.Expr]:
-    yield expr
-    match expr:
-        case ast.AllOf(parts=parts) | ast.AnyOf(parts=parts):
-            for part in parts:
-                yield from _walk(part)
-        case ast.Not(part=part):
-            yield from _walk(part)
 
 
 @dataclass

@@ -16,8 +16,7 @@ from engine.checker.intervals import (
 )
 from engine.checker.model import MAX_COUNT, Level
 from engine.checker.types import ReportFn, show_value
-from engine.language import ast
-from engine.language.diagnostics import Severity
+from engine.language import ast, codes
 
 T = ast.TypeName
 
@@ -91,50 +90,44 @@ def check_bands(
             continue
         if domain_text and band.op and interval.intersect(domain).empty:
             report(
-                "out-of-range",
-                f"band '{band.name}' can never be chosen: '{level.source}' allows only "
-                f"values {domain_text}",
-                band.span,
-                range_hint,
+                codes.OUT_OF_RANGE.at(
+                    band.span,
+                    "band",
+                    hint=range_hint,
+                    band=band.name,
+                    source=level.source,
+                    allowed=domain_text,
+                )
             )
             continue
         if band.op == "" and index != len(level.bands) - 1:
-            report(
-                "otherwise-not-last",
-                f"band '{band.name}' is `otherwise`, so the bands after it can never be chosen",
-                band.span,
-                "make `otherwise` the last band",
-            )
+            report(codes.OTHERWISE_NOT_LAST.at(band.span, band=band.name))
         run = units.run(interval)
         reachable = units.run(interval.intersect(domain))
         if band.op == "between" and interval.empty:
-            report("empty-range", f"band '{band.name}' is an empty range", band.span)
+            report(codes.EMPTY_RANGE.at(band.span, "band", band=band.name))
         elif reachable is None or taken(*reachable) < index:
-            report(
-                "unreachable-band",
-                f"band '{band.name}' can never be chosen: the bands above it cover all its values",
-                band.span,
-                "bands are tried top to bottom: put the narrower band first",
-            )
+            report(codes.UNREACHABLE_BAND.at(band.span, band=band.name))
         elif band.op == "between" and run is not None and (first := shared(*run)) < index:
             other = intervals[first]
             assert other is not None and first != nobody
             both = other.intersect(interval)
             report(
-                "overlapping-bands",
-                f"bands '{level.bands[first].name}' and '{band.name}' overlap "
-                f"from {show_value(both.lo, source_type)} to "
-                f"{show_value(both.hi, source_type)}",
-                band.span,
-                "make the ranges meet without sharing values",
+                codes.OVERLAPPING_BANDS.at(
+                    band.span,
+                    first=level.bands[first].name,
+                    band=band.name,
+                    low=show_value(both.lo, source_type),
+                    high=show_value(both.hi, source_type),
+                )
             )
     gap = uncovered(domain, [i for i in intervals if i is not None])
     if gap is not None:
         report(
-            "level-gap",
-            f"level '{level.name}' has no band for some values of '{level.source}' "
-            f"(for example {show_value(gap.witness(), source_type)})",
-            level.span,
-            "add a last band `NAME otherwise`",
-            Severity.WARNING,
+            codes.LEVEL_GAP.at(
+                level.span,
+                level=level.name,
+                source=level.source,
+                value=show_value(gap.witness(), source_type),
+            )
         )

@@ -9,6 +9,7 @@ import math
 from collections.abc import Iterable
 from pathlib import PurePath
 from typing import Literal as Lit
+from typing import assert_never
 
 from engine.checker.bands import (
     PERCENT_RANGE,
@@ -33,7 +34,7 @@ from engine.checker.model import (
     names_in,
 )
 from engine.checker.types import ExprTyper, describe_type
-from engine.language import ast
+from engine.language import ast, codes
 from engine.language.diagnostics import Diagnostic, RuleError, Severity, did_you_mean
 from engine.language.source import Source, Span
 
@@ -68,15 +69,8 @@ class _Checker:
         self.diagnostics: list[Diagnostic] = []
         self.typer = ExprTyper(self.report, maybe_declared)
 
-    def report(
-        self,
-        code: str,
-        message: str,
-        span: Span,
-        hint: str | None = None,
-        severity: Severity = Severity.ERROR,
-    ) -> None:
-        self.diagnostics.append(Diagnostic(code, message, span, hint, severity))
+    def report(self, diagnostic: Diagnostic) -> None:
+        self.diagnostics.append(diagnostic)
 
     # ------------------------------------------------------------- file level
 
@@ -110,12 +104,7 @@ class _Checker:
     def _no_tiers(self, rule_file: ast.RuleFile) -> None:
         """An empty save, or one cut off before the tiers: refused, never served."""
         end = len(self.source.text.rstrip())
-        self.report(
-            "no-tiers",
-            "this ruleset has no tiers" + (" (the file is empty)" if not end else ""),
-            self.source.span(end, end),
-            "add a tier rule, e.g. `tier micro when followers between 10k and 100k`",
-        )
+        self.report(codes.NO_TIERS.at(self.source.span(end, end), "" if end else "empty"))
 
     def _header(self, statements: Iterable[ast.Statement]) -> dict[str, str | None]:
         found: dict[str, tuple[str, Span] | None] = dict.fromkeys(
@@ -131,16 +120,22 @@ class _Checker:
                     entry = ("title", text.value)
                 case ast.PolicyDecl(policy=policy):
                     entry = ("policy", policy)
-                case _:
+                case (
+                    ast.InputDecl()
+                    | ast.LevelDecl()
+                    | ast.LetDecl()
+                    | ast.TierRule()
+                    | ast.LabelRule()
+                    | ast.OtherwiseRule()
+                    | ast.Example()
+                ):
                     continue
+                case _:
+                    assert_never(stmt)
             key, value = entry
             earlier = found[key]
             if earlier is not None:
-                self.report(
-                    "duplicate-header",
-                    f"'{key}' is declared twice (first on line {earlier[1].line})",
-                    stmt.span,
-                )
+                self.report(codes.DUPLICATE_HEADER.at(stmt.span, key=key, line=earlier[1].line))
                 continue
             found[key] = (value, stmt.span)
         return {k: (v[0] if v else None) for k, v in found.items()}
@@ -148,10 +143,9 @@ class _Checker:
     def _declare(self, seen: dict[str, Span], name: ast.Name, what: str) -> bool:
         if name.name in seen:
             self.report(
-                "duplicate-name",
-                f"'{name.name}' is already declared on line {seen[name.name].line}",
-                name.span,
-                f"give this {what} another name",
+                codes.DUPLICATE_NAME.at(
+                    name.span, name=name.name, line=seen[name.name].line, what=what
+                )
             )
             return False
         seen[name.name] = name.span
@@ -170,10 +164,9 @@ class _Checker:
                 default = frozenset()
             elif stmt.optional:
                 self.report(
-                    "missing-default",
-                    f"optional input '{stmt.name.name}' needs a default",
-                    stmt.span,
-                    f"write `optional default …` with {describe_type(stmt.type)}",
+                    codes.MISSING_DEFAULT.at(
+                        stmt.span, name=stmt.name.name, type=describe_type(stmt.type)
+                    )
                 )
             allowed, allowed_text = self._input_range(stmt)
             if (
@@ -184,10 +177,12 @@ class _Checker:
             ):
                 assert stmt.default is not None
                 self.report(
-                    "default-out-of-range",
-                    f"the default of '{stmt.name.name}' is not {allowed_text}",
-                    stmt.default.span,
-                    _range_hint(stmt.name.name, allowed_text),
+                    codes.DEFAULT_OUT_OF_RANGE.at(
+                        stmt.default.span,
+                        hint=_range_hint(stmt.name.name, allowed_text),
+                        name=stmt.name.name,
+                        allowed=allowed_text,
+                    )
                 )
             inputs[stmt.name.name] = Input(
                 stmt.name.name,
@@ -209,9 +204,9 @@ class _Checker:
         if stmt.type not in NUMERIC:
             if stmt.range is not None:
                 self.report(
-                    "range-on-non-number",
-                    f"'{stmt.name.name}' is {describe_type(stmt.type)}: only numbers have ranges",
-                    stmt.range.span,
+                    codes.RANGE_ON_NON_NUMBER.at(
+                        stmt.range.span, name=stmt.name.name, type=describe_type(stmt.type)
+                    )
                 )
             return None, ""
         domain = domain_of(stmt.type)
@@ -220,12 +215,7 @@ class _Checker:
         if bound is None:
             return natural
         if bound.op in ("==", "!="):
-            self.report(
-                "range-op",
-                f"a range says which values are allowed: `{bound.spelling}` does not",
-                bound.span,
-                "write `at least …`, `at most …` or `between … and …`",
-            )
+            self.report(codes.RANGE_OP.at(bound.span, spelling=bound.spelling))
             return natural
         low = self._band_bound(bound.low, stmt.type, stmt.name.name)
         high = self._band_bound(bound.high, stmt.type, stmt.name.name)
@@ -243,7 +233,7 @@ class _Checker:
         else:
             interval = interval.intersect(domain)
         if interval.empty:
-            self.report("empty-range", f"no value is {text}", bound.span)
+            self.report(codes.EMPTY_RANGE.at(bound.span, "input", text=text))
             return natural
         return interval, text
 
@@ -283,12 +273,7 @@ class _Checker:
             if state.get(name) == 1:
                 cycle = [*path[path.index(name) :], name]
                 decl = decls[name]
-                self.report(
-                    "cyclic-let",
-                    "these definitions depend on each other: " + " → ".join(cycle),
-                    decl.name.span,
-                    "a `let` or `level` may only use inputs and earlier-defined values",
-                )
+                self.report(codes.CYCLIC_LET.at(decl.name.span, cycle=" → ".join(cycle)))
                 return
             state[name] = 1
             for dep in sorted(_reads(decls[name])):
@@ -309,10 +294,13 @@ class _Checker:
             fits = declared in NUMERIC and found in NUMERIC
             if not fits:
                 self.report(
-                    "type-mismatch",
-                    f"'{decl.name.name}' is declared {describe_type(declared)} "
-                    f"but its value is {describe_type(found)}",
-                    decl.expr.span,
+                    codes.TYPE_MISMATCH.at(
+                        decl.expr.span,
+                        "declared",
+                        name=decl.name.name,
+                        declared=describe_type(declared),
+                        found=describe_type(found),
+                    )
                 )
         self.typer.set_let_type(decl.name.name, type_)
         return Let(decl.name.name, type_, decl.expr, decl.name.span)
@@ -323,10 +311,9 @@ class _Checker:
             return None
         if source_type not in NUMERIC:
             self.report(
-                "level-source-type",
-                f"a level needs a number to grade; '{decl.source.name}' is "
-                f"{describe_type(source_type)}",
-                decl.source.span,
+                codes.LEVEL_SOURCE_TYPE.at(
+                    decl.source.span, name=decl.source.name, type=describe_type(source_type)
+                )
             )
             return None
         bands: list[Band] = []
@@ -338,7 +325,7 @@ class _Checker:
             high = self._band_bound(band.bound.high, source_type, decl.source.name)
             text = self.source.text_of(band.bound.span)
             bands.append(Band(band.name.name, band.bound.op, low, high, text, band.span))
-        level = Level(decl.name.name, decl.source.name, tuple(bands), decl.name.span)
+        level = Level(decl.name.name, decl.source.name, tuple(bands), decl.name.span, id=decl.id)
         source_input = self.typer.inputs.get(decl.source.name)
         if source_input is not None and source_input.type is T.PERCENT:
             assert source_input.range is not None  # a percent input always has one
@@ -376,23 +363,22 @@ class _Checker:
                 continue
             outside = next(n for n in written if not decl.range.contains(n.value))
             self.report(
-                "out-of-range",
-                f"'{decl.name}' allows only values {decl.range_text}, so {outside.text} is "
-                f"out of its range and this comparison is {fixed} true",
-                bound.span,
-                _range_hint(decl.name, decl.range_text),
-                Severity.ERROR if fixed == "never" else Severity.WARNING,
+                codes.OUT_OF_RANGE.at(
+                    bound.span,
+                    hint=_range_hint(decl.name, decl.range_text),
+                    severity=Severity.ERROR if fixed == "never" else Severity.WARNING,
+                    name=decl.name,
+                    allowed=decl.range_text,
+                    value=outside.text,
+                    fixed=fixed,
+                )
             )
 
     def _band_bound(self, expr: ast.Expr | None, source_type: T, source: str) -> float | None:
         if expr is None:
             return None
         if not isinstance(expr, ast.Number):
-            self.report(
-                "band-not-number",
-                "a band's bound must be a number written in the file",
-                expr.span,
-            )
+            self.report(codes.BAND_NOT_NUMBER.at(expr.span))
             return None
         self.typer.check_literal_unit(expr, source_type, source)
         return expr.value
@@ -411,36 +397,39 @@ class _Checker:
                 case ast.TierRule(name=name, when=when):
                     if otherwise is not None:
                         self.report(
-                            "unreachable-rule",
-                            f"tier '{name.name}' can never match: it comes after "
-                            f"`otherwise` on line {otherwise.line}",
-                            stmt.span,
-                            "`otherwise` must be the last tier rule",
+                            codes.UNREACHABLE_RULE.at(
+                                stmt.span, "after-otherwise", tier=name.name, line=otherwise.line
+                            )
                         )
                     if self._declare(seen_tiers, name, "tier"):
                         self.typer.condition(when)
-                        tiers.append(Rule("tier", name.name, when, stmt.span, path))
+                        tiers.append(Rule("tier", name.name, when, stmt.span, path, id=stmt.id))
                 case ast.LabelRule(name=name, when=when):
                     if name.name == "none":
-                        self.report(
-                            "reserved-name",
-                            "'none' means no label in examples; give this label another name",
-                            name.span,
-                        )
+                        self.report(codes.RESERVED_NAME.at(name.span))
                     elif self._declare(seen_labels, name, "label"):
                         self.typer.condition(when)
-                        labels.append(Rule("label", name.name, when, stmt.span, path))
+                        labels.append(Rule("label", name.name, when, stmt.span, path, id=stmt.id))
                 case ast.OtherwiseRule(name=name):
                     if otherwise is not None:
-                        self.report(
-                            "duplicate-otherwise",
-                            f"a second `otherwise` (the first is on line {otherwise.line})",
-                            stmt.span,
-                        )
+                        self.report(codes.DUPLICATE_OTHERWISE.at(stmt.span, line=otherwise.line))
                         continue
                     if name.name != "none":
                         self._declare(seen_tiers, name, "tier")
-                    otherwise = Rule("otherwise", name.name, None, stmt.span, path)
+                    otherwise = Rule("otherwise", name.name, None, stmt.span, path, id=stmt.id)
+                case (
+                    ast.RulesetDecl()
+                    | ast.VersionDecl()
+                    | ast.TitleDecl()
+                    | ast.PolicyDecl()
+                    | ast.InputDecl()
+                    | ast.LevelDecl()
+                    | ast.LetDecl()
+                    | ast.Example()
+                ):
+                    pass  # not rules: `_header`, `_inputs`, `_derived`, `_examples` read them
+                case _:
+                    assert_never(stmt)
         if otherwise is not None:
             tiers.append(otherwise)
         return tuple(tiers), tuple(labels)
@@ -465,18 +454,21 @@ class _Checker:
             for item in stmt.given:
                 key = item.name.name
                 if key in seen:
-                    self.report("duplicate-name", f"'{key}' is given twice", item.name.span)
+                    self.report(codes.DUPLICATE_NAME.at(item.name.span, "given", name=key))
                 elif key not in inputs:
                     self._unknown_input(item.name, inputs)
                 else:
                     value = self.literal_value(item.value, inputs[key].type, key)
                     if value is not None and not _allowed(inputs[key], value):
                         self.report(
-                            "out-of-range",
-                            f"'{key}' allows only values {inputs[key].range_text}; "
-                            f"{self.source.text_of(item.value.span)} is not",
-                            item.value.span,
-                            _range_hint(key, inputs[key].range_text),
+                            codes.OUT_OF_RANGE.at(
+                                item.value.span,
+                                "example",
+                                hint=_range_hint(key, inputs[key].range_text),
+                                name=key,
+                                allowed=inputs[key].range_text,
+                                value=self.source.text_of(item.value.span),
+                            )
                         )
                     elif value is not None:
                         given[key] = value
@@ -484,11 +476,11 @@ class _Checker:
             missing = [n for n, i in inputs.items() if not i.optional and n not in seen]
             if missing:
                 self.report(
-                    "example-missing-input",
-                    f'example "{stmt.description.value}" gives no value for required '
-                    + ", ".join(f"'{m}'" for m in missing),
-                    stmt.description.span,
-                    "give every required input, or declare it `optional default …`",
+                    codes.EXAMPLE_MISSING_INPUT.at(
+                        stmt.description.span,
+                        description=stmt.description.value,
+                        missing=", ".join(f"'{m}'" for m in missing),
+                    )
                 )
             self._known(stmt.expect, tier_names, "tier")
             for label in stmt.labels or ():
@@ -509,18 +501,18 @@ class _Checker:
             return
         hint = did_you_mean(name.name, inputs)
         if name.name in self.typer.derived_names():
-            hint = f"'{name.name}' is computed by the rules; give the inputs it is made from"
-        self.report("unknown-input", f"unknown input '{name.name}'", name.span, hint)
+            hint = codes.UNKNOWN_INPUT.hint("derived", name=name.name)
+        self.report(codes.UNKNOWN_INPUT.at(name.span, hint=hint, name=name.name))
 
-    def _known(self, name: ast.Name, names: set[str], what: str) -> None:
+    def _known(self, name: ast.Name, names: set[str], what: Lit["tier", "label"]) -> None:
         if name.name not in names and name.name not in self.maybe_declared:
+            code = codes.UNKNOWN_TIER if what == "tier" else codes.UNKNOWN_LABEL
             hint = did_you_mean(name.name, names) or (
-                f"the {what}s are " + ", ".join(sorted(names))
+                code.hint("known", names=", ".join(sorted(names)))
                 if names
-                else f"this file has no {what}s: add `{what} {name.name} when …`"
-                + (", or leave `labels …` out" if what == "label" else "")
+                else code.hint("none", name=name.name)
             )
-            self.report(f"unknown-{what}", f"unknown {what} '{name.name}'", name.span, hint)
+            self.report(code.at(name.span, hint=hint, name=name.name))
 
     def literal_value(self, literal: ast.Literal, type_: T, name: str) -> Value | None:
         """A literal as the value of an input of `type_`, or None after a diagnostic."""
@@ -539,16 +531,10 @@ def _allowed(decl: Input, value: Value) -> bool:
 
 def _range_hint(name: str, range_text: str) -> str:
     if range_text == PERCENT_RANGE_TEXT:
-        return (
-            "a percent input accepts 0% to 100% unless its declaration widens it, "
-            f"e.g. `input {name}: percent at most 1000%`"
-        )
+        return codes.OUT_OF_RANGE.hint("percent", name=name)
     if range_text.endswith("(and at most 100%)"):
-        return (
-            "a percent is at most 100% unless its declaration says how far above, "
-            f"e.g. `input {name}: percent between … and 1000%`"
-        )
-    return f"widen the range of '{name}' where it is declared, or change this value"
+        return codes.OUT_OF_RANGE.hint("percent-above", name=name)
+    return codes.OUT_OF_RANGE.hint("declared", name=name)
 
 
 def _reads(decl: ast.LetDecl | ast.LevelDecl) -> set[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from engine.checker.model import MAX_COUNT, Value
 from engine.checker.types import describe_type
-from engine.language import ast
+from engine.language import ast, codes
 from engine.language.diagnostics import Diagnostic
 from engine.language.source import Source
 
@@ -38,13 +38,19 @@ def literal_value(
         return ok, None
     hint = None
     if isinstance(literal, ast.Number) and type_ is T.PERCENT:
-        hint = f"did you mean {_as_percent(literal.value)}?"
+        hint = codes.TYPE_MISMATCH.hint("percent", percent=_as_percent(literal.value))
     elif isinstance(literal, ast.Number) and type_ is T.COUNT and literal.value > MAX_COUNT:
-        hint = f"a count is at most {MAX_COUNT:,} (what the gRPC API carries)"
+        hint = codes.TYPE_MISMATCH.hint("count-max", max=MAX_COUNT)
     elif isinstance(literal, ast.Text) and type_ is T.TEXT_SET:
-        hint = f'write a set: {{"{literal.value}"}}'
-    message = f"'{name}' is {describe_type(type_)}; {source.text_of(literal.span) or 'this'} is not"
-    return None, Diagnostic("type-mismatch", message, literal.span, hint)
+        hint = codes.TYPE_MISMATCH.hint("write-set", text=literal.value)
+    return None, codes.TYPE_MISMATCH.at(
+        literal.span,
+        "literal",
+        hint=hint,
+        name=name,
+        type=describe_type(type_),
+        text=source.text_of(literal.span) or "this",
+    )
 
 
 def _as_percent(value: float) -> str:

@@ -57,6 +57,8 @@ class Level:
     source: str  # an input or a let
     bands: tuple[Band, ...]
     span: Span
+    # the number of the `level` statement it comes from (`ast.new_id`): what it is known by
+    id: ast.NodeId = field(default_factory=ast.new_id, compare=False, repr=False, kw_only=True)
 
     def band_names(self) -> tuple[str, ...]:
         return tuple(b.name for b in self.bands)
@@ -69,6 +71,8 @@ class Rule:
     when: ast.Expr | None  # None for otherwise
     span: Span
     file: str
+    # the number of the rule's statement (`ast.new_id`): what facts about the rule are kept by
+    id: ast.NodeId = field(default_factory=ast.new_id, compare=False, repr=False, kw_only=True)
 
     @property
     def line(self) -> int:
@@ -101,7 +105,7 @@ class CheckedRuleset:
     tiers: tuple[Rule, ...]  # tier rules, then the otherwise rule if any
     labels: tuple[Rule, ...]
     examples: tuple[Example, ...]
-    types: dict[int, ast.TypeName] = field(repr=False)  # id(expr) -> its type
+    types: dict[ast.NodeId, ast.TypeName] = field(repr=False)  # node id -> its type
     warnings: tuple[Diagnostic, ...] = ()
 
     @property
@@ -132,19 +136,4 @@ class CheckedRuleset:
 
 def names_in(expr: ast.Expr) -> set[str]:
     """Every value name an expression reads (inputs, lets, levels)."""
-    found: set[str] = set()
-    stack: list[object] = [expr]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.Name):
-            found.add(node.name)
-            continue
-        if isinstance(node, ast.LevelIs):
-            found.add(node.value.name)
-            continue
-        for slot in getattr(node, "__slots__", ()):
-            if slot == "span":
-                continue
-            child = getattr(node, slot)
-            stack.extend(child if isinstance(child, tuple) else (child,))
-    return found
+    return {name.name for name in ast.value_names(expr)}

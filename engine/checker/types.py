@@ -6,14 +6,13 @@ Conditions and arithmetic share one grammar, so the checker is where
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, assert_never
 
 from engine.checker.model import NUMERIC, Input
-from engine.language import ast
-from engine.language.diagnostics import did_you_mean
+from engine.language import ast, codes
+from engine.language.diagnostics import Diagnostic, did_you_mean
 from engine.language.source import Span
 
 T = ast.TypeName
@@ -42,7 +41,7 @@ class Bound:
 
 
 class Report(Protocol):
-    def __call__(self, code: str, message: str, span: Span, hint: str | None = None) -> None: ...
+    def __call__(self, diagnostic: Diagnostic) -> None: ...
 
 
 def describe_type(type_: T) -> str:
@@ -83,12 +82,12 @@ def arith_type(op: str, left: T, right: T) -> T:
 
 
 class ExprTyper:
-    """Types expressions once, recording each node's type by identity."""
+    """Types expressions once, recording each node's type by its number (`ast.new_id`)."""
 
     def __init__(self, report: Report, maybe_declared: frozenset[str] = frozenset()):
         self.report = report
         self.maybe_declared = maybe_declared  # names in statements that failed to parse
-        self.types: dict[int, T] = {}
+        self.types: dict[ast.NodeId, T] = {}
         self.inputs: dict[str, Input] = {}
         self.let_types: dict[str, T] = {}
         self.levels: dict[str, ast.LevelDecl] = {}
@@ -128,10 +127,12 @@ class ExprTyper:
             if not allow_level:
                 bands = ", ".join(b.name.name for b in self.levels[name.name].bands)
                 self.report(
-                    "level-as-value",
-                    f"'{name.name}' is a level: say which band ({bands})",
-                    name.span,
-                    f"write `{name.name} is {self.levels[name.name].bands[0].name.name}`",
+                    codes.LEVEL_AS_VALUE.at(
+                        name.span,
+                        name=name.name,
+                        bands=bands,
+                        band=self.levels[name.name].bands[0].name.name,
+                    )
                 )
             return None
         if name.name in self.maybe_declared:
@@ -139,10 +140,10 @@ class ExprTyper:
         known = set(self.inputs) | set(self.lets) | set(self.levels)
         hint = did_you_mean(name.name, known)
         if hint is None and not known:
-            hint = "declare it with `input NAME: TYPE`"
+            hint = codes.UNKNOWN_NAME.hint("declare-input")
         elif hint is None:
-            hint = f"declare it with `input {name.name}: …` or `let {name.name} = …`"
-        self.report("unknown-name", f"unknown name '{name.name}'", name.span, hint)
+            hint = codes.UNKNOWN_NAME.hint("declare", name=name.name)
+        self.report(codes.UNKNOWN_NAME.at(name.span, hint=hint, name=name.name))
         return None
 
     # ----------------------------------------------------------- expressions
@@ -151,18 +152,12 @@ class ExprTyper:
         """A rule's `when`: must be true or false."""
         found = self.type_of(expr)
         if found is not None and found is not T.FLAG:
-            text = f"{describe_type(found)}"
-            self.report(
-                "not-a-condition",
-                f"a condition must be true or false, but this is {text}",
-                expr.span,
-                "compare it: `… at least …`, `… is …`, `… has any of {…}`",
-            )
+            self.report(codes.NOT_A_CONDITION.at(expr.span, type=describe_type(found)))
 
     def type_of(self, expr: ast.Expr) -> T | None:
         found = self._type(expr)
         if found is not None:
-            self.types[id(expr)] = found
+            self.types[expr.id] = found
         return found
 
     def _type(self, expr: ast.Expr) -> T | None:
@@ -200,17 +195,13 @@ class ExprTyper:
                 return T.FLAG if all(ok) else None
             case ast.Not(part=part):
                 return T.FLAG if self._boolean(part) else None
-        raise AssertionError(f"unknown node {expr!r}")  # pragma: no cover
+            case _:
+                assert_never(expr)
 
     def _boolean(self, expr: ast.Expr) -> bool:
         found = self.type_of(expr)
         if found is not None and found is not T.FLAG:
-            self.report(
-                "not-a-condition",
-                f"`and`, `or` and `not` combine conditions, but this is {describe_type(found)}",
-                expr.span,
-                "compare it: `… at least …`, `… is …`",
-            )
+            self.report(codes.NOT_A_CONDITION.at(expr.span, "combined", type=describe_type(found)))
             return False
         return found is not None
 
@@ -218,9 +209,7 @@ class ExprTyper:
         found = self.type_of(expr)
         if found is not None and found not in NUMERIC:
             self.report(
-                "type-mismatch",
-                f"'{op}' works on numbers, but this is {describe_type(found)}",
-                expr.span,
+                codes.TYPE_MISMATCH.at(expr.span, "arithmetic", op=op, found=describe_type(found))
             )
             return None
         return found
@@ -230,11 +219,13 @@ class ExprTyper:
         if found is not None and found is not wanted:
             hint = None
             if found is T.TEXT_SET and wanted is T.TEXT:
-                hint = "for a set of texts, use `has any of {…}`"
+                hint = codes.TYPE_MISMATCH.hint("set-for-text")
             elif found is T.TEXT and wanted is T.TEXT_SET:
-                hint = 'for a text, use `in {…}` or `is "…"`'
+                hint = codes.TYPE_MISMATCH.hint("text-for-set")
             self.report(
-                "type-mismatch", f"{what}, but this is {describe_type(found)}", expr.span, hint
+                codes.TYPE_MISMATCH.at(
+                    expr.span, "test", hint=hint, what=what, found=describe_type(found)
+                )
             )
             return None
         return T.FLAG if found is not None else None
@@ -247,12 +238,8 @@ class ExprTyper:
             and expr.op in ("==", "!=")
             and self.type_of(expr.value) is T.TEXT  # `platform == tiktok`: a text, unquoted
         ):
-            self.report(
-                "unknown-name",
-                f"unknown name '{bound.name}'",
-                bound.span,
-                f'put text in quotes: "{bound.name}"',
-            )
+            quoted = codes.UNKNOWN_NAME.hint("quote", name=bound.name)
+            self.report(codes.UNKNOWN_NAME.at(bound.span, hint=quoted, name=bound.name))
             return None
         left, right = self.type_of(expr.value), self.type_of(bound)
         if left is None or right is None:
@@ -268,18 +255,21 @@ class ExprTyper:
         if left == right and left in (T.TEXT, T.FLAG) and expr.op in ("==", "!="):
             return T.FLAG
         if left == right and left in (T.TEXT, T.FLAG):
+            hint = codes.TYPE_MISMATCH.hint("choice-of-texts") if left is T.TEXT else None
             self.report(
-                "type-mismatch",
-                f"{describe_type(left)} can only be compared with == or !=",
-                expr.span,
-                'for a choice of texts, use `in {"…", "…"}`' if left is T.TEXT else None,
+                codes.TYPE_MISMATCH.at(
+                    expr.span, "equality-only", hint=hint, type=describe_type(left)
+                )
             )
             return None
         self.report(
-            "type-mismatch",
-            f"cannot compare {describe_type(left)} with {describe_type(right)}",
-            expr.span,
-            _mismatch_hint(left, right),
+            codes.TYPE_MISMATCH.at(
+                expr.span,
+                "compare",
+                hint=_mismatch_hint(left, right),
+                left=describe_type(left),
+                right=describe_type(right),
+            )
         )
         return None
 
@@ -290,11 +280,7 @@ class ExprTyper:
         if not all(t in NUMERIC for t in types):
             odd = next(t for t in types if t not in NUMERIC)
             assert odd is not None
-            self.report(
-                "type-mismatch",
-                f"`between` works on numbers, but this uses {describe_type(odd)}",
-                span,
-            )
+            self.report(codes.TYPE_MISMATCH.at(span, "between", type=describe_type(odd)))
             return None
         vt = types[0]
         assert vt is not None
@@ -302,12 +288,7 @@ class ExprTyper:
             assert bt is not None
             self._units(value, vt, bound, bt)
         if isinstance(low, ast.Number) and isinstance(high, ast.Number) and low.value > high.value:
-            self.report(
-                "empty-range",
-                f"this range is empty: {low.text} is more than {high.text}",
-                span,
-                f"write `between {high.text} and {low.text}`",
-            )
+            self.report(codes.EMPTY_RANGE.at(span, low=low.text, high=high.text))
         elif all(isinstance(b, ast.Number) for b in (low, high)) and isinstance(value, ast.Name):
             assert isinstance(low, ast.Number) and isinstance(high, ast.Number)
             self._bound(value, "between", low, high, span)
@@ -330,17 +311,15 @@ class ExprTyper:
         if against is T.PERCENT and not number.is_percent and number.value != 0:
             shown = f"{number.value:g}%" if abs(number.value) > 1 else f"{number.value * 100:g}%"
             self.report(
-                "percent-without-sign",
-                f"'{name}' is a percentage, but {number.text} is a plain number",
-                number.span,
-                f"did you mean {shown}?",
+                codes.PERCENT_WITHOUT_SIGN.at(
+                    number.span, name=name, text=number.text, percent=shown
+                )
             )
         elif against is T.COUNT and number.is_percent:
             self.report(
-                "percent-for-count",
-                f"'{name}' is a count, but {number.text} is a percentage",
-                number.span,
-                f"did you mean {number.text.rstrip('%')}?",
+                codes.PERCENT_FOR_COUNT.at(
+                    number.span, name=name, text=number.text, number=number.text.rstrip("%")
+                )
             )
 
     def _known(self, name: str) -> bool:
@@ -357,26 +336,21 @@ class ExprTyper:
             found = self.name_type(expr.value, allow_level=True)
             if found is not None:
                 hint = did_you_mean(name, self.levels) or (
-                    f"define one: `level {name}_level from {name}` with bands"
-                    if found in NUMERIC
-                    else None
+                    codes.NOT_A_LEVEL.hint("define", name=name) if found in NUMERIC else None
                 )
                 if found is T.TEXT:
-                    hint = f'to test a text, write `{name} is "{expr.band.name}"`'
+                    hint = codes.NOT_A_LEVEL.hint("text", name=name, band=expr.band.name)
                 self.report(
-                    "not-a-level",
-                    f"'{name}' is not a level, so it has no band '{expr.band.name}'",
-                    expr.span,
-                    hint,
+                    codes.NOT_A_LEVEL.at(expr.span, hint=hint, name=name, band=expr.band.name)
                 )
             return None
         bands = [b.name.name for b in self.levels[name].bands]
         if expr.band.name not in bands:
+            hint = did_you_mean(expr.band.name, bands) or codes.UNKNOWN_BAND.hint(
+                "known", bands=", ".join(bands)
+            )
             self.report(
-                "unknown-band",
-                f"level '{name}' has no band '{expr.band.name}'",
-                expr.band.span,
-                did_you_mean(expr.band.name, bands) or "its bands are " + ", ".join(bands),
+                codes.UNKNOWN_BAND.at(expr.band.span, hint=hint, level=name, band=expr.band.name)
             )
             return None
         return T.FLAG
@@ -384,8 +358,8 @@ class ExprTyper:
 
 def _mismatch_hint(left: T, right: T) -> str | None:
     if T.TEXT in (left, right):
-        return 'texts are compared with texts: platform == "instagram"'
+        return codes.TYPE_MISMATCH.hint("texts-with-texts")
     return None
 
 
-ReportFn = Callable[..., None]
+ReportFn = Report

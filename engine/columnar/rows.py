@@ -30,31 +30,29 @@ def python_values(column: object) -> Sequence[Any]:
     return list(column)  # type: ignore[call-overload, no-any-return]
 
 
-def decide_rows(
-    classify: Classify,
-    values: Mapping[str, Sequence[Any]],
-    rows: Sequence[int],
-    out: Mapping[str, Any],
-) -> None:
-    """Classify `rows` one by one and write each answer into the four columns of `out`.
+Answer = tuple[str | None, tuple[str, ...] | None, str | None, str | None]
 
-    An input whose column is absent is absent from each account (its default, or the
-    "missing" error); a None in a column is the same."""
+
+def decide_rows(
+    classify: Classify, values: Mapping[str, Sequence[Any]], count: int
+) -> list[Answer]:
+    """(tier, labels, rule, error) for each of `count` accounts: the k-th values of
+    `values` make the k-th account. An input without a column is absent from every
+    account (its default, or the "missing" error); a None in a column is the same."""
     names = tuple(values)
     columns = tuple(values[name] for name in names)
-    tier, labels, rule, error = out["tier"], out["labels"], out["rule"], out["error"]
-    for row in rows:
+    answers: list[Answer] = []
+    for k in range(count):
         account = {
             name: value
-            for name, value in zip(names, (column[row] for column in columns), strict=True)
+            for name, value in zip(names, (column[k] for column in columns), strict=True)
             if value is not None
         }
         try:
             decision = classify(account)
         except ClassifyError as problem:
-            tier[row], labels[row], rule[row], error[row] = None, None, None, str(problem)
+            answers.append((None, None, None, str(problem)))
             continue
-        tier[row] = decision.tier
-        labels[row] = decision.labels
-        rule[row] = None if decision.rule is None else decision.rule.name
-        error[row] = None
+        rule = None if decision.rule is None else decision.rule.name
+        answers.append((decision.tier, decision.labels, rule, None))
+    return answers

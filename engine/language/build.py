@@ -2,7 +2,8 @@
 
 A `@v_args(meta=True)` Transformer run after parsing (lark gives no `meta`
 to a transformer passed to `Lark(...)`): every node gets its span, shifted
-from the statement's offsets to the file's. Numbers are read here (`10k`,
+from the statement's offsets to the file's, and its number as it is made
+(`ast.new_id`), which later passes key what they learn about it by. Numbers are read here (`10k`,
 `1.5M`, `3.5%`, `10_000`) and texts unquoted; the spelling an author chose
 is kept beside the value so that the formatter can keep it.
 
@@ -28,7 +29,7 @@ from typing import Any
 from lark import Token, Transformer, v_args
 from lark.tree import Meta
 
-from engine.language import ast
+from engine.language import ast, codes
 from engine.language.diagnostics import Diagnostic
 from engine.language.source import Source, Span
 
@@ -42,22 +43,16 @@ def number_problem(token: str, span: Span) -> Diagnostic | None:
     """Why a number token cannot be read as written (`10.000`, past 1.8e308), if it cannot."""
     if _THOUSANDS.fullmatch(token):  # `10.000`: ten thousand in much of Europe, 10 here
         whole = int(token.replace(".", ""))
-        return Diagnostic(
-            "ambiguous-number",
-            f"{token} reads as {number_value(token):g} here (a point starts decimals)",
+        return codes.AMBIGUOUS_NUMBER.at(
             span,
-            f"for {whole:,}, write {whole:_}"
-            + (f" or {whole // 1000:_}k" if whole % 1000 == 0 else "")
-            + f"; for {number_value(token):g}, write {number_value(token):g}",
+            token=token,
+            value=number_value(token),
+            whole=whole,
+            in_thousands=f" or {whole // 1000:_}k" if whole % 1000 == 0 else "",
         )
     if abs(number_value(token)) > MAX_NUMBER:  # accounts are compared as doubles
         shown = token if len(token) <= 16 else f"{token[:12]}… ({len(token)} digits)"
-        return Diagnostic(
-            "number-too-large",
-            f"{shown} is too large for a number",
-            span,
-            "numbers in rules go up to about 1.8e308 (1.8 followed by 308 digits)",
-        )
+        return codes.NUMBER_TOO_LARGE.at(span, shown=shown)
     return None
 
 
@@ -230,14 +225,7 @@ class Builder(Transformer[Token, Any]):
 
     def _level(self, meta: Meta, value: ast.Expr, band: Token, spelling: str) -> ast.LevelIs:
         if not isinstance(value, ast.Name):
-            self.problems.append(
-                Diagnostic(
-                    "level-on-expression",
-                    f"only a level can be tested for a band such as '{band}'",
-                    self._span(meta),
-                    "define a `level` from this value and test that",
-                )
-            )
+            self.problems.append(codes.LEVEL_ON_EXPRESSION.at(self._span(meta), band=str(band)))
             value = ast.Name("", self._span(meta))  # the statement is not used: see `problems`
         return ast.LevelIs(
             value, self._name(band), spelling == "is not", spelling, self._span(meta)

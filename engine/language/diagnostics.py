@@ -8,11 +8,26 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import replace
 from typing import Any
 
-from engine.language.source import Source, Span
+from engine.language.codes import PARSE_CODES, Diagnostic, Severity, counted
+from engine.language.source import Source
+
+__all__ = [  # Diagnostic and Severity are declared with the catalogue (codes.py)
+    "MAX_MESSAGE",
+    "MAX_PER_CODE",
+    "SNIPPET_WIDTH",
+    "Diagnostic",
+    "RuleError",
+    "Severity",
+    "bounded",
+    "closest",
+    "did_you_mean",
+    "render",
+    "render_all",
+    "to_json",
+]
 
 SNIPPET_WIDTH = 120
 # At most this many diagnostics of one code are listed for a file; the rest are one
@@ -22,32 +37,6 @@ MAX_PER_CODE = 20
 # A message or hint longer than this is cut in its middle (a rule can quote a text of
 # megabytes; the line it is on is already shown cut to SNIPPET_WIDTH).
 MAX_MESSAGE = 1_000
-# How a summary names what it counts; other codes are counted as "findings".
-_COUNTED = {
-    "overlapping-tiers": "tiers that overlap a tier above them",
-    "unreachable-rule": "rules that can never match",
-    "overlapping-bands": "bands that overlap a band above them",
-    "unreachable-band": "bands that can never be chosen",
-}
-
-
-class Severity(StrEnum):
-    ERROR = "error"
-    WARNING = "warning"
-
-
-@dataclass(frozen=True, slots=True)
-class Diagnostic:
-    code: str  # stable, machine-readable: "unknown-name"
-    message: str
-    span: Span
-    hint: str | None = None
-    severity: Severity = Severity.ERROR
-    # An account that shows the finding (input -> value as the Python API takes it),
-    # replayed through the evaluator before it was attached; None when none can.
-    witness: dict[str, Any] | None = field(default=None, compare=False, hash=False)
-    # > 0: this diagnostic is a summary standing for that many more of its code, not listed
-    omitted: int = 0
 
 
 class RuleError(Exception):
@@ -61,13 +50,6 @@ class RuleError(Exception):
     @property
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.severity is Severity.ERROR]
-
-
-# What the parser reports about how a thing is written: at one spot, it comes before
-# what the checker says about the same thing (read `3,5` as `3.5`, then: 3.5 what?).
-PARSE_CODES = frozenset(
-    ["syntax", "unexpected-character", "ambiguous-number", "number-too-large", "too-deep"]
-)
 
 
 def closest(word: str, candidates: Iterable[str]) -> str | None:
@@ -103,7 +85,7 @@ def bounded(
         count = (first.omitted if first is not diag else 0) + more
         summary[diag.code] = Diagnostic(
             diag.code,
-            f"… and {count:,} more {_COUNTED.get(diag.code, 'findings')} "
+            f"… and {count:,} more {counted(diag.code)} "
             f"({diag.code}): only the first {per_code} of each kind are listed",
             first.span,
             "fix the ones listed and check again to see the rest",

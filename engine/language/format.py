@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
+from typing import assert_never
 
 from engine.language import ast
 from engine.language.parse import parse
@@ -136,7 +137,8 @@ def _statement_lines(stmt: ast.Statement, width: int) -> list[_Line]:
                 _Line(stmt.given[0].span.line, f"given {given}", INDENT, continues=True),
                 _Line(stmt.expect.span.line, expect, INDENT, continues=True),
             ]
-    raise AssertionError(f"unknown statement {stmt!r}")  # pragma: no cover
+        case _:
+            assert_never(stmt)
 
 
 def _wrapped(line: int, head: str, when: ast.Expr) -> list[_Line]:
@@ -274,4 +276,5 @@ def _text(expr: ast.Expr) -> tuple[str, int]:
             return " or ".join(_sub(p, _AND) for p in parts), _OR
         case ast.Not(part=part):
             return f"not {_sub(part, _NOT)}", _NOT
-    raise AssertionError(f"unknown node {expr!r}")  # pragma: no cover
+        case _:
+            assert_never(expr)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from lark import Token, Tree
 from lark.exceptions import UnexpectedInput, UnexpectedToken, VisitError
 
-from engine.language import ast
+from engine.language import ast, codes
 from engine.language.build import Builder, number_problem
 from engine.language.diagnostics import Diagnostic
 from engine.language.draft import Draft
@@ -74,7 +74,9 @@ def read_statement(source: Source, start: int, end: int) -> Reading:
     except RecursionError:
         return Reading(None, (_too_deep(draft),))
     found = mistakes(draft.text)
-    reported = [Diagnostic("syntax", m.message, draft.span(m.start, m.end), m.hint) for m in found]
+    reported = [
+        codes.SYNTAX.at(draft.span(m.start, m.end), hint=m.hint, message=m.message) for m in found
+    ]
     # a mistake only the author can fix: the parser is not followed past it
     stop = min((m.start for m in found if m.repair is None), default=None)
     draft.apply(edit for m in found for edit in m.repair or ())
@@ -193,7 +195,7 @@ def _build(draft: Draft, tree: Tree[Token]) -> Reading:
         return Reading(statement)
     problems = tuple(builder.problems)
     if isinstance(statement, _EXPRESSIONS_ONLY) and all(
-        p.code in ("ambiguous-number", "number-too-large") for p in problems
+        p.code in (codes.AMBIGUOUS_NUMBER.name, codes.NUMBER_TOO_LARGE.name) for p in problems
     ):  # every number there may be a name: checked, the numbers as unknown values
         return Reading(statement, problems, frozenset(builder.unreadable))
     return Reading(None, problems, _declares(statement))  # bands, ranges, examples: literals
@@ -220,11 +222,8 @@ def _declares(statement: ast.Statement) -> frozenset[str]:
 
 def _too_deep(draft: Draft) -> Diagnostic:
     width = len(draft.source.text[draft.base :].split("\n", 1)[0])
-    return Diagnostic(
-        "too-deep",
-        f"this statement is nested more than {MAX_DEPTH} levels deep",
-        draft.source.span(draft.base, draft.base + width),
-        "split it with `let` definitions",
+    return codes.TOO_DEEP.at(
+        draft.source.span(draft.base, draft.base + width), "statement", depth=MAX_DEPTH
     )
 
 
@@ -235,17 +234,16 @@ def _too_deep(draft: Draft) -> Diagnostic:
 _DEPTH_WITHOUT_TEXT = 20
 
 
-def _depth(node: object) -> int:
-    """Nesting depth of an AST, walked without recursion."""
+def _depth(node: ast.Node) -> int:
+    """Nesting depth of an AST, walked without recursion. The span under the deepest
+    node counts as one more level (the first walk went into every slot, spans too, and
+    MAX_DEPTH was set by it): a statement too deep before is too deep now, and no other."""
     deepest = 0
-    stack: list[tuple[object, int]] = [(node, 1)]
+    stack: list[tuple[ast.Node, int]] = [(node, 2)]
     while stack:
         current, depth = stack.pop()
         deepest = max(deepest, depth)
         if deepest > MAX_DEPTH:
             break
-        for name in getattr(current, "__slots__", ()):
-            child = getattr(current, name)
-            children = child if isinstance(child, tuple) else (child,)
-            stack.extend((c, depth + 1) for c in children if hasattr(c, "__slots__"))
+        stack.extend((child, depth + 1) for child in ast.children(current))
     return deepest

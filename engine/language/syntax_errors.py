@@ -23,6 +23,7 @@ from typing import NamedTuple
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
+from engine.language import codes
 from engine.language.diagnostics import Diagnostic, closest, did_you_mean
 from engine.language.draft import Draft, Edit
 from engine.language.grammar import STATEMENT_KEYWORDS, keywords, parser
@@ -112,7 +113,7 @@ def syntax_diagnostic(draft: Draft, error: UnexpectedInput) -> tuple[Diagnostic,
         hint = "a statement starts with " + ", ".join(f"'{k}'" for k in STATEMENT_KEYWORDS)
     if hint is None and token.type == "NAME" and span.col == 1:
         hint = "indent a line that continues the statement above"
-    return Diagnostic("syntax", message, span, hint), repair
+    return codes.SYNTAX.at(span, hint=hint, message=message), repair
 
 
 def _keyword_hint(text: str, token: Token, expected: set[str]) -> tuple[str | None, Repair]:
@@ -143,15 +144,13 @@ def _unexpected_character(draft: Draft, pos: int) -> tuple[Diagnostic, Repair]:
     hint = None
     repair: Repair = None
     if char == "'":
-        hint = 'texts are written in double quotes: "instagram"'
+        hint = codes.UNEXPECTED_CHARACTER.hint("quote", text="instagram")
         closing = re.match(r"([^'\"\n]*)'", draft.text[pos + 1 :])
         if closing:  # 'instagram' -> "instagram"
-            hint = f'texts are written in double quotes: "{closing.group(1)}"'
+            hint = codes.UNEXPECTED_CHARACTER.hint("quote", text=closing.group(1))
             quotes = ((pos, pos + 1, '"'), (pos + closing.end(), pos + closing.end() + 1, '"'))
             repair = Fix(quotes, sure=True)
     elif char.isdigit():
-        hint = "a number ends with at most one of k, M, B or %, then a space"
-    diagnostic = Diagnostic(
-        "unexpected-character", f"unexpected character {shown}", draft.span(pos, pos + 1), hint
-    )
+        hint = codes.UNEXPECTED_CHARACTER.hint("digit")
+    diagnostic = codes.UNEXPECTED_CHARACTER.at(draft.span(pos, pos + 1), hint=hint, shown=shown)
     return diagnostic, repair

@@ -6,14 +6,19 @@ untrusted text, so nothing from one becomes code: generated source holds only
 names made here (`i0`, `l1`, `v2`, `k3`), operators and numbers written by
 `repr` (digits, a sign, a point); every name and text from the rule file
 reaches the code as a constant, a global of the generated module.
-Two functions come from the same walk for the evaluator
-(`engine/python/evaluator.py`): `run`, the fast path, and `trace`, which also
-records each leaf's result and every division by zero, for the reference
-renderings in tests. Three more modes, `log`, `explain` and `reasons`, keep
-each leaf's result in a local of its own (`x3`) for code that subclasses add
-after the rules (`tail`): the decision log's line encoder
-(`engine/python/log_encoder.py`), the explainer (`engine/python/explainer.py`)
-and the reasons (`engine/python/reasoner.py`).
+
+A `Module` holds what the functions of one generated module share: its
+constants, and the leaves and divisions, numbered once from the checked
+ruleset. Each function is one `Function`: how its rules watch their leaves
+(`plain`: not at all, for `run`, the fast path of `engine/python/evaluator.py`;
+`steps`: a list of each leaf's result, for `trace`, the reference renderings
+in tests; `locals`: each leaf's result in a local of its own) and its
+`Ending`, the code after the rules. The endings of the `locals` functions live
+with their users: the decision log's line encoder (`engine/python/log_encoder.py`),
+the explainer (`engine/python/explainer.py`) and the reasons
+(`engine/python/reasoner.py`). An ending reads the function's locals through the
+`Frame` it is given (`frame.leaf(leaf)`, `frame.var(name)`, `frame.rule`),
+which names them in one place.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import bisect
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, assert_never
 
 from engine.checker.model import CheckedRuleset, Input, Let, Level, Rule, Value
 from engine.language import ast
@@ -47,7 +52,7 @@ _FAST_TYPE_CHECK = {
 }
 
 CHUNK = 500  # tiers in each function of a big ruleset's `run`
-Mode = Literal["run", "trace", "log", "explain", "reasons"]
+Watch = Literal["plain", "steps", "locals"]  # how a function's rules watch their leaves
 Trace = tuple[Rule | None, tuple[str, ...], list[tuple[int, bool]], dict[str, Value], list[int]]
 
 
@@ -68,32 +73,38 @@ def division_notes(divisions: Sequence[Division], indexes: Iterable[int]) -> tup
     return tuple(dict.fromkeys(said))
 
 
-class CodeGenerator:
+def number_divisions(checked: CheckedRuleset) -> tuple[tuple[Division, ...], dict[ast.NodeId, int]]:
+    """Every `/` of the lets and rules, numbered once, by node id: the notes of every
+    function made for a ruleset index this one list (`Program.divisions`)."""
+    exprs = [item.expr for item in checked.derived if isinstance(item, Let)]
+    exprs += [r.when for r in (*checked.tiers, *checked.labels) if r.when is not None]
+    divisions: list[Division] = []
+    numbers: dict[ast.NodeId, int] = {}
+    for expr in exprs:
+        for node in ast.walk(expr):
+            if isinstance(node, ast.Arith) and node.op == "/" and node.id not in numbers:
+                text = " ".join(checked.source.text_of(node.span).split())
+                divisor = " ".join(checked.source.text_of(node.right.span).split())
+                numbers[node.id] = len(divisions)
+                divisions.append(Division(text, divisor))
+    return tuple(divisions), numbers
+
+
+class Module:
+    """What the functions of one generated module share: its constants (the module's
+    globals `k0`, `k1`, …), the leaves and the divisions, and the `Frame` that names the
+    locals of its functions."""
+
     def __init__(self, checked: CheckedRuleset):
         self.checked = checked
         self.constants: list[Any] = []
         self._const_ids: dict[tuple[type, Any], int] = {}
         self.leaves = rule_leaves(checked)
-        self._leaf_ids = {id(leaf.expr): leaf.id for leaf in self.leaves}
-        self._rule_leaves: dict[int, list[Leaf]] = {}
-        for leaf in self.leaves:
-            self._rule_leaves.setdefault(id(leaf.rule), []).append(leaf)
-        self.divisions: list[Division] = []
-        self._division_ids: dict[int, int] = {}
-        self.vars: dict[str, str] = {}
-        for n, name in enumerate(checked.inputs):
-            self.vars[name] = f"i{n}"
-        for n, item in enumerate(checked.derived):
-            self.vars[item.name] = f"{'l' if isinstance(item, Let) else 'v'}{n}"
-        self.k_decision = self.const(object())
-        self.k_owner = self.const(object())
+        self.divisions, self.division_numbers = number_divisions(checked)
+        self.frame = Frame(self)
         self.k_validate = self.const(lambda account: validate(checked.inputs, account))
         self.k_conflict = self.const(self._conflict)
         self.k_rerun = self.const(_rerun)
-        self._temp = 0
-        self.mode: Mode = "run"
-        self.chunks: list[str] = []  # `_chunked`'s functions, for `pieces`
-        self.fixups: list[Callable[[dict[str, Any]], None]] = []  # run once they exist
 
     def const(self, value: Any) -> int:
         """Index of a constant; hashable values are shared."""
@@ -125,117 +136,192 @@ class CodeGenerator:
     def _conflict(self, first: Rule, second: Rule) -> None:
         raise RuleConflict(self.checked.name, (first.name, first.line), (second.name, second.line))
 
-    # ------------------------------------------------------------- functions
+    def source(self, functions: Sequence[Function]) -> str:
+        """The module source of `functions` (`k0`, `k1`, … are its globals), for tests."""
+        written = [_Writer(self, function).write() for function in functions]
+        return "\n".join(_pieces(written))
 
-    def build(self, modes: list[Mode]) -> tuple[str, tuple[Callable[..., Any], ...]]:
-        """The generated source of `modes` and its functions, bound to the constants.
+    def build(self, functions: Sequence[Function]) -> tuple[str, tuple[Callable[..., Any], ...]]:
+        """The generated source of `functions` and the functions, bound to the constants.
 
         The constants are the globals of the generated module, not the free variables of
         a closure: a call copies every free variable of its function into its frame, so
         a closure over 3 constants a rule cost 26 µs a call at 1,000 rules whatever
         matched; a global costs its lookup only where it is read."""
-        pieces = self.pieces(modes)
+        written = [_Writer(self, function).write() for function in functions]
+        pieces = _pieces(written)
         namespace: dict[str, Any] = {f"k{n}": value for n, value in enumerate(self.constants)}
         for piece in pieces:  # one at a time: the compiler's memory follows the largest
             exec(compile(piece, f"<tierline {self.checked.name}>", "exec"), namespace)
-        for fixup in self.fixups:
-            fixup(namespace)
-        return "\n".join(pieces), tuple(namespace[mode] for mode in modes)
+        for each in written:
+            for fixup in each.fixups:
+                fixup(namespace)
+        return "\n".join(pieces), tuple(namespace[function.name] for function in functions)
 
-    def factory(self, modes: list[Mode]) -> str:
-        """The module source of the functions of `modes` (`k0`, `k1`, … are its globals)."""
-        return "\n".join(self.pieces(modes))
 
-    def pieces(self, modes: list[Mode]) -> list[str]:
-        """The functions of `modes`, then the functions that hold the tiers of a big
-        ruleset's `run` (`_chunked`), each piece compiled on its own."""
-        self.chunks = []
-        self.fixups = []
-        functions = ["\n".join(self._function(mode)) for mode in modes]
-        return functions + self.chunks
+class Ending(Protocol):
+    """The code a function runs once the rules have: its return, and what it makes."""
 
-    def _function(self, mode: Mode) -> list[str]:
-        self.mode = mode
-        head = [f"def {mode}(raw):"]
-        if mode == "trace":
+    def __call__(self, frame: Frame) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Function:
+    """One generated function: `def NAME(raw)`, the rules watched as `watch` says, then
+    `ending`. With `rerun`, an account that is not of exact types is validated and run
+    again through `_rerun`, which gives the decision the caller's account; else the
+    function calls itself on the validated facts."""
+
+    name: str
+    watch: Watch
+    ending: Ending
+    rerun: bool = False
+
+
+def run_function(module: Module, make_decision: Callable[..., Any], owner: object) -> Function:
+    """`run`, the fast path: `make_decision(owner, rule, labels, account)`."""
+    frame = module.frame
+    decide = f"{module.k(make_decision)}({module.k(owner)}, {frame.rule}, {frame.labels}, raw)"
+    return Function("run", "plain", lambda _frame: [f"return {decide}"], rerun=True)
+
+
+def trace_function(module: Module) -> Function:
+    """`trace`: the rule, the labels, (leaf id, result) of each leaf evaluated, every
+    value, and the divisions by zero met (`Trace`)."""
+
+    def ending(frame: Frame) -> list[str]:
+        env = ", ".join(f"{module.k(name)}: {frame.value(name)}" for name in frame.vars)
+        return [f"return {frame.rule}, {frame.labels}, steps, {{{env}}}, {frame.notes}"]
+
+    return Function("trace", "steps", ending)
+
+
+class Frame:
+    """The locals of a generated function, by what they mean: the rules' code and the
+    endings ask here rather than spelling the names themselves. `i0` an input, `l1` a
+    let, `v2` a level (its band's index), `x3` a leaf's result (`locals` functions)."""
+
+    rule = "r"  # the tier rule that matched (a constant: a `Rule`), or the fallback
+    labels = "L"  # the labels, a tuple
+    notes = "notes"  # the divisions by zero met, by number (not in `run`)
+
+    def __init__(self, module: Module):
+        self._module = module
+        checked = module.checked
+        self.vars: dict[str, str] = {}
+        for n, name in enumerate(checked.inputs):
+            self.vars[name] = f"i{n}"
+        for n, item in enumerate(checked.derived):
+            self.vars[item.name] = f"{'l' if isinstance(item, Let) else 'v'}{n}"
+        self._leaf_of = {leaf.expr.id: leaf for leaf in module.leaves}
+        self._rule_leaves: dict[ast.NodeId, list[Leaf]] = {}
+        for leaf in module.leaves:
+            self._rule_leaves.setdefault(leaf.rule.id, []).append(leaf)
+
+    def var(self, name: str) -> str:
+        """The local of an input, let or level."""
+        return self.vars[name]
+
+    def value(self, name: str) -> str:
+        """A name's value as the rules saw it: a level's band name (None for no band)."""
+        var = self.vars[name]
+        level = self._module.checked.levels.get(name)
+        if level is None:
+            return var
+        names = self._module.k((*level.band_names(), None))
+        return f"{names}[{var}]"
+
+    def leaf_of(self, expr: ast.Expr) -> Leaf | None:
+        return self._leaf_of.get(expr.id)
+
+    def leaf(self, leaf: Leaf) -> str:
+        """The local that keeps a leaf's result in a `locals` function."""
+        return f"x{leaf.id}"
+
+    def ran(self, rule: Rule) -> Iterator[tuple[Leaf, tuple[str, ...]]]:
+        """A rule's leaves in evaluation order, each with the test of whether it ran:
+        none for a leaf that runs whenever its rule does, and for one that `and` or
+        `or` may skip, whether its local was set (cleared before the rule: `unset`).
+        One test a leaf, so that the code stays linear in a rule's conditions."""
+        if rule.when is None:
+            return iter(())
+        leaves = self._rule_leaves[rule.id]
+        skippable = _skippable(rule.when)
+        return (
+            (leaf, (f"{self.leaf(leaf)} is not None",) if may_skip else ())
+            for leaf, may_skip in zip(leaves, skippable, strict=True)
+        )
+
+    def unset(self, rule: Rule) -> list[str]:
+        """Before a rule runs in a `locals` function: its skippable leaves' locals are
+        None, so that `ran` can tell that they did not run."""
+        names = [self.leaf(leaf) for leaf, guard in self.ran(rule) if guard]
+        return [" = ".join([*names, "None"])] if names else []
+
+    def result(self, expr: ast.Expr) -> str:
+        """What `expr` gave, read from its leaves' locals as Python short-circuits them."""
+        if isinstance(expr, ast.AllOf | ast.AnyOf):
+            joined = " and " if isinstance(expr, ast.AllOf) else " or "
+            return "(" + joined.join(self.result(p) for p in expr.parts) + ")"
+        if isinstance(expr, ast.Not):
+            return f"(not {self.result(expr.part)})"
+        leaf = self.leaf_of(expr)
+        assert leaf is not None  # every other node of a rule's `when` is a leaf
+        return self.leaf(leaf)
+
+
+@dataclass(frozen=True)
+class _Written:
+    source: str  # the function itself
+    pieces: tuple[str, ...]  # the functions that hold the tiers of a big ruleset's `run`
+    fixups: tuple[Callable[[dict[str, Any]], None], ...]  # run once the pieces exist
+
+
+def _pieces(written: Sequence[_Written]) -> list[str]:
+    """The functions, then the pieces they call, each compiled on its own."""
+    return [w.source for w in written] + [piece for w in written for piece in w.pieces]
+
+
+class _Writer:
+    """Writes one `Function`: reads the inputs, derives the lets and levels, runs the
+    tiers and the labels, then its ending. Made for one function and dropped."""
+
+    def __init__(self, module: Module, function: Function):
+        self.module = module
+        self.checked = module.checked
+        self.frame = module.frame
+        self.function = function
+        self.watch = function.watch
+        self.k = module.k
+        self._temp = 0
+        self._pieces: list[str] = []
+        self._fixups: list[Callable[[dict[str, Any]], None]] = []
+
+    def write(self) -> _Written:
+        watch, frame = self.watch, self.frame
+        head = [f"def {self.function.name}(raw):"]
+        if watch == "steps":
             head += [
                 "    steps = []; append = steps.append",
                 "    def _t(i, r):",
                 "        append((i, r)); return r",
             ]
-        if mode != "run":
-            head.append("    notes = []")
-        if mode != "run" and self._has_division():
+        if watch != "plain":
+            head.append(f"    {frame.notes} = []")
+        if watch != "plain" and self.module.divisions:
             head += [
                 "    def _div(a, b, i):",
                 "        if b == 0:",
-                "            notes.append(i); return 0.0",
+                f"            {frame.notes}.append(i); return 0.0",
                 "        return a / b",
             ]
         body = [*self._read_inputs(), *self._derive(), *self._tiers(), *self._labels()]
-        if mode == "trace":
-            env = ", ".join(f"{self.k(name)}: {self._env_value(name)}" for name in self.vars)
-            body.append(f"return r, L, steps, {{{env}}}, notes")
-        elif mode == "run":
-            body.append(f"return k{self.k_decision}(k{self.k_owner}, r, L, raw)")
-        else:
-            body += self.tail()
-        return head + ["    " + line for line in body]
+        body += self.function.ending(frame)
+        source = "\n".join(head + ["    " + line for line in body])
+        return _Written(source, tuple(self._pieces), tuple(self._fixups))
 
-    def tail(self) -> list[str]:
-        """What `log`, `explain` or `reasons` does once the rules have run: a subclass's."""
-        raise NotImplementedError
-
-    def ran(self, rule: Rule) -> Iterator[tuple[Leaf, tuple[str, ...]]]:
-        """A rule's leaves in evaluation order, each with the test of whether it ran:
-        none for a leaf that runs whenever its rule does, and for one that `and` or
-        `or` may skip, whether its local was set (`unset` clears them before the rule).
-        One test a leaf, so that the code stays linear in a rule's conditions."""
-        if rule.when is None:
-            return iter(())
-        leaves = self._rule_leaves[id(rule)]
-        skippable = _skippable(rule.when)
-        return (
-            (leaf, (f"x{leaf.id} is not None",) if may_skip else ())
-            for leaf, may_skip in zip(leaves, skippable, strict=True)
-        )
-
-    def unset(self, rule: Rule) -> list[str]:
-        """Before a rule runs in the modes that keep leaf locals: its skippable ones are
-        None, so that `ran` can tell that they did not run."""
-        if self.mode in ("run", "trace"):
-            return []
-        names = [f"x{leaf.id}" for leaf, guard in self.ran(rule) if guard]
-        return [" = ".join([*names, "None"])] if names else []
-
-    def leaf_result(self, expr: ast.Expr) -> str:
-        """What `expr` gave, read from its leaves' locals as Python short-circuits them."""
-        if isinstance(expr, ast.AllOf | ast.AnyOf):
-            joined = " and " if isinstance(expr, ast.AllOf) else " or "
-            return "(" + joined.join(self.leaf_result(p) for p in expr.parts) + ")"
-        if isinstance(expr, ast.Not):
-            return f"(not {self.leaf_result(expr.part)})"
-        return f"x{self._leaf_ids[id(expr)]}"
-
-    def _has_division(self) -> bool:
-        exprs: list[object] = [d.expr for d in self.checked.derived if isinstance(d, Let)]
-        exprs += [r.when for r in (*self.checked.tiers, *self.checked.labels) if r.when]
-        while exprs:
-            node = exprs.pop()
-            if isinstance(node, ast.Arith) and node.op == "/":
-                return True
-            for slot in getattr(node, "__slots__", ()):
-                child = getattr(node, slot)
-                exprs.extend(child if isinstance(child, tuple) else (child,))
-        return False
-
-    def _env_value(self, name: str) -> str:
-        var = self.vars[name]
-        level = self.checked.levels.get(name)
-        if level is None:
-            return var
-        names = self.k((*level.band_names(), None))
-        return f"{names}[{var}]"
+    def _unset(self, rule: Rule) -> list[str]:
+        return self.frame.unset(rule) if self.watch == "locals" else []
 
     def _read_inputs(self) -> list[str]:
         """Locals for the inputs, read with exact types; anything else (a missing field,
@@ -245,7 +331,7 @@ class CodeGenerator:
         inputs = self.checked.inputs
         reads: list[str] = []
         for name, decl in inputs.items():
-            var = self.vars[name]
+            var = self.frame.var(name)
             if not decl.optional:
                 reads.append(f"{var} = raw[{self.k(name)}]")
                 if decl.type is T.TEXT_SET:
@@ -266,7 +352,7 @@ class CodeGenerator:
             "count": self.k(MAX_COUNT),
         }
         checks = [
-            _FAST_TYPE_CHECK[i.type].format(v=self.vars[n], **bounds) + self._outside(n, i)
+            _FAST_TYPE_CHECK[i.type].format(v=self.frame.var(n), **bounds) + self._outside(n, i)
             for n, i in inputs.items()
         ]
         if checks:
@@ -280,7 +366,7 @@ class CodeGenerator:
         allowed = decl.range
         if allowed is None:
             return ""
-        var, parts = self.vars[name], []
+        var, parts = self.frame.var(name), []
         if math.isfinite(allowed.lo):
             parts.append(f"{var} {'<' if allowed.lo_closed else '<='} {self.k(allowed.lo)}")
         if math.isfinite(allowed.hi):
@@ -289,15 +375,16 @@ class CodeGenerator:
 
     def _slow(self) -> str:
         """Anything but exact types: validate (coerce or raise InputError), then rerun."""
-        validated = f"k{self.k_validate}(raw)"
-        if self.mode == "run":
-            return f"k{self.k_rerun}(run, {validated}, raw)"
-        return f"{self.mode}({validated})"
+        validated = f"k{self.module.k_validate}(raw)"
+        name = self.function.name
+        if self.function.rerun:
+            return f"k{self.module.k_rerun}({name}, {validated}, raw)"
+        return f"{name}({validated})"
 
     def _derive(self) -> list[str]:
         lines: list[str] = []
         for item in self.checked.derived:
-            var = self.vars[item.name]
+            var = self.frame.var(item.name)
             if isinstance(item, Let):
                 lines.append(f"{var} = {self.expr(item.expr)}")
             else:
@@ -305,7 +392,8 @@ class CodeGenerator:
         return lines
 
     def _level(self, level: Level, var: str) -> list[str]:
-        src = self.vars[level.source]
+        src = self.frame.var(level.source)
+        number = self.module.number
         lines: list[str] = []
         for index, band in enumerate(level.bands):
             if band.op == "":
@@ -314,29 +402,32 @@ class CodeGenerator:
             assert band.low is not None  # only the catch-all band has no bound
             if band.op == "between":
                 assert band.high is not None
-                test = f"{self.number(band.low)} <= {src} <= {self.number(band.high)}"
+                test = f"{number(band.low)} <= {src} <= {number(band.high)}"
             else:
-                test = f"{src} {band.op} {self.number(band.low)}"
+                test = f"{src} {band.op} {number(band.low)}"
             lines.append(f"{'elif' if lines else 'if'} {test}: {var} = {index}")
         else:
             lines.append(f"else: {var} = -1" if lines else f"{var} = -1")
         return lines
 
     def _labels(self) -> list[str]:
-        lines = ["L = ()"]
+        labels = self.frame.labels
+        lines = [f"{labels} = ()"]
         for rule in self.checked.labels:
             assert rule.when is not None
-            lines += self.unset(rule)
-            lines.append(f"if {self.expr(rule.when)}: L = L + ({self.k(rule.name)},)")
+            lines += self._unset(rule)
+            lines.append(f"if {self.expr(rule.when)}: {labels} = {labels} + ({self.k(rule.name)},)")
         return lines
 
     def _tiers(self) -> list[str]:
-        rules = [r for r in self.checked.tiers if r.when is not None]
-        fallback = next((r for r in self.checked.tiers if r.when is None), None)
-        index = range_index(self.checked) if self.mode == "run" else None
+        r = self.frame.rule
+        rules = [rule for rule in self.checked.tiers if rule.when is not None]
+        fallback = next((rule for rule in self.checked.tiers if rule.when is None), None)
+        fast = self.watch == "plain"  # only the fast path is indexed and cut into pieces
+        index = range_index(self.checked) if fast else None
         if index is not None:
             return self._indexed(rules, fallback, index)
-        if self.mode == "run" and len(rules) > CHUNK:
+        if fast and len(rules) > CHUNK:
             return self._chunked(rules, fallback)
         lines: list[str] = []
         if self.checked.policy == "first":
@@ -345,18 +436,18 @@ class CodeGenerator:
             lines.append("while True:")
             for rule in rules:
                 assert rule.when is not None
-                lines += ["    " + line for line in self.unset(rule)]
-                lines.append(f"    if {self.expr(rule.when)}: r = {self.k(rule)}; break")
-            lines.append(f"    r = {self.k(fallback)}; break")
+                lines += ["    " + line for line in self._unset(rule)]
+                lines.append(f"    if {self.expr(rule.when)}: {r} = {self.k(rule)}; break")
+            lines.append(f"    {r} = {self.k(fallback)}; break")
             return lines
-        lines.append("r = None")
+        lines.append(f"{r} = None")
         for rule in rules:
             assert rule.when is not None
-            lines += self.unset(rule)
+            lines += self._unset(rule)
             lines.append(f"if {self.expr(rule.when)}:")
-            lines.append(f"    if r is not None: k{self.k_conflict}(r, {self.k(rule)})")
-            lines.append(f"    r = {self.k(rule)}")
-        lines.append(f"if r is None: r = {self.k(fallback)}")
+            lines.append(f"    if {r} is not None: k{self.module.k_conflict}({r}, {self.k(rule)})")
+            lines.append(f"    {r} = {self.k(rule)}")
+        lines.append(f"if {r} is None: {r} = {self.k(fallback)}")
         return lines
 
     def _chunked(self, rules: list[Rule], fallback: Rule | None) -> list[str]:
@@ -364,9 +455,10 @@ class CodeGenerator:
         one function of 100,000 tiers took 15 s and 2 GB; in pieces, the time and memory
         are linear. A decision pays a call for each piece it tries (about 1/8 ns a tier),
         and a match in the first piece stops there."""
+        r = self.frame.rule
         first = self.checked.policy == "first"
-        args = ", ".join(["r", *self.vars.values()][first:])
-        lines = ["while True:"] if first else ["r = None"]
+        args = ", ".join([r, *self.frame.vars.values()][first:])
+        lines = ["while True:"] if first else [f"{r} = None"]
         for start in range(0, len(rules), CHUNK):
             body = []
             for rule in rules[start : start + CHUNK]:
@@ -374,19 +466,20 @@ class CodeGenerator:
                 if first:
                     body.append(f"    if {self.expr(rule.when)}: return {self.k(rule)}")
                     continue
+                conflict = f"k{self.module.k_conflict}({r}, {self.k(rule)})"
                 body.append(f"    if {self.expr(rule.when)}:")
-                body.append(f"        if r is not None: k{self.k_conflict}(r, {self.k(rule)})")
-                body.append(f"        r = {self.k(rule)}")
-            name = f"c{len(self.chunks)}"
-            end = "    return None" if first else "    return r"
-            self.chunks.append("\n".join([f"def {name}({args}):", *body, end]))
+                body.append(f"        if {r} is not None: {conflict}")
+                body.append(f"        {r} = {self.k(rule)}")
+            name = f"c{len(self._pieces)}"
+            end = "    return None" if first else f"    return {r}"
+            self._pieces.append("\n".join([f"def {name}({args}):", *body, end]))
             if first:
-                lines += [f"    r = {name}({args})", "    if r is not None: break"]
+                lines += [f"    {r} = {name}({args})", f"    if {r} is not None: break"]
             else:
-                lines.append(f"r = {name}({args})")
+                lines.append(f"{r} = {name}({args})")
         if first:
-            return [*lines, f"    r = {self.k(fallback)}; break"]
-        return [*lines, f"if r is None: r = {self.k(fallback)}"]
+            return [*lines, f"    {r} = {self.k(fallback)}; break"]
+        return [*lines, f"if {r} is None: {r} = {self.k(fallback)}"]
 
     def _indexed(self, rules: list[Rule], fallback: Rule | None, index: RangeIndex) -> list[str]:
         """`run`'s tiers found by their range on one input (`index.py`): the region of the
@@ -394,14 +487,15 @@ class CodeGenerator:
         tiers in order: a tier's own (`p7`) where it is the only one, else one that
         tries each (`g2`: `p3(…) or p7(…)`), or `q` where there is none. All are
         compiled CHUNK at a time."""
-        args = ", ".join(self.vars.values())
+        r = self.frame.rule
+        args = ", ".join(self.frame.vars.values())
         for start in range(0, len(rules), CHUNK):
             body = []
             for n, rule in enumerate(rules[start : start + CHUNK], start):
                 assert rule.when is not None
                 body.append(f"def p{n}({args}):")
                 body.append(f"    if {self.expr(rule.when)}: return {self.k(rule)}")
-            self.chunks.append("\n".join(body))
+            self._pieces.append("\n".join(body))
         shared: dict[tuple[int, ...], str] = {(): "q"}
         chains = [f"def q({args}):\n    return None"]
         for region in index.regions:
@@ -410,8 +504,8 @@ class CodeGenerator:
                 tries = " or ".join(f"p{n}({args})" for n in region)
                 chains.append(f"def {shared[region]}({args}):\n    return {tries}")
         for start in range(0, len(chains), CHUNK):
-            self.chunks.append("\n".join(chains[start : start + CHUNK]))
-        table = self.const(object())  # the regions' functions, once they exist
+            self._pieces.append("\n".join(chains[start : start + CHUNK]))
+        table = self.module.const(object())  # the regions' functions, once they exist
 
         def fill(namespace: dict[str, Any]) -> None:
             namespace[f"k{table}"] = tuple(
@@ -419,8 +513,8 @@ class CodeGenerator:
                 for region in index.regions
             )
 
-        self.fixups.append(fill)
-        value = self.vars[index.input]
+        self._fixups.append(fill)
+        value = self.frame.var(index.input)
         if index.cuts is not None:
             find = [f"j = {self.k(bisect.bisect_right)}({self.k(index.cuts)}, {value})"]
         else:
@@ -429,31 +523,34 @@ class CodeGenerator:
                 f"j = {self.k(bisect.bisect_left)}({bounds}, {value})",
                 f"j = 2 * j + 1 if j < {len(index.bounds)} and {bounds}[j] == {value} else 2 * j",
             ]
-        return [*find, f"r = k{table}[j]({args})", f"if r is None: r = {self.k(fallback)}"]
+        return [*find, f"{r} = k{table}[j]({args})", f"if {r} is None: {r} = {self.k(fallback)}"]
 
     # ----------------------------------------------------------- expressions
 
     def expr(self, node: ast.Expr) -> str:
         code = self._expr(node)
-        leaf = self._leaf_ids.get(id(node))
-        if leaf is None or self.mode == "run":
+        if self.watch == "plain":
             return code
-        if self.mode == "trace":
-            return f"_t({leaf}, {code})"
-        return f"(x{leaf} := {code})"
+        leaf = self.frame.leaf_of(node)
+        if leaf is None:
+            return code
+        if self.watch == "steps":
+            return f"_t({leaf.id}, {code})"
+        return f"({self.frame.leaf(leaf)} := {code})"
 
     def _expr(self, node: ast.Expr) -> str:
+        k = self.k
         match node:
             case ast.Name(name=name):
-                return self.vars[name]
+                return self.frame.var(name)
             case ast.Number(value=value):
-                return self.number(value)
+                return self.module.number(value)
             case ast.Text(value=value):
-                return self.k(value)
+                return k(value)
             case ast.Flag(value=value):
                 return "True" if value else "False"
             case ast.TextSet():
-                return self.k(node.values)
+                return k(node.values)
             case ast.Arith(op="/", left=left, right=right):
                 return self._divide(node, left, right)
             case ast.Arith(op=op, left=left, right=right):
@@ -465,37 +562,31 @@ class CodeGenerator:
             case ast.Between(value=value, low=low, high=high):
                 return f"({self.expr(low)} <= {self.expr(value)} <= {self.expr(high)})"
             case ast.InSet(value=value, items=items, negated=negated):
-                return (
-                    f"({self.expr(value)} {'not in' if negated else 'in'} {self.k(items.values)})"
-                )
+                return f"({self.expr(value)} {'not in' if negated else 'in'} {k(items.values)})"
             case ast.Has(value=value, mode="any", items=items):
-                return f"(not {self.k(items.values)}.isdisjoint({self.expr(value)}))"
+                return f"(not {k(items.values)}.isdisjoint({self.expr(value)}))"
             case ast.Has(value=value, mode="all", items=items):
-                return f"{self.k(items.values)}.issubset({self.expr(value)})"
+                return f"{k(items.values)}.issubset({self.expr(value)})"
             case ast.Has(value=value, items=items):
-                return f"({self.k(items.items[0].value)} in {self.expr(value)})"
+                return f"({k(items.items[0].value)} in {self.expr(value)})"
             case ast.TextIs(value=value, text=text, negated=negated):
-                return f"({self.expr(value)} {'!=' if negated else '=='} {self.k(text.value)})"
+                return f"({self.expr(value)} {'!=' if negated else '=='} {k(text.value)})"
             case ast.LevelIs(value=value, band=band, negated=negated):
                 index = self.checked.levels[value.name].band_names().index(band.name)
-                return f"({self.vars[value.name]} {'!=' if negated else '=='} {index})"
+                return f"({self.frame.var(value.name)} {'!=' if negated else '=='} {index})"
             case ast.AllOf(parts=parts):
                 return "(" + " and ".join(self.expr(p) for p in parts) + ")"
             case ast.AnyOf(parts=parts):
                 return "(" + " or ".join(self.expr(p) for p in parts) + ")"
             case ast.Not(part=part):
                 return f"(not {self.expr(part)})"
-        raise AssertionError(f"cannot compile {node!r}")  # pragma: no cover
+            case _:
+                assert_never(node)
 
     def _divide(self, node: ast.Arith, left: ast.Expr, right: ast.Expr) -> str:
-        """Division by zero gives 0; the trace notes it."""
-        if self.mode != "run":
-            index = self._division_ids.get(id(node))
-            if index is None:
-                text = " ".join(self.checked.source.text_of(node.span).split())
-                divisor = " ".join(self.checked.source.text_of(right.span).split())
-                self.divisions.append(Division(text, divisor))
-                index = self._division_ids[id(node)] = len(self.divisions) - 1
+        """Division by zero gives 0; the functions that watch their leaves note it."""
+        if self.watch != "plain":
+            index = self.module.division_numbers[node.id]
             return f"_div({self.expr(left)}, {self.expr(right)}, {index})"
         self._temp += 1
         t = f"t{self._temp}"

@@ -2,7 +2,7 @@
 
 `run` is the fast path (about a microsecond a decision) and `trace` the
 reference run that records every leaf's result and value; both are generated
-by `engine/python/codegen.py` from one walk over the rules. `make_decision`
+by `engine/python/codegen.py`, from the same walk over the rules. `make_decision`
 is passed in, so that this stage builds the top-level `Decision` without
 importing it (imports point down the pipeline).
 """
@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import Any
 
 from engine.checker.model import CheckedRuleset
-from engine.python.codegen import CodeGenerator, Division, Trace
+from engine.python.codegen import Division, Module, Trace, run_function, trace_function
 from engine.python.leaves import Leaf, value_formatters
 
 
@@ -33,7 +33,8 @@ class Program:
         """account -> full trace. Compiled on first use: only the reference renderings
         (`Decision.steps()`) read it, and compiling it doubled the time and memory of
         loading a big ruleset."""
-        _code, (trace,) = CodeGenerator(self.checked).build(["trace"])
+        module = Module(self.checked)
+        _code, (trace,) = module.build([trace_function(module)])
         return trace
 
 
@@ -41,10 +42,7 @@ def compile_program(
     checked: CheckedRuleset, make_decision: Callable[..., Any], owner: object
 ) -> Program:
     """`make_decision(owner, rule, labels, account)` builds what `run` returns."""
-    gen = CodeGenerator(checked)
-    gen.constants[gen.k_decision] = make_decision
-    gen.constants[gen.k_owner] = owner
-    code, (run,) = gen.build(["run"])
-    gen.factory(["trace"])  # the trace's walk numbers the divisions, as the log's does
+    module = Module(checked)  # it numbers the divisions as every other function's does
+    code, (run,) = module.build([run_function(module, make_decision, owner)])
     formatters = value_formatters(checked)
-    return Program(checked, run, gen.leaves, tuple(gen.divisions), code, formatters)
+    return Program(checked, run, module.leaves, module.divisions, code, formatters)

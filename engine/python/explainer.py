@@ -6,7 +6,8 @@ cost about ten times a plain decision: the trace built a list of steps and a
 dict of values, and the renderer looked each leaf up and formatted as it went.
 So, as the decision log's lines are (`engine/python/log_encoder.py`), explanations are
 made by one generated function per ruleset: it runs the rules once, each leaf
-keeping its result in a local of its own (the `explain` mode), and joins text
+keeping its result in a local of its own (a `locals` function whose ending,
+`_Explanation`, is written here), and joins text
 made once per ruleset (headers, "needs …" heads, condition texts) with the
 values read, each value formatted once and only if shown.
 
@@ -22,7 +23,7 @@ from typing import Any
 
 from engine.checker.model import CheckedRuleset, Rule
 from engine.language.ast import TypeName
-from engine.python.codegen import CodeGenerator, division_notes
+from engine.python.codegen import Frame, Function, Module, division_notes
 from engine.python.leaves import GapSpec, Leaf, usual_gap_bounds, value_formatters
 from engine.python.terminal import printable
 
@@ -31,8 +32,8 @@ Explainer = Callable[[Mapping[str, Any]], str]  # account -> explanation
 
 def compile_explainer(checked: CheckedRuleset) -> tuple[Explainer, str]:
     """The explainer of `checked`, and its generated source (for tests)."""
-    gen = _ExplainGenerator(checked)
-    code, (explain,) = gen.build(["explain"])
+    module = Module(checked)
+    code, (explain,) = module.build([Function("explain", "locals", _Explanation(module))])
     return explain, code
 
 
@@ -40,13 +41,17 @@ def _indent(lines: list[str]) -> list[str]:
     return ["    " + line for line in lines]
 
 
-class _ExplainGenerator(CodeGenerator):
-    def __init__(self, checked: CheckedRuleset):
-        super().__init__(checked)
-        self.formatters = value_formatters(checked)
+class _Explanation:
+    """The ending of `explain`: the text, from the leaves' locals and the values read."""
+
+    def __init__(self, module: Module):
+        self.module = module
+        self.checked = module.checked
+        self.k = module.k
+        self.formatters = value_formatters(module.checked)
         self.shown: dict[str, str] = {}  # name -> the local caching its formatted value
 
-    def tail(self) -> list[str]:
+    def __call__(self, frame: Frame) -> list[str]:
         checked, k = self.checked, self.k
         first = checked.policy == "first"
         rules = [r for r in checked.tiers if r.when is not None]
@@ -58,10 +63,10 @@ class _ExplainGenerator(CodeGenerator):
             matched = [
                 f"out = [{k(header(checked, rule))}]",
                 f"tried = {k('tiers tried first:' if first else 'other tiers:')}",
-                *self._held(rule),
+                *self._held(frame, rule),
             ]
-            failed = self._failed(rule)
-            tiers.append(f"if r is {k(rule)}:")
+            failed = self._failed(frame, rule)
+            tiers.append(f"if {frame.rule} is {k(rule)}:")
             if first:  # the tiers after the matched one never ran
                 tiers += [*_indent(matched), "    break", *failed]
             else:
@@ -71,53 +76,55 @@ class _ExplainGenerator(CodeGenerator):
         lines += [
             "if failed:",
             "    out.append(tried); out += failed",
-            f"out.append({k('labels: ')} + ({k(', ')}.join(L) if L else {k('none')}))",
+            f"out.append({k('labels: ')} + ({k(', ')}.join({frame.labels}) if {frame.labels}"
+            f" else {k('none')}))",
         ]
         for rule in checked.labels:  # label names are unique: in L exactly when the rule held
             assert rule.when is not None
             lines += [
-                f"if {self.leaf_result(rule.when)}:",
+                f"if {frame.result(rule.when)}:",
                 "    why = []",
-                *_indent(self._why(rule)),
+                *_indent(self._why(frame, rule)),
                 f"    out.append({k(f'  ✓ {rule.name}: ')} + {k('; ')}.join(why))",
             ]
-        if self.divisions and self.leaves:
-            divisions = tuple(self.divisions)
+        if self.module.divisions and self.module.leaves:
+            divisions = self.module.divisions
             notes = k(lambda met: [f"  {printable(n)}" for n in division_notes(divisions, met)])
-            lines += ["if notes:", f"    out.append({k('notes:')}); out += {notes}(notes)"]
+            met = frame.notes
+            lines += [f"if {met}:", f"    out.append({k('notes:')}); out += {notes}({met})"]
         lines.append(f"return {k(chr(10))}.join(out)")
         cached = [" = ".join(self.shown.values()) + " = ''"] if self.shown else []
         return cached + lines
 
-    def _held(self, rule: Rule) -> list[str]:
+    def _held(self, frame: Frame, rule: Rule) -> list[str]:
         """The matched tier: each condition that ran, held or not, with what it read."""
         lines = []
-        for leaf, guard in self.ran(rule):
-            held = self._text([leaf.held, *self._seen(leaf), ")"])
-            missed = self._text([leaf.missed, *self._seen(leaf), ")"])
-            add = f"out.append({held} if x{leaf.id} else {missed})"
+        for leaf, guard in frame.ran(rule):
+            held = self._text([leaf.held, *self._seen(frame, leaf), ")"])
+            missed = self._text([leaf.missed, *self._seen(frame, leaf), ")"])
+            add = f"out.append({held} if {frame.leaf(leaf)} else {missed})"
             lines.append(f"if {' and '.join(guard)}: {add}" if guard else add)
         return lines
 
-    def _failed(self, rule: Rule) -> list[str]:
+    def _failed(self, frame: Frame, rule: Rule) -> list[str]:
         """A tier that did not match: its first condition that ran and failed, by how much."""
         lines: list[str] = []
-        for leaf, guard in self.ran(rule):
+        for leaf, guard in frame.ran(rule):
             line: list[str | Code] = [leaf.needs]
             if leaf.names:
-                line += ["; has ", *self._seen(leaf)]
+                line += ["; has ", *self._seen(frame, leaf)]
             text = self._text(line)
             if leaf.gap is not None:
-                miss = f"{self.k(leaf.short_of)}({self._env_value(leaf.gap[0])})"
+                miss = f"{self.k(leaf.short_of)}({frame.value(leaf.gap[0])})"
                 text = f"{self._text([*line, ': ', Code('miss')])} if (miss := {miss}) else {text}"
-                for test, gap in reversed(self._inline_gaps(leaf.gap)):
+                for test, gap in reversed(self._inline_gaps(frame, leaf.gap)):
                     text = f"{self._text([*line, ': ', *gap])} if {test} else ({text})"
-            test = " and ".join((*guard, f"not x{leaf.id}"))
+            test = " and ".join((*guard, f"not {frame.leaf(leaf)}"))
             lines.append(f"    if {test}: failed.append({text}); break")
         # a loop to break out of, not an elif chain: that nests in the compiler
         return ["while True:", *lines, "    break"] if lines else []
 
-    def _inline_gaps(self, spec: GapSpec) -> list[tuple[str, list[str | Code]]]:
+    def _inline_gaps(self, frame: Frame, spec: GapSpec) -> list[tuple[str, list[str | Code]]]:
         """The usual gaps (`usual_gap_bounds`) of an input written into the code, each with
         its test. Other cases call `Leaf.short_of`, which gives the same text for these
         (tests check both against `_distance`)."""
@@ -126,7 +133,7 @@ class _ExplainGenerator(CodeGenerator):
         if decl is None or bounds is None:
             return []
         floor, top = bounds
-        var, k = self.vars[spec[0]], self.k
+        var, k = frame.var(spec[0]), self.k
         cases: list[tuple[str, list[str | Code]]] = []
         if decl.type is TypeName.COUNT:  # validated: an int, 0 or more
             if floor is not None:
@@ -144,24 +151,24 @@ class _ExplainGenerator(CodeGenerator):
                 cases.append((test, [Code(f"({var} - {k(top)}) * 100", ".6g"), "% over"]))
         return cases
 
-    def _why(self, rule: Rule) -> list[str]:
+    def _why(self, frame: Frame, rule: Rule) -> list[str]:
         """A label that held: each condition that ran and held, with what it read."""
         lines = []
-        for leaf, guard in self.ran(rule):
-            add = f"why.append({self._text([leaf.shown, ' (', *self._seen(leaf), ')'])})"
-            lines.append(f"if {' and '.join((*guard, f'x{leaf.id}'))}: {add}")
+        for leaf, guard in frame.ran(rule):
+            add = f"why.append({self._text([leaf.shown, ' (', *self._seen(frame, leaf), ')'])})"
+            lines.append(f"if {' and '.join((*guard, frame.leaf(leaf)))}: {add}")
         return lines
 
-    def _seen(self, leaf: Leaf) -> list[str | Code]:
+    def _seen(self, frame: Frame, leaf: Leaf) -> list[str | Code]:
         """ "name value, name value": each value formatted on first use only."""
         parts: list[str | Code] = []
         for n, name in enumerate(leaf.names):
             local = self.shown.setdefault(name, f"f{len(self.shown)}")
             decl = self.checked.inputs.get(name)
-            var = self._env_value(name)
+            var = frame.value(name)
             level = self.checked.levels.get(name)
             if level is not None:  # the band's name, or "no band" (index -1)
-                value = f"{self.k((*level.band_names(), 'no band'))}[{self.vars[name]}]"
+                value = f"{self.k((*level.band_names(), 'no band'))}[{frame.var(name)}]"
             elif decl is not None and decl.type is TypeName.COUNT:  # as the formatter does
                 value = f"f'{{{var}:,}}'"
             elif decl is not None and decl.type is TypeName.PERCENT:  # an int may be huge

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 from engine.checker.model import CheckedRuleset, Let, Rule, Value
 from engine.language import ast
@@ -202,4 +202,5 @@ def _value(
             return any(ev(p) for p in parts)
         case ast.Not(part=part):
             return not ev(part)
-    raise AssertionError(f"cannot interpret {expr!r}")  # pragma: no cover
+        case _:
+            assert_never(expr)

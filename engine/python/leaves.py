@@ -56,23 +56,13 @@ def leaves_of(expr: ast.Expr) -> Iterator[ast.Expr]:
 
 def ordered_names(expr: ast.Expr, checked: CheckedRuleset) -> tuple[str, ...]:
     """The names an expression reads, first use first; a level brings its source."""
-    found: list[str] = []
+    found: dict[str, None] = {}
     levels = checked.levels
-
-    def visit(node: object) -> None:
-        if isinstance(node, ast.Name | ast.LevelIs):
-            name = node.name if isinstance(node, ast.Name) else node.value.name
-            for item in (name, levels[name].source) if name in levels else (name,):
-                if item not in found:
-                    found.append(item)
-            return
-        for slot in getattr(node, "__slots__", ()):
-            child = getattr(node, slot)
-            if slot != "span":
-                for c in child if isinstance(child, tuple) else (child,):
-                    visit(c)
-
-    visit(expr)
+    for node in ast.value_names(expr):
+        name = node.name
+        found[name] = None
+        if name in levels:
+            found.setdefault(levels[name].source)
     return tuple(found)
 
 

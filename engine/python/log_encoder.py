@@ -5,8 +5,9 @@ its text, the values it read and its result. Rendered from the traced run
 that cost about 20 µs a decision in Python, twenty times the classification,
 and the log could not keep up with the service. So, as `engine/python/codegen.py`
 does for the evaluator, this module generates one function per ruleset: it
-runs the rules once, each leaf keeping its result in a local of its own (the
-`log` mode), then joins pre-serialised pieces (rule, kind, text, value names)
+runs the rules once, each leaf keeping its result in a local of its own (a
+`locals` function whose ending, `_LogParts`, is written here), then joins
+pre-serialised pieces (rule, kind, text, value names)
 with the values read. Its output parses to what `Decision.to_dict()` says,
 less each reason's `gap`.
 
@@ -31,7 +32,7 @@ from typing import Any
 
 from engine.checker.model import CheckedRuleset, Rule
 from engine.language.ast import TypeName
-from engine.python.codegen import CodeGenerator
+from engine.python.codegen import Frame, Function, Module
 
 Dumps = Callable[[Any], bytes]  # a value to JSON (orjson.dumps, or a slower safe one)
 LogParts = tuple[Rule | None, tuple[str, ...], list[bytes], list[int]]  # rule, labels,
@@ -52,8 +53,8 @@ class LogEncoder:
 def compile_log_encoder(
     checked: CheckedRuleset, dumps: Dumps, masks: Mapping[str, Callable[[Any], Any]]
 ) -> LogEncoder:
-    gen = _LogGenerator(checked, dumps, masks)
-    code, (parts,) = gen.build(["log"])
+    module = Module(checked)
+    code, (parts,) = module.build([Function("log", "locals", _LogParts(module, dumps, masks))])
     return LogEncoder(parts, code)
 
 
@@ -62,20 +63,19 @@ def _fixed(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-class _LogGenerator(CodeGenerator):
-    def __init__(
-        self, checked: CheckedRuleset, dumps: Dumps, masks: Mapping[str, Callable[[Any], Any]]
-    ):
-        super().__init__(checked)
+class _LogParts:
+    """The ending of `log`: the pieces of the line's reasons and input (`LogParts`)."""
+
+    def __init__(self, module: Module, dumps: Dumps, masks: Mapping[str, Callable[[Any], Any]]):
+        self.checked = module.checked
+        self.k = module.k
         self.dumps = dumps
         self.masks = masks
-        set_names = {n for n, i in checked.inputs.items() if i.type is TypeName.TEXT_SET}
-        self.values = {name: self._value_code(name, name in set_names) for name in self.vars}
 
-    def _value_code(self, name: str, is_set: bool) -> str:
+    def _value_code(self, frame: Frame, name: str, is_set: bool) -> str:
         """Code giving the JSON of `name` as the rules saw it (masked if asked)."""
         dumps, mask = self.dumps, self.masks.get(name)
-        var = self.vars[name]
+        var = frame.var(name)
         level = self.checked.levels.get(name)
         if level is not None:  # the band's name, or null: JSON made once per band
             names = (*level.band_names(), None)
@@ -89,11 +89,12 @@ class _LogGenerator(CodeGenerator):
             return f"{self.k(dumps)}({var})"
         return f"{self.k(lambda v: dumps(mask(v)))}({var})"
 
-    def tail(self) -> list[str]:
+    def __call__(self, frame: Frame) -> list[str]:
         """Pieces joined once: `,"reasons":[...],"input":{...}`. Leaf 0 is always the
         first evaluated (it opens the first rule), so only the others lead with a comma."""
         lines = []
-        values = dict(self.values)
+        sets = {n for n, i in self.checked.inputs.items() if i.type is TypeName.TEXT_SET}
+        values = {name: self._value_code(frame, name, name in sets) for name in frame.vars}
         for n, name in enumerate(self.checked.inputs):  # each input is shown at least once
             lines.append(f"s{n} = {values[name]}")
             values[name] = f"s{n}"
@@ -105,26 +106,26 @@ class _LogGenerator(CodeGenerator):
         if tiers:
             lines.append("while True:")
         for rule in tiers:
-            lines += ["    " + line for line in self._reasons_of(rule, values)]
-            lines.append(f"    if r is {self.k(rule)}: break")
+            lines += ["    " + line for line in self._reasons_of(frame, rule, values)]
+            lines.append(f"    if {frame.rule} is {self.k(rule)}: break")
         if tiers:
             lines.append("    break")
         for rule in self.checked.labels if tiers else (*self.checked.tiers, *self.checked.labels):
-            lines += self._reasons_of(rule, values)
+            lines += self._reasons_of(frame, rule, values)
         shown = []
         for n, name in enumerate(self.checked.inputs):
             key = (b'],"input":{' if n == 0 else b",") + _fixed(name) + b":"
             shown += [self.k(key), values[name]]
         shown.append(self.k(b"}" if shown else b'],"input":{}'))
         lines.append(f"P += ({', '.join(shown)},)")
-        lines.append("return r, L, P, notes")
+        lines.append(f"return {frame.rule}, {frame.labels}, P, {frame.notes}")
         return lines
 
-    def _reasons_of(self, rule: Rule, values: dict[str, str]) -> list[str]:
+    def _reasons_of(self, frame: Frame, rule: Rule, values: dict[str, str]) -> list[str]:
         """A rule's leaves that ran, each with what it read and what it gave. A leaf ran
         if the ones before it in its rule let it (`and`, `or`): its guard asks them."""
         lines: list[str] = []
-        for leaf, guard in self.ran(rule):
+        for leaf, guard in frame.ran(rule):
             fixed = {"rule": leaf.rule.name, "kind": leaf.rule.kind, "text": leaf.text}
             head = (b"," if leaf.id else b"") + _fixed(fixed)[:-1] + b',"observed":{'
             pieces = []
@@ -136,7 +137,8 @@ class _LogGenerator(CodeGenerator):
             if self.masks.keys() & set(leaf.names):
                 pieces.append(self.k(_HIDDEN))
             else:
-                pieces.append(f"{self.k(_TRUE)} if x{leaf.id} else {self.k(_FALSE)}")
+                result = frame.leaf(leaf)
+                pieces.append(f"{self.k(_TRUE)} if {result} else {self.k(_FALSE)}")
             add = f"P += ({', '.join(pieces)})"
             lines.append(f"if {' and '.join(guard)}: {add}" if guard else add)
         return lines

@@ -20,7 +20,6 @@ from engine.language.grammar import STATEMENT_KEYWORDS
 from engine.language.parse import split_statements
 from engine.services.answers import Completion
 from engine.services.core import DocumentCore
-from engine.services.names import walk
 
 _TOKEN = re.compile(
     r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|at\s+least\b|at\s+most\b|[A-Za-z_][A-Za-z0-9_]*'
@@ -74,7 +73,7 @@ def complete(doc: DocumentCore, offset: int) -> list[Completion]:
     )
     if inside_text:
         return context.texts_for(_subject(tokens[:-1]), quoted=False)
-    return context.after(tokens, indented)
+    return context.after(tokens, new_line=indented and not before_word.strip())
 
 
 def _in_comment(line: str) -> bool:
@@ -186,7 +185,7 @@ class _Context:
                     everywhere[text] = None
                     if stmt.name.name == name:
                         seen[text] = None
-            for node in walk(stmt):
+            for node in ast.walk(stmt):
                 subject = getattr(node, "value", None)
                 if isinstance(node, ast.TextIs):
                     found = [node.text.value]
@@ -210,7 +209,8 @@ class _Context:
             for t in pool
         ]
 
-    def after(self, tokens: list[str], indented: bool) -> list[Completion]:
+    def after(self, tokens: list[str], new_line: bool) -> list[Completion]:
+        """What may follow `tokens` (`new_line`: on an indented line of its own)."""
 
         def words(*items: str, kind: str = "keyword") -> list[Completion]:
             return [Completion(i, kind) for i in items]
@@ -235,6 +235,9 @@ class _Context:
                 return words(*COMPARISONS, "otherwise", kind="operator")
             return []
         if first == "example":
+            if new_line:  # the next part of the example, on its own line
+                part = next((w for w in ("given", "expect") if w not in tokens), None)
+                return [Completion(part, "keyword")] if part else []
             return self._example(tokens)
         if first in ("tier", "label", "let"):
             if len(tokens) == 1:
@@ -289,16 +292,16 @@ class _Context:
 
         last = tokens[-1]
         previous = tokens[-2] if len(tokens) > 1 else ""
-        if last in _VALUE_STARTS or (last == "least" or last.startswith("at ")):
-            out = self.values()
-            if last in ("when", "and", "or", "not", "("):
-                out.append(Completion("not", "keyword"))
-            return out
         if last == "is" or (last == "not" and previous == "is"):
             subject = tokens[-3] if last == "not" else previous
             if subject in self.levels:
                 return self.bands(subject)
             return self.texts_for(subject)
+        if last in _VALUE_STARTS or (last == "least" or last.startswith("at ")):
+            out = self.values()
+            if last in ("when", "and", "or", "not", "("):
+                out.append(Completion("not", "keyword"))
+            return out
         if last in ("{", ",") and "{" in tokens:
             return self.texts_for(_subject(tokens[: len(tokens) - tokens[::-1].index("{") - 1]))
         if last in ("has",):

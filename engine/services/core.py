@@ -8,6 +8,7 @@ still has names, completion and hover for what could be read.
 
 from __future__ import annotations
 
+import bisect
 import re
 
 from engine.checker.model import CheckedRuleset
@@ -16,7 +17,7 @@ from engine.language.diagnostics import Diagnostic as EngineDiagnostic
 from engine.language.diagnostics import RuleError, Severity
 from engine.language.format import format_file
 from engine.language.grammar import keywords
-from engine.language.parse import PartialParse, parse
+from engine.language.parse import PartialParse, parse, split_statements
 from engine.language.source import Source, Span
 from engine.load import SOLVER_MS, check_source
 from engine.ruleset import Ruleset
@@ -30,6 +31,7 @@ from engine.services.incremental import StatementCache
 from engine.services.names import NameIndex, Occurrence, path_at
 from engine.services.positions import LineIndex, Position, Range, TextEdit
 
+_NOT_NAMES = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*')  # texts and comments
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -197,8 +199,26 @@ class DocumentCore:
         if self.names.declarations(taken):
             what = {"value": "an input, let or level", "band": "a band of this level"}
             raise RenameError(f"'{new_name}' is already {what.get(key[0], 'a ' + key[0])}")
-        edits = [TextEdit(self.lines.span_range(o.span), new_name) for o in self.names.by_key[key]]
-        return edits
+        spans = [(o.span.start, o.span.end) for o in self.names.by_key[key]]
+        spans += self._in_unread(key[-1])
+        return [TextEdit(self.lines.range(start, end), new_name) for start, end in sorted(spans)]
+
+    def _in_unread(self, name: str) -> list[tuple[int, int]]:
+        """The places `name` is written in statements that could not be read (a syntax
+        error): a rename must not leave the old name there to fail once the error is
+        fixed. Words inside texts and comments are not names."""
+        if not self.syntax_errors:
+            return []
+        read = sorted(s.span.start for s in self.rule_file.statements)
+        found = []
+        word = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])")
+        for start, end in split_statements(self.text):
+            index = bisect.bisect_left(read, start)
+            if index < len(read) and read[index] < end:
+                continue  # this statement was read: its names are in the index
+            chunk = _NOT_NAMES.sub(lambda m: " " * len(m.group(0)), self.text[start:end])
+            found += [(start + m.start(), start + m.end()) for m in word.finditer(chunk)]
+        return found
 
     # ----------------------------------------------------------------- others
 

@@ -9,7 +9,6 @@ namespace, as the checker has it), the bands of one level, tiers and labels.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from engine.language import ast
@@ -103,34 +102,11 @@ class NameIndex:
                     self._add(("label", label.name), label, False, "label", stmt)
 
     def _expr(self, expr: ast.Expr, stmt: ast.Statement) -> None:
-        bands: set[int] = set()  # a band's name is a Name too, but not a value's
-        for node in walk(expr):
+        for node in ast.walk(expr):
             if isinstance(node, ast.LevelIs):
                 self._add(("band", node.value.name, node.band.name), node.band, False, "band", stmt)
-                bands.add(id(node.band))
-            elif isinstance(node, ast.Name) and id(node) not in bands:
-                self._add(("value", node.name), node, False, "value", stmt)
-
-
-def children(node: object) -> Iterator[object]:
-    """The syntax nodes directly inside a node."""
-    for slot in getattr(type(node), "__dataclass_fields__", ()):
-        if slot == "span":
-            continue
-        value = getattr(node, slot)
-        for item in value if isinstance(value, tuple) else (value,):
-            if hasattr(type(item), "__dataclass_fields__"):
-                yield item
-
-
-def walk(node: object) -> Iterator[object]:
-    """A node and every node inside it, outermost first (without recursion: a
-    condition may nest a hundred levels)."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(list(children(current))))
+        for name in ast.value_names(expr):  # a band's name is a Name too, but not a value's
+            self._add(("value", name.name), name, False, "value", stmt)
 
 
 def path_at(statements: tuple[ast.Statement, ...], offset: int) -> list[object]:
@@ -149,4 +125,4 @@ def path_at(statements: tuple[ast.Statement, ...], offset: int) -> list[object]:
             return path
         node = min(inside, key=lambda n: n.span.end - n.span.start)  # type: ignore[attr-defined]
         path.append(node)
-        level = list(children(node))
+        level = list(ast.children(node))  # type: ignore[arg-type]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import string
 from collections.abc import Collection, Mapping
+from typing import assert_never
 
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
@@ -124,7 +125,7 @@ class _Builder:
         self.unreadable = unreadable
         self.absent = absent
         self.derived = {item.name: item for item in checked.derived}
-        self._bounds: dict[int, int | None] = {}  # _whole_bound's, by node
+        self._bounds: dict[ast.NodeId, int | None] = {}  # _whole_bound's, by node id
         self.let_columns: dict[str, str] = {}  # a let -> its helper column (`layers`)
         self.refused_column: str | None = None  # whether the row is refused, once per row
 
@@ -489,7 +490,10 @@ class _Builder:
                 return exp.Paren(this=exp.or_(*(self.expr(p) for p in parts)))
             case ast.Not(part=part):
                 return exp.Not(this=exp.Paren(this=self.expr(part)))
-        raise SqlError(f"cannot write {type(node).__name__} in SQL")  # pragma: no cover
+            case ast.TextSet():  # a set as a value: the SQL writes one only after `in`, `has`
+                raise SqlError(f"cannot write {type(node).__name__} in SQL")
+            case _:
+                assert_never(node)
 
     def _double(self, node: ast.Expr) -> exp.Expr:
         return exp.cast(self.expr(node), exp.DataType.build("DOUBLE"))
@@ -526,10 +530,9 @@ class _Builder:
         size); None where it computes in floats (a division, a number, a percent).
         Kept by node: each arithmetic asks again for its parts, and a let is asked at
         every use."""
-        key = id(node)  # the nodes live as long as the checked ruleset this builder holds
-        if key not in self._bounds:
-            self._bounds[key] = self._bound_of(node)
-        return self._bounds[key]
+        if node.id not in self._bounds:
+            self._bounds[node.id] = self._bound_of(node)
+        return self._bounds[node.id]
 
     def _bound_of(self, node: ast.Expr) -> int | None:
         match node:

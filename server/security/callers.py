@@ -43,6 +43,10 @@ if TYPE_CHECKING:  # `tierline token` imports this module: no metrics, no gRPC
 log = get_logger("tierline.security")
 
 ROLES = ("classify", "read", "validate")
+# `tierline studio --auth-tokens FILE` reads the same format with its own roles: `view`
+# (see the files, the sample and the impact) and `edit` (also save, and remember a
+# column mapping); a studio file is its own file, never the service's.
+STUDIO_ROLES = ("view", "edit")
 CHECK_S = 0.5  # how often a call looks whether the file changed
 TOKEN_PREFIX = "tl_"  # tokens `tierline token new` makes: easy to find by secret scanners
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@:/+=-]{0,254}")
@@ -89,9 +93,11 @@ class Callers:
         return None
 
 
-def parse_callers(text: str) -> tuple[Callers, list[str]]:
+def parse_callers(text: str, allowed: tuple[str, ...] = ROLES) -> tuple[Callers, list[str]]:
     """The callers of a file's text, and its problems ("line N: ...", quoting nothing
-    of the line but a role name that is a plain word)."""
+    of the line but a role name that is a plain word). `allowed`: the roles a line may
+    give (the service's by default; the studio's `view` and `edit` for `tierline studio`,
+    which reads the same file format)."""
     tokens: list[tuple[bytes, Caller]] = []
     certificates: dict[str, Caller] = {}
     seen: dict[bytes, int] = {}
@@ -114,7 +120,7 @@ def parse_callers(text: str) -> tuple[Callers, list[str]]:
                 "and . _ @ : / + = -"
             )
             continue
-        roles, wrong = _roles(roles_text)
+        roles, wrong = _roles(roles_text, allowed)
         if wrong:
             problems.append(f"line {number}: {wrong}")
             continue
@@ -141,25 +147,25 @@ def parse_callers(text: str) -> tuple[Callers, list[str]]:
     return Callers(tuple(tokens), certificates), problems
 
 
-def _roles(text: str) -> tuple[frozenset[str], str]:
+def _roles(text: str, allowed: tuple[str, ...]) -> tuple[frozenset[str], str]:
     roles = [r for r in text.split(",") if r]
-    unknown = [r for r in roles if r not in ROLES]
+    unknown = [r for r in roles if r not in allowed]
     if not roles:
-        return frozenset(), "no role; give one or more of " + ", ".join(ROLES)
+        return frozenset(), "no role; give one or more of " + ", ".join(allowed)
     if unknown:
         named = unknown[0] if re.fullmatch(r"[a-z_]{1,20}", unknown[0]) else "a role"
-        return frozenset(), f"unknown role {named}; roles are " + ", ".join(ROLES)
+        return frozenset(), f"unknown role {named}; roles are " + ", ".join(allowed)
     return frozenset(roles), ""
 
 
-def read_callers(path: Path) -> Callers:
+def read_callers(path: Path, allowed: tuple[str, ...] = ROLES) -> Callers:
     """At start: the file's callers, or CallersProblem naming every bad line."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         why = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
         raise CallersProblem(f"cannot read --auth-tokens {path}: {why}") from None
-    callers, problems = parse_callers(text)
+    callers, problems = parse_callers(text, allowed)
     if problems:
         raise CallersProblem(f"--auth-tokens {path}: " + "; ".join(problems))
     return callers
@@ -168,12 +174,15 @@ def read_callers(path: Path) -> Callers:
 class CallersFile:
     """The file's callers now: read at start, read again when it changes."""
 
-    def __init__(self, path: Path, metrics: Metrics | None = None):
+    def __init__(
+        self, path: Path, metrics: Metrics | None = None, allowed: tuple[str, ...] = ROLES
+    ):
         self.path = path
         self.metrics = metrics
+        self.allowed = allowed
         self._lock = threading.Lock()
         self._stamp = file_stamp(path)
-        self.callers = read_callers(path)  # raises CallersProblem: the start is refused
+        self.callers = read_callers(path, allowed)  # raises CallersProblem: the start is refused
         self._next_check = time.monotonic() + CHECK_S
 
     def current(self) -> Callers:
@@ -203,7 +212,7 @@ class CallersFile:
             )
             self._count("unreadable")
             return
-        callers, problems = parse_callers(text)
+        callers, problems = parse_callers(text, self.allowed)
         self.callers = callers
         if problems:
             log.error("auth_tokens_lines_left_out", path=str(self.path), problems=problems)

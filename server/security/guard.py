@@ -111,6 +111,12 @@ class Guard(grpc.ServerInterceptor):  # type: ignore[type-arg]
         admit = self._admission(method, needs, authorization)
         return _wrapped(handler, admit)
 
+    def check(self, method: str, authorization: list[str], context: grpc.ServicerContext) -> None:
+        """The same admission for a call that came another way (HTTP/JSON, `server/http/`):
+        returns with the caller bound, or aborts through `context` as a gRPC call would."""
+        needs = () if method.startswith(ANY_CALLER) else METHOD_ROLES.get(method)
+        self._admission(method, needs, authorization)(context)
+
     def _admission(
         self, method: str, needs: tuple[str, ...] | None, authorization: list[str]
     ) -> Callable[[grpc.ServicerContext], None]:

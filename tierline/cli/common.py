@@ -223,8 +223,8 @@ def guarded(command: str, work: Callable[[], int], tables: bool = True) -> int:
     import duckdb
 
     from engine.sql.compile import SqlError
+    from tierline.tables.columns import TableError
     from tierline.tables.migration import Disagreement
-    from tierline.tables.read import TableError
 
     try:
         return work()

@@ -28,6 +28,7 @@ SUBCOMMANDS = {
     "compare": "tierline.cli.compare",
     "diff": "tierline.cli.diff",
     "serve": "tierline.cli.serve",
+    "studio": "tierline.cli.studio",
     "token": "tierline.cli.token",
     "audit": "tierline.cli.audit",
     "key": "tierline.cli.key",

@@ -22,6 +22,12 @@ def add_parser(sub: Subparsers) -> None:
     parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
     parser.add_argument("--metrics-host", help="address for metrics (default 127.0.0.1)")
     parser.add_argument(
+        "--http-port",
+        type=int,
+        metavar="N",
+        help="also serve HTTP/JSON on this port (same TLS, callers, roles and log)",
+    )
+    parser.add_argument(
         "--no-watch",
         dest="watch",
         action="store_false",
@@ -99,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
             "archive",
             "metrics_port",
             "metrics_host",
+            "http_port",
             "watch",
             "log_when_full",
             "log_signing_key",

@@ -15,12 +15,21 @@ import os
 import sys
 from pathlib import Path
 
-from server.security.callers import NAME, ROLES, new_token, parse_callers, token_line
+from server.security.callers import (
+    NAME,
+    ROLES,
+    STUDIO_ROLES,
+    new_token,
+    parse_callers,
+    token_line,
+)
 from tierline.cli.common import Subparsers, UsageError, usage
 
 
 def add_parser(sub: Subparsers) -> None:
-    parser = sub.add_parser("token", help="caller tokens for `tierline serve --auth-tokens`")
+    parser = sub.add_parser(
+        "token", help="caller tokens for `tierline serve` or `tierline studio --auth-tokens`"
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     new = actions.add_parser("new", help="a fresh token, printed once, and its line")
     new.add_argument("name", metavar="NAME", help="the caller, as the decision log will name it")
@@ -28,7 +37,11 @@ def add_parser(sub: Subparsers) -> None:
         "--roles",
         required=True,
         metavar="R[,R...]",
-        help="what the caller may do: " + ", ".join(ROLES),
+        help="what the caller may do: "
+        + ", ".join(ROLES)
+        + " (tierline serve), or "
+        + ", ".join(STUDIO_ROLES)
+        + " (tierline studio)",
     )
     new.add_argument(
         "--add-to",
@@ -46,16 +59,22 @@ def run(args: argparse.Namespace) -> int:
             UsageError("NAME: letters, digits and . _ @ : / + = - (at most 255, no spaces)")
         )
     roles = [r for r in args.roles.split(",") if r]
-    unknown = sorted(set(roles).difference(ROLES))
+    family = STUDIO_ROLES if roles and set(roles) <= set(STUDIO_ROLES) else ROLES
+    unknown = sorted(set(roles).difference(family))
     if not roles or unknown:
         wrong = f"unknown role {', '.join(unknown)}; " if unknown else ""
-        return usage(UsageError(f"--roles: {wrong}give one or more of {', '.join(ROLES)}"))
+        return usage(
+            UsageError(
+                f"--roles: {wrong}give one or more of {', '.join(ROLES)} (tierline serve) "
+                f"or of {', '.join(STUDIO_ROLES)} (tierline studio)"
+            )
+        )
     roles = list(dict.fromkeys(roles))
     token = new_token()
     line = token_line(args.name, roles, token)
     if args.add_to is not None:
         try:
-            _append(args.add_to, line)
+            _append(args.add_to, line, family)
         except OSError as error:
             print(f"tierline token: cannot add to {args.add_to}: {error.strerror}", file=sys.stderr)
             return 2
@@ -82,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _append(path: Path, line: str) -> None:
+def _append(path: Path, line: str, family: tuple[str, ...]) -> None:
     """Append one line, on a line of its own; warn when the file has lines the server
     leaves out (they are not this command's to fix)."""
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
@@ -92,6 +111,7 @@ def _append(path: Path, line: str) -> None:
         if size and os.pread(fd, 1, size - 1) != b"\n":
             ending = b"\n"
         file.write(ending + line.encode() + b"\n")
-    _callers, problems = parse_callers(path.read_text(encoding="utf-8", errors="replace"))
+    text = path.read_text(encoding="utf-8", errors="replace")
+    _callers, problems = parse_callers(text, family)
     for problem in problems:
         print(f"tierline token: warning: {path}: {problem}", file=sys.stderr)

@@ -18,10 +18,11 @@ def add_parser(sub: Subparsers) -> None:
         "references, rename, formatting, quick fixes, outline and example code lenses.",
     )
     parser.add_argument(
-        "--tcp", type=int, metavar="PORT", help="listen on 127.0.0.1:PORT instead of stdio"
-    )
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="the address --tcp listens on (default 127.0.0.1)"
+        "--tcp",
+        type=int,
+        metavar="PORT",
+        help="listen on 127.0.0.1:PORT instead of stdio (loopback only: the protocol has no "
+        "authentication)",
     )
     parser.add_argument(
         "--solver-ms",
@@ -31,7 +32,9 @@ def add_parser(sub: Subparsers) -> None:
         help=f"the analysis solver's budget for each query (default {SOLVER_MS})",
     )
     parser.add_argument("--log-file", metavar="FILE", help="write the server's log to FILE")
-    parser.add_argument("--stdio", action="store_true", help="use stdio (the default)")
+    parser.add_argument(
+        "--stdio", action="store_true", help="use stdio (the default; clients may pass it)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -41,5 +44,5 @@ def run(args: argparse.Namespace) -> int:
         logging.basicConfig(filename=args.log_file, level=logging.INFO)
     from tierline.lsp.server import serve
 
-    serve(tcp=args.tcp, host=args.host, solver_ms=args.solver_ms)
+    serve(tcp=args.tcp, solver_ms=args.solver_ms)
     return 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,9 @@ class TierlineServer(LanguageServer):
         self.open: dict[str, _Open] = {}
         self.solver_ms = solver_ms
         self.published = 0  # diagnostics notifications sent (for the log)
+        # One analysis at a time (the machine's cores are the checker's and the client's
+        # too); one for a version already edited is skipped when its turn comes.
+        self.analyses = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
 
     def document(self, uri: str) -> Document:
         """The services' Document of the newest text of `uri` (made once per version)."""
@@ -203,10 +207,15 @@ async def _diagnose(ls: TierlineServer, uri: str, delay: float) -> None:
     if any(d.severity == "error" for d in first):
         return  # the analysis runs on a file that checks: nothing more to say
     document.rule_file  # noqa: B018  parsed here, in the loop: the worker reads only this version
-    full = await asyncio.get_running_loop().run_in_executor(
-        None, lambda: document.diagnostics(analysis=True)
-    )
-    if ls.document(uri) is document:  # sent even when equal: the client knows it is done
+
+    def analyse() -> list[Diagnostic] | None:
+        """In the analysis thread: nothing for a version edited while it waited."""
+        if state.document is not document:
+            return None
+        return document.diagnostics(analysis=True)
+
+    full = await asyncio.get_running_loop().run_in_executor(ls.analyses, analyse)
+    if full is not None and ls.document(uri) is document:  # sent even when equal: final
         _publish(ls, uri, version, full)
 
 
@@ -349,6 +358,38 @@ def make_server(solver_ms: int | None = None) -> TierlineServer:
         )
         return [lsp.Location(uri, codec.range(r)) for r in found]
 
+    @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_HIGHLIGHT)
+    def document_highlight(
+        ls: TierlineServer, params: lsp.DocumentHighlightParams
+    ) -> list[lsp.DocumentHighlight]:
+        """Every occurrence of the name under the cursor; its declarations as writes."""
+        uri = params.text_document.uri
+        codec = _codec(ls, uri)
+        document = ls.document(uri)
+        at = codec.position(params.position)
+        declared = set(document.references(at)) - set(
+            document.references(at, include_declaration=False)
+        )
+        return [
+            lsp.DocumentHighlight(
+                codec.range(r),
+                lsp.DocumentHighlightKind.Write
+                if r in declared
+                else lsp.DocumentHighlightKind.Read,
+            )
+            for r in document.references(at)
+        ]
+
+    @server.feature(lsp.TEXT_DOCUMENT_FOLDING_RANGE)
+    def folding_range(ls: TierlineServer, params: lsp.FoldingRangeParams) -> list[lsp.FoldingRange]:
+        """Each statement written on more than one line (levels, examples, long rules)."""
+        document = ls.document(params.text_document.uri)
+        return [
+            lsp.FoldingRange(start_line=s.range.start.line, end_line=s.range.end.line)
+            for s in document.symbols()
+            if s.range.end.line > s.range.start.line
+        ]
+
     @server.feature(lsp.TEXT_DOCUMENT_PREPARE_RENAME)
     def prepare_rename(
         ls: TierlineServer, params: lsp.PrepareRenameParams
@@ -401,13 +442,13 @@ def make_server(solver_ms: int | None = None) -> TierlineServer:
             diag = known.get(_place(str(sent.code), sent.range))
             if diag is None:
                 continue
-            for fix in document.fixes(diag):
+            for number, fix in enumerate(document.fixes(diag)):
                 actions.append(
                     lsp.CodeAction(
                         title=fix.title,
                         kind=lsp.CodeActionKind.QuickFix,
                         diagnostics=[sent],
-                        is_preferred=True,
+                        is_preferred=number == 0,  # the hint's first spelling: "fix all" takes it
                         edit=lsp.WorkspaceEdit(changes={uri: [codec.edit(e) for e in fix.edits]}),
                     )
                 )
@@ -531,11 +572,10 @@ def _workspace_documents(ls: TierlineServer) -> list[tuple[str, Document]]:
     return out
 
 
-def serve(stdio: bool = True, tcp: int | None = None, host: str = "127.0.0.1",
-          solver_ms: int | None = None) -> None:  # fmt: skip
-    """Run the server until the client exits (stdio) or forever (TCP)."""
+def serve(tcp: int | None = None, solver_ms: int | None = None) -> None:
+    """Run the server until the client exits (stdio), or on 127.0.0.1:`tcp`."""
     server = make_server(solver_ms)
     if tcp is not None:
-        server.start_tcp(host, tcp)
+        server.start_tcp("127.0.0.1", tcp)
     else:
         server.start_io()

@@ -22,12 +22,12 @@ import duckdb
 from engine import Ruleset
 from engine.sql.compile import compile_sql
 from tierline.tables.cells import quoted
+from tierline.tables.columns import TableError, required_by
+from tierline.tables.plan import ID
 from tierline.tables.read import (
     FORMATS,
     Staged,
-    TableError,
     readable,
-    required_by,
     serially_if_needed,
     stage,
 )
@@ -187,7 +187,7 @@ def _query(
     kept = [n for n in staged.kept if n != staged.id_name] if keep_columns else []
     query = (
         f"WITH __staged AS ({staged.sql}) "
-        f"SELECT __id AS {quoted(staged.id_name)}{''.join(', ' + quoted(n) for n in kept)}, "
+        f"SELECT {ID} AS {quoted(staged.id_name)}{''.join(', ' + quoted(n) for n in kept)}, "
         f"tier, {labels} AS labels, rule, error "
         f"FROM ({rules})"
     )

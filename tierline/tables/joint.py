@@ -23,12 +23,12 @@ import duckdb
 
 from engine.checker.model import CheckedRuleset, Input
 from engine.language.ast import TypeName
-from engine.sql.compile import result_columns
-from engine.sql.layers import PREFIX
 from tierline.tables.cells import quoted
-from tierline.tables.read import inputs_of, readable, required_by, serially_if_needed, stage
+from tierline.tables.columns import inputs_of, required_by
+from tierline.tables.plan import COUNT, EXAMPLES, HASH, ID, REFUSED, JointPlan, plan_joint
+from tierline.tables.read import Staged, readable, serially_if_needed, stage
 
-REFUSED = "(error)"  # never a tier's name: tier names are identifiers
+__all__ = ["REFUSED", "Cell", "Example", "Joint", "cell", "joint"]
 
 
 @dataclass(frozen=True)
@@ -73,61 +73,57 @@ def joint(
     declared = inputs_of(rulesets)
     with readable(inputs) as (paths, kind):
 
-        def run(parallel: bool) -> tuple[list[Cell], str]:
+        def run(parallel: bool) -> Joint:
             connection = duckdb.connect()
             connection.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
             staged = stage(connection, declared, paths, kind, dict(mapping or {}), id_column,
                            parallel, required_by(rulesets))  # fmt: skip
-            query = _query(
-                rulesets, declared, staged.sql, staged.columns, staged.unreadable, examples, labels
-            )
-            found = connection.sql(query).fetchall()
-            return [cell(row, len(rulesets), labels, declared) for row in found], staged.id_name
+            return joint_staged(connection, rulesets, declared, staged, examples, labels)
 
-        cells, id_name = serially_if_needed(run)
-    rows = sum(cell.count for cell in cells)
-    return Joint(rows, cells, id_name, time.perf_counter() - started)
+        found = serially_if_needed(run)
+    return Joint(found.rows, found.cells, found.id_name, time.perf_counter() - started)
 
 
-def _query(
+def joint_staged(
+    connection: duckdb.DuckDBPyConnection,
     rulesets: list[CheckedRuleset],
     declared: Mapping[str, Input],
-    staged: str,
-    columns: Mapping[str, str],
-    unreadable: Mapping[str, str],
-    examples: int,
-    labels: bool,
-) -> str:
-    sides = ["__id", "hash(__id) AS __h"]
-    sides += [f"{quoted(column)} AS {quoted('__v_' + name)}" for name, column in columns.items()]
-    outcomes, keys, errors = [], [], []
-    layers: list[str] = []  # CTEs of helper columns, each over the one before
-    for i, checked in enumerate(rulesets):
-        added = result_columns(checked, "duckdb", columns, unreadable, prefix=f"{PREFIX}{i}_")
-        for layer in added.layers:  # each ruleset's lets, once per row (engine/sql/layers.py)
-            helpers = ", ".join(f"{sql} AS {quoted(name)}" for name, sql in layer.items())
-            below = f"__layer{len(layers) - 1}" if layers else "__staged"
-            layers.append(f"__layer{len(layers)} AS (SELECT *, {helpers} FROM {below})")
-        results = added.results
-        sides += [f"{results[name]} AS __{name}_{i}" for name in ("tier", "labels", "error")]
-        outcomes.append(
-            f"CASE WHEN __error_{i} IS NOT NULL THEN '{REFUSED}' "
-            f"ELSE coalesce(__tier_{i}, '') END AS __o{i}"
-        )
-        if labels:
-            keys.append(f"coalesce(__labels_{i}, []) AS __l{i}")
-        errors.append(f"e{i} := __error_{i}")
-    values = ", ".join(f"{quoted(name)} := {quoted('__v_' + name)}" for name in declared)
-    account = f"struct_pack({values})" if values else "NULL"
-    aggregates = ["count(*) AS __n"]
-    if examples > 0:
-        drawn = f"struct_pack(id := __id, h := __h, account := {account}, {', '.join(errors)})"
-        aggregates.append(f"min_by({drawn}, __h, {int(examples)}) AS __examples")
-    ctes = [f"__staged AS ({staged})", *layers]
-    rows = f"__layer{len(layers) - 1}" if layers else "__staged"
+    staged: Staged,
+    examples: int = 3,
+    labels: bool = False,
+) -> Joint:
+    """`joint` over rows already staged (`read.stage`): the studio stages a sample once,
+    as a table, and counts every edit's outcomes over it without reading the file again.
+    `declared` must be what the rows were staged with (`read.inputs_of`)."""
+    started = time.perf_counter()
+    plan = plan_joint("duckdb", rulesets, declared, staged.plan, examples, labels)
+    found = connection.sql(_query(plan, staged.sql)).fetchall()
+    cells = [cell(row, len(rulesets), labels, declared) for row in found]
+    rows = sum(c.count for c in cells)
+    return Joint(rows, cells, staged.id_name, time.perf_counter() - started)
+
+
+def _query(plan: JointPlan, staged: str) -> str:
+    """The joint pass `plan` describes, as one DuckDB query over the staged rows: a
+    CTE for each layer of helper columns, then the sides, grouped by the keys; each
+    group's examples are the rows of the smallest hash (`min_by`)."""
+    ctes, rows = [f"__staged AS ({staged})"], "__staged"
+    for n, layer in enumerate(plan.layers):
+        helpers = ", ".join(f"{sql} AS {quoted(name)}" for name, sql in layer.items())
+        ctes.append(f"__layer{n} AS (SELECT *, {helpers} FROM {rows})")
+        rows = f"__layer{n}"
+    sides = ", ".join(f"{sql} AS {quoted(name)}" for sql, name in plan.sides)
+    keys = [f"{sql} AS {name}" for sql, name in plan.keys]
+    aggregates = [f"count(*) AS {COUNT}"]
+    if plan.examples > 0:
+        values = ", ".join(f"{quoted(name)} := {quoted(side)}" for name, side in plan.account)
+        account = f"struct_pack({values})" if values else "NULL"
+        errors = ", ".join(f"{name} := {side}" for name, side in plan.errors)
+        drawn = f"struct_pack(id := {ID}, h := {HASH}, account := {account}, {errors})"
+        aggregates.append(f"min_by({drawn}, {HASH}, {int(plan.examples)}) AS {EXAMPLES}")
     return (
-        f"WITH {', '.join(ctes)}, __sides AS (SELECT {', '.join(sides)} FROM {rows}) "
-        f"SELECT {', '.join(outcomes + keys + aggregates)} FROM __sides GROUP BY ALL"
+        f"WITH {', '.join(ctes)}, __sides AS (SELECT {sides} FROM {rows}) "
+        f"SELECT {', '.join(keys + aggregates)} FROM __sides GROUP BY ALL"
     )
 
 
@@ -150,12 +146,12 @@ def _example(
     account: dict[str, Any] = {}
     for name, value in (drawn["account"] or {}).items():
         if value is not None:
-            account[name] = _as_python(declared[name].type, value)
+            account[name] = as_python(declared[name].type, value)
     errors = tuple(drawn[f"e{i}"] for i in range(n))
     return Example(drawn["id"], account, errors, drawn["h"], labels)
 
 
-def _as_python(type_: TypeName, value: Any) -> Any:
+def as_python(type_: TypeName, value: Any) -> Any:
     """A staged value as the Python API takes it: a count read from a text cell
     is a double in SQL (`3.3k`), an int here."""
     if isinstance(value, Decimal):  # a DECIMAL column of a Parquet file

@@ -7,16 +7,15 @@ and each input's cell is read as its type by `cells.py` (the same reading as
 on Spark); a cell that holds something else is refused by the rules with
 what it said. A row whose first cell is only `=`, `-` or `+` and whose other
 cells are empty is a drawing, not a row, and is left out.
-Parquet and JSON-lines columns keep their own types. Column names: DuckDB
-names a repeated header `name_1`, `name_2`; `--map` and `--id` find a column
-by its name with runs of spaces and newlines read as one space, trimmed.
+Parquet and JSON-lines columns keep their own types. DuckDB names a repeated
+header `name_1`, `name_2`. What the staging selects is `plan.plan_stage`'s, as
+on Spark (the columns matched by `columns.py`); here it becomes one DuckDB query.
 """
 
 from __future__ import annotations
 
 import codecs
 import glob
-import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -27,10 +26,12 @@ from typing import TypeVar
 
 import duckdb
 
-from engine.checker.model import CheckedRuleset, Input, names_in
+from engine.checker.model import CheckedRuleset, Input
 from engine.language.ast import TypeName
 from tierline.tables import cells
 from tierline.tables.cells import quoted
+from tierline.tables.columns import TableError
+from tierline.tables.plan import ID, TEXT_KINDS, StagePlan, plan_stage
 
 T = TypeName
 R = TypeVar("R")
@@ -48,20 +49,29 @@ _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "
             "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")  # fmt: skip
 
 
-class TableError(Exception):
-    """The files or their columns cannot be classified as asked (a usage error)."""
-
-
 @dataclass(frozen=True)
 class Staged:
-    """A SELECT over the files with each input read as its type (`__in_<name>`), the
-    cell that could not be (`__bad_<name>`), the id (`__id`) and the row (`__row`)."""
+    """The DuckDB query of a staging `plan` (`plan.plan_stage`): the files' rows with
+    each input read as its type, its unreadable cells, the id (`__id`)."""
 
     sql: str
-    columns: dict[str, str]  # input -> staged column
-    unreadable: dict[str, str]  # input -> staged column of unreadable cells
-    id_name: str  # the output's id column: the --id column's name, or "row"
-    kept: list[str]  # the source's columns, for --keep-columns
+    plan: StagePlan
+
+    @property
+    def columns(self) -> dict[str, str]:  # input -> staged column
+        return self.plan.columns
+
+    @property
+    def unreadable(self) -> dict[str, str]:  # input -> staged column of unreadable cells
+        return self.plan.unreadable
+
+    @property
+    def id_name(self) -> str:  # the output's id column: the --id column's name, or "row"
+        return self.plan.id_name
+
+    @property
+    def kept(self) -> list[str]:  # the source's columns, for --keep-columns
+        return self.plan.names
 
 
 def files(patterns: list[str]) -> tuple[list[str], str]:
@@ -87,7 +97,6 @@ def files(patterns: list[str]) -> tuple[list[str], str]:
     return found, next(k for k in kinds if k)
 
 
-TEXT_KINDS = ("csv", "tsv", "text")
 _CHUNK = 1 << 20
 
 
@@ -191,161 +200,21 @@ def stage(
     parallel: bool = True,
     needed_by: Mapping[str, Sequence[CheckedRuleset]] | None = None,
 ) -> Staged:
+    """The files staged as `plan.plan_stage` describes, as one DuckDB SELECT."""
     reader = source(paths, kind, parallel)
     described = connection.sql(f"SELECT * FROM {reader} LIMIT 0")
     types = dict(zip(described.columns, (str(t) for t in described.types), strict=True))
-    names = list(types)
-    found, id_name = match_columns(inputs, names, mapping, id_column, needed_by)
-    selected = ["__src.*"]
-    columns: dict[str, str] = {}
-    unreadable: dict[str, str] = {}
-    for name, decl in inputs.items():
-        read = [_read(decl, column, types[column]) for column in found[name]]
-        values = [value for value, _bad in read]
-        bads = [bad for _value, bad in read if bad is not None]
-        if not read:
-            value = "NULL"
-        elif len(read) == 1:
-            value = values[0]
-        else:
-            value = cells.union(values, "duckdb")
-        selected.append(f"{value} AS {quoted('__in_' + name)}")
-        if bads:
-            bad = bads[0] if len(bads) == 1 else f"coalesce({', '.join(bads)})"
-            selected.append(f"{bad} AS {quoted('__bad_' + name)}")
-            unreadable[name] = "__bad_" + name
-        columns[name] = "__in_" + name
-    found_id = None if id_name == "row" else id_name
-    selected.append(f"{quoted(found_id)} AS __id" if found_id else "row_number() OVER () AS __id")
-    where = ""
-    if kind in ("csv", "tsv", "text") and names:
-        others = " AND ".join(f"{quoted(n)} IS NULL" for n in names[1:]) or "true"
-        where = f" WHERE NOT ({cells.drawn(names[0], 'duckdb')} AND {others})"
-    sql = f"SELECT {', '.join(selected)} FROM {reader} AS __src{where}"
-    return Staged(sql, columns, unreadable, id_name, names)
 
+    def read_column(decl: Input, column: str) -> tuple[str, str | None]:
+        return _read(decl, column, types[column])
 
-def inputs_of(rulesets: list[CheckedRuleset]) -> dict[str, Input]:
-    """The inputs that several rulesets read from one table: an input two rulesets
-    declare must have one type in both, and it is optional only if it is in each."""
-    merged: dict[str, Input] = {}
-    for checked in rulesets:
-        for name, decl in checked.inputs.items():
-            seen = merged.get(name)
-            if seen is None:
-                merged[name] = decl
-            elif seen.type is not decl.type:
-                raise TableError(
-                    f"the rulesets read {name} as different types: {seen.type.value} in one, "
-                    f"{decl.type.value} in {checked.name}; give it one type in every file"
-                )
-            elif seen.optional and not decl.optional:
-                merged[name] = decl
-    return merged
-
-
-def match_columns(
-    inputs: Mapping[str, Input],
-    names: list[str],
-    mapping: Mapping[str, str],
-    id_column: str | None,
-    needed_by: Mapping[str, Sequence[CheckedRuleset]] | None = None,
-) -> tuple[dict[str, tuple[str, ...]], str]:
-    """Each input's columns (none: an optional input the files lack; several: a set of
-    text read from several, `--map topics=category_1,category_2`) and the id column
-    ("row" when there is none); TableError for what cannot be matched, on any engine.
-    `needed_by` names the rulesets that require each input, for the message when the
-    files lack it."""
-    unknown = sorted(set(mapping) - set(inputs))
-    if unknown:
-        raise TableError(
-            f"--map names {', '.join(unknown)}, which the rules do not declare "
-            f"(inputs: {', '.join(inputs)})"
-        )
-    found: dict[str, tuple[str, ...]] = {}
-    for name, decl in inputs.items():
-        if name in mapping:
-            found[name] = _mapped(decl, mapping[name], names)
-            continue
-        column = find_column(names, name, False)
-        if column is None and not decl.optional:
-            raise TableError(_lacking(decl, names, (needed_by or {}).get(name, ())))
-        found[name] = () if column is None else (column,)
-    found_id = find_column(names, id_column or "id", id_column is not None)
-    if id_column is not None and found_id is None:
-        raise TableError(f"--id {id_column}: no such column; the files have {_listing(names)}")
-    return found, found_id or "row"
-
-
-def _mapped(decl: Input, mapped: str, names: list[str]) -> tuple[str, ...]:
-    """The columns of `--map NAME=MAPPED`: a column of that name (commas and all), or
-    the columns it lists between commas, which only a set of text may have."""
-    whole = find_column(names, mapped, True)
-    if whole is not None:
-        return (whole,)
-    try:
-        parts = cells.several(mapped)
-    except ValueError as error:
-        raise TableError(f"--map {decl.name}={mapped}: {error}") from None
-    if len(parts) > 1 and decl.type is not T.TEXT_SET:
-        raise TableError(
-            f"--map {decl.name}={mapped}: {decl.name} is a {decl.type.value}, read from one "
-            "column; only a set of text takes several (the union of their items)"
-        )
-    columns = [find_column(names, part, True) for part in parts]
-    missing = [part for part, column in zip(parts, columns, strict=True) if column is None]
-    if missing:
-        raise TableError(
-            f"--map {decl.name}={mapped}: the files have no column "
-            f"{', '.join(repr(m) for m in missing)}; they have {_listing(names)}"
-        )
-    return tuple(c for c in columns if c is not None)
-
-
-_DEFAULTS = {T.COUNT: "default 0", T.NUMBER: "default 0", T.PERCENT: "default 0%",
-             T.TEXT: 'default ""', T.FLAG: "default false", T.TEXT_SET: ""}  # fmt: skip
-
-
-def _lacking(decl: Input, names: list[str], needed_by: Sequence[CheckedRuleset]) -> str:
-    """Why the files cannot be classified without a column for `decl`, and the ways out:
-    `--map`, or, when no tier reads it (only labels do, or nothing), declaring it
-    optional; a tier that reads a default instead of the account's value would be an
-    answer that looks right and is not, so that is not offered."""
-    rulesets = list(dict.fromkeys(r.name for r in needed_by))  # diff: old and new, once
-    listed = ", ".join(rulesets)
-    who = ""
-    if rulesets:
-        who = (
-            f", which ruleset {listed} requires"
-            if len(rulesets) == 1
-            else f", which rulesets {listed} require"
-        )
-    said = (
-        f"no column for the input {decl.name}{who}: the files have {_listing(names)}; "
-        f"use --map {decl.name}=COLUMN"
-    )
-    if rulesets and not any(_tiers_read(r, decl.name) for r in needed_by):
-        declared = f"input {decl.name}: {decl.type.value} optional {_DEFAULTS[decl.type]}"
-        said += (
-            f"; or, since no tier of {listed} reads it, declare it optional "
-            f"{'there' if len(rulesets) == 1 else 'in each'}: `{declared.rstrip()}`"
-        )
-    return said
-
-
-def _tiers_read(ruleset: CheckedRuleset, name: str) -> bool:
-    reading = ruleset.depending_on([name])
-    return any(r.when is not None and names_in(r.when) & reading for r in ruleset.tiers)
-
-
-def required_by(rulesets: Sequence[CheckedRuleset]) -> dict[str, list[CheckedRuleset]]:
-    """For each input, the rulesets that require it (declare it, not optional)."""
-    found: dict[str, list[CheckedRuleset]] = {}
-    for checked in rulesets:
-        for name, decl in checked.inputs.items():
-            if not decl.optional:
-                found.setdefault(name, []).append(checked)
-    return found
+    plan = plan_stage("duckdb", inputs, list(types), kind, mapping, id_column, read_column,
+                      needed_by)  # fmt: skip
+    selected = ["__src.*", *(f"{sql} AS {quoted(name)}" for sql, name in plan.selected)]
+    number = "row_number() OVER ()" if plan.id_column is None else quoted(plan.id_column)
+    selected.append(f"{number} AS {ID}")
+    where = "" if plan.keep is None else f" WHERE {plan.keep}"
+    return Staged(f"SELECT {', '.join(selected)} FROM {reader} AS __src{where}", plan)
 
 
 def _read(decl: Input, name: str, sql_type: str) -> tuple[str, str | None]:
@@ -377,24 +246,6 @@ def _texts(column: str, sql_type: str) -> str:
     if sql_type == "JSON[]":
         return f"list_transform({column}, lambda x: json_extract_string(x, '$'))"
     return f"CAST({column} AS VARCHAR[])"
-
-
-def _normal(name: str) -> str:
-    return re.sub(r"\s+", " ", name).strip()
-
-
-def find_column(names: list[str], wanted: str, asked: bool) -> str | None:
-    """The column named `wanted`, exactly or with its spaces and newlines normalised."""
-    if wanted in names:
-        return wanted
-    matches = [n for n in names if _normal(n) == _normal(wanted)]
-    if len(matches) > 1 and asked:
-        raise TableError(f"{wanted!r} could be any of {_listing(matches)}; name one exactly")
-    return matches[0] if len(matches) == 1 else None
-
-
-def _listing(names: list[str]) -> str:
-    return ", ".join(repr(n) for n in names)
 
 
 def _string(text: str) -> str:

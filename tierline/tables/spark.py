@@ -4,6 +4,9 @@ runs in the executors' JVMs, where the table is.
 `with_tiers(df, ruleset)` adds `tier`, `labels`, `rule` and `error` to a
 PySpark DataFrame whose columns hold the inputs (typed: numbers in numeric
 columns, sets in array columns, as `tierline sql --dialect spark` expects).
+For files (`--engine spark`: classify, compare, diff) the staging and the joint
+pass are `plan.py`'s, the same as DuckDB's; this module only runs them as
+DataFrame calls.
 """
 
 from __future__ import annotations
@@ -16,11 +19,21 @@ from typing import TYPE_CHECKING, Any
 from engine import Ruleset
 from engine.checker.model import CheckedRuleset, Input
 from engine.sql.compile import result_columns
-from engine.sql.layers import PREFIX, Columns
-from tierline.tables import cells
+from engine.sql.layers import Columns
 from tierline.tables.classify import Summary, beside, output_format
-from tierline.tables.joint import REFUSED, Joint, cell
-from tierline.tables.read import inputs_of, match_columns, readable, required_by
+from tierline.tables.columns import inputs_of, required_by
+from tierline.tables.joint import Joint, cell
+from tierline.tables.plan import (
+    COUNT,
+    EXAMPLES,
+    HASH,
+    ID,
+    StagePlan,
+    plan_joint,
+    plan_stage,
+    quoted,
+)
+from tierline.tables.read import readable
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row, SparkSession
@@ -34,13 +47,13 @@ def with_tiers(
     return _ruled(df, added).drop(*added.helpers)
 
 
-def _layered(df: DataFrame, added: Columns) -> DataFrame:
+def _layered(df: DataFrame, layers: Sequence[Mapping[str, str]]) -> DataFrame:
     """`df` with the helper columns the rules' columns read (each let, once per row),
     layer by layer: Spark keeps a column read twice as one column, never writes its
     expression out twice (engine/sql/layers.py)."""
     from pyspark.sql import functions as F
 
-    for layer in added.layers:
+    for layer in layers:
         df = df.select("*", *(F.expr(sql).alias(name) for name, sql in layer.items()))
     return df
 
@@ -50,7 +63,7 @@ def _ruled(df: DataFrame, added: Columns) -> DataFrame:
     from pyspark.sql import functions as F
 
     results = (F.expr(sql).alias(name) for name, sql in added.results.items())
-    return _layered(df, added).select("*", *results)
+    return _layered(df, added.layers).select("*", *results)
 
 
 def local_session(
@@ -111,12 +124,11 @@ def _classify_spark(
     from pyspark.sql import functions as F
 
     spark = local_session(master)
-    staged = _stage(spark, ruleset.checked.inputs, paths, kind, mapping or {}, id_column,
-                    required_by([ruleset.checked]))  # fmt: skip
-    df, columns, unreadable, id_name, names = staged
-    ruled = _ruled(df, result_columns(ruleset.checked, "spark", columns, unreadable))
-    kept = [n for n in names if n != id_name] if keep_columns else []
-    result = ruled.select(id_name, *kept, "tier", "labels", "rule", "error")
+    df, plan = _stage(spark, ruleset.checked.inputs, paths, kind, mapping or {}, id_column,
+                      required_by([ruleset.checked]))  # fmt: skip
+    ruled = _ruled(df, result_columns(ruleset.checked, "spark", plan.columns, plan.unreadable))
+    kept = [n for n in plan.names if n != plan.id_name] if keep_columns else []
+    result = ruled.select(F.col(ID).alias(plan.id_name), *kept, "tier", "labels", "rule", "error")
     if out_kind == "csv":
         result = result.withColumn("labels", F.array_join("labels", ";"))
     with beside(output) as partial:  # Spark's folder, renamed to OUTPUT once whole
@@ -134,9 +146,6 @@ def _classify_spark(
     return summary
 
 
-Staged = tuple["DataFrame", dict[str, str], dict[str, str], str, list[str]]
-
-
 def _stage(
     spark: SparkSession,
     inputs: Mapping[str, Input],
@@ -145,10 +154,9 @@ def _stage(
     mapping: Mapping[str, str],
     id_column: str | None,
     needed_by: Mapping[str, Sequence[CheckedRuleset]],
-) -> Staged:
-    """The files as a DataFrame with each input read as its type (`__in_<name>`), the
-    cells that could not be (`__bad_<name>`), the input -> column maps the rules' SQL
-    takes, the id column's name and the files' own column names."""
+) -> tuple[DataFrame, StagePlan]:
+    """The files as a DataFrame staged as `plan.plan_stage` describes (typed columns of
+    Parquet and JSON files are taken as they are), and the plan."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -161,39 +169,19 @@ def _stage(
         header, delimiter = _header(paths[0], kind)
         df = spark.read.options(header=True, multiLine=True, sep=delimiter, escape='"').csv(paths)
         df = df.toDF(*header)
-    names = df.columns
-    text = kind not in ("parquet", "json")
-    if text and names:
-        others = " AND ".join(f"{_quoted(n)} IS NULL" for n in names[1:]) or "true"
-        df = df.where(f"NOT ({cells.drawn(names[0], 'spark')} AND {others})")
-    found, id_name = match_columns(inputs, names, mapping, id_column, needed_by)
-    staged, columns, unreadable = ["*"], {}, {}
-    for name, decl in inputs.items():
-        values: list[str] = []
-        bads: list[str] = []
-        for column in found[name]:
-            if text:
-                value, bad = cells.read(decl.type, column, "spark")
-                values.append(value)
-                bads += [bad] if bad != "NULL" else []
-            else:
-                values.append(_quoted(column))
-        if not values:
-            staged.append(f"NULL AS {_quoted('__in_' + name)}")
-        else:
-            joined = values[0] if len(values) == 1 else cells.union(values, "spark")
-            staged.append(f"{joined} AS {_quoted('__in_' + name)}")
-        if bads:
-            bad = bads[0] if len(bads) == 1 else f"coalesce({', '.join(bads)})"
-            staged.append(f"{bad} AS {_quoted('__bad_' + name)}")
-            unreadable[name] = "__bad_" + name
-        columns[name] = "__in_" + name
-    df = df.selectExpr(*staged)
-    if id_name == "row":  # the row number, in file order (one partition numbers them)
-        df = df.withColumn(
-            "row", F.row_number().over(Window.orderBy(F.monotonically_increasing_id()))
-        )
-    return df, columns, unreadable, id_name, names
+
+    def read_column(_decl: Input, column: str) -> tuple[str, str | None]:
+        return quoted(column, "spark"), None
+
+    plan = plan_stage("spark", inputs, df.columns, kind, mapping, id_column, read_column,
+                      needed_by)  # fmt: skip
+    if plan.keep is not None:
+        df = df.where(plan.keep)
+    df = df.selectExpr("*", *(f"{sql} AS {quoted(name, 'spark')}" for sql, name in plan.selected))
+    if plan.id_column is None:  # the row number, in file order (one partition numbers them)
+        number = F.row_number().over(Window.orderBy(F.monotonically_increasing_id()))
+        return df.withColumn(ID, number), plan
+    return df.withColumn(ID, F.col(quoted(plan.id_column, "spark"))), plan
 
 
 def joint_spark(
@@ -232,47 +220,30 @@ def _joint_rows(
     examples: int,
     labels: bool,
 ) -> tuple[list[Row], str]:
-    """The groups of `joint_spark`, collected from Spark, and the id column's name."""
+    """The groups of `joint_spark`, collected from Spark, and the id column's name: the
+    joint pass `plan.plan_joint` describes, as DataFrame calls; each group's examples
+    are its rows of the smallest hash, ranked in a window."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    df, columns, unreadable, id_name, _names = _stage(
+    df, staged = _stage(
         spark, declared, paths, kind, mapping or {}, id_column, required_by(rulesets)
     )
-    sides = [F.col(_quoted(id_name)).alias("__id"), F.xxhash64(_quoted(id_name)).alias("__h")]
-    sides += [F.col(_quoted(column)).alias("__v_" + name) for name, column in columns.items()]
-    keys, errors = [], []
-    for i, checked in enumerate(rulesets):
-        added = result_columns(checked, "spark", columns, unreadable, prefix=f"{PREFIX}{i}_")
-        df = _layered(df, added)
-        sides += [
-            F.expr(added.results[name]).alias(f"__{name}_{i}")
-            for name in ("tier", "labels", "error")
-        ]
-        keys.append(
-            F.expr(f"CASE WHEN __error_{i} IS NOT NULL THEN '{REFUSED}' "
-                   f"ELSE coalesce(__tier_{i}, '') END").alias(f"__o{i}")
-        )  # fmt: skip
-        errors.append(F.col(f"__error_{i}").alias(f"e{i}"))
-    if labels:
-        keys += [
-            F.expr(f"coalesce(__labels_{i}, array())").alias(f"__l{i}")
-            for i in range(len(rulesets))
-        ]
-    sided = df.select(*sides).select("*", *keys)
-    names = [f"__o{i}" for i in range(len(rulesets))]
-    names += [f"__l{i}" for i in range(len(rulesets))] if labels else []
-    aggregates = [F.count(F.lit(1)).alias("__n")]
-    if examples > 0:
-        account = (
-            F.struct(*(F.col("__v_" + n).alias(n) for n in declared)) if declared else F.lit(None)
-        )
-        rank = F.row_number().over(Window.partitionBy(*names).orderBy("__h", "__id"))
-        drawn = F.struct(F.col("__id").alias("id"), F.col("__h").alias("h"),
+    plan = plan_joint("spark", rulesets, declared, staged, examples, labels)
+    df = _layered(df, plan.layers)
+    sided = df.select(*(F.expr(sql).alias(name) for sql, name in plan.sides))
+    sided = sided.select("*", *(F.expr(sql).alias(name) for sql, name in plan.keys))
+    aggregates = [F.count(F.lit(1)).alias(COUNT)]
+    if plan.examples > 0:
+        fields = [F.col(side).alias(name) for name, side in plan.account]
+        account = F.struct(*fields) if fields else F.lit(None)
+        errors = [F.col(side).alias(name) for name, side in plan.errors]
+        rank = F.row_number().over(Window.partitionBy(*plan.groups).orderBy(HASH, ID))
+        drawn = F.struct(F.col(ID).alias("id"), F.col(HASH).alias("h"),
                          account.alias("account"), *errors)  # fmt: skip
-        sided = sided.withColumn("__drawn", F.when(rank <= examples, drawn))
-        aggregates.append(F.collect_list("__drawn").alias("__examples"))
-    return sided.groupBy(*names).agg(*aggregates).collect(), id_name
+        sided = sided.withColumn("__drawn", F.when(rank <= plan.examples, drawn))
+        aggregates.append(F.collect_list("__drawn").alias(EXAMPLES))
+    return sided.groupBy(*plan.groups).agg(*aggregates).collect(), staged.id_name
 
 
 def _plain(row: Row, drawn: bool) -> tuple[Any, ...]:
@@ -300,7 +271,3 @@ def _header(path: str, kind: str) -> tuple[list[str], str]:
         seen[name] = count + 1
         names.append(name if count == 0 else f"{name}_{count}")
     return names, delimiter
-
-
-def _quoted(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
