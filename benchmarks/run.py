@@ -18,6 +18,7 @@ ALL = [
     "compare_speed",
     "analysis_speed",
     "grpc_speed",
+    "columns_speed",
     "secure_speed",
     "reload_soak",
     "audit_speed",

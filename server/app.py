@@ -126,6 +126,7 @@ def create_server(settings: Settings) -> Running:
         hidden,
         validator,
         max_message_bytes=settings.max_message_bytes,
+        max_column_rows=settings.max_column_rows,
     )
     pb_grpc.add_ClassifierServicer_to_server(classifier, server)
     health_servicer = health.HealthServicer()

@@ -10,6 +10,7 @@ with Client("127.0.0.1:50051") as client:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -42,6 +43,20 @@ def result_dict(response: pb.ClassifyResponse) -> dict[str, Any]:
     if response.WhichOneof("result") == "error":
         return {"account_id": response.account_id, "error": MessageToDict(response.error)}
     return decision_dict(response.decision)
+
+
+@dataclass
+class ColumnsAnswer:
+    """ClassifyColumns' answer: the outcome as an Arrow table, and about the batch."""
+
+    table: Any  # pyarrow.Table: id, decision_id, tier, labels, rule, error
+    ruleset: str
+    version: str
+    digest: str
+    decided: int
+    failed: int
+    ignored_columns: list[str]
+    batch_id: str
 
 
 class Client:
@@ -122,6 +137,52 @@ class Client:
         )
         for response in self.stub.ClassifyStream(requests, metadata=self.metadata):
             yield result_dict(response)
+
+    def classify_columns(
+        self,
+        table: Any,
+        *,
+        ruleset: str = "",
+        digest: str = "",
+        id_column: str = "id",
+        request_id: str = "",
+        strict: bool = False,
+    ) -> ColumnsAnswer:
+        """Classify an Arrow table (or anything `pyarrow.table()` takes: a pandas or
+        polars DataFrame through its Arrow export, a dict of lists): one row per account,
+        an id column and one column per input. The answer's `table` has the columns id,
+        decision_id, tier, labels, rule and error, in row order."""
+        import pyarrow as pa  # only callers of this method need pyarrow
+
+        if not isinstance(table, pa.Table):
+            table = table.to_arrow() if hasattr(table, "to_arrow") else pa.table(table)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        response = self.stub.ClassifyColumns(
+            pb.ClassifyColumnsRequest(
+                ruleset=ruleset,
+                digest=digest,
+                arrow_stream=sink.getvalue().to_pybytes(),
+                request_id=request_id,
+                strict=strict,
+                id_column=id_column,
+            ),
+            timeout=self.timeout,
+            metadata=self.metadata,
+        )
+        with pa.ipc.open_stream(pa.py_buffer(response.arrow_stream)) as reader:
+            outcome = reader.read_all()
+        return ColumnsAnswer(
+            table=outcome,
+            ruleset=response.ruleset,
+            version=response.version,
+            digest=response.digest,
+            decided=response.decided,
+            failed=response.failed,
+            ignored_columns=list(response.ignored_columns),
+            batch_id=response.batch_id,
+        )
 
     def rulesets(self) -> list[dict[str, Any]]:
         response = self.stub.ListRulesets(

@@ -23,7 +23,11 @@ registered here before any call can get it (`engine/registry.py` calls
 failure, never the rule file's: its decisions are refused (`block`) or counted
 (`drop`) until it works again.
 
-What is bounded: at most `log_queue` x 1,000 decisions wait here. When that
+What is bounded: at most `log_queue` x 1,000 decisions wait here, and apart
+from them at most `log_queue` MiB of columnar batches (`record_columns`: one
+Arrow stream per `ClassifyColumns` call, written as a segment and one record
+line by the writer, `server/log_segments.py`; a batch larger than that waits
+alone). When that
 many wait, or when the writer says the log cannot be written (disk full,
 permission), the policy decides: `block` (default) makes the call fail with
 UNAVAILABLE naming the decision log (after waiting up to `log_wait_seconds`
@@ -63,6 +67,7 @@ from server.settings import Settings
 
 log = get_logger("tierline.decision_log")
 CHUNK = 1000  # decisions per batch
+COLUMN_BYTES = 1 << 20  # per `log_queue` unit: the bytes of columnar batches that may wait
 GATHER_BELOW = 64  # calls with fewer decisions are gathered ...
 GATHER_SECONDS = 0.02  # ... and sent at least this often
 WATCH_S = 0.25  # how often the supervisor looks at the writer
@@ -88,6 +93,7 @@ class DecisionLog:
         self.metrics = metrics
         self.policy = settings.log_when_full
         self.capacity = settings.log_queue * CHUNK
+        self.capacity_bytes = settings.log_queue * COLUMN_BYTES  # columnar batches (segments)
         self.wait_s = settings.log_wait_seconds
         self.config = WriterConfig(
             target=settings.decision_log,
@@ -109,6 +115,8 @@ class DecisionLog:
         self._outbox: deque[tuple[int, tuple[Any, ...]]] = deque()  # (decisions, payload)
         self._unconfirmed: dict[int, tuple[int, tuple[Any, ...]]] = {}  # seq -> sent, unconfirmed
         self._held = 0  # decisions in all three
+        self._held_columns = 0  # of them, decisions of columnar batches ...
+        self._held_bytes = 0  # ... and those batches' bytes, which bound them
         self._seq = 0
         self._closed = False
         self._finished = threading.Event()
@@ -202,13 +210,69 @@ class DecisionLog:
                 self._outbox.extend(chunks)
                 self._cond.notify_all()
 
-    def _admit(self, count: int) -> bool:
-        """Room for `count` more decisions? (Called holding the condition.)"""
+    def record_columns(
+        self,
+        rpc: str,
+        request_id: str,
+        latency_us: int,
+        digest: str,
+        batch_id: str,
+        time_ns: int,
+        segment: bytes,
+        count: int,
+    ) -> None:
+        """A columnar batch (`server/columns.py`): its rows as an Arrow IPC stream, kept
+        until the writer has its segment and record line (`server/log_segments.py`); the
+        same guarantees and policy as `record`, counted by its `count` decisions."""
+        if not count:
+            return
+        if digest not in self.versions.ready and not self.versions.admit(digest, self.policy):
+            with self._cond:
+                self._drop(count)
+            return
+        bound = structlog.contextvars.get_contextvars()
+        peer, caller = bound.get("peer", ""), bound.get("caller", "")
+        payload = (
+            "columns",
+            digest,
+            rpc,
+            request_id,
+            peer,
+            latency_us,
+            caller,
+            batch_id,
+            time_ns,
+            segment,
+        )
+        with self._cond:
+            if not self._admit(count, len(segment)):
+                return
+            self._held += count
+            self._held_columns += count
+            self._held_bytes += len(segment)
+            self._outbox.append((count, payload))
+            self._cond.notify_all()
+
+    def _room(self, count: int, size: int) -> bool:
+        """Room for `count` more decisions of calls (`size` 0), or for a columnar batch of
+        `size` bytes? Each kind is bounded by what it holds: decisions of calls by their
+        number (`log_queue` x 1,000), columnar batches by their bytes (`log_queue` MiB),
+        so that a batch of 100,000 rows neither waits for the one before it to be
+        written nor makes a Classify call wait for it."""
+        if size:
+            held = self._held_bytes
+            return not held or held + size <= self.capacity_bytes
+        held = self._held - self._held_columns
+        return not held or held + count <= self.capacity
+
+    def _admit(self, count: int, size: int = 0) -> bool:
+        """Room for `count` more decisions (a columnar batch: of `size` bytes)? (Called
+        holding the condition.)"""
         if self._closed:
             self._drop(count, "decision_log_closed")
             return False
         if self.policy == "drop":
-            if self._held and self._held + count > self.capacity:
+            if not self._room(count, size):
                 self._drop(count)
                 return False
             return True
@@ -216,7 +280,7 @@ class DecisionLog:
         while True:
             if not self.writable:
                 raise LogUnavailable(f"the decision log cannot be written: {self.reason}")
-            if not self._held or self._held + count <= self.capacity:
+            if self._room(count, size):
                 return True
             left = deadline - time.monotonic()
             if left <= 0:
@@ -316,8 +380,11 @@ class DecisionLog:
                 first = next(iter(self._unconfirmed))
                 if first > seq:
                     break
-                count, _payload = self._unconfirmed.pop(first)
+                count, payload = self._unconfirmed.pop(first)
                 self._held -= count
+                if payload[0] == "columns":
+                    self._held_columns -= count
+                    self._held_bytes -= len(payload[-1])
             if failed:
                 self._drop(failed, "decision_log_lines_failed")
             self._cond.notify_all()
@@ -414,6 +481,9 @@ class NoDecisionLog:
         pass
 
     def record(self, rpc: str, request_id: str, latency_us: int, decisions: list[Any]) -> None:
+        pass
+
+    def record_columns(self, *args: Any) -> None:
         pass
 
     def reopen(self) -> None:

@@ -219,6 +219,11 @@ class DecisionLines:
         if ruleset.digest not in self._fast:
             self._fast[ruleset.digest] = LineEncoder(ruleset, self.masker, orjson.dumps)
 
+    def ruleset(self, digest: str) -> Decider | None:
+        """The version given with this digest, if any."""
+        encoder = self._fast.get(digest)
+        return None if encoder is None else encoder.ruleset
+
     def encode(self, digest: str, items: list[Item], context: bytes) -> bytes:
         encoder = self._fast.get(digest)
         if encoder is None:  # never given this version: these items only, not the batch

@@ -6,7 +6,10 @@ The definitions (canonical bytes, the chain, the signed text) are in
 whose chain holds costs one SHA-256 and no parsing; a break is classified from
 the two lines after it (inserted, moved) or from the line count the next
 checkpoint signs (edited, removed); a checkpoint's signature is checked with
-the public key; lines no checkpoint closes are an unsigned tail.
+the public key; lines no checkpoint closes are an unsigned tail. A columnar
+batch's record commits to its segment's SHA-256 (`server/log_segments.py`):
+each segment is hashed, in constant memory, and one that is missing is a
+`missing-file`, one whose bytes differ `edited`, at its record's line.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from server.log_chain import MARK, chain_of, key_id, raw_chain, signed_text, split_line
+from server.log_segments import RECORD_PREFIX, segment_path, sha256_file
 
 MAX_PROBLEMS = 1000
 
@@ -233,6 +237,36 @@ class Verifier:
             self.head, self._swap = self._swap[1], None
         if item.raw.startswith(b'{"event":"checkpoint"'):
             self._checkpoint(item, before)
+        elif item.raw.startswith(RECORD_PREFIX):
+            self._segment(item)
+
+    def _segment(self, item: _Line) -> None:
+        """A batch record's segment: there, and holding the bytes whose SHA-256 the
+        (chained, signed) record commits to."""
+        assert item.body is not None
+        try:
+            record = orjson.loads(item.body + b"}")
+        except orjson.JSONDecodeError:
+            return  # not JSON: the chain has said what happened to this line
+        path = segment_path(record, Path(self.file))
+        shown = str(record.get("segment", path))
+        try:
+            sha = sha256_file(path)
+        except OSError as error:
+            self.problem(
+                item.number,
+                "missing-file",
+                f"the segment {shown} of batch {record.get('batch_id')} cannot be read: "
+                f"{error.strerror or error}",
+            )
+            return
+        if sha != record.get("segment_sha256"):
+            self.problem(
+                item.number,
+                "edited",
+                f"the segment {shown} of batch {record.get('batch_id')} is not the one its "
+                "record commits to (its SHA-256 differs)",
+            )
 
     def _unchained(self, window: list[_Line]) -> None:
         item = window[0]

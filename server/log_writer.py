@@ -52,6 +52,7 @@ from engine.language.source import Source
 from engine.load import check_source
 from server.log_chain import Chain, load_private_key
 from server.log_lines import DecisionLines, Masker, WriterConfig, call_context, unpacked
+from server.log_segments import Segment, Segments
 from server.logs import configure_logging, get_logger
 from server.process_name import set_process_name
 
@@ -164,7 +165,10 @@ class Writer:
     def __init__(self, acks: Connection, config: WriterConfig):
         self.acks = acks
         self.file = LogFile(config.target)
-        self.lines = DecisionLines(Masker(config))
+        masker = Masker(config)
+        self.lines = DecisionLines(masker)
+        self.segments = Segments(config.target, masker)
+        self.pending: deque[Segment] = deque()  # segments to write before their record lines
         self.backlog = bytearray()
         self.queued = 0  # bytes ever queued
         self.written = 0  # bytes ever written
@@ -228,6 +232,9 @@ class Writer:
             self.reopen()
             return
         _kind, seq, count, payload = message
+        if payload[0] == "columns":
+            self._columns(seq, count, payload)
+            return
         before = self.lines.failed
         try:
             data = _encode(self.lines, payload)
@@ -246,21 +253,67 @@ class Writer:
         if self.chain is not None and self.chain.due(time.monotonic()) == "lines":
             self._queue(self.chain.checkpoint("lines"))
 
+    def _columns(self, seq: int, count: int, payload: tuple[Any, ...]) -> None:
+        """A columnar batch: its segment, then one record line that commits to it
+        (`server/log_segments.py`); the segment is written before the line's bytes."""
+        _kind, digest, rpc, request_id, peer, latency_us, caller, batch_id, time_ns, data = payload
+        ruleset = self.lines.ruleset(digest)
+        context: dict[str, Any] = {
+            "latency_us": latency_us,
+            "rpc": rpc,
+            "request_id": request_id or None,
+            "peer": peer or None,
+        }
+        if caller:
+            context["caller"] = caller
+        try:
+            if ruleset is None:
+                raise LookupError(f"no ruleset with digest {digest} was given to the writer")
+            segment, line = self.segments.build(
+                ruleset, batch_id, time_ns, data, context, self.queued
+            )
+        except Exception as error:
+            log.error("decision_log_segment_failed", decisions=count, error=repr(error))
+            self.ends.append((self.queued, seq, count))
+            return
+        self.pending.append(segment)
+        if self.chain is not None:
+            before_bytes = len(self.backlog)
+            self.chain.seal_into(self.backlog, line)
+            self.queued += len(self.backlog) - before_bytes
+        else:
+            self._queue(line)
+        self.ends.append((self.queued, seq, 0))
+        if self.chain is not None and self.chain.due(time.monotonic()) == "lines":
+            self._queue(self.chain.checkpoint("lines"))
+
     def flush(self) -> None:
-        """Write what the file takes; confirm the batches now wholly written."""
-        while self.backlog:
+        """Write what the file takes, each segment before its record line; confirm the
+        batches now wholly written."""
+        while self.backlog or self.pending:
+            if self.pending and self.pending[0].at <= self.written:
+                if not self.segments.write(self.pending[0]):
+                    self.file.error = self.segments.error  # said as the log's state
+                    break
+                self.pending.popleft()
+                continue
             size = len(self.backlog)
             if self.switch_at is not None:
-                size = self.switch_at - self.written
+                size = min(size, self.switch_at - self.written)
+            if self.pending:
+                size = min(size, self.pending[0].at - self.written)
             view = memoryview(self.backlog)
             done = self.file.write(view[:size])
             view.release()
             del self.backlog[:done]
             self.written += done
-            if self.switch_at is None or self.written < self.switch_at:
+            if done < size:
+                break  # the file takes no more now (its error says why)
+            if self.switch_at is not None and self.written >= self.switch_at:
+                self.switch_at = None  # the old file is sealed: on to the new one
+                self.file.reopen()
+            elif not self.pending or self.pending[0].at > self.written:
                 break
-            self.switch_at = None  # the old file is sealed: on to the new one
-            self.file.reopen()
         confirmed, failed = None, 0
         while self.ends and self.ends[0][0] <= self.written:
             _end, confirmed, lost = self.ends.popleft()

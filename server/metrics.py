@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from http.server import ThreadingHTTPServer
 from typing import Any
 
@@ -102,6 +102,15 @@ class Metrics:
     def count_decisions(self, ruleset: str, decisions: Iterable[Decision]) -> None:
         """One increment per distinct tier and rule, however large the batch."""
         tally = Tally((d.tier or "none", d.rule.name if d.rule else "none") for d in decisions)
+        tiers: Tally[str] = Tally()
+        for (tier, rule), n in tally.items():
+            tiers[tier] += n
+            self._child(self.rule_hits, ruleset, rule).inc(n)
+        for tier, n in tiers.items():
+            self._child(self.decisions, ruleset, tier).inc(n)
+
+    def count_tally(self, ruleset: str, tally: Mapping[tuple[str, str], int]) -> None:
+        """Decisions already counted by (tier, rule): a columnar batch's."""
         tiers: Tally[str] = Tally()
         for (tier, rule), n in tally.items():
             tiers[tier] += n

@@ -19,8 +19,9 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from engine import ClassifyError, Decision, InputError, RuleConflict, Ruleset
+from engine.decision import new_decision_id
 from engine.registry import DigestNotLoaded, NoDefaultRuleset, Registry, UnknownRuleset
-from server import convert
+from server import columns, convert
 from server.log_versions import LogUnavailable
 from server.metrics import Metrics
 from server.pb import pb, pb_grpc
@@ -44,6 +45,18 @@ class DecisionSink(Protocol):
         self, rpc: str, request_id: str, latency_us: int, decisions: list[tuple[Decision, str]]
     ) -> None: ...
 
+    def record_columns(
+        self,
+        rpc: str,
+        request_id: str,
+        latency_us: int,
+        digest: str,
+        batch_id: str,
+        time_ns: int,
+        segment: bytes,
+        count: int,
+    ) -> None: ...
+
 
 class Classifier(pb_grpc.ClassifierServicer):
     def __init__(
@@ -56,7 +69,9 @@ class Classifier(pb_grpc.ClassifierServicer):
         validator: Validator | None = None,
         strict: bool = False,
         max_message_bytes: int = 32 * 1024 * 1024,
+        max_column_rows: int = 1_000_000,
     ):
+        self.max_column_rows = max_column_rows  # rows per ClassifyColumns call
         self.max_message_bytes = max_message_bytes  # the largest answer gRPC will send
         self.strict = strict  # refuse undeclared fields in every request
         self.validator = validator  # None: validate in this process (tests)
@@ -135,6 +150,66 @@ class Classifier(pb_grpc.ClassifierServicer):
         self.metrics.count_decisions(ruleset.name, (d for d, _ in decided))
         latency = (time.perf_counter_ns() - started) // 1000
         self._record("ClassifyBatch", request_id, latency, decided, context)
+        return answer
+
+    def ClassifyColumns(  # type: ignore[override]
+        self, request: pb.ClassifyColumnsRequest, context: grpc.ServicerContext
+    ) -> bytes:
+        """Arrow in, Arrow out (`server/columns.py`); the batch goes to the log as one
+        record and a columnar segment, before the answer goes out."""
+        started = time.perf_counter_ns()
+        request_id = _request_id(request.request_id, context)
+        _abort_if_long("id_column", request.id_column, context)
+        ruleset = self._ruleset(request.ruleset, request.digest, context)
+        try:
+            read = columns.read_columns(
+                request.arrow_stream,
+                request.id_column,
+                ruleset.inputs,
+                self.strict or request.strict,
+                self.max_column_rows,
+            )
+        except columns.ColumnsRefused as refused:
+            code = getattr(grpc.StatusCode, refused.code)
+            context.abort(code, cut(str(refused), MAX_STATUS_TEXT))
+        _check_deadline(context)
+        time_ns = time.time_ns()
+        batch_id = new_decision_id(time_ns)
+        outcome = columns.too_long_ids(read, columns.evaluate(ruleset, read, self.hidden))
+        _check_deadline(context)
+        failed = outcome.failed
+        decided = read.rows - failed
+        answer = pb.ClassifyColumnsResponse(
+            arrow_stream=columns.ipc_bytes(columns.outcome_table(read, outcome, batch_id)),
+            ruleset=ruleset.name,
+            version=ruleset.version,
+            digest=ruleset.digest,
+            decided=decided,
+            failed=failed,
+            ignored_columns=read.ignored,
+            batch_id=batch_id,
+        ).SerializeToString()
+        self._fits(len(answer), context)
+        if failed:
+            self.metrics.input_errors.labels(ruleset.name, "INVALID_ARGUMENT").inc(failed)
+        tiers = {rule.name: rule.tier for rule in ruleset.checked.tiers}
+        self.metrics.count_tally(ruleset.name, columns.tally(outcome, tiers))
+        latency = (time.perf_counter_ns() - started) // 1000
+        if decided:
+            segment = columns.ipc_bytes(columns.segment_table(read, outcome))
+            try:
+                self.sink.record_columns(
+                    "ClassifyColumns",
+                    request_id,
+                    latency,
+                    ruleset.digest,
+                    batch_id,
+                    time_ns,
+                    segment,
+                    decided,
+                )
+            except LogUnavailable as error:
+                context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
         return answer
 
     def ClassifyStream(

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     )
     strict_fields: bool = Field(False, description="refuse fields the rules do not declare")
     max_batch: int = Field(10_000, ge=1, description="accounts per ClassifyBatch call")
+    max_column_rows: int = Field(1_000_000, ge=1, description="rows per ClassifyColumns call")
     max_message_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     workers: int = Field(16, ge=1, description="threads for calls other than streams")
     max_streams: int = Field(256, ge=1, description="ClassifyStream calls open at once")

@@ -23,6 +23,14 @@ from engine import ClassifyError, Decision, RuleError, Ruleset
 from engine.language.source import Source
 from engine.load import check_source, read_source
 from engine.python.terminal import json_printable, printable
+from server.log_segments import (
+    RECORD_PREFIX,
+    read_segment,
+    row_event,
+    row_of,
+    rows_of_account,
+    segment_path,
+)
 from tierline.cli.common import Subparsers, UsageError, output_options, usage
 from tierline.cli.verify import run_verify, stretch
 
@@ -95,7 +103,9 @@ def run(args: argparse.Namespace) -> int:
     verified: tuple[bool, str] | None = None
     if args.public_key:
         try:
-            verified = stretch(log_path, args.public_key, event["decision_id"])
+            verified = stretch(
+                log_path, args.public_key, event.get("batch_id") or event["decision_id"]
+            )
         except UsageError as error:
             return usage(error)
     code = 0 if not archived.ran or archived.same else 1
@@ -147,12 +157,27 @@ class Replay:
 
 
 def find(
-    log: IO[bytes], *, decision_id: str = "", account_id: str = "", at: str = ""
+    log: IO[bytes],
+    *,
+    decision_id: str = "",
+    account_id: str = "",
+    at: str = "",
+    log_path: Path | None = None,
 ) -> dict[str, Any]:
-    """The decision with this id, or this account's latest decision at or before `at`."""
-    needle = orjson.dumps(decision_id or account_id)  # any JSON writer spells the value so
+    """The decision with this id, or this account's latest decision at or before `at`.
+    Decisions of a columnar batch are read from the segment its record points at
+    (`server/log_segments.py`), relative to `log_path`'s folder."""
+    in_batch = row_of(decision_id) if decision_id else None
+    needle = orjson.dumps(in_batch[0] if in_batch else decision_id or account_id)
     best: dict[str, Any] | None = None
-    for event in _events(log, needle):
+    for event in _events(log, needle, batches=bool(account_id)):
+        if event.get("event") == "decision_batch":
+            found = _in_segment(event, log_path, in_batch, account_id, at)
+            if found is not None and decision_id:
+                return found
+            if found is not None and (best is None or found["ts"] >= best.get("ts", "")):
+                best = found
+            continue
         if decision_id and event.get("decision_id") == decision_id:
             return event
         ts = event.get("ts", "")
@@ -169,15 +194,58 @@ def find(
     return best
 
 
-def _events(log: IO[bytes], needle: bytes) -> Iterator[dict[str, Any]]:
+def _in_segment(
+    record: dict[str, Any],
+    log_path: Path | None,
+    in_batch: tuple[str, int] | None,
+    account_id: str,
+    at: str,
+) -> dict[str, Any] | None:
+    """The decision asked for in this batch's segment, if it is there."""
+    if in_batch is not None:
+        if record.get("batch_id") != in_batch[0]:
+            return None
+    elif at and str(record.get("ts", "")) > at:
+        return None
+    path = segment_path(record, log_path or Path("."))
+    try:
+        table = read_segment(path)
+    except (OSError, ValueError) as error:
+        if in_batch is None:
+            print(
+                printable(f"tierline audit: warning: cannot read the segment {path}: {error}"),
+                file=sys.stderr,
+            )
+            return None
+        raise AuditError(
+            f"the decision's batch {record.get('batch_id')} points at the segment {path}, "
+            f"which cannot be read: {error}"
+        ) from None
+    if in_batch is not None:
+        row = in_batch[1]
+        if row >= table.num_rows:
+            return None
+        refused = table.column("error")[row]
+        if refused.is_valid:
+            raise AuditError(
+                f"row {row} of batch {in_batch[0]} was refused, so it got no decision: "
+                f"{refused.as_py()}"
+            )
+        return row_event(record, table, row)
+    rows = rows_of_account(table, account_id)
+    return row_event(record, table, rows[-1]) if rows else None
+
+
+def _events(log: IO[bytes], needle: bytes, batches: bool = False) -> Iterator[dict[str, Any]]:
+    """Decision lines holding `needle`, and (with `batches`) every batch record."""
     for line in log:
-        if needle not in line:
+        if needle not in line and not (batches and line.startswith(RECORD_PREFIX)):
             continue  # cheap filter before parsing: a million lines stay within seconds
         try:
             event = orjson.loads(line)
         except orjson.JSONDecodeError:
             continue
-        if isinstance(event, dict) and event.get("event") == "decision":
+        if isinstance(event, dict) and event.get("event") in ("decision", "decision_batch"):
             yield event
 
 
@@ -192,7 +260,11 @@ def archived_ruleset(event: dict[str, Any], archive: Path) -> Ruleset:
         ) from None
     if hashlib.sha256(data).hexdigest() != digest:
         raise AuditError(f"{path} does not match its digest: the archive was changed")
-    rule_file = (event.get("rule") or {}).get("file") or f"{event['ruleset']}.tiers"
+    rule_file = (
+        (event.get("rule") or {}).get("file")
+        or event.get("rule_file")
+        or f"{event['ruleset']}.tiers"
+    )
     return Ruleset(check_source(Source(data.decode("utf-8"), rule_file), name=event["ruleset"]))
 
 
@@ -215,6 +287,12 @@ def replay(event: dict[str, Any], ruleset: Ruleset) -> Replay:
         )
     if got["labels"] != event["labels"]:
         differences.append(f"labels: logged {event['labels']}, replayed {got['labels']}")
+    if "reasons" not in event:  # a columnar batch's row: its segment keeps the rule's name
+        logged_rule = (event.get("rule") or {}).get("name")
+        replayed_rule = (got["rule"] or {}).get("name")
+        if logged_rule != replayed_rule:
+            differences.append(f"rule: logged {logged_rule}, replayed {replayed_rule}")
+        return Replay(True, not differences, decision, differences)
     logged = [(r["rule"], r["text"], r["result"], r["observed"]) for r in event.get("reasons", [])]
     replayed = [(r["rule"], r["text"], r["result"], r["observed"]) for r in got["reasons"]]
     if logged != replayed:
@@ -250,6 +328,10 @@ def report(
     meta = [f"{k} {event[k]}" for k in ("caller", "rpc", "request_id", "peer") if event.get(k)]
     if meta:
         lines.append("call: " + ", ".join(meta))
+    if event.get("batch_id"):
+        lines.append(
+            f"batch {event['batch_id']} row {event.get('row')}: segment {event.get('segment')}"
+        )
     lines = [printable(line) for line in lines]
     lines.append("")
     if archived.ran and archived.decision is not None:
@@ -294,6 +376,11 @@ def _today(
 
 
 def _logged_reasons(event: dict[str, Any]) -> list[str]:
+    if "reasons" not in event:
+        return [
+            "conditions: a columnar batch keeps each row's input, tier, labels and rule, "
+            "not its conditions (they are recomputed by a replay)"
+        ]
     out = ["conditions as logged:"]
     for r in event.get("reasons", []):
         mark = "·" if r["result"] is None else "✓" if r["result"] else "✗"  # null: masked
@@ -315,8 +402,18 @@ def audit(
     at: str = "",
 ) -> tuple[dict[str, Any], Replay, Replay | None, str | None]:
     with open(log_path, "rb") as log:
-        event = find(log, decision_id=decision_id, account_id=account_id, at=at)
-    archived = replay(event, archived_ruleset(event, archive))
+        event = find(log, decision_id=decision_id, account_id=account_id, at=at, log_path=log_path)
+    made_with = archived_ruleset(event, archive)
+    if event.get("batch_id") and event.get("rule"):  # a segment keeps the rule's name
+        rule = next((r for r in made_with.checked.tiers if r.name == event["rule"]["name"]), None)
+        if rule is not None:
+            event["rule"] = {
+                "name": rule.name,
+                "kind": rule.kind,
+                "file": rule.file,
+                "line": rule.line,
+            }
+    archived = replay(event, made_with)
     current = todays_ruleset(event["ruleset"], rules)
     today = replay(event, current) if current is not None else None
     return event, archived, today, current.digest if current else None

@@ -594,6 +594,110 @@ class ClassifyBatchResponse(_message.Message):
 Global___ClassifyBatchResponse: _TypeAlias = ClassifyBatchResponse  # noqa: Y015
 
 @_typing.final
+class ClassifyColumnsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULESET_FIELD_NUMBER: _builtins.int
+    DIGEST_FIELD_NUMBER: _builtins.int
+    ARROW_STREAM_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    STRICT_FIELD_NUMBER: _builtins.int
+    ID_COLUMN_FIELD_NUMBER: _builtins.int
+    ruleset: _builtins.str
+    """As in ClassifyRequest; the same ruleset classifies every row."""
+    digest: _builtins.str
+    arrow_stream: _builtins.bytes
+    """The accounts as one Arrow IPC stream (the streaming format, as
+    pyarrow.ipc.new_stream writes it): a column of account ids (string or integer)
+    and one column per input, named as the input is declared. Column types: count ->
+    an integer (or float: whole values only), number and percent -> a float or an
+    integer, text -> a string, flag -> a bool, set of text -> a list of strings; a
+    null column type is allowed for any input. A null is a missing value (the input's
+    default, or that row's error when the input is required). At most the server's
+    row limit (RESOURCE_EXHAUSTED beyond).
+    """
+    request_id: _builtins.str
+    """As in ClassifyRequest."""
+    strict: _builtins.bool
+    """Refuse (INVALID_ARGUMENT) a stream with columns the ruleset does not declare,
+    instead of ignoring them; the server's TIERLINE_STRICT_FIELDS makes every call strict.
+    """
+    id_column: _builtins.str
+    """The name of the id column; empty means "id"."""
+    def __init__(
+        self,
+        *,
+        ruleset: _builtins.str = ...,
+        digest: _builtins.str = ...,
+        arrow_stream: _builtins.bytes = ...,
+        request_id: _builtins.str = ...,
+        strict: _builtins.bool = ...,
+        id_column: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrow_stream", b"arrow_stream", "digest", b"digest", "id_column", b"id_column", "request_id", b"request_id", "ruleset", b"ruleset", "strict", b"strict"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClassifyColumnsRequest: _TypeAlias = ClassifyColumnsRequest  # noqa: Y015
+
+@_typing.final
+class ClassifyColumnsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ARROW_STREAM_FIELD_NUMBER: _builtins.int
+    RULESET_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    DIGEST_FIELD_NUMBER: _builtins.int
+    DECIDED_FIELD_NUMBER: _builtins.int
+    FAILED_FIELD_NUMBER: _builtins.int
+    IGNORED_COLUMNS_FIELD_NUMBER: _builtins.int
+    BATCH_ID_FIELD_NUMBER: _builtins.int
+    arrow_stream: _builtins.bytes
+    """The outcome as one Arrow IPC stream, one row per account in request order, with
+    the columns id (string), decision_id (string), tier (string), labels (list of
+    string), rule (string: the deciding rule's name), error (string). A row that was
+    classified has a decision_id and a null error; its tier and rule are null when
+    no tier applies. A bad row has only its id and its error text, as Classify would
+    give it.
+    """
+    ruleset: _builtins.str
+    """The ruleset that classified the rows: its name, version string and digest."""
+    version: _builtins.str
+    digest: _builtins.str
+    decided: _builtins.int
+    """Rows classified, and rows refused with an error."""
+    failed: _builtins.int
+    batch_id: _builtins.str
+    """The batch's id in the decision log: every decision_id of this call is it
+    followed by "." and the row's number, and `tierline audit` finds each.
+    """
+    @_builtins.property
+    def ignored_columns(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Columns that are not inputs of the ruleset (ignored), sorted."""
+
+    def __init__(
+        self,
+        *,
+        arrow_stream: _builtins.bytes = ...,
+        ruleset: _builtins.str = ...,
+        version: _builtins.str = ...,
+        digest: _builtins.str = ...,
+        decided: _builtins.int = ...,
+        failed: _builtins.int = ...,
+        ignored_columns: _abc.Iterable[_builtins.str] | None = ...,
+        batch_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrow_stream", b"arrow_stream", "batch_id", b"batch_id", "decided", b"decided", "digest", b"digest", "failed", b"failed", "ignored_columns", b"ignored_columns", "ruleset", b"ruleset", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClassifyColumnsResponse: _TypeAlias = ClassifyColumnsResponse  # noqa: Y015
+
+@_typing.final
 class Diagnostic(_message.Message):
     """A diagnostic about a rule file, with its position."""
 

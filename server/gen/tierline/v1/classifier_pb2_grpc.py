@@ -50,6 +50,11 @@ class ClassifierStub:
                 request_serializer=tierline_dot_v1_dot_classifier__pb2.ClassifyRequest.SerializeToString,
                 response_deserializer=tierline_dot_v1_dot_classifier__pb2.ClassifyResponse.FromString,
                 _registered_method=True)
+        self.ClassifyColumns = channel.unary_unary(
+                '/tierline.v1.Classifier/ClassifyColumns',
+                request_serializer=tierline_dot_v1_dot_classifier__pb2.ClassifyColumnsRequest.SerializeToString,
+                response_deserializer=tierline_dot_v1_dot_classifier__pb2.ClassifyColumnsResponse.FromString,
+                _registered_method=True)
         self.ListRulesets = channel.unary_unary(
                 '/tierline.v1.Classifier/ListRulesets',
                 request_serializer=tierline_dot_v1_dot_classifier__pb2.ListRulesetsRequest.SerializeToString,
@@ -93,6 +98,14 @@ class ClassifierServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ClassifyColumns(self, request, context):
+        """Classifies a batch given as columns: an Arrow IPC stream in, one out. A bad row
+        gets its error text in its place and the other rows are still classified.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListRulesets(self, request, context):
         """Lists the loaded rulesets with their versions, digests and load state.
         """
@@ -131,6 +144,11 @@ def add_ClassifierServicer_to_server(servicer, server):
                     servicer.ClassifyStream,
                     request_deserializer=tierline_dot_v1_dot_classifier__pb2.ClassifyRequest.FromString,
                     response_serializer=tierline_dot_v1_dot_classifier__pb2.ClassifyResponse.SerializeToString,
+            ),
+            'ClassifyColumns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClassifyColumns,
+                    request_deserializer=tierline_dot_v1_dot_classifier__pb2.ClassifyColumnsRequest.FromString,
+                    response_serializer=tierline_dot_v1_dot_classifier__pb2.ClassifyColumnsResponse.SerializeToString,
             ),
             'ListRulesets': grpc.unary_unary_rpc_method_handler(
                     servicer.ListRulesets,
@@ -230,6 +248,33 @@ class Classifier:
             '/tierline.v1.Classifier/ClassifyStream',
             tierline_dot_v1_dot_classifier__pb2.ClassifyRequest.SerializeToString,
             tierline_dot_v1_dot_classifier__pb2.ClassifyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClassifyColumns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tierline.v1.Classifier/ClassifyColumns',
+            tierline_dot_v1_dot_classifier__pb2.ClassifyColumnsRequest.SerializeToString,
+            tierline_dot_v1_dot_classifier__pb2.ClassifyColumnsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -53,6 +53,10 @@ class ClassifierStub:
     """Classifies a stream of accounts; one response per request, in order.
     A bad request gets an error response and the stream goes on.
     """
+    ClassifyColumns: _grpc.UnaryUnaryMultiCallable[_classifier_pb2.ClassifyColumnsRequest, _classifier_pb2.ClassifyColumnsResponse]
+    """Classifies a batch given as columns: an Arrow IPC stream in, one out. A bad row
+    gets its error text in its place and the other rows are still classified.
+    """
     ListRulesets: _grpc.UnaryUnaryMultiCallable[_classifier_pb2.ListRulesetsRequest, _classifier_pb2.ListRulesetsResponse]
     """Lists the loaded rulesets with their versions, digests and load state."""
     GetRuleset: _grpc.UnaryUnaryMultiCallable[_classifier_pb2.GetRulesetRequest, _classifier_pb2.GetRulesetResponse]
@@ -72,6 +76,10 @@ class ClassifierAsyncStub(ClassifierStub):
     ClassifyStream: _aio.StreamStreamMultiCallable[_classifier_pb2.ClassifyRequest, _classifier_pb2.ClassifyResponse]  # type: ignore[assignment]
     """Classifies a stream of accounts; one response per request, in order.
     A bad request gets an error response and the stream goes on.
+    """
+    ClassifyColumns: _aio.UnaryUnaryMultiCallable[_classifier_pb2.ClassifyColumnsRequest, _classifier_pb2.ClassifyColumnsResponse]  # type: ignore[assignment]
+    """Classifies a batch given as columns: an Arrow IPC stream in, one out. A bad row
+    gets its error text in its place and the other rows are still classified.
     """
     ListRulesets: _aio.UnaryUnaryMultiCallable[_classifier_pb2.ListRulesetsRequest, _classifier_pb2.ListRulesetsResponse]  # type: ignore[assignment]
     """Lists the loaded rulesets with their versions, digests and load state."""
@@ -107,6 +115,16 @@ class ClassifierServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_classifier_pb2.ClassifyResponse], _abc.AsyncIterator[_classifier_pb2.ClassifyResponse]]:
         """Classifies a stream of accounts; one response per request, in order.
         A bad request gets an error response and the stream goes on.
+        """
+
+    @_abc_1.abstractmethod
+    def ClassifyColumns(
+        self,
+        request: _classifier_pb2.ClassifyColumnsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_classifier_pb2.ClassifyColumnsResponse, _abc.Awaitable[_classifier_pb2.ClassifyColumnsResponse]]:
+        """Classifies a batch given as columns: an Arrow IPC stream in, one out. A bad row
+        gets its error text in its place and the other rows are still classified.
         """
 
     @_abc_1.abstractmethod
