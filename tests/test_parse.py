@@ -146,3 +146,13 @@ def test_labels_none_means_no_label() -> None:
 def test_a_level_test_on_an_expression_is_an_error() -> None:
     with pytest.raises(RuleError, match="only a level can be tested"):
         parse(Source("tier a when (x + 1) high\n"))
+
+
+def test_a_number_of_thousands_of_digits_is_too_large_not_too_deep() -> None:
+    """Python's int() refuses to read more than 4,300 digits; the builder's fast path
+    for whole numbers must leave those to Decimal, or the statement is reported as
+    nested too deep (the builder's failure) instead of its number as too large."""
+    text = f"ruleset big\ninput followers: count\ntier a when followers at least {'9' * 5000}\n"
+    with pytest.raises(RuleError) as raised:
+        check_source(Source(text + "otherwise none\n", "big.tiers"))
+    assert [d.code for d in raised.value.diagnostics] == ["number-too-large"]

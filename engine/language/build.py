@@ -59,8 +59,8 @@ def number_problem(token: str, span: Span) -> Diagnostic | None:
 def number_value(text: str) -> float:
     """`10k` → 10000, `1.5M` → 1500000, `3.5%` → 0.035; ints stay ints."""
     digits = text.replace("_", "")
-    if digits.isascii() and digits.isdigit():  # most numbers: no Decimal needed
-        return int(digits)
+    if len(digits) <= 18 and digits.isascii() and digits.isdigit():  # most: no Decimal needed
+        return int(digits)  # (int() refuses over 4,300 digits; Decimal reads them)
     scale = Decimal(1)
     if digits[-1] == "%":
         digits, scale = digits[:-1], Decimal("0.01")
