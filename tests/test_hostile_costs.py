@@ -222,7 +222,8 @@ def test_bands_report_what_comparing_every_pair_did(
     level = Level("size", "followers", bands, NO_SPAN)
     got: list[tuple[str, str]] = []
 
-    def report(code: str, message: str, *_: object) -> None:
+    def report(diagnostic: Diagnostic) -> None:
+        code, message = diagnostic.code, diagnostic.message
         if code == "overlapping-bands":
             words = message.split("'")
             low_high = message.split(" from ")[1].split(" to ")
