@@ -22,7 +22,7 @@ from server.client import account_message
 from server.pb import pb, pb_grpc
 from server.settings import Settings
 from tests.conftest import ACCOUNT, RULES
-from tests.real_server import free_port, start_serve
+from tests.real_server import free_port, start_serve, wait_until
 from tests.test_faults import health_status, stop
 
 FOLLOWERS = {"followers": 20_000}
@@ -156,6 +156,9 @@ def test_the_metrics_port_serves_metrics_and_probes_and_404_elsewhere(tmp_path: 
     )
     base = f"http://127.0.0.1:{metrics_port}"
     try:
+        # the server listens after start_wait_seconds even when the first load is slower
+        # (a loaded machine): the gauge appears once that load has finished
+        assert wait_until(lambda: b"tierline_ruleset_loaded{" in http_get(f"{base}/metrics")[1])
         status, body = http_get(f"{base}/metrics")
         assert status == 200 and b"tierline_ruleset_loaded{" in body
         assert http_get(f"{base}/healthz") == (200, b'{"status":"up"}\n')
