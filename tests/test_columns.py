@@ -551,6 +551,7 @@ def test_masked_inputs_stay_masked_in_segments(tmp_path: Path) -> None:
     assert "secret-network" not in audit.stdout
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 def test_kill_9_of_the_writer_during_batches_loses_no_decision_and_the_log_verifies(
     tmp_path: Path, keys: tuple[Path, Path]
 ) -> None:
@@ -612,6 +613,7 @@ def test_kill_9_of_the_writer_during_batches_loses_no_decision_and_the_log_verif
     assert not list((log_path.parent / "segments").glob(".*.tmp"))  # no half-written file
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 def test_a_full_disk_holds_batches_until_there_is_room_and_loses_none(
     small_disk: Path, tmp_path: Path, keys: tuple[Path, Path]
 ) -> None:
@@ -670,6 +672,7 @@ def test_a_full_disk_holds_batches_until_there_is_room_and_loses_none(
     assert verify.returncode == 0, verify.stdout
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 def test_batches_waiting_for_the_log_are_bounded_by_bytes_apart_from_calls(
     tmp_path: Path,
 ) -> None:
@@ -722,6 +725,7 @@ def test_batches_waiting_for_the_log_are_bounded_by_bytes_apart_from_calls(
     assert single["decision_id"].encode() in text
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 def test_a_rotated_log_keeps_its_batches_findable_and_verified(
     tmp_path: Path, keys: tuple[Path, Path]
 ) -> None:

@@ -84,6 +84,7 @@ def assert_all_received_are_logged(callers: Callers, *logs: Path) -> None:
 # ------------------------------------------------------------------ the log writer dies
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 def test_kill_9_of_the_writer_under_load_loses_nothing_and_nothing_hangs(tmp_path: Path) -> None:
     log_path = tmp_path / "decisions.log"
     process, port = start_serve(RULES, "--decision-log", str(log_path), "--no-watch")

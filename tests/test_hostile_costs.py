@@ -327,6 +327,7 @@ def test_a_level_of_five_thousand_bands_is_checked(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ sets of texts
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 def test_a_set_of_many_texts_is_read_by_the_solver(tmp_path: Path) -> None:
     """Without `otherwise`, the solver looks for an account no tier takes; under policy
     unique, for two tiers that share one: both over a set of 100,000 texts."""

@@ -405,6 +405,7 @@ def test_every_spelling_proto3_json_allows_gets_the_same_decision(
     assert doubled.status_code == 400  # one field spelled twice: the parser refuses it
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 def test_http_certificate_rotation_under_load_fails_no_call(
     tmp_path: Path, served: list[subprocess.Popen[str]]
 ) -> None:
@@ -470,6 +471,7 @@ def test_http_certificate_rotation_under_load_fails_no_call(
     assert said.count("tls_certificate_reloaded") == 1
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 def test_sigterm_lets_an_http_batch_in_flight_finish_and_logs_it(
     tmp_path: Path, served: list[subprocess.Popen[str]]
 ) -> None:

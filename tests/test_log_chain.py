@@ -204,6 +204,7 @@ def test_audit_says_whether_the_decision_lies_in_a_verified_stretch(
     assert json.loads(done.stdout)["verified"] is False
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 def test_rotation_continues_the_chain_and_a_missing_middle_file_is_named(
     tmp_path: Path,
 ) -> None:
@@ -252,6 +253,7 @@ def test_rotation_continues_the_chain_and_a_missing_middle_file_is_named(
     ]
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 def test_writer_kill_9_under_load_leaves_a_log_that_verifies(tmp_path: Path) -> None:
     private, public = new_key(tmp_path)
     log = tmp_path / "decisions.log"
@@ -279,6 +281,7 @@ def _calls_for_a_second(port: int) -> None:
     callers.stop()
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 def test_a_cut_line_left_by_a_killed_writer_is_chained_by_the_next(tmp_path: Path) -> None:
     """A writer killed mid-line leaves half a line; the next writer chains it as cut."""
     private, public = new_key(tmp_path)
@@ -404,6 +407,7 @@ def test_serve_refuses_a_key_that_cannot_sign(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 def test_a_checkpoint_every_100000_lines_and_after_server_kill_9(tmp_path: Path) -> None:
     """Default interval (10 s): under batch load a checkpoint comes every 100,000 lines;
     a server killed with SIGKILL leaves its writer to write what it had and close the

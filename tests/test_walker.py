@@ -134,6 +134,7 @@ def kind(node: ast.Expr) -> str:
 """
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 @pytest.mark.parametrize("complete", [True, False])
 def test_mypy_names_a_missing_case(tmp_path: Path, complete: bool) -> None:
     """A match over the node kinds that leaves `Not` out is a type error that names it;
