@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import grpc
+import httpx
 import orjson
 import pytest
 from google.protobuf import json_format
@@ -28,6 +29,7 @@ from server.http.context import HttpContext
 from server.metrics import Metrics
 from server.pb import pb
 from server.service import Classifier
+from tests.real_server import free_port, start_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = sorted(
@@ -190,3 +192,68 @@ def test_real_answers_of_every_shipped_ruleset(path: Path, monkeypatch: pytest.M
         assert encode(answer) == reference(answer)
         for result in answer.results:
             assert encode(result) == reference(result)
+
+
+def test_the_http_port_answers_in_json_formats_own_bytes() -> None:
+    """Through the real server: batches (good accounts, an undeclared field, a count
+    given as text, a NaN rate) in both views and a single Classify, each answer what
+    json_format writes for the message it denotes (read back with protobuf's own
+    parser): the same bytes for BASIC; for FULL the same JSON, since the order of a
+    map's keys (`observed`) in json_format's output follows how the map was filled,
+    which the parser does not repeat (the byte-for-byte check of FULL answers is on
+    the servicer's own messages, in the tests above)."""
+    http_port = free_port()
+    process, _port = start_serve(
+        ROOT / "rules", "--no-watch", "--decision-log", "off", "--http-port", str(http_port)
+    )
+    rows = [*accounts_for_http(), {"followers": "many"}]
+    accounts_sent = [pb.Account(id=f"a{i}", attributes=_values(r)) for i, r in enumerate(rows)]
+    requests: list[tuple[str, Message, type[Message]]] = [
+        (
+            "/v1/classify:batch",
+            pb.ClassifyBatchRequest(accounts=accounts_sent, view=view),
+            pb.ClassifyBatchResponse,
+        )
+        for view in (pb.DECISION_VIEW_BASIC, pb.DECISION_VIEW_FULL)
+    ]
+    requests.append(
+        (
+            "/v1/classify",
+            pb.ClassifyRequest(account=accounts_sent[0], view=pb.DECISION_VIEW_FULL),
+            pb.ClassifyResponse,
+        )
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=30) as client:
+            answers = [
+                (client.post(path, json=json_format.MessageToDict(body)), kind)
+                for path, body, kind in requests
+            ]
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+    for answer, kind in answers:
+        assert answer.status_code == 200, answer.text
+        message = json_format.ParseDict(orjson.loads(answer.content), kind())
+        assert orjson.loads(answer.content) == orjson.loads(reference(message))
+    basic, full = answers[0][0].content, answers[1][0].content
+    assert basic == reference(
+        json_format.ParseDict(orjson.loads(basic), pb.ClassifyBatchResponse())
+    )
+    results = orjson.loads(full)["results"]
+    assert results[-1]["error"]["code"] == 3 and "followers" in results[-1]["error"]["message"]
+    assert results[1]["decision"]["ignoredFields"] == ["not_an_input"]
+    assert "engagement_rate" in results[2]["error"]["message"]  # NaN is refused as input
+    assert results[0]["decision"]["decidedAt"].endswith("Z")  # a Timestamp as RFC 3339
+    assert all(r["decision"]["reasons"] for r in results[:2])
+
+
+def accounts_for_http() -> list[dict[str, Any]]:
+    """A plain account, one with an undeclared field, one with a NaN rate (synthesis)."""
+    plain = {
+        "followers": 45_000,
+        "engagement_rate": 0.042,
+        "platform": "instagram",
+        "topics": ["fashion"],
+    }
+    return [plain, {**plain, "not_an_input": 1}, {**plain, "engagement_rate": math.nan}]
