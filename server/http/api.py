@@ -13,7 +13,8 @@ would call it, with the same guard, drain, metrics and decision log.
 Bodies are the proto3 JSON mapping of the request message (lowerCamelCase or the
 proto's names, enums by name or number, int64 as a string or a number); answers
 are the mapping of the response message, with fields at their default values
-written out (an empty `labels` is `[]`, not absent). A call runs in the order a
+written out (an empty `labels` is `[]`, not absent), written by `answers.encode`
+(the bytes json_format's mapping gives, without its cost). A call runs in the order a
 gRPC call runs: the drain (refused once the server stops; admitted before the
 body is read, so that a call begun is a call in flight), then in a worker thread
 its context bound for the log (rpc, peer, request id), the guard (a caller and
@@ -46,6 +47,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from server.drain import Drain
+from server.http.answers import encode
 from server.http.context import Aborted, HttpContext
 from server.http.openapi import document
 from server.http.tls import PEER_NAMES
@@ -208,13 +210,6 @@ class HttpApi:
             return 200, encode(answer)
         finally:
             context.done()
-
-
-def encode(message: Message) -> bytes:
-    """The proto3 JSON mapping of `message`, fields at their defaults written out."""
-    return orjson.dumps(
-        json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
-    )
 
 
 def _decode(endpoint: Endpoint, body: bytes | None, params: dict[str, str]) -> Message:
