@@ -20,7 +20,6 @@ the auth-context keys gRPC uses."""
 from __future__ import annotations
 
 import ssl
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,28 +27,38 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from server.logs import get_logger
 from server.metrics import Metrics
-from server.security.callers import file_stamp
-from server.security.tls import CertificateProblem, Stamp, load_files
+from server.security.tls import ReloadedFiles, load_files
 
 log = get_logger("tierline.security")
 PEER_NAMES = "tierline.client_certificate_names"  # the key in each request's scope state
 
 
 class HttpCertificates:
-    """The HTTP port's TLS contexts: the one that listens, and the one now served."""
+    """The HTTP port's TLS contexts: the one that listens, and the one now served (made
+    again by `security.tls.ReloadedFiles` when the files change, as on the gRPC port)."""
 
     def __init__(
         self, cert: Path, key: Path, client_ca: Path | None, metrics: Metrics | None = None
     ):
         self.paths = (cert, key, client_ca)
-        self.metrics = metrics
-        self._lock = threading.Lock()
-        self._stamp = self._stamps()
-        self._refused: Stamp | None = None
-        self.serial = load_files(cert, key, client_ca).serial  # raises: the start is refused
-        self.current = self._context()
+        self._files = ReloadedFiles(
+            self.paths, self._load, lambda served: served[1], "http", metrics
+        )  # raises: the start is refused
         self.listening = self._context()
         self.listening.sni_callback = self._choose
+
+    @property
+    def current(self) -> ssl.SSLContext:
+        return self._files.current[0]
+
+    @property
+    def serial(self) -> int:
+        return self._files.current[1]
+
+    def _load(self) -> tuple[ssl.SSLContext, int]:
+        cert, key, client_ca = self.paths
+        serial = load_files(cert, key, client_ca).serial  # checked as the gRPC port checks
+        return self._context(), serial
 
     def _context(self) -> ssl.SSLContext:
         """A server context of the files as they are (TLS 1.2 at least, HTTP/1.1)."""
@@ -63,9 +72,6 @@ class HttpCertificates:
             context.load_verify_locations(cafile=str(client_ca))
         return context
 
-    def _stamps(self) -> Stamp:
-        return tuple(file_stamp(p) for p in self.paths if p is not None)
-
     def _choose(self, connection: ssl.SSLObject, _name: str | None, _ctx: Any) -> None:
         """Before the certificate is sent: the context of the newest good files. Never
         raises (a raise would fail the handshake)."""
@@ -77,35 +83,10 @@ class HttpCertificates:
 
     def fresh(self) -> ssl.SSLContext:
         """The context to serve: made again when the files changed and the new set is good."""
-        stamp = self._stamps()
-        if stamp == self._stamp or stamp == self._refused:
-            return self.current
-        with self._lock:
-            if stamp == self._stamp:  # another handshake loaded it meanwhile
-                return self.current
-            cert, key, client_ca = self.paths
-            try:
-                serial = load_files(cert, key, client_ca).serial
-                context = self._context()
-            except (CertificateProblem, ssl.SSLError, OSError) as problem:
-                self._refused = stamp
-                log.error(
-                    "tls_certificate_refused",
-                    port="http",
-                    problem=str(problem),
-                    serving_serial=f"{self.serial:x}",
-                )
-                self._count("refused")
-                return self.current
-            self._stamp, self._refused = stamp, None
-            self.current, self.serial = context, serial
-            self._count("loaded")
+        (context, serial), new = self._files.fresh()
+        if new:
             log.info("tls_certificate_reloaded", port="http", serial=f"{serial:x}")
-            return context
-
-    def _count(self, result: str) -> None:
-        if self.metrics is not None:
-            self.metrics.tls_reloads.labels(result).inc()
+        return context
 
 
 def peer_names(certificate: dict[str, Any] | None) -> dict[str, list[bytes]]:

@@ -23,11 +23,12 @@ read from the call's auth context after gRPC verified the certificate against
 from __future__ import annotations
 
 import datetime
+import ssl
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 import grpc
 from cryptography import x509
@@ -112,6 +113,64 @@ def _public(key: PrivateKeyTypes) -> bytes:
     )
 
 
+Made = TypeVar("Made")
+
+
+class ReloadedFiles(Generic[Made]):
+    """What the certificate files give (`make`: gRPC's configuration, or an SSL context),
+    made again when one of the files changes. Both ports ask `fresh()` before each
+    handshake (gRPC's fetcher, the HTTP port's SNI hook): a changed set that does not load
+    is refused once (logged, counted) and the last good one keeps serving; `make` raising
+    at the start refuses the start."""
+
+    def __init__(
+        self,
+        paths: tuple[Path, Path, Path | None],
+        make: Callable[[], Made],
+        serial: Callable[[Made], int],
+        port: str,
+        metrics: Metrics | None = None,
+    ):
+        self.paths = paths
+        self.metrics = metrics
+        self._make, self._serial, self._port = make, serial, port
+        self._lock = threading.Lock()
+        self._stamp = self._stamps()
+        self._refused: Stamp | None = None
+        self.current = make()
+
+    def fresh(self) -> tuple[Made, bool]:
+        """The newest good set, and whether it was made by this question."""
+        stamp = self._stamps()
+        if stamp == self._stamp or stamp == self._refused:
+            return self.current, False
+        with self._lock:
+            if stamp == self._stamp:  # another handshake loaded it meanwhile
+                return self.current, False
+            try:
+                made = self._make()
+            except (CertificateProblem, ssl.SSLError, OSError) as problem:
+                self._refused = stamp
+                log.error(
+                    "tls_certificate_refused",
+                    port=self._port,
+                    problem=str(problem),
+                    serving_serial=f"{self._serial(self.current):x}",
+                )
+                self._count("refused")
+                return self.current, False
+            self._stamp, self._refused, self.current = stamp, None, made
+            self._count("loaded")
+            return made, True
+
+    def _stamps(self) -> Stamp:
+        return tuple(_stamp(p) for p in self.paths if p is not None)
+
+    def _count(self, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.tls_reloads.labels(result).inc()
+
+
 class CertificateFiles:
     """The served set, and gRPC's fetcher that replaces it when the files change."""
 
@@ -120,10 +179,9 @@ class CertificateFiles:
     ):
         self.paths = (cert, key, client_ca)
         self.metrics = metrics
-        self._lock = threading.Lock()
-        self._stamp = self._stamps()
-        self.served = load_files(cert, key, client_ca)  # raises: the start is refused
-        self._refused: Stamp | None = None
+        self._files = ReloadedFiles(
+            self.paths, lambda: load_files(cert, key, client_ca), _serial, "grpc", metrics
+        )  # raises: the start is refused
         self._said(self.served, "tls_certificate_loaded")
         left = self.served.not_after - datetime.datetime.now(datetime.UTC)
         if left < EXPIRY_WARNING:
@@ -133,6 +191,10 @@ class CertificateFiles:
                 not_after=self.served.not_after.isoformat(),
                 days_left=round(left.total_seconds() / 86400, 1),
             )
+
+    @property
+    def served(self) -> Served:
+        return self._files.current
 
     @property
     def mutual(self) -> bool:
@@ -150,34 +212,14 @@ class CertificateFiles:
         """gRPC's question before each handshake: a new configuration, or None to keep
         the one it has. Never raises (gRPC would fail the handshake)."""
         try:
-            stamp = self._stamps()
-            if stamp == self._stamp or stamp == self._refused:
+            served, new = self._files.fresh()
+            if not new:
                 return None
-            with self._lock:
-                if stamp == self._stamp:  # another handshake loaded it meanwhile
-                    return None
-                cert, key, client_ca = self.paths
-                try:
-                    served = load_files(cert, key, client_ca)
-                except CertificateProblem as problem:
-                    self._refused = stamp
-                    log.error(
-                        "tls_certificate_refused",
-                        problem=str(problem),
-                        serving_serial=f"{self.served.serial:x}",
-                    )
-                    self._count("refused")
-                    return None
-                self._stamp, self._refused, self.served = stamp, None, served
-                self._count("loaded")
-                self._said(served, "tls_certificate_reloaded")
-                return served.configuration
+            self._said(served, "tls_certificate_reloaded")
+            return served.configuration
         except Exception as error:  # whatever it is, the set that works keeps serving
             log.error("tls_certificate_check_failed", error=repr(error))
             return None
-
-    def _stamps(self) -> Stamp:
-        return tuple(_stamp(p) for p in self.paths if p is not None)
 
     def _said(self, served: Served, event: str) -> None:
         if self.metrics is not None:
@@ -190,9 +232,9 @@ class CertificateFiles:
             client_cas=served.client_cas,
         )
 
-    def _count(self, result: str) -> None:
-        if self.metrics is not None:
-            self.metrics.tls_reloads.labels(result).inc()
+
+def _serial(served: Served) -> int:
+    return served.serial
 
 
 def certificate_names(auth: Mapping[str, Any]) -> list[str]:
