@@ -216,6 +216,20 @@ class ExampleResult:
         )
         return f"{self.example.expect or 'none'}{labels}"
 
+    def to_dict(self) -> dict[str, Any]:
+        """The example's outcome as `tierline test --format json` and the studio show it,
+        with the explanation of a failure."""
+        out: dict[str, Any] = {
+            "line": self.example.span.line,
+            "description": self.example.description,
+            "passed": self.passed,
+            "expected": self.expected(),
+            "got": self.got(),
+        }
+        if not self.passed and self.decision is not None:
+            out["explanation"] = self.decision.explain()
+        return out
+
 
 def run_example(ruleset: Ruleset, example: Example) -> ExampleResult:
     try:

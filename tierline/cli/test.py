@@ -87,17 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _example_json(path: Path, result: ExampleResult) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "file": str(path),
-        "line": result.example.span.line,
-        "description": result.example.description,
-        "passed": result.passed,
-        "expected": result.expected(),
-        "got": result.got(),
-    }
-    if not result.passed and result.decision is not None:
-        out["explanation"] = result.decision.explain()
-    return out
+    return {"file": str(path), **result.to_dict()}
 
 
 def _no_examples(path: Path) -> str:

@@ -163,18 +163,7 @@ def examples_json(ruleset: Ruleset) -> dict[str, Any]:
     """Every example's outcome (as `tierline test --format json` gives it, with the
     explanation of a failure), and the tiers and labels no example reaches."""
     results = ruleset.run_examples()
-    listed = []
-    for result in results:
-        item: dict[str, Any] = {
-            "line": result.example.span.line,
-            "description": result.example.description,
-            "passed": result.passed,
-            "expected": result.expected(),
-            "got": result.got(),
-        }
-        if not result.passed and result.decision is not None:
-            item["explanation"] = result.decision.explain()
-        listed.append(item)
+    listed = [result.to_dict() for result in results]
     tiers, labels = unreached(ruleset, results)
     return {"results": listed, "unreached": {"tiers": tiers, "labels": labels}}
 
