@@ -10,19 +10,23 @@ past the mistakes it can repair, so that every error is reported in one run.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from engine.language import ast
 from engine.language.diagnostics import Diagnostic, RuleError
 from engine.language.grammar import CONTINUATION_WORDS, STATEMENT_KEYWORDS
-from engine.language.recover import read_statement
+from engine.language.recover import Reading, read_statement
 from engine.language.source import Source
 
 _FIRST_WORD = re.compile(r"[ \t]*([A-Za-z_][A-Za-z0-9_]*|\S?)")
 
 
-def parse(source: Source) -> ast.RuleFile:
+def parse(
+    source: Source, read: Callable[[Source, int, int], Reading] = read_statement
+) -> ast.RuleFile:
     """Parse a whole file; raise `RuleError` with every error of every broken statement.
+    `read` reads one statement (`recover.read_statement`; the language services pass one
+    that keeps each statement's reading between edits: `engine/services/incremental.py`).
 
     A broken statement that recovery could repair whole stays in the partial file
     (the checker reads it for the names and types of its line), and so does one
@@ -34,7 +38,7 @@ def parse(source: Source) -> ast.RuleFile:
     diagnostics: list[Diagnostic] = []
     words: set[str] = set()
     for start, end in split_statements(source.text):
-        reading = read_statement(source, start, end)
+        reading = read(source, start, end)
         diagnostics.extend(reading.diagnostics)
         if reading.statement is not None:
             statements.append(reading.statement)

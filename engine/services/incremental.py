@@ -21,17 +21,15 @@ The result equals `parse(source)`, spans and diagnostics included
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from typing import Any
 
 from engine.language import ast
 from engine.language.diagnostics import Diagnostic
-from engine.language.parse import PartialParse, comments, split_statements
+from engine.language.parse import parse
 from engine.language.recover import Reading, read_statement
 from engine.language.source import Source, Span
 
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _set = object.__setattr__
 
 
@@ -87,6 +85,7 @@ class StatementCache:
         self._readings: OrderedDict[tuple[str, bool], list[_Placed]] = OrderedDict()
         self.hits = 0
         self.misses = 0
+        self._used: dict[tuple[str, bool], int] = {}  # per parse: readings handed out
         self._scratch: StatementCache | None = None
 
     def scratch(self) -> StatementCache:
@@ -99,47 +98,35 @@ class StatementCache:
     def parse(self, source: Source) -> ast.RuleFile:
         """What `engine.language.parse.parse` gives (raising PartialParse the same way),
         from the readings kept; each statement not seen before is read."""
-        statements: list[ast.Statement] = []
-        diagnostics: list[Diagnostic] = []
-        words: set[str] = set()
-        used: dict[tuple[str, bool], int] = {}  # a text written twice needs two readings
-        text = source.text
-        line = 0
-        offset = 0
-        for start, end in split_statements(text):
-            line += text.count("\n", offset, start)
-            offset = start
-            statement_text = text[start:end]
-            first = start == 0  # only a statement on the first line is read at line 1
-            key = (statement_text, first)
-            placed = self._readings.get(key)
-            nth = used.get(key, 0)
-            used[key] = nth + 1
-            if placed is None or nth >= len(placed):
-                self.misses += 1
-                alone = Source(statement_text if first else "\n" + statement_text, source.path)
-                entry = _Placed(read_statement(alone, 0 if first else 1, len(alone.text)))
-                self._readings.setdefault(key, []).append(entry)
-            else:
-                self.hits += 1
-                self._readings.move_to_end(key)
-                entry = placed[nth]
-            reading = entry if first else entry.move(start - 1, line - 1)
-            if isinstance(reading, _Placed):
-                reading = reading.reading
-            diagnostics.extend(reading.diagnostics)
-            if reading.statement is not None:
-                statements.append(reading.statement)
-            if reading.maybe_declared is not None:
-                words.update(reading.maybe_declared)
-            elif reading.statement is None:
-                words.update(_WORD.findall(statement_text))
-        while len(self._readings) > self.size:
-            self._readings.popitem(last=False)
-        if diagnostics:
-            partial = ast.RuleFile(tuple(statements))
-            raise PartialParse(source, diagnostics, partial, frozenset(words))
-        return ast.RuleFile(tuple(statements), tuple(comments(source)))
+        self._used = {}  # a text written twice needs two readings
+        try:
+            return parse(source, self._read)
+        finally:
+            while len(self._readings) > self.size:
+                self._readings.popitem(last=False)
+
+    def _read(self, source: Source, start: int, end: int) -> Reading:
+        """The reading of source.text[start:end], kept from an earlier version where the
+        same text stood (its spans moved to where it stands now), else read alone."""
+        statement_text = source.text[start:end]
+        first = start == 0  # only a statement on the first line is read at line 1
+        key = (statement_text, first)
+        placed = self._readings.get(key)
+        nth = self._used.get(key, 0)
+        self._used[key] = nth + 1
+        if placed is None or nth >= len(placed):
+            self.misses += 1
+            alone = Source(statement_text if first else "\n" + statement_text, source.path)
+            entry = _Placed(read_statement(alone, 0 if first else 1, len(alone.text)))
+            self._readings.setdefault(key, []).append(entry)
+        else:
+            self.hits += 1
+            self._readings.move_to_end(key)
+            entry = placed[nth]
+        if first:
+            return entry.reading
+        line = source.span(start, start).line - 1
+        return entry.move(start - 1, line - 1)
 
 
 def _node_fields() -> dict[type, tuple[str, ...]]:
