@@ -39,6 +39,7 @@ def test_the_pair_index_finds_what_every_pair_finds(text: str) -> None:
     assert _findings(text, all_pairs=False) == _findings(text, all_pairs=True)
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 def test_bands_per_platform_split_into_small_groups() -> None:
     """10,000 tiers, a band of followers per platform: each rule is compared with
     the few that share its platform and band, not with all the others."""

@@ -209,6 +209,7 @@ def test_an_archive_that_turns_read_only_fails_calls_naming_the_log_and_recovers
     assert info.digest in _archived_digests_cover_the_log(log_path, archive)
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 def test_under_drop_an_unarchivable_version_is_counted_as_dropped(
     disk: Path, tmp_path: Path
 ) -> None:

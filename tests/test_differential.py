@@ -213,6 +213,7 @@ def test_an_overlap_is_refused_with_a_witness() -> None:
     assert "for example followers 50,000" in diag.message
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 def test_five_thousand_tiers_compile_flat_and_agree_with_the_reference() -> None:
     """A generated ruleset of 5,000 tiers (one a country x band, as teams generate them):
     it compiles (an elif chain of that length overflowed the compiler), and decides as the

@@ -122,6 +122,7 @@ def _restarted(server_pid: int, old: int) -> bool:
         return False
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 def test_drop_policy_counts_exactly_what_a_dead_writer_cost(tmp_path: Path) -> None:
     log_path = tmp_path / "decisions.log"
     metrics_port = free_port()
@@ -219,6 +220,7 @@ def test_a_full_disk_fails_calls_with_unavailable_and_recovers(
     assert callers.longest_s["health"] < 1.0
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 def test_a_full_disk_under_drop_counts_exactly_what_is_missing(
     small_disk: Path, tmp_path: Path
 ) -> None:

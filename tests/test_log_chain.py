@@ -304,6 +304,7 @@ def test_a_cut_line_left_by_a_killed_writer_is_chained_by_the_next(tmp_path: Pat
     assert (code, verdict["problems"]) == (0, [])
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 def test_a_full_disk_leaves_a_log_that_verifies(tmp_path: Path) -> None:
     private, public = new_key(tmp_path)
     disk = tmp_path / "disk"

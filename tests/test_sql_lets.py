@@ -146,6 +146,7 @@ def _sql(rules: Path, dialect: str) -> str:
     return done.stdout.rstrip().rstrip(";")
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_the_sql_of_a_let_chain_grows_linearly(dialect: str) -> None:
     """Each let is one helper column: 40 lets add twice what 20 add over 10, where
