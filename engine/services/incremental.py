@@ -85,7 +85,6 @@ class StatementCache:
         self._readings: OrderedDict[tuple[str, bool], list[_Placed]] = OrderedDict()
         self.hits = 0
         self.misses = 0
-        self._used: dict[tuple[str, bool], int] = {}  # per parse: readings handed out
         self._scratch: StatementCache | None = None
 
     def scratch(self) -> StatementCache:
@@ -98,22 +97,24 @@ class StatementCache:
     def parse(self, source: Source) -> ast.RuleFile:
         """What `engine.language.parse.parse` gives (raising PartialParse the same way),
         from the readings kept; each statement not seen before is read."""
-        self._used = {}  # a text written twice needs two readings
+        used: dict[tuple[str, bool], int] = {}  # a text written twice needs two readings
         try:
-            return parse(source, self._read)
+            return parse(source, lambda src, start, end: self._read(src, start, end, used))
         finally:
             while len(self._readings) > self.size:
                 self._readings.popitem(last=False)
 
-    def _read(self, source: Source, start: int, end: int) -> Reading:
+    def _read(
+        self, source: Source, start: int, end: int, used: dict[tuple[str, bool], int]
+    ) -> Reading:
         """The reading of source.text[start:end], kept from an earlier version where the
         same text stood (its spans moved to where it stands now), else read alone."""
         statement_text = source.text[start:end]
         first = start == 0  # only a statement on the first line is read at line 1
         key = (statement_text, first)
         placed = self._readings.get(key)
-        nth = self._used.get(key, 0)
-        self._used[key] = nth + 1
+        nth = used.get(key, 0)
+        used[key] = nth + 1
         if placed is None or nth >= len(placed):
             self.misses += 1
             alone = Source(statement_text if first else "\n" + statement_text, source.path)
