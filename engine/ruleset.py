@@ -7,12 +7,11 @@ import gc
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.analysis.changes import REFUSED, Changes, Decide, changes
 from engine.analysis.cover import reaching
 from engine.checker.model import CheckedRuleset, Example
-from engine.columnar.evaluate import ColumnarProgram, Columns
 from engine.decision import Decision, Reason
 from engine.language.diagnostics import did_you_mean
 from engine.language.source import Source
@@ -21,6 +20,9 @@ from engine.python.evaluator import Program, compile_program
 from engine.python.explainer import Explainer, compile_explainer
 from engine.python.reasoner import Reasoner, compile_reasoner
 from engine.python.values import ClassifyError, InputError, RuleConflict, undeclared
+
+if TYPE_CHECKING:  # numpy is loaded with the columnar evaluator, when it is first used
+    from engine.columnar.evaluate import ColumnarProgram, Columns
 
 # From this many accounts (a list of dicts), `classify_many` would run the columnar
 # evaluator; None: never. Measured (BENCHMARKS.md, issue 29), it does not gain: a
@@ -178,6 +180,8 @@ class Ruleset:
     def columnar(self) -> ColumnarProgram:
         """The rules over columns; compiled on first use."""
         if self._columnar is None:
+            from engine.columnar.evaluate import ColumnarProgram
+
             self._columnar = ColumnarProgram(self.checked, self.classify)
         return self._columnar
 

@@ -20,7 +20,6 @@ from server.archive import Archive, StartRefused, check_log_path
 from server.decision_log import READY_WAIT_S, open_decision_log
 from server.drain import Drain
 from server.health import Health
-from server.http.serve import start_http
 from server.loading import FolderReload, StartLoad
 from server.logs import get_logger
 from server.metrics import Metrics
@@ -143,6 +142,8 @@ def create_server(settings: Settings) -> Running:
     # The same servicer, guard and log as HTTP/JSON; serving before gRPC listens (it does
     # at add_*_port, before `start`): whoever reaches the gRPC port reaches this one.
     if settings.http_port is not None:
+        from server.http.serve import start_http  # Starlette and uvicorn: only when asked
+
         try:
             http = start_http(settings, classifier, guard, metrics, drain)
         except (OSError, CertificateProblem) as error:
