@@ -1,0 +1,363 @@
+"""Saying the engine's texts in another language than English, at the edge.
+
+English is what every stage makes and what the CLI, gRPC and the language server
+print. A caller that shows a person German (the studio) renders each text again:
+
+- a `Phrase` (a catalogued text: a diagnostic's message or hint, a summary, "did you
+  mean") from the German catalogue (`german.py`), by its key, with its fields said in
+  German too (a type described, "always", a number as German writes it);
+- a text of the syntax explainer (`mistakes.py`, `syntax_errors.py`), whose sentences
+  are a closed set, by its German pattern (`SYNTAX`);
+- numbers written by the engine in English (10,000; 3.5%) as German writes them
+  (10.000; 3,5 %), outside quoted texts and code in backticks.
+
+What is the rule language (names, keywords, literals in backticks or quotes) stays as
+it is. A text the German catalogue does not know is given back in English: better an
+English sentence than a wrong German one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from string import Formatter
+from typing import Any, Final
+
+from engine.language import german
+from engine.language.phrase import Phrase
+
+LANGUAGES: Final = ("en", "de")
+
+
+def language_of(requested: str | None) -> str:
+    """The language to answer in for a request's `?lang=` or Accept-Language value
+    ("de-DE,de;q=0.9,en;q=0.8" → "de"): the first listed that is known, else English."""
+    for part in (requested or "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        primary = tag.split("-")[0]
+        if primary in LANGUAGES:
+            return primary
+    return "en"
+
+
+# ------------------------------------------------------------------ numbers
+
+# An English-written number: 10,000 / 3.5 / -2 / 3.5% (not part of a name such as
+# rate_2, nor a literal of the rules such as 10k or 1_000, nor 1.8e308).
+_NUMBER = re.compile(r"(?<![\w.,])(-?)(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(%?)(?![\w%]|\.\d|,\d)")
+# What is not prose: quoted texts and code in backticks.
+_VERBATIM = re.compile(r'"(?:[^"\\\n]|\\.)*"|`[^`\n]*`')
+
+
+def german_number(text: str) -> str:
+    """One English-written number ("10,000", "3.5%") as German writes it."""
+    match = _NUMBER.fullmatch(text)
+    return _german(match) if match else text
+
+
+def _german(match: re.Match[str]) -> str:
+    sign, whole, decimals, percent = match.groups()
+    out = sign + whole.replace(",", ".")
+    if decimals:
+        out += "," + decimals
+    return out + (" %" if percent else "")
+
+
+def german_numbers(text: str) -> str:
+    """Every English-written number of a text in German form, except in quoted texts
+    and in code between backticks."""
+    out, last = [], 0
+    for verbatim in _VERBATIM.finditer(text):
+        out.append(_NUMBER.sub(_german, text[last : verbatim.start()]))
+        out.append(verbatim.group(0))
+        last = verbatim.end()
+    out.append(_NUMBER.sub(_german, text[last:]))
+    return "".join(out)
+
+
+def format_number(value: float, spec: str = "") -> str:
+    """A number formatted by a `str.format` spec, then written German (10.000; 3,5)."""
+    shown = format(value, spec)
+    return shown.translate(str.maketrans({",": ".", ".": ","}))
+
+
+class _Code:
+    """A field marked `!c` in a German template: the rule language's spelling."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+class _GermanFormatter(Formatter):
+    """`str.format` for German templates: numbers German, `!c` fields as code."""
+
+    def convert_field(self, value: Any, conversion: str | None) -> Any:
+        if conversion == "c":
+            return _Code(value)
+        return super().convert_field(value, conversion)
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return format_number(value, format_spec)
+        return super().format_field(value, format_spec)
+
+
+_FORMATTER: Final = _GermanFormatter()
+
+
+def fill(template: str, fields: Mapping[str, Any]) -> str:
+    """A German template filled: numbers German, `{x!c}` as the rule language writes x."""
+    return _FORMATTER.vformat(template, (), dict(fields))
+
+
+# ------------------------------------------------------------------ catalogued texts
+
+# Plain English fields (not phrases), said by pattern: (pattern, German replacement).
+_FIELD_PATTERNS: Final[list[tuple[re.Pattern[str], str]]] = [
+    (re.compile(r"^: for example (.*)$", re.S), r": zum Beispiel \1"),
+    (re.compile(r"^ or (\S+)$"), r" oder \1"),
+    (re.compile(r"^(.*) \((\d+) digits\)$"), r"\1 (\2 Stellen)"),
+    (re.compile(r"^from (\S+) to (\S+)$"), r"von \1 bis \2"),
+    (re.compile(r"^between (\S+) and (\S+)$"), r"zwischen \1 und \2"),
+    (
+        re.compile(r"^at least (\S+) \(and at most (\S+)\)$"),
+        r"von mindestens \1 (und höchstens \2)",
+    ),
+    (re.compile(r"^at least (\S+)$"), r"von mindestens \1"),
+    (re.compile(r"^at most (\S+)$"), r"von höchstens \1"),
+    (re.compile(r"^above (\S+)$"), r"über \1"),
+    (re.compile(r"^below (\S+)$"), r"unter \1"),
+    # what the solver could not decide (engine/analysis/prove.py)
+    (re.compile(r"^tier '(.*)' can match$"), r"Stufe '\1' zutreffen kann"),
+    (
+        re.compile(r"^tiers '(.*)' and '(.*)' can match one account$"),
+        r"die Stufen '\1' und '\2' auf ein Konto zutreffen können",
+    ),
+    (re.compile(r"^tier '(.*)' is reached$"), r"Stufe '\1' erreicht wird"),
+    (re.compile(r"^label '(.*)' can hold$"), r"Merkmal '\1' gelten kann"),
+    (re.compile(r"^label '(.*)' always holds$"), r"Merkmal '\1' immer gilt"),
+    (
+        re.compile(r"^every account gets one of the (\S+) tiers$"),
+        r"jedes Konto eine der \1 Stufen erhält",
+    ),
+    (re.compile(r"^every account gets a tier$"), "jedes Konto eine Stufe erhält"),
+]
+
+# Fields whose value is a number or values written in English (a range, an example
+# account): their numbers are said German. Others (names, literals) stay as written.
+_VALUE_FIELDS: Final = frozenset({"value", "allowed", "example", "low", "high"})
+# ... except where the field is a literal of the rules ("100k is more than 10k").
+_KINDS: Final = {"tier": "Stufe", "label": "Merkmal"}
+_LITERAL_FIELDS: Final = frozenset({("empty-range", "low"), ("empty-range", "high")})
+
+
+def _field(code: str, name: str, value: Any) -> Any:
+    if isinstance(value, Phrase):
+        return localized(value, "de")
+    if not isinstance(value, str):
+        return value
+    if name == "kind" and value in _KINDS:
+        return _KINDS[value]
+    if value in german.WORDS:
+        return german.WORDS[value]
+    for pattern, replacement in _FIELD_PATTERNS:
+        if pattern.match(value):
+            value = pattern.sub(replacement, value)
+            break
+    if name in _VALUE_FIELDS and (code, name) not in _LITERAL_FIELDS:
+        return german_numbers(value)
+    return value
+
+
+def _template(phrase: Phrase) -> str | None:
+    code, kind, variant = phrase.key
+    if kind == "text":
+        return german.TEXTS.get(variant)
+    table = german.MESSAGES if kind == "message" else german.HINTS
+    return table.get(code, {}).get(variant)
+
+
+def _phrase(phrase: Phrase) -> str:
+    template = _template(phrase)
+    if template is None:
+        return str(phrase)
+    code = phrase.key[0]
+    fields = {name: _field(code, name, value) for name, value in phrase.fields.items()}
+    if phrase.key == ("", "text", "omitted"):
+        fields["counted"] = german.COUNTED.get(str(fields["counted"]), german.COUNTED["findings"])
+    if code == "syntax" and "message" in fields:
+        fields["message"] = syntax(str(phrase.fields["message"]))
+    try:
+        return fill(template, fields)
+    except (KeyError, ValueError, IndexError):  # a field the template cannot take
+        return str(phrase)
+
+
+def localized(text: str | None, language: str) -> str | None:
+    """`text` (an engine text) said in `language`; English and None as they are."""
+    if text is None or language != "de":
+        return text
+    if isinstance(text, Phrase):
+        return _phrase(text)
+    return syntax(text)
+
+
+# ------------------------------------------------------------------ the syntax explainer
+
+_Rule = tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]
+
+
+def _expected(words: str) -> str:
+    """ "'a', 'b' or …" / "a name, a number" said German (the words quoted stay)."""
+    out = words.replace(" or …", " oder …").replace(" or ", " oder ")
+    for english, german_ in (
+        ("a name", "ein Name"),
+        ("a number", "eine Zahl"),
+        ('a quoted text ("…")', 'ein Text in Anführungszeichen ("…")'),
+        ("a statement", "eine Anweisung"),
+    ):
+        out = out.replace(english, german_)
+    return out
+
+
+def _found(found: str) -> str:
+    for english, german_ in (
+        ("found the name ", "gefunden wurde der Name "),
+        ("found the number ", "gefunden wurde die Zahl "),
+        ("found the text ", "gefunden wurde der Text "),
+        ("found ", "gefunden wurde "),
+        ("the statement ends here", "hier endet die Anweisung"),
+    ):
+        if found.startswith(english):
+            return german_ + found[len(english) :]
+    return found
+
+
+_QUANTITY: Final = {
+    "M for a million": "M für eine Million",
+    "B for a billion": "B für eine Milliarde",
+    "k for a thousand": "k für tausend",
+}
+
+SYNTAX: Final[list[_Rule]] = [
+    (
+        re.compile(r"^'(.*)' is not a quote the rules read$"),
+        r"'\1' ist kein Anführungszeichen, das die Regeln lesen",
+    ),
+    (re.compile(r"^'(.*)' is not an operator$"), r"'\1' ist kein Operator"),
+    (
+        re.compile(r"^'(.*)' is not a word of the rule language here$"),
+        r"'\1' ist hier kein Wort der Regelsprache",
+    ),
+    (
+        re.compile(r"^'(.*)' is not a word of the rule language$"),
+        r"'\1' ist kein Wort der Regelsprache",
+    ),
+    (
+        re.compile(r"^keywords are lower case: (.*)$"),
+        r"Schlüsselwörter werden kleingeschrieben: \1",
+    ),
+    (
+        re.compile(r"^(\S+): a comma does not group digits here$"),
+        r"\1: ein Komma gruppiert hier keine Ziffern",
+    ),
+    (
+        re.compile(r"^(\S+): points do not group digits here$"),
+        r"\1: Punkte gruppieren hier keine Ziffern",
+    ),
+    (re.compile(r"^(.+): a comma is not a decimal point$"), r"\1: ein Komma ist kein Dezimalpunkt"),
+    (re.compile(r"^write (\S+) as (\S+) or (\S+)$"), r"schreiben Sie \1 als \2 oder \3"),
+    (re.compile(r"^write (\S+) as (\S+)$"), r"schreiben Sie \1 als \2"),
+    (re.compile(r"^write (\S+) or (\S+)$"), r"schreiben Sie \1 oder \2"),
+    (
+        re.compile(r"^write (\S+) with a point and no space$"),
+        r"schreiben Sie \1 mit Punkt und ohne Leerzeichen",
+    ),
+    (re.compile(r"^write (\S+) with a point$"), r"schreiben Sie \1 mit Punkt"),
+    (re.compile(r"^write (\S+) without a space$"), r"schreiben Sie \1 ohne Leerzeichen"),
+    (re.compile(r"^write (\S+) \(or (.+)\)$"), r"schreiben Sie \1 (oder \2)"),
+    (re.compile(r"^write (\S+)$"), r"schreiben Sie \1"),
+    (
+        re.compile(r"^write (\S+): (.+) \(k is a thousand\)$"),
+        lambda m: (
+            f"schreiben Sie {m.group(1)}: {_QUANTITY.get(m.group(2), m.group(2))} (k ist tausend)"
+        ),
+    ),
+    (re.compile(r"^'(.*)' is not a comparison here$"), r"'\1' ist hier kein Vergleich"),
+    (
+        re.compile(r"^use `above` for more than \(or `at least` to include the number\)$"),
+        "verwenden Sie `above` für „mehr als“ (oder `at least`, um die Zahl einzuschließen)",
+    ),
+    (
+        re.compile(r"^use `below` for less than \(or `at most` to include the number\)$"),
+        "verwenden Sie `below` für „weniger als“ (oder `at most`, um die Zahl einzuschließen)",
+    ),
+    (
+        re.compile(r"^a percent sign belongs to its number$"),
+        "ein Prozentzeichen gehört direkt an seine Zahl",
+    ),
+    (
+        re.compile(r"^'(.*)' is not a number the rules read$"),
+        r"'\1' ist keine Zahl, die die Regeln lesen",
+    ),
+    (
+        re.compile(r"^this text has no closing quote$"),
+        "diesem Text fehlt das schließende Anführungszeichen",
+    ),
+    (re.compile(r'^close it with "$'), 'schließen Sie ihn mit "'),
+    (
+        re.compile(r"^a (\w+) is a quoted text$"),
+        r"der Wert von `\1` ist ein Text in Anführungszeichen",
+    ),
+    (re.compile(r"^put it in quotes: (.*)$"), r"setzen Sie ihn in Anführungszeichen: \1"),
+    (
+        re.compile(r"^use straight double quotes: (.*)$"),
+        r"verwenden Sie gerade doppelte Anführungszeichen: \1",
+    ),
+    (re.compile(r"^a ruleset name is one word$"), "ein Regelwerksname ist ein einziges Wort"),
+    (re.compile(r"^write it as one: (.*)$"), r"schreiben Sie ihn als ein Wort: \1"),
+    (
+        re.compile(r"^an example names the tier it expects before its labels$"),
+        "ein Beispiel nennt die erwartete Stufe vor seinen Merkmalen",
+    ),
+    (
+        re.compile(
+            r"^expect micro labels fashion_expert "
+            r"\(or `expect none labels none`: no tier, no label\)$"
+        ),
+        "expect micro labels fashion_expert (oder `expect none labels none`: keine Stufe, "
+        "kein Merkmal)",
+    ),
+    (
+        re.compile(r"^expected a statement \((.*)\); (.*)$"),
+        lambda m: f"erwartet wurde eine Anweisung ({m.group(1)}); {_found(m.group(2))}",
+    ),
+    (
+        re.compile(r"^expected (.*); (found .*|the statement ends here)$"),
+        lambda m: f"erwartet wurde {_expected(m.group(1))}; {_found(m.group(2))}",
+    ),
+    (
+        re.compile(r"^a level needs bands, one per indented line, such as (`.*`)$"),
+        r"ein Level braucht Bänder, eines je eingerückter Zeile, etwa \1",
+    ),
+    (re.compile(r"^did you mean '(.*)'\?$"), r"meinten Sie '\1'?"),
+    (re.compile(r"^a statement starts with (.*)$"), r"eine Anweisung beginnt mit \1"),
+    (
+        re.compile(r"^indent a line that continues the statement above$"),
+        "rücken Sie eine Zeile ein, die die Anweisung darüber fortsetzt",
+    ),
+]
+
+
+def syntax(text: str) -> str:
+    """A sentence of the syntax explainer in German, or as it is if not one of them."""
+    for pattern, replacement in SYNTAX:
+        match = pattern.match(text)
+        if match:
+            if callable(replacement):
+                return replacement(match)
+            return match.expand(replacement)
+    return text
