@@ -282,3 +282,24 @@ WORDS: Final[dict[str, str]] = {
     "`has` tests a set of texts": "`has` prüft eine Menge von Texten",
     "`in {…}` tests a text": "`in {…}` prüft einen Text",
 }
+
+# What a hover says (engine/services/hover.py, SAID), in German.
+HOVER: Final[dict[str, str]] = {
+    "percent-api": " (die API nimmt Prozentwerte als Bruchteile)",
+    "input": "**input** `{name}`: {type}",
+    "values": "Werte: {range}",
+    "no-default": "ohne Vorgabewert",
+    "default": "Vorgabewert {value}",
+    "optional": "optional ({default})",
+    "required": "erforderlich: jedes Konto gibt sie an",
+    "level": "**level** `{name}` aus `{source}`: das erste Band, das zutrifft, wird gewählt "
+    "({bands})",
+    "let": "**let** `{name}`: {type}",
+    "type-unknown": "Typ unbekannt (die Datei hat Fehler)",
+    "band": "**band** `{name}` von Level `{level}`: `{test}`",
+    "band-otherwise": "**band** `{name}` von Level `{level}`: wenn kein Band darüber zutrifft",
+    "tier": "**tier** `{name}`",
+    "label": "**label** `{name}`",
+    "rules": ": {count} Regeln vergeben sie",
+    "otherwise": " (`otherwise`: jedes Konto, das keine Stufe darüber nimmt)",
+}

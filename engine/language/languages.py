@@ -75,10 +75,12 @@ def german_numbers(text: str) -> str:
     return "".join(out)
 
 
+_SWAP: Final = str.maketrans(",.", ".,")
+
+
 def format_number(value: float, spec: str = "") -> str:
     """A number formatted by a `str.format` spec, then written German (10.000; 3,5)."""
-    shown = format(value, spec)
-    return shown.translate(str.maketrans({",": ".", ".": ","}))
+    return format(value, spec).translate(_SWAP)
 
 
 class _Code:
@@ -88,7 +90,7 @@ class _Code:
         self.value = value
 
     def __format__(self, spec: str) -> str:
-        return format(self.value, spec)
+        return str(format(self.value, spec))
 
 
 class _GermanFormatter(Formatter):
@@ -102,7 +104,7 @@ class _GermanFormatter(Formatter):
     def format_field(self, value: Any, format_spec: str) -> str:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return format_number(value, format_spec)
-        return super().format_field(value, format_spec)
+        return str(super().format_field(value, format_spec))
 
 
 _FORMATTER: Final = _GermanFormatter()
@@ -116,10 +118,8 @@ def fill(template: str, fields: Mapping[str, Any]) -> str:
 # ------------------------------------------------------------------ catalogued texts
 
 # Plain English fields (not phrases), said by pattern: (pattern, German replacement).
-_FIELD_PATTERNS: Final[list[tuple[re.Pattern[str], str]]] = [
-    (re.compile(r"^: for example (.*)$", re.S), r": zum Beispiel \1"),
-    (re.compile(r"^ or (\S+)$"), r" oder \1"),
-    (re.compile(r"^(.*) \((\d+) digits\)$"), r"\1 (\2 Stellen)"),
+# An input's range as the checker words it (engine/checker/bands.py).
+_RANGES: Final[list[tuple[re.Pattern[str], str]]] = [
     (re.compile(r"^from (\S+) to (\S+)$"), r"von \1 bis \2"),
     (re.compile(r"^between (\S+) and (\S+)$"), r"zwischen \1 und \2"),
     (
@@ -130,6 +130,14 @@ _FIELD_PATTERNS: Final[list[tuple[re.Pattern[str], str]]] = [
     (re.compile(r"^at most (\S+)$"), r"von höchstens \1"),
     (re.compile(r"^above (\S+)$"), r"über \1"),
     (re.compile(r"^below (\S+)$"), r"unter \1"),
+]
+
+# Plain English fields (not phrases), said by pattern: (pattern, German replacement).
+_FIELD_PATTERNS: Final[list[tuple[re.Pattern[str], str]]] = [
+    (re.compile(r"^: for example (.*)$", re.S), r": zum Beispiel \1"),
+    (re.compile(r"^ or (\S+)$"), r" oder \1"),
+    (re.compile(r"^(.*) \((\d+) digits\)$"), r"\1 (\2 Stellen)"),
+    *_RANGES,
     # what the solver could not decide (engine/analysis/prove.py)
     (re.compile(r"^tier '(.*)' can match$"), r"Stufe '\1' zutreffen kann"),
     (
@@ -152,6 +160,15 @@ _VALUE_FIELDS: Final = frozenset({"value", "allowed", "example", "low", "high"})
 # ... except where the field is a literal of the rules ("100k is more than 10k").
 _KINDS: Final = {"tier": "Stufe", "label": "Merkmal"}
 _LITERAL_FIELDS: Final = frozenset({("empty-range", "low"), ("empty-range", "high")})
+
+
+def range_words(text: str) -> str:
+    """An input's range as the checker words it ("from 0% to 100%") in German words
+    (its numbers still English-written: `german_numbers` says them)."""
+    for pattern, replacement in _RANGES:
+        if pattern.match(text):
+            return pattern.sub(replacement, text)
+    return text
 
 
 def _field(code: str, name: str, value: Any) -> Any:
@@ -361,3 +378,132 @@ def syntax(text: str) -> str:
                 return replacement(match)
             return match.expand(replacement)
     return text
+
+
+# ------------------------------------------------------------------ explanations
+
+_GAP = re.compile(r"^(.*): (-?[\d,.]+(?:e[+-]?\d+)?%?) (short|over)$|^(.*): off by (\S+)$", re.S)
+_HEADER = re.compile(r"^tier (.*?): rule '(.*)' at (.*):(\d+) \(ruleset (.*)\)$")
+_OTHERWISE = re.compile(
+    r"^tier (.*?): no tier rule matched, so `otherwise (.*)` at (.*):(\d+) applies "
+    r"\(ruleset (.*)\)$"
+)
+_NONE = re.compile(r"^tier none: no tier rule matched \(ruleset (.*)\)$")
+_NEEDS = re.compile(r"^  ✗ (\S+) \(line (\d+)\) needs (.*)$", re.S)
+_DIVISION = re.compile(r"^  division by zero in (`.*`) \((.*) is 0\): taken as 0$")
+_HEADS: Final = {
+    "tiers tried:": "geprüfte Stufen:",
+    "tiers tried first:": "zuvor geprüfte Stufen:",
+    "other tiers:": "weitere Stufen:",
+    "notes:": "Hinweise:",
+    "labels: none": "Merkmale: keine",
+}
+
+
+def gap(text: str) -> str:
+    """By how much a failed test missed ("55,000 short"), in German ("55.000 zu wenig")."""
+    match = re.fullmatch(r"(-?[\d,.]+(?:e[+-]?\d+)?%?) (short|over)|off by (\S+)", text)
+    if match is None:
+        return text
+    if match.group(3):
+        return f"um {german_numbers(match.group(3))} daneben"
+    amount = german_numbers(match.group(1))
+    return f"{amount} zu wenig" if match.group(2) == "short" else f"{amount} zu viel"
+
+
+def _ruleset(said: str) -> str:
+    name, _, version = said.partition(", version ")
+    return f"Regelwerk {name}" + (f", Version {version}" if version else "")
+
+
+def _held(rest: str, conditions: list[str]) -> str | None:
+    """`COND (name value, …)`: the condition as written, the values German."""
+    for condition in conditions:
+        if rest.startswith(condition + " (") and rest.endswith(")"):
+            return f"{condition} ({german_numbers(rest[len(condition) + 2 : -1])})"
+    return None
+
+
+def _label_line(rest: str, conditions: list[str]) -> str | None:
+    """`COND (values); COND (values)` of a label that held."""
+    out: list[str] = []
+    while rest:
+        for condition in conditions:
+            if rest.startswith(condition + " ("):
+                end = rest.find("); ", len(condition))
+                part, rest = (rest, "") if end < 0 else (rest[: end + 1], rest[end + 3 :])
+                shown = _held(part, [condition])
+                if shown is None:
+                    return None
+                out.append(shown)
+                break
+        else:
+            return None
+    return "; ".join(out)
+
+
+def _needs(match: re.Match[str], conditions: list[str]) -> str | None:
+    rule, line, rest = match.groups()
+    missed = ""
+    found = _GAP.match(rest)
+    if found:
+        rest, missed = (found.group(1), f"{found.group(2)} {found.group(3)}")
+        if found.group(4) is not None:
+            rest, missed = found.group(4), f"off by {found.group(5)}"
+    for condition in sorted(conditions, key=len, reverse=True):
+        if rest == condition or rest.startswith(condition + "; has "):
+            has = rest[len(condition) + len("; has ") :] if rest != condition else ""
+            out = f"  ✗ {rule} (Zeile {line}) braucht {condition}"
+            if has:
+                out += f"; hat {german_numbers(has)}"
+            return out + (f": {gap(missed)}" if missed else "")
+    return None
+
+
+def explanation(text: str, language: str, conditions: list[str]) -> str:
+    """`Decision.explain()` said in `language`. `conditions` are the texts of the
+    conditions the decision evaluated (its reasons'), which stay as the rules write
+    them; a line this does not recognise is left in English."""
+    if language != "de":
+        return text
+    known = sorted(set(conditions), key=len, reverse=True)
+    out = []
+    for line in text.split("\n"):
+        out.append(_explained(line, known) or line)
+    return "\n".join(out)
+
+
+def _explained(line: str, conditions: list[str]) -> str | None:
+    if line in _HEADS:
+        return _HEADS[line]
+    if line.startswith("why ") and line.endswith(":"):
+        return f"warum {line[4:-1]}:"
+    if match := _HEADER.match(line):
+        tier, rule, file, at, ruleset = match.groups()
+        return f"Stufe {tier}: Regel '{rule}' in {file}:{at} ({_ruleset(ruleset)})"
+    if match := _OTHERWISE.match(line):
+        tier, rule, file, at, ruleset = match.groups()
+        head = "keine Stufe" if tier == "none" else f"Stufe {tier}"
+        return (
+            f"{head}: keine Stufenregel traf zu, daher gilt `otherwise {rule}` in "
+            f"{file}:{at} ({_ruleset(ruleset)})"
+        )
+    if match := _NONE.match(line):
+        return f"keine Stufe: keine Stufenregel traf zu ({_ruleset(match.group(1))})"
+    if line.startswith("labels: "):
+        return "Merkmale: " + line[len("labels: ") :]
+    if match := _NEEDS.match(line):
+        return _needs(match, conditions)
+    if match := _DIVISION.match(line):
+        return f"  Division durch null in {match.group(1)} ({match.group(2)} ist 0): als 0 gewertet"
+    if line.startswith(("  ✓ ", "  ✗ ")):
+        mark, rest = line[:4], line[4:]
+        shown = _held(rest, conditions)
+        if shown is not None:
+            return mark + shown
+        name, sep, reasons = rest.partition(": ")
+        if sep and mark == "  ✓ ":
+            said = _label_line(reasons, conditions)
+            if said is not None:
+                return f"{mark}{name}: {said}"
+    return None
