@@ -507,3 +507,74 @@ def _explained(line: str, conditions: list[str]) -> str | None:
             if said is not None:
                 return f"{mark}{name}: {said}"
     return None
+
+
+# ------------------------------------------------------------------ refused accounts
+
+# The pieces of a refusal (engine/python/values.py, the SQL's copy of them), in order:
+# the types expected first, so that "expected a count (…)" is said whole.
+_REFUSAL_WORDS: Final = (
+    ("a count (a whole number, 0 or more)", "eine Anzahl (ganze Zahl, 0 oder mehr)"),
+    (
+        "a percentage as a fraction (0.042 is 4.2%)",
+        "ein Prozentwert als Bruchteil (0,042 ist 4,2 %)",
+    ),
+    (
+        "; a percentage is a fraction (0.042 is 4.2%): is this a count, not a rate?",
+        "; ein Prozentwert ist ein Bruchteil (0,042 ist 4,2 %): ist das eine Anzahl statt "
+        "einer Rate?",
+    ),
+    ("; a percentage is a fraction: ", "; ein Prozentwert ist ein Bruchteil: "),
+    ("invalid account: ", "ungültiges Konto: "),
+    (": missing, expected ", ": fehlt, erwartet wird "),
+    (": not an input of these rules", ": keine Eingabe dieser Regeln"),
+    (" no larger than ", " nicht größer als "),
+    ("NaN (not a number)", "NaN (keine Zahl)"),
+    (" (a text)", " (ein Text)"),
+    ("send it as a number: ", "geben Sie den Wert als Zahl an: "),
+    ("did you mean ", "meinten Sie "),
+)
+_NUM = r"-?[\d.,_]+(?:e[+-]?\d+)?"
+_REFUSAL: Final[list[tuple[re.Pattern[str], str]]] = [
+    *((re.compile(re.escape(english)), german_) for english, german_ in _REFUSAL_WORDS),
+    (re.compile(rf" from ({_NUM}%?) to ({_NUM}%?), got "), r" von \1 bis \2, got "),
+    (re.compile(rf" between ({_NUM}%?) and ({_NUM}%?), got "), r" zwischen \1 und \2, got "),
+    (re.compile(rf" at least ({_NUM}%?), got "), r" von mindestens \1, got "),
+    (re.compile(rf" at most ({_NUM}%?), got "), r" von höchstens \1, got "),
+    (re.compile(rf" above ({_NUM}%?), got "), r" über \1, got "),
+    (re.compile(rf" below ({_NUM}%?), got "), r" unter \1, got "),
+    (re.compile(r": expected (.+?), got "), r": erwartet wird \1, erhalten "),
+    (re.compile(rf"(?<![\w.])({_NUM}) is ({_NUM})%"), r"\1 ist \2 %"),
+    (re.compile(rf"(?<![\w.])({_NUM})% is ({_NUM})"), r"\1 % ist \2"),
+    (
+        re.compile(
+            r"^ruleset (.*) has policy unique, but tiers '(.*)' \(line (\d+)\) and '(.*)' "
+            r"\(line (\d+)\) both match this account$"
+        ),
+        r"Regelwerk \1 hat `policy unique`, aber die Stufen '\2' (Zeile \3) und '\4' "
+        r"(Zeile \5) treffen beide auf dieses Konto zu",
+    ),
+]
+_EXPECTED_WORDS: Final = {
+    "a number": "eine Zahl",
+    "a text": "ein Text",
+    "true or false": "true oder false",
+    "a list of texts": "eine Liste von Texten",
+}
+
+
+def refusal(text: str, language: str) -> str:
+    """Why the rules refused an account (a row of a sample), in `language`."""
+    if language != "de":
+        return text
+    for pattern, replacement in _REFUSAL:
+        text = pattern.sub(replacement, text)
+    # the bounds of a range (written by the engine, not the account's values)
+    text = re.sub(
+        r"(von|zwischen|mindestens|höchstens|über|unter|bis|und) (-?\d[\d,]*(?:\.\d+)?%?)(?=[ ,])",
+        lambda m: f"{m.group(1)} {german_number(m.group(2))}",
+        text,
+    )
+    for english, german_ in _EXPECTED_WORDS.items():
+        text = re.sub(rf"(erwartet wird ){re.escape(english)}\b", rf"\g<1>{german_}", text)
+    return text

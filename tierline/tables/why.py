@@ -14,6 +14,7 @@ from typing import Any
 from engine import Decision, Ruleset
 from engine.language.languages import gap as german_gap
 from engine.language.languages import german_numbers
+from engine.language.languages import refusal as refusal_in
 from engine.python.leaves import value_formatters
 
 
@@ -46,3 +47,10 @@ def why(ruleset: Ruleset, decision: Decision, language: str = "en") -> str:
     return f"{head}: " + (
         "; ".join(failed.values()) or ("keine Stufenregel" if de else "no tier rule")
     )
+
+
+def refusal(error: str, language: str = "en") -> str:
+    """The reason of a row the rules refused, on one line."""
+    if language == "de":
+        return f"abgelehnt: {refusal_in(error, language)}"
+    return f"refused: {error}"
