@@ -189,6 +189,25 @@ def _field(code: str, name: str, value: Any) -> Any:
     return value
 
 
+def field_text(text: str, language: str) -> str:
+    """A text the engine words outside the catalogue (a range, what the solver could
+    not decide) in `language`, its numbers German."""
+    if language != "de":
+        return text
+    return german_numbers(_field("", "value", text))
+
+
+def fix_title(title: str, language: str) -> str:
+    """A quick fix's title (engine/services/fixes.py) in `language`."""
+    if language != "de":
+        return title
+    if match := re.fullmatch(r"replace '(.*)' by (.*)", title, re.S):
+        return f"'{match.group(1)}' durch {match.group(2)} ersetzen"
+    if match := re.fullmatch(r"write (.*)", title, re.S):
+        return f"{match.group(1)} schreiben"
+    return title
+
+
 def _template(phrase: Phrase) -> str | None:
     code, kind, variant = phrase.key
     if kind == "text":

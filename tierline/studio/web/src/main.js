@@ -46,7 +46,9 @@ class ApiError extends Error {
 }
 
 async function api(path, body, extra = {}) {
-  const headers = { "X-Tierline-Studio": "1", ...extra.headers };
+  // The server words what it says (diagnostics, reasons, hovers, refusals) in the
+  // page's language.
+  const headers = { "X-Tierline-Studio": "1", "Accept-Language": language(), ...extra.headers };
   if (state.token) headers.Authorization = `Bearer ${state.token}`;
   const init = { method: body === undefined ? "GET" : "POST", headers };
   if (body !== undefined) {
@@ -579,7 +581,7 @@ function shell() {
       h("span", { class: "spacer" }),
       h("input", { id: "author", size: 14, hidden: state.session.auth }),
       h("button", { id: "save", class: "primary", onclick: save, disabled: true }),
-      h("select", { id: "lang", "aria-label": "Language / Sprache", onchange: (e) => { setLanguage(e.target.value); localStorage.setItem("tierline.lang", e.target.value); labelPage(); } },
+      h("select", { id: "lang", "aria-label": "Language / Sprache", onchange: (e) => { setLanguage(e.target.value); localStorage.setItem("tierline.lang", e.target.value); labelPage(); if (view) forceLinting(view); } },
         h("option", { value: "en" }, "English"), h("option", { value: "de" }, "Deutsch")),
       h("a", { id: "help", href: "#", target: "_blank", rel: "noopener" })),
     h("div", { id: "notice", class: "notice", hidden: true, role: "status" }),
