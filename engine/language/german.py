@@ -34,7 +34,7 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "syntax": {"": "{message}"},
     "unexpected-character": {"": "unerwartetes Zeichen {shown}"},
     "ambiguous-number": {
-        "": "{token} wird hier als {value!c} gelesen (ein Punkt leitet Nachkommastellen ein)"
+        "": "{token} wird hier als {value!c:g} gelesen (ein Punkt leitet Nachkommastellen ein)"
     },
     "number-too-large": {"": "{shown} ist zu groß für eine Zahl"},
     "too-deep": {
