@@ -137,7 +137,7 @@ def test_every_catalogued_text_renders_in_german_without_english(
 
 def test_numbers_are_german_and_rule_literals_are_not() -> None:
     assert german_numbers("followers 45,000, engagement_rate 3.5%") == (
-        "followers 45.000, engagement_rate 3,5 %"
+        "followers 45.000, engagement_rate 3,5\u00a0%"
     )
     # code in backticks, quoted texts, names with digits and literals such as 10k stay
     assert german_numbers('`x at least 3.5%` "1,000" rate_2 10k 1_000') == (

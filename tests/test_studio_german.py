@@ -73,7 +73,7 @@ def test_a_failing_example_is_explained_in_german(base: str, folder: Path) -> No
     failed = [r for r in found["examples"]["results"] if not r["passed"]]
     explanation = failed[0]["explanation"]
     assert explanation.startswith("keine Stufe: keine Stufenregel traf zu")
-    assert "geprüfte Stufen:" in explanation and "braucht engagement high" in explanation
+    assert "Geprüfte Stufen:" in explanation and "braucht engagement high" in explanation
     assert "needs" not in explanation and "tiers tried" not in explanation
 
 
@@ -83,7 +83,9 @@ def test_hover_in_german(base: str, folder: Path) -> None:
     at = {"line": line, "character": len("input eng")}
     body = {"path": SYNTHESIS, "text": text, "position": at}
     de = post(base, "/api/hover", body, **GERMAN).json()["contents"]
-    assert "Werte: von 0 % bis 100 %" in de and "erforderlich: jedes Konto gibt sie an" in de
+    assert (
+        "Werte: von 0\u00a0% bis 100\u00a0%" in de and "erforderlich: jedes Konto gibt sie an" in de
+    )
     assert "input engagement_rate: percent" in de  # the rule file's own text, as written
     en = post(base, "/api/hover", body).json()["contents"]
     assert "values: from 0% to 100%" in en
@@ -102,14 +104,17 @@ def test_row_reasons_and_explanation_in_german(base: str, folder: Path) -> None:
         "keine Stufe: mega braucht followers at least 1M (followers 500: 999.500 zu wenig)"
     )
     micro = next(r for r in de["shown"] if r["tier"] == "micro")
-    assert "engagement_rate 3,2 %" in micro["reason"] or "engagement_rate 4,2 %" in micro["reason"]
+    assert (
+        "engagement_rate 3,2\u00a0%" in micro["reason"]
+        or "engagement_rate 4,2\u00a0%" in micro["reason"]
+    )
     explained = post(
         base,
         "/api/explain",
         {"path": SYNTHESIS, "text": text_of(folder), "account": micro["account"]},
         **GERMAN,
     ).json()
-    assert explained["explanation"].splitlines()[1] == "warum micro:"
+    assert explained["explanation"].splitlines()[1] == "Warum micro:"
     assert "Regelwerk synthesis, Version 2026-11-25" in explained["explanation"]
 
 
@@ -122,7 +127,7 @@ def test_impact_examples_in_german(base: str, folder: Path) -> None:
     assert mega["new"]["explanation"].splitlines()[-2:] == [
         "Merkmale: tech_expert",
         '  ✓ tech_expert: topics has any of {"tech", "gaming"} (topics {"gaming", "tech"}); '
-        "engagement high (engagement high, engagement_rate 3 %)",
+        "engagement high (engagement high, engagement_rate 3\u00a0%)",
     ]
     for example in found["examples"]:
         for side in (example["old"], example["new"]):

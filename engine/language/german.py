@@ -4,7 +4,8 @@
 English templates (tests/test_german.py checks it for every code). A field that is
 code of the rule language (a literal to write, a number as the rules read it) is
 written `{field!c}`: it stays as the rule language writes it (`3.5%`, `10_000`);
-every other number is formatted German (10.000; 3,5 %). The rule language itself is
+every other number is formatted German (10.000; 3,5 % with a no-break space, so
+that a line never breaks between a number and its sign). The rule language itself is
 not translated: names, keywords and literals in backticks read the same in both
 languages.
 
@@ -18,9 +19,9 @@ from __future__ import annotations
 from typing import Final
 
 _RANGE_HINTS: Final = {
-    "percent": "eine Prozent-Eingabe nimmt 0 % bis 100 %, wenn ihre Deklaration den Bereich "
-    "nicht erweitert, z. B. `input {name}: percent at most 1000%`",
-    "percent-above": "ein Prozentwert ist höchstens 100 %, wenn seine Deklaration nicht sagt, "
+    "percent": "eine Prozent-Eingabe nimmt 0\u00a0% bis 100\u00a0%, wenn ihre Deklaration "
+    "den Bereich nicht erweitert, z. B. `input {name}: percent at most 1000%`",
+    "percent-above": "ein Prozentwert ist höchstens 100\u00a0%, wenn seine Deklaration nicht sagt, "
     "wie weit darüber, z. B. `input {name}: percent between … and 1000%`",
     "declared": "erweitern Sie den Bereich von '{name}' dort, wo sie deklariert ist, oder "
     "ändern Sie diesen Wert",
@@ -223,8 +224,8 @@ HINTS: Final[dict[str, dict[str, str]]] = {
     "unreachable-rule": {
         "after-otherwise": "`otherwise` muss die letzte Stufenregel sein",
         "no-account": "prüfen Sie die Grenzen gegen die Bereiche der Eingaben (eine Anzahl "
-        "ist ganzzahlig, ein Prozentwert liegt zwischen 0 % und 100 %, sofern die Eingabe "
-        "nichts anderes sagt)",
+        "ist ganzzahlig, ein Prozentwert liegt zwischen 0\u00a0% und 100\u00a0%, sofern die "
+        "Eingabe nichts anderes sagt)",
         "contradiction": "suchen Sie nach Prüfungen, die einander widersprechen "
         '(has "x" and not has any of {{"x"}})',
         "taken": "Stufen werden von oben nach unten geprüft: schieben Sie sie nach oben, "

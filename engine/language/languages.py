@@ -49,6 +49,11 @@ _NUMBER = re.compile(r"(?<![\w.,])(-?)(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(%?)(?
 _VERBATIM = re.compile(r'"(?:[^"\\\n]|\\.)*"|`[^`\n]*`')
 
 
+# German writes a space before the percent sign; a no-break one, so that a line of a
+# table never breaks between 4,2 and %.
+PERCENT: Final = "\u00a0%"
+
+
 def german_number(text: str) -> str:
     """One English-written number ("10,000", "3.5%") as German writes it."""
     match = _NUMBER.fullmatch(text)
@@ -60,7 +65,7 @@ def _german(match: re.Match[str]) -> str:
     out = sign + whole.replace(",", ".")
     if decimals:
         out += "," + decimals
-    return out + (" %" if percent else "")
+    return out + (PERCENT if percent else "")
 
 
 def german_numbers(text: str) -> str:
@@ -411,9 +416,9 @@ _NONE = re.compile(r"^tier none: no tier rule matched \(ruleset (.*)\)$")
 _NEEDS = re.compile(r"^  ✗ (\S+) \(line (\d+)\) needs (.*)$", re.S)
 _DIVISION = re.compile(r"^  division by zero in (`.*`) \((.*) is 0\): taken as 0$")
 _HEADS: Final = {
-    "tiers tried:": "geprüfte Stufen:",
-    "tiers tried first:": "zuvor geprüfte Stufen:",
-    "other tiers:": "weitere Stufen:",
+    "tiers tried:": "Geprüfte Stufen:",
+    "tiers tried first:": "Zuvor geprüfte Stufen:",
+    "other tiers:": "Weitere Stufen:",
     "notes:": "Hinweise:",
     "labels: none": "Merkmale: keine",
 }
@@ -496,7 +501,7 @@ def _explained(line: str, conditions: list[str]) -> str | None:
     if line in _HEADS:
         return _HEADS[line]
     if line.startswith("why ") and line.endswith(":"):
-        return f"warum {line[4:-1]}:"
+        return f"Warum {line[4:-1]}:"
     if match := _HEADER.match(line):
         tier, rule, file, at, ruleset = match.groups()
         return f"Stufe {tier}: Regel '{rule}' in {file}:{at} ({_ruleset(ruleset)})"
@@ -536,11 +541,11 @@ _REFUSAL_WORDS: Final = (
     ("a count (a whole number, 0 or more)", "eine Anzahl (ganze Zahl, 0 oder mehr)"),
     (
         "a percentage as a fraction (0.042 is 4.2%)",
-        "ein Prozentwert als Bruchteil (0,042 ist 4,2 %)",
+        "ein Prozentwert als Bruchteil (0,042 ist 4,2\u00a0%)",
     ),
     (
         "; a percentage is a fraction (0.042 is 4.2%): is this a count, not a rate?",
-        "; ein Prozentwert ist ein Bruchteil (0,042 ist 4,2 %): ist das eine Anzahl statt "
+        "; ein Prozentwert ist ein Bruchteil (0,042 ist 4,2\u00a0%): ist das eine Anzahl statt "
         "einer Rate?",
     ),
     ("; a percentage is a fraction: ", "; ein Prozentwert ist ein Bruchteil: "),
@@ -563,8 +568,8 @@ _REFUSAL: Final[list[tuple[re.Pattern[str], str]]] = [
     (re.compile(rf" above ({_NUM}%?), got "), r" über \1, got "),
     (re.compile(rf" below ({_NUM}%?), got "), r" unter \1, got "),
     (re.compile(r": expected (.+?), got "), r": erwartet wird \1, erhalten "),
-    (re.compile(rf"(?<![\w.])({_NUM}) is ({_NUM})%"), r"\1 ist \2 %"),
-    (re.compile(rf"(?<![\w.])({_NUM})% is ({_NUM})"), r"\1 % ist \2"),
+    (re.compile(rf"(?<![\w.])({_NUM}) is ({_NUM})%"), "\\1 ist \\2\u00a0%"),
+    (re.compile(rf"(?<![\w.])({_NUM})% is ({_NUM})"), "\\1\u00a0% ist \\2"),
     (
         re.compile(
             r"^ruleset (.*) has policy unique, but tiers '(.*)' \(line (\d+)\) and '(.*)' "
