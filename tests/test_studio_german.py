@@ -162,3 +162,25 @@ def test_refusals_in_german(base: str, folder: Path) -> None:
     assert table.json()["message"] == (
         "synthesis.tiers hat Fehler; beheben Sie sie, um dies zu sehen"
     )
+
+
+def test_a_missing_column_is_said_in_german(base: str, folder: Path) -> None:
+    """The first refusal a rule owner meets with their own export: a column the rules
+    need is not in the file. The page's mapping, not the CLI's flag, is the way out."""
+    sent = httpx.post(
+        base + "/api/samples",
+        content=b"id,Follower\nx,1200\n",
+        headers={**HEADERS, **GERMAN, "X-Filename": "export.csv"},
+        timeout=30,
+    )
+    assert sent.status_code == 200, sent.text
+    body = {"path": SYNTHESIS, "text": text_of(folder), "sample": sent.json()["id"]}
+    refused = post(base, "/api/table", body, **GERMAN)
+    assert refused.status_code == 422
+    assert refused.json()["message"].startswith(
+        "keine Spalte für die Eingabe followers, die das Regelwerk synthesis braucht: "
+        "die Datei hat 'id', 'Follower'; ordnen Sie unter „Spalte je Eingabe“ eine Spalte zu "
+        "(--map followers=SPALTE)"
+    )
+    english = post(base, "/api/table", body)
+    assert english.json()["message"].startswith("no column for the input followers")

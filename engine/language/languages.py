@@ -602,3 +602,41 @@ def refusal(text: str, language: str) -> str:
     for english, german_ in _EXPECTED_WORDS.items():
         text = re.sub(rf"(erwartet wird ){re.escape(english)}\b", rf"\g<1>{german_}", text)
     return text
+
+
+# ------------------------------------------------------------------ a table's columns
+
+_LACKING = re.compile(
+    r"^no column for the input (?P<name>\S+)"
+    r"(?:, which ruleset (?P<one>\S+) requires|, which rulesets (?P<many>.+?) require)?"
+    r": the files have (?P<have>.*?); use --map (?P=name)=COLUMN"
+    r"(?:; or, since no tier of (?P<of>.+?) reads it, declare it optional "
+    r"(?P<where>there|in each): (?P<code>`.*`))?$",
+    re.S,
+)
+
+
+def table_problem(text: str, language: str) -> str:
+    """Why a sample's columns cannot be read as the rules' inputs (tierline/tables),
+    in `language`: the one a rule owner meets first, a column the rules need and the
+    file lacks, is said in German; others stay as they are."""
+    match = _LACKING.match(text) if language == "de" else None
+    if match is None:
+        return text
+    name = match["name"]
+    who = ""
+    if match["one"]:
+        who = f", die das Regelwerk {match['one']} braucht"
+    elif match["many"]:
+        who = f", die die Regelwerke {match['many']} brauchen"
+    said = (
+        f"keine Spalte für die Eingabe {name}{who}: die Datei hat {match['have']}; "
+        f"ordnen Sie unter „Spalte je Eingabe“ eine Spalte zu (--map {name}=SPALTE)"
+    )
+    if match["code"]:
+        where = "dort" if match["where"] == "there" else "in jedem"
+        said += (
+            f"; oder, da keine Stufe von {match['of']} sie liest, deklarieren Sie sie "
+            f"{where} als optional: {match['code']}"
+        )
+    return said

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.language.languages import fill, refusal
+from engine.language.languages import fill, refusal, table_problem
 
 # The page's refusals in German, by code, from the details each one carries (numbers
 # German: 10.000). A code not here, or a refusal without the details its sentence
@@ -27,6 +27,7 @@ GERMAN: dict[str, str] = {
     "conflict": "{name} wurde seit dem Öffnen auf der Festplatte geändert; Ihr Text bleibt "
     "hier erhalten: laden Sie die Datei neu und wenden Sie Ihre Änderung erneut an",
     "row-refused": "die Regeln lehnen diese Zeile ab: {reason}",
+    "table": "{problem}",
 }
 
 
@@ -48,6 +49,9 @@ class StudioError(Exception):
             detail = dict(self.detail)
             if "reason" in detail:  # why the rules refused an account
                 detail["reason"] = refusal(str(detail["reason"]), language)
+            if self.code == "table":  # the sample's columns against the rules' inputs
+                said = table_problem(self.message, language)
+                return self.message if said == self.message else said
             return fill(template, {"message": self.message, **detail})
         except (KeyError, IndexError, ValueError):
             return self.message
