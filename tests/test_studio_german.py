@@ -184,3 +184,16 @@ def test_a_missing_column_is_said_in_german(base: str, folder: Path) -> None:
     )
     english = post(base, "/api/table", body)
     assert english.json()["message"].startswith("no column for the input followers")
+
+
+def test_completion_details_in_german(base: str, folder: Path) -> None:
+    text = text_of(folder).replace("otherwise none\n", "otherwise \n")
+    line = next(i for i, t in enumerate(text.splitlines()) if t.startswith("otherwise"))
+    at = {"line": line, "character": len("otherwise ")}
+    body = {"path": SYNTHESIS, "text": text, "position": at}
+    de = {
+        i["label"]: i["detail"] for i in post(base, "/api/complete", body, **GERMAN).json()["items"]
+    }
+    en = {i["label"]: i["detail"] for i in post(base, "/api/complete", body).json()["items"]}
+    assert de["none"] == "keine Stufe" and en["none"] == "no tier"
+    assert set(de) == set(en)  # the same items, the words of the rules the same

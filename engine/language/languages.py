@@ -640,3 +640,26 @@ def table_problem(text: str, language: str) -> str:
             f"{where} als optional: {match['code']}"
         )
     return said
+
+
+# ------------------------------------------------------------------ completion
+
+_DETAILS: Final = {
+    "no tier": "keine Stufe",
+    "no label": "kein Merkmal",
+    "a text in this file": "ein Text aus dieser Datei",
+    "the labels the example must get": "die Merkmale, die das Beispiel bekommen muss",
+    "give another input": "eine weitere Eingabe angeben",
+    "level NAME from VALUE, then bands": "level NAME from WERT, darunter die Bänder",
+}
+
+
+def completion_detail(detail: str | None, language: str) -> str | None:
+    """What a completion item says beside its label (engine/services/complete.py)."""
+    if detail is None or language != "de":
+        return detail
+    if detail in _DETAILS:
+        return _DETAILS[detail]
+    if detail.startswith("a text compared with "):
+        return "ein Text, mit dem " + detail[len("a text compared with ") :] + " verglichen wird"
+    return detail

@@ -118,7 +118,9 @@ def create_app(studio: Studio) -> Starlette:
             methods=["POST"],
         ),
         Route(
-            "/api/complete", api("view", lambda r, b, who: _complete(studio, b)), methods=["POST"]
+            "/api/complete",
+            api("view", lambda r, b, who: _complete(studio, b, _language(r))),
+            methods=["POST"],
         ),
         Route("/api/columns", api("view", lambda r, b, who: _columns(studio, r))),
         Route("/api/samples", upload, methods=["POST"]),
@@ -293,10 +295,10 @@ def _hover(studio: Studio, body: dict[str, Any], language: str) -> dict[str, Any
     return studio.checker.hover(name, text, _position(body), language)
 
 
-def _complete(studio: Studio, body: dict[str, Any]) -> dict[str, Any]:
+def _complete(studio: Studio, body: dict[str, Any], language: str) -> dict[str, Any]:
     name, text = _text(body, "path"), _text(body, "text")
     studio.workspace.resolve(name)
-    return studio.checker.complete(name, text, _position(body))
+    return studio.checker.complete(name, text, _position(body), language)
 
 
 def _columns(studio: Studio, request: Request) -> dict[str, Any]:

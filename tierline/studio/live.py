@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import ClassifyError, Ruleset
-from engine.language.languages import explanation, fix_title, localized
+from engine.language.languages import completion_detail, explanation, fix_title, localized
 from engine.language.languages import refusal as refused
 from engine.language.source import Source
 from engine.services import Diagnostic, Document, Position
@@ -111,13 +111,16 @@ class Checker:
             return {"contents": None}
         return {"contents": answer.markdown, **_offsets(found.document, answer.range)}
 
-    def complete(self, name: str, text: str, position: Position) -> dict[str, Any]:
+    def complete(
+        self, name: str, text: str, position: Position, language: str = "en"
+    ) -> dict[str, Any]:
         found = self.check(name, text)
         with CHECKING:
             items = found.document.complete(position)
         return {
             "items": [
-                {"label": c.label, "kind": c.kind, "detail": c.detail,
+                {"label": c.label, "kind": c.kind,
+                 "detail": completion_detail(c.detail, language),
                  "insert": c.insert_text or c.label}
                 for c in items
             ]
