@@ -28,6 +28,7 @@ from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
 
+from engine.language.languages import fix_title, language_of, localized
 from engine.services import (
     Completion,
     Diagnostic,
@@ -70,6 +71,9 @@ class TierlineServer(LanguageServer):
         )
         self.open: dict[str, _Open] = {}
         self.solver_ms = solver_ms
+        # The client's locale from `initialize` ("de" from a German VS Code): diagnostics,
+        # hovers and quick-fix titles are said in it; English for any other.
+        self.language = "en"
         self.published = 0  # diagnostics notifications sent (for the log)
         # One analysis at a time (the machine's cores are the checker's and the client's
         # too); one for a version already edited is skipped when its turn comes.
@@ -146,13 +150,13 @@ def _codec(ls: TierlineServer, uri: str) -> _Codec:
 # ------------------------------------------------------------ diagnostics
 
 
-def _lsp_diagnostic(codec: _Codec, diag: Diagnostic) -> lsp.Diagnostic:
-    message = diag.message
-    if diag.witness and "for example" not in message:
+def _lsp_diagnostic(codec: _Codec, diag: Diagnostic, language: str = "en") -> lsp.Diagnostic:
+    message = localized(diag.message, language) or ""
+    if diag.witness and "for example" not in diag.message:
         shown = ", ".join(f"{k} = {v!r}" for k, v in diag.witness.items())
-        message += f" (for example {shown})"
+        message += f" ({'zum Beispiel' if language == 'de' else 'for example'} {shown})"
     if diag.hint:
-        message += f"\n= {diag.hint}"
+        message += f"\n= {localized(diag.hint, language)}"
     data: dict[str, Any] = {"hint": diag.hint}
     if diag.witness is not None:
         data["witness"] = _jsonable(diag.witness)
@@ -186,7 +190,9 @@ def _publish(ls: TierlineServer, uri: str, version: int | None, found: list[Diag
     codec = _codec(ls, uri)
     ls.text_document_publish_diagnostics(
         lsp.PublishDiagnosticsParams(
-            uri=uri, version=version, diagnostics=[_lsp_diagnostic(codec, d) for d in found]
+            uri=uri,
+            version=version,
+            diagnostics=[_lsp_diagnostic(codec, d, ls.language) for d in found],
         )
     )
     ls.published += 1
@@ -292,6 +298,12 @@ def make_server(solver_ms: int | None = None) -> TierlineServer:
     """The server with every feature registered."""
     server = TierlineServer(solver_ms)
 
+    @server.feature(lsp.INITIALIZE)
+    def initialize(ls: TierlineServer, params: lsp.InitializeParams) -> None:
+        """The client's display language: a German editor hears German (the rules
+        themselves, and the codes and data a client reads, stay the same)."""
+        ls.language = language_of(params.locale)
+
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     async def did_open(ls: TierlineServer, params: lsp.DidOpenTextDocumentParams) -> None:
         ls.open.setdefault(params.text_document.uri, _Open())
@@ -324,7 +336,7 @@ def make_server(solver_ms: int | None = None) -> TierlineServer:
     def hover(ls: TierlineServer, params: lsp.HoverParams) -> lsp.Hover | None:
         uri = params.text_document.uri
         codec = _codec(ls, uri)
-        found = ls.document(uri).hover(codec.position(params.position))
+        found = ls.document(uri).hover(codec.position(params.position), ls.language)
         if found is None:
             return None
         return lsp.Hover(
@@ -445,7 +457,7 @@ def make_server(solver_ms: int | None = None) -> TierlineServer:
             for number, fix in enumerate(document.fixes(diag)):
                 actions.append(
                     lsp.CodeAction(
-                        title=fix.title,
+                        title=fix_title(fix.title, ls.language),
                         kind=lsp.CodeActionKind.QuickFix,
                         diagnostics=[sent],
                         is_preferred=number == 0,  # the hint's first spelling: "fix all" takes it
