@@ -1,5 +1,6 @@
 """`tierline lsp` for a German editor (issue 28): a client whose `initialize` says
-`locale: "de"` (a German VS Code does) gets diagnostics, hovers and quick-fix titles in
+`locale: "de"` (a German VS Code does) gets diagnostics, hovers, quick-fix titles and
+example code lenses in
 German; codes, ranges and the data a client reads are the same, and a client without a
 German locale gets English, as before. A real `tierline lsp` subprocess."""
 
@@ -63,3 +64,13 @@ def test_hover_in_german(german: LspClient) -> None:
         {"textDocument": {"uri": uri}, "position": {"line": line, "character": 8}},
     )
     assert "erforderlich: jedes Konto gibt sie an" in found["contents"]["value"]
+
+
+def test_code_lenses_in_german(german: LspClient) -> None:
+    text = SYNTHESIS.read_text().replace("expect micro labels fashion_expert", "expect nano", 1)
+    uri, _ = opened(german, "de-lenses.tiers", text)
+    lenses = german.request("textDocument/codeLens", {"textDocument": {"uri": uri}})
+    titles = [lens["command"]["title"] for lens in lenses]
+    assert titles[0] == "▶ Beispiele ausführen (11 Beispiele: 1 fehlgeschlagen)"
+    assert titles[1] == "✗ erwartet nano, erhalten micro"
+    assert titles[2:] == ["✓ bestanden"] * 10

@@ -28,7 +28,7 @@ from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
 
-from engine.language.languages import fix_title, language_of, localized
+from engine.language.languages import fix_title, language_of, localized, refusal
 from engine.services import (
     Completion,
     Diagnostic,
@@ -283,15 +283,37 @@ def _completion(item: Completion) -> lsp.CompletionItem:
     )
 
 
-def _example_summary(document: Document) -> tuple[str, list[str]]:
+def _example_summary(document: Document, language: str = "en") -> tuple[str, list[str]]:
     outcomes = document.examples()
     if document.checked is None:
-        return "not run: the rules have errors", []
+        return _said("not run: the rules have errors", language), []
     failed = [o for o in outcomes if not o.passed]
-    head = f"{len(outcomes)} example{'s' * (len(outcomes) != 1)}: " + (
-        f"{len(failed)} failing" if failed else "all pass"
-    )
-    return head, [f'"{o.description}": {o.message}' for o in failed]
+    if language == "de":
+        head = f"{len(outcomes)} Beispiel{'e' * (len(outcomes) != 1)}: " + (
+            f"{len(failed)} fehlgeschlagen" if failed else "alle bestanden"
+        )
+    else:
+        head = f"{len(outcomes)} example{'s' * (len(outcomes) != 1)}: " + (
+            f"{len(failed)} failing" if failed else "all pass"
+        )
+    return head, [f'"{o.description}": {_said(o.message, language)}' for o in failed]
+
+
+def _said(text: str, language: str) -> str:
+    """An example's outcome as the code lenses say it ("passes", "expected micro, got
+    nano", "not run: …"), in `language`; the tiers and labels as the rules write them."""
+    if language != "de":
+        return text
+    if text == "passes":
+        return "bestanden"
+    if text == "not run: the rules have errors":
+        return "nicht ausgeführt: die Regeln haben Fehler"
+    expected, sep, got = text.removeprefix("expected ").partition(", got ")
+    if not text.startswith("expected ") or not sep:
+        return text
+    if got.startswith("error: "):
+        got = "Fehler: " + refusal(got.removeprefix("error: "), language)
+    return f"erwartet {expected}, erhalten {got}"
 
 
 def make_server(solver_ms: int | None = None) -> TierlineServer:
@@ -479,8 +501,9 @@ def make_server(solver_ms: int | None = None) -> TierlineServer:
         uri = params.text_document.uri
         codec = _codec(ls, uri)
         document = ls.document(uri)
-        head, _ = _example_summary(document)
-        command = lsp.Command(f"▶ run examples ({head})", RUN_EXAMPLES, arguments=[uri])
+        head, _ = _example_summary(document, ls.language)
+        run = "Beispiele ausführen" if ls.language == "de" else "run examples"
+        command = lsp.Command(f"▶ {run} ({head})", RUN_EXAMPLES, arguments=[uri])
         top = lsp.Range(lsp.Position(0, 0), lsp.Position(0, 0))
         lenses = [lsp.CodeLens(range=top, command=command)]
         outcomes = {o.range: o for o in document.examples()}
@@ -489,9 +512,9 @@ def make_server(solver_ms: int | None = None) -> TierlineServer:
                 continue
             outcome = outcomes.get(symbol.range)
             if outcome is None:
-                title = "not run: the rules have errors"
+                title = _said("not run: the rules have errors", ls.language)
             else:
-                title = "✓ passes" if outcome.passed else f"✗ {outcome.message}"
+                title = f"{'✓' if outcome.passed else '✗'} {_said(outcome.message, ls.language)}"
             lenses.append(
                 lsp.CodeLens(
                     range=codec.range(symbol.range),
@@ -504,12 +527,16 @@ def make_server(solver_ms: int | None = None) -> TierlineServer:
     def run_examples(ls: TierlineServer, uri: str) -> dict[str, Any]:
         document = ls.document(uri)
         head, failures = _example_summary(document)
+        said = "; ".join([head, *failures])
+        if ls.language != "en":
+            local, local_failures = _example_summary(document, ls.language)
+            said = "; ".join([local, *local_failures])
         kind = (
             lsp.MessageType.Warning
             if failures or document.checked is None
             else lsp.MessageType.Info
         )
-        ls.window_show_message(lsp.ShowMessageParams(kind, "; ".join([head, *failures])))
+        ls.window_show_message(lsp.ShowMessageParams(kind, said))
         return {
             "summary": head,
             "examples": [
