@@ -1,8 +1,8 @@
 """`tierline lsp` for a German editor (issue 28): a client whose `initialize` says
 `locale: "de"` (a German VS Code does) gets diagnostics, hovers, quick-fix titles and
-example code lenses in
-German; codes, ranges and the data a client reads are the same, and a client without a
-German locale gets English, as before. A real `tierline lsp` subprocess."""
+example code lenses in German; codes, ranges and the data a client reads are the same,
+and a client without a German locale gets English, as before. A real `tierline lsp`
+subprocess."""
 
 from __future__ import annotations
 
