@@ -135,6 +135,16 @@ def test_every_catalogued_text_renders_in_german_without_english(
             assert value in str(shown), (name, shown)
 
 
+@pytest.mark.parametrize("key", sorted(hover_module.SAID))
+def test_every_hover_text_renders_in_german_without_english(key: str) -> None:
+    english = hover_module.SAID[key]
+    values = {name: dummy(name) for name in fields(english)}
+    shown = german.HOVER[key].format(**values)
+    words = re.sub(r"«[^»]*»|\*\*\w+\*\*", " ", shown).lower()  # **input**: a keyword
+    left = {w for w in english_words(english) if re.search(rf"\b{w}\b", words)}
+    assert not left, f"{shown!r} still says {left}"
+
+
 def test_numbers_are_german_and_rule_literals_are_not() -> None:
     assert german_numbers("followers 45,000, engagement_rate 3.5%") == (
         "followers 45.000, engagement_rate 3,5\u00a0%"

@@ -12,6 +12,11 @@ Messages that are composed elsewhere are said so: a `syntax` diagnostic's messag
 hint come from the syntax explainer's table of mistakes (`mistakes.py`,
 `syntax_errors.py`); a hint that depends on the file (`did you mean 'followers'?`, the
 names a file declares) is computed by the caller and passed as `hint=`.
+
+A message or hint made here is a `Phrase` (phrase.py): the English text as a `str`, which
+keeps its key and fields, so that the studio can say it again from the German catalogue
+(german.py, same keys and fields) without the stages that find problems knowing about
+languages. `TEXTS` holds the few texts said about diagnostics that belong to no code.
 """
 
 from __future__ import annotations
