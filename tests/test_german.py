@@ -268,3 +268,35 @@ def test_reasons_and_explanations_leave_no_english() -> None:
                 for condition in conditions:  # the conditions as the rules write them
                     text = text.replace(condition, " ")
                 assert not LEFT_OVER.search(prose(text)), (path.name, line)
+
+
+BASE = """ruleset r
+input followers: count
+input topics: set of text
+input platform: text
+"""
+
+
+@pytest.mark.parametrize(
+    ("rules", "german_message"),
+    [
+        (
+            'tier a when topics is "x"\n',
+            '`is "…"` prüft einen Text, dies ist aber eine Menge von Texten',
+        ),
+        ("tier a when platform + 1 at least 2\n", "'+' rechnet mit Zahlen, dies ist aber Text"),
+        ("let n: count = platform\ntier a when n at least 1\n", None),
+    ],
+)
+def test_checker_paths_beyond_the_golden_files_are_german(
+    rules: str, german_message: str | None
+) -> None:
+    source = Source(BASE + rules, "t.tiers")
+    with pytest.raises(RuleError) as raised:
+        check_source(source)
+    first = raised.value.diagnostics[0]
+    said = str(localized(first.message, "de"))
+    if german_message is not None:
+        assert said == german_message
+    english = {w for w in english_words(str(first.message)) if re.search(rf"\b{w}\b", said)}
+    assert said != first.message and not english, said

@@ -282,6 +282,7 @@ WORDS: Final[dict[str, str]] = {
     "the tiers above": "die Stufen darüber",
     "`has` tests a set of texts": "`has` prüft eine Menge von Texten",
     "`in {…}` tests a text": "`in {…}` prüft einen Text",
+    '`is "…"` tests a text': '`is "…"` prüft einen Text',
 }
 
 # What a hover says (engine/services/hover.py, SAID), in German.
