@@ -21,6 +21,7 @@ import pytest
 from engine.language import german
 from engine.language.codes import CATALOGUE, TEXTS, fields
 from engine.language.diagnostics import RuleError, bounded, did_you_mean
+from engine.language.grammar import keywords
 from engine.language.languages import (
     explanation,
     field_text,
@@ -50,7 +51,7 @@ SHARED = {
     "true", "false", "from", "bytes", "between", "least", "most", "above", "below",
     "tierline", "check", "unique", "policy", "instagram", "platform", "followers", "micro",
     "type", "ruleset", "version", "labels", "expect", "example", "when", "fashion", "byte",
-    "grpc", "rest", "alternative",
+    "grpc", "rest", "alternative", "million", "operator",
 }  # fmt: skip
 
 
@@ -300,3 +301,26 @@ def test_checker_paths_beyond_the_golden_files_are_german(
         assert said == german_message
     english = {w for w in english_words(str(first.message)) if re.search(rf"\b{w}\b", said)}
     assert said != first.message and not english, said
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+def test_every_golden_diagnostic_is_german(case: Path) -> None:
+    """Every diagnostic of tests/golden/*.tiers, the syntax explainer's sentences (said
+    by pattern, not catalogued) included: German, with no English prose left. A new
+    sentence of mistakes.py without its German pattern fails here."""
+    source = Source(case.read_text(encoding="utf-8", errors="replace"), case.name)
+    try:
+        found = list(check_source(source).warnings)
+    except RuleError as error:
+        found = list(error.diagnostics)
+    # the rule language's words: the keywords, and whatever the file itself writes
+    own = {w.lower() for w in re.findall(r"[A-Za-z]+", source.text)} | set(keywords())
+    for d in found:
+        for english in (d.message, d.hint):
+            if english is None:
+                continue
+            said = str(localized(english, "de"))
+            prose = re.sub(r"`[^`]*`|\"[^\"]*\"|'[^']*'", " ", str(english)).lower()
+            words = {w for w in re.findall(r"[a-z]{4,}", prose) if w not in SHARED | own}
+            left = {w for w in words if re.search(rf"\b{w}\b", said.lower())}
+            assert not left, f"{case.stem}: {said!r} still says {left}"
