@@ -151,7 +151,9 @@ class LspClient:
 
     # -------------------------------------------------------------- session
 
-    def initialize(self, root: Path = ROOT, encodings: list[str] | None = None) -> Any:
+    def initialize(
+        self, root: Path = ROOT, encodings: list[str] | None = None, locale: str | None = None
+    ) -> Any:
         capabilities: dict[str, Any] = {
             "textDocument": {"publishDiagnostics": {"versionSupport": True}},
         }
@@ -164,6 +166,7 @@ class LspClient:
                 "rootUri": root.as_uri(),
                 "workspaceFolders": [{"uri": root.as_uri(), "name": root.name}],
                 "capabilities": capabilities,
+                **({"locale": locale} if locale is not None else {}),
             },
         )
         self.notify("initialized", {})

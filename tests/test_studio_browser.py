@@ -312,6 +312,43 @@ def test_the_german_interface(page: Any, tmp_path: Path) -> None:
         assert page.inner_text("#tab-examples") == "Beispiele"
 
 
+def test_the_engine_speaks_german(page: Any, tmp_path: Path) -> None:
+    """Switched to German, what the engine says is German too: a diagnostic with its
+    fix, a hover, a row's reason and its explanation (issue 28); what the rules write
+    stays as written."""
+    folder = rules_folder(tmp_path, SYNTHESIS)
+    data = sample_csv(tmp_path / "accounts.csv", 40)
+    with studio(folder, "--data", str(data)) as base:
+        open_file(page, base)
+        page.click("#tab-problems")
+        type_at_end(page, "\nlabel big when folowers above 1M\n")
+        page.wait_for_selector("#panel-problems >> text=unknown name 'folowers'")
+        page.select_option("#lang", "de")  # the server is asked again, in German
+        page.wait_for_selector("#panel-problems >> text=unbekannter Name 'folowers'")
+        problems = page.inner_text("#panel-problems")
+        assert "meinten Sie 'followers'?" in problems and "unknown name" not in problems
+        fix = page.wait_for_selector("[data-testid=fix]")
+        assert fix.inner_text() == "Beheben: 'folowers' durch 'followers' ersetzen"
+        fix.click()
+        page.wait_for_selector("text=Keine Probleme: die Datei ist fehlerfrei.")
+        x, y = word_at(page, "tier micro when", "engagement")
+        page.mouse.move(x, y)
+        hover = page.wait_for_selector("[data-testid=hover]").inner_text()
+        assert "das erste Band, das zutrifft, wird gewählt (high, medium, low)" in hover
+        assert "level engagement from engagement_rate" in hover  # the rule file, as written
+        page.mouse.move(5, 5)
+        page.click("#tab-sample")
+        page.wait_for_selector("[data-testid=rows]")
+        first = page.inner_text("[data-testid=rows] tr:nth-child(2) td.reason")
+        assert first.startswith("keine Stufe: mega braucht followers at least 1M (followers 500:")
+        assert "999.500 zu wenig" in first
+        page.click("[data-testid=rows] tr:nth-child(2)")
+        explanation = page.wait_for_selector("[data-testid=explanation]").inner_text()
+        assert explanation.startswith("keine Stufe: keine Stufenregel traf zu")
+        assert "Geprüfte Stufen:" in explanation and "Merkmale: keine" in explanation
+        assert "needs" not in explanation
+
+
 def test_sign_in_with_a_token_and_view_only(page: Any, tmp_path: Path) -> None:
     folder = rules_folder(tmp_path, SYNTHESIS)
     tokens = tmp_path / "tokens"

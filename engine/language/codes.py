@@ -12,6 +12,11 @@ Messages that are composed elsewhere are said so: a `syntax` diagnostic's messag
 hint come from the syntax explainer's table of mistakes (`mistakes.py`,
 `syntax_errors.py`); a hint that depends on the file (`did you mean 'followers'?`, the
 names a file declares) is computed by the caller and passed as `hint=`.
+
+A message or hint made here is a `Phrase` (phrase.py): the English text as a `str`, which
+keeps its key and fields, so that the studio can say it again from the German catalogue
+(german.py, same keys and fields) without the stages that find problems knowing about
+languages. `TEXTS` holds the few texts said about diagnostics that belong to no code.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from enum import StrEnum
 from string import Formatter
 from typing import Any, Final, Literal
 
+from engine.language.phrase import said
 from engine.language.source import Span
 
 Stage = Literal["load", "parse", "check", "analysis"]
@@ -64,10 +70,11 @@ class Code:
     counted: str = "findings"
 
     def message(self, variant: str = "", /, **fields: Any) -> str:
-        return self.messages[variant].format(**fields)
+        """The variant's message (a `Phrase`: English text that can be said in German)."""
+        return said(self.messages[variant], (self.name, "message", variant), fields)
 
     def hint(self, variant: str = "", /, **fields: Any) -> str:
-        return self.hints[variant].format(**fields)
+        return said(self.hints[variant], (self.name, "hint", variant), fields)
 
     def at(
         self,
@@ -494,6 +501,21 @@ ANALYSIS_UNDECIDED = _code(
 # What the parser reports about how a thing is written: at one spot, it comes before
 # what the checker says about the same thing (read `3,5` as `3.5`, then: 3.5 what?).
 PARSE_CODES = frozenset(name for name, code in CATALOGUE.items() if code.stage == "parse")
+
+
+# Texts said about diagnostics that are not one code's: the summary of those not listed
+# (diagnostics.bounded) and the hint of a misspelled name. Keyed as ("", "text", key).
+TEXTS: dict[str, str] = {
+    "omitted": "… and {count:,} more {counted} ({code}): only the first {per_code} of each "
+    "kind are listed",
+    "omitted-hint": "fix the ones listed and check again to see the rest",
+    "did-you-mean": "did you mean '{match}'?",
+}
+
+
+def text(key: str, /, **fields: Any) -> str:
+    """One of TEXTS, filled (a `Phrase`)."""
+    return said(TEXTS[key], ("", "text", key), fields)
 
 
 def counted(code: str) -> str:

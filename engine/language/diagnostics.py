@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from engine.language.codes import PARSE_CODES, Diagnostic, Severity, counted
+from engine.language.codes import PARSE_CODES, Diagnostic, Severity, counted, text
 from engine.language.source import Source
 
 __all__ = [  # Diagnostic and Severity are declared with the catalogue (codes.py)
@@ -85,10 +85,15 @@ def bounded(
         count = (first.omitted if first is not diag else 0) + more
         summary[diag.code] = Diagnostic(
             diag.code,
-            f"… and {count:,} more {counted(diag.code)} "
-            f"({diag.code}): only the first {per_code} of each kind are listed",
+            text(
+                "omitted",
+                count=count,
+                counted=counted(diag.code),
+                code=diag.code,
+                per_code=per_code,
+            ),
             first.span,
-            "fix the ones listed and check again to see the rest",
+            text("omitted-hint"),
             worst,
             omitted=count,
         )
@@ -117,7 +122,7 @@ def _clip(text: str) -> str:
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """The hint for a misspelled name or keyword, if one candidate is close."""
     match = closest(word, candidates)
-    return f"did you mean '{match}'?" if match else None
+    return text("did-you-mean", match=match) if match else None
 
 
 def render(source: Source, diag: Diagnostic) -> str:

@@ -39,9 +39,9 @@ __all__ = [
 class Document(DocumentCore):
     """One version of a rule file (see DocumentCore for `path`, `cache`, `solver_ms`)."""
 
-    def hover(self, position: Position) -> Hover | None:
-        """What the name or number under the cursor is (hover.py)."""
-        return hover(self, self.lines.offset(position))
+    def hover(self, position: Position, language: str = "en") -> Hover | None:
+        """What the name or number under the cursor is (hover.py), in `language`."""
+        return hover(self, self.lines.offset(position), language)
 
     def complete(self, position: Position) -> list[Completion]:
         """What may be written at the cursor (complete.py)."""

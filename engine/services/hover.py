@@ -9,33 +9,65 @@ the file checks, from the checker (a let's inferred type, an input's range).
 
 from __future__ import annotations
 
-from engine.language import ast
+from collections.abc import Mapping
+from typing import Any
+
+from engine.language import ast, german
+from engine.language.languages import german_number, german_numbers, range_words
 from engine.services.answers import Hover, number_value
 from engine.services.core import DocumentCore
 from engine.services.names import path_at
+
+# What a hover says around the rule file's own text; german.HOVER has the same keys
+# and fields (tests/test_german.py checks it).
+SAID: dict[str, str] = {
+    "percent-api": " (the API takes percents as fractions)",
+    "input": "**input** `{name}`: {type}",
+    "values": "values: {range}",
+    "no-default": "no default",
+    "default": "default {value}",
+    "optional": "optional ({default})",
+    "required": "required: every account gives it",
+    "level": "**level** `{name}` from `{source}`: the first band that holds is chosen ({bands})",
+    "let": "**let** `{name}`: {type}",
+    "type-unknown": "type unknown (the file has errors)",
+    "band": "**band** `{name}` of level `{level}`: `{test}`",
+    "band-otherwise": "**band** `{name}` of level `{level}`: when no band above holds",
+    "tier": "**tier** `{name}`",
+    "label": "**label** `{name}`",
+    "rules": ": {count} rules give it",
+    "otherwise": " (`otherwise`: every account no tier above takes)",
+}
+
+
+def _say(language: str, key: str, **fields: Any) -> str:
+    table: Mapping[str, str] = german.HOVER if language == "de" else SAID
+    return table[key].format(**fields)
 
 
 def _code(text: str) -> str:
     return f"```tierline\n{text.strip()}\n```"
 
 
-def hover(doc: DocumentCore, offset: int) -> Hover | None:
+def hover(doc: DocumentCore, offset: int, language: str = "en") -> Hover | None:
+    """The hover at `offset`; `language="de"` says it in German (the studio), the rule
+    file's own text as it is."""
     occurrence = doc.names.at(offset)
     if occurrence is not None:
-        text = _name_hover(doc, occurrence.key)
+        text = _name_hover(doc, occurrence.key, language)
         if text is not None:
             return Hover(text, doc.lines.span_range(occurrence.span))
     for node in reversed(path_at(doc.rule_file.statements, offset)):
         if isinstance(node, ast.Number):
             value = number_value(node)
-            shown = f"`{node.text}` = {value}"
+            shown = f"`{node.text}` = {german_number(value) if language == 'de' else value}"
             if node.is_percent:
-                shown += " (the API takes percents as fractions)"
+                shown += _say(language, "percent-api")
             return Hover(shown, doc.lines.span_range(node.span))
     return None
 
 
-def _name_hover(doc: DocumentCore, key: tuple[str, ...]) -> str | None:
+def _name_hover(doc: DocumentCore, key: tuple[str, ...], language: str) -> str | None:
     declarations = doc.names.declarations(key)
     if not declarations:
         return None
@@ -47,28 +79,36 @@ def _name_hover(doc: DocumentCore, key: tuple[str, ...]) -> str | None:
             assert isinstance(stmt, ast.InputDecl)
             lines = [
                 _code(doc.statement_text(stmt.span)),
-                f"**input** `{key[-1]}`: {stmt.type.value}",
+                _say(language, "input", name=key[-1], type=stmt.type.value),
             ]
             decl = checked.inputs.get(key[-1]) if checked else None
             if decl is not None and decl.range_text:
-                lines.append(f"values: {decl.range_text}")
+                range_text = decl.range_text
+                if language == "de":
+                    range_text = german_numbers(range_words(range_text))
+                lines.append(_say(language, "values", range=range_text))
             if stmt.optional:
                 default = (
-                    "no default"
+                    _say(language, "no-default")
                     if stmt.default is None
-                    else f"default {doc.statement_text(stmt.default.span)}"
+                    else _say(language, "default", value=doc.statement_text(stmt.default.span))
                 )
-                lines.append(f"optional ({default})")
+                lines.append(_say(language, "optional", default=default))
             else:
-                lines.append("required: every account gives it")
+                lines.append(_say(language, "required"))
             return "\n\n".join(lines)
         case "level":
             assert isinstance(stmt, ast.LevelDecl)
             return "\n\n".join(
                 [
                     _code(doc.statement_text(stmt.span)),
-                    f"**level** `{key[-1]}` from `{stmt.source.name}`: the first band that "
-                    f"holds is chosen ({', '.join(b.name.name for b in stmt.bands)})",
+                    _say(
+                        language,
+                        "level",
+                        name=key[-1],
+                        source=stmt.source.name,
+                        bands=", ".join(b.name.name for b in stmt.bands),
+                    ),
                 ]
             )
         case "let":
@@ -80,25 +120,31 @@ def _name_hover(doc: DocumentCore, key: tuple[str, ...]) -> str | None:
             return "\n\n".join(
                 [
                     _code(doc.statement_text(stmt.span)),
-                    f"**let** `{key[-1]}`: {type_ or 'type unknown (the file has errors)'}",
+                    _say(
+                        language, "let", name=key[-1], type=type_ or _say(language, "type-unknown")
+                    ),
                 ]
             )
         case "band":
             assert isinstance(stmt, ast.LevelDecl)
             band = next(b for b in stmt.bands if b.name.name == key[-1])
             test = doc.statement_text(band.bound.span).strip() or "otherwise"
-            return (
-                f"**band** `{key[-1]}` of level `{stmt.name.name}`: `{stmt.source.name} {test}`"
-                if test != "otherwise"
-                else f"**band** `{key[-1]}` of level `{stmt.name.name}`: when no band above holds"
+            if test == "otherwise":
+                return _say(language, "band-otherwise", name=key[-1], level=stmt.name.name)
+            return _say(
+                language,
+                "band",
+                name=key[-1],
+                level=stmt.name.name,
+                test=f"{stmt.source.name} {test}",
             )
         case "tier" | "label":
             rules = [_code(doc.statement_text(d.statement.span)) for d in declarations]
             count = len(rules)
-            head = f"**{first.kind}** `{key[-1]}`" + (
-                f": {count} rules give it" if count > 1 else ""
+            head = _say(language, first.kind, name=key[-1]) + (
+                _say(language, "rules", count=count) if count > 1 else ""
             )
             if any(isinstance(d.statement, ast.OtherwiseRule) for d in declarations):
-                head += " (`otherwise`: every account no tier above takes)"
+                head += _say(language, "otherwise")
             return "\n\n".join([head, *rules])
     return None

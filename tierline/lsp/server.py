@@ -28,6 +28,7 @@ from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
 
+from engine.language.languages import fix_title, language_of, localized, refusal
 from engine.services import (
     Completion,
     Diagnostic,
@@ -70,6 +71,9 @@ class TierlineServer(LanguageServer):
         )
         self.open: dict[str, _Open] = {}
         self.solver_ms = solver_ms
+        # The client's locale from `initialize` ("de" from a German VS Code): diagnostics,
+        # hovers and quick-fix titles are said in it; English for any other.
+        self.language = "en"
         self.published = 0  # diagnostics notifications sent (for the log)
         # One analysis at a time (the machine's cores are the checker's and the client's
         # too); one for a version already edited is skipped when its turn comes.
@@ -146,13 +150,13 @@ def _codec(ls: TierlineServer, uri: str) -> _Codec:
 # ------------------------------------------------------------ diagnostics
 
 
-def _lsp_diagnostic(codec: _Codec, diag: Diagnostic) -> lsp.Diagnostic:
-    message = diag.message
-    if diag.witness and "for example" not in message:
+def _lsp_diagnostic(codec: _Codec, diag: Diagnostic, language: str = "en") -> lsp.Diagnostic:
+    message = localized(diag.message, language) or ""
+    if diag.witness and "for example" not in diag.message:
         shown = ", ".join(f"{k} = {v!r}" for k, v in diag.witness.items())
-        message += f" (for example {shown})"
+        message += f" ({'zum Beispiel' if language == 'de' else 'for example'} {shown})"
     if diag.hint:
-        message += f"\n= {diag.hint}"
+        message += f"\n= {localized(diag.hint, language)}"
     data: dict[str, Any] = {"hint": diag.hint}
     if diag.witness is not None:
         data["witness"] = _jsonable(diag.witness)
@@ -186,7 +190,9 @@ def _publish(ls: TierlineServer, uri: str, version: int | None, found: list[Diag
     codec = _codec(ls, uri)
     ls.text_document_publish_diagnostics(
         lsp.PublishDiagnosticsParams(
-            uri=uri, version=version, diagnostics=[_lsp_diagnostic(codec, d) for d in found]
+            uri=uri,
+            version=version,
+            diagnostics=[_lsp_diagnostic(codec, d, ls.language) for d in found],
         )
     )
     ls.published += 1
@@ -277,20 +283,48 @@ def _completion(item: Completion) -> lsp.CompletionItem:
     )
 
 
-def _example_summary(document: Document) -> tuple[str, list[str]]:
+def _example_summary(document: Document, language: str = "en") -> tuple[str, list[str]]:
     outcomes = document.examples()
     if document.checked is None:
-        return "not run: the rules have errors", []
+        return _said("not run: the rules have errors", language), []
     failed = [o for o in outcomes if not o.passed]
-    head = f"{len(outcomes)} example{'s' * (len(outcomes) != 1)}: " + (
-        f"{len(failed)} failing" if failed else "all pass"
-    )
-    return head, [f'"{o.description}": {o.message}' for o in failed]
+    if language == "de":
+        head = f"{len(outcomes)} Beispiel{'e' * (len(outcomes) != 1)}: " + (
+            f"{len(failed)} fehlgeschlagen" if failed else "alle bestanden"
+        )
+    else:
+        head = f"{len(outcomes)} example{'s' * (len(outcomes) != 1)}: " + (
+            f"{len(failed)} failing" if failed else "all pass"
+        )
+    return head, [f'"{o.description}": {_said(o.message, language)}' for o in failed]
+
+
+def _said(text: str, language: str) -> str:
+    """An example's outcome as the code lenses say it ("passes", "expected micro, got
+    nano", "not run: …"), in `language`; the tiers and labels as the rules write them."""
+    if language != "de":
+        return text
+    if text == "passes":
+        return "bestanden"
+    if text == "not run: the rules have errors":
+        return "nicht ausgeführt: die Regeln haben Fehler"
+    expected, sep, got = text.removeprefix("expected ").partition(", got ")
+    if not text.startswith("expected ") or not sep:
+        return text
+    if got.startswith("error: "):
+        got = "Fehler: " + refusal(got.removeprefix("error: "), language)
+    return f"erwartet {expected}, erhalten {got}"
 
 
 def make_server(solver_ms: int | None = None) -> TierlineServer:
     """The server with every feature registered."""
     server = TierlineServer(solver_ms)
+
+    @server.feature(lsp.INITIALIZE)
+    def initialize(ls: TierlineServer, params: lsp.InitializeParams) -> None:
+        """The client's display language: a German editor hears German (the rules
+        themselves, and the codes and data a client reads, stay the same)."""
+        ls.language = language_of(params.locale)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     async def did_open(ls: TierlineServer, params: lsp.DidOpenTextDocumentParams) -> None:
@@ -324,7 +358,7 @@ def make_server(solver_ms: int | None = None) -> TierlineServer:
     def hover(ls: TierlineServer, params: lsp.HoverParams) -> lsp.Hover | None:
         uri = params.text_document.uri
         codec = _codec(ls, uri)
-        found = ls.document(uri).hover(codec.position(params.position))
+        found = ls.document(uri).hover(codec.position(params.position), ls.language)
         if found is None:
             return None
         return lsp.Hover(
@@ -445,7 +479,7 @@ def make_server(solver_ms: int | None = None) -> TierlineServer:
             for number, fix in enumerate(document.fixes(diag)):
                 actions.append(
                     lsp.CodeAction(
-                        title=fix.title,
+                        title=fix_title(fix.title, ls.language),
                         kind=lsp.CodeActionKind.QuickFix,
                         diagnostics=[sent],
                         is_preferred=number == 0,  # the hint's first spelling: "fix all" takes it
@@ -467,8 +501,9 @@ def make_server(solver_ms: int | None = None) -> TierlineServer:
         uri = params.text_document.uri
         codec = _codec(ls, uri)
         document = ls.document(uri)
-        head, _ = _example_summary(document)
-        command = lsp.Command(f"▶ run examples ({head})", RUN_EXAMPLES, arguments=[uri])
+        head, _ = _example_summary(document, ls.language)
+        run = "Beispiele ausführen" if ls.language == "de" else "run examples"
+        command = lsp.Command(f"▶ {run} ({head})", RUN_EXAMPLES, arguments=[uri])
         top = lsp.Range(lsp.Position(0, 0), lsp.Position(0, 0))
         lenses = [lsp.CodeLens(range=top, command=command)]
         outcomes = {o.range: o for o in document.examples()}
@@ -477,9 +512,9 @@ def make_server(solver_ms: int | None = None) -> TierlineServer:
                 continue
             outcome = outcomes.get(symbol.range)
             if outcome is None:
-                title = "not run: the rules have errors"
+                title = _said("not run: the rules have errors", ls.language)
             else:
-                title = "✓ passes" if outcome.passed else f"✗ {outcome.message}"
+                title = f"{'✓' if outcome.passed else '✗'} {_said(outcome.message, ls.language)}"
             lenses.append(
                 lsp.CodeLens(
                     range=codec.range(symbol.range),
@@ -492,12 +527,16 @@ def make_server(solver_ms: int | None = None) -> TierlineServer:
     def run_examples(ls: TierlineServer, uri: str) -> dict[str, Any]:
         document = ls.document(uri)
         head, failures = _example_summary(document)
+        said = "; ".join([head, *failures])
+        if ls.language != "en":
+            local, local_failures = _example_summary(document, ls.language)
+            said = "; ".join([local, *local_failures])
         kind = (
             lsp.MessageType.Warning
             if failures or document.checked is None
             else lsp.MessageType.Info
         )
-        ls.window_show_message(lsp.ShowMessageParams(kind, "; ".join([head, *failures])))
+        ls.window_show_message(lsp.ShowMessageParams(kind, said))
         return {
             "summary": head,
             "examples": [

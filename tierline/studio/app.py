@@ -32,6 +32,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from engine import Ruleset
+from engine.language.languages import field_text, language_of
 from engine.services import Position
 from server.security.callers import STUDIO_ROLES, CallersFile
 from tierline.studio import live, samples
@@ -65,7 +66,7 @@ def create_app(studio: Studio) -> Starlette:
                 result = await run_in_threadpool(work, request, body, who)
                 return result if isinstance(result, Response) else JSONResponse(result)
             except StudioError as error:
-                return JSONResponse(error.to_json(), status_code=error.status)
+                return JSONResponse(error.to_json(_language(request)), status_code=error.status)
 
         return endpoint
 
@@ -88,7 +89,7 @@ def create_app(studio: Studio) -> Starlette:
             columns = await run_in_threadpool(samples.columns_of, sample)
             return JSONResponse({**sample.to_json(), "columns": columns})
         except StudioError as error:
-            return JSONResponse(error.to_json(), status_code=error.status)
+            return JSONResponse(error.to_json(_language(request)), status_code=error.status)
 
     async def index(request: Request) -> Response:
         host = request.headers.get("host", "")
@@ -106,20 +107,42 @@ def create_app(studio: Studio) -> Starlette:
         Route("/api/session", api("view", lambda r, b, who: _session(studio, who))),
         Route("/api/files", api("view", lambda r, b, who: _files(studio))),
         Route("/api/file", api("view", lambda r, b, who: _open(studio, r))),
-        Route("/api/analyze", api("view", lambda r, b, who: _analyze(studio, b)), methods=["POST"]),
-        Route("/api/hover", api("view", lambda r, b, who: _hover(studio, b)), methods=["POST"]),
         Route(
-            "/api/complete", api("view", lambda r, b, who: _complete(studio, b)), methods=["POST"]
+            "/api/analyze",
+            api("view", lambda r, b, who: _analyze(studio, b, _language(r))),
+            methods=["POST"],
+        ),
+        Route(
+            "/api/hover",
+            api("view", lambda r, b, who: _hover(studio, b, _language(r))),
+            methods=["POST"],
+        ),
+        Route(
+            "/api/complete",
+            api("view", lambda r, b, who: _complete(studio, b, _language(r))),
+            methods=["POST"],
         ),
         Route("/api/columns", api("view", lambda r, b, who: _columns(studio, r))),
         Route("/api/samples", upload, methods=["POST"]),
-        Route("/api/table", api("view", lambda r, b, who: _table(studio, b)), methods=["POST"]),
-        Route("/api/explain", api("view", lambda r, b, who: _explain(studio, b)), methods=["POST"]),
+        Route(
+            "/api/table",
+            api("view", lambda r, b, who: _table(studio, b, _language(r))),
+            methods=["POST"],
+        ),
+        Route(
+            "/api/explain",
+            api("view", lambda r, b, who: _explain(studio, b, _language(r))),
+            methods=["POST"],
+        ),
         Route("/api/example", api("view", lambda r, b, who: _example(studio, b)), methods=["POST"]),
-        Route("/api/impact", api("view", lambda r, b, who: _impact(studio, b)), methods=["POST"]),
+        Route(
+            "/api/impact",
+            api("view", lambda r, b, who: _impact(studio, b, _language(r))),
+            methods=["POST"],
+        ),
         Route(
             "/api/impact/rules",
-            api("view", lambda r, b, who: _impact_rules(studio, b)),
+            api("view", lambda r, b, who: _impact_rules(studio, b, _language(r))),
             methods=["POST"],
         ),
         Route("/api/compare", api("view", lambda r, b, who: _compare(studio, b)), methods=["POST"]),
@@ -157,6 +180,12 @@ def _authorised(studio: Studio, request: Request, role: str) -> str:
     return caller.name
 
 
+def _language(request: Request) -> str:
+    """The language the page reads: `?lang=` on the request, else its Accept-Language
+    (the page sends the language chosen in it); English by default."""
+    return language_of(request.query_params.get("lang") or request.headers.get("accept-language"))
+
+
 def _loopback_host(host: str) -> bool:
     name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
     return name in LOOPBACK_HOSTS
@@ -165,7 +194,9 @@ def _loopback_host(host: str) -> bool:
 async def _json(request: Request) -> dict[str, Any]:
     data = await request.body()
     if len(data) > MAX_JSON:
-        raise StudioError("too-large", f"the request is over {MAX_JSON:,} bytes", 413)
+        raise StudioError(
+            "too-large", f"the request is over {MAX_JSON:,} bytes", 413, limit=MAX_JSON
+        )
     try:
         body = json.loads(data or b"{}")
     except ValueError:
@@ -232,16 +263,16 @@ def _open(studio: Studio, request: Request) -> dict[str, Any]:
     return {"path": opened.path, "text": opened.text, "digest": opened.digest, "mapping": mapping}
 
 
-def _analyze(studio: Studio, body: dict[str, Any]) -> dict[str, Any]:
+def _analyze(studio: Studio, body: dict[str, Any], language: str) -> dict[str, Any]:
     name, text = _text(body, "path"), _text(body, "text")
     studio.workspace.resolve(name)
     found = studio.checker.check(name, text)
     out: dict[str, Any] = {
-        "diagnostics": live.diagnostics_json(found),
+        "diagnostics": live.diagnostics_json(found, language),
         "ok": found.ruleset is not None,
     }
     if found.ruleset is not None:
-        out["examples"] = live.examples_json(found.ruleset)
+        out["examples"] = live.examples_json(found.ruleset, language)
         out["ruleset"] = live.declared(found.ruleset)
     return out
 
@@ -258,16 +289,16 @@ def _position(body: dict[str, Any]) -> Position:
     return Position(line, character)
 
 
-def _hover(studio: Studio, body: dict[str, Any]) -> dict[str, Any]:
+def _hover(studio: Studio, body: dict[str, Any], language: str) -> dict[str, Any]:
     name, text = _text(body, "path"), _text(body, "text")
     studio.workspace.resolve(name)
-    return studio.checker.hover(name, text, _position(body))
+    return studio.checker.hover(name, text, _position(body), language)
 
 
-def _complete(studio: Studio, body: dict[str, Any]) -> dict[str, Any]:
+def _complete(studio: Studio, body: dict[str, Any], language: str) -> dict[str, Any]:
     name, text = _text(body, "path"), _text(body, "text")
     studio.workspace.resolve(name)
-    return studio.checker.complete(name, text, _position(body))
+    return studio.checker.complete(name, text, _position(body), language)
 
 
 def _columns(studio: Studio, request: Request) -> dict[str, Any]:
@@ -286,23 +317,23 @@ def _saved(studio: Studio, name: str) -> Ruleset:
     found = studio.checker.check(name, opened.text)
     if found.ruleset is None:
         raise StudioError(
-            "saved-has-errors", f"the saved {name} has errors: no impact to show", 422
+            "saved-has-errors", f"the saved {name} has errors: no impact to show", 422, name=name
         )
     return found.ruleset
 
 
-def _table(studio: Studio, body: dict[str, Any]) -> dict[str, Any]:
+def _table(studio: Studio, body: dict[str, Any], language: str) -> dict[str, Any]:
     ruleset = _edited(studio, body)
     sample = studio.samples.get(_text(body, "sample"))
     mapping = samples.parse_mapping(body.get("mapping"))
-    return samples.table(studio.staging, ruleset, sample, mapping)
+    return samples.table(studio.staging, ruleset, sample, mapping, language=language)
 
 
-def _explain(studio: Studio, body: dict[str, Any]) -> dict[str, Any]:
+def _explain(studio: Studio, body: dict[str, Any], language: str) -> dict[str, Any]:
     account = body.get("account")
     if not isinstance(account, dict):
         raise StudioError("bad-request", "account: give an object", 400)
-    return samples.explain(_edited(studio, body), account)
+    return samples.explain(_edited(studio, body), account, language)
 
 
 def _example(studio: Studio, body: dict[str, Any]) -> dict[str, Any]:
@@ -314,15 +345,15 @@ def _example(studio: Studio, body: dict[str, Any]) -> dict[str, Any]:
     return {"block": live.example_block(_edited(studio, body), account, text)}
 
 
-def _impact(studio: Studio, body: dict[str, Any]) -> dict[str, Any]:
+def _impact(studio: Studio, body: dict[str, Any], language: str) -> dict[str, Any]:
     edited = _edited(studio, body)
     saved = _saved(studio, _text(body, "path"))
     sample = studio.samples.get(_text(body, "sample"))
     mapping = samples.parse_mapping(body.get("mapping"))
-    return samples.impact(studio.staging, saved, edited, sample, mapping)
+    return samples.impact(studio.staging, saved, edited, sample, mapping, language)
 
 
-def _impact_rules(studio: Studio, body: dict[str, Any]) -> dict[str, Any]:
+def _impact_rules(studio: Studio, body: dict[str, Any], language: str) -> dict[str, Any]:
     from engine.analysis.changes import IncomparableError
     from engine.ruleset import rule_changes
     from tierline.reports.changes import to_json
@@ -334,7 +365,10 @@ def _impact_rules(studio: Studio, body: dict[str, Any]) -> dict[str, Any]:
             found = rule_changes(saved, edited)
     except IncomparableError as error:
         raise StudioError("incomparable", str(error), 422) from None
-    return to_json(found)
+    out = to_json(found)
+    if "undecided" in out:  # what the solver could not decide, in the page's words
+        out["undecided"] = [field_text(what, language) for what in out["undecided"]]
+    return out
 
 
 def _compare(studio: Studio, body: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import ClassifyError, Ruleset
+from engine.language.languages import completion_detail, explanation, fix_title, localized
+from engine.language.languages import refusal as refused
 from engine.language.source import Source
 from engine.services import Diagnostic, Document, Position
 from engine.services.positions import Range
@@ -94,24 +96,31 @@ class Checker:
                 while len(self._quick) > _KEPT:
                     self._quick.popitem(last=False)
         if quick is None:
-            raise StudioError("rules-have-errors", f"{name} has errors; fix them to see this", 422)
+            raise StudioError(
+                "rules-have-errors", f"{name} has errors; fix them to see this", 422, name=name
+            )
         return quick
 
-    def hover(self, name: str, text: str, position: Position) -> dict[str, Any]:
+    def hover(
+        self, name: str, text: str, position: Position, language: str = "en"
+    ) -> dict[str, Any]:
         found = self.check(name, text)
         with CHECKING:
-            answer = found.document.hover(position)
+            answer = found.document.hover(position, language)
         if answer is None:
             return {"contents": None}
         return {"contents": answer.markdown, **_offsets(found.document, answer.range)}
 
-    def complete(self, name: str, text: str, position: Position) -> dict[str, Any]:
+    def complete(
+        self, name: str, text: str, position: Position, language: str = "en"
+    ) -> dict[str, Any]:
         found = self.check(name, text)
         with CHECKING:
             items = found.document.complete(position)
         return {
             "items": [
-                {"label": c.label, "kind": c.kind, "detail": c.detail,
+                {"label": c.label, "kind": c.kind,
+                 "detail": completion_detail(c.detail, language),
                  "insert": c.insert_text or c.label}
                 for c in items
             ]
@@ -131,7 +140,9 @@ def _offsets(document: Document, where: Range) -> dict[str, int]:
     return {"from": start, "to": max(start, end)}
 
 
-def diagnostics_json(found: Checked) -> list[dict[str, Any]]:
+def diagnostics_json(found: Checked, language: str = "en") -> list[dict[str, Any]]:
+    """The diagnostics as the page draws them, their words (message, hint, the fix's
+    title) in `language`; code, position and fix the same in every language."""
     document = found.document
     out = []
     for d in found.diagnostics:
@@ -141,8 +152,8 @@ def diagnostics_json(found: Checked) -> list[dict[str, Any]]:
             "column": d.range.start.character + 1,
             "severity": d.severity,
             "code": d.code,
-            "message": d.message,
-            "hint": d.hint,
+            "message": localized(d.message, language),
+            "hint": localized(d.hint, language),
         }
         if d.witness is not None:
             item["witness"] = d.witness
@@ -150,7 +161,7 @@ def diagnostics_json(found: Checked) -> list[dict[str, Any]]:
             fixes = document.fixes(d)
         if fixes:  # the first is the likeliest ("did you mean"); the page offers it
             item["fix"] = {
-                "title": fixes[0].title,
+                "title": fix_title(fixes[0].title, language),
                 "changes": [
                     {**_offsets(document, e.range), "insert": e.new_text} for e in fixes[0].edits
                 ],
@@ -159,11 +170,17 @@ def diagnostics_json(found: Checked) -> list[dict[str, Any]]:
     return out
 
 
-def examples_json(ruleset: Ruleset) -> dict[str, Any]:
+def examples_json(ruleset: Ruleset, language: str = "en") -> dict[str, Any]:
     """Every example's outcome (as `tierline test --format json` gives it, with the
-    explanation of a failure), and the tiers and labels no example reaches."""
+    explanation of a failure in `language`), and the tiers and labels no example reaches."""
     results = ruleset.run_examples()
     listed = [result.to_dict() for result in results]
+    for result, said in zip(results, listed, strict=True):
+        if "explanation" in said and result.decision is not None:
+            conditions = [r.text for r in result.decision.reasons]
+            said["explanation"] = explanation(said["explanation"], language, conditions)
+        if result.error is not None:
+            said["got"] = refused(str(result.error), language)
     tiers, labels = unreached(ruleset, results)
     return {"results": listed, "unreached": {"tiers": tiers, "labels": labels}}
 
@@ -192,7 +209,9 @@ def example_block(ruleset: Ruleset, account: dict[str, Any], description: str) -
     try:
         decision = ruleset.classify(own)
     except ClassifyError as error:
-        raise StudioError("row-refused", f"the rules refuse this row: {error}", 422) from None
+        raise StudioError(
+            "row-refused", f"the rules refuse this row: {error}", 422, reason=str(error)
+        ) from None
     given = ", ".join(f"{n} {literal(v, inputs[n].type)}" for n, v in own.items())
     said = description.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
     return (

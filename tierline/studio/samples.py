@@ -30,6 +30,7 @@ import duckdb
 
 from engine import ClassifyError, Ruleset
 from engine.checker.model import CheckedRuleset, Input
+from engine.language.languages import explanation, refusal
 from engine.sql.compile import SqlError, compile_sql
 from tierline.studio.errors import StudioError
 from tierline.tables.cells import quoted
@@ -91,7 +92,9 @@ class Samples:
     def get(self, sample_id: str) -> Sample:
         found = self._samples.get(sample_id)
         if found is None:
-            raise StudioError("no-such-sample", f"no sample {sample_id!r}", 404)
+            raise StudioError(
+                "no-such-sample", f"no sample {sample_id!r}", 404, name=repr(sample_id)
+            )
         return found
 
     async def upload(self, name: str, chunks: AsyncIterator[bytes]) -> Sample:
@@ -209,10 +212,16 @@ def _stage(
 
 
 def table(
-    staging: Staging, ruleset: Ruleset, sample: Sample, mapping: Mapping_, shown: int = ROWS_SHOWN
+    staging: Staging,
+    ruleset: Ruleset,
+    sample: Sample,
+    mapping: Mapping_,
+    shown: int = ROWS_SHOWN,
+    language: str = "en",
 ) -> dict[str, Any]:
     """The sample under the ruleset: counts per tier, per label, errors, and the first
-    `shown` rows with the account each row gives the rules and its one-line reason."""
+    `shown` rows with the account each row gives the rules and its one-line reason (in
+    `language`)."""
     checked = ruleset.checked
     with _reading(), staging.rows(sample, mapping, [checked]) as entry:
         staged, connection = entry.staged, entry.connection
@@ -233,7 +242,7 @@ def table(
             "SELECT l, count(*) FROM (SELECT unnest(labels) AS l FROM __out) GROUP BY l"
         ).fetchall()
         rows = connection.sql(f"SELECT * FROM __out LIMIT {int(shown)}").fetchall()
-        return _shaped(ruleset, staged.columns, staged.id_name, counts, labels, rows)
+        return _shaped(ruleset, staged.columns, staged.id_name, counts, labels, rows, language)
 
 
 def _shaped(
@@ -243,6 +252,7 @@ def _shaped(
     counts: list[tuple[Any, ...]],
     labels: list[tuple[Any, ...]],
     rows: list[tuple[Any, ...]],
+    language: str,
 ) -> dict[str, Any]:
     declared = ruleset.checked.inputs
     by_tier = dict(counts)
@@ -264,7 +274,9 @@ def _shaped(
                 "labels": list(row_labels or []),
                 "rule": rule,
                 "error": error,
-                "reason": error if error is not None else _reason(ruleset, account),
+                "reason": refusal(error, language)
+                if error is not None
+                else _reason(ruleset, account, language),
                 "account": account,
             }
         )
@@ -277,36 +289,42 @@ def _shaped(
     }
 
 
-def _reason(ruleset: Ruleset, account: dict[str, Any]) -> str:
+def _reason(ruleset: Ruleset, account: dict[str, Any], language: str) -> str:
     try:
-        return why(ruleset, ruleset.classify(account))
+        return why(ruleset, ruleset.classify(account), language)
     except ClassifyError as error:
-        return str(error)
+        return refusal(str(error), language)
 
 
-def explain(ruleset: Ruleset, account: dict[str, Any]) -> dict[str, Any]:
-    """A row's full explanation (click a row), from the Python evaluator."""
+def explain(ruleset: Ruleset, account: dict[str, Any], language: str = "en") -> dict[str, Any]:
+    """A row's full explanation (click a row), from the Python evaluator, in `language`."""
     own = {n: v for n, v in account.items() if n in ruleset.checked.inputs}
     try:
         decision = ruleset.classify(own)
     except ClassifyError as error:
-        return {"error": str(error)}
+        return {"error": refusal(str(error), language)}
+    conditions = [r.text for r in decision.reasons]
     return {
         "tier": decision.tier or "",
         "labels": list(decision.labels),
-        "explanation": decision.explain(),
+        "explanation": explanation(decision.explain(), language, conditions),
     }
 
 
 def impact(
-    staging: Staging, saved: Ruleset, edited: Ruleset, sample: Sample, mapping: Mapping_
+    staging: Staging,
+    saved: Ruleset,
+    edited: Ruleset,
+    sample: Sample,
+    mapping: Mapping_,
+    language: str = "en",
 ) -> dict[str, Any]:
     """`tierline diff SAVED EDITED --data SAMPLE --format json` (the same joint count and
     migration, over the staged rows), and each tier's rows before and after."""
     checked = [saved.checked, edited.checked]
     with _reading(), staging.rows(sample, mapping, checked) as entry:
         joint = joint_staged(entry.connection, checked, entry.declared, entry.staged, 3, True)
-        found = migration(saved, edited, joint, 3)
+        found = migration(saved, edited, joint, 3, language)
     out = found.to_json()
     out["tier_counts"] = [
         {"tier": t, "before": b, "after": a} for t, (b, a) in found.tier_counts().items()

@@ -73,15 +73,23 @@ class Workspace:
             or any(part in ("..", "") for part in name.split("/"))
         ):
             raise StudioError(
-                "outside", f"{name!r}: only files inside the rules folder can be opened", 403
+                "outside",
+                f"{name!r}: only files inside the rules folder can be opened",
+                403,
+                name=repr(name),
             )
         if pure.suffix != ".tiers":
-            raise StudioError("not-a-rule-file", f"{name}: rule files end in .tiers", 400)
+            raise StudioError(
+                "not-a-rule-file", f"{name}: rule files end in .tiers", 400, name=name
+            )
         path = self.root.joinpath(*pure.parts)
         real = path.resolve()
         if real.parent != self.root and self.root not in real.parents:
             raise StudioError(
-                "outside", f"{name}: leads outside the rules folder (a symbolic link?)", 403
+                "outside",
+                f"{name}: leads outside the rules folder (a symbolic link?)",
+                403,
+                name=name,
             )
         return path
 
@@ -105,7 +113,9 @@ class Workspace:
         try:
             source = read_rule_file(self.root, path)
         except FileNotFoundError:
-            raise StudioError("no-such-file", f"{name}: no such rule file", 404) from None
+            raise StudioError(
+                "no-such-file", f"{name}: no such rule file", 404, name=name
+            ) from None
         except Refused as error:
             raise StudioError("refused", str(error), 403) from None
         except RuleError as error:  # not UTF-8
@@ -130,7 +140,9 @@ class Workspace:
         path = self.resolve(name)
         data = text.encode("utf-8")
         if len(data) > MAX_SOURCE_BYTES:
-            raise StudioError("too-large", f"{name}: over {MAX_SOURCE_BYTES:,} bytes", 413)
+            raise StudioError(
+                "too-large", f"{name}: over {MAX_SOURCE_BYTES:,} bytes", 413, limit=MAX_SOURCE_BYTES
+            )
         with CHECKING:  # the server's reload gate: it checks clean, its examples pass
             gate = Registry().load(Source(text, str(path)))
         if not gate.accepted:
@@ -147,6 +159,7 @@ class Workspace:
                     409,
                     on_disk=now,
                     opened=base,
+                    name=name,
                 )
             old_text = "" if base is None else path.read_text(encoding="utf-8")
             _write_atomically(path, data)

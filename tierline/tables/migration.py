@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import Ruleset
+from engine.language.languages import explanation
 from engine.python.values import ClassifyError
 from tierline.tables.compare import outcomes_of, run_joint
 from tierline.tables.joint import REFUSED, Example, Joint
-from tierline.tables.why import why
+from tierline.tables.why import refusal, why
 
 
 class Disagreement(Exception):
@@ -133,7 +134,11 @@ def migrate(
     return migration(old, new, found, examples)
 
 
-def migration(old: Ruleset, new: Ruleset, found: Joint, examples: int = 3) -> Migration:
+def migration(
+    old: Ruleset, new: Ruleset, found: Joint, examples: int = 3, language: str = "en"
+) -> Migration:
+    """The migration matrix of `found`, with up to `examples` rows per move replayed
+    through both versions; their reasons in `language` (the studio's German)."""
     old_tiers, new_tiers = outcomes_of(old, found.cells, 0), outcomes_of(new, found.cells, 1)
     matrix: Counter[tuple[str, str]] = Counter()
     gained: Counter[str] = Counter()
@@ -163,7 +168,8 @@ def migration(old: Ruleset, new: Ruleset, found: Joint, examples: int = 3) -> Mi
     label_changes = {n: (gained[n], lost[n]) for n in dict.fromkeys(names) if gained[n] or lost[n]}
     moved = {
         key: [
-            _replay(old, new, e, key) for e in sorted(drawn[key], key=lambda e: e.order)[:examples]
+            _replay(old, new, e, key, language)
+            for e in sorted(drawn[key], key=lambda e: e.order)[:examples]
         ]
         for key in sorted(drawn, key=order)
     }
@@ -182,15 +188,18 @@ def migration(old: Ruleset, new: Ruleset, found: Joint, examples: int = 3) -> Mi
     )
 
 
-def _replay(old: Ruleset, new: Ruleset, example: Example, key: tuple[str, str]) -> Moved:
-    sides = [_side(rs, example, i, key[i]) for i, rs in enumerate((old, new))]
+def _replay(
+    old: Ruleset, new: Ruleset, example: Example, key: tuple[str, str], language: str
+) -> Moved:
+    sides = [_side(rs, example, i, key[i], language) for i, rs in enumerate((old, new))]
     return Moved(example.id, example.account, sides[0], sides[1])
 
 
-def _side(ruleset: Ruleset, example: Example, i: int, expected: str) -> Side:
+def _side(ruleset: Ruleset, example: Example, i: int, expected: str, language: str) -> Side:
     error = example.errors[i]
     if error is not None:
-        return Side(REFUSED, (), f"refused: {error}", f"refused: {error}")
+        said = refusal(error, language)
+        return Side(REFUSED, (), said, said)
     try:
         decision = ruleset.classify(example.account)
     except ClassifyError as problem:
@@ -204,4 +213,10 @@ def _side(ruleset: Ruleset, example: Example, i: int, expected: str) -> Side:
             f"row {example.id!r}: the SQL gave {expected or 'no tier'} under {ruleset.name}, "
             f"the Python evaluator {tier or 'no tier'}"
         )
-    return Side(tier, tuple(decision.labels), why(ruleset, decision), decision.explain())
+    conditions = [r.text for r in decision.reasons] if language != "en" else []
+    return Side(
+        tier,
+        tuple(decision.labels),
+        why(ruleset, decision, language),
+        explanation(decision.explain(), language, conditions),
+    )

@@ -143,7 +143,7 @@ export const TEXTS = {
     fromRules: "Allein aus den Regeln",
     equivalent: "Kein Konto kann Stufe oder Merkmale wechseln: die Fassungen sind gleichwertig.",
     canMove: "Konten können wechseln, zum Beispiel:",
-    undecided: "Im Zeitbudget des Solvers nicht entschieden: {what}",
+    undecided: "Im Zeitbudget des Solvers nicht entschieden, ob {what}",
     checking: "Prüfe…",
     labelGained: "erhält Merkmal {label}",
     labelLost: "verliert Merkmal {label}",

@@ -9,7 +9,7 @@ import {
 } from "@codemirror/view";
 import { defaultKeymap, history as editHistory, historyKeymap } from "@codemirror/commands";
 import { syntaxHighlighting, defaultHighlightStyle, bracketMatching } from "@codemirror/language";
-import { linter, lintGutter, forceLinting } from "@codemirror/lint";
+import { linter, lintGutter, forceLinting, setDiagnostics } from "@codemirror/lint";
 import { autocompletion } from "@codemirror/autocomplete";
 import { tierline } from "./tierline-lang.js";
 import { t, setLanguage, language, num, pct } from "./i18n.js";
@@ -46,7 +46,9 @@ class ApiError extends Error {
 }
 
 async function api(path, body, extra = {}) {
-  const headers = { "X-Tierline-Studio": "1", ...extra.headers };
+  // The server words what it says (diagnostics, reasons, hovers, refusals) in the
+  // page's language.
+  const headers = { "X-Tierline-Studio": "1", "Accept-Language": language(), ...extra.headers };
   if (state.token) headers.Authorization = `Bearer ${state.token}`;
   const init = { method: body === undefined ? "GET" : "POST", headers };
   if (body !== undefined) {
@@ -105,6 +107,11 @@ const serverLint = linter(async () => {
   if (!state.path) return [];
   let result;
   try { result = await analyse(); } catch (error) { notice(() => errorText(error), "error"); return []; }
+  return lintMarks(result);
+}, { delay: 120 });
+
+// The editor's marks of an analysis (squiggles, their tooltips and fixes).
+function lintMarks(result) {
   const length = view.state.doc.length;
   return result.diagnostics.map((d) => ({
     from: Math.min(d.from, length),
@@ -114,7 +121,17 @@ const serverLint = linter(async () => {
     source: d.code,
     actions: d.fix ? [{ name: fixTitle(d.fix), apply: () => applyFix(d.fix) }] : [],
   }));
-}, { delay: 120 });
+}
+
+// Another language: the server says the diagnostics again, in it (the text is the same).
+async function relint() {
+  if (!view || !state.path) return;
+  const text = currentText();
+  try {
+    const result = await analyse();
+    if (currentText() === text) view.dispatch(setDiagnostics(view.state, lintMarks(result)));
+  } catch (error) { notice(() => errorText(error), "error"); }
+}
 
 // A fix's title in the page's language: one replacement is said from its edit; others
 // keep the services' words.
@@ -579,7 +596,7 @@ function shell() {
       h("span", { class: "spacer" }),
       h("input", { id: "author", size: 14, hidden: state.session.auth }),
       h("button", { id: "save", class: "primary", onclick: save, disabled: true }),
-      h("select", { id: "lang", "aria-label": "Language / Sprache", onchange: (e) => { setLanguage(e.target.value); localStorage.setItem("tierline.lang", e.target.value); labelPage(); } },
+      h("select", { id: "lang", "aria-label": "Language / Sprache", onchange: (e) => { setLanguage(e.target.value); localStorage.setItem("tierline.lang", e.target.value); labelPage(); relint(); } },
         h("option", { value: "en" }, "English"), h("option", { value: "de" }, "Deutsch")),
       h("a", { id: "help", href: "#", target: "_blank", rel: "noopener" })),
     h("div", { id: "notice", class: "notice", hidden: true, role: "status" }),
