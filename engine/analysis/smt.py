@@ -447,21 +447,34 @@ def _ops(op: str, a: z3.ArithRef, b: z3.ArithRef) -> z3.BoolRef:
 @dataclass
 class Solver:
     """z3 with a time budget per query. `check` says sat, unsat, or None: undecided.
-    One z3 solver holds the inputs' domains; each query is pushed onto it and popped."""
+    One z3 solver holds the inputs' domains; each query is pushed onto it and popped.
+    A question whose model is shown (a witness: `confirmed`) gets a solver of its own:
+    what a z3 solver has been asked before steers the model it finds next, and a
+    witness must not depend on which other questions were asked first (the language
+    server asks only those an edit touched, engine/analysis/memo.py)."""
 
     inputs: Inputs
     budget_ms: int
     queries: int = 0
 
     def __post_init__(self) -> None:
+        self._domain = self.inputs.domain()
         self._z3 = z3.Solver()
         self._z3.set("timeout", self.budget_ms)
-        self._z3.add(*self.inputs.domain())
+        self._z3.add(*self._domain)
 
-    def check(self, *facts: z3.BoolRef, avoid: list[dict[str, Any]] | None = None) -> Any:
+    def check(
+        self, *facts: z3.BoolRef, avoid: list[dict[str, Any]] | None = None, alone: bool = False
+    ) -> Any:
         """A model of the facts (within every input's domain), False when there is none,
-        None when the solver could not decide within the budget."""
-        solver = self._z3
+        None when the solver could not decide within the budget. `alone`: on a solver
+        that no other question went through."""
+        if alone:
+            solver = z3.Solver()
+            solver.set("timeout", self.budget_ms)
+            solver.add(*self._domain)
+        else:
+            solver = self._z3
         solver.push()
         try:
             solver.add(*facts)
@@ -483,7 +496,7 @@ class Solver:
         None): out of time, or `tries` models that floating point did not bear out."""
         seen: list[dict[str, Any]] = []
         for _ in range(tries):
-            model = self.check(*facts, avoid=seen)
+            model = self.check(*facts, avoid=seen, alone=True)
             if model is False:
                 return ("unsat", None) if not seen else ("undecided", None)
             if model is None:

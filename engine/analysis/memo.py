@@ -1,0 +1,215 @@
+"""Results of the analysis's steps kept between versions of one file, by what each read.
+
+An editor analyses a file again after every edit, and an edit touches one or two
+statements: the boxes of the other 999 tiers, the pairs of tiers that did not
+change, the solver's answers about them are what they were. `AnalysisMemo` keeps
+each step's result under a key made of exactly what the step reads, so a step
+whose inputs did not change is answered from the memo, and a step that reads an
+edited statement is run again. The control flow of `analyze` is the same with or
+without a memo (the memo replaces a computation by its earlier result, nothing
+else), so the findings are the same as a from-scratch analysis's, witnesses
+included; tests/test_lsp_incremental.py holds that on random edits.
+
+Keys (`Recall`):
+- a condition is known by its source text and the declarations of every input,
+  let and level it reads (their own declarations' keys, so `let a = b / c` changes
+  when `c`'s range does): the same text with the same declarations is the same
+  condition, wherever it stands and whatever the tier is called;
+- what the solver answers (a witness, whether an account exists) depends on more
+  than the conditions it is asked about: every input is a variable of its models
+  (the witness names them all), the texts and set items any rule names are the
+  values of a text variable, and a witness is replayed through the whole
+  evaluator. So those keys also hold the file's `context`: the policy, the
+  solver's budget, every declaration and the texts named anywhere in the rules.
+  Editing a threshold changes none of that; editing a text literal or a
+  declaration runs the solver's questions again.
+
+The memo is pure data (no I/O): whoever keeps the versions of one document holds
+one (engine/services: the document's `StatementCache`), bounded in size, least
+recently used first out, and safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from functools import partial
+from typing import Any, TypeVar
+
+from engine.checker.model import CheckedRuleset, Let, Rule, names_in
+from engine.language import ast
+
+V = TypeVar("V")
+_MISSING = object()
+
+
+class AnalysisMemo:
+    """Step results by key, at most `size` of them (least recently used go first)."""
+
+    def __init__(self, size: int = 200_000):
+        self.size = size
+        self._kept: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def remember(
+        self, key: Hashable, compute: Callable[[], V], keep: Callable[[], bool] | None = None
+    ) -> V:
+        """The result kept under `key`, else `compute()`, kept for the next time unless
+        `keep()` says no after it (a question the solver could not settle in its budget
+        is asked again: a quieter moment may settle it). Computed outside the lock: a
+        step may take the solver's whole budget."""
+        with self._lock:
+            found = self._kept.get(key, _MISSING)
+            if found is not _MISSING:
+                self._kept.move_to_end(key)
+                self.hits += 1
+                return found  # type: ignore[no-any-return]
+            self.misses += 1
+        value = compute()
+        if keep is not None and not keep():
+            return value
+        with self._lock:
+            self._kept[key] = value
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return value
+
+
+def _digest(value: object) -> str:
+    return hashlib.blake2b(repr(value).encode(), digest_size=12).hexdigest()
+
+
+class Recall:
+    """The keys of one analysis run over `checked`, and the memo they are kept in."""
+
+    def __init__(self, memo: AnalysisMemo, checked: CheckedRuleset, budget_ms: int):
+        self.memo = memo
+        self.checked = checked
+        self.budget_ms = budget_ms
+        text_of = checked.source.text_of
+        self.declared: dict[str, str] = {}  # name -> its declaration's key
+        for name, decl in checked.inputs.items():
+            self.declared[name] = _digest(
+                ("input", name, decl.type.value, decl.optional, decl.default, decl.range)
+            )
+        for item in checked.derived:  # in dependency order: what an item reads is keyed
+            if isinstance(item, Let):
+                reads = sorted(names_in(item.expr))
+                shape: tuple[object, ...] = (
+                    "let",
+                    item.name,
+                    item.type.value,
+                    text_of(item.expr.span),
+                    [self.declared.get(n, n) for n in reads],
+                )
+            else:
+                bands = [(b.name, b.op, b.low, b.high) for b in item.bands]
+                shape = ("level", item.name, self.declared.get(item.source), bands)
+            self.declared[item.name] = _digest(shape)
+        self._conditions: dict[ast.NodeId, str] = {}
+        self._context: str | None = None
+
+    # ------------------------------------------------------------------ keys
+
+    def condition(self, rule: Rule) -> str:
+        """A rule's condition: its text and the declarations it reads."""
+        key = self._conditions.get(rule.id)
+        if key is None:
+            assert rule.when is not None
+            key = self.exprs((rule.when,))
+            self._conditions[rule.id] = key
+        return key
+
+    def exprs(self, exprs: Iterable[ast.Expr]) -> str:
+        """Tests (joined by `and`): their texts and the declarations they read."""
+        exprs = tuple(exprs)
+        texts = [self._text(x) for x in exprs]
+        names: set[str] = set()
+        for x, text in zip(exprs, texts, strict=True):
+            names.update(self.memo.remember(("names", text), partial(_names, x)))
+        declared = [self.declared.get(n, n) for n in sorted(names)]
+        return "\x1f".join(texts) + "\x1e" + ",".join(declared)
+
+    def _text(self, expr: ast.Expr) -> str:
+        """The expression as written; a node the checker made (no place in the file) is
+        known by its number alone, so that it is never taken for another."""
+        span = expr.span
+        if span.end <= span.start:
+            return f"\x00{expr.id}"
+        return self.checked.source.text_of(span)
+
+    def rule(self, rule: Rule) -> tuple[str, str, str]:
+        """What the solver's answers about a rule depend on: its condition and the name
+        the evaluator's replay knows it by."""
+        return rule.kind, rule.name, self.condition(rule)
+
+    @property
+    def context(self) -> str:
+        """What every solver answer depends on beyond the conditions asked about."""
+        if self._context is None:
+            checked = self.checked
+            texts: dict[str, dict[str, None]] = {}
+            tested: dict[str, dict[frozenset[str], None]] = {}
+            for rule in (*checked.tiers, *checked.labels):
+                if rule.when is None:
+                    continue
+                events = self.memo.remember(
+                    ("texts", self._text(rule.when)), partial(_named_texts, rule.when)
+                )
+                for kind, name, values in events:
+                    if kind == "texts":  # as smt.Inputs: new values in sorted batches
+                        known = texts.setdefault(name, {})
+                        known.update(dict.fromkeys(sorted(v for v in values if v not in known)))
+                    else:
+                        tested.setdefault(name, {})[frozenset(values)] = None
+            self._context = _digest(
+                (
+                    checked.policy,
+                    self.budget_ms,
+                    sorted(self.declared.items()),
+                    sorted((n, list(v)) for n, v in texts.items()),
+                    sorted((n, [sorted(s) for s in v]) for n, v in tested.items()),
+                )
+            )
+        return self._context
+
+    def remember(
+        self,
+        key: tuple[Hashable, ...],
+        compute: Callable[[], V],
+        keep: Callable[[], bool] | None = None,
+    ) -> V:
+        return self.memo.remember(key, compute, keep)
+
+
+def _names(expr: ast.Expr) -> tuple[str, ...]:
+    return tuple(sorted(names_in(expr)))
+
+
+def _named_texts(expr: ast.Expr) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """The texts a condition compares each text input with and the items it tests each
+    set input for, in the order `smt.Inputs` collects them."""
+    out: list[tuple[str, str, tuple[str, ...]]] = []
+    for node in ast.walk(expr):
+        match node:
+            case ast.InSet(value=ast.Name(name=name), items=items):
+                out.append(("texts", name, tuple(sorted(items.values))))
+            case ast.TextIs(value=ast.Name(name=name), text=text):
+                out.append(("texts", name, (text.value,)))
+            case ast.Compare(value=ast.Name(name=name), bound=ast.Text(value=text)):
+                out.append(("texts", name, (text,)))
+            case ast.Has(value=ast.Name(name=name), items=items):
+                out.append(("tested", name, tuple(sorted(items.values))))
+    return tuple(out)
+
+
+def remembered(recall: Recall | None, key: tuple[Hashable, ...], compute: Callable[[], V]) -> V:
+    """`compute()`, through the memo when there is one."""
+    return compute() if recall is None else recall.remember(key, compute)
