@@ -116,6 +116,19 @@ def test_case(path: Path) -> None:
     if "examples" in keys:
         assert [o.message for o in doc.examples()] == _split(keys["examples"][0], "|")
         checked += 1
+    if "inlay" in keys:
+        hints = [f"{_place(doc, h.position)} {h.label}" for h in doc.inlay_hints()] or ["none"]
+        assert hints == keys["inlay"]
+        checked += 1
+    if "token" in keys:
+        lines = text.splitlines()
+        tokens = [
+            f"{_place(doc, t.range.start)} {t.kind}{' declaration' if t.declaration else ''} "
+            + lines[t.range.start.line][t.range.start.character : t.range.end.character]
+            for t in doc.semantic_tokens()
+        ]
+        assert tokens == keys["token"]
+        checked += 1
     if "formatted" in keys:
         assert keys["formatted"] == ["none"] and doc.formatted() is None
         checked += 1

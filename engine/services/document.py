@@ -4,7 +4,7 @@ Each answer is computed on first use and kept (a document is one text; an edit
 makes a new `Document`). Parsing recovers from errors, so a broken file still
 has names, completion and hover for what could be read. The reading, names,
 diagnostics, outline and examples are `DocumentCore`'s (core.py); hover,
-completion and quick fixes have a module each.
+completion, quick fixes, inlay hints and semantic tokens have a module each.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from engine.services.complete import complete
 from engine.services.core import DocumentCore
 from engine.services.fixes import fixes
 from engine.services.hover import hover
-from engine.services.positions import Position
+from engine.services.inlay import InlayHint, inlay_hints
+from engine.services.positions import Position, Range
+from engine.services.tokens import Token, semantic_tokens
 
 __all__ = [
     "Completion",
@@ -31,8 +33,10 @@ __all__ = [
     "ExampleOutcome",
     "Fix",
     "Hover",
+    "InlayHint",
     "RenameError",
     "Symbol",
+    "Token",
 ]
 
 
@@ -50,3 +54,13 @@ class Document(DocumentCore):
     def fixes(self, diagnostic: Diagnostic) -> list[Fix]:
         """Quick fixes from the diagnostic's hint, each checked to work (fixes.py)."""
         return fixes(self, diagnostic)
+
+    def inlay_hints(self, within: Range | None = None) -> list[InlayHint]:
+        """Values of shorthand numbers, types of lets, the values of a band where a
+        condition uses it (inlay.py)."""
+        return inlay_hints(self, within)
+
+    def semantic_tokens(self, within: Range | None = None) -> list[Token]:
+        """What each word is (input, level, band, tier, keyword, …), for highlighting
+        (tokens.py)."""
+        return semantic_tokens(self, within)
