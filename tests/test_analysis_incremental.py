@@ -3,8 +3,8 @@
 `tierline lsp` analyses each version of a file with the memo of the earlier
 versions, asking the solver again only about what an edit touched. These tests
 apply random edits to the shipped rule files and to the analysis's findings
-cases (change a threshold or a text, rename a name, delete or copy a tier, break
-the syntax and fix it again) and check that every version's diagnostics, through
+cases (change a threshold or a text, rename a name, delete, copy or move a tier,
+break the syntax and fix it again) and check that every version's diagnostics, through
 one memo, are those of a from-scratch analysis: codes, places, messages, hints
 and witnesses, and, through the real command, `tierline check --format json`.
 """
@@ -36,7 +36,7 @@ SEEDS = [*SHIPPED, *FINDINGS]
 NUMBER = re.compile(r"(?<![A-Za-z0-9_.])\d[\d_]*(?:\.\d+)?(?:[kKmM%])?(?![A-Za-z0-9_])")
 TEXT = re.compile(r'"[a-z_]+"')
 BREAKS = ["betwen", "@@", "at lest", "when when", '"open', "≥"]
-KINDS = ["threshold", "threshold", "text", "rename", "delete", "copy", "break", "fix"]
+KINDS = ["threshold", "threshold", "text", "rename", "delete", "copy", "swap", "break", "fix"]
 
 
 def _full(document: Document) -> list[tuple[Any, ...]]:
@@ -95,6 +95,17 @@ def edited(text: str, kind: str, pick: int, undo: list[str]) -> str:
         return _apply(text, edits, document)
     statements = list(split_statements(text))
     tiers = [(s, e) for s, e in statements if text.startswith("tier ", s)]
+    if kind == "swap":  # two neighbouring tiers change places (`policy first` reads order)
+        if len(tiers) < 2:
+            return text
+        index = pick % (len(tiers) - 1)
+        (a, b), (c, d) = tiers[index], tiers[index + 1]
+        if b != c:
+            return text  # something stands between them
+        first, second = text[a:b], text[c:d]
+        if not second.endswith("\n"):
+            return text
+        return text[:a] + second + first + text[d:]
     if kind in ("delete", "copy"):
         if not tiers:
             return text

@@ -448,10 +448,14 @@ def _ops(op: str, a: z3.ArithRef, b: z3.ArithRef) -> z3.BoolRef:
 class Solver:
     """z3 with a time budget per query. `check` says sat, unsat, or None: undecided.
     One z3 solver holds the inputs' domains; each query is pushed onto it and popped.
-    A question whose model is shown (a witness: `confirmed`) gets a solver of its own:
-    what a z3 solver has been asked before steers the model it finds next, and a
-    witness must not depend on which other questions were asked first (the language
-    server asks only those an edit touched, engine/analysis/memo.py)."""
+    A question whose model is shown (a witness: `confirmed`) is put in a z3 context of
+    its own: the model z3 finds depends on what its solver was asked before and on
+    the numbering of the terms in its context (which every term built before, for
+    any question, moves), and a witness must depend on the question alone, not on
+    which other questions were asked first (the language server asks only those an
+    edit touched, engine/analysis/memo.py; a fresh `tierline check` asks them all).
+    Copied into a new context, the question's terms are numbered in the order of its
+    own structure."""
 
     inputs: Inputs
     budget_ms: int
@@ -470,11 +474,8 @@ class Solver:
         None when the solver could not decide within the budget. `alone`: on a solver
         that no other question went through."""
         if alone:
-            solver = z3.Solver()
-            solver.set("timeout", self.budget_ms)
-            solver.add(*self._domain)
-        else:
-            solver = self._z3
+            return self._alone(facts, avoid or [])
+        solver = self._z3
         solver.push()
         try:
             solver.add(*facts)
@@ -487,6 +488,20 @@ class Solver:
             return False if result == z3.unsat else None
         finally:
             solver.pop()
+
+    def _alone(self, facts: tuple[z3.BoolRef, ...], avoid: list[dict[str, Any]]) -> Any:
+        """`check` in a context of its own (see the class); the model comes back in the
+        main context, where the inputs' variables are."""
+        context = z3.Context()
+        solver = z3.Solver(ctx=context)
+        solver.set("timeout", self.budget_ms)
+        asked = [*self._domain, *facts, *(z3.Not(z3.And(*self._is(seen))) for seen in avoid)]
+        solver.add(*[fact.translate(context) for fact in asked])
+        self.queries += 1
+        result = solver.check()
+        if result == z3.sat:
+            return solver.model().translate(z3.main_ctx())
+        return False if result == z3.unsat else None
 
     def confirmed(
         self, facts: list[z3.BoolRef], shows: Callable[[dict[str, Any]], bool], tries: int = 3
