@@ -43,6 +43,8 @@ __all__ = [
 class Document(DocumentCore):
     """One version of a rule file (see DocumentCore for `path`, `cache`, `solver_ms`)."""
 
+    _tokens: list[Token] | None = None
+
     def hover(self, position: Position) -> Hover | None:
         """What the name or number under the cursor is (hover.py)."""
         return hover(self, self.lines.offset(position))
@@ -63,4 +65,8 @@ class Document(DocumentCore):
     def semantic_tokens(self, within: Range | None = None) -> list[Token]:
         """What each word is (input, level, band, tier, keyword, …), for highlighting
         (tokens.py)."""
-        return semantic_tokens(self, within)
+        if within is not None:
+            return semantic_tokens(self, within)
+        if self._tokens is None:  # asked again for the same version (a scroll, a theme)
+            self._tokens = semantic_tokens(self)
+        return self._tokens
