@@ -227,3 +227,69 @@ def test_the_versions_an_editor_analyses_are_those_tierline_check_reports(
             )
         )
     assert got == expected
+
+
+def _published(client: Any, uri: str, version: int) -> list[dict[str, Any]]:
+    """The last diagnostics of a version: the analysis's round when the checker's had
+    no error (the server sends it even when it is the same)."""
+
+    def of_version(params: dict[str, Any]) -> bool:
+        return bool(params["uri"] == uri and params.get("version") == version)
+
+    first = client.wait_notification("textDocument/publishDiagnostics", of_version)
+    if any(d["severity"] == 1 for d in first["diagnostics"]):
+        return first["diagnostics"]  # type: ignore[no-any-return]
+    seen = [
+        i
+        for i, p in enumerate(client.notifications("textDocument/publishDiagnostics"))
+        if of_version(p)
+    ]
+    second = client.wait_notification("textDocument/publishDiagnostics", of_version, seen[0] + 1)
+    return second["diagnostics"]  # type: ignore[no-any-return]
+
+
+def test_the_server_publishes_after_each_edit_what_tierline_check_says(tmp_path: Path) -> None:
+    """Through the real `tierline lsp`: a findings file edited one threshold at a time
+    (each edit re-analysed with the memo of the versions before) gets after every
+    edit the findings and witnesses that `tierline check` gives the edited text."""
+    from tests.lsp_client import LspClient
+
+    path = ROOT / "tests/cases/findings/unique_set_overlap.tiers"
+    text = path.read_text(encoding="utf-8")
+    line = next(i for i, x in enumerate(text.splitlines()) if "at least 1k" in x)
+    column = text.splitlines()[line].index("1k")
+    versions = []
+    with LspClient() as client:
+        client.initialize()
+        uri = (ROOT / "tests" / "lsp-scratch" / "memo-edits.tiers").as_uri()  # never written
+        client.open(uri, text)
+        versions.append((text, _published(client, uri, 1)))
+        for version, bound in enumerate(["5k", "1", "0", "2k"], start=2):
+            old = text.splitlines()[line]
+            end = column + len(old[column:].split()[0])
+            change = {
+                "range": {
+                    "start": {"line": line, "character": column},
+                    "end": {"line": line, "character": end},
+                },
+                "text": bound,
+            }
+            client.notify(
+                "textDocument/didChange",
+                {"textDocument": {"uri": uri, "version": version}, "contentChanges": [change]},
+            )
+            lines = text.splitlines(keepends=True)
+            lines[line] = lines[line][:column] + bound + lines[line][end:]
+            text = "".join(lines)
+            versions.append((text, _published(client, uri, version)))
+    for number, (edited_text, published) in enumerate(versions):
+        file = tmp_path / f"v{number}.tiers"
+        file.write_text(edited_text, encoding="utf-8")
+        done = tierline("check", "--format", "json", str(file))
+        checked = [json.loads(x) for x in done.stdout.splitlines() if x.strip()]
+        assert [
+            (d["code"], d["range"]["start"]["line"] + 1, d["data"].get("witness"))
+            for d in published
+        ] == [(d["code"], d["line"], d.get("witness")) for d in checked], edited_text
+        overlap = next(d for d in published if d["code"] == "overlapping-tiers")
+        assert overlap["data"]["witness"]["topics"] == ["beauty"]  # the two tiers share it
