@@ -15,14 +15,17 @@ Keys (`Recall`):
   let and level it reads (their own declarations' keys, so `let a = b / c` changes
   when `c`'s range does): the same text with the same declarations is the same
   condition, wherever it stands and whatever the tier is called;
-- what the solver answers (a witness, whether an account exists) depends on more
-  than the conditions it is asked about: every input is a variable of its models
-  (the witness names them all), the texts and set items any rule names are the
-  values of a text variable, and a witness is replayed through the whole
-  evaluator. So those keys also hold the file's `context`: the policy, the
-  solver's budget, every declaration and the texts named anywhere in the rules.
-  Editing a threshold changes none of that; editing a text literal or a
-  declaration runs the solver's questions again.
+- whether the solver finds an account for some tests (sat or unsat) is a fact
+  about those tests and the inputs' domains, so those keys hold the conditions
+  asked about and the file's `declarations` (every input's domain is part of
+  every question); an answer the solver could not settle is never kept;
+- a witness (the account the solver shows) depends on more: every input is a
+  variable of the model (the witness names them all), the texts and set items
+  any rule names are the values of a text variable, and a witness is replayed
+  through the whole evaluator. So those keys hold the file's `context`: the
+  policy, the solver's budget, every declaration and the texts named anywhere.
+  Editing a threshold changes neither; editing a text literal asks again for the
+  witnesses, editing a declaration every question about what reads it.
 
 The memo is pure data (no I/O): whoever keeps the versions of one document holds
 one (engine/services: the document's `StatementCache`), bounded in size, least
@@ -58,6 +61,22 @@ class AnalysisMemo:
     def __len__(self) -> int:
         return len(self._kept)
 
+    def get(self, key: Hashable) -> tuple[bool, Any]:
+        """(True, the result kept under `key`) or (False, None)."""
+        with self._lock:
+            found = self._kept.get(key, _MISSING)
+            if found is _MISSING:
+                return False, None
+            self._kept.move_to_end(key)
+            self.hits += 1
+            return True, found
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._kept[key] = value
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+
     def remember(
         self, key: Hashable, compute: Callable[[], V], keep: Callable[[], bool] | None = None
     ) -> V:
@@ -73,12 +92,8 @@ class AnalysisMemo:
                 return found  # type: ignore[no-any-return]
             self.misses += 1
         value = compute()
-        if keep is not None and not keep():
-            return value
-        with self._lock:
-            self._kept[key] = value
-            while len(self._kept) > self.size:
-                self._kept.popitem(last=False)
+        if keep is None or keep():
+            self.put(key, value)
         return value
 
 
@@ -115,6 +130,7 @@ class Recall:
             self.declared[item.name] = _digest(shape)
         self._conditions: dict[ast.NodeId, str] = {}
         self._context: str | None = None
+        self._declarations: str | None = None
 
     # ------------------------------------------------------------------ keys
 
@@ -149,6 +165,16 @@ class Recall:
         """What the solver's answers about a rule depend on: its condition and the name
         the evaluator's replay knows it by."""
         return rule.kind, rule.name, self.condition(rule)
+
+    @property
+    def declarations(self) -> str:
+        """Every declaration (and the policy and budget): what an answer of the solver
+        on whether an account exists depends on beyond the conditions asked about."""
+        if self._declarations is None:
+            self._declarations = _digest(
+                (self.checked.policy, self.budget_ms, sorted(self.declared.items()))
+            )
+        return self._declarations
 
     @property
     def context(self) -> str:

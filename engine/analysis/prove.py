@@ -53,7 +53,8 @@ class Prover:
         self.found: list[Diagnostic] = []
         self.unsettled = 0  # questions the solver left undecided (their answers are not kept)
         self.overlaps = 0  # overlapping-tiers found so far
-        self.never: dict[tuple[ast.Expr, ...], bool | None] = {}
+        # for each group of tests: whether no account meets them, and whether the solver said
+        self.never: dict[tuple[ast.Expr, ...], tuple[bool | None, bool]] = {}
         self.reads: dict[str, frozenset[str]] = {n: frozenset([n]) for n in self.checked.inputs}
         for item in self.checked.derived:  # the inputs each let and level is made of
             names = {item.source} if isinstance(item, Level) else names_in(item.expr)
@@ -88,25 +89,48 @@ class Prover:
         """Whether some account meets the rule's condition (None: undecided). The
         `and`-joined tests are split into groups that read no input in common, each
         decided on its own, by the boxes where they can, and once for every rule
-        that has the same group (generated tiers share all but their band)."""
+        that has the same group (generated tiers share all but their band).
+
+        With a memo, an answer the boxes gave alone is kept by the condition only, and
+        one the solver helped with also by the file's context: editing a text
+        literal somewhere (which changes the solver's encoding) leaves the first kind
+        standing."""
+        recall = self.recall
+        if recall is None:
+            return self._satisfiable(rule)[0]
+        by_boxes = ("satisfiable", recall.condition(rule))
+        found, known = recall.memo.get(by_boxes)
+        if found:
+            return known  # type: ignore[no-any-return]
+
+        def decide() -> bool | None:
+            answer, solved = self._satisfiable(rule)
+            if not solved:
+                recall.memo.put(by_boxes, answer)
+            return answer
+
         return self.remember(  # type: ignore[no-any-return]
-            lambda r: ("satisfiable", r.context, r.condition(rule)), lambda: self._satisfiable(rule)
+            lambda r: ("satisfiable-solved", r.declarations, r.condition(rule)), decide
         )
 
-    def _satisfiable(self, rule: Rule) -> bool | None:
+    def _satisfiable(self, rule: Rule) -> tuple[bool | None, bool]:
+        """The answer, and whether the solver (not the boxes alone) gave part of it."""
         when = rule.when
         assert when is not None
         parts = when.parts if isinstance(when, ast.AllOf) else (when,)
+        solved = False
         for group in self._groups(parts):
             if group not in self.never:
                 self.never[group] = self._never(group)
-            if self.never[group] is not False:
-                return None if self.never[group] is None else False
-        return True
+            never, by_solver = self.never[group]
+            solved = solved or by_solver
+            if never is not False:
+                return (None if never is None else False), solved
+        return True, solved
 
-    def _never(self, group: tuple[ast.Expr, ...]) -> bool | None:
+    def _never(self, group: tuple[ast.Expr, ...]) -> tuple[bool | None, bool]:
         """Whether no account meets these tests: by the boxes where they can tell, else
-        by the solver."""
+        by the solver; and whether it was the solver."""
         hold = self.boxes_hold
         recall = self.recall
         if hold is not None:
@@ -115,14 +139,12 @@ class Prover:
             else:
                 held = recall.remember(("boxes-hold", recall.exprs(group)), partial(hold, group))
             if held is not None:
-                return not held
+                return not held, False
 
         def ask() -> bool | None:
             return self.proves(*[self.enc.test(x) for x in group])
 
-        return self.remember(  # type: ignore[no-any-return]
-            lambda r: ("never", r.context, r.exprs(group)), ask
-        )
+        return self.remember(lambda r: ("never", r.declarations, r.exprs(group)), ask), True
 
     def _groups(self, parts: tuple[ast.Expr, ...]) -> list[tuple[ast.Expr, ...]]:
         groups: list[tuple[set[str], list[ast.Expr]]] = []
@@ -233,7 +255,12 @@ def _overlap(p: Prover, earlier: Rule, later: Rule) -> bool:
         return p.witness(both, lambda held: all(held[k] for k in keys))
 
     status, account = p.remember(
-        lambda r: ("overlap", r.context, counted, r.rule(earlier), r.rule(later)), ask
+        lambda r: (
+            ("overlap-counted", r.declarations, r.condition(earlier), r.condition(later))
+            if counted
+            else ("overlap", r.context, r.rule(earlier), r.rule(later))
+        ),
+        ask,
     )
     if status == "undecided":
         p.undecided(f"tiers '{earlier.name}' and '{later.name}' can match one account", later)
@@ -307,7 +334,7 @@ def _label(p: Prover, label: Rule) -> None:
         never = p.proves(cond)
         return never, (None if never else p.proves(z3.Not(cond)))
 
-    never, always = p.remember(lambda r: ("label", r.context, r.rule(label)), ask)
+    never, always = p.remember(lambda r: ("label", r.declarations, r.condition(label)), ask)
     if never is None:
         p.undecided(f"label '{label.name}' can hold", label)
     elif never:
@@ -362,7 +389,7 @@ def _inner_tests(p: Prover, rule: Rule) -> None:
                     found.append(k)
             return found
 
-        for k in p.remember(lambda r: ("always", r.context, r.rule(rule)), always):
+        for k in p.remember(lambda r: ("always", r.declarations, r.condition(rule)), always):
             part = parts[k]
             p.found.append(
                 codes.ALWAYS_TRUE.at(
@@ -375,7 +402,7 @@ def _inner_tests(p: Prover, rule: Rule) -> None:
         def never() -> list[int]:
             return [k for k, x in enumerate(alternatives) if p.proves(p.enc.test(x)) is True]
 
-        for k in p.remember(lambda r: ("never-any", r.context, r.rule(rule)), never):
+        for k in p.remember(lambda r: ("never-any", r.declarations, r.condition(rule)), never):
             part = alternatives[k]
             p.found.append(
                 codes.NEVER_TRUE.at(
