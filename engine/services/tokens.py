@@ -1,5 +1,6 @@
 """Semantic tokens: what each word of a rule file is, for editors that highlight from
-the language server (Neovim, Helix, Emacs; VS Code on top of its TextMate grammar).
+the language server (Neovim's built-in client with no grammar for rule files; VS
+Code on top of our TextMate grammar).
 
 A TextMate grammar sees words; the language server knows names. `followers` in
 `tier micro when followers at least 10k` is an input because the file declares
