@@ -228,3 +228,29 @@ def test_renaming_a_name_and_back_gives_the_text_back(index: int, pick: int, new
     assert _clean(again) == _clean(document)
     back = again.rename(at, occurrence.name)
     assert _apply(renamed, back) == text
+
+
+# ------------------------------------------------------- tokens and hints
+
+
+def test_tokens_and_hints_of_a_file_with_crlf_line_ends_are_those_with_lf() -> None:
+    """A file saved with Windows line ends: no token takes the `\\r` in (a comment or a
+    text running to the end of its line), and every token and hint is where it is
+    in the same file with `\\n` alone."""
+    text = (ROOT / "rules/synthesis.tiers").read_text(encoding="utf-8")
+    text += 'tier open when platform == "unterminated\n'
+    crlf = text.replace("\n", "\r\n")
+    assert Document(crlf).semantic_tokens() == Document(text).semantic_tokens()
+    assert Document(crlf).inlay_hints() == Document(text).inlay_hints()
+    assert Document(text).inlay_hints()
+
+
+def test_every_token_is_one_of_the_legend_and_on_one_line() -> None:
+    from engine.services import TOKEN_KINDS
+
+    for path in SHIPPED:
+        text = path.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        for token in Document(text).semantic_tokens():
+            assert token.kind in TOKEN_KINDS
+            assert token.character + token.length <= len(lines[token.line])

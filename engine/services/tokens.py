@@ -44,8 +44,8 @@ KINDS = (
 )
 
 _LEXER = re.compile(
-    r"""(?P<comment>\#[^\n]*)
-      | (?P<string>"(?:[^"\\\n]|\\.)*"?)
+    r"""(?P<comment>\#[^\r\n]*)
+      | (?P<string>"(?:[^"\\\r\n]|\\.)*"?)
       | (?P<type>\bset[ \t]+of[ \t]+text\b)
       | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
       | (?P<number>\d[\d_]*(?:\.\d+)?(?:%|[kKmMbB](?![A-Za-z0-9_]))?)
