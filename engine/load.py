@@ -95,16 +95,21 @@ def read_source(path: str | Path) -> Source:
 
 
 def analyse_checked(
-    checked: CheckedRuleset, *, solver_ms: int = SOLVER_MS, memo: AnalysisMemo | None = None
+    checked: CheckedRuleset,
+    *,
+    solver_ms: int = SOLVER_MS,
+    memo: AnalysisMemo | None = None,
+    generation: int | None = None,
 ) -> CheckedRuleset:
     """What `check_source` gives for a file whose `check_source(..., analyse=False)` gave
     `checked` without bounding its warnings (at most MAX_PER_CODE of them, none a
     summary): the language server analyses the ruleset it already checked, instead
-    of parsing and checking the file a second time."""
+    of parsing and checking the file a second time. `memo` and `generation`: see
+    engine/analysis/memo.py."""
     if len(checked.warnings) > MAX_PER_CODE or any(d.omitted for d in checked.warnings):
         raise ValueError("the warnings were bounded: analyse the source with check_source")
     try:
-        return _analysed(checked, True, solver_ms, memo)
+        return _analysed(checked, True, solver_ms, memo, generation)
     except RecursionError:
         raise RuleError(
             checked.source, [codes.TOO_DEEP.at(checked.source.span(0, 0), "file")]
@@ -112,13 +117,17 @@ def analyse_checked(
 
 
 def _analysed(
-    checked: CheckedRuleset, analyse: bool, solver_ms: int, memo: AnalysisMemo | None
+    checked: CheckedRuleset,
+    analyse: bool,
+    solver_ms: int,
+    memo: AnalysisMemo | None,
+    generation: int | None = None,
 ) -> CheckedRuleset:
     """The analysis's findings added to a checked ruleset; a RuleError with every
     diagnostic when one of them is an error."""
     from engine.analysis.analyze import analyze
 
-    found = analyze(checked, _replay(checked), solver_ms, memo) if analyse else []
+    found = analyze(checked, _replay(checked), solver_ms, memo, generation) if analyse else []
     errors = [d for d in found if d.severity is Severity.ERROR]
     if errors:
         raise RuleError(checked.source, [*found, *checked.warnings])
@@ -136,6 +145,7 @@ def check_source(
     solver_ms: int = SOLVER_MS,
     parse_with: Callable[[Source], RuleFile] = parse,
     memo: AnalysisMemo | None = None,
+    generation: int | None = None,
 ) -> CheckedRuleset:
     """Parse, check and analyse; every error of the file in one RuleError, and the
     analysis's warnings on the CheckedRuleset. (`analyse=False` skips overlap and
@@ -160,7 +170,7 @@ def check_source(
         maybe_declared = error.words
     try:
         checked = check(source, rule_file, name=name, maybe_declared=maybe_declared)
-        return _analysed(checked, analyse, solver_ms, memo)
+        return _analysed(checked, analyse, solver_ms, memo, generation)
     except RuleError as error:
         raise RuleError(source, syntax + error.diagnostics) from None
     except RecursionError:

@@ -293,3 +293,28 @@ def test_the_server_publishes_after_each_edit_what_tierline_check_says(tmp_path:
         ] == [(d["code"], d["line"], d.get("witness")) for d in checked], edited_text
         overlap = next(d for d in published if d["code"] == "overlapping-tiers")
         assert overlap["data"]["witness"]["topics"] == ["beauty"]  # the two tiers share it
+
+
+def test_a_version_analysed_after_the_next_was_parsed_keeps_nothing() -> None:
+    """The server analyses a version in a thread while the next may be parsed, which
+    moves the spans the memo's keys are read through. Here the next version inserts
+    a line as long as each tier's, so every moved span falls exactly on the next
+    tier's text: had the overtaken run kept its results, the next version would be
+    answered with its neighbour's (policy first: the wrong tiers shadowed)."""
+    head = "ruleset r\npolicy first\ninput followers: count\n"
+    tiers = [f"tier t{i} when followers between {i}0 and {i}9\n" for i in range(1, 10)]
+    tiers.insert(5, "tier t5b when followers between 50 and 51\n")  # t5 takes it all
+    old = head + "".join(tiers) + "otherwise none\n"
+    new = head + "tier t0 when followers between 00 and 09\n" + "".join(tiers)
+    new += "otherwise none\n"
+    cache = StatementCache()
+    overtaken = Document(old, "r.tiers", cache=cache)
+    overtaken.rule_file  # noqa: B018  read: the server parses in its loop
+    newest = Document(new, "r.tiers", cache=cache)
+    newest.rule_file  # noqa: B018  the next version is parsed before the analysis runs
+    overtaken.diagnostics()  # in the server: the analysis thread, now behind
+    assert len(cache.analysis) == 0  # it kept nothing
+    assert _full(newest) == _full(Document(new, "r.tiers"))
+    assert [d.code for d in newest.diagnostics()] == ["unreachable-rule"]
+    again = Document(old, "r.tiers", cache=cache)  # and back: kept answers are right
+    assert _full(again) == _full(Document(old, "r.tiers"))

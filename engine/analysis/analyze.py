@@ -70,12 +70,23 @@ def analyze(
     replay: Replay | None = None,
     budget_ms: int = 1_000,
     memo: AnalysisMemo | None = None,
+    generation: int | None = None,
 ) -> list[Diagnostic]:
     """The findings of the intervals, and with `replay` (which confirms witnesses in the
     evaluator) those of the solver for what the intervals cannot read. `memo` keeps the
     results of the steps for the next version of the same file (memo.py): the findings
-    are the same with it or without it."""
-    recall = Recall(memo, checked, budget_ms) if memo is not None else None
+    are the same with it or without it; `generation` is the memo's when the checked
+    text was parsed (memo.py: what keeps an overtaken run from keeping anything)."""
+    recall = Recall(memo, checked, budget_ms, generation) if memo is not None else None
+    found = _analyze(checked, replay, budget_ms, recall)
+    if recall is not None:
+        recall.commit()
+    return found
+
+
+def _analyze(
+    checked: CheckedRuleset, replay: Replay | None, budget_ms: int, recall: Recall | None
+) -> list[Diagnostic]:
     rules = [r for r in checked.tiers if r.when is not None]
     boxes = [_boxes(rule, checked, recall) for rule in rules]
     paired = _interval_findings(checked, rules, boxes, recall)

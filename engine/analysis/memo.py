@@ -30,6 +30,15 @@ Keys (`Recall`):
 The memo is pure data (no I/O): whoever keeps the versions of one document holds
 one (engine/services: the document's `StatementCache`), bounded in size, least
 recently used first out, and safe to share between threads.
+
+Keys are read from the source through the syntax tree's spans, and the statement
+cache moves those spans in place when it parses the next version (incremental.py).
+The language server analyses in a thread while the next version may be parsed: a
+key read after that would be another statement's text, and a result kept under it
+would answer for the wrong condition later. So a run's results are held apart and
+kept only when no parse happened since the version it analyses was read
+(`generation`, which the statement cache counts); a run overtaken by an edit (whose
+answers the server drops anyway) keeps nothing.
 """
 
 from __future__ import annotations
@@ -57,6 +66,9 @@ class AnalysisMemo:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        # parses of the document so far (StatementCache.parse counts them): a run's
+        # results are kept only if it is the same when the run ends as at its start
+        self.generation = 0
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -73,9 +85,21 @@ class AnalysisMemo:
 
     def put(self, key: Hashable, value: Any) -> None:
         with self._lock:
-            self._kept[key] = value
-            while len(self._kept) > self.size:
-                self._kept.popitem(last=False)
+            self._put(key, value)
+
+    def _put(self, key: Hashable, value: Any) -> None:
+        self._kept[key] = value
+        while len(self._kept) > self.size:
+            self._kept.popitem(last=False)
+
+    def commit(self, results: dict[Hashable, Any], generation: int) -> bool:
+        """Keep a run's results if the document is still the version it analysed."""
+        with self._lock:
+            if self.generation != generation:
+                return False
+            for key, value in results.items():
+                self._put(key, value)
+            return True
 
     def remember(
         self, key: Hashable, compute: Callable[[], V], keep: Callable[[], bool] | None = None
@@ -104,8 +128,18 @@ def _digest(value: object) -> str:
 class Recall:
     """The keys of one analysis run over `checked`, and the memo they are kept in."""
 
-    def __init__(self, memo: AnalysisMemo, checked: CheckedRuleset, budget_ms: int):
+    def __init__(
+        self,
+        memo: AnalysisMemo,
+        checked: CheckedRuleset,
+        budget_ms: int,
+        generation: int | None = None,
+    ):
+        """`generation`: the memo's generation when `checked`'s text was parsed (None:
+        now, for a caller that parses and analyses in one thread)."""
         self.memo = memo
+        self.generation = memo.generation if generation is None else generation
+        self._pending: dict[Hashable, Any] = {}
         self.checked = checked
         self.budget_ms = budget_ms
         text_of = checked.source.text_of
@@ -149,7 +183,7 @@ class Recall:
         texts = [self._text(x) for x in exprs]
         names: set[str] = set()
         for x, text in zip(exprs, texts, strict=True):
-            names.update(self.memo.remember(("names", text), partial(_names, x)))
+            names.update(self.remember(("names", text), partial(_names, x)))
         declared = [self.declared.get(n, n) for n in sorted(names)]
         return "\x1f".join(texts) + "\x1e" + ",".join(declared)
 
@@ -186,7 +220,7 @@ class Recall:
             for rule in (*checked.tiers, *checked.labels):
                 if rule.when is None:
                     continue
-                events = self.memo.remember(
+                events = self.remember(
                     ("texts", self._text(rule.when)), partial(_named_texts, rule.when)
                 )
                 for kind, name, values in events:
@@ -206,13 +240,35 @@ class Recall:
             )
         return self._context
 
+    def get(self, key: tuple[Hashable, ...]) -> tuple[bool, Any]:
+        """(True, the result kept, by this run or an earlier one) or (False, None)."""
+        if key in self._pending:
+            return True, self._pending[key]
+        return self.memo.get(key)
+
+    def put(self, key: tuple[Hashable, ...], value: Any) -> None:
+        """Keep a result: for this run at once, for the next ones by `commit`."""
+        self._pending[key] = value
+
     def remember(
         self,
         key: tuple[Hashable, ...],
         compute: Callable[[], V],
         keep: Callable[[], bool] | None = None,
     ) -> V:
-        return self.memo.remember(key, compute, keep)
+        found, value = self.get(key)
+        if found:
+            return value  # type: ignore[no-any-return]
+        self.memo.misses += 1
+        value = compute()
+        if keep is None or keep():
+            self.put(key, value)
+        return value
+
+    def commit(self) -> bool:
+        """Keep this run's results for the next versions, unless the document was parsed
+        again since the version analysed (see the module's docstring); whether kept."""
+        return self.memo.commit(self._pending, self.generation)
 
 
 def _names(expr: ast.Expr) -> tuple[str, ...]:

@@ -99,14 +99,14 @@ class Prover:
         if recall is None:
             return self._satisfiable(rule)[0]
         by_boxes = ("satisfiable", recall.condition(rule))
-        found, known = recall.memo.get(by_boxes)
+        found, known = recall.get(by_boxes)
         if found:
             return known  # type: ignore[no-any-return]
 
         def decide() -> bool | None:
             answer, solved = self._satisfiable(rule)
             if not solved:
-                recall.memo.put(by_boxes, answer)
+                recall.put(by_boxes, answer)
             return answer
 
         return self.remember(  # type: ignore[no-any-return]

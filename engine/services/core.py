@@ -61,6 +61,7 @@ class DocumentCore:
         self._index: NameIndex | None = None
         self._checked: tuple[CheckedRuleset | None, list[EngineDiagnostic]] | None = None
         self._analysed: list[EngineDiagnostic] | None = None
+        self._generation: int | None = None  # the memo's generation when this text was read
         self._examples: list[ExampleOutcome] | None = None
 
     # ------------------------------------------------------------- the stages
@@ -83,6 +84,8 @@ class DocumentCore:
                 self._parsed = (self._parse(self.source), [], frozenset())
             except PartialParse as error:
                 self._parsed = (error.partial, list(error.diagnostics), error.words)
+            if self._cache is not None:  # this version's spans hold until the next parse
+                self._generation = self._cache.analysis.generation
         return self._parsed
 
     @property
@@ -141,10 +144,16 @@ class DocumentCore:
         try:
             if bounded:
                 full = check_source(
-                    self.source, solver_ms=self.solver_ms, parse_with=self._reparse, memo=memo
+                    self.source,
+                    solver_ms=self.solver_ms,
+                    parse_with=self._reparse,
+                    memo=memo,
+                    generation=self._generation,
                 )
             else:
-                full = analyse_checked(checked, solver_ms=self.solver_ms, memo=memo)
+                full = analyse_checked(
+                    checked, solver_ms=self.solver_ms, memo=memo, generation=self._generation
+                )
             return list(full.warnings)
         except RuleError as error:
             return list(error.diagnostics)

@@ -102,6 +102,7 @@ class StatementCache:
         """What `engine.language.parse.parse` gives (raising PartialParse the same way),
         from the readings kept; each statement not seen before is read."""
         used: dict[tuple[str, bool], int] = {}  # a text written twice needs two readings
+        self.analysis.generation += 1  # before any span moves: see engine/analysis/memo.py
         try:
             return parse(source, lambda src, start, end: self._read(src, start, end, used))
         finally:
