@@ -8,7 +8,9 @@ whose inputs did not change is answered from the memo, and a step that reads an
 edited statement is run again. The control flow of `analyze` is the same with or
 without a memo (the memo replaces a computation by its earlier result, nothing
 else), so the findings are the same as a from-scratch analysis's, witnesses
-included; tests/test_lsp_incremental.py holds that on random edits.
+included (each witness is found in a z3 context of its own, smt.Solver, so that it
+does not depend on which other questions were asked before it);
+tests/test_analysis_incremental.py holds that on random edits.
 
 Keys (`Recall`):
 - a condition is known by its source text and the declarations of every input,
@@ -25,7 +27,8 @@ Keys (`Recall`):
   through the whole evaluator. So those keys hold the file's `context`: the
   policy, the solver's budget, every declaration and the texts named anywhere.
   Editing a threshold changes neither; editing a text literal asks again for the
-  witnesses, editing a declaration every question about what reads it.
+  witnesses; editing a declaration asks the solver everything again (and redoes
+  the boxes of the conditions that read it).
 
 The memo is pure data (no I/O): whoever keeps the versions of one document holds
 one (engine/services: the document's `StatementCache`), bounded in size, least
