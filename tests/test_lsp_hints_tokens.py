@@ -227,3 +227,33 @@ def test_positions_are_utf16_on_a_line_with_an_emoji() -> None:
         assert [(h["position"]["character"], h["label"]) for h in hints] == [
             (len(line) + 1, "= 10,000")
         ]
+
+
+def test_tokens_and_hints_follow_an_edit(session: tuple[LspClient, dict[str, Any]]) -> None:
+    """The tokens of the whole file are kept for a version: after an edit they are the
+    new version's (a level renamed away leaves its uses plain; a bound's hint moves)."""
+    client, capabilities = session
+    legend = capabilities["semanticTokensProvider"]["legend"]
+    text = (
+        "ruleset e\ninput followers: count\nlevel size from followers\n"
+        "  big at least 10k\n  small otherwise\ntier a when size big\notherwise none\n"
+    )
+    uri = _open(client, "edited-tokens.tiers", text)
+    before = {(line, word): kind for line, _, word, kind, _ in _tokens(client, uri, legend, text)}
+    assert before[(5, "size")] == "enum" and before[(5, "big")] == "enumMember"
+    edited = text.replace("level size", "level sise").replace("at least 10k", "at least 20k")
+    client.notify(
+        "textDocument/didChange",
+        {"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": edited}]},
+    )
+    after = {(line, word): kind for line, _, word, kind, _ in _tokens(client, uri, legend, edited)}
+    assert after[(2, "sise")] == "enum"
+    assert (5, "size") not in after  # now a name the file does not declare
+    hints = client.request(
+        "textDocument/inlayHint",
+        {
+            "textDocument": {"uri": uri},
+            "range": {"start": {"line": 0, "character": 0}, "end": {"line": 7, "character": 0}},
+        },
+    )
+    assert [h["label"] for h in hints] == ["= 20,000"]  # the file has an error: no band hint
