@@ -11,6 +11,11 @@ Figures, medians of ROUNDS: from sending the change to the checker's diagnostics
 analysis's (overlaps, unreachable rules, gaps: the second round); completion and
 hover requests answered (client to client); the server's resident memory with the
 file open (VmRSS from /proc).
+Also over the protocol: semantic tokens of the whole file and of one screen (60
+lines), and inlay hints of one screen. In process, side by side in interleaved
+rounds: the analysis of an edited version with the memo of the earlier versions
+(engine/analysis/memo.py, what the server does) and from scratch, with their
+diagnostics compared (witnesses included).
 Targets: diagnostics within 150 ms of a change, completion and hover within 30 ms.
 
 Run: `.venv/bin/python -m benchmarks.run lsp_speed`.
@@ -24,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.check_speed import generated
-from engine.services import Document
+from engine.services import Document, StatementCache
+from engine.services.tokens import semantic_tokens
 from tests.lsp_client import LspClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +69,34 @@ def _rounds(client: LspClient, uri: str, version: int) -> tuple[float, float, li
         "textDocument/publishDiagnostics", of_version, seen[0] + 1, timeout=120
     )
     return first, time.perf_counter() - started, final["diagnostics"]
+
+
+def _analysis_side_by_side(
+    text: str, target: int, column: int
+) -> tuple[list[float], list[float], bool]:
+    """Seconds to analyse each edited version (its checker run first, not timed) with
+    the memo of the versions before, and from scratch, alternating which goes first;
+    whether both gave the same diagnostics, witnesses included, every time."""
+    cache = StatementCache()
+    Document(text, "lsp-speed.tiers", cache=cache).diagnostics()
+    lines = text.splitlines(keepends=True)
+    kept_s: list[float] = []
+    fresh_s: list[float] = []
+    same = True
+    for round_ in range(ROUNDS):
+        line = lines[target]
+        lines[target] = line[:column] + f"{(round_ * 37) % 1000:03d}" + line[column + 3 :]
+        edited = "".join(lines)
+        answers = {}
+        for mode in ("kept", "fresh") if round_ % 2 == 0 else ("fresh", "kept"):
+            document = Document(edited, "lsp-speed.tiers", cache=cache if mode == "kept" else None)
+            document.diagnostics(analysis=False)
+            began = time.perf_counter()
+            found = document.diagnostics()
+            (kept_s if mode == "kept" else fresh_s).append(time.perf_counter() - began)
+            answers[mode] = [(d, d.witness) for d in found]
+        same = same and answers["kept"] == answers["fresh"]
+    return kept_s, fresh_s, same
 
 
 def main() -> Rows:
@@ -117,7 +151,31 @@ def main() -> Rows:
                 )
                 out.append(time.perf_counter() - began)
                 agree = agree and answer is not None
+        screen = {
+            "start": {"line": target, "character": 0},
+            "end": {"line": target + 60, "character": 0},
+        }
+        tokens_full, tokens_screen, hints_screen = [], [], []
+        for _ in range(ROUNDS):
+            for method, params, out in (
+                ("textDocument/semanticTokens/full", {}, tokens_full),
+                ("textDocument/semanticTokens/range", {"range": screen}, tokens_screen),
+                ("textDocument/inlayHint", {"range": screen}, hints_screen),
+            ):
+                began = time.perf_counter()
+                answer = client.request(method, {"textDocument": {"uri": uri}, **params})
+                out.append(time.perf_counter() - began)
+                agree = agree and bool(answer)
         rss = _rss_mb(client.process.pid)
+    kept_s, fresh_s, same = _analysis_side_by_side(text, target, column)
+    document = Document(text, "lsp-speed.tiers")
+    document.diagnostics(analysis=False)
+    tokens_made = []
+    for _ in range(ROUNDS):
+        began = time.perf_counter()
+        semantic_tokens(document)  # made anew: the server keeps them for one version
+        tokens_made.append(time.perf_counter() - began)
+    agree = agree and same
     for edited, diagnostics in last.values():  # as the services say in this process
         expected = [(d.code, d.range.start.line) for d in Document(edited).diagnostics()]
         got = [(d["code"], d["range"]["start"]["line"]) for d in diagnostics]
@@ -133,6 +191,12 @@ def main() -> Rows:
         ("change, full sync: analysis diagnostics published", _ms(analysed["full"])),
         ("hover, answered (target < 30 ms)", _ms(hovers)),
         ("completion, answered (target < 30 ms)", _ms(completions)),
+        ("semantic tokens, whole file, answered (kept for the version)", _ms(tokens_full)),
+        ("in process: semantic tokens of the whole file, made", _ms(tokens_made)),
+        ("semantic tokens, 60 lines, answered", _ms(tokens_screen)),
+        ("inlay hints, 60 lines, answered", _ms(hints_screen)),
+        ("in process: analysis of an edit with the memo of earlier versions", _ms(kept_s)),
+        ("in process: analysis of the same version from scratch", _ms(fresh_s)),
         (
             f"server memory (VmRSS) with the file open / after {ROUNDS * 2} edits",
             f"{rss_open:.0f} MB / {rss:.0f} MB",

@@ -28,6 +28,7 @@ from engine.language.source import Source
 from engine.python.values import ClassifyError
 
 if TYPE_CHECKING:
+    from engine.analysis.memo import AnalysisMemo
     from engine.analysis.prove import Replay
 
 MAX_SOURCE_BYTES = 16 * 1024 * 1024
@@ -93,6 +94,49 @@ def read_source(path: str | Path) -> Source:
     return decode(data, str(path))
 
 
+def analyse_checked(
+    checked: CheckedRuleset,
+    *,
+    solver_ms: int = SOLVER_MS,
+    memo: AnalysisMemo | None = None,
+    generation: int | None = None,
+) -> CheckedRuleset:
+    """What `check_source` gives for a file whose `check_source(..., analyse=False)` gave
+    `checked` without bounding its warnings (at most MAX_PER_CODE of them, none a
+    summary): the language server analyses the ruleset it already checked, instead
+    of parsing and checking the file a second time. `memo` and `generation`: see
+    engine/analysis/memo.py."""
+    if len(checked.warnings) > MAX_PER_CODE or any(d.omitted for d in checked.warnings):
+        raise ValueError("the warnings were bounded: analyse the source with check_source")
+    try:
+        return _analysed(checked, True, solver_ms, memo, generation)
+    except RecursionError:
+        raise RuleError(
+            checked.source, [codes.TOO_DEEP.at(checked.source.span(0, 0), "file")]
+        ) from None
+
+
+def _analysed(
+    checked: CheckedRuleset,
+    analyse: bool,
+    solver_ms: int,
+    memo: AnalysisMemo | None,
+    generation: int | None = None,
+) -> CheckedRuleset:
+    """The analysis's findings added to a checked ruleset; a RuleError with every
+    diagnostic when one of them is an error."""
+    from engine.analysis.analyze import analyze
+
+    found = analyze(checked, _replay(checked), solver_ms, memo, generation) if analyse else []
+    errors = [d for d in found if d.severity is Severity.ERROR]
+    if errors:
+        raise RuleError(checked.source, [*found, *checked.warnings])
+    if found or len(checked.warnings) > MAX_PER_CODE:
+        warnings = bounded([*checked.warnings, *found], by_position=False)
+        checked = replace(checked, warnings=tuple(warnings))
+    return checked
+
+
 def check_source(
     source: Source,
     *,
@@ -100,6 +144,8 @@ def check_source(
     analyse: bool = True,
     solver_ms: int = SOLVER_MS,
     parse_with: Callable[[Source], RuleFile] = parse,
+    memo: AnalysisMemo | None = None,
+    generation: int | None = None,
 ) -> CheckedRuleset:
     """Parse, check and analyse; every error of the file in one RuleError, and the
     analysis's warnings on the CheckedRuleset. (`analyse=False` skips overlap and
@@ -107,12 +153,11 @@ def check_source(
     would refuse.) `solver_ms` is the solver's budget for each of its queries.
 
     `parse_with` parses (raising PartialParse like `parse`): the language server passes
-    one that keeps each statement's reading between edits (engine/services).
+    one that keeps each statement's reading between edits (engine/services), and `memo`
+    to keep the analysis's results for the next version (engine/analysis/memo.py).
 
     The solver is imported here, not with the module: `read_source` and `decode` serve
     commands that never analyse (`tierline fmt`), and loading z3 is most of their start."""
-    from engine.analysis.analyze import analyze
-
     if source.text.startswith("\ufeff"):  # a BOM, as some editors save: not part of the rules
         source = Source(source.text[1:], source.path)
     syntax: list[Diagnostic] = []
@@ -125,14 +170,7 @@ def check_source(
         maybe_declared = error.words
     try:
         checked = check(source, rule_file, name=name, maybe_declared=maybe_declared)
-        found = analyze(checked, _replay(checked), solver_ms) if analyse else []
-        errors = [d for d in found if d.severity is Severity.ERROR]
-        if errors:
-            raise RuleError(source, [*found, *checked.warnings])
-        if found or len(checked.warnings) > MAX_PER_CODE:
-            warnings = bounded([*checked.warnings, *found], by_position=False)
-            checked = replace(checked, warnings=tuple(warnings))
-        return checked
+        return _analysed(checked, analyse, solver_ms, memo, generation)
     except RuleError as error:
         raise RuleError(source, syntax + error.diagnostics) from None
     except RecursionError:

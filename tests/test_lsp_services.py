@@ -116,6 +116,19 @@ def test_case(path: Path) -> None:
     if "examples" in keys:
         assert [o.message for o in doc.examples()] == _split(keys["examples"][0], "|")
         checked += 1
+    if "inlay" in keys:
+        hints = [f"{_place(doc, h.position)} {h.label}" for h in doc.inlay_hints()] or ["none"]
+        assert hints == keys["inlay"]
+        checked += 1
+    if "token" in keys:
+        lines = text.splitlines()
+        tokens = [
+            f"{_place(doc, t.range.start)} {t.kind}{' declaration' if t.declaration else ''} "
+            + lines[t.range.start.line][t.range.start.character : t.range.end.character]
+            for t in doc.semantic_tokens()
+        ]
+        assert tokens == keys["token"]
+        checked += 1
     if "formatted" in keys:
         assert keys["formatted"] == ["none"] and doc.formatted() is None
         checked += 1
@@ -215,3 +228,29 @@ def test_renaming_a_name_and_back_gives_the_text_back(index: int, pick: int, new
     assert _clean(again) == _clean(document)
     back = again.rename(at, occurrence.name)
     assert _apply(renamed, back) == text
+
+
+# ------------------------------------------------------- tokens and hints
+
+
+def test_tokens_and_hints_of_a_file_with_crlf_line_ends_are_those_with_lf() -> None:
+    """A file saved with Windows line ends: no token takes the `\\r` in (a comment or a
+    text running to the end of its line), and every token and hint is where it is
+    in the same file with `\\n` alone."""
+    text = (ROOT / "rules/synthesis.tiers").read_text(encoding="utf-8")
+    text += 'tier open when platform == "unterminated\n'
+    crlf = text.replace("\n", "\r\n")
+    assert Document(crlf).semantic_tokens() == Document(text).semantic_tokens()
+    assert Document(crlf).inlay_hints() == Document(text).inlay_hints()
+    assert Document(text).inlay_hints()
+
+
+def test_every_token_is_one_of_the_legend_and_on_one_line() -> None:
+    from engine.services import TOKEN_KINDS
+
+    for path in SHIPPED:
+        text = path.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        for token in Document(text).semantic_tokens():
+            assert token.kind in TOKEN_KINDS
+            assert token.character + token.length <= len(lines[token.line])

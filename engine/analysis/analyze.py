@@ -16,7 +16,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
 
+from engine.analysis.memo import AnalysisMemo, Recall, remembered
 from engine.analysis.pairs import Reach, pair_index
 from engine.analysis.prove import Prover, Replay, prove
 from engine.checker.bands import band_interval, domain_of
@@ -63,27 +66,46 @@ Box = dict[str, Constraint]
 
 
 def analyze(
-    checked: CheckedRuleset, replay: Replay | None = None, budget_ms: int = 1_000
+    checked: CheckedRuleset,
+    replay: Replay | None = None,
+    budget_ms: int = 1_000,
+    memo: AnalysisMemo | None = None,
+    generation: int | None = None,
 ) -> list[Diagnostic]:
     """The findings of the intervals, and with `replay` (which confirms witnesses in the
-    evaluator) those of the solver for what the intervals cannot read."""
+    evaluator) those of the solver for what the intervals cannot read. `memo` keeps the
+    results of the steps for the next version of the same file (memo.py): the findings
+    are the same with it or without it; `generation` is the memo's when the checked
+    text was parsed (memo.py: what keeps an overtaken run from keeping anything)."""
+    recall = Recall(memo, checked, budget_ms, generation) if memo is not None else None
+    found = _analyze(checked, replay, budget_ms, recall)
+    if recall is not None:
+        recall.commit()
+    return found
+
+
+def _analyze(
+    checked: CheckedRuleset, replay: Replay | None, budget_ms: int, recall: Recall | None
+) -> list[Diagnostic]:
     rules = [r for r in checked.tiers if r.when is not None]
-    boxes = [_boxes(rule, checked) for rule in rules]
-    paired = _interval_findings(checked, rules, boxes)
+    boxes = [_boxes(rule, checked, recall) for rule in rules]
+    paired = _interval_findings(checked, rules, boxes, recall)
     if replay is None:
         return [d for d, _ in paired]
-    prover = Prover(checked, replay, budget_ms, lambda parts: _boxes_hold(parts, checked))
+    prover = Prover(
+        checked, replay, budget_ms, lambda parts: _boxes_hold(parts, checked), recall=recall
+    )
     spans = {d.span for d, _ in paired}
     reported = {i for i, r in enumerate(rules) if r.span in spans}
     found: list[Diagnostic] = []
     asked = 0  # a witness for the overlaps `bounded` will list (the first, by position)
     for finding, pair in paired:
         if pair is not None and asked < MAX_PER_CODE:
-            finding = _witnessed(prover, finding, pair)
+            finding = _witnessed(prover, finding, pair, recall)
             asked += 1
         found.append(finding)
     boxable = [b is not None for b in boxes]
-    return found + prove(prover, boxable, reported, lambda: approximate_reaches(checked))
+    return found + prove(prover, boxable, reported, lambda: approximate_reaches(checked, recall))
 
 
 def _boxes_hold(parts: tuple[ast.Expr, ...], checked: CheckedRuleset) -> bool | None:
@@ -95,25 +117,45 @@ def _boxes_hold(parts: tuple[ast.Expr, ...], checked: CheckedRuleset) -> bool | 
     return bool(boxes)
 
 
-def _witnessed(p: Prover, finding: Diagnostic, pair: tuple[Rule, Rule] | None) -> Diagnostic:
+def _witnessed(
+    p: Prover, finding: Diagnostic, pair: tuple[Rule, Rule] | None, recall: Recall | None
+) -> Diagnostic:
     """An interval finding of an overlap, with the solver's account (confirmed). Only
     the first MAX_PER_CODE findings are asked for one: the rest are listed as a count."""
     if pair is None:
         return finding
     earlier, later = pair
-    keys = [("tier", earlier.name), ("tier", later.name)]
-    both = [p.enc.condition(earlier), p.enc.condition(later)]
-    status, account = p.witness(both, lambda held: all(held[k] for k in keys))
+
+    def ask() -> tuple[str, dict[str, Any] | None]:
+        keys = [("tier", earlier.name), ("tier", later.name)]
+        both = [p.enc.condition(earlier), p.enc.condition(later)]
+        return p.witness(both, lambda held: all(held[k] for k in keys))
+
+    status, account = p.remember(
+        lambda r: ("witness", r.context, r.rule(earlier), r.rule(later)), ask
+    )
     return replace(finding, witness=account) if status == "sat" else finding
 
 
 def _interval_findings(
-    checked: CheckedRuleset, rules: list[Rule], boxes: list[list[Box] | None]
+    checked: CheckedRuleset,
+    rules: list[Rule],
+    boxes: list[list[Box] | None],
+    recall: Recall | None = None,
 ) -> list[tuple[Diagnostic, tuple[Rule, Rule] | None]]:
     """Each finding, with the two tiers of an overlap (None for other findings). A tier
     is reported once, with the first tier above it that it overlaps: every pair of 400
     overlapping tiers was 79,800 errors, and finding each pair is quadratic."""
-    index = pair_index([_reach(b) if b else None for b in boxes])
+    reaches: list[Reach | None] = []
+    for rule, rule_boxes in zip(rules, boxes, strict=True):
+        if not rule_boxes:
+            reaches.append(None)
+        elif recall is None:
+            reaches.append(_reach(rule_boxes))
+        else:
+            key = ("reach", recall.condition(rule))
+            reaches.append(recall.remember(key, partial(_reach, rule_boxes)))
+    index = pair_index(reaches)
     found: list[tuple[Diagnostic, tuple[Rule, Rule] | None]] = []
     for later_index, later in enumerate(rules):
         mine = boxes[later_index]
@@ -130,12 +172,21 @@ def _interval_findings(
         for earlier_index in index.earlier(later_index):
             earlier, theirs = rules[earlier_index], boxes[earlier_index]
             assert theirs  # the index holds only rules with boxes
+            pair = (recall.condition(earlier), recall.condition(later)) if recall else ()
             if checked.policy == "unique":
-                witness = _overlap(theirs, mine, checked)
+                witness = remembered(
+                    recall,
+                    ("overlap", *pair),
+                    partial(_overlap, theirs, mine, checked),
+                )
                 if witness is not None:
                     found.append((_overlap_error(earlier, later, witness), (earlier, later)))
                     break
-            elif all(any(_contains(t, m, checked) for t in theirs) for m in mine):
+            elif remembered(
+                recall,
+                ("contains", *pair),
+                partial(_taken, theirs, mine, checked),
+            ):
                 found.append(
                     (
                         codes.UNREACHABLE_RULE.at(
@@ -150,6 +201,11 @@ def _interval_findings(
                 )
                 break
     return found
+
+
+def _taken(theirs: list[Box], mine: list[Box], checked: CheckedRuleset) -> bool:
+    """Every box of the later rule is inside one box of the earlier."""
+    return all(any(_contains(t, m, checked) for t in theirs) for m in mine)
 
 
 def _reach(boxes: list[Box]) -> Reach:
@@ -203,7 +259,11 @@ def boxable(rule: Rule, checked: CheckedRuleset) -> bool:
     return rule.when is not None and _boxes(rule, checked) is not None
 
 
-def _boxes(rule: Rule, checked: CheckedRuleset) -> list[Box] | None:
+def _boxes(rule: Rule, checked: CheckedRuleset, recall: Recall | None = None) -> list[Box] | None:
+    """The boxes of a rule's condition (None: not boxes, or too many). Callers never
+    change a box they are given (`_meet` copies), so the memo may hand out one list."""
+    if recall is not None:
+        return recall.remember(("boxes", recall.condition(rule)), lambda: _boxes(rule, checked))
     assert rule.when is not None
     try:
         boxes = [box for box in _expr_boxes(rule.when, checked) if not _empty(box, checked)]
@@ -212,7 +272,7 @@ def _boxes(rule: Rule, checked: CheckedRuleset) -> list[Box] | None:
     return boxes if len(boxes) <= MAX_BOXES else None
 
 
-def approximate_reaches(checked: CheckedRuleset) -> list[Reach]:
+def approximate_reaches(checked: CheckedRuleset, recall: Recall | None = None) -> list[Reach]:
     """For each tier with a condition, in file order, a reach that holds every account
     it matches: the boxes of its condition with each test they cannot read taken as
     true. Two tiers whose approximate reaches meet in no group of the pair index
@@ -221,13 +281,22 @@ def approximate_reaches(checked: CheckedRuleset) -> list[Reach]:
     for rule in checked.tiers:
         if rule.when is None:
             continue
-        try:
-            boxes = [b for b in _expr_boxes(rule.when, checked, approximate=True)
-                     if not _empty(b, checked)]  # fmt: skip
-        except _NotBoxable:
-            boxes = [{}]
-        out.append(_reach(boxes) if 0 < len(boxes) <= MAX_BOXES else {})
+        if recall is not None:
+            key = ("approximate", recall.condition(rule))
+            out.append(recall.remember(key, partial(_approximate_reach, rule, checked)))
+        else:
+            out.append(_approximate_reach(rule, checked))
     return out
+
+
+def _approximate_reach(rule: Rule, checked: CheckedRuleset) -> Reach:
+    assert rule.when is not None
+    try:
+        boxes = [b for b in _expr_boxes(rule.when, checked, approximate=True)
+                 if not _empty(b, checked)]  # fmt: skip
+    except _NotBoxable:
+        boxes = [{}]
+    return _reach(boxes) if 0 < len(boxes) <= MAX_BOXES else {}
 
 
 class _NotBoxable(Exception):

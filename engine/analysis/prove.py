@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property, partial
 from typing import Any
 
 import z3
 
+from engine.analysis.memo import Recall
 from engine.analysis.pairs import Reach, pair_index
 from engine.analysis.smt import Encoding, Inputs, Solver
 from engine.checker.model import CheckedRuleset, Level, Rule, names_in
@@ -44,37 +46,105 @@ class Prover:
     budget_ms: int
     # whether the boxes of these `and`-joined tests hold an account (None: not boxes)
     boxes_hold: Callable[[tuple[ast.Expr, ...]], bool | None] | None = None
+    # the results of earlier versions' questions (memo.py); None: everything is asked
+    recall: Recall | None = None
 
     def __post_init__(self) -> None:
-        self.inputs = Inputs.of([self.checked])
-        self.enc = Encoding(self.checked, self.inputs)
-        self.solver = Solver(self.inputs, self.budget_ms)
         self.found: list[Diagnostic] = []
+        self.unsettled = 0  # questions the solver left undecided (their answers are not kept)
         self.overlaps = 0  # overlapping-tiers found so far
-        self.never: dict[tuple[ast.Expr, ...], bool | None] = {}
+        # for each group of tests: whether no account meets them, and whether the solver said
+        self.never: dict[tuple[ast.Expr, ...], tuple[bool | None, bool]] = {}
         self.reads: dict[str, frozenset[str]] = {n: frozenset([n]) for n in self.checked.inputs}
         for item in self.checked.derived:  # the inputs each let and level is made of
             names = {item.source} if isinstance(item, Level) else names_in(item.expr)
             self.reads[item.name] = frozenset().union(*(self.reads[n] for n in names))
 
+    # The solver and the encoding are made when a question is first put to them: with
+    # a memo that answers every question, an edit needs neither (building them reads
+    # every rule).
+
+    @cached_property
+    def inputs(self) -> Inputs:
+        return Inputs.of([self.checked])
+
+    @cached_property
+    def enc(self) -> Encoding:
+        return Encoding(self.checked, self.inputs)
+
+    @cached_property
+    def solver(self) -> Solver:
+        return Solver(self.inputs, self.budget_ms)
+
+    def remember(self, key: Callable[[Recall], tuple[Any, ...]], compute: Callable[[], Any]) -> Any:
+        """`compute()`, or its result for an earlier version (the key made by `key`); a
+        result that an undecided question went into is not kept."""
+        recall = self.recall
+        if recall is None:
+            return compute()
+        before = self.unsettled
+        return recall.remember(key(recall), compute, lambda: self.unsettled == before)
+
     def satisfiable(self, rule: Rule) -> bool | None:
         """Whether some account meets the rule's condition (None: undecided). The
         `and`-joined tests are split into groups that read no input in common, each
         decided on its own, by the boxes where they can, and once for every rule
-        that has the same group (generated tiers share all but their band)."""
+        that has the same group (generated tiers share all but their band).
+
+        With a memo, an answer the boxes gave alone is kept by the condition only, and
+        one the solver helped with also by the file's context: editing a text
+        literal somewhere (which changes the solver's encoding) leaves the first kind
+        standing."""
+        recall = self.recall
+        if recall is None:
+            return self._satisfiable(rule)[0]
+        by_boxes = ("satisfiable", recall.condition(rule))
+        found, known = recall.get(by_boxes)
+        if found:
+            return known  # type: ignore[no-any-return]
+
+        def decide() -> bool | None:
+            answer, solved = self._satisfiable(rule)
+            if not solved:
+                recall.put(by_boxes, answer)
+            return answer
+
+        return self.remember(  # type: ignore[no-any-return]
+            lambda r: ("satisfiable-solved", r.declarations, r.condition(rule)), decide
+        )
+
+    def _satisfiable(self, rule: Rule) -> tuple[bool | None, bool]:
+        """The answer, and whether the solver (not the boxes alone) gave part of it."""
         when = rule.when
         assert when is not None
         parts = when.parts if isinstance(when, ast.AllOf) else (when,)
+        solved = False
         for group in self._groups(parts):
             if group not in self.never:
-                held = self.boxes_hold(group) if self.boxes_hold is not None else None
-                if held is not None:
-                    self.never[group] = not held
-                else:
-                    self.never[group] = self.proves(*[self.enc.test(x) for x in group])
-            if self.never[group] is not False:
-                return None if self.never[group] is None else False
-        return True
+                self.never[group] = self._never(group)
+            never, by_solver = self.never[group]
+            solved = solved or by_solver
+            if never is not False:
+                return (None if never is None else False), solved
+        return True, solved
+
+    def _never(self, group: tuple[ast.Expr, ...]) -> tuple[bool | None, bool]:
+        """Whether no account meets these tests: by the boxes where they can tell, else
+        by the solver; and whether it was the solver."""
+        hold = self.boxes_hold
+        recall = self.recall
+        if hold is not None:
+            if recall is None:
+                held = hold(group)
+            else:
+                held = recall.remember(("boxes-hold", recall.exprs(group)), partial(hold, group))
+            if held is not None:
+                return not held, False
+
+        def ask() -> bool | None:
+            return self.proves(*[self.enc.test(x) for x in group])
+
+        return self.remember(lambda r: ("never", r.declarations, r.exprs(group)), ask), True
 
     def _groups(self, parts: tuple[ast.Expr, ...]) -> list[tuple[ast.Expr, ...]]:
         groups: list[tuple[set[str], list[ast.Expr]]] = []
@@ -97,12 +167,18 @@ class Prover:
             held = self.replay(account)
             return held is not None and shows(held)
 
-        return self.solver.confirmed(facts, confirmed, TRIES)
+        found = self.solver.confirmed(facts, confirmed, TRIES)
+        if found[0] == "undecided":
+            self.unsettled += 1
+        return found
 
     def proves(self, *facts: z3.BoolRef) -> bool | None:
         """The facts hold for no account (True), for some (False), or undecided (None)."""
         model = self.solver.check(*facts)
-        return None if model is None else model is False
+        if model is None:
+            self.unsettled += 1
+            return None
+        return model is False
 
     def undecided(self, what: str, rule: Rule) -> None:
         self.found.append(codes.ANALYSIS_UNDECIDED.at(rule.span, budget=self.budget_ms, what=what))
@@ -168,13 +244,24 @@ def _overlap(p: Prover, earlier: Rule, later: Rule) -> bool:
     """Report the two tiers if they share an account; whether they do. Past the first
     MAX_PER_CODE overlaps (which carry a confirmed witness) the solver is only asked
     whether they do: the rest are listed as a count (`bounded`)."""
-    both = [p.enc.condition(earlier), p.enc.condition(later)]
-    keys = [("tier", earlier.name), ("tier", later.name)]
-    if p.overlaps >= MAX_PER_CODE:
-        never = p.proves(*both)
-        status, account = ("undecided" if never is None else "unsat" if never else "sat"), None
-    else:
-        status, account = p.witness(both, lambda held: all(held[k] for k in keys))
+    counted = p.overlaps >= MAX_PER_CODE
+
+    def ask() -> tuple[str, dict[str, Any] | None]:
+        both = [p.enc.condition(earlier), p.enc.condition(later)]
+        keys = [("tier", earlier.name), ("tier", later.name)]
+        if counted:
+            never = p.proves(*both)
+            return ("undecided" if never is None else "unsat" if never else "sat"), None
+        return p.witness(both, lambda held: all(held[k] for k in keys))
+
+    status, account = p.remember(
+        lambda r: (
+            ("overlap-counted", r.declarations, r.condition(earlier), r.condition(later))
+            if counted
+            else ("overlap", r.context, r.rule(earlier), r.rule(later))
+        ),
+        ask,
+    )
     if status == "undecided":
         p.undecided(f"tiers '{earlier.name}' and '{later.name}' can match one account", later)
     elif status == "sat":
@@ -198,20 +285,34 @@ def _shadowed(p: Prover, earlier: list[Rule], later: Rule, tiers: list[Rule]) ->
     """Under `policy first`: every account of `later` is taken by the tiers above."""
     if not earlier:
         return
-    free = [p.enc.condition(later), *[z3.Not(p.enc.condition(r)) for r in earlier]]
-    never = p.proves(*free)
-    if never is None:
-        p.undecided(f"tier '{later.name}' is reached", later)
-    elif never:
+
+    def ask() -> tuple[bool | None, list[int], dict[str, Any] | None]:
+        """Whether no account of `later` is left, which tiers above share one with it,
+        and an account of it that a tier above takes."""
+        free = [p.enc.condition(later), *[z3.Not(p.enc.condition(r)) for r in earlier]]
+        never = p.proves(*free)
+        if not never:
+            return never, [], None
         takers = [
-            r for r in earlier if p.proves(p.enc.condition(r), p.enc.condition(later)) is False
+            i
+            for i, r in enumerate(earlier)
+            if p.proves(p.enc.condition(r), p.enc.condition(later)) is False
         ]
-        named = ", ".join(f"'{r.name}' (line {r.line})" for r in takers[:5])
         above = [("tier", r.name) for r in earlier]
         _status, account = p.witness(
             [p.enc.condition(later)],
             lambda held: held[("tier", later.name)] and any(held[k] for k in above),
         )
+        return never, takers, account
+
+    never, taking, account = p.remember(
+        lambda r: ("shadowed", r.context, r.rule(later), tuple(r.rule(e) for e in earlier)), ask
+    )
+    if never is None:
+        p.undecided(f"tier '{later.name}' is reached", later)
+    elif never:
+        takers = [earlier[i] for i in taking]
+        named = ", ".join(f"'{r.name}' (line {r.line})" for r in takers[:5])
         example = (
             f": for example {shown(p.checked, account)} goes to an earlier tier" if account else ""
         )
@@ -228,14 +329,17 @@ def _shadowed(p: Prover, earlier: list[Rule], later: Rule, tiers: list[Rule]) ->
 
 
 def _label(p: Prover, label: Rule) -> None:
-    cond = p.enc.condition(label)
-    never = p.proves(cond)
+    def ask() -> tuple[bool | None, bool | None]:
+        cond = p.enc.condition(label)
+        never = p.proves(cond)
+        return never, (None if never else p.proves(z3.Not(cond)))
+
+    never, always = p.remember(lambda r: ("label", r.declarations, r.condition(label)), ask)
     if never is None:
         p.undecided(f"label '{label.name}' can hold", label)
     elif never:
         p.found.append(codes.UNREACHABLE_RULE.at(label.span, "label", label=label.name))
         return
-    always = p.proves(z3.Not(cond))
     if always is None:
         p.undecided(f"label '{label.name}' always holds", label)
     elif always:
@@ -249,9 +353,15 @@ def _uncovered(p: Prover, tiers: list[Rule]) -> None:
     if len(tiers) > MAX_COVER_TIERS:
         p.undecided(f"every account gets one of the {len(tiers):,} tiers", last)
         return
-    none = [z3.Not(p.enc.condition(r)) for r in tiers]
-    keys = [("tier", r.name) for r in tiers]
-    status, account = p.witness(none, lambda held: not any(held[k] for k in keys))
+
+    def ask() -> tuple[str, dict[str, Any] | None]:
+        none = [z3.Not(p.enc.condition(r)) for r in tiers]
+        keys = [("tier", r.name) for r in tiers]
+        return p.witness(none, lambda held: not any(held[k] for k in keys))
+
+    status, account = p.remember(
+        lambda r: ("uncovered", r.context, tuple(r.rule(t) for t in tiers)), ask
+    )
     if status == "undecided":
         p.undecided("every account gets a tier", last)
     elif status == "sat":
@@ -269,22 +379,36 @@ def _inner_tests(p: Prover, rule: Rule) -> None:
     if isinstance(when, ast.AllOf | ast.AnyOf) and len(when.parts) > MAX_PARTS:
         return
     if isinstance(when, ast.AllOf):
-        for k, part in enumerate(when.parts):
-            rest = [p.enc.test(q) for i, q in enumerate(when.parts) if i != k]
-            if p.proves(*rest, z3.Not(p.enc.test(part))) is True and p.proves(*rest) is False:
-                p.found.append(
-                    codes.ALWAYS_TRUE.at(
-                        part.span, text=_text(p.checked, part), kind=kind, rule=rule.name
-                    )
+        parts = when.parts
+
+        def always() -> list[int]:
+            found = []
+            for k, part in enumerate(parts):
+                rest = [p.enc.test(q) for i, q in enumerate(parts) if i != k]
+                if p.proves(*rest, z3.Not(p.enc.test(part))) is True and p.proves(*rest) is False:
+                    found.append(k)
+            return found
+
+        for k in p.remember(lambda r: ("always", r.declarations, r.condition(rule)), always):
+            part = parts[k]
+            p.found.append(
+                codes.ALWAYS_TRUE.at(
+                    part.span, text=_text(p.checked, part), kind=kind, rule=rule.name
                 )
+            )
     elif isinstance(when, ast.AnyOf):
-        for part in when.parts:
-            if p.proves(p.enc.test(part)) is True:
-                p.found.append(
-                    codes.NEVER_TRUE.at(
-                        part.span, text=_text(p.checked, part), kind=kind, rule=rule.name
-                    )
+        alternatives = when.parts
+
+        def never() -> list[int]:
+            return [k for k, x in enumerate(alternatives) if p.proves(p.enc.test(x)) is True]
+
+        for k in p.remember(lambda r: ("never-any", r.declarations, r.condition(rule)), never):
+            part = alternatives[k]
+            p.found.append(
+                codes.NEVER_TRUE.at(
+                    part.span, text=_text(p.checked, part), kind=kind, rule=rule.name
                 )
+            )
 
 
 def _text(checked: CheckedRuleset, expr: ast.Expr) -> str:

@@ -447,20 +447,34 @@ def _ops(op: str, a: z3.ArithRef, b: z3.ArithRef) -> z3.BoolRef:
 @dataclass
 class Solver:
     """z3 with a time budget per query. `check` says sat, unsat, or None: undecided.
-    One z3 solver holds the inputs' domains; each query is pushed onto it and popped."""
+    One z3 solver holds the inputs' domains; each query is pushed onto it and popped.
+    A question whose model is shown (a witness: `confirmed`) is put in a z3 context of
+    its own: the model z3 finds depends on what its solver was asked before and on
+    the numbering of the terms in its context (which every term built before, for
+    any question, moves), and a witness must depend on the question alone, not on
+    which other questions were asked first (the language server asks only those an
+    edit touched, engine/analysis/memo.py; a fresh `tierline check` asks them all).
+    Copied into a new context, the question's terms are numbered in the order of its
+    own structure."""
 
     inputs: Inputs
     budget_ms: int
     queries: int = 0
 
     def __post_init__(self) -> None:
+        self._domain = self.inputs.domain()
         self._z3 = z3.Solver()
         self._z3.set("timeout", self.budget_ms)
-        self._z3.add(*self.inputs.domain())
+        self._z3.add(*self._domain)
 
-    def check(self, *facts: z3.BoolRef, avoid: list[dict[str, Any]] | None = None) -> Any:
+    def check(
+        self, *facts: z3.BoolRef, avoid: list[dict[str, Any]] | None = None, alone: bool = False
+    ) -> Any:
         """A model of the facts (within every input's domain), False when there is none,
-        None when the solver could not decide within the budget."""
+        None when the solver could not decide within the budget. `alone`: on a solver
+        that no other question went through."""
+        if alone:
+            return self._alone(facts, avoid or [])
         solver = self._z3
         solver.push()
         try:
@@ -475,6 +489,20 @@ class Solver:
         finally:
             solver.pop()
 
+    def _alone(self, facts: tuple[z3.BoolRef, ...], avoid: list[dict[str, Any]]) -> Any:
+        """`check` in a context of its own (see the class); the model comes back in the
+        main context, where the inputs' variables are."""
+        context = z3.Context()
+        solver = z3.Solver(ctx=context)
+        solver.set("timeout", self.budget_ms)
+        asked = [*self._domain, *facts, *(z3.Not(z3.And(*self._is(seen))) for seen in avoid)]
+        solver.add(*[fact.translate(context) for fact in asked])
+        self.queries += 1
+        result = solver.check()
+        if result == z3.sat:
+            return solver.model().translate(z3.main_ctx())
+        return False if result == z3.unsat else None
+
     def confirmed(
         self, facts: list[z3.BoolRef], shows: Callable[[dict[str, Any]], bool], tries: int = 3
     ) -> tuple[str, dict[str, Any] | None]:
@@ -483,7 +511,7 @@ class Solver:
         None): out of time, or `tries` models that floating point did not bear out."""
         seen: list[dict[str, Any]] = []
         for _ in range(tries):
-            model = self.check(*facts, avoid=seen)
+            model = self.check(*facts, avoid=seen, alone=True)
             if model is False:
                 return ("unsat", None) if not seen else ("undecided", None)
             if model is None:

@@ -16,6 +16,8 @@ protocol layer converts to its client's encoding (LSP: UTF-16 by default).
     doc.prepare_rename(pos) -> Range | None
     doc.rename(pos, new_name) -> list[TextEdit]     # RenameError (a ValueError) says why not
     doc.fixes(diagnostic) -> list[Fix]              # Fix(title, edits), from the hint, verified
+    doc.inlay_hints(range=None) -> list[InlayHint]  # `10k` = 10,000; a let's type; a band's values
+    doc.semantic_tokens(range=None) -> list[Token]  # .range, .kind (tokens.KINDS), .declaration
     doc.symbols() -> list[Symbol]                   # outline: inputs, levels, lets, tiers, …
     doc.examples() -> list[ExampleOutcome]          # range, passed, "expected micro, got nano"
     doc.formatted() -> str | None                   # = `tierline fmt`; None with syntax errors
@@ -40,19 +42,25 @@ from engine.services.answers import (
 )
 from engine.services.document import Document
 from engine.services.incremental import StatementCache
+from engine.services.inlay import InlayHint
 from engine.services.positions import Position, Range, TextEdit
+from engine.services.tokens import KINDS as TOKEN_KINDS
+from engine.services.tokens import Token
 
 __all__ = [
+    "TOKEN_KINDS",
     "Completion",
     "Diagnostic",
     "Document",
     "ExampleOutcome",
     "Fix",
     "Hover",
+    "InlayHint",
     "Position",
     "Range",
     "RenameError",
     "StatementCache",
     "Symbol",
     "TextEdit",
+    "Token",
 ]

@@ -13,13 +13,13 @@ import re
 
 from engine.checker.model import CheckedRuleset
 from engine.language import ast
+from engine.language.diagnostics import MAX_PER_CODE, RuleError, Severity
 from engine.language.diagnostics import Diagnostic as EngineDiagnostic
-from engine.language.diagnostics import RuleError, Severity
 from engine.language.format import format_file
 from engine.language.grammar import keywords
 from engine.language.parse import PartialParse, parse, split_statements
 from engine.language.source import Source, Span
-from engine.load import SOLVER_MS, check_source
+from engine.load import SOLVER_MS, analyse_checked, check_source
 from engine.ruleset import Ruleset
 from engine.services.answers import (
     Diagnostic,
@@ -61,6 +61,7 @@ class DocumentCore:
         self._index: NameIndex | None = None
         self._checked: tuple[CheckedRuleset | None, list[EngineDiagnostic]] | None = None
         self._analysed: list[EngineDiagnostic] | None = None
+        self._generation: int | None = None  # the memo's generation when this text was read
         self._examples: list[ExampleOutcome] | None = None
 
     # ------------------------------------------------------------- the stages
@@ -83,6 +84,8 @@ class DocumentCore:
                 self._parsed = (self._parse(self.source), [], frozenset())
             except PartialParse as error:
                 self._parsed = (error.partial, list(error.diagnostics), error.words)
+            if self._cache is not None:  # this version's spans hold until the next parse
+                self._generation = self._cache.analysis.generation
         return self._parsed
 
     @property
@@ -128,14 +131,32 @@ class DocumentCore:
             if checked is None:
                 self._analysed = found
             else:
-                try:
-                    full = check_source(
-                        self.source, solver_ms=self.solver_ms, parse_with=self._reparse
-                    )
-                    self._analysed = list(full.warnings)
-                except RuleError as error:
-                    self._analysed = list(error.diagnostics)
+                self._analysed = self._analyse(checked)
         return [self._diagnostic(d) for d in self._analysed]
+
+    def _analyse(self, checked: CheckedRuleset) -> list[EngineDiagnostic]:
+        """The checked ruleset analysed, with the memo of the earlier versions when there
+        is a cache: only the questions about what an edit touched are asked again. A
+        ruleset whose checker warnings were bounded (a summary in them) is checked and
+        analysed afresh, so that the bounding is `tierline check`'s to the letter."""
+        memo = self._cache.analysis if self._cache is not None else None
+        bounded = len(checked.warnings) > MAX_PER_CODE or any(w.omitted for w in checked.warnings)
+        try:
+            if bounded:
+                full = check_source(
+                    self.source,
+                    solver_ms=self.solver_ms,
+                    parse_with=self._reparse,
+                    memo=memo,
+                    generation=self._generation,
+                )
+            else:
+                full = analyse_checked(
+                    checked, solver_ms=self.solver_ms, memo=memo, generation=self._generation
+                )
+            return list(full.warnings)
+        except RuleError as error:
+            return list(error.diagnostics)
 
     def _diagnostic(self, diag: EngineDiagnostic) -> Diagnostic:
         return Diagnostic(

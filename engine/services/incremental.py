@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+from engine.analysis.memo import AnalysisMemo
 from engine.language import ast
 from engine.language.diagnostics import Diagnostic
 from engine.language.parse import parse
@@ -86,6 +87,9 @@ class StatementCache:
         self.hits = 0
         self.misses = 0
         self._scratch: StatementCache | None = None
+        # the analysis's results for these versions, by what each read (memo.py): an
+        # edit asks the solver again only about the statements it touched
+        self.analysis = AnalysisMemo()
 
     def scratch(self) -> StatementCache:
         """A second cache for texts that are not versions of the document (what a quick
@@ -98,6 +102,7 @@ class StatementCache:
         """What `engine.language.parse.parse` gives (raising PartialParse the same way),
         from the readings kept; each statement not seen before is read."""
         used: dict[tuple[str, bool], int] = {}  # a text written twice needs two readings
+        self.analysis.generation += 1  # before any span moves: see engine/analysis/memo.py
         try:
             return parse(source, lambda src, start, end: self._read(src, start, end, used))
         finally:

@@ -30,15 +30,18 @@ from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
 
 from engine.language.languages import fix_title, language_of, localized, refusal
 from engine.services import (
+    TOKEN_KINDS,
     Completion,
     Diagnostic,
     Document,
+    InlayHint,
     Position,
     Range,
     RenameError,
     StatementCache,
     Symbol,
     TextEdit,
+    Token,
 )
 
 NAME = "tierline"
@@ -261,6 +264,64 @@ _SYMBOL_KINDS = {
     "label": lsp.SymbolKind.Constant,
     "example": lsp.SymbolKind.Event,
 }
+
+
+# The services' token kinds as the protocol's standard token types (which every colour
+# theme colours), in the legend's order; `declaration` is the one modifier.
+_TOKEN_TYPES = {
+    "keyword": lsp.SemanticTokenTypes.Keyword,
+    "input": lsp.SemanticTokenTypes.Parameter,
+    "let": lsp.SemanticTokenTypes.Variable,
+    "level": lsp.SemanticTokenTypes.Enum,
+    "band": lsp.SemanticTokenTypes.EnumMember,
+    "tier": lsp.SemanticTokenTypes.Class,
+    "label": lsp.SemanticTokenTypes.Label,
+    "number": lsp.SemanticTokenTypes.Number,
+    "string": lsp.SemanticTokenTypes.String,
+    "comment": lsp.SemanticTokenTypes.Comment,
+    "type": lsp.SemanticTokenTypes.Type,
+    "operator": lsp.SemanticTokenTypes.Operator,
+    "ruleset": lsp.SemanticTokenTypes.Namespace,
+}
+LEGEND = lsp.SemanticTokensLegend(
+    token_types=[_TOKEN_TYPES[k].value for k in TOKEN_KINDS],
+    token_modifiers=[lsp.SemanticTokenModifiers.Declaration.value],
+)
+_TOKEN_INDEX = {kind: i for i, kind in enumerate(TOKEN_KINDS)}
+
+
+def _encoded(codec: _Codec, tokens: list[Token]) -> list[int]:
+    """Tokens as the protocol's integers: for each, the line and start relative to the
+    token before, its length, type and modifiers (in the client's units)."""
+    data: list[int] = []
+    line = character = 0
+    for token in tokens:
+        if codec.ascii:
+            start, length = token.character, token.length
+        else:
+            where = codec.range(token.range)
+            start, length = where.start.character, where.end.character - where.start.character
+        delta_line = token.line - line
+        delta_start = start - character if delta_line == 0 else start
+        data += [
+            delta_line,
+            delta_start,
+            length,
+            _TOKEN_INDEX[token.kind],
+            1 if token.declaration else 0,
+        ]
+        line, character = token.line, start
+    return data
+
+
+def _inlay(codec: _Codec, hint: InlayHint) -> lsp.InlayHint:
+    return lsp.InlayHint(
+        position=codec.client_position(hint.position),
+        label=hint.label,
+        kind=lsp.InlayHintKind.Type if hint.kind == "type" else None,
+        tooltip=hint.tooltip or None,
+        padding_left=hint.kind != "type",
+    )
 
 
 def _symbol(codec: _Codec, symbol: Symbol) -> lsp.DocumentSymbol:
@@ -495,6 +556,31 @@ def make_server(solver_ms: int | None = None) -> TierlineServer:
         uri = params.text_document.uri
         codec = _codec(ls, uri)
         return [_symbol(codec, s) for s in ls.document(uri).symbols()]
+
+    @server.feature(lsp.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, LEGEND)
+    def semantic_tokens_full(
+        ls: TierlineServer, params: lsp.SemanticTokensParams
+    ) -> lsp.SemanticTokens:
+        uri = params.text_document.uri
+        codec = _codec(ls, uri)
+        return lsp.SemanticTokens(data=_encoded(codec, ls.document(uri).semantic_tokens()))
+
+    @server.feature(lsp.TEXT_DOCUMENT_SEMANTIC_TOKENS_RANGE, LEGEND)
+    def semantic_tokens_range(
+        ls: TierlineServer, params: lsp.SemanticTokensRangeParams
+    ) -> lsp.SemanticTokens:
+        uri = params.text_document.uri
+        codec = _codec(ls, uri)
+        within = Range(codec.position(params.range.start), codec.position(params.range.end))
+        tokens = ls.document(uri).semantic_tokens(within)
+        return lsp.SemanticTokens(data=_encoded(codec, tokens))
+
+    @server.feature(lsp.TEXT_DOCUMENT_INLAY_HINT, lsp.InlayHintOptions(resolve_provider=False))
+    def inlay_hint(ls: TierlineServer, params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
+        uri = params.text_document.uri
+        codec = _codec(ls, uri)
+        within = Range(codec.position(params.range.start), codec.position(params.range.end))
+        return [_inlay(codec, h) for h in ls.document(uri).inlay_hints(within)]
 
     @server.feature(lsp.TEXT_DOCUMENT_CODE_LENS)
     def code_lens(ls: TierlineServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
