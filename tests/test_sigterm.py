@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,7 +16,7 @@ import grpc
 from server.client import account_message
 from server.pb import pb, pb_grpc
 from tests.conftest import ACCOUNT, RULES
-from tests.real_server import start_serve
+from tests.real_server import Callers, logged_ids, start_serve, writer_pid
 
 
 def test_sigterm_in_the_middle_of_a_load_loses_no_decision(tmp_path: Path) -> None:
@@ -78,13 +79,70 @@ def run_load_then_sigterm(process: subprocess.Popen[str], port: int, log_path: P
     stop.set()
     for thread in threads:
         thread.join()
-    assert code == 0, process.stderr.read() if process.stderr else ""
+    errors = process.stderr.read() if process.stderr else ""
+    assert code == 0, errors
     logged = {json.loads(line)["decision_id"] for line in log_path.read_text().splitlines()}
     assert len(received) > 100
     missing = set(received) - logged
     assert not missing, (
         f"{len(missing)} of {len(received)} decisions the clients received are not in the log"
     )
+    assert unwritten_count(errors) == 0, errors[-3000:]
+
+
+def unwritten_count(errors: str) -> int:
+    """What the server said it could not write at its stop (`decision_log_unwritten`), and
+    checked against its `server_stopped` event, which counts it among the dropped."""
+    said = [json.loads(line) for line in errors.splitlines() if line.startswith("{")]
+    unwritten = sum(e["decisions"] for e in said if e["event"] == "decision_log_unwritten")
+    stopped = [e for e in said if e["event"] == "server_stopped"]
+    assert len(stopped) == 1 and stopped[0]["dropped_decision_events"] >= unwritten
+    return int(unwritten)
+
+
+def test_sigterm_with_a_backlog_counts_as_unwritten_exactly_what_the_log_lacks(
+    tmp_path: Path,
+) -> None:
+    """The writer is stopped (SIGSTOP) under load, so that decisions callers received wait
+    unwritten when SIGTERM comes; it runs again just after the server's log deadline
+    (4 s), and writes them while the server is stopping. The count was taken at that
+    deadline, before the writer's last writes: 5,020 counted where none were missing. It
+    is now what the writer did not confirm when it stopped, decision for decision."""
+    log_path = tmp_path / "decisions.log"
+    process, port = start_serve(
+        RULES,
+        "--decision-log",
+        str(log_path),
+        "--no-watch",
+        env={
+            "TIERLINE_GRACE_SECONDS": "0",
+            "TIERLINE_LOG_QUEUE": "4",  # at most 4,000 decisions wait: the backlog's bound
+            "TIERLINE_LOG_WAIT_SECONDS": "0.5",  # then callers get UNAVAILABLE at once
+        },
+    )
+    callers = Callers(port, kinds=("batch", "unary", "stream"), timeout=10.0)
+    writer = 0
+    try:
+        callers.start()
+        assert callers.wait_for(lambda: len(callers.received) >= 1000, 60), callers.errors
+        writer = writer_pid(process.pid)
+        os.kill(writer, signal.SIGSTOP)
+        held = len(callers.received) + 2000
+        assert callers.wait_for(lambda: len(callers.received) >= held, 30), callers.errors
+        process.send_signal(signal.SIGTERM)
+        time.sleep(4.3)  # LOG_CLOSE_S (server/running.py): the count used to be taken here
+        os.kill(writer, signal.SIGCONT)
+        code = process.wait(timeout=60)
+        callers.stop()
+    finally:
+        if writer:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(writer, signal.SIGCONT)
+        process.kill()
+    errors = process.stderr.read() if process.stderr else ""
+    assert code == 0, errors[-3000:]
+    missing = set(callers.received) - set(logged_ids(log_path))
+    assert unwritten_count(errors) == len(missing), errors[-3000:]
 
 
 def test_a_broken_file_at_start_up_is_reported_and_the_rest_serve(tmp_path: Path) -> None:
