@@ -44,11 +44,10 @@ import atexit
 import contextlib
 import multiprocessing
 import pickle
-import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -57,6 +56,7 @@ import structlog
 
 from engine import Decision, Ruleset
 from server.archive import Archive, StartRefused
+from server.children import spawning
 from server.log_chain import KeyProblem, load_private_key
 from server.log_lines import WriterConfig, packed
 from server.log_versions import LogUnavailable, Versions
@@ -124,7 +124,7 @@ class DecisionLog:
         self._rulesets: dict[str, tuple[Any, ...]] = {}
         self._deaths: deque[float] = deque(maxlen=len(RESTART_BACKOFF_S))
         self._partial: tuple[int, int] | None = None  # a stopped writer's (seq, lines written)
-        with _signals_ignored():  # inherited through exec: Ctrl-C cannot kill it mid-start
+        with spawning():  # inherited through exec: Ctrl-C cannot kill it mid-start
             self._writer = self._start_writer()
         self._sender = threading.Thread(target=self._send_loop, name="tierline-log-send")
         self._supervisor = threading.Thread(target=self._supervise, name="tierline-log-watch")
@@ -521,20 +521,6 @@ class NoDecisionLog:
 
     def close(self, timeout: float = 0.0) -> None:
         pass
-
-
-@contextlib.contextmanager
-def _signals_ignored() -> Iterator[None]:
-    """SIGINT and SIGTERM ignored while a child starts (only the main thread can do this)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    saved = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in saved.items():
-            signal.signal(s, handler)
 
 
 def _signing_key(settings: Settings) -> bytes:

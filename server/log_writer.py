@@ -52,6 +52,7 @@ from typing import Any
 from engine import Ruleset
 from engine.language.source import Source
 from engine.load import check_source
+from server.children import ignore_stop_signals
 from server.log_chain import Chain, load_private_key
 from server.log_lines import DecisionLines, Masker, WriterConfig, call_context, unpacked
 from server.log_segments import Segment, Segments
@@ -352,9 +353,8 @@ class Writer:
 
 
 def writer_main(inbox: Connection, acks: Connection, config: WriterConfig) -> None:
+    ignore_stop_signals()  # the server stops it, once it has written (server/children.py)
     set_process_name(WRITER_NAME)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     configure_logging()
     writer = Writer(acks, config)
     reopen: list[int] = []
