@@ -4,9 +4,12 @@
    and on, side by side: both servers run at once and the rounds alternate between
    them (off, on, off, on, …), so a neighbour's load on this machine hits both alike;
    each round is sustained (its window lasts until the log holds every decision, as in
-   `grpc_speed`). The figure is the median of the rounds' rates, on over off.
+   `grpc_speed`). The figure is the median of the rounds' rates, on over off. Twice:
+   the default ruleset's lines of this benchmark (1.5 KB), and mavrck's (0.8 KB, the
+   size of a usual Classify line of a shipped ruleset).
 2. The writer's own cost per line: the service's line encoder alone, and with the
-   chain (one SHA-256 a line and the member appended), in this process.
+   chain (one SHA-256 a line and the member appended), in this process; for both
+   sizes of line.
 3. `tierline audit verify` of a LINES-line signed log (1,000,000 by default) in its
    own process: seconds, and peak memory (VmHWM) against a 1,000-line log.
 Run: `.venv/bin/python -m benchmarks.run log_chain`.
