@@ -450,12 +450,15 @@ class DecisionLog:
         self._finished.set()
         self._supervisor.join(1.0)
         writer = self._writer
+        # the writer's own time to write what it holds ends before the wait for it: then
+        # it exits by itself, saying what it could not write (`partial`), not killed
+        given = max(0.25, min(2.5, deadline - time.monotonic()))
         if self._send_lock.acquire(timeout=max(0.1, deadline - time.monotonic())):
             try:
-                self._to_writer(None)
+                self._to_writer(("stop", given))
             finally:
                 self._send_lock.release()
-        self._await_exit(writer, max(0.5, min(3.0, deadline - time.monotonic())))
+        self._await_exit(writer, given + 1.0)
         if writer.process.is_alive():
             log.error("decision_log_writer_stuck", pid=writer.process.pid)
             writer.process.kill()

@@ -3,7 +3,8 @@
 The server (`server/decision_log.py`) sends messages over a pipe, in order:
 `("ruleset", digest, source, path, name)` before any decision of that
 version, `("batch", seq, count, payload)` for decisions, `("reopen",)` on
-SIGUSR1, and `None` to stop. The writer turns each batch into lines
+SIGUSR1, and `("stop", seconds)` (or `None`: `STOP_WRITE_S`) to write what it
+has for at most that long, then exit. The writer turns each batch into lines
 (`server/log_lines.py`), appends them to the log, and answers on a second
 pipe: `("written", seq, failed)` once every batch up to `seq` is in the file
 (handed to the kernel: a crash of either process cannot lose it; a machine
@@ -66,6 +67,7 @@ RETRY_S = 0.25  # how often a failed write is tried again
 CHECK_PATH_S = 1.0  # how often the path is compared with the open file (rotation)
 FSYNC_EVERY_S = 1.0  # how much a machine crash can cost (a process crash costs nothing)
 EXIT_WRITE_S = 10.0  # when the server is gone, how long to keep trying to write
+STOP_WRITE_S = 2.0  # told to stop (`None`), how long to keep trying to write
 
 
 class LogFile:
@@ -373,8 +375,9 @@ def writer_main(inbox: Connection, acks: Connection, config: WriterConfig) -> No
                 started = time.monotonic()
                 while inbox.poll(0) and time.monotonic() - started < 0.1:
                     message = inbox.recv()
-                    if message is None:
-                        ending_at = time.monotonic() + 2.0
+                    if message is None or message[0] == "stop":
+                        given = STOP_WRITE_S if message is None else message[1]
+                        ending_at = time.monotonic() + given
                         break
                     writer.take(message)
             elif ending_at is not None:

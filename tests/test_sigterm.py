@@ -9,14 +9,23 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import pytest
 
 from server.client import account_message
 from server.pb import pb, pb_grpc
 from tests.conftest import ACCOUNT, RULES
-from tests.real_server import Callers, logged_ids, start_serve, writer_pid
+from tests.real_server import (
+    Callers,
+    CannotMount,
+    logged_ids,
+    small_disk,
+    start_serve,
+    writer_pid,
+)
 
 
 def test_sigterm_in_the_middle_of_a_load_loses_no_decision(tmp_path: Path) -> None:
@@ -193,3 +202,46 @@ def test_ctrl_c_to_the_process_group_twice_still_flushes_the_log(tmp_path: Path)
     assert code == 0
     logged = {json.loads(line)["decision_id"] for line in log_path.read_text().splitlines()}
     assert {r.decision.decision_id for r in results} <= logged
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real tmpfs of 2 MiB (root only), which the log fills."""
+    try:
+        with small_disk(tmp_path / "disk") as where:
+            yield where
+    except CannotMount as refused:
+        pytest.skip(str(refused))
+
+
+def test_sigterm_on_a_full_disk_counts_what_the_log_lacks_a_cut_batch_too(
+    full_disk: Path, tmp_path: Path
+) -> None:
+    """The log's disk is full when SIGTERM comes, so the writer exits with lines it
+    could not write, and the last batch it began is in the file in part, its last line
+    cut. It says how many lines of that batch are whole (`partial`), so the count is
+    still exactly the decisions the log lacks."""
+    log_path = full_disk / "decisions.log"
+    process, port = start_serve(
+        RULES,
+        "--decision-log",
+        str(log_path),
+        "--archive",
+        str(tmp_path / "archive"),
+        "--no-watch",
+        env={"TIERLINE_LOG_WAIT_SECONDS": "0.5", "TIERLINE_GRACE_SECONDS": "0"},
+    )
+    callers = Callers(port, kinds=("batch", "batch", "unary"), timeout=10.0)
+    try:
+        callers.start()
+        assert callers.wait_for(lambda: callers.errors["UNAVAILABLE"] > 0, 60), "never full"
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+        callers.stop()
+    finally:
+        process.kill()
+    errors = process.stderr.read() if process.stderr else ""
+    assert code == 0, errors[-3000:]
+    assert "No space left on device" in errors
+    missing = set(callers.received) - set(logged_ids(log_path))
+    assert missing and unwritten_count(errors) == len(missing), errors[-3000:]
