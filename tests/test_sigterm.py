@@ -109,6 +109,7 @@ def unwritten_count(errors: str) -> int:
     return int(unwritten)
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 def test_sigterm_with_a_backlog_counts_as_unwritten_exactly_what_the_log_lacks(
     tmp_path: Path,
 ) -> None:
@@ -214,6 +215,7 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
         pytest.skip(str(refused))
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 def test_sigterm_on_a_full_disk_counts_what_the_log_lacks_a_cut_batch_too(
     full_disk: Path, tmp_path: Path
 ) -> None:

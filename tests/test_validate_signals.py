@@ -78,6 +78,7 @@ def test_a_signal_to_the_process_group_mid_validation_still_answers_it(
     assert "Traceback" not in errors and "KeyboardInterrupt" not in errors, errors[-3000:]
 
 
+@pytest.mark.slow  # make test-slow and CI: over 5 s on 2 cores
 def test_ctrl_c_as_the_server_starts_prints_no_fatal_error_of_a_worker(tmp_path: Path) -> None:
     """Ctrl-C (SIGINT to the group) as soon as the server listens: its validation worker
     may still be starting Python then. Spawned with SIGINT at its default, it died of a
