@@ -44,11 +44,10 @@ import atexit
 import contextlib
 import multiprocessing
 import pickle
-import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -57,6 +56,7 @@ import structlog
 
 from engine import Decision, Ruleset
 from server.archive import Archive, StartRefused
+from server.children import spawning
 from server.log_chain import KeyProblem, load_private_key
 from server.log_lines import WriterConfig, packed
 from server.log_versions import LogUnavailable, Versions
@@ -123,7 +123,8 @@ class DecisionLog:
         self._send_lock = threading.Lock()
         self._rulesets: dict[str, tuple[Any, ...]] = {}
         self._deaths: deque[float] = deque(maxlen=len(RESTART_BACKOFF_S))
-        with _signals_ignored():  # inherited through exec: Ctrl-C cannot kill it mid-start
+        self._partial: tuple[int, int] | None = None  # a stopped writer's (seq, lines written)
+        with spawning():  # inherited through exec: Ctrl-C cannot kill it mid-start
             self._writer = self._start_writer()
         self._sender = threading.Thread(target=self._send_loop, name="tierline-log-send")
         self._supervisor = threading.Thread(target=self._supervise, name="tierline-log-watch")
@@ -361,7 +362,8 @@ class DecisionLog:
                 log.error("decision_log_supervisor_failed", error=repr(error), exc_info=error)
                 self._finished.wait(WATCH_S)
 
-    def _read_acks(self, current: _Process) -> None:
+    def _read_acks(self, current: _Process) -> bool:
+        """Take the writer's messages; False once its pipe has ended (it is gone)."""
         try:
             while current.acks.poll():
                 message = current.acks.recv()
@@ -371,8 +373,11 @@ class DecisionLog:
                     self._set_writable(message[1], message[2])
                 elif message[0] == "ruleset":
                     self.versions.verdict(message[1], message[2])
+                elif message[0] == "partial":
+                    self._partial = (message[1], message[2])
         except (EOFError, OSError, pickle.UnpicklingError):
-            pass  # the writer is gone (perhaps mid-message); its sentinel says so
+            return False  # the writer is gone (perhaps mid-message); its sentinel says so
+        return True
 
     def _confirmed(self, seq: int, failed: int) -> None:
         with self._cond:
@@ -442,24 +447,52 @@ class DecisionLog:
         with self._cond:
             while self._held and time.monotonic() < deadline:
                 self._cond.wait(0.05)
-            unwritten = self._held
         self._finished.set()
         self._supervisor.join(1.0)
         writer = self._writer
+        # the writer's own time to write what it holds ends before the wait for it: then
+        # it exits by itself, saying what it could not write (`partial`), not killed
+        given = max(0.25, min(2.5, deadline - time.monotonic()))
         if self._send_lock.acquire(timeout=max(0.1, deadline - time.monotonic())):
             try:
-                self._to_writer(None)
+                self._to_writer(("stop", given))
             finally:
                 self._send_lock.release()
-        writer.process.join(max(0.5, min(3.0, deadline - time.monotonic())))
+        self._await_exit(writer, given + 1.0)
         if writer.process.is_alive():
             log.error("decision_log_writer_stuck", pid=writer.process.pid)
             writer.process.kill()
             writer.process.join(1.0)
+        self._read_acks(writer)  # what it confirmed before it stopped
+        unwritten = self._unwritten()
         if unwritten:
             self.dropped += unwritten
             self.metrics.log_dropped.inc(unwritten)
             log.error("decision_log_unwritten", decisions=unwritten, reason=self.reason or None)
+
+    def _await_exit(self, writer: _Process, timeout: float) -> None:
+        """Wait up to `timeout` for the writer to exit, taking its confirmations as they
+        come: it goes on writing after it is told to stop (what it holds, its closing
+        checkpoint), and a count taken before it ended said missing what it then wrote."""
+        end = time.monotonic() + timeout
+        watched: list[Any] = [writer.acks, writer.process.sentinel]
+        while (left := end - time.monotonic()) > 0:
+            ready = wait(watched, timeout=left)
+            if writer.acks in ready and not self._read_acks(writer):
+                watched = [writer.process.sentinel]  # its pipe ended: only its exit is left
+            if writer.process.sentinel in ready:
+                writer.process.join(max(0.0, end - time.monotonic()))
+                return
+
+    def _unwritten(self) -> int:
+        """Decisions held and not confirmed once the writer has stopped: exactly the ones
+        the log lacks, but for the lines of a batch the writer was in the middle of, which
+        it says in its last message (`partial`; none when it was killed)."""
+        with self._cond:
+            unwritten = self._held
+            if self._partial is not None and self._partial[0] in self._unconfirmed:
+                unwritten -= self._partial[1]
+        return unwritten
 
 
 class NoDecisionLog:
@@ -491,20 +524,6 @@ class NoDecisionLog:
 
     def close(self, timeout: float = 0.0) -> None:
         pass
-
-
-@contextlib.contextmanager
-def _signals_ignored() -> Iterator[None]:
-    """SIGINT and SIGTERM ignored while a child starts (only the main thread can do this)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    saved = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in saved.items():
-            signal.signal(s, handler)
 
 
 def _signing_key(settings: Settings) -> bytes:

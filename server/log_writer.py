@@ -3,7 +3,8 @@
 The server (`server/decision_log.py`) sends messages over a pipe, in order:
 `("ruleset", digest, source, path, name)` before any decision of that
 version, `("batch", seq, count, payload)` for decisions, `("reopen",)` on
-SIGUSR1, and `None` to stop. The writer turns each batch into lines
+SIGUSR1, and `("stop", seconds)` (or `None`: `STOP_WRITE_S`) to write what it
+has for at most that long, then exit. The writer turns each batch into lines
 (`server/log_lines.py`), appends them to the log, and answers on a second
 pipe: `("written", seq, failed)` once every batch up to `seq` is in the file
 (handed to the kernel: a crash of either process cannot lose it; a machine
@@ -11,7 +12,9 @@ crash can lose up to `FSYNC_EVERY_S`, the interval of fsync), `("state",
 ok, reason)` when the log stops or starts being writable, and `("ruleset",
 digest, error)` once it has built the lines of a version ("" when it can encode
 its decisions; the server refuses or counts them otherwise). The server keeps
-each batch until it is confirmed and sends it again to a restarted writer.
+each batch until it is confirmed and sends it again to a restarted writer. A
+writer that exits with lines unwritten says last `("partial", seq, lines)`: how
+many decision lines of the first unconfirmed batch are wholly in the file.
 
 Writing never gives up: a write that fails (disk full, permission, the
 folder gone) keeps its bytes, from the first byte not written, and is tried
@@ -50,6 +53,7 @@ from typing import Any
 from engine import Ruleset
 from engine.language.source import Source
 from engine.load import check_source
+from server.children import ignore_stop_signals
 from server.log_chain import Chain, load_private_key
 from server.log_lines import DecisionLines, Masker, WriterConfig, call_context, unpacked
 from server.log_segments import Segment, Segments
@@ -63,6 +67,7 @@ RETRY_S = 0.25  # how often a failed write is tried again
 CHECK_PATH_S = 1.0  # how often the path is compared with the open file (rotation)
 FSYNC_EVERY_S = 1.0  # how much a machine crash can cost (a process crash costs nothing)
 EXIT_WRITE_S = 10.0  # when the server is gone, how long to keep trying to write
+STOP_WRITE_S = 2.0  # told to stop (`None`), how long to keep trying to write
 
 
 class LogFile:
@@ -172,7 +177,9 @@ class Writer:
         self.backlog = bytearray()
         self.queued = 0  # bytes ever queued
         self.written = 0  # bytes ever written
-        self.ends: deque[tuple[int, int, int]] = deque()  # (queued at its end, seq, failed)
+        # each batch not yet confirmed: (queued at its end, seq, failed, queued where its
+        # decision lines begin, its decision lines): what `unfinished` needs at exit
+        self.ends: deque[tuple[int, int, int, int, int]] = deque()
         self.said_unwritable = False
         self.chain: Chain | None = None  # with a signing key (server/log_chain.py)
         self.switch_at: int | None = None  # rotation: reopen once this many bytes are written
@@ -243,13 +250,14 @@ class Writer:
             data, failed = b"", count
         else:
             failed = self.lines.failed - before
+        begin = self.queued
         if self.chain is not None:  # sealed straight into the backlog: one copy a line
             before_bytes = len(self.backlog)
             self.chain.seal_into(self.backlog, data)
             self.queued += len(self.backlog) - before_bytes
         else:
             self._queue(data)
-        self.ends.append((self.queued, seq, failed))
+        self.ends.append((self.queued, seq, failed, begin, count - failed))
         if self.chain is not None and self.chain.due(time.monotonic()) == "lines":
             self._queue(self.chain.checkpoint("lines"))
 
@@ -274,16 +282,17 @@ class Writer:
             )
         except Exception as error:
             log.error("decision_log_segment_failed", decisions=count, error=repr(error))
-            self.ends.append((self.queued, seq, count))
+            self.ends.append((self.queued, seq, count, self.queued, 0))
             return
         self.pending.append(segment)
+        begin = self.queued
         if self.chain is not None:
             before_bytes = len(self.backlog)
             self.chain.seal_into(self.backlog, line)
             self.queued += len(self.backlog) - before_bytes
         else:
             self._queue(line)
-        self.ends.append((self.queued, seq, 0))
+        self.ends.append((self.queued, seq, 0, begin, 0))  # one line, all its decisions or none
         if self.chain is not None and self.chain.due(time.monotonic()) == "lines":
             self._queue(self.chain.checkpoint("lines"))
 
@@ -316,7 +325,7 @@ class Writer:
                 break
         confirmed, failed = None, 0
         while self.ends and self.ends[0][0] <= self.written:
-            _end, confirmed, lost = self.ends.popleft()
+            _end, confirmed, lost, _begin, _lines = self.ends.popleft()
             failed += lost
         if confirmed is not None:
             self._say(("written", confirmed, failed))
@@ -327,15 +336,27 @@ class Writer:
             self.said_unwritable = False
             self._say(("state", True, ""))
 
+    def unfinished(self) -> None:
+        """At exit with lines unwritten: say how many decision lines of the first batch
+        not confirmed are wholly in the file (`("partial", seq, lines)`), so that the
+        server counts as unwritten exactly the decisions the log lacks; a line cut short
+        (a full disk took part of it) is not in the log. Later batches have none there."""
+        if not self.ends:
+            return
+        end, seq, _failed, begin, lines = self.ends[0]
+        if not lines or self.written <= begin:
+            return
+        left = self.backlog[max(0, begin - self.written) : end - self.written].count(b"\n")
+        self._say(("partial", seq, max(0, lines - left)))
+
     def _say(self, message: tuple[Any, ...]) -> None:
         with contextlib.suppress(OSError, ValueError):  # the server is gone: nobody to tell
             self.acks.send(message)
 
 
 def writer_main(inbox: Connection, acks: Connection, config: WriterConfig) -> None:
+    ignore_stop_signals()  # the server stops it, once it has written (server/children.py)
     set_process_name(WRITER_NAME)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     configure_logging()
     writer = Writer(acks, config)
     reopen: list[int] = []
@@ -354,8 +375,9 @@ def writer_main(inbox: Connection, acks: Connection, config: WriterConfig) -> No
                 started = time.monotonic()
                 while inbox.poll(0) and time.monotonic() - started < 0.1:
                     message = inbox.recv()
-                    if message is None:
-                        ending_at = time.monotonic() + 2.0
+                    if message is None or message[0] == "stop":
+                        given = STOP_WRITE_S if message is None else message[1]
+                        ending_at = time.monotonic() + given
                         break
                     writer.take(message)
             elif ending_at is not None:
@@ -378,6 +400,7 @@ def writer_main(inbox: Connection, acks: Connection, config: WriterConfig) -> No
     writer.file.sync()
     writer.file.close()
     if writer.backlog:
+        writer.unfinished()
         log.error("decision_log_unwritten_at_exit", bytes=len(writer.backlog))
 
 

@@ -35,6 +35,7 @@ from engine.language.diagnostics import Diagnostic
 from engine.language.source import Source
 from engine.load import MAX_SOURCE_BYTES, SOLVER_MS, check_source
 from server import convert, shown
+from server.children import ignore_stop_signals, spawning
 from server.logs import get_logger
 from server.pb import pb
 from server.process_name import set_process_name
@@ -98,10 +99,8 @@ def validation(text: str, file_name: str, solver_ms: int = SOLVER_MS) -> pb.Vali
 
 
 def _worker_main(requests: Connection, solver_ms: int) -> None:
-    import signal
-
+    ignore_stop_signals()  # the server stops its workers itself (server/children.py)
     set_process_name("tierline-check")
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server stops its workers itself
     while True:
         try:
             text, file_name = requests.recv()
@@ -112,7 +111,10 @@ def _worker_main(requests: Connection, solver_ms: int) -> None:
             answer: tuple[str, Any] = ("ok", checked.SerializeToString())
         except Exception as error:  # a limit (memory, recursion) or a bug: this call fails
             answer = ("error", f"{type(error).__name__}: {error}")
-        requests.send(answer)
+        try:
+            requests.send(answer)
+        except (OSError, ValueError):
+            return  # the server is gone, or stopped waiting for this answer
 
 
 class ValidationRefused(Exception):
@@ -129,7 +131,8 @@ class _Worker:
         self.process = _SPAWN.Process(
             target=_worker_main, args=(theirs, solver_ms), name="tierline-validate", daemon=True
         )
-        self.process.start()
+        with spawning():  # a signal to the process group is the server's to act on
+            self.process.start()
         theirs.close()
 
     def kill(self) -> None:
