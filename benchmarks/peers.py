@@ -312,7 +312,8 @@ def floors(items: list[dict[str, Any]]) -> dict[str, Callable[[], Any]]:
     six = load_ruleset(text=SIX_TIERS, name="six")
     getters = [itemgetter(name) for name in six.inputs]
     rule = six.columnar.rule_objects[0]
-    rules, labels = [rule] * len(items), [()] * len(items)
+    rules = [rule] * len(items)
+    labels: list[tuple[str, ...]] = [()] * len(items)
 
     def checked() -> list[set[type]]:
         return [set(map(type, list(map(get, items)))) for get in getters]

@@ -25,12 +25,12 @@ if TYPE_CHECKING:  # numpy is loaded with the columnar evaluator, when it is fir
     from engine.columnar.evaluate import ColumnarProgram, Columns
 
 # From this many accounts (a list of dicts), `classify_many` runs the columnar
-# evaluator (None: never). Measured (BENCHMARKS.md, issue 29): it gains from about
-# 1,000 to 2,000 accounts on a two-input ruleset and from about 500 on
-# `rules/synthesis.tiers` (the more inputs and rules, the more a row costs `classify`);
-# below that the fixed cost of the array operations a rule outweighs what a row saves.
-# Either way each account gets exactly what `classify` gives it.
-COLUMNAR_FROM: int | None = 2_000
+# evaluator (None: never). Measured (BENCHMARKS.md, issue 29, `columnar_crossover`):
+# over Kim et al. accounts it breaks even at about 1,000 to 2,000 accounts on a
+# two-input ruleset and 2,000 on `rules/synthesis.tiers`, and gains 1.1-1.5x from
+# 5,000; below that the fixed cost of the array operations a rule outweighs what a
+# row saves. Either way each account gets exactly what `classify` gives it.
+COLUMNAR_FROM: int | None = 5_000
 
 
 class Ruleset:

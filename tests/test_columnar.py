@@ -500,11 +500,12 @@ def test_classify_many_answers_exactly_as_one_by_one_on_both_sides_of_the_crosso
         assert_answers_as_classify(ruleset, rows[:size], many)
 
 
-def test_classify_many_of_a_large_batch_reads_ruleset_python_values_and_gaps(
-    batches: list[int],
+def test_classify_many_of_a_large_batch_reads_odd_python_values_and_gaps(
+    batches: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The dicts of a batch may lack keys, hold None, bools, big ints, numpy scalars and
     IntEnums: the columnar path answers each as `classify` does."""
+    monkeypatch.setattr(engine.ruleset, "COLUMNAR_FROM", 1_000)
     ruleset = ALL["every first"]
     rows = accounts(ruleset, 5_000, seed=11)
     odd: list[Any] = [None, True, 2**64, -(2**70), np.int64(7), np.float64(0.5), "12", 1.5]
@@ -520,10 +521,13 @@ def test_classify_many_of_a_large_batch_reads_ruleset_python_values_and_gaps(
     assert_answers_as_classify(ruleset, rows, many)
 
 
-def test_a_batch_decision_is_a_whole_decision(batches: list[int]) -> None:
+def test_a_batch_decision_is_a_whole_decision(
+    batches: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`batch_decisions` skips `__init__`: every slot of a Decision is still set, to
     what `classify` sets it (the time aside: one time for the batch), so reasons, the
     explanation and ids work; ids differ from one decision to the next."""
+    monkeypatch.setattr(engine.ruleset, "COLUMNAR_FROM", 1_000)
     ruleset = ALL["rules/synthesis.tiers"]
     rows = accounts(ruleset, 3_000, seed=2, bad=0.0)
     before = time.time_ns()
