@@ -88,6 +88,22 @@ def tierline_classify_many() -> Batch:
     return lambda items: [d.tier or "none" for d in six.classify_many(items)]  # type: ignore[union-attr]
 
 
+def tierline_classify_many_rows() -> Batch:
+    """classify_many with its columnar path switched off: the row path it replaces."""
+    import engine.ruleset
+
+    six = load_ruleset(text=SIX_TIERS, name="six")
+
+    def run(items: list[dict[str, Any]]) -> list[str]:
+        start, engine.ruleset.COLUMNAR_FROM = engine.ruleset.COLUMNAR_FROM, None
+        try:
+            return [d.tier or "none" for d in six.classify_many(items)]  # type: ignore[union-attr]
+        finally:
+            engine.ruleset.COLUMNAR_FROM = start
+
+    return run
+
+
 def tierline_columns_from_dicts() -> Batch:
     """classify_columns on columns built from the dicts (one list an input)."""
     six = load_ruleset(text=SIX_TIERS, name="six")
@@ -228,6 +244,7 @@ def datalogic() -> Batch:
 PEERS: dict[str, Callable[[], Batch]] = {
     "tierline classify (validated, a Decision each)": tierline_classify,
     "tierline classify_many (validated)": tierline_classify_many,
+    "tierline classify_many, row by row (columnar path off)": tierline_classify_many_rows,
     "tierline classify_columns, columns built from the dicts": tierline_columns_from_dicts,
     "hand-written if/elif (no validation)": hand_written,
     "zen-engine decision table (loader + evaluate)": zen_table,
@@ -279,6 +296,45 @@ def columnar(items: list[dict[str, Any]]) -> dict[str, tuple[Callable[[], Any], 
             lambda: tiers(classify_frame(arrow, six).column("tier").to_pylist()),
         ),
     }
+
+
+def floors(items: list[dict[str, Any]]) -> dict[str, Callable[[], Any]]:
+    """What any exact path from dicts must spend, timed alone: reading the inputs' keys
+    out of every dict (the fastest way found: `map(itemgetter)` in C, lists kept); the
+    same with each list's types checked (`set(map(type))`: a bool, a str or an int
+    past 64 bits must not pass for a number); and the Decision objects `classify_many`
+    must return, made as its columnar path makes them (collector paused, as there),
+    without reading or deciding anything."""
+    from operator import itemgetter
+
+    from engine.decision import batch_decisions
+
+    six = load_ruleset(text=SIX_TIERS, name="six")
+    getters = [itemgetter(name) for name in six.inputs]
+    rule = six.columnar.rule_objects[0]
+    rules = [rule] * len(items)
+    labels: list[tuple[str, ...]] = [()] * len(items)
+
+    def checked() -> list[set[type]]:
+        return [set(map(type, list(map(get, items)))) for get in getters]
+
+    def decisions() -> Any:
+        gc.disable()
+        try:
+            return batch_decisions(six, rules, labels, items)
+        finally:
+            gc.enable()
+
+    return {
+        FLOOR_KEYS: lambda: [list(map(get, items)) for get in getters],
+        FLOOR_TYPES: checked,
+        FLOOR_DECISIONS: decisions,
+    }
+
+
+FLOOR_KEYS = "floor: the inputs' keys read from every dict (map(itemgetter) to lists)"
+FLOOR_TYPES = "floor: ... and each list's types checked (set(map(type)))"
+FLOOR_DECISIONS = "floor: a Decision a row (batch_decisions alone, collector paused)"
 
 
 def boundary_accounts() -> list[dict[str, Any]]:
@@ -341,6 +397,7 @@ def main() -> list[tuple[str, str]]:
         if answer() != expected:
             raise SystemExit(f"benchmarks.peers: {name} disagrees with tierline")
         timed[name] = call
+    timed.update(floors(items))
     seconds: dict[str, list[float]] = {name: [] for name in timed}
     for _ in range(ROUNDS):
         for name, work in timed.items():
@@ -392,4 +449,16 @@ def _targets(seconds: dict[str, list[float]]) -> list[tuple[str, str]]:
     ):
         out.append((f"{name.removeprefix('tierline ')} / datalogic-py (target >= 3)",
                     f"{ratio(name, datalogic_py):.2f}"))  # fmt: skip
+    many, rows = "tierline classify_many (validated)", "tierline classify_many, row by row"
+    rows += " (columnar path off)"
+    out.append(("classify_many: columnar path / row path (speed)", f"{ratio(many, rows):.2f}"))
+    theirs = statistics.median(seconds[datalogic_py])
+    typed = statistics.median(seconds[FLOOR_TYPES])
+    made = statistics.median(seconds[FLOOR_DECISIONS])
+    out += [
+        ("best an exact path from dicts could do: datalogic-py / (keys read, types checked)",
+         f"{theirs / typed:.2f}"),
+        ("best classify_many could do: datalogic-py / (keys, types + the Decisions)",
+         f"{theirs / (typed + made):.2f}"),
+    ]  # fmt: skip
     return out

@@ -13,6 +13,7 @@ ALL = [
     "evaluate_speed",
     "peers",
     "columnar_speed",
+    "columnar_crossover",
     "rule_scale",
     "tables",
     "compare_speed",

@@ -223,3 +223,33 @@ class Decision:
     def explain(self) -> str:
         """Why this tier, in words (made by the ruleset's generated explainer)."""
         return self.ruleset.explainer(self.account)
+
+
+def batch_decisions(
+    ruleset: Decider,
+    rules: list[Rule | None],
+    labels: list[tuple[str, ...]],
+    accounts: list[Any],
+) -> list[Decision]:
+    """The Decisions of a batch decided at once (the columnar path of `classify_many`):
+    row k matched rules[k] and has labels[k]. Each is what `Decision(...)` makes, but
+    stamped with one time, when the batch was decided, and made without a call to
+    `__init__` a row: a Python call and a clock reading cost 80 ns of the 290 a Decision
+    cost, and a batch path lives or dies by what it spends a row."""
+    now = time.time_ns()
+    new = object.__new__
+    out: list[Decision] = []
+    append = out.append
+    for rule, found, account in zip(rules, labels, accounts, strict=True):
+        made = new(Decision)
+        made.ruleset = ruleset
+        made.rule = rule
+        made.tier = None if rule is None else rule.tier
+        made.labels = found
+        made.account = account
+        made.time_ns = now
+        made._steps = None
+        made._facts = None
+        made._id = None
+        append(made)
+    return out

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from engine.analysis.changes import REFUSED, Changes, Decide, changes
 from engine.analysis.cover import reaching
 from engine.checker.model import CheckedRuleset, Example
-from engine.decision import Decision, Reason
+from engine.decision import Decision, Reason, batch_decisions
 from engine.language.diagnostics import did_you_mean
 from engine.language.source import Source
 from engine.load import SOLVER_MS, check_source, read_source
@@ -24,13 +24,13 @@ from engine.python.values import ClassifyError, InputError, RuleConflict, undecl
 if TYPE_CHECKING:  # numpy is loaded with the columnar evaluator, when it is first used
     from engine.columnar.evaluate import ColumnarProgram, Columns
 
-# From this many accounts (a list of dicts), `classify_many` would run the columnar
-# evaluator; None: never. Measured (BENCHMARKS.md, issue 29), it does not gain: a
-# Decision object a row costs about what `classify` costs whole, and reading the dicts
-# into columns costs the rest, so the row path stays the default (0.68-1.16 of its
-# speed over 200,000 accounts). The path answers exactly as the row path does (tests
-# set this to run it), ready for the day a decision is cheaper to make.
-COLUMNAR_FROM: int | None = None
+# From this many accounts (a list of dicts), `classify_many` runs the columnar
+# evaluator (None: never). Measured (BENCHMARKS.md, issue 29, `columnar_crossover`):
+# over Kim et al. accounts it breaks even at about 1,000 to 2,000 accounts on a
+# two-input ruleset and 2,000 on `rules/synthesis.tiers`, and gains 1.1-1.5x from
+# 5,000; below that the fixed cost of the array operations a rule outweighs what a
+# row saves. Either way each account gets exactly what `classify` gives it.
+COLUMNAR_FROM: int | None = 5_000
 
 
 class Ruleset:
@@ -134,7 +134,7 @@ class Ruleset:
             COLUMNAR_FROM is not None
             and isinstance(accounts, list)
             and len(accounts) >= COLUMNAR_FROM
-            and all(type(account) is dict for account in accounts)
+            and set(map(type, accounts)) == {dict}
         ):
             return self._columnar_decisions(accounts)
         run = self.classify
@@ -162,7 +162,7 @@ class Ruleset:
         paused = gc.isenabled()
         gc.disable()
         try:
-            return self.columnar.decisions(accounts, functools.partial(Decision, self))
+            return self.columnar.decisions(accounts, functools.partial(batch_decisions, self))
         finally:
             if paused:
                 gc.enable()

@@ -9,7 +9,10 @@ fast suite runs a few thousand accounts each; the `slow` tests 100,000 each.
 
 from __future__ import annotations
 
+import enum
+import gc
 import math
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -460,19 +463,13 @@ def test_tables_dir_is_where_the_shipped_rules_are() -> None:
 # --------------------------------------------------------------- classify_many
 
 
-@pytest.mark.parametrize("name", ["rules/synthesis.tiers", "every first", "every unique"])
-def test_classify_many_of_a_large_batch_answers_exactly_as_one_by_one(
-    name: str, batches: list[int], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """From COLUMNAR_FROM dicts, classify_many runs the columnar path (the spy sees it);
-    each answer is what `classify` gives: the same rule object, labels and account, or an
-    error of the same type and text in its place. (The path is off by default, as it
-    does not gain; set on, it must still answer as the row path does.)"""
-    monkeypatch.setattr(engine.ruleset, "COLUMNAR_FROM", 20_000)
-    ruleset = ALL[name]
-    rows = accounts(ruleset, 20_000, seed=3)
-    many = ruleset.classify_many(rows)
-    assert batches == [len(rows)], "the columnar path was not taken"
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+def assert_answers_as_classify(ruleset: Ruleset, rows: Rows, many: list[Any]) -> None:
+    """Each answer is what `classify` gives: the same rule object, labels and account,
+    or an error of the same type and text in its place."""
     assert len(many) == len(rows)
     for account, got in zip(rows, many, strict=True):
         try:
@@ -480,19 +477,82 @@ def test_classify_many_of_a_large_batch_answers_exactly_as_one_by_one(
         except ClassifyError as error:
             assert type(got) is type(error) and str(got) == str(error)
             continue
-        assert isinstance(got, Decision), got
+        assert type(got) is Decision, got
         assert (got.tier, got.labels, got.rule) == (want.tier, want.labels, want.rule)
         assert got.rule is want.rule and got.account is account and got.ruleset is ruleset
 
 
-def test_classify_many_runs_row_by_row_by_default_and_for_small_or_other_batches(
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_classify_many_answers_exactly_as_one_by_one_on_both_sides_of_the_crossover(
+    name: str, batches: list[int]
+) -> None:
+    """From COLUMNAR_FROM dicts (the default), classify_many runs the columnar path (the
+    spy sees it), below it row by row; on both sides each answer is what `classify`
+    gives, bad rows' errors in their places. Every shipped and generated ruleset; the
+    generated ones over 20,000 dicts too."""
+    start = engine.ruleset.COLUMNAR_FROM
+    assert start is not None and start <= 20_000, "the columnar path is on by default"
+    ruleset = ALL[name]
+    rows = accounts(ruleset, 20_000 if name in GENERATED else start, seed=3)
+    for size in sorted({start - 1, start, len(rows)}):
+        batches.clear()
+        many = ruleset.classify_many(rows[:size])
+        assert batches == ([] if size < start else [size]), size
+        assert_answers_as_classify(ruleset, rows[:size], many)
+
+
+def test_classify_many_of_a_large_batch_reads_odd_python_values_and_gaps(
     batches: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The dicts of a batch may lack keys, hold None, bools, big ints, numpy scalars and
+    IntEnums: the columnar path answers each as `classify` does."""
+    monkeypatch.setattr(engine.ruleset, "COLUMNAR_FROM", 1_000)
+    ruleset = ALL["every first"]
+    rows = accounts(ruleset, 5_000, seed=11)
+    odd: list[Any] = [None, True, 2**64, -(2**70), np.int64(7), np.float64(0.5), "12", 1.5]
+    odd += [Level.HIGH, frozenset({"a"}), ("tech",), -0.0, math.nan]
+    for k, row in enumerate(rows[::7]):
+        name = list(ruleset.inputs)[k % len(ruleset.inputs)]
+        if k % 3 == 0:
+            row.pop(name, None)
+        else:
+            row[name] = odd[k % len(odd)]
+    many = ruleset.classify_many(rows)
+    assert batches == [len(rows)]
+    assert_answers_as_classify(ruleset, rows, many)
+
+
+def test_a_batch_decision_is_a_whole_decision(
+    batches: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`batch_decisions` skips `__init__`: every slot of a Decision is still set, to
+    what `classify` sets it (the time aside: one time for the batch), so reasons, the
+    explanation and ids work; ids differ from one decision to the next."""
+    monkeypatch.setattr(engine.ruleset, "COLUMNAR_FROM", 1_000)
     ruleset = ALL["rules/synthesis.tiers"]
-    ruleset.classify_many(accounts(ruleset, 20_000))  # off by default: it does not gain
-    monkeypatch.setattr(engine.ruleset, "COLUMNAR_FROM", 20_000)
-    ruleset.classify_many(accounts(ruleset, 100))
-    ruleset.classify_many([*accounts(ruleset, 20_000), "not an account"])
+    rows = accounts(ruleset, 3_000, seed=2, bad=0.0)
+    before = time.time_ns()
+    assert gc.isenabled()
+    many = ruleset.classify_many(rows)
+    assert batches == [len(rows)] and gc.isenabled(), "the collector is left as it was"
+    made = [d for d in many if isinstance(d, Decision)]
+    assert len(made) > 2_000
+    for got in made[:50]:
+        want = ruleset.classify(got.account)
+        for slot in Decision.__slots__:
+            if slot != "time_ns":
+                assert getattr(got, slot) == getattr(want, slot), slot
+        assert before <= got.time_ns <= want.time_ns
+        assert got.explain() == want.explain() and got.reasons == want.reasons
+    assert len({d.decision_id for d in made}) == len(made)
+
+
+def test_classify_many_runs_row_by_row_for_small_or_other_batches(batches: list[int]) -> None:
+    ruleset = ALL["rules/synthesis.tiers"]
+    rows = accounts(ruleset, 20_000)
+    ruleset.classify_many(rows[:100])
+    ruleset.classify_many([*rows, "not an account"])
+    ruleset.classify_many(iter(rows))  # not a list: read once, row by row
     assert batches == []
 
 

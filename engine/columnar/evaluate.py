@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from engine.checker.model import CheckedRuleset, Rule
 from engine.columnar.compute import Batch
-from engine.columnar.inputs import read_input
+from engine.columnar.inputs import read_input, records_to_columns
 from engine.columnar.rows import Classify, decide_rows, python_values
 from engine.columnar.vectors import Mask, Vec
 from engine.python.values import ClassifyError
@@ -42,6 +42,7 @@ class ColumnarProgram:
         self.rule_of = _objects([*(r.name for r in rules), fallback and fallback.name])
         self.label_names = tuple(r.name for r in checked.labels)
         self.rule_objects: tuple[Rule | None, ...] = (*rules, fallback)
+        self._rule_table = _objects(self.rule_objects)
 
     def run(self, columns: Mapping[str, Any]) -> Columns:
         """tier, labels, rule and error, each an object array with one entry a row."""
@@ -72,23 +73,18 @@ class ColumnarProgram:
 
     def decisions(
         self,
-        accounts: Sequence[dict[str, Any]],
-        make: Callable[[Rule | None, tuple[str, ...], Any], Any],
+        accounts: list[dict[str, Any]],
+        make: Callable[[list[Rule | None], list[tuple[str, ...]], list[Any]], list[Any]],
     ) -> list[Any]:
-        """What `classify` gives for each account (a dict each), in order: `make(rule,
-        labels, account)` where the columns decide, and `classify` itself (its Decision,
-        or the ClassifyError it raises) for the rows they leave to it."""
+        """What `classify` gives for each account (a dict each), in order: `make(rules,
+        labels, accounts)` makes the answers where the columns decide (a rule and labels
+        a row), and `classify` itself (its Decision, or the ClassifyError it raises)
+        answers the rows they leave to it."""
         n = len(accounts)
-        columns = {name: [a.get(name) for a in accounts] for name in self.checked.inputs}
+        columns = records_to_columns(accounts, self.checked.inputs)
         chosen, labels, rows = self._decide(columns, n)
-        rules = self.rule_objects
-        combinations = labels.table.tolist()
-        out = [
-            make(rules[rule], combinations[code], account)
-            for rule, code, account in zip(
-                chosen.tolist(), labels.codes.tolist(), accounts, strict=True
-            )
-        ]
+        rules = self._rule_table[chosen].tolist()
+        out = make(rules, labels.values().tolist(), accounts)
         classify = self.classify
         for row in rows.tolist():
             try:
@@ -162,6 +158,8 @@ class Coded:
     table: npt.NDArray[np.object_]
 
     def values(self) -> npt.NDArray[np.object_]:
+        if len(self.table) == 1 and self.table[0] is None:  # no errors: numpy fills with None
+            return np.empty(len(self.codes), dtype=object)
         return np.asarray(self.table[self.codes])
 
     def place(self, rows: npt.NDArray[np.intp], values: Sequence[Any]) -> None:
