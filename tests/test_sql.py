@@ -407,3 +407,33 @@ def bad_count_rows() -> list[dict[str, float]]:
     return [{"a": bad, "b": 1.0, "c": 1.0} for bad in BAD_COUNTS] + [
         {"a": 1.0, "b": 1.0, "c": bad} for bad in BAD_COUNTS
     ]
+
+
+def test_the_kept_checks_of_the_inputs_give_the_same_sql() -> None:
+    """The checks of the inputs are built once per declaration and copied after
+    (`_Builder._validation`, for the studio's keystrokes): every dialect's query is the
+    same as when they are built anew, a changed range or default is not served the
+    old checks, and a query built from them does not alter what is kept."""
+    import engine.sql.compile as compiled
+
+    base = (RULES / "synthesis.tiers").read_text(encoding="utf-8")
+    texts = [
+        base,
+        base.replace("3.5%", "3%"),  # the same inputs: served from what is kept
+        base.replace("optional default 0%", "optional default 5%"),  # another default
+        base.replace("input followers: count", "input followers: count at most 1M"),
+    ]
+    assert all(t != base for t in texts[1:])
+    rulesets = [check_source(Source(t, "synthesis.tiers"), analyse=False) for t in texts]
+    fresh = {}
+    for dialect in DIALECTS:
+        for i, checked in enumerate(rulesets):
+            compiled._VALIDATION.clear()
+            fresh[dialect, i] = compile_sql(checked, dialect, unreadable={"followers": "bad"})
+    compiled._VALIDATION.clear()
+    for _ in range(2):
+        for dialect in DIALECTS:
+            for i, checked in enumerate(rulesets):
+                kept = compile_sql(checked, dialect, unreadable={"followers": "bad"})
+                assert kept == fresh[dialect, i], (dialect, i)
+    assert fresh["duckdb", 0] != fresh["duckdb", 2] != fresh["duckdb", 3]

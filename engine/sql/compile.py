@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import math
 import string
+import threading
+from collections import OrderedDict
 from collections.abc import Collection, Mapping
 from typing import assert_never
 
@@ -45,6 +47,12 @@ _COMPARE = {"==": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT
 _ARITH = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul}
 MAX_EXACT = 10**38 - 1  # DECIMAL(38, 0), the widest whole number of every dialect
 _DECIMAL = exp.DataType.build("DECIMAL(38, 0)")
+# `_Builder._validation`'s, by its key: never handed out, only copies of them
+_VALIDATION: OrderedDict[tuple[object, ...], tuple[list[tuple[exp.Expr, exp.Expr]], exp.Expr]] = (
+    OrderedDict()
+)
+_VALIDATION_KEPT = 32
+_VALIDATING = threading.Lock()
 
 
 class SqlError(Exception):
@@ -162,7 +170,7 @@ class _Builder:
     def results(self) -> dict[str, exp.Expr]:
         """The four columns the rules add: tier, labels, rule and error."""
         checked = self.checked
-        checks = self._checks()
+        checks, problems = self._validation()
         bad = exp.or_(*(b for b, _said in checks)) if checks else exp.false()
         if self.refused_column is not None:  # computed ahead of the lets (`layers`)
             bad = exp.column(self.refused_column, quoted=True)
@@ -179,7 +187,7 @@ class _Builder:
             fallback_value = getattr(fallback, value) if fallback is not None else None
             return case.else_(_text_or_null(fallback_value))
 
-        error = exp.Case().when(bad.copy(), self._problems(checks))
+        error = exp.Case().when(bad.copy(), problems)
         if conflict is not None:
             error = error.when(conflict.copy(), self._conflict_message(conditions))
         labels = exp.Case().when(refused.copy(), exp.null()).else_(self._labels())
@@ -216,8 +224,46 @@ class _Builder:
     # one wording for the API and the tables, asked the same questions in the same
     # order as `validate` (missing; not a value of its type; outside its range).
 
+    def _validation_key(self) -> tuple[object, ...]:
+        """All that the checks of the inputs depend on: the inputs' declarations (not
+        where they are written), the columns they are read from, the dialect, and the
+        texts of the messages (the templates of engine/python/values.py)."""
+        inputs = tuple(
+            (d.name, d.type, d.optional, repr(d.default), repr(d.range), d.range_text)
+            for d in self.checked.inputs.values()
+        )
+        texts = tuple(
+            (k, v) for k, v in sorted(vars(V).items()) if k.isupper() and isinstance(v, str)
+        )
+        return (self.dialect, inputs, tuple(sorted(self.columns.items())),
+                tuple(sorted(self.unreadable.items())), tuple(sorted(self.absent)),
+                tuple(sorted(EXPECTED.items())), texts)  # fmt: skip
+
+    def _validation(self) -> tuple[list[tuple[exp.Expr, exp.Expr]], exp.Expr]:
+        """`_checks` and the error that joins their messages (`_problems`), built once per
+        `_validation_key` and copied after: they are most of a ruleset's SQL, and the same
+        for every version of a file whose inputs stay as they are (the studio compiles
+        each keystroke's edit)."""
+        key = self._validation_key()
+        with _VALIDATING:
+            found = _VALIDATION.get(key)
+            if found is not None:
+                _VALIDATION.move_to_end(key)
+        if found is None:
+            built = self._build_checks()
+            found = (built, self._problems([(b.copy(), said.copy()) for b, said in built]))
+            with _VALIDATING:
+                _VALIDATION[key] = found
+                while len(_VALIDATION) > _VALIDATION_KEPT:
+                    _VALIDATION.popitem(last=False)
+        checks, problems = found
+        return [(b.copy(), said.copy()) for b, said in checks], problems.copy()
+
     def _checks(self) -> list[tuple[exp.Expr, exp.Expr]]:
         """(the value is bad, what the error says) for every bad field: one a field."""
+        return self._validation()[0]
+
+    def _build_checks(self) -> list[tuple[exp.Expr, exp.Expr]]:
         checks: list[tuple[exp.Expr, exp.Expr]] = []
         for decl in self.checked.inputs.values():
             if decl.name in self.absent:  # its default, which its declaration admits
