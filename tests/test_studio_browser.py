@@ -239,6 +239,22 @@ def test_impact_matrix_agrees_with_tierline_diff(page: Any, tmp_path: Path) -> N
         cli = {(m["from"], m["to"]): m["count"] for m in json.loads(done.stdout)["matrix"]}
         assert shown == cli
         assert "nano → micro" in page.inner_text("[data-testid=witnesses]")
+        # Σ: each tier before (the saved file, last column) and after (the edit, last row)
+        for side, index in (("before", 0), ("after", 1)):
+            totals = {
+                td.get_attribute(f"data-{side}"): int(td.inner_text().replace(",", ""))
+                for td in page.query_selector_all(f"[data-testid=matrix] td[data-{side}]")
+            }
+            expected: dict[str, int] = {}
+            for pair, count in cli.items():
+                expected[pair[index]] = expected.get(pair[index], 0) + count
+            assert {k: v for k, v in totals.items() if v} == expected, side
+        # whether any account can move is in sight above the long list of moved accounts
+        assert page.evaluate(
+            """() => !!(document.querySelector("[data-testid=from-rules]")
+              .compareDocumentPosition(document.querySelector("[data-testid=moved]"))
+              & Node.DOCUMENT_POSITION_FOLLOWING)"""
+        )
 
 
 def served_digest(port: int) -> str:

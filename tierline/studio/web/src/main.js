@@ -472,21 +472,22 @@ async function renderImpact() {
     try {
       const found = await api("/api/impact", { path: state.path, text, sample: state.sample, mapping: state.mapping });
       if (!current(drawn)) return;
-      parts.push(impactOnSample(found));
+      parts.push(...impactOnSample(found));
     } catch (error) {
       if (!current(drawn)) return;
       if (needRules(error)) { box.replaceChildren(h("p", {}, t("needRules"))); return; }
       parts.push(h("p", { class: "bad" }, errorText(error)));
     }
   } else parts.push(h("p", {}, t("noSample")));
-  const rules = h("div", { class: "from-rules", "data-testid": "from-rules" }, h("h3", {}, t("fromRules")), t("checking"));
-  parts.push(rules);
+  const rules = h("div", { class: "from-rules", "data-testid": "from-rules" }, h("h4", {}, t("fromRules")), t("checking"));
+  // after the matrix, before the accounts that move (a long list): in sight without scrolling
+  parts.splice(Math.min(parts.length, 2), 0, rules);
   box.replaceChildren(...parts);
   try {
     const found = await api("/api/impact/rules", { path: state.path, text });
-    if (current(drawn)) rules.replaceChildren(h("h3", {}, t("fromRules")), ...fromRules(found));
+    if (current(drawn)) rules.replaceChildren(h("h4", {}, t("fromRules")), ...fromRules(found));
   } catch (error) {
-    if (current(drawn)) rules.replaceChildren(h("h3", {}, t("fromRules")), h("p", { class: "bad" }, errorText(error)));
+    if (current(drawn)) rules.replaceChildren(h("h4", {}, t("fromRules")), h("p", { class: "bad" }, errorText(error)));
   }
 }
 
@@ -494,12 +495,17 @@ function impactOnSample(found) {
   const olds = [...new Set(found.matrix.map((m) => m.from))];
   const news = [...new Set(found.matrix.map((m) => m.to))];
   const cell = (a, b) => found.matrix.find((m) => m.from === a && m.to === b)?.count || 0;
+  // Σ: each tier's accounts under the saved file (last column) and the edit (last row)
+  const total = Object.fromEntries((found.tier_counts || []).map((c) => [c.tier, c]));
   const table = h("table", { class: "matrix", "data-testid": "matrix", "data-digest": found.digests?.new },
-    h("tr", {}, h("th", {}, "↓ / →"), news.map((b) => h("th", {}, tierName(b)))),
+    h("tr", {}, h("th", {}, "↓ / →"), news.map((b) => h("th", {}, tierName(b))), h("th", { class: "total" }, "Σ")),
     olds.map((a) => h("tr", {}, h("th", {}, tierName(a)), news.map((b) => {
       const n = cell(a, b);
       return h("td", { class: a === b ? "same" : n ? "moved" : "", "data-from": a, "data-to": b }, n ? num(n) : "");
-    }))));
+    }), h("td", { class: "total", "data-before": a }, num(total[a]?.before ?? 0)))),
+    h("tr", {}, h("th", { class: "total" }, "Σ"),
+      news.map((b) => h("td", { class: "total", "data-after": b }, num(total[b]?.after ?? 0))),
+      h("td", { class: "total" }, num(found.rows))));
   // accounts that change tier first, then those whose labels alone change
   const moved = [...found.examples].sort((a, b) => (a.from === a.to) - (b.from === b.to)).slice(0, 15);
   const labels = Object.entries(found.labels);
@@ -508,7 +514,7 @@ function impactOnSample(found) {
     const lost = e.old.labels.filter((x) => !e.new.labels.includes(x)).map((x) => `−${x}`);
     return [e.from === e.to ? tierName(e.from) : `${tierName(e.from)} → ${tierName(e.to)}`, ...gained, ...lost].join(" ");
   };
-  return h("div", {},
+  return [h("div", {},
     h("p", { "data-testid": "impact-summary" }, found.changed || found.relabelled
       ? t("changedRows", { changed: found.changed, rows: found.rows, relabelled: found.relabelled })
       : t("unchanged")),
@@ -516,12 +522,13 @@ function impactOnSample(found) {
     labels.length ? h("ul", { "data-testid": "label-changes" }, labels.map(([name, c]) => h("li", {},
       c.gained ? `${t("labelGained", { label: name })}: ${num(c.gained)}` : null,
       c.gained && c.lost ? " · " : null,
-      c.lost ? `${t("labelLost", { label: name })}: ${num(c.lost)}` : null))) : null,
+      c.lost ? `${t("labelLost", { label: name })}: ${num(c.lost)}` : null))) : null),
+  h("div", {},
     moved.length ? h("h4", {}, t("movedExamples")) : null,
     moved.length ? h("table", { class: "rows", "data-testid": "moved" }, moved.map((e) => h("tr", {},
       h("td", {}, String(e[found.id_name])),
       h("td", {}, change(e)),
-      h("td", { class: "reason" }, h("div", {}, e.old.why), h("div", {}, e.new.why))))) : null);
+      h("td", { class: "reason" }, h("div", { class: "old" }, e.old.why), h("div", { class: "new" }, e.new.why))))) : null)];
 }
 
 function shown(value, type) {
