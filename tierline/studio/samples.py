@@ -153,6 +153,7 @@ class _Entry:
     # the staged rows with a saved version's results, by its digest (`saved_results`):
     # (the table, the rows as `joint_staged` reads them)
     saved: OrderedDict[tuple[str, str], tuple[str, Staged]] = field(default_factory=OrderedDict)
+    tables_made: int = 0  # numbers the tables of `saved`: never two of one name
 
     SAVED_KEPT = 2  # the saved version and the one before a save: each a copy of the rows
 
@@ -163,7 +164,8 @@ class _Entry:
         key = (saved.digest, saved.name)
         found = self.saved.get(key)
         if found is None:
-            table = f"__saved_{abs(hash(key)):x}"
+            self.tables_made += 1
+            table = f"__saved_{self.tables_made}"
             rows = keep_results(self.connection, saved, self.declared, self.staged, table)
             found = self.saved[key] = (table, rows)
             while len(self.saved) > self.SAVED_KEPT:
