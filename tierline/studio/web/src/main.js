@@ -102,7 +102,7 @@ async function analyse() {
   if (generation !== state.generation) return result; // a newer keystroke is on its way
   state.analysis = result; state.analysedText = text;
   renderProblems(); renderExamples(); updateSave();
-  if (state.drawnFor !== text) scheduleRefresh(); // not yet drawn for this text (a file opened)
+  if (state.drawnFor !== `${state.path}\n${text}`) scheduleRefresh(); // not yet drawn for it (a file opened)
   return result;
 }
 
@@ -330,7 +330,7 @@ function needRules(error) { return error?.body?.error === "rules-have-errors"; }
 
 function refreshTab() {
   clearTimeout(state.refreshTimer);
-  if (state.path) state.drawnFor = currentText();
+  if (state.path) state.drawnFor = `${state.path}\n${currentText()}`; // what the panel is drawn for
   if (state.tab === "sample") renderSample();
   else if (state.tab === "impact") renderImpact();
   else if (state.tab === "compare") renderCompare();
