@@ -88,6 +88,71 @@ def _page_rounds(base: str) -> tuple[list[float], list[float], list[float]]:
     return loaded, checked, squiggles
 
 
+def _matrix(answer: dict[str, Any]) -> dict[str, int]:
+    """A migration matrix (`tierline diff --format json`) keyed as the page's cells."""
+    return {f"{m['from']}>{m['to']}": m["count"] for m in answer["matrix"]}
+
+
+def _cli_matrix(folder: Path, sample: Path, where: Path, text: str) -> dict[str, int]:
+    edited = where / "edited.tiers"
+    edited.write_text(text, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "tierline", "diff", str(folder / "synthesis.tiers"),
+         str(edited), "--data", str(sample), "--format", "json"],
+        capture_output=True, text=True, timeout=300, check=True, cwd=ROOT,
+    )  # fmt: skip
+    return _matrix(json.loads(done.stdout))
+
+
+# The page's matrix as `_matrix` keys it, when it is on screen and not being replaced.
+_SHOWN = """() => {
+  const cells = document.querySelectorAll("[data-testid=matrix] td[data-from]");
+  const out = {};
+  for (const c of cells) {
+    const n = c.textContent.replace(/[^0-9]/g, "");
+    if (n) out[`${c.dataset.from}>${c.dataset.to}`] = Number(n);
+  }
+  return Object.fromEntries(Object.entries(out).sort((a, b) => (a[0] < b[0] ? -1 : 1)));
+}"""
+
+
+def _impact_page_rounds(base: str, folder: Path, sample: Path, where: Path) -> list[float]:
+    """From the last keystroke of a threshold edit, typed in the editor with the impact
+    tab open, until the page's matrix is the one `tierline diff --data` gives for it."""
+    from playwright.sync_api import sync_playwright
+
+    saved = (folder / "synthesis.tiers").read_text(encoding="utf-8")
+    edits = ["3.47%", "3.38%", "3.48%", "3.39%", "3.49%", "3.37%"][:ROUNDS]
+    expected = [_cli_matrix(folder, sample, where, _edit(saved, e)) for e in edits]
+    waited: list[float] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
+                                             args=["--no-sandbox"])  # fmt: skip
+        context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{base}/?file=synthesis.tiers&tab=impact")
+        page.wait_for_selector("[data-testid=matrix]")
+        current = "3.5%"
+        for threshold, matrix in zip(edits, expected, strict=True):
+            page.click(".cm-line:has-text('high   at least')")
+            page.keyboard.press("End")
+            for _ in current:
+                page.keyboard.press("Backspace")
+            page.keyboard.type(threshold)
+            stopped = time.perf_counter()
+            page.wait_for_function(
+                f"(want) => JSON.stringify(({_SHOWN})()) === JSON.stringify(want)",
+                arg=dict(sorted(matrix.items())),
+                polling="raf",
+            )
+            waited.append(time.perf_counter() - stopped)
+            current = threshold
+        context.close()
+        browser.close()
+    return waited
+
+
 def _edit(text: str, threshold: str) -> str:
     return text.replace("high   at least 3.5%", f"high   at least {threshold}")
 
@@ -144,10 +209,13 @@ def main() -> Rows:
         make_sample(sample)
         with studio(folder, "--data", str(sample)) as base:
             rows, _ = _impact_rounds(base, folder, sample, where)
+            on_screen = _impact_page_rounds(base, folder, sample, where)
             loaded, checked, squiggles = _page_rounds(base)
         return [
             ("first page load to the file in the editor (fresh context)", _median_ms(loaded)),
             ("  to the first check's examples on screen", _median_ms(checked)),
             ("diagnostic on screen after typing stops (incl. 120 ms wait)", _median_ms(squiggles)),
             *rows,
+            ("impact matrix on screen after typing stops (impact tab open)", _median_ms(on_screen)),
+            ("  the page's matrix equal to tierline diff --data's in every round", "yes"),
         ]

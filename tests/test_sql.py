@@ -21,7 +21,7 @@ from engine.language.ast import TypeName
 from engine.language.source import Source
 from engine.load import check_source
 from engine.sql import DIALECTS
-from engine.sql.compile import SqlError, compile_sql
+from engine.sql.compile import SqlError, compile_sql, result_columns
 from tests.conftest import RULES, tierline
 from tests.typed_rules import EVERY_CONSTRUCT, rulesets
 from tierline.tables.duck import classify_table
@@ -407,3 +407,41 @@ def bad_count_rows() -> list[dict[str, float]]:
     return [{"a": bad, "b": 1.0, "c": 1.0} for bad in BAD_COUNTS] + [
         {"a": 1.0, "b": 1.0, "c": bad} for bad in BAD_COUNTS
     ]
+
+
+def test_the_kept_checks_of_the_inputs_give_the_same_sql() -> None:
+    """The checks of the inputs are built once per declaration and copied after, and the
+    error column's SQL is kept (`_Builder._validation`, `result_columns`: the studio
+    compiles every keystroke): every dialect's query and columns are the same as when
+    built anew, a changed range or default is not served the old checks, `policy
+    unique` (its tiers in the error) and lets (the refusal a helper column) included."""
+    import engine.sql.compile as compiled
+
+    base = (RULES / "synthesis.tiers").read_text(encoding="utf-8")
+    texts = [
+        base,
+        base.replace("3.5%", "3%"),  # the same inputs: served from what is kept
+        base.replace("optional default 0%", "optional default 5%"),  # another default
+        base.replace("input followers: count", "input followers: count at most 1M"),
+        base.replace("policy first", "policy unique"),
+        base.replace("tier mega ", "let twice = followers * 2\ntier mega "),
+    ]
+    assert len(set(texts)) == len(texts)
+    rulesets = [check_source(Source(t, "synthesis.tiers"), analyse=False) for t in texts]
+
+    def both(checked: Any, dialect: str) -> tuple[str, Any]:
+        query = compile_sql(checked, dialect, unreadable={"followers": "bad"})
+        return query, result_columns(checked, dialect, unreadable={"followers": "bad"})
+
+    fresh = {}
+    for dialect in DIALECTS:
+        for i, checked in enumerate(rulesets):
+            compiled._VALIDATION.clear()
+            compiled._ERRORS.clear()
+            fresh[dialect, i] = both(checked, dialect)
+    for _ in range(2):
+        for dialect in DIALECTS:
+            for i, checked in enumerate(rulesets):
+                assert both(checked, dialect) == fresh[dialect, i], (dialect, i)
+    errors = [fresh["duckdb", i][1].results["error"] for i in range(len(texts))]
+    assert errors[0] == errors[1] and len({errors[0], errors[2], errors[3], errors[4]}) == 4

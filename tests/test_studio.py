@@ -19,6 +19,7 @@ import httpx
 import pytest
 from cryptography import x509
 
+from engine.language.source import Source
 from tests.certs import CA
 from tests.conftest import tierline
 from tests.real_server import wait_until
@@ -519,3 +520,61 @@ def test_only_the_last_uploads_are_kept(tmp_path: Path) -> None:
             base, "/api/table", {"path": SYNTHESIS, "text": text_of(folder), "sample": ids[0]}
         )
         assert gone.status_code == 404
+
+
+REACH = """ruleset reach
+version "1"
+policy first
+input followers: count
+input engagement_rate: percent
+let engaged = followers * engagement_rate
+tier wide when engaged at least 2000
+tier some when followers at least 5k
+otherwise none
+label loud when engaged above 5000
+"""
+
+
+def test_impact_follows_the_saved_file_and_its_refused_rows(tmp_path: Path) -> None:
+    """The saved version's side of the impact is computed once per saved digest and kept
+    beside the staged rows (samples.Staging): after the file changes on disk, the
+    impact counts against the new saved version, and rows the saved version refuses
+    (unreadable cells, a negative count) stay refused, with a let and a label in play.
+    Every answer equals `tierline diff --data` on the same files."""
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "reach.tiers").write_text(REACH, encoding="utf-8")
+    data = sample_csv(tmp_path / "accounts.csv", 400)
+    with open(data, "a", encoding="utf-8") as handle:  # rows no version classifies
+        handle.write("bad1,-5,3%,,x\nbad2,lots,3%,,x\nbad3,12k,,,x\n")
+
+    def diff_cli(old: str, new: str) -> dict[tuple[str, str], int]:
+        (tmp_path / "old.tiers").write_text(old, encoding="utf-8")
+        (tmp_path / "new.tiers").write_text(new, encoding="utf-8")
+        done = tierline(
+            "diff", str(tmp_path / "old.tiers"), str(tmp_path / "new.tiers"),
+            "--data", str(data), "--format", "json",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return {(m["from"], m["to"]): m["count"] for m in json.loads(done.stdout)["matrix"]}
+
+    with studio(folder, "--data", str(data)) as base:
+        for old, new in [
+            (REACH, REACH.replace("at least 2000", "at least 1500")),
+            (REACH, REACH.replace("at least 2000", "at least 3100")),  # the same saved side
+            (REACH.replace("5k", "6k"), REACH.replace("above 5000", "above 4000")),  # saved anew
+            (REACH, REACH.replace("at least 2000", "at least 1500")),  # the first saved again
+        ]:
+            (folder / "reach.tiers").write_text(old, encoding="utf-8")
+            body = {"path": "reach.tiers", "text": new, "sample": "data-0"}
+            found = post(base, "/api/impact", body)
+            assert found.status_code == 200, found.text
+            answer = found.json()
+            shown = {(m["from"], m["to"]): m["count"] for m in answer["matrix"]}
+            assert shown == diff_cli(old, new)
+            assert answer["rows"] == 403 and shown[("(error)", "(error)")] == 3
+            assert answer["changed"] + answer["relabelled"] > 0
+            assert answer["digests"] == {
+                "old": Source(old, "x").digest,
+                "new": Source(new, "x").digest,
+            }

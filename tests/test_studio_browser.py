@@ -229,12 +229,32 @@ def test_impact_matrix_agrees_with_tierline_diff(page: Any, tmp_path: Path) -> N
         edited = tmp_path / "edited.tiers"
         text = (folder / SYNTHESIS).read_text().replace("at least 3.5%", "at least 3%", 1)
         edited.write_text(text)
+        # the matrix on screen is the one for the text in the editor, not an earlier keystroke's
+        from engine.language.source import Source
+
+        assert page.get_attribute("[data-testid=matrix]", "data-digest") == Source(text, "x").digest
         done = tierline(
             "diff", str(folder / SYNTHESIS), str(edited), "--data", str(data), "--format", "json"
         )
         cli = {(m["from"], m["to"]): m["count"] for m in json.loads(done.stdout)["matrix"]}
         assert shown == cli
         assert "nano → micro" in page.inner_text("[data-testid=witnesses]")
+        # Σ: each tier before (the saved file, last column) and after (the edit, last row)
+        for side, index in (("before", 0), ("after", 1)):
+            totals = {
+                td.get_attribute(f"data-{side}"): int(td.inner_text().replace(",", ""))
+                for td in page.query_selector_all(f"[data-testid=matrix] td[data-{side}]")
+            }
+            expected: dict[str, int] = {}
+            for pair, count in cli.items():
+                expected[pair[index]] = expected.get(pair[index], 0) + count
+            assert {k: v for k, v in totals.items() if v} == expected, side
+        # whether any account can move is in sight above the long list of moved accounts
+        assert page.evaluate(
+            """() => !!(document.querySelector("[data-testid=from-rules]")
+              .compareDocumentPosition(document.querySelector("[data-testid=moved]"))
+              & Node.DOCUMENT_POSITION_FOLLOWING)"""
+        )
 
 
 def served_digest(port: int) -> str:
@@ -366,3 +386,87 @@ def test_sign_in_with_a_token_and_view_only(page: Any, tmp_path: Path) -> None:
         assert page.is_disabled("#save")
         assert page.get_attribute("#save", "title") == "You may view; saving needs the edit role."
         assert page.is_hidden("#author")  # a token's name is the author
+
+
+class Dialogs:
+    """Every dialog the page opens, answered OK or Cancel as `accept` says at the time,
+    and listed as (type, message)."""
+
+    def __init__(self, page: Any) -> None:
+        self.accept = False
+        self.seen: list[tuple[str, str]] = []
+        page.on("dialog", self._answer)
+
+    def _answer(self, dialog: Any) -> None:
+        self.seen.append((dialog.type, dialog.message))
+        if self.accept:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    @property
+    def kinds(self) -> list[str]:
+        return [kind for kind, _message in self.seen]
+
+
+def test_opening_another_file_with_unsaved_edits_asks_first(page: Any, tmp_path: Path) -> None:
+    folder = rules_folder(tmp_path, SYNTHESIS, "agency.tiers")
+    agency = folder / "agency.tiers"  # written on Windows: opened, it has no unsaved changes
+    agency.write_bytes(agency.read_bytes().replace(b"\n", b"\r\n"))
+    with studio(folder) as base:
+        open_file(page, base)
+        dialogs = Dialogs(page)  # Cancel
+        page.click("button.file[data-file='agency.tiers']")  # clean: no question
+        page.wait_for_selector("button.file.current[data-file='agency.tiers']")
+        page.wait_for_selector(".cm-content:has-text('ruleset agency')")
+        assert page.inner_text("#dirty") == "saved"
+        assert dialogs.seen == []
+        page.click("button.file[data-file='synthesis.tiers']")
+        page.wait_for_selector(".cm-content:has-text('ruleset synthesis')")
+        type_at_end(page, "\n# my unsaved note\n")
+        page.wait_for_selector("#dirty:has-text('unsaved changes')")
+        page.click("button.file[data-file='agency.tiers']")  # Cancel: the edit stays
+        assert dialogs.seen == [
+            ("confirm", "synthesis.tiers has unsaved changes. Open the other file and drop them?")
+        ]
+        page.wait_for_timeout(300)
+        assert "# my unsaved note" in page.inner_text(".cm-content")
+        assert page.is_visible("button.file.current[data-file='synthesis.tiers']")
+        assert page.inner_text("#dirty") == "unsaved changes"
+        dialogs.accept = True
+        page.click("button.file[data-file='agency.tiers']")  # OK: the edit is dropped
+        page.wait_for_selector("button.file.current[data-file='agency.tiers']")
+        page.wait_for_selector(".cm-content:has-text('ruleset agency')")
+        assert dialogs.kinds == ["confirm", "confirm"]
+        page.click("button.file[data-file='synthesis.tiers']")  # clean again: no question
+        page.wait_for_selector(".cm-content:has-text('ruleset synthesis')")
+        assert len(dialogs.seen) == 2
+        assert "# my unsaved note" not in page.inner_text(".cm-content")
+        assert "# my unsaved note" not in (folder / SYNTHESIS).read_text(encoding="utf-8")
+
+
+def test_leaving_or_reloading_with_unsaved_edits_asks_first(page: Any, tmp_path: Path) -> None:
+    folder = rules_folder(tmp_path, SYNTHESIS)
+    with studio(folder) as base:
+        open_file(page, base)
+        dialogs = Dialogs(page)  # Cancel
+        page.reload()  # nothing typed: no question
+        page.wait_for_selector(".cm-content:has-text('ruleset synthesis')")
+        assert dialogs.seen == []
+        type_at_end(page, "\n# my unsaved note\n")
+        page.wait_for_selector("#dirty:has-text('unsaved changes')")
+        page.evaluate("() => location.reload()")  # Cancel: the page and the edit stay
+        page.wait_for_timeout(500)
+        assert dialogs.kinds == ["beforeunload"]
+        assert "# my unsaved note" in page.inner_text(".cm-content")
+        page.evaluate("() => { location.href = '/help/en'; }")  # leaving: Cancel again
+        page.wait_for_timeout(500)
+        assert dialogs.kinds == ["beforeunload", "beforeunload"]
+        assert "# my unsaved note" in page.inner_text(".cm-content")
+        assert page.url.startswith(base + "/?")
+        dialogs.accept = True
+        page.reload()  # OK: the page reloads with the saved text
+        page.wait_for_selector(".cm-content:has-text('ruleset synthesis')")
+        assert dialogs.kinds == ["beforeunload"] * 3
+        assert "# my unsaved note" not in page.inner_text(".cm-content")
+        assert page.inner_text("#dirty") == "saved"

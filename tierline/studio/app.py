@@ -313,13 +313,18 @@ def _edited(studio: Studio, body: dict[str, Any]) -> Ruleset:
 
 
 def _saved(studio: Studio, name: str) -> Ruleset:
+    """The saved file's rules, without waiting for the solver (`Checker.ruleset`): a
+    keystroke's impact must not queue behind the analysis of the same keystroke, nor
+    behind the previous one's "can any account move" query."""
     opened = studio.workspace.open(name)
-    found = studio.checker.check(name, opened.text)
-    if found.ruleset is None:
+    try:
+        return studio.checker.ruleset(name, opened.text)
+    except StudioError as error:
+        if error.code != "rules-have-errors":
+            raise
         raise StudioError(
             "saved-has-errors", f"the saved {name} has errors: no impact to show", 422, name=name
-        )
-    return found.ruleset
+        ) from None
 
 
 def _table(studio: Studio, body: dict[str, Any], language: str) -> dict[str, Any]:

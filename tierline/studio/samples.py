@@ -36,7 +36,7 @@ from tierline.studio.errors import StudioError
 from tierline.tables.cells import quoted
 from tierline.tables.columns import TableError, inputs_of, required_by
 from tierline.tables.compare import comparison as compared
-from tierline.tables.joint import as_python, joint_staged
+from tierline.tables.joint import as_python, joint_staged, keep_results
 from tierline.tables.migration import Disagreement, migration
 from tierline.tables.read import (
     FORMATS,
@@ -153,6 +153,29 @@ class _Entry:
     staged: Staged  # its `sql` reads the staged table, not the file
     declared: dict[str, Input]
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # the staged rows with a saved version's results, by its digest (`saved_results`):
+    # (the table, the rows as `joint_staged` reads them)
+    saved: OrderedDict[tuple[str, str], tuple[str, Staged]] = field(default_factory=OrderedDict)
+    tables_made: int = 0  # numbers the tables of `saved`: never two of one name
+
+    SAVED_KEPT = 2  # the saved version and the one before a save: each a copy of the rows
+
+    def saved_results(self, saved: CheckedRuleset) -> Staged:
+        """The staged rows with the saved version's tier, labels and error as columns,
+        made on its first impact and kept by its digest: every later keystroke's impact
+        computes only the edit's side of the pass (hold `lock`)."""
+        key = (saved.digest, saved.name)
+        found = self.saved.get(key)
+        if found is None:
+            self.tables_made += 1
+            table = f"__saved_{self.tables_made}"
+            rows = keep_results(self.connection, saved, self.declared, self.staged, table)
+            found = self.saved[key] = (table, rows)
+            while len(self.saved) > self.SAVED_KEPT:
+                old, _rows = self.saved.popitem(last=False)[1]
+                self.connection.execute(f"DROP TABLE IF EXISTS {quoted(old)}")
+        self.saved.move_to_end(key)
+        return found[1]
 
 
 class Staging:
@@ -323,7 +346,8 @@ def impact(
     migration, over the staged rows), and each tier's rows before and after."""
     checked = [saved.checked, edited.checked]
     with _reading(), staging.rows(sample, mapping, checked) as entry:
-        joint = joint_staged(entry.connection, checked, entry.declared, entry.staged, 3, True)
+        rows = entry.saved_results(saved.checked)
+        joint = joint_staged(entry.connection, checked, entry.declared, rows, 3, True, kept=[0])
         found = migration(saved, edited, joint, 3, language)
     out = found.to_json()
     out["tier_counts"] = [
@@ -331,6 +355,8 @@ def impact(
     ]
     out["seconds"] = found.seconds
     out["id_name"] = found.id_name
+    # which texts the answer is for: the page draws only the answer for its latest text
+    out["digests"] = {"old": saved.digest, "new": edited.digest}
     return out
 
 

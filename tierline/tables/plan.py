@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,6 +156,14 @@ class JointPlan:
         return [name for _sql, name in self.keys]
 
 
+RESULTS = ("tier", "labels", "error")  # what a joint pass reads of each ruleset
+
+
+def result_column(name: str, i: int) -> str:
+    """The side of ruleset `i`'s result `name` (one of `RESULTS`) in a joint pass."""
+    return f"__{name}_{i}"
+
+
 def plan_joint(
     dialect: str,
     rulesets: Sequence[CheckedRuleset],
@@ -163,8 +171,12 @@ def plan_joint(
     staged: StagePlan,
     examples: int,
     labels: bool,
+    kept: Collection[int] = (),
 ) -> JointPlan:
-    """The joint pass of `rulesets` over the table `staged` describes."""
+    """The joint pass of `rulesets` over the table `staged` describes. The rulesets at
+    the indexes `kept` are not computed: the staged rows already hold their tier,
+    labels and error as the columns `result_column` names (the studio computes the
+    saved file's once and counts every keystroke's edit against them)."""
     layers: list[dict[str, str]] = []
     sides = [(ID, ID), (f"{_HASHES[dialect]}({ID})", HASH)]
     sides += [(quoted(column, dialect), "__v_" + name) for name, column in staged.columns.items()]
@@ -172,9 +184,14 @@ def plan_joint(
     label_keys: list[tuple[str, str]] = []
     errors: list[tuple[str, str]] = []
     for i, checked in enumerate(rulesets):
-        added = _columns_of(checked, dialect, staged.columns, staged.unreadable, f"{PREFIX}{i}_")
-        layers += added.layers  # each ruleset's lets, once per row (engine/sql/layers.py)
-        sides += [(added.results[name], f"__{name}_{i}") for name in ("tier", "labels", "error")]
+        if i in kept:
+            sides += [(quoted(result_column(name, i), dialect), result_column(name, i))
+                      for name in RESULTS]  # fmt: skip
+        else:
+            added = _columns_of(checked, dialect, staged.columns, staged.unreadable,
+                                f"{PREFIX}{i}_")  # fmt: skip
+            layers += added.layers  # each ruleset's lets, once per row (engine/sql/layers.py)
+            sides += [(added.results[name], result_column(name, i)) for name in RESULTS]
         outcomes.append(
             (
                 f"CASE WHEN __error_{i} IS NOT NULL THEN '{REFUSED}' "

@@ -18,7 +18,12 @@ const state = {
   session: null, files: [], path: null, savedText: "", digest: null, analysis: null,
   tab: "problems", sample: null, columns: [], mapping: { map: {}, id: null },
   token: "", lastTable: null, refreshTimer: null, generation: 0,
+  analysedText: null, drawnFor: null, drawing: 0,
 };
+// The sample, impact and comparison panels are redrawn from the text itself once typing
+// stops (as long as the linter waits), beside the check, not after it: the check runs
+// the solver, and the 100,000-row impact must be on screen within 500 ms.
+const REFRESH_DELAY = 120;
 
 // ------------------------------------------------------------------ helpers
 
@@ -97,9 +102,9 @@ async function analyse() {
   const generation = ++state.generation;
   const result = await api("/api/analyze", { path: state.path, text });
   if (generation !== state.generation) return result; // a newer keystroke is on its way
-  state.analysis = result;
+  state.analysis = result; state.analysedText = text;
   renderProblems(); renderExamples(); updateSave();
-  scheduleRefresh();
+  if (state.drawnFor !== `${state.path}\n${text}`) scheduleRefresh(); // not yet drawn for it (a file opened)
   return result;
 }
 
@@ -197,7 +202,7 @@ function makeEditor(text) {
     highlightActiveLine(), syntaxHighlighting(defaultHighlightStyle), tierline,
     keymap.of([...defaultKeymap, ...historyKeymap]),
     serverLint, lintGutter(), serverHover, autocompletion({ override: [serverComplete] }),
-    EditorView.updateListener.of((u) => { if (u.docChanged) updateSave(); }),
+    EditorView.updateListener.of((u) => { if (u.docChanged) { updateSave(); scheduleRefresh(REFRESH_DELAY); } }),
     EditorState.readOnly.of(!canEdit()), EditorView.lineWrapping,
   ];
   if (view) view.destroy();
@@ -230,7 +235,10 @@ async function openFile(path) {
   const query = new URLSearchParams({ path });
   if (state.sample) query.set("sample", state.sample);
   const found = await api(`/api/file?${query}`);
-  state.path = found.path; state.savedText = found.text; state.digest = found.digest;
+  // the editor reads every line break as "\n": a file written with "\r\n" (Windows) is
+  // compared as the editor holds it, or it would be "unsaved" (and ask before leaving) as
+  // soon as it is opened
+  state.path = found.path; state.savedText = found.text.replace(/\r\n?/g, "\n"); state.digest = found.digest;
   state.analysis = null;
   if (found.mapping) state.mapping = { map: found.mapping.map || {}, id: found.mapping.id || null };
   makeEditor(found.text);
@@ -320,12 +328,26 @@ function renderExamples() {
   );
 }
 
-function scheduleRefresh() {
+function scheduleRefresh(delay = 0) {
   clearTimeout(state.refreshTimer);
-  state.refreshTimer = setTimeout(refreshTab, 60);
+  state.refreshTimer = setTimeout(refreshTab, delay);
 }
 
+// Whether the text is known to have errors: the panels then say so without asking. A
+// text not yet checked is asked about (the server refuses it if it has errors).
+function knownBroken(text) {
+  return state.analysedText === text && state.analysis && !state.analysis.ok;
+}
+
+// Each redraw of a panel takes a ticket; an answer for an older ticket (a keystroke or a
+// tab since) is dropped, so a slow answer never replaces a newer one.
+function ticket() { return ++state.drawing; }
+function current(drawn) { return drawn === state.drawing; }
+function needRules(error) { return error?.body?.error === "rules-have-errors"; }
+
 function refreshTab() {
+  clearTimeout(state.refreshTimer);
+  if (state.path) state.drawnFor = `${state.path}\n${currentText()}`; // what the panel is drawn for
   if (state.tab === "sample") renderSample();
   else if (state.tab === "impact") renderImpact();
   else if (state.tab === "compare") renderCompare();
@@ -398,15 +420,20 @@ function bars(entries, testid) {
 
 async function renderSample() {
   const box = $("panel-sample");
+  const drawn = ticket();
+  const text = currentText();
   if (!state.session.samples.length || !state.sample) { box.replaceChildren(sampleControls()); return; }
-  if (!state.analysis?.ok) { box.replaceChildren(sampleControls(), h("p", {}, t("needRules"))); return; }
+  if (knownBroken(text)) { box.replaceChildren(sampleControls(), h("p", {}, t("needRules"))); return; }
   let found;
   try {
-    found = await api("/api/table", { path: state.path, text: currentText(), sample: state.sample, mapping: state.mapping });
+    found = await api("/api/table", { path: state.path, text, sample: state.sample, mapping: state.mapping });
   } catch (error) {
+    if (!current(drawn)) return;
+    if (needRules(error)) { box.replaceChildren(sampleControls(), h("p", {}, t("needRules"))); return; }
     box.replaceChildren(sampleControls(), mappingControls() || "", h("p", { class: "bad" }, errorText(error)));
     return;
   }
+  if (!current(drawn)) return;
   state.lastTable = found;
   const tiers = Object.entries(found.tiers).map(([k, v]) => [tierName(k), v]);
   box.replaceChildren(
@@ -450,36 +477,52 @@ async function makeExample(row) {
   } catch (error) { notice(() => errorText(error), "error"); }
 }
 
+// The matrix on the sample first, then (its own request: the solver may take longer)
+// whether any account can move, from the rules alone.
 async function renderImpact() {
   const box = $("panel-impact");
-  if (!state.analysis?.ok) { box.replaceChildren(h("p", {}, t("needRules"))); return; }
+  const drawn = ticket();
   const text = currentText();
+  if (knownBroken(text)) { box.replaceChildren(h("p", {}, t("needRules"))); return; }
   const parts = [h("h3", {}, t("impactTitle"))];
   if (state.sample) {
     try {
       const found = await api("/api/impact", { path: state.path, text, sample: state.sample, mapping: state.mapping });
-      parts.push(impactOnSample(found));
-    } catch (error) { parts.push(h("p", { class: "bad" }, errorText(error))); }
+      if (!current(drawn)) return;
+      parts.push(...impactOnSample(found));
+    } catch (error) {
+      if (!current(drawn)) return;
+      if (needRules(error)) { box.replaceChildren(h("p", {}, t("needRules"))); return; }
+      parts.push(h("p", { class: "bad" }, errorText(error)));
+    }
   } else parts.push(h("p", {}, t("noSample")));
-  const rules = h("div", { class: "from-rules", "data-testid": "from-rules" }, h("h3", {}, t("fromRules")), t("checking"));
-  parts.push(rules);
+  const rules = h("div", { class: "from-rules", "data-testid": "from-rules" }, h("h4", {}, t("fromRules")), t("checking"));
+  // after the matrix, before the accounts that move (a long list): in sight without scrolling
+  parts.splice(Math.min(parts.length, 2), 0, rules);
   box.replaceChildren(...parts);
   try {
     const found = await api("/api/impact/rules", { path: state.path, text });
-    rules.replaceChildren(h("h3", {}, t("fromRules")), ...fromRules(found));
-  } catch (error) { rules.replaceChildren(h("h3", {}, t("fromRules")), h("p", { class: "bad" }, errorText(error))); }
+    if (current(drawn)) rules.replaceChildren(h("h4", {}, t("fromRules")), ...fromRules(found));
+  } catch (error) {
+    if (current(drawn)) rules.replaceChildren(h("h4", {}, t("fromRules")), h("p", { class: "bad" }, errorText(error)));
+  }
 }
 
 function impactOnSample(found) {
   const olds = [...new Set(found.matrix.map((m) => m.from))];
   const news = [...new Set(found.matrix.map((m) => m.to))];
   const cell = (a, b) => found.matrix.find((m) => m.from === a && m.to === b)?.count || 0;
-  const table = h("table", { class: "matrix", "data-testid": "matrix" },
-    h("tr", {}, h("th", {}, "↓ / →"), news.map((b) => h("th", {}, tierName(b)))),
+  // Σ: each tier's accounts under the saved file (last column) and the edit (last row)
+  const total = Object.fromEntries((found.tier_counts || []).map((c) => [c.tier, c]));
+  const table = h("table", { class: "matrix", "data-testid": "matrix", "data-digest": found.digests?.new },
+    h("tr", {}, h("th", {}, "↓ / →"), news.map((b) => h("th", {}, tierName(b))), h("th", { class: "total" }, "Σ")),
     olds.map((a) => h("tr", {}, h("th", {}, tierName(a)), news.map((b) => {
       const n = cell(a, b);
       return h("td", { class: a === b ? "same" : n ? "moved" : "", "data-from": a, "data-to": b }, n ? num(n) : "");
-    }))));
+    }), h("td", { class: "total", "data-before": a }, num(total[a]?.before ?? 0)))),
+    h("tr", {}, h("th", { class: "total" }, "Σ"),
+      news.map((b) => h("td", { class: "total", "data-after": b }, num(total[b]?.after ?? 0))),
+      h("td", { class: "total" }, num(found.rows))));
   // accounts that change tier first, then those whose labels alone change
   const moved = [...found.examples].sort((a, b) => (a.from === a.to) - (b.from === b.to)).slice(0, 15);
   const labels = Object.entries(found.labels);
@@ -488,7 +531,7 @@ function impactOnSample(found) {
     const lost = e.old.labels.filter((x) => !e.new.labels.includes(x)).map((x) => `−${x}`);
     return [e.from === e.to ? tierName(e.from) : `${tierName(e.from)} → ${tierName(e.to)}`, ...gained, ...lost].join(" ");
   };
-  return h("div", {},
+  return [h("div", {},
     h("p", { "data-testid": "impact-summary" }, found.changed || found.relabelled
       ? t("changedRows", { changed: found.changed, rows: found.rows, relabelled: found.relabelled })
       : t("unchanged")),
@@ -496,12 +539,13 @@ function impactOnSample(found) {
     labels.length ? h("ul", { "data-testid": "label-changes" }, labels.map(([name, c]) => h("li", {},
       c.gained ? `${t("labelGained", { label: name })}: ${num(c.gained)}` : null,
       c.gained && c.lost ? " · " : null,
-      c.lost ? `${t("labelLost", { label: name })}: ${num(c.lost)}` : null))) : null,
+      c.lost ? `${t("labelLost", { label: name })}: ${num(c.lost)}` : null))) : null),
+  h("div", {},
     moved.length ? h("h4", {}, t("movedExamples")) : null,
     moved.length ? h("table", { class: "rows", "data-testid": "moved" }, moved.map((e) => h("tr", {},
       h("td", {}, String(e[found.id_name])),
       h("td", {}, change(e)),
-      h("td", { class: "reason" }, h("div", {}, e.old.why), h("div", {}, e.new.why))))) : null);
+      h("td", { class: "reason" }, h("div", { class: "old" }, e.old.why), h("div", { class: "new" }, e.new.why))))) : null)];
 }
 
 function shown(value, type) {
@@ -524,11 +568,18 @@ function fromRules(found) {
 
 async function renderCompare() {
   const box = $("panel-compare");
-  if (!state.analysis?.ok) { box.replaceChildren(h("p", {}, t("needRules"))); return; }
+  const drawn = ticket();
+  const text = currentText();
+  if (knownBroken(text)) { box.replaceChildren(h("p", {}, t("needRules"))); return; }
   if (!state.sample) { box.replaceChildren(h("p", {}, t("noSample"))); return; }
   let found;
-  try { found = await api("/api/compare", { path: state.path, text: currentText(), sample: state.sample, mapping: state.mapping }); }
-  catch (error) { box.replaceChildren(h("p", { class: "bad" }, errorText(error))); return; }
+  try { found = await api("/api/compare", { path: state.path, text, sample: state.sample, mapping: state.mapping }); }
+  catch (error) {
+    if (!current(drawn)) return;
+    box.replaceChildren(h("p", needRules(error) ? {} : { class: "bad" }, needRules(error) ? t("needRules") : errorText(error)));
+    return;
+  }
+  if (!current(drawn)) return;
   const names = found.rulesets.map((r) => r.name);
   const tiers = [...new Set(names.flatMap((n) => Object.keys(found.counts[n])))];
   const focus = found.agreement.focus;
