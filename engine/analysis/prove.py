@@ -306,7 +306,7 @@ def _shadowed(p: Prover, earlier: list[Rule], later: Rule, tiers: list[Rule]) ->
         return never, takers, account
 
     never, taking, account = p.remember(
-        lambda r: ("shadowed", r.context, r.rule(later), tuple(r.rule(e) for e in earlier)), ask
+        lambda r: ("shadowed", r.context, r.rule(later), r.rules(earlier)), ask
     )
     if never is None:
         p.undecided(f"tier '{later.name}' is reached", later)
@@ -359,9 +359,7 @@ def _uncovered(p: Prover, tiers: list[Rule]) -> None:
         keys = [("tier", r.name) for r in tiers]
         return p.witness(none, lambda held: not any(held[k] for k in keys))
 
-    status, account = p.remember(
-        lambda r: ("uncovered", r.context, tuple(r.rule(t) for t in tiers)), ask
-    )
+    status, account = p.remember(lambda r: ("uncovered", r.context, r.rules(tiers)), ask)
     if status == "undecided":
         p.undecided("every account gets a tier", last)
     elif status == "sat":
