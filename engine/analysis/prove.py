@@ -429,4 +429,8 @@ def show_account_value(value: Any, type_: T | None) -> str:
         return f'"{value}"'
     if type_ is T.FLAG:
         return "true" if value else "false"
+    if type_ is T.COUNT and (isinstance(value, int) or float(value).is_integer()):
+        # exactly: an account past 10^15 followers is still one number to write in an
+        # example (show_value's six digits, 9.22337e+18, named no account)
+        return f"{int(value):,}"
     return show_value(value, type_)
