@@ -31,8 +31,11 @@ Keys (`Recall`):
   the boxes of the conditions that read it).
 
 The memo is pure data (no I/O): whoever keeps the versions of one document holds
-one (engine/services: the document's `StatementCache`), bounded in size, least
-recently used first out, and safe to share between threads.
+one (engine/services: the document's `StatementCache`), safe to share between
+threads. Its memory is bounded whatever the file: every key is a few fixed-size
+digests (never a condition's text, never a tuple as long as the file), and it keeps
+what the last few runs used (`AnalysisMemo.runs`), at most `size` entries
+(tests/test_analysis_incremental.py: a 30 KB condition edited 30 times).
 
 Keys are read from the source through the syntax tree's spans, and the statement
 cache moves those spans in place when it parses the next version (incremental.py).
