@@ -472,6 +472,8 @@ def test_a_file_with_a_byte_order_mark_answers_as_with_a_space_there(client: Lsp
         return data["data"]  # type: ignore[no-any-return]
 
     assert tokens(bom) == tokens(spaced) != []
+    formatting = {"textDocument": {"uri": bom}, "options": {"tabSize": 2, "insertSpaces": True}}
+    assert client.request("textDocument/formatting", formatting) == []  # the mark stays
     use = _position(text, "followers at least 1M")
     hover = client.request("textDocument/hover", _at(bom, use))
     assert "input followers: count\n" in hover["contents"]["value"]

@@ -262,7 +262,10 @@ class DocumentCore:
         rule_file, errors, _ = self._parse_once()
         if errors:
             return None
-        return format_file(rule_file, self.source)
+        formatted = format_file(rule_file, self.source)
+        # a byte-order mark stays (as `tierline fmt` leaves a formatted file with one
+        # untouched): formatting is about the layout, not the encoding the file is saved in
+        return "\ufeff" + formatted if self.text.startswith("\ufeff") else formatted
 
     def examples(self) -> list[ExampleOutcome]:
         """Each `example` run against the rules; [] when the rules do not check."""
