@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +176,69 @@ def test_the_memo_is_bounded() -> None:
     assert len(memo) == 3
     assert memo.remember(9, lambda: -1) == 18  # kept: the newest
     assert memo.remember(0, lambda: -1) == -1  # dropped: the oldest
+
+
+def _deep_size(value: object, seen: set[int]) -> int:
+    """Bytes of `value` and what it holds (each object once)."""
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
+    size = sys.getsizeof(value)
+    if isinstance(value, tuple | list | set | frozenset):
+        size += sum(_deep_size(item, seen) for item in value)
+    elif isinstance(value, dict):
+        size += sum(_deep_size(k, seen) + _deep_size(v, seen) for k, v in value.items())
+    return size
+
+
+def _one_big_tier(threshold: int) -> str:
+    """A 30 KB file: one tier testing 3,000 texts, its threshold at the end."""
+    texts = ", ".join(f'"p{i:05d}"' for i in range(3000))
+    return (
+        "ruleset big\npolicy first\ninput followers: count\ninput platform: text\n"
+        f"tier wide when platform in {{{texts}}} and followers at least {threshold}\n"
+        "tier rest when followers at least 0\notherwise none\n"
+    )
+
+
+def test_the_memo_stays_bounded_over_many_edits_of_a_big_statement() -> None:
+    """Editing one threshold of a 30 KB condition 30 times through one statement
+    cache, as an editor does: the memo holds what the last runs used, in fixed-size
+    keys. Before, every keystroke added 12 entries whose keys held copies of the
+    condition's text (370 entries, 2.8 MB of keys and 13.6 MB in all after 30 edits)."""
+    cache = StatementCache()
+    memo = cache.analysis
+    sizes: list[tuple[int, int, int]] = []
+    for edit in range(30):
+        text = _one_big_tier(1000 + edit)
+        kept = Document(text, "big.tiers", cache=cache)
+        assert _full(kept) == _full(Document(text, "big.tiers"))
+        seen: set[int] = set()
+        keys = sum(_deep_size(key, seen) for key in memo._kept)
+        values = sum(_deep_size(entry, seen) for entry in memo._kept.values())
+        sizes.append((len(memo), keys, values))
+    assert memo.hits > 0
+    steady = sizes[memo.runs + 1]
+    assert all(size == steady for size in sizes[memo.runs + 1 :]), sizes
+    entries, keys, values = steady
+    assert keys / entries < 400, sizes  # a few digests, whatever the condition's length
+    assert keys + values < 6_000_000, sizes
+    assert len(memo) <= 14 * memo.runs, sizes
+
+
+def test_an_entry_no_run_used_for_runs_runs_is_dropped() -> None:
+    from engine.analysis.memo import AnalysisMemo
+
+    memo = AnalysisMemo(runs=2)
+    assert memo.commit({"old": 1, "used": 2}, memo.generation)
+    assert memo.commit({"new": 3}, memo.generation)
+    assert memo.get("used") == (True, 2)  # used by the third run
+    assert memo.commit({}, memo.generation)
+    assert memo.get("old") == (False, None)  # used by none of the last two
+    assert memo.get("used") == (True, 2)
+    assert memo.get("new") == (True, 3)
+    assert not memo.commit({"late": 4}, memo.generation - 1)  # overtaken: kept nothing
+    assert memo.get("late") == (False, None)
 
 
 def _column(code: str, column: int) -> int | None:

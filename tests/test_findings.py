@@ -263,3 +263,24 @@ def test_unreachable_tiers_are_exactly_those_no_account_gets(conds: list[str]) -
     for finding in findings:
         if finding.witness is not None and finding.code == "unreachable-rule":
             assert _shows(finding, ruleset)
+
+
+def test_a_count_witness_is_shown_exactly(tmp_path: Path) -> None:
+    """A count past 10^15 in a finding's example is written in full, as a rule author
+    would copy it into an example; it was shown as `followers 9.22337e+18`."""
+    path = tmp_path / "huge.tiers"
+    path.write_text(
+        "ruleset huge\npolicy first\ninput followers: count\n"
+        "tier small when followers below 9223372036854775807\n"
+    )
+    done = tierline("check", str(path))
+    assert "for example followers 9,223,372,036,854,775,807;" in done.stdout, done.stdout
+    assert "e+" not in done.stdout
+    found = [
+        json.loads(s)
+        for s in tierline("check", "--format", "json", str(path)).stdout.split("\n")
+        if s.strip()
+    ]
+    assert [f["witness"] for f in found if f["code"] == "uncovered"] == [
+        {"followers": 9223372036854775807}
+    ]

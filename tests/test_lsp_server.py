@@ -451,3 +451,51 @@ def test_an_analysis_overtaken_by_an_edit_is_not_published(client: LspClient) ->
         if p["uri"] == uri
     ]
     assert versions == [1, 2, 2], versions
+
+
+def test_a_file_with_a_byte_order_mark_answers_as_with_a_space_there(client: LspClient) -> None:
+    """A file saved with a BOM, through the real server and its statement cache: tokens,
+    hover, definition and diagnostics (through an edit) are those of the same file
+    with a space for the mark. The checker used to parse the text without the mark
+    through the document's cache, which moved the spans one character back: no
+    input, tier or band tokens, and hover on `followers` read "input followers: coun"."""
+    text = SYNTHESIS.read_text()
+    opened = {}
+    for name, first in (("bom.tiers", "\ufeff"), ("bom-as-space.tiers", " ")):
+        uri, published = _open(client, name, first + text)
+        opened[first] = uri
+        assert _final_diagnostics(client, uri, 1) == [] and published["diagnostics"] == []
+    bom, spaced = opened["\ufeff"], opened[" "]
+
+    def tokens(uri: str) -> list[int]:
+        data = client.request("textDocument/semanticTokens/full", {"textDocument": {"uri": uri}})
+        return data["data"]  # type: ignore[no-any-return]
+
+    assert tokens(bom) == tokens(spaced) != []
+    formatting = {"textDocument": {"uri": bom}, "options": {"tabSize": 2, "insertSpaces": True}}
+    assert client.request("textDocument/formatting", formatting) == []  # the mark stays
+    use = _position(text, "followers at least 1M")
+    hover = client.request("textDocument/hover", _at(bom, use))
+    assert "input followers: count\n" in hover["contents"]["value"]
+    assert hover == client.request("textDocument/hover", _at(spaced, use))
+    micro = _position(text, "micro labels fashion_expert")
+    definition = client.request("textDocument/definition", _at(bom, micro))
+    assert definition["range"]["start"] == _position(text, "micro when")
+    assert (
+        definition["range"]
+        == client.request("textDocument/definition", _at(spaced, micro))["range"]
+    )
+    at = _position(text, "engagement high\n")
+    end = {"line": at["line"], "character": at["character"] + len("engagement")}
+    found = []
+    for uri in (bom, spaced):
+        client.notify(
+            "textDocument/didChange",
+            {
+                "textDocument": {"uri": uri, "version": 2},
+                "contentChanges": [{"range": {"start": at, "end": end}, "text": "engagment"}],
+            },
+        )
+        found.append(_final_diagnostics(client, uri, 2))
+    assert found[0] == found[1]
+    assert [(d["code"], d["range"]["start"]) for d in found[0]] == [("unknown-name", at)]

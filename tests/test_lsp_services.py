@@ -254,3 +254,58 @@ def test_every_token_is_one_of_the_legend_and_on_one_line() -> None:
         for token in Document(text).semantic_tokens():
             assert token.kind in TOKEN_KINDS
             assert token.character + token.length <= len(lines[token.line])
+
+
+# ------------------------------------------------------------ byte-order mark
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["clean", "with-an-error"])
+def test_a_file_with_a_byte_order_mark_answers_as_one_with_a_space_there(broken: bool) -> None:
+    """A file saved with a BOM, through a statement cache as `tierline lsp` keeps one:
+    every answer is the one for the same file with a space in place of the mark (one
+    character, one UTF-16 unit, for one). The checker used to parse the text without
+    the mark through the same cache, which moved this version's spans one character
+    back: no input, tier or band tokens, hover on `followers` read "coun", and the memo
+    refused every run."""
+    text = (ROOT / "rules/synthesis.tiers").read_text(encoding="utf-8")
+    if broken:
+        text += "tier broken when folowers above 5\n"
+    documents = []
+    for first in ("\ufeff", " "):
+        cache = StatementCache()
+        document = Document(first + text, "s.tiers", cache=cache)
+        document.diagnostics(analysis=False)  # the editor's first round, as the server's
+        documents.append((document, cache))
+    (bom, bom_cache), (spaced, spaced_cache) = documents
+    tokens = bom.semantic_tokens()
+    assert tokens == spaced.semantic_tokens()
+    assert {"input", "tier", "band"} <= {t.kind for t in tokens}
+    assert bom.inlay_hints() == spaced.inlay_hints()
+    if not broken:  # formatting keeps the mark (the shipped file is formatted: no change)
+        assert bom.formatted() == bom.text
+        messy = Document("\ufeff" + text.replace("tier mega  when", "tier   mega when"))
+        assert messy.formatted() == "\ufeff" + text
+    names = [o for o in bom.names.occurrences]
+    assert names
+    for occurrence in names:
+        at = bom.lines.position(occurrence.span.start + 1)
+        assert bom.hover(at) == spaced.hover(at), occurrence
+        assert bom.definition(at) == spaced.definition(at), occurrence
+        assert bom.references(at) == spaced.references(at), occurrence
+    line = next(i for i, s in enumerate(text.splitlines()) if s.startswith("input followers"))
+    hover = bom.hover(Position(line, len("input fol")))
+    assert hover is not None and "input followers: count\n" in hover.markdown
+    found = bom.diagnostics()
+    assert [(d.range, d.code, d.message) for d in found] == [
+        (d.range, d.code, d.message) for d in spaced.diagnostics()
+    ]
+    if broken:
+        unknown = next(d for d in found if "folowers" in d.message)
+        start = unknown.range.start
+        assert bom.text.splitlines()[start.line][start.character :].startswith("folowers")
+    else:
+        assert len(bom_cache.analysis) == len(spaced_cache.analysis) > 0  # runs were kept
+        again = Document("\ufeff" + text.replace("1M", "2M", 1), "s.tiers", cache=bom_cache)
+        hits = bom_cache.analysis.hits
+        assert again.diagnostics() == Document(" " + text.replace("1M", "2M", 1)).diagnostics()
+        assert bom_cache.analysis.hits > hits  # the next version is answered from the memo

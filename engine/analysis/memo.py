@@ -31,8 +31,11 @@ Keys (`Recall`):
   the boxes of the conditions that read it).
 
 The memo is pure data (no I/O): whoever keeps the versions of one document holds
-one (engine/services: the document's `StatementCache`), bounded in size, least
-recently used first out, and safe to share between threads.
+one (engine/services: the document's `StatementCache`), safe to share between
+threads. Its memory is bounded whatever the file: every key is a few fixed-size
+digests (never a condition's text, never a tuple as long as the file), and it keeps
+what the last few runs used (`AnalysisMemo.runs`), at most `size` entries
+(tests/test_analysis_incremental.py: a 30 KB condition edited 30 times).
 
 Keys are read from the source through the syntax tree's spans, and the statement
 cache moves those spans in place when it parses the next version (incremental.py).
@@ -57,15 +60,25 @@ from engine.checker.model import CheckedRuleset, Let, Rule, names_in
 from engine.language import ast
 
 V = TypeVar("V")
-_MISSING = object()
 
 
 class AnalysisMemo:
-    """Step results by key, at most `size` of them (least recently used go first)."""
+    """Step results by key: those used by one of the last `runs` runs kept (`commit`),
+    and at most `size` of them (least recently used go first).
 
-    def __init__(self, size: int = 200_000):
+    Every key is a few fixed-size digests (`Recall`), so what the memo holds is
+    bounded by what the last `runs` versions asked: an edit makes new keys for what it
+    touched (for a big condition, every keystroke), and without the bound by runs
+    those of the versions typed through stayed until `size` entries were reached
+    (a 30 KB condition's threshold edited 30 times held 8 MB of keys). The analysis
+    asks every step of a version on every run (the memo only answers them), so an
+    entry no run used for `runs` runs belongs to versions edited away."""
+
+    def __init__(self, size: int = 200_000, runs: int = 8):
         self.size = size
-        self._kept: OrderedDict[Hashable, Any] = OrderedDict()
+        self.runs = runs
+        self.run = 0  # the runs kept so far (`commit`): an entry's stamp is the last that used it
+        self._kept: OrderedDict[Hashable, tuple[int, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -79,21 +92,41 @@ class AnalysisMemo:
     def get(self, key: Hashable) -> tuple[bool, Any]:
         """(True, the result kept under `key`) or (False, None)."""
         with self._lock:
-            found = self._kept.get(key, _MISSING)
-            if found is _MISSING:
+            entry = self._kept.get(key)  # an entry is a tuple: never None
+            if entry is None:
                 return False, None
-            self._kept.move_to_end(key)
-            self.hits += 1
-            return True, found
+            self._used(key, entry)
+            return True, entry[1]
+
+    def _used(self, key: Hashable, entry: tuple[int, Any]) -> None:
+        """A hit: the entry is stamped with this run and is the newest."""
+        if entry[0] != self.run:
+            self._kept[key] = (self.run, entry[1])
+        self._kept.move_to_end(key)
+        self.hits += 1
 
     def put(self, key: Hashable, value: Any) -> None:
         with self._lock:
             self._put(key, value)
 
     def _put(self, key: Hashable, value: Any) -> None:
-        self._kept[key] = value
+        self._kept[key] = (self.run, value)
+        self._kept.move_to_end(key)
         while len(self._kept) > self.size:
             self._kept.popitem(last=False)
+
+    def _age(self) -> None:
+        """One run more; drop the entries no run used in the last `runs`. Entries are
+        in the order they were last used and stamps only grow, so the old ones are
+        first."""
+        self.run += 1
+        oldest = self.run - self.runs
+        kept = self._kept
+        while kept:
+            key = next(iter(kept))
+            if kept[key][0] >= oldest:
+                break
+            del kept[key]
 
     def commit(self, results: dict[Hashable, Any], generation: int) -> bool:
         """Keep a run's results if the document is still the version it analysed."""
@@ -102,6 +135,7 @@ class AnalysisMemo:
                 return False
             for key, value in results.items():
                 self._put(key, value)
+            self._age()
             return True
 
     def remember(
@@ -112,11 +146,10 @@ class AnalysisMemo:
         is asked again: a quieter moment may settle it). Computed outside the lock: a
         step may take the solver's whole budget."""
         with self._lock:
-            found = self._kept.get(key, _MISSING)
-            if found is not _MISSING:
-                self._kept.move_to_end(key)
-                self.hits += 1
-                return found  # type: ignore[no-any-return]
+            entry = self._kept.get(key)
+            if entry is not None:
+                self._used(key, entry)
+                return entry[1]  # type: ignore[no-any-return]
             self.misses += 1
         value = compute()
         if keep is None or keep():
@@ -126,6 +159,12 @@ class AnalysisMemo:
 
 def _digest(value: object) -> str:
     return hashlib.blake2b(repr(value).encode(), digest_size=12).hexdigest()
+
+
+def _hash(text: str) -> str:
+    """A text's fixed-size key: a key holds no copy of a condition's text (a 30 KB
+    condition, a new copy of it at each version)."""
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 class Recall:
@@ -166,6 +205,7 @@ class Recall:
                 shape = ("level", item.name, self.declared.get(item.source), bands)
             self.declared[item.name] = _digest(shape)
         self._conditions: dict[ast.NodeId, str] = {}
+        self._rules: dict[ast.NodeId, str] = {}
         self._context: str | None = None
         self._declarations: str | None = None
 
@@ -181,14 +221,15 @@ class Recall:
         return key
 
     def exprs(self, exprs: Iterable[ast.Expr]) -> str:
-        """Tests (joined by `and`): their texts and the declarations they read."""
+        """Tests (joined by `and`): a digest of their texts and the declarations they
+        read."""
         exprs = tuple(exprs)
-        texts = [self._text(x) for x in exprs]
+        texts = [_hash(self._text(x)) for x in exprs]
         names: set[str] = set()
         for x, text in zip(exprs, texts, strict=True):
             names.update(self.remember(("names", text), partial(_names, x)))
         declared = [self.declared.get(n, n) for n in sorted(names)]
-        return "\x1f".join(texts) + "\x1e" + ",".join(declared)
+        return _hash("\x1f".join(texts) + "\x1e" + ",".join(declared))
 
     def _text(self, expr: ast.Expr) -> str:
         """The expression as written; a node the checker made (no place in the file) is
@@ -198,10 +239,19 @@ class Recall:
             return f"\x00{expr.id}"
         return self.checked.source.text_of(span)
 
-    def rule(self, rule: Rule) -> tuple[str, str, str]:
+    def rule(self, rule: Rule) -> str:
         """What the solver's answers about a rule depend on: its condition and the name
-        the evaluator's replay knows it by."""
-        return rule.kind, rule.name, self.condition(rule)
+        the evaluator's replay knows it by (a digest of them)."""
+        key = self._rules.get(rule.id)
+        if key is None:
+            key = _hash(f"{rule.kind}\x1f{rule.name}\x1f{self.condition(rule)}")
+            self._rules[rule.id] = key
+        return key
+
+    def rules(self, rules: Iterable[Rule]) -> str:
+        """Rules in order, folded into one digest: a key about every tier above one
+        (shadowed, uncovered) is fixed-size, not a tuple as long as the file."""
+        return _hash("".join(self.rule(r) for r in rules))
 
     @property
     def declarations(self) -> str:
@@ -224,7 +274,7 @@ class Recall:
                 if rule.when is None:
                     continue
                 events = self.remember(
-                    ("texts", self._text(rule.when)), partial(_named_texts, rule.when)
+                    ("texts", _hash(self._text(rule.when))), partial(_named_texts, rule.when)
                 )
                 for kind, name, values in events:
                     if kind == "texts":  # as smt.Inputs: new values in sorted batches

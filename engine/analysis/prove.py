@@ -306,7 +306,7 @@ def _shadowed(p: Prover, earlier: list[Rule], later: Rule, tiers: list[Rule]) ->
         return never, takers, account
 
     never, taking, account = p.remember(
-        lambda r: ("shadowed", r.context, r.rule(later), tuple(r.rule(e) for e in earlier)), ask
+        lambda r: ("shadowed", r.context, r.rule(later), r.rules(earlier)), ask
     )
     if never is None:
         p.undecided(f"tier '{later.name}' is reached", later)
@@ -359,9 +359,7 @@ def _uncovered(p: Prover, tiers: list[Rule]) -> None:
         keys = [("tier", r.name) for r in tiers]
         return p.witness(none, lambda held: not any(held[k] for k in keys))
 
-    status, account = p.remember(
-        lambda r: ("uncovered", r.context, tuple(r.rule(t) for t in tiers)), ask
-    )
+    status, account = p.remember(lambda r: ("uncovered", r.context, r.rules(tiers)), ask)
     if status == "undecided":
         p.undecided("every account gets a tier", last)
     elif status == "sat":
@@ -431,4 +429,8 @@ def show_account_value(value: Any, type_: T | None) -> str:
         return f'"{value}"'
     if type_ is T.FLAG:
         return "true" if value else "false"
+    if type_ is T.COUNT and (isinstance(value, int) or float(value).is_integer()):
+        # exactly: an account past 10^15 followers is still one number to write in an
+        # example (show_value's six digits, 9.22337e+18, named no account)
+        return f"{int(value):,}"
     return show_value(value, type_)

@@ -31,6 +31,12 @@ from engine.services.incremental import StatementCache
 from engine.services.names import NameIndex, Occurrence, path_at
 from engine.services.positions import LineIndex, Position, Range, TextEdit
 
+
+def _without_bom(text: str) -> str:
+    """The text with a leading byte-order mark read as a space (same length)."""
+    return " " + text[1:] if text.startswith("\ufeff") else text
+
+
 _NOT_NAMES = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*')  # texts and comments
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -52,7 +58,14 @@ class DocumentCore:
     ):
         self.text = text
         self.path = path
-        self.source = Source(text, path)
+        # A byte-order mark (as some editors save) is not part of the rules: it is read
+        # as a space, one character for one, so that every span of the parse is an
+        # offset into `text` (an LSP position counts the mark as one UTF-16 unit too)
+        # and `check_source` has no mark to strip. Stripping it there instead parsed a
+        # second, shorter text through the shared statement cache, which moved this
+        # version's spans one character back and counted a parse that made the memo
+        # refuse every run (tested: tests/test_lsp_services.py, a file with a BOM).
+        self.source = Source(_without_bom(text), path)
         self.lines = LineIndex(text)
         self.solver_ms = solver_ms
         self._cache = cache
@@ -111,8 +124,8 @@ class DocumentCore:
 
     def _reparse(self, source: Source) -> ast.RuleFile:
         """The parse already made (check_source asks again), raising as `parse` does."""
-        if source.text != self.text:  # check_source dropped a byte-order mark
-            return self._parse(source)
+        if source.text != self.source.text:  # not this version's text: parsed on its own
+            return parse(source)
         rule_file, errors, words = self._parse_once()
         if errors:
             raise PartialParse(source, errors, rule_file, words)
@@ -233,11 +246,11 @@ class DocumentCore:
         read = sorted(s.span.start for s in self.rule_file.statements)
         found = []
         word = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])")
-        for start, end in split_statements(self.text):
+        for start, end in split_statements(self.source.text):
             index = bisect.bisect_left(read, start)
             if index < len(read) and read[index] < end:
                 continue  # this statement was read: its names are in the index
-            chunk = _NOT_NAMES.sub(lambda m: " " * len(m.group(0)), self.text[start:end])
+            chunk = _NOT_NAMES.sub(lambda m: " " * len(m.group(0)), self.source.text[start:end])
             found += [(start + m.start(), start + m.end()) for m in word.finditer(chunk)]
         return found
 
@@ -249,7 +262,10 @@ class DocumentCore:
         rule_file, errors, _ = self._parse_once()
         if errors:
             return None
-        return format_file(rule_file, self.source)
+        formatted = format_file(rule_file, self.source)
+        # a byte-order mark stays (as `tierline fmt` leaves a formatted file with one
+        # untouched): formatting is about the layout, not the encoding the file is saved in
+        return "\ufeff" + formatted if self.text.startswith("\ufeff") else formatted
 
     def examples(self) -> list[ExampleOutcome]:
         """Each `example` run against the rules; [] when the rules do not check."""
