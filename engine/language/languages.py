@@ -596,8 +596,15 @@ _REFUSAL: Final[list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]
     (re.compile(rf"(?<=erhalten )({_JSON_NUMBER})(?=[;,]|$| \()"), r"`\1`"),
     # the hint of a percent out of its range: "4.2 is 420%; … 4.2% is 0.042"
     (
+        re.compile(rf"(?<![\w.`])an? ([\w ]+?) of ([\d,]+) digits is ({_NUM})%"),
+        lambda m: (
+            f"{_KIND_OF.get(m.group(1), m.group(1))} mit {german_number(m.group(2))} Stellen "
+            f"ist {_german_float(m.group(3))}{PERCENT}"
+        ),
+    ),
+    (
         re.compile(rf"(?<![\w.`])({_JSON_NUMBER}) is ({_NUM})%"),
-        lambda m: f"`{m.group(1)}` ist {german_number(m.group(2))}{PERCENT}",
+        lambda m: f"`{m.group(1)}` ist {_german_float(m.group(2))}{PERCENT}",
     ),
     (
         re.compile(rf"(?<![\w.`])({_NUM})% is ({_JSON_NUMBER})(?![\w.])"),
@@ -619,6 +626,12 @@ _EXPECTED_WORDS: Final = {
     "true or false": "true oder false",
     "a list of texts": "eine Liste von Texten",
 }
+
+
+def _german_float(text: str) -> str:
+    """A number of the engine's ("4.2", "1.6e+62") as German writes it (1,6e+62)."""
+    mantissa, e, exponent = text.partition("e")
+    return german_number(mantissa) + e + exponent
 
 
 def refusal(text: str, language: str) -> str:
