@@ -186,3 +186,20 @@ def test_a_shadowed_tier_in_german(german: LspClient, english: LspClient) -> Non
     assert first.endswith(" eine frühere Stufe"), first
     prose = re.sub(r"'[^']*'|`[^`]*`|followers \S+|likes \S+", " ", de_found["message"])
     assert not ENGLISH.search(prose), de_found["message"]
+
+
+def test_a_hover_counts_many_rules_as_german_writes_numbers() -> None:
+    """A tier given by 1,000 rules: "1.000 Regeln", not "1000" (str.format said it)."""
+    text = "ruleset h\ninput followers: count\n" + "".join(
+        f"tier big when followers at least {i}\n" for i in range(1000)
+    )
+    with LspClient() as client:  # its own server: the analysis of 1,000 tiers stays there
+        client.initialize(locale="de")
+        uri = (ROOT / "tests" / "lsp-scratch" / "de-many.tiers").as_uri()
+        client.open(uri, text)
+        found = client.request(
+            "textDocument/hover",
+            {"textDocument": {"uri": uri}, "position": {"line": 2, "character": 6}},
+        )
+    first = found["contents"]["value"].split("\n")[0]
+    assert first == "**tier** `big`: 1.000 Regeln vergeben sie"
