@@ -215,3 +215,29 @@ def test_a_refused_account_in_german(base: str, folder: Path) -> None:
     )
     english = post(base, "/api/explain", body).json()["error"]
     assert english.endswith("platform: expected a text, got 5 (a whole number)")
+
+
+SHADOWED = """ruleset synthesis
+input followers: count
+input likes: count
+let r = likes / followers
+tier big when r at least 0.5 or followers at least 1000
+tier mid when r at least 0.6
+otherwise none
+"""
+
+
+def test_a_shadowed_tier_in_german(base: str) -> None:
+    """The solver's finding on the page: the tiers above and the example account in
+    German ("'big' (line 5) … goes to an earlier tier" was left English)."""
+    body = {"path": SYNTHESIS, "text": SHADOWED}
+    found = post(base, "/api/analyze", body, **GERMAN).json()["diagnostics"]
+    [said] = [d["message"] for d in found if d["code"] == "unreachable-rule"]
+    assert said.startswith(
+        "Stufe 'mid' kann nie zutreffen: 'big' (Zeile 5) nehmen jedes Konto, das sie nehmen "
+        "würde: zum Beispiel erhält followers "
+    ), said
+    assert said.endswith(" eine frühere Stufe"), said
+    english = post(base, "/api/analyze", body).json()["diagnostics"]
+    [message] = [d["message"] for d in english if d["code"] == "unreachable-rule"]
+    assert message.endswith(" goes to an earlier tier") and "'big' (line 5)" in message
