@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from engine.language import german
+from engine.language import codes, german
 from engine.language.codes import CATALOGUE, TEXTS, fields
 from engine.language.diagnostics import RuleError, bounded, did_you_mean
 from engine.language.grammar import keywords
@@ -35,7 +35,8 @@ from engine.language.languages import (
 from engine.language.phrase import Phrase
 from engine.language.source import Source
 from engine.load import check_source
-from engine.ruleset import load_ruleset
+from engine.python.values import InputError
+from engine.ruleset import load_ruleset, rule_changes
 from engine.services import hover as hover_module
 from tierline.tables.why import why
 
@@ -324,3 +325,145 @@ def test_every_golden_diagnostic_is_german(case: Path) -> None:
             words = {w for w in re.findall(r"[a-z]{4,}", prose) if w not in SHARED | own}
             left = {w for w in words if re.search(rf"\b{w}\b", said.lower())}
             assert not left, f"{case.stem}: {said!r} still says {left}"
+
+
+# ------------------------------------------------------------------ beyond the catalogue's own
+
+
+SHADOWED = """ruleset s
+input followers: count
+input likes: count
+let r = likes / followers
+tier big when r at least 0.5 or followers at least 1000
+tier mid when r at least 0.6
+otherwise none
+"""
+
+
+def test_a_shadowed_tier_names_the_tiers_above_and_its_example_in_german() -> None:
+    """The solver's finding is a phrase whose parts are phrases too ('big' (line 5),
+    ": for example … goes to an earlier tier"), said whole by the German catalogue,
+    also after crossing a process (pickled)."""
+    with pytest.raises(RuleError) as raised:
+        check_source(Source(SHADOWED, "s.tiers"))
+    [found] = [d for d in raised.value.diagnostics if d.code == "unreachable-rule"]
+    english = str(found.message)
+    assert english.startswith("tier 'mid' can never match: 'big' (line 5) take every account")
+    assert english.endswith(" goes to an earlier tier")
+    said = str(localized(pickle.loads(pickle.dumps(found.message)), "de"))
+    assert said.startswith(
+        "Stufe 'mid' kann nie zutreffen: 'big' (Zeile 5) nehmen jedes Konto, das sie nehmen "
+        "würde: zum Beispiel erhält followers "
+    ), said
+    assert said.endswith(" eine frühere Stufe"), said
+    assert not LEFT_OVER.search(prose(said)) and not re.search(r"\b(line|goes|earlier)\b", said)
+
+
+def test_the_tiers_above_when_many_are_listed_in_german() -> None:
+    listed = codes.listed([codes.text("tier-at", tier=t, line=n) for t, n in (("a", 3), ("b", 4))])
+    assert listed == "'a' (line 3), 'b' (line 4)"
+    message = CATALOGUE["unreachable-rule"].message(
+        "shadowed",
+        tier="c",
+        takers=listed,
+        example=codes.text("shadowed-example", example="any account"),
+    )
+    assert localized(message, "de") == (
+        "Stufe 'c' kann nie zutreffen: 'a' (Zeile 3), 'b' (Zeile 4) nehmen jedes Konto, das sie "
+        "nehmen würde: zum Beispiel erhält jedes Konto eine frühere Stufe"
+    )
+
+
+def test_what_an_edit_leaves_undecided_is_german(tmp_path: Path) -> None:
+    """What the solver could not decide about an edit (the studio's impact panel says
+    "… nicht entschieden, ob {what}"): nonlinear conditions and a 1 ms budget leave
+    tier moves, to and from no tier, and a label lost undecided."""
+    head = (
+        "ruleset r\ninput followers: count\ninput likes: count\n"
+        "let r = likes * likes / followers\nlabel star when r * r at least {bound}\n"
+    )
+    old = load_ruleset(
+        text=head.format(bound=7.3) + "tier micro when r * likes at least 0.5\notherwise none\n"
+    )
+    new = load_ruleset(
+        text=head.format(bound=7.4) + "tier nano when r * followers at least 0.6 and "
+        "likes * likes below followers * 3\notherwise none\n"
+    )
+    found = rule_changes(old, new, solver_ms=1)
+    assert found.undecided, "the budget decided everything: make the conditions harder"
+    said = {str(w): field_text(w, "de") for w in found.undecided}
+    german_of = {
+        "whether an account goes from micro to nano": "ob ein Konto von micro zu nano wechselt",
+        "whether an account goes from micro to no tier": "ob ein Konto von micro zu keiner "
+        "Stufe wechselt",
+        "whether an account goes from no tier to nano": "ob ein Konto von keiner Stufe zu nano "
+        "wechselt",
+        "whether label star is lost": "ob ein Konto das Merkmal star verliert",
+        "whether label star is gained": "ob ein Konto das Merkmal star hinzugewinnt",
+    }
+    for english, german_ in said.items():
+        assert german_of[english] == german_
+    assert field_text(codes.text("label-gained", label="x"), "en") == ("whether label x is gained")
+
+
+REFUSED = {"followers": 3.5, "topics": "x", "platform": 5, "engagement_rate": 4.2}
+
+
+def refused(account: dict[str, Any]) -> str | None:
+    """Why the synthesis rules refuse `account` (in English), or None if they take it."""
+    try:
+        load_ruleset(ROOT / "rules" / "synthesis.tiers").classify(account)
+    except InputError as error:
+        return str(error)
+    return None
+
+
+def test_a_refusal_says_every_kind_of_value_in_german() -> None:
+    """The kinds of values given (values.kind_of) in German; a number the account gave
+    or should send as JSON writes it, as code; every other number German."""
+    assert refusal(str(refused(REFUSED)), "de") == (
+        "ungültiges Konto: followers: erwartet wird eine Anzahl (ganze Zahl, 0 oder mehr), "
+        "erhalten `3.5`; engagement_rate: erwartet wird ein Prozentwert als Bruchteil "
+        "(`0.042` ist 4,2\u00a0%) von 0\u00a0% bis 100\u00a0%, erhalten `4.2`; `4.2` ist "
+        "420\u00a0%; ein Prozentwert ist ein Bruchteil: 4,2\u00a0% ist `0.042`; topics: "
+        'erwartet wird eine Liste von Texten, erhalten "x" (ein Text); platform: erwartet '
+        "wird ein Text, erhalten `5` (eine ganze Zahl)"
+    )
+    base = {"followers": 1000, "topics": [], "platform": "x", "engagement_rate": 0.01}
+    given: list[Any] = [1.5, [1], {"a": 1}, 2**200, True, "45k", 400]
+    for value in given:
+        for name in ("platform", "followers", "engagement_rate"):
+            english = refused({**base, name: value})
+            if english is None:
+                continue
+            said = refusal(english, "de")
+            outside = re.sub(r"`[^`]*`|\"[^\"]*\"", " ", said)
+            # no English decimal in prose (a point grouping thousands is German)
+            assert not re.search(r"\d\.(?!\d{3}(?!\d))\d", outside), said
+            words = re.sub(r"\b(true|false|null|NaN|API)\b", " ", outside)
+            assert not re.search(
+                r"\b(a|of|whole|number|list|object|kind|another|digits|got|expected|"
+                r"percentage|fraction|send|is|this|count|rate|no larger)\b",
+                words,
+            ), said
+
+
+def test_the_rarer_kinds_of_a_refusal_in_german() -> None:
+    """Kinds values.kind_of names that the synthesis rules do not reach."""
+    for english, german_ in (
+        (" (a value of another kind)", " (ein Wert anderer Art)"),
+        (" (true/false)", " (ein Wahrheitswert)"),
+        (" (null)", " (kein Wert)"),
+        (" (an object)", " (ein Objekt)"),
+        (" (a number)", " (eine Zahl)"),
+    ):
+        said = refusal(f"invalid account: x: expected a text, got 1{english}", "de")
+        assert said == f"ungültiges Konto: x: erwartet wird ein Text, erhalten `1`{german_}"
+    assert refusal("invalid account: x: expected a text, got a value of another kind", "de") == (
+        "ungültiges Konto: x: erwartet wird ein Text, erhalten einen Wert anderer Art"
+    )
+
+
+def test_a_hover_counts_the_rules_as_german_writes_numbers() -> None:
+    assert hover_module._say("de", "rules", count=1000) == ": 1.000 Regeln vergeben sie"
+    assert hover_module._say("en", "rules", count=1000) == ": 1,000 rules give it"

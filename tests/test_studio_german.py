@@ -197,3 +197,47 @@ def test_completion_details_in_german(base: str, folder: Path) -> None:
     en = {i["label"]: i["detail"] for i in post(base, "/api/complete", body).json()["items"]}
     assert de["none"] == "keine Stufe" and en["none"] == "no tier"
     assert set(de) == set(en)  # the same items, the words of the rules the same
+
+
+def test_a_refused_account_in_german(base: str, folder: Path) -> None:
+    """The reviewer's account (issue 28): every kind of value given said in German, the
+    values the account gave or should send as JSON writes them, in backticks."""
+    account = {"followers": 3.5, "topics": "x", "platform": 5, "engagement_rate": 4.2}
+    body = {"path": SYNTHESIS, "text": text_of(folder), "account": account}
+    said = post(base, "/api/explain", body, **GERMAN).json()["error"]
+    assert said == (
+        "ungültiges Konto: followers: erwartet wird eine Anzahl (ganze Zahl, 0 oder mehr), "
+        "erhalten `3.5`; engagement_rate: erwartet wird ein Prozentwert als Bruchteil "
+        "(`0.042` ist 4,2\u00a0%) von 0\u00a0% bis 100\u00a0%, erhalten `4.2`; `4.2` ist "
+        "420\u00a0%; ein Prozentwert ist ein Bruchteil: 4,2\u00a0% ist `0.042`; topics: "
+        'erwartet wird eine Liste von Texten, erhalten "x" (ein Text); platform: erwartet '
+        "wird ein Text, erhalten `5` (eine ganze Zahl)"
+    )
+    english = post(base, "/api/explain", body).json()["error"]
+    assert english.endswith("platform: expected a text, got 5 (a whole number)")
+
+
+SHADOWED = """ruleset synthesis
+input followers: count
+input likes: count
+let r = likes / followers
+tier big when r at least 0.5 or followers at least 1000
+tier mid when r at least 0.6
+otherwise none
+"""
+
+
+def test_a_shadowed_tier_in_german(base: str) -> None:
+    """The solver's finding on the page: the tiers above and the example account in
+    German ("'big' (line 5) … goes to an earlier tier" was left English)."""
+    body = {"path": SYNTHESIS, "text": SHADOWED}
+    found = post(base, "/api/analyze", body, **GERMAN).json()["diagnostics"]
+    [said] = [d["message"] for d in found if d["code"] == "unreachable-rule"]
+    assert said.startswith(
+        "Stufe 'mid' kann nie zutreffen: 'big' (Zeile 5) nehmen jedes Konto, das sie nehmen "
+        "würde: zum Beispiel erhält followers "
+    ), said
+    assert said.endswith(" eine frühere Stufe"), said
+    english = post(base, "/api/analyze", body).json()["diagnostics"]
+    [message] = [d["message"] for d in english if d["code"] == "unreachable-rule"]
+    assert message.endswith(" goes to an earlier tier") and "'big' (line 5)" in message

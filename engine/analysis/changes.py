@@ -27,6 +27,7 @@ from engine.analysis.pairs import pair_index
 from engine.analysis.prove import TRIES
 from engine.analysis.smt import Encoding, Inputs, Solver
 from engine.checker.model import CheckedRuleset
+from engine.language import codes
 
 REFUSED = "(error)"  # an account policy unique refuses: two tiers match it (the analysis
 # of each version refuses such a file, so a loaded version has none)
@@ -96,8 +97,10 @@ def changes(
 
         status, account = solver.confirmed(facts, moved, TRIES)
         if status == "undecided":
-            found.undecided.append(f"whether an account goes from {old_tier or 'no tier'} "
-                                   f"to {new_tier or 'no tier'}")  # fmt: skip
+            no_tier = codes.text("no-tier")
+            found.undecided.append(
+                codes.text("moves", old=old_tier or no_tier, new=new_tier or no_tier)
+            )
         elif status == "sat":
             found.changes.append(Change(old_tier, new_tier, account))
             witnessed.add((old_tier, new_tier))
@@ -107,7 +110,9 @@ def changes(
             facts = [has[1] if gained else has[0], z3.Not(has[0] if gained else has[1])]
             model = solver.check(*facts)
             if model is None:
-                found.undecided.append(f"whether label {label} is {'gained' if gained else 'lost'}")
+                found.undecided.append(
+                    codes.text("label-gained" if gained else "label-lost", label=label)
+                )
             elif model is not False:
 
                 def relabelled(account: dict[str, Any], g: bool = gained, n: str = label) -> bool:

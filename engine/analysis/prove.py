@@ -312,9 +312,9 @@ def _shadowed(p: Prover, earlier: list[Rule], later: Rule, tiers: list[Rule]) ->
         p.undecided(f"tier '{later.name}' is reached", later)
     elif never:
         takers = [earlier[i] for i in taking]
-        named = ", ".join(f"'{r.name}' (line {r.line})" for r in takers[:5])
+        named = codes.listed([codes.text("tier-at", tier=r.name, line=r.line) for r in takers[:5]])
         example = (
-            f": for example {shown(p.checked, account)} goes to an earlier tier" if account else ""
+            codes.text("shadowed-example", example=shown(p.checked, account)) if account else ""
         )
         p.found.append(
             codes.UNREACHABLE_RULE.at(

@@ -27,7 +27,7 @@ from enum import StrEnum
 from string import Formatter
 from typing import Any, Final, Literal
 
-from engine.language.phrase import said
+from engine.language.phrase import Phrase, said
 from engine.language.source import Span
 
 Stage = Literal["load", "parse", "check", "analysis"]
@@ -510,12 +510,27 @@ TEXTS: dict[str, str] = {
     "kind are listed",
     "omitted-hint": "fix the ones listed and check again to see the rest",
     "did-you-mean": "did you mean '{match}'?",
+    # the parts of an unreachable tier's finding (engine/analysis/prove.py)
+    "tier-at": "'{tier}' (line {line})",
+    "listed": "{items}",
+    "shadowed-example": ": for example {example} goes to an earlier tier",
+    # what the solver could not decide about an edit (engine/analysis/changes.py)
+    "moves": "whether an account goes from {old} to {new}",
+    "no-tier": "no tier",
+    "label-gained": "whether label {label} is gained",
+    "label-lost": "whether label {label} is lost",
 }
 
 
 def text(key: str, /, **fields: Any) -> str:
     """One of TEXTS, filled (a `Phrase`)."""
     return said(TEXTS[key], ("", "text", key), fields)
+
+
+def listed(items: list[str]) -> str:
+    """Texts of TEXTS joined by commas (a `Phrase` whose `items` each language says,
+    in order): "'big' (line 6), 'mid' (line 7)"."""
+    return Phrase(", ".join(items), ("", "text", "listed"), {"items": list(items)})
 
 
 def counted(code: str) -> str:

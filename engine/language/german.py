@@ -267,6 +267,13 @@ TEXTS: Final[dict[str, str]] = {
     "Art werden aufgeführt",
     "omitted-hint": "beheben Sie die aufgeführten und prüfen Sie erneut, um die übrigen zu sehen",
     "did-you-mean": "meinten Sie '{match}'?",
+    "tier-at": "'{tier}' (Zeile {line})",
+    "listed": "{items}",
+    "shadowed-example": ": zum Beispiel erhält {example} eine frühere Stufe",
+    "moves": "ob ein Konto von {old} zu {new} wechselt",
+    "no-tier": "keiner Stufe",
+    "label-gained": "ob ein Konto das Merkmal {label} hinzugewinnt",
+    "label-lost": "ob ein Konto das Merkmal {label} verliert",
 }
 
 # Field values that are English words (a type described, "always"), said in German.
@@ -280,6 +287,7 @@ WORDS: Final[dict[str, str]] = {
     "always": "immer",
     "never": "nie",
     "the tiers above": "die Stufen darüber",
+    "any account": "jedes Konto",
     "`has` tests a set of texts": "`has` prüft eine Menge von Texten",
     "`in {…}` tests a text": "`in {…}` prüft einen Text",
     '`is "…"` tests a text': '`is "…"` prüft einen Text',
@@ -302,6 +310,6 @@ HOVER: Final[dict[str, str]] = {
     "band-otherwise": "**band** `{name}` von Level `{level}`: wenn kein Band darüber zutrifft",
     "tier": "**tier** `{name}`",
     "label": "**label** `{name}`",
-    "rules": ": {count} Regeln vergeben sie",
+    "rules": ": {count:,} Regeln vergeben sie",
     "otherwise": " (`otherwise`: jedes Konto, das keine Stufe darüber nimmt)",
 }

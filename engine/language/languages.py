@@ -179,6 +179,8 @@ def range_words(text: str) -> str:
 def _field(code: str, name: str, value: Any) -> Any:
     if isinstance(value, Phrase):
         return localized(value, "de")
+    if isinstance(value, list):  # the items of a listed text (codes.listed)
+        return ", ".join(str(_field(code, name, item)) for item in value)
     if not isinstance(value, str):
         return value
     if name == "kind" and value in _KINDS:
@@ -536,17 +538,20 @@ def _explained(line: str, conditions: list[str]) -> str | None:
 # ------------------------------------------------------------------ refused accounts
 
 # The pieces of a refusal (engine/python/values.py, the SQL's copy of them), in order:
-# the types expected first, so that "expected a count (…)" is said whole.
+# the types expected first, so that "expected a count (…)" is said whole. A number the
+# account gave, or one to send instead (`0.042`), is a value of the account's JSON: it
+# stays as JSON writes it, as code; every other number (a percentage read, a bound of a
+# range) is said German.
 _REFUSAL_WORDS: Final = (
     ("a count (a whole number, 0 or more)", "eine Anzahl (ganze Zahl, 0 oder mehr)"),
     (
         "a percentage as a fraction (0.042 is 4.2%)",
-        "ein Prozentwert als Bruchteil (0,042 ist 4,2\u00a0%)",
+        "ein Prozentwert als Bruchteil (`0.042` ist 4,2\u00a0%)",
     ),
     (
         "; a percentage is a fraction (0.042 is 4.2%): is this a count, not a rate?",
-        "; ein Prozentwert ist ein Bruchteil (0,042 ist 4,2\u00a0%): ist das eine Anzahl statt "
-        "einer Rate?",
+        "; ein Prozentwert ist ein Bruchteil (`0.042` ist 4,2\u00a0%): ist das eine Anzahl "
+        "statt einer Rate?",
     ),
     ("; a percentage is a fraction: ", "; ein Prozentwert ist ein Bruchteil: "),
     ("invalid account: ", "ungültiges Konto: "),
@@ -554,12 +559,24 @@ _REFUSAL_WORDS: Final = (
     (": not an input of these rules", ": keine Eingabe dieser Regeln"),
     (" no larger than ", " nicht größer als "),
     ("NaN (not a number)", "NaN (keine Zahl)"),
+    # what a value given is (values.kind_of), after it
     (" (a text)", " (ein Text)"),
+    (" (a whole number)", " (eine ganze Zahl)"),
+    (" (a number)", " (eine Zahl)"),
+    (" (a list)", " (eine Liste)"),
+    (" (an object)", " (ein Objekt)"),
+    (" (true/false)", " (ein Wahrheitswert)"),
+    (" (null)", " (kein Wert)"),
+    (" (a value of another kind)", " (ein Wert anderer Art)"),
     ("send it as a number: ", "geben Sie den Wert als Zahl an: "),
     ("did you mean ", "meinten Sie "),
 )
+# values.kind_of's words, where a refusal names what was given rather than showing it
+_KIND_OF: Final = {"whole number": "eine ganze Zahl", "number": "eine Zahl"}
 _NUM = r"-?[\d.,_]+(?:e[+-]?\d+)?"
-_REFUSAL: Final[list[tuple[re.Pattern[str], str]]] = [
+# A value as JSON writes it (the account's, or one to send), not a bound of the engine's.
+_JSON_NUMBER = r"-?\d+(?:\.\d+)?(?:e[+-]?\d+)?"
+_REFUSAL: Final[list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]]] = [
     *((re.compile(re.escape(english)), german_) for english, german_ in _REFUSAL_WORDS),
     (re.compile(rf" from ({_NUM}%?) to ({_NUM}%?), got "), r" von \1 bis \2, got "),
     (re.compile(rf" between ({_NUM}%?) and ({_NUM}%?), got "), r" zwischen \1 und \2, got "),
@@ -568,8 +585,32 @@ _REFUSAL: Final[list[tuple[re.Pattern[str], str]]] = [
     (re.compile(rf" above ({_NUM}%?), got "), r" über \1, got "),
     (re.compile(rf" below ({_NUM}%?), got "), r" unter \1, got "),
     (re.compile(r": expected (.+?), got "), r": erwartet wird \1, erhalten "),
-    (re.compile(rf"(?<![\w.])({_NUM}) is ({_NUM})%"), "\\1 ist \\2\u00a0%"),
-    (re.compile(rf"(?<![\w.])({_NUM})% is ({_NUM})"), "\\1\u00a0% ist \\2"),
+    # what was given, when it is not shown itself (values._shown)
+    (re.compile(r"(?<=erhalten )an object\b"), "ein Objekt"),
+    (re.compile(r"(?<=erhalten )a value of another kind\b"), "einen Wert anderer Art"),
+    (
+        re.compile(r"(?<=erhalten )an? ([\w ]+?) of ([\d,]+) digits\b"),
+        lambda m: f"{_KIND_OF.get(m.group(1), m.group(1))} mit {german_number(m.group(2))} Stellen",
+    ),
+    # a number the account gave, as it gave it
+    (re.compile(rf"(?<=erhalten )({_JSON_NUMBER})(?=[;,]|$| \()"), r"`\1`"),
+    # the hint of a percent out of its range: "4.2 is 420%; … 4.2% is 0.042"
+    (
+        re.compile(rf"(?<![\w.`])an? ([\w ]+?) of ([\d,]+) digits is ({_NUM})%"),
+        lambda m: (
+            f"{_KIND_OF.get(m.group(1), m.group(1))} mit {german_number(m.group(2))} Stellen "
+            f"ist {_german_float(m.group(3))}{PERCENT}"
+        ),
+    ),
+    (
+        re.compile(rf"(?<![\w.`])({_JSON_NUMBER}) is ({_NUM})%"),
+        lambda m: f"`{m.group(1)}` ist {_german_float(m.group(2))}{PERCENT}",
+    ),
+    (
+        re.compile(rf"(?<![\w.`])({_NUM})% is ({_JSON_NUMBER})(?![\w.])"),
+        lambda m: f"{german_number(m.group(1))}{PERCENT} ist `{m.group(2)}`",
+    ),
+    (re.compile(rf"(?<=: )({_JSON_NUMBER})$"), r"`\1`"),  # "… als Zahl an: 45000"
     (
         re.compile(
             r"^ruleset (.*) has policy unique, but tiers '(.*)' \(line (\d+)\) and '(.*)' "
@@ -587,6 +628,12 @@ _EXPECTED_WORDS: Final = {
 }
 
 
+def _german_float(text: str) -> str:
+    """A number of the engine's ("4.2", "1.6e+62") as German writes it (1,6e+62)."""
+    mantissa, e, exponent = text.partition("e")
+    return german_number(mantissa) + e + exponent
+
+
 def refusal(text: str, language: str) -> str:
     """Why the rules refused an account (a row of a sample), in `language`."""
     if language != "de":
@@ -595,7 +642,8 @@ def refusal(text: str, language: str) -> str:
         text = pattern.sub(replacement, text)
     # the bounds of a range (written by the engine, not the account's values)
     text = re.sub(
-        r"(von|zwischen|mindestens|höchstens|über|unter|bis|und) (-?\d[\d,]*(?:\.\d+)?%?)(?=[ ,])",
+        r"(von|zwischen|mindestens|höchstens|über|unter|bis|und|als) "
+        r"(-?\d+(?:,\d{3})*(?:\.\d+)?%?)(?=[ ,;]|$)",
         lambda m: f"{m.group(1)} {german_number(m.group(2))}",
         text,
     )

@@ -57,10 +57,10 @@ class Document(DocumentCore):
         """Quick fixes from the diagnostic's hint, each checked to work (fixes.py)."""
         return fixes(self, diagnostic)
 
-    def inlay_hints(self, within: Range | None = None) -> list[InlayHint]:
+    def inlay_hints(self, within: Range | None = None, language: str = "en") -> list[InlayHint]:
         """Values of shorthand numbers, types of lets, the values of a band where a
-        condition uses it (inlay.py)."""
-        return inlay_hints(self, within)
+        condition uses it (inlay.py), said in `language`."""
+        return inlay_hints(self, within, language)
 
     def semantic_tokens(self, within: Range | None = None) -> list[Token]:
         """What each word is (input, level, band, tier, keyword, …), for highlighting

@@ -9,11 +9,10 @@ the file checks, from the checker (a let's inferred type, an input's range).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from engine.language import ast, german
-from engine.language.languages import german_number, german_numbers, range_words
+from engine.language.languages import fill, german_number, german_numbers, range_words
 from engine.services.answers import Hover, number_value
 from engine.services.core import DocumentCore
 from engine.services.names import path_at
@@ -35,14 +34,15 @@ SAID: dict[str, str] = {
     "band-otherwise": "**band** `{name}` of level `{level}`: when no band above holds",
     "tier": "**tier** `{name}`",
     "label": "**label** `{name}`",
-    "rules": ": {count} rules give it",
+    "rules": ": {count:,} rules give it",
     "otherwise": " (`otherwise`: every account no tier above takes)",
 }
 
 
 def _say(language: str, key: str, **fields: Any) -> str:
-    table: Mapping[str, str] = german.HOVER if language == "de" else SAID
-    return table[key].format(**fields)
+    if language == "de":  # numbers as German writes them (1.000)
+        return fill(german.HOVER[key], fields)
+    return SAID[key].format(**fields)
 
 
 def _code(text: str) -> str:

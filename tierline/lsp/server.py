@@ -580,7 +580,7 @@ def make_server(solver_ms: int | None = None) -> TierlineServer:
         uri = params.text_document.uri
         codec = _codec(ls, uri)
         within = Range(codec.position(params.range.start), codec.position(params.range.end))
-        return [_inlay(codec, h) for h in ls.document(uri).inlay_hints(within)]
+        return [_inlay(codec, h) for h in ls.document(uri).inlay_hints(within, ls.language)]
 
     @server.feature(lsp.TEXT_DOCUMENT_CODE_LENS)
     def code_lens(ls: TierlineServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
@@ -612,11 +612,10 @@ def make_server(solver_ms: int | None = None) -> TierlineServer:
     @server.command(RUN_EXAMPLES)
     def run_examples(ls: TierlineServer, uri: str) -> dict[str, Any]:
         document = ls.document(uri)
-        head, failures = _example_summary(document)
+        # the summary in the client's language, like the lenses; each example's
+        # `message` stays the English the engine words (data a client may match on)
+        head, failures = _example_summary(document, ls.language)
         said = "; ".join([head, *failures])
-        if ls.language != "en":
-            local, local_failures = _example_summary(document, ls.language)
-            said = "; ".join([local, *local_failures])
         kind = (
             lsp.MessageType.Warning
             if failures or document.checked is None
