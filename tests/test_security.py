@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 import ssl
 import subprocess
@@ -333,6 +334,42 @@ def test_tokens_missing_malformed_unknown_revoked_and_added_without_a_restart(
         ]
         for problems in left_out
     ), left_out
+
+
+def test_files_rewritten_with_the_same_bytes_are_not_loaded_again(pki: Pki) -> None:
+    """A copy seen half-way (truncated, then written) gives the files two stamps for one
+    content; the handshake after the second must not load and announce the same set
+    again (it did: `tls_certificate_reloaded` twice for one rotation, seen under load)."""
+    from server.security.tls import ReloadedFiles, load_files
+
+    cert, key = pki.server.write(pki.folder, "server")
+    made: list[int] = []
+
+    def make() -> Any:
+        made.append(1)
+        return load_files(cert, key, None)
+
+    files = ReloadedFiles((cert, key, None), make, lambda s: s.serial, "grpc")
+    assert files.fresh() == (files.current, False) and len(made) == 1
+    for step in range(3):  # the same bytes written again, each with a new stamp
+        key.write_bytes(pki.server.key)
+        cert.write_bytes(pki.server.cert)
+        _new_stamp(cert, step)
+        assert files.fresh() == (files.current, False)
+    assert len(made) == 1
+    rotated = pki.ca.server()
+    cert.write_bytes(rotated.cert)
+    key.write_bytes(rotated.key)
+    _new_stamp(cert, 9)
+    current, loaded = files.fresh()
+    assert loaded and current.serial == rotated.serial and len(made) == 2
+
+
+def _new_stamp(path: Path, step: int) -> None:
+    """Give `path` a modification time of its own (a file system's clock may not tick
+    between two writes in a test)."""
+    seconds = time.time() + 10 + step
+    os.utime(path, (seconds, seconds))
 
 
 def test_certificate_rotation_under_load_fails_no_call(

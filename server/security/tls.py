@@ -23,6 +23,7 @@ read from the call's auth context after gRPC verified the certificate against
 from __future__ import annotations
 
 import datetime
+import hashlib
 import ssl
 import threading
 from collections.abc import Callable, Mapping
@@ -137,6 +138,7 @@ class ReloadedFiles(Generic[Made]):
         self._lock = threading.Lock()
         self._stamp = self._stamps()
         self._refused: Stamp | None = None
+        self._content = self._contents()
         self.current = make()
 
     def fresh(self) -> tuple[Made, bool]:
@@ -146,6 +148,12 @@ class ReloadedFiles(Generic[Made]):
             return self.current, False
         with self._lock:
             if stamp == self._stamp:  # another handshake loaded it meanwhile
+                return self.current, False
+            content = self._contents()
+            if content == self._content:
+                # The same bytes under a new stamp: a write seen half-way (truncated, then
+                # written: two stamps, one content) or a touch. Nothing to load or to say.
+                self._stamp = stamp
                 return self.current, False
             try:
                 made = self._make()
@@ -160,11 +168,25 @@ class ReloadedFiles(Generic[Made]):
                 self._count("refused")
                 return self.current, False
             self._stamp, self._refused, self.current = stamp, None, made
+            self._content = content
             self._count("loaded")
             return made, True
 
     def _stamps(self) -> Stamp:
         return tuple(_stamp(p) for p in self.paths if p is not None)
+
+    def _contents(self) -> bytes:
+        """A digest of the files' bytes (taken before `make` reads them: a change while
+        it reads gives a later digest that differs, so the next handshake loads again)."""
+        digest = hashlib.sha256()
+        for path in self.paths:
+            if path is not None:
+                try:
+                    data = path.read_bytes()
+                except OSError:
+                    data = b"\0missing"
+                digest.update(len(data).to_bytes(8, "big") + data)
+        return digest.digest()
 
     def _count(self, result: str) -> None:
         if self.metrics is not None:
