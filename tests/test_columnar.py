@@ -597,6 +597,25 @@ def test_ids_of_a_columnar_batch_sort_in_row_order(monkeypatch: pytest.MonkeyPat
     assert min(d.decision_id for d in later if isinstance(d, Decision)) > ids[-1]
 
 
+def test_stamps_past_the_calls_end_are_moved_back_in_order() -> None:
+    """A batch stamped from a start the clock has since stepped back from (an NTP step
+    during the call): `stamp_in_order` moves every stamp to end at the clock's now,
+    keeping the row order, and the ids follow."""
+    from engine.decision import batch_decisions, stamp_in_order
+
+    ruleset = load_ruleset(text=STAMPED, name="t")
+    rows: list[Any] = [{"followers": k, "posts": 1} for k in range(1_000)]
+    future = time.time_ns() + 10**9
+    made = batch_decisions(ruleset, future, [None] * len(rows), [()] * len(rows), rows)
+    assert made[5].decision_id  # an id made before the move is made again
+    stamp_in_order(made, future)
+    after = time.time_ns()
+    assert all(d.time_ns <= after for d in made)
+    assert [d.time_ns - made[0].time_ns for d in made] == list(range(len(rows)))
+    ids = [d.decision_id for d in made]
+    assert all(a < b for a, b in itertools.pairwise(ids))
+
+
 def test_an_id_keeps_the_order_of_stamps_one_nanosecond_apart() -> None:
     """The ids of stamps 1 ns apart (crossing a millisecond too) sort as the stamps."""
     from engine.decision import new_decision_id
