@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import signal
 from collections.abc import Iterator
+from multiprocessing import resource_tracker
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -38,7 +39,13 @@ def spawning() -> Iterator[None]:
     """SIGINT and SIGTERM blocked in this thread while a child is spawned in this block
     (`Process.start()`), so that the child starts with them blocked; the thread's mask
     is restored after, and a signal that came meanwhile is then delivered, if no other
-    thread took it. Any thread may use it."""
+    thread took it. Any thread may use it.
+
+    The resource tracker is started first, outside the block: `Process.start()` starts
+    it on first use, and its launch ends by unblocking SIGINT and SIGTERM in the
+    calling thread (multiprocessing.resource_tracker), which undid this block before
+    the first child was spawned."""
+    resource_tracker.ensure_running()
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         yield
