@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from engine.analysis.changes import REFUSED, Changes, Decide, changes
 from engine.analysis.cover import reaching
 from engine.checker.model import CheckedRuleset, Example
-from engine.decision import Decision, Reason, batch_decisions
+from engine.decision import Decision, Reason, batch_decisions, stamp_in_order
 from engine.language.diagnostics import did_you_mean
 from engine.language.source import Source
 from engine.load import SOLVER_MS, check_source, read_source
@@ -158,11 +159,21 @@ class Ruleset:
     def _columnar_decisions(self, accounts: list[dict[str, Any]]) -> list[Decision | ClassifyError]:
         """`classify_many` of a large list of dicts: the columnar evaluator chooses each
         rule and labels, a Decision is made of them; rows it leaves to `classify` (bad
-        values, ints past 2^53 in arithmetic, conflicts) get what `classify` gives."""
+        values, ints past 2^53 in arithmetic, conflicts) get what `classify` gives. Row k
+        is stamped at the call's start + k ns, the rows left to `classify` too: the ids
+        sort in row order, `ts` never goes backwards, and none is past the call's end."""
         paused = gc.isenabled()
         gc.disable()
+        start = time.time_ns()
+
+        def place(row: int, decision: Decision) -> None:
+            decision.time_ns = start + row  # its place in the batch's order
+
         try:
-            return self.columnar.decisions(accounts, functools.partial(batch_decisions, self))
+            make = functools.partial(batch_decisions, self, start)
+            out = self.columnar.decisions(accounts, make, place)
+            stamp_in_order(out, start)
+            return out
         finally:
             if paused:
                 gc.enable()

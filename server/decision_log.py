@@ -124,8 +124,7 @@ class DecisionLog:
         self._rulesets: dict[str, tuple[Any, ...]] = {}
         self._deaths: deque[float] = deque(maxlen=len(RESTART_BACKOFF_S))
         self._partial: tuple[int, int] | None = None  # a stopped writer's (seq, lines written)
-        with spawning():  # inherited through exec: Ctrl-C cannot kill it mid-start
-            self._writer = self._start_writer()
+        self._writer = self._start_writer()
         self._sender = threading.Thread(target=self._send_loop, name="tierline-log-send")
         self._supervisor = threading.Thread(target=self._supervise, name="tierline-log-watch")
         for thread in (self._sender, self._supervisor):
@@ -343,7 +342,8 @@ class DecisionLog:
             name="tierline-decision-log",
             daemon=True,
         )
-        process.start()
+        with spawning():  # from any thread: a group's Ctrl-C cannot kill it mid-start
+            process.start()
         inbox_reader.close()  # only the writer reads: its death makes our sends fail
         acks_writer.close()  # only the writer writes: its death ends our reads
         return _Process(process, inbox, acks)

@@ -131,7 +131,7 @@ class _Worker:
         self.process = _SPAWN.Process(
             target=_worker_main, args=(theirs, solver_ms), name="tierline-validate", daemon=True
         )
-        with spawning():  # a signal to the process group is the server's to act on
+        with spawning():  # from any thread: a signal to the group is the server's to act on
             self.process.start()
         theirs.close()
 

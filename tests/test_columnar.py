@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import gc
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -526,7 +527,7 @@ def test_a_batch_decision_is_a_whole_decision(
     batches: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`batch_decisions` skips `__init__`: every slot of a Decision is still set, to
-    what `classify` sets it (the time aside: one time for the batch), so reasons, the
+    what `classify` sets it (the time aside: the call's start + the row, in ns), so reasons, the
     explanation and ids work; ids differ from one decision to the next."""
     monkeypatch.setattr(engine.ruleset, "COLUMNAR_FROM", 1_000)
     ruleset = ALL["rules/synthesis.tiers"]
@@ -545,6 +546,84 @@ def test_a_batch_decision_is_a_whole_decision(
         assert before <= got.time_ns <= want.time_ns
         assert got.explain() == want.explain() and got.reasons == want.reasons
     assert len({d.decision_id for d in made}) == len(made)
+
+
+STAMPED = """ruleset t
+input followers: count
+input posts: count
+tier big when followers * 2 at least 100
+tier small when posts at least 1
+"""
+
+
+def test_ids_of_a_columnar_batch_sort_in_row_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """20,000 dicts through the columnar path, with bad rows and rows handed back to
+    `classify` (a product past 2^53) in the middle: the ids of the Decisions are unique
+    and strictly increasing in row order, `ts` never goes backwards, and every stamp
+    lies within the call. (One stamp for the batch left the order to random bits, and
+    the rows `classify` answered came after all the others.)"""
+    ruleset = load_ruleset(text=STAMPED, name="t")
+    handed_back: list[int] = []
+    program = ruleset.columnar
+    real = program.classify
+
+    def counting(account: Any) -> Decision:
+        handed_back.append(1)
+        return real(account)
+
+    monkeypatch.setattr(program, "classify", counting)
+    rows: list[dict[str, Any]] = [{"followers": k % 200, "posts": k % 3} for k in range(20_000)]
+    for k in range(500, 20_000, 997):
+        rows[k] = {"followers": 2**60 + k, "posts": 1}  # exact only in Python
+    for k in range(700, 20_000, 1009):
+        rows[k] = {"followers": -1, "posts": 1}  # refused: a ClassifyError in its place
+    before = time.time_ns()
+    many = ruleset.classify_many(rows)
+    after = time.time_ns()
+    assert len(handed_back) > 30, "some rows were answered by classify"
+    errors = [k for k, d in enumerate(many) if isinstance(d, ClassifyError)]
+    assert errors == list(range(700, 20_000, 1009))
+    made = [d for d in many if isinstance(d, Decision)]
+    assert len(made) == 20_000 - len(errors)
+    assert [many[k].tier for k in range(500, 20_000, 997)] == ["big"] * 20  # type: ignore[union-attr]
+    ids = [d.decision_id for d in made]
+    assert all(a < b for a, b in itertools.pairwise(ids)), "ids strictly increasing in row order"
+    assert len(set(ids)) == len(ids)
+    stamps = [d.ts for d in made]
+    assert all(a <= b for a, b in itertools.pairwise(stamps)), "ts never goes backwards"
+    assert all(before <= d.time_ns <= after for d in made)
+    # the next call's decisions come after this one's
+    later = ruleset.classify_many(rows[:6_000])
+    assert min(d.decision_id for d in later if isinstance(d, Decision)) > ids[-1]
+
+
+def test_stamps_past_the_calls_end_are_moved_back_in_order() -> None:
+    """A batch stamped from a start the clock has since stepped back from (an NTP step
+    during the call): `stamp_in_order` moves every stamp to end at the clock's now,
+    keeping the row order, and the ids follow."""
+    from engine.decision import batch_decisions, stamp_in_order
+
+    ruleset = load_ruleset(text=STAMPED, name="t")
+    rows: list[Any] = [{"followers": k, "posts": 1} for k in range(1_000)]
+    future = time.time_ns() + 10**9
+    made = batch_decisions(ruleset, future, [None] * len(rows), [()] * len(rows), rows)
+    assert made[5].decision_id  # an id made before the move is made again
+    stamp_in_order(made, future)
+    after = time.time_ns()
+    assert all(d.time_ns <= after for d in made)
+    assert [d.time_ns - made[0].time_ns for d in made] == list(range(len(rows)))
+    ids = [d.decision_id for d in made]
+    assert all(a < b for a, b in itertools.pairwise(ids))
+
+
+def test_an_id_keeps_the_order_of_stamps_one_nanosecond_apart() -> None:
+    """The ids of stamps 1 ns apart (crossing a millisecond too) sort as the stamps."""
+    from engine.decision import new_decision_id
+
+    start = 1_790_000_000_123_999_000
+    ids = [new_decision_id(start + k) for k in range(3_000)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert all(i[14] == "7" and i[19] in "89ab" for i in ids), "a UUIDv7, RFC 9562 variant"
 
 
 def test_classify_many_runs_row_by_row_for_small_or_other_batches(batches: list[int]) -> None:

@@ -75,11 +75,13 @@ class ColumnarProgram:
         self,
         accounts: list[dict[str, Any]],
         make: Callable[[list[Rule | None], list[tuple[str, ...]], list[Any]], list[Any]],
+        place: Callable[[int, Any], None] | None = None,
     ) -> list[Any]:
         """What `classify` gives for each account (a dict each), in order: `make(rules,
         labels, accounts)` makes the answers where the columns decide (a rule and labels
         a row), and `classify` itself (its Decision, or the ClassifyError it raises)
-        answers the rows they leave to it."""
+        answers the rows they leave to it; `place(row, decision)` is then called with
+        each Decision `classify` made, to give it its place in the batch (its stamp)."""
         n = len(accounts)
         columns = records_to_columns(accounts, self.checked.inputs)
         chosen, labels, rows = self._decide(columns, n)
@@ -88,9 +90,13 @@ class ColumnarProgram:
         classify = self.classify
         for row in rows.tolist():
             try:
-                out[row] = classify(accounts[row])
+                decided = classify(accounts[row])
             except ClassifyError as error:
                 out[row] = error
+                continue
+            if place is not None:
+                place(row, decided)
+            out[row] = decided
         return out
 
     def _decide(
