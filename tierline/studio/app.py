@@ -101,50 +101,28 @@ def create_app(studio: Studio) -> Starlette:
         name = "authoring.de.md" if request.path_params["lang"] == "de" else "authoring.md"
         return FileResponse(STATIC / name, media_type="text/plain; charset=utf-8")
 
+    def worded(path: str, answer: Callable[[Studio, dict[str, Any], str], Any]) -> Route:
+        """A view request whose answer is said in the page's language (`_language`)."""
+        return Route(
+            path, api("view", lambda r, b, who: answer(studio, b, _language(r))), methods=["POST"]
+        )
+
     routes = [
         Route("/", index),
         Route("/help/{lang}", guide),
         Route("/api/session", api("view", lambda r, b, who: _session(studio, who))),
         Route("/api/files", api("view", lambda r, b, who: _files(studio))),
         Route("/api/file", api("view", lambda r, b, who: _open(studio, r))),
-        Route(
-            "/api/analyze",
-            api("view", lambda r, b, who: _analyze(studio, b, _language(r))),
-            methods=["POST"],
-        ),
-        Route(
-            "/api/hover",
-            api("view", lambda r, b, who: _hover(studio, b, _language(r))),
-            methods=["POST"],
-        ),
-        Route(
-            "/api/complete",
-            api("view", lambda r, b, who: _complete(studio, b, _language(r))),
-            methods=["POST"],
-        ),
+        worded("/api/analyze", _analyze),
+        worded("/api/hover", _hover),
+        worded("/api/complete", _complete),
         Route("/api/columns", api("view", lambda r, b, who: _columns(studio, r))),
         Route("/api/samples", upload, methods=["POST"]),
-        Route(
-            "/api/table",
-            api("view", lambda r, b, who: _table(studio, b, _language(r))),
-            methods=["POST"],
-        ),
-        Route(
-            "/api/explain",
-            api("view", lambda r, b, who: _explain(studio, b, _language(r))),
-            methods=["POST"],
-        ),
+        worded("/api/table", _table),
+        worded("/api/explain", _explain),
         Route("/api/example", api("view", lambda r, b, who: _example(studio, b)), methods=["POST"]),
-        Route(
-            "/api/impact",
-            api("view", lambda r, b, who: _impact(studio, b, _language(r))),
-            methods=["POST"],
-        ),
-        Route(
-            "/api/impact/rules",
-            api("view", lambda r, b, who: _impact_rules(studio, b, _language(r))),
-            methods=["POST"],
-        ),
+        worded("/api/impact", _impact),
+        worded("/api/impact/rules", _impact_rules),
         Route("/api/compare", api("view", lambda r, b, who: _compare(studio, b)), methods=["POST"]),
         Route(
             "/api/mapping", api("edit", lambda r, b, who: _remember(studio, b)), methods=["POST"]
