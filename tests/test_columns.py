@@ -11,6 +11,7 @@ import json
 import os
 import random
 import signal
+import subprocess
 import threading
 import time
 import urllib.request
@@ -113,21 +114,29 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return private, public
 
 
+def serve_signed(
+    log_path: Path, key: Path, *flags: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], int]:
+    """A real `tierline serve` of RULES logging to `log_path`, signed with `key`."""
+    return start_serve(
+        RULES,
+        "--no-watch",
+        "--decision-log",
+        str(log_path),
+        *flags,
+        "--log-signing-key",
+        str(key),
+        env=env,
+    )
+
+
 @pytest.fixture(scope="module")
 def server(
     tmp_path_factory: pytest.TempPathFactory, keys: tuple[Path, Path]
 ) -> Iterator[tuple[int, Path]]:
     """One signed-log server for the module: (port, its decision log)."""
     log_path = tmp_path_factory.mktemp("served") / "decisions.log"
-    process, port = start_serve(
-        RULES,
-        "--no-watch",
-        "--decision-log",
-        str(log_path),
-        "--log-signing-key",
-        str(keys[0]),
-        env={"TIERLINE_MAX_COLUMN_ROWS": "50000"},
-    )
+    process, port = serve_signed(log_path, keys[0], env={"TIERLINE_MAX_COLUMN_ROWS": "50000"})
     try:
         yield port, log_path
     finally:
@@ -556,14 +565,7 @@ def test_kill_9_of_the_writer_during_batches_loses_no_decision_and_the_log_verif
     tmp_path: Path, keys: tuple[Path, Path]
 ) -> None:
     log_path = tmp_path / "decisions.log"
-    process, port = start_serve(
-        RULES,
-        "--no-watch",
-        "--decision-log",
-        str(log_path),
-        "--log-signing-key",
-        str(keys[0]),
-    )
+    process, port = serve_signed(log_path, keys[0])
     received: list[tuple[str, int]] = []
     failures: list[str] = []
     done = threading.Event()
@@ -618,15 +620,11 @@ def test_a_full_disk_holds_batches_until_there_is_room_and_loses_none(
     small_disk: Path, tmp_path: Path, keys: tuple[Path, Path]
 ) -> None:
     log_path = small_disk / "decisions.log"
-    process, port = start_serve(
-        RULES,
-        "--no-watch",
-        "--decision-log",
-        str(log_path),
+    process, port = serve_signed(
+        log_path,
+        keys[0],
         "--archive",
         str(tmp_path / "archive"),
-        "--log-signing-key",
-        str(keys[0]),
         env={"TIERLINE_LOG_WAIT_SECONDS": "1"},
     )
     table = accounts_table(RULESETS["synthesis"], 5_000, seed=11)
@@ -730,14 +728,7 @@ def test_a_rotated_log_keeps_its_batches_findable_and_verified(
     tmp_path: Path, keys: tuple[Path, Path]
 ) -> None:
     log_path = tmp_path / "decisions.log"
-    process, port = start_serve(
-        RULES,
-        "--no-watch",
-        "--decision-log",
-        str(log_path),
-        "--log-signing-key",
-        str(keys[0]),
-    )
+    process, port = serve_signed(log_path, keys[0])
     table = accounts_table(RULESETS["synthesis"], 500, seed=9)
     try:
         with Client(f"127.0.0.1:{port}", timeout=30) as caller:
